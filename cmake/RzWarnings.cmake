@@ -1,0 +1,7 @@
+# Project-wide warning flags. RZ_WERROR turns them into errors (CI sets it).
+function(rz_set_warnings target)
+    target_compile_options(${target} PRIVATE
+        $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers
+            -Wno-maybe-uninitialized>  # GCC 12 reports false positives through std::variant at -O3
+        $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${RZ_WERROR}>>:-Werror>)
+endfunction()
