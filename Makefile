@@ -20,6 +20,7 @@ demo: build
 	./build/release/realizar serve --demo --port $(PORT)
 
 test: test-deps
+	if [ -f scripts/install-test-extras.sh ]; then bash scripts/install-test-extras.sh; fi
 	cmake --preset ci
 	cmake --build build/ci -j $(JOBS)
 	cd build/ci && ctest --output-on-failure -j $(JOBS) --timeout 900
