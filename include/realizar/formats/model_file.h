@@ -86,8 +86,10 @@ public:
     Format format = Format::kGguf;
     uint32_t version = 0;      // GGUF version, APR major version, ...
     std::string path;          // file or folder it was opened from
-    // Metadata in file order. For SafeTensors the __metadata__ strings; for HF folders also config.json
-    // flattened under "config." (and the raw text in "config.json"); for llama2.c the header fields.
+    // Metadata in file order. For SafeTensors the __metadata__ strings; for HF folders also the raw text of
+    // config.json in "hf.config_json" and its top-level scalars as "hf.config.<key>"; for llama2.c the
+    // llama.cpp keys a converted GGUF would carry (general.architecture = "llama", llama.*); for APR the
+    // metadata JSON (scalars typed, arrays as arrays) plus its raw text in "apr.metadata_json".
     std::vector<std::pair<std::string, MetaValue>> metadata;
     std::vector<TensorInfo> tensors;  // in file order
     uint64_t alignment = 32;           // GGUF general.alignment / APR 64
@@ -101,6 +103,8 @@ public:
 
     // Backing storage (one map per file; several for sharded checkpoints). Tensors point into these.
     std::vector<std::shared_ptr<MappedFile>> files;
+    // Heap buffers some tensors point into (e.g. a decompressed APR payload); empty for plain files.
+    std::vector<std::shared_ptr<const std::vector<uint8_t>>> owned_buffers;
     void build_index();  // (re)builds the name -> index maps after tensors/metadata change
 
 private:
@@ -111,5 +115,11 @@ private:
 // Detects the format (by magic, extension and folder contents) and opens it with the right reader.
 // Every error names the file and the offending field.
 Result<ModelFile> open_model_file(const std::string& path);
+
+// Opens GGUF or APR data already in memory (e.g. a model embedded in the binary), detected by magic.
+// Non-owning: tensors point into `bytes`, which the caller keeps alive as long as the ModelFile (a
+// compressed APR is the exception: its decompressed payload is held in owned_buffers). `name` is used as
+// ModelFile::path and in error messages.
+Result<ModelFile> open_model_bytes(std::span<const uint8_t> bytes, std::string name);
 
 }  // namespace rz::formats
