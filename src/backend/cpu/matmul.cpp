@@ -1,72 +1,172 @@
-// Scalar baseline for F32/F16/BF16 weights. The quantization work replaces this with per-ISA kernels over
-// every ggml type (see issue "Quantization"); the contract in matmul.h stays.
+// matmul / get_row over every weight type: activations are quantized once per call into the format the
+// weight type's dot kernel pairs with (Q8_0 / Q8_1 / Q8_K, or kept f32), then rows are split across the
+// pool. Types without a fused kernel go through the reference dequantizer row by row.
 #include "realizar/backend/cpu/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
-#include "realizar/core/fp16.h"
+#include "backend/cpu/dispatch.h"
+#include "realizar/quant/quant.h"
 
 namespace rz::cpu {
 namespace {
 
-template <typename Load>
-void matmul_rows(const Load& load, int64_t r0, int64_t r1, int64_t n_cols, const float* x, int64_t n_tokens,
-                 int64_t n_rows, float* y) {
-    for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            const float* xt = x + t * n_cols;
-            float acc = 0.0f;
-            for (int64_t c = 0; c < n_cols; ++c) acc += load(r * n_cols + c) * xt[c];
-            y[t * n_rows + r] = acc;
-        }
+using kern::ActType;
+
+size_t act_row_bytes(ActType act, int64_t n_cols) {
+    switch (act) {
+        case ActType::kF32: return static_cast<size_t>(n_cols) * sizeof(float);
+        case ActType::kQ8_0: return static_cast<size_t>(n_cols / 32) * sizeof(quant::BlockQ8_0);
+        case ActType::kQ8_1: return static_cast<size_t>(n_cols / 32) * sizeof(quant::BlockQ8_1);
+        case ActType::kQ8_K: return static_cast<size_t>(n_cols / 256) * sizeof(quant::BlockQ8_K);
     }
+    return 0;
+}
+
+// Natural alignment of a weight type's storage unit (what its kernels may assume of W).
+size_t weight_alignment(DType t) {
+    switch (t) {
+        case DType::F32: return 4;
+        case DType::Q8_K: return 4;
+        default: return 2;
+    }
+}
+
+const kern::TypeKernels* fused_kernels(DType t) {
+    const auto id = static_cast<uint32_t>(t);
+    if (id >= kern::kMaxTypeId) return nullptr;
+    const kern::TypeKernels& k = active_kernels().types[id];
+    return k.dot ? &k : nullptr;
+}
+
+Status check_common(const char* what, DType wtype, const void* W, int64_t n_cols, const DTypeInfo** info_out) {
+    const DTypeInfo* info = dtype_info(wtype);
+    if (!info) return unsupported(fmt::format("{}: unknown weight type id {}", what, static_cast<uint32_t>(wtype)));
+    if (!matmul_supports(wtype)) return unsupported(fmt::format("{}: weight type {} not supported", what, info->name));
+    if (n_cols <= 0 || n_cols % info->block_size != 0) {
+        return invalid_argument(
+            fmt::format("{}: row length {} is not a positive multiple of the {} block size {}", what, n_cols, info->name, info->block_size));
+    }
+    if (W == nullptr) return invalid_argument(fmt::format("{}: null weight pointer", what));
+    if (reinterpret_cast<uintptr_t>(W) % weight_alignment(wtype) != 0) {
+        return invalid_argument(fmt::format("{}: {} weights at {} are not {}-byte aligned", what, info->name, W,
+                                            weight_alignment(wtype)));
+    }
+    *info_out = info;
+    return Status::Ok();
+}
+
+// Per-thread scratch that only grows (matmul runs hundreds of times per token; no allocation after warm-up).
+std::vector<unsigned char>& scratch(int slot) {
+    thread_local std::vector<unsigned char> buffers[2];
+    return buffers[slot];
+}
+
+void* scratch_bytes(int slot, size_t n) {
+    auto& b = scratch(slot);
+    if (b.size() < n) b.resize(n);
+    return b.data();
 }
 
 }  // namespace
 
-bool matmul_supports(DType wtype) { return wtype == DType::F32 || wtype == DType::F16 || wtype == DType::BF16; }
+bool matmul_supports(DType wtype) {
+    if (fused_kernels(wtype)) return true;
+    return quant::can_dequantize(wtype);
+}
 
 Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const float* x, int64_t n_tokens, float* y,
               ThreadPool& pool) {
-    if (!matmul_supports(wtype)) return unsupported(fmt::format("matmul: weight type {} not supported", dtype_name(wtype)));
+    const DTypeInfo* info = nullptr;
+    RZ_RETURN_IF_ERROR(check_common("matmul", wtype, W, n_cols, &info));
+    if (n_rows < 0 || n_tokens < 0) {
+        return invalid_argument(fmt::format("matmul: negative shape (rows {}, tokens {})", n_rows, n_tokens));
+    }
+    if (n_rows == 0 || n_tokens == 0) return Status::Ok();
+    if (x == nullptr || y == nullptr) return invalid_argument("matmul: null activation or output pointer");
+    if (reinterpret_cast<uintptr_t>(x) % alignof(float) != 0 || reinterpret_cast<uintptr_t>(y) % alignof(float) != 0) {
+        return invalid_argument("matmul: activation / output pointers are not 4-byte aligned");
+    }
+    const size_t w_row_bytes = static_cast<size_t>(n_cols / info->block_size) * info->type_size;
+    const auto* wbytes = static_cast<const unsigned char*>(W);
+    const kern::KernelTable& kt = active_kernels();
+    const kern::TypeKernels* kk = fused_kernels(wtype);
+
+    if (!kk) {
+        // Dequantize fallback: each row decoded once into thread scratch, then dotted with every token in f32.
+        const quant::QuantTraits* tr = quant::quant_traits(wtype);
+        const kern::VecDotFn fdot = kt.types[kern::id::kF32].dot;
+        pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
+            auto* row = static_cast<float*>(scratch_bytes(1, static_cast<size_t>(n_cols) * sizeof(float)));
+            for (int64_t r = r0; r < r1; ++r) {
+                tr->to_float(wbytes + static_cast<size_t>(r) * w_row_bytes, row, n_cols);
+                for (int64_t t = 0; t < n_tokens; ++t) y[t * n_rows + r] = fdot(n_cols, row, x + t * n_cols);
+            }
+        }, 4);
+        return Status::Ok();
+    }
+
+    // Quantize the activations once (split over tokens when there are several).
+    const size_t a_row = act_row_bytes(kk->act, n_cols);
+    const unsigned char* act = reinterpret_cast<const unsigned char*>(x);
+    if (kk->act != ActType::kF32) {
+        if (n_cols % (kk->act == ActType::kQ8_K ? 256 : 32) != 0) {
+            return internal_error("matmul: activation block does not divide the row");  // block sizes match by table
+        }
+        auto* buf = static_cast<unsigned char*>(scratch_bytes(0, a_row * static_cast<size_t>(n_tokens)));
+        const kern::QuantizeActFn qf = kk->act == ActType::kQ8_0   ? kt.quantize_q8_0
+                                       : kk->act == ActType::kQ8_1 ? kt.quantize_q8_1
+                                                                   : kt.quantize_q8_K;
+        pool.parallel_for(n_tokens, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) qf(x + t * n_cols, buf + static_cast<size_t>(t) * a_row, n_cols);
+        }, 8);
+        act = buf;
+    }
+
+    const kern::VecDotFn dot = kk->dot;
+    const kern::MultiDotFn multi = kk->multi_dot;
+    // Tiles of rows x all tokens: a tile of weight rows stays in cache while every token passes over it.
+    constexpr int64_t kRowTile = 8;
     pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
-        switch (wtype) {
-            case DType::F32: {
-                const auto* w = static_cast<const float*>(W);
-                matmul_rows([w](int64_t i) { return w[i]; }, r0, r1, n_cols, x, n_tokens, n_rows, y);
-                break;
+        float out[64];
+        for (int64_t rt = r0; rt < r1; rt += kRowTile) {
+            const int64_t re = std::min(r1, rt + kRowTile);
+            if (n_tokens == 1) {
+                for (int64_t r = rt; r < re; ++r) y[r] = dot(n_cols, wbytes + static_cast<size_t>(r) * w_row_bytes, act);
+                continue;
             }
-            case DType::F16: {
-                const auto* w = static_cast<const uint16_t*>(W);
-                matmul_rows([w](int64_t i) { return fp16_to_fp32(w[i]); }, r0, r1, n_cols, x, n_tokens, n_rows, y);
-                break;
-            }
-            default: {
-                const auto* w = static_cast<const uint16_t*>(W);
-                matmul_rows([w](int64_t i) { return bf16_to_fp32(w[i]); }, r0, r1, n_cols, x, n_tokens, n_rows, y);
-                break;
+            for (int64_t t0 = 0; t0 < n_tokens; t0 += 64) {
+                const int n_act = static_cast<int>(std::min<int64_t>(64, n_tokens - t0));
+                for (int64_t r = rt; r < re; ++r) {
+                    const unsigned char* wr = wbytes + static_cast<size_t>(r) * w_row_bytes;
+                    const unsigned char* a0 = act + static_cast<size_t>(t0) * a_row;
+                    if (multi) {
+                        multi(n_cols, wr, a0, a_row, n_act, out);
+                    } else {
+                        for (int j = 0; j < n_act; ++j) out[j] = dot(n_cols, wr, a0 + static_cast<size_t>(j) * a_row);
+                    }
+                    for (int j = 0; j < n_act; ++j) y[(t0 + j) * n_rows + r] = out[j];
+                }
             }
         }
-    }, 16);
+    }, n_tokens == 1 ? 32 : 8);
     return Status::Ok();
 }
 
 Status get_row(DType wtype, const void* W, int64_t n_cols, int64_t r, float* dst) {
-    switch (wtype) {
-        case DType::F32: {
-            const auto* w = static_cast<const float*>(W) + r * n_cols;
-            for (int64_t c = 0; c < n_cols; ++c) dst[c] = w[c];
-            return Status::Ok();
-        }
-        case DType::F16:
-        case DType::BF16: {
-            const auto* w = static_cast<const uint16_t*>(W) + r * n_cols;
-            for (int64_t c = 0; c < n_cols; ++c) dst[c] = wtype == DType::F16 ? fp16_to_fp32(w[c]) : bf16_to_fp32(w[c]);
-            return Status::Ok();
-        }
-        default:
-            return unsupported(fmt::format("get_row: weight type {} not supported", dtype_name(wtype)));
-    }
+    const DTypeInfo* info = nullptr;
+    RZ_RETURN_IF_ERROR(check_common("get_row", wtype, W, n_cols, &info));
+    if (r < 0) return out_of_range(fmt::format("get_row: negative row index {}", r));
+    if (dst == nullptr) return invalid_argument("get_row: null destination");
+    const size_t w_row_bytes = static_cast<size_t>(n_cols / info->block_size) * info->type_size;
+    const quant::QuantTraits* tr = quant::quant_traits(wtype);
+    if (!tr) return unsupported(fmt::format("get_row: weight type {} cannot be decoded", info->name));
+    tr->to_float(static_cast<const unsigned char*>(W) + static_cast<size_t>(r) * w_row_bytes, dst, n_cols);
+    return Status::Ok();
 }
 
 }  // namespace rz::cpu

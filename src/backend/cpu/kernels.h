@@ -1,0 +1,53 @@
+#pragma once
+// Internal kernel tables of the CPU backend. Each ISA folder (generic/, avx2/, avx512/) is compiled with
+// its own flags (see CMakeLists.txt) and fills a KernelTable; cpu_features() picks one at start-up.
+// Rule for the ISA folders: they include only this header, <immintrin.h>, C headers and
+// realizar/quant/blocks.h, and keep every helper in an anonymous namespace, so no inline function or
+// template instantiated with AVX-512 flags can be merged by the linker into code that runs on older CPUs.
+#include <stddef.h>
+#include <stdint.h>
+
+namespace rz::cpu::kern {
+
+// Activation formats the dot kernels pair with (ggml's vec_dot_type).
+enum class ActType : uint8_t { kF32, kQ8_0, kQ8_1, kQ8_K };
+
+// dot(w_row, a_row) over n elements; w in the weight format, a in the activation format of the table entry.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+// out[i] = dot(w_row, a_row_i) for i < n_act; a rows are a_stride bytes apart. Lets a kernel decode a
+// weight block once for several tokens (prefill).
+using MultiDotFn = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, int n_act, float* out);
+// dst[n] = f32 decode of n elements (SIMD dequantizers for get_row and the generic fallback).
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+// Activation quantizer: n a multiple of the activation block.
+using QuantizeActFn = void (*)(const float* x, void* y, int64_t n);
+
+constexpr int kMaxTypeId = 40;  // ggml ids below this
+
+// ggml type ids (= rz::DType values), repeated here so the ISA folders need not include core headers.
+namespace id {
+constexpr int kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ8_1 = 9, kQ2_K = 10,
+              kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kQ8_K = 15, kIQ4_NL = 20, kIQ4_XS = 23, kBF16 = 30;
+}  // namespace id
+
+struct TypeKernels {
+    VecDotFn dot = nullptr;
+    MultiDotFn multi_dot = nullptr;  // optional
+    ActType act = ActType::kF32;
+};
+
+struct KernelTable {
+    const char* isa_name = "generic";
+    TypeKernels types[kMaxTypeId];
+    QuantizeActFn quantize_q8_0 = nullptr;
+    QuantizeActFn quantize_q8_1 = nullptr;
+    QuantizeActFn quantize_q8_K = nullptr;
+};
+
+// Each fills the entries it implements and leaves the others untouched (so avx512 can layer over avx2
+// over generic).
+void fill_generic(KernelTable& t);
+void fill_avx2(KernelTable& t);
+void fill_avx512(KernelTable& t);
+
+}  // namespace rz::cpu::kern

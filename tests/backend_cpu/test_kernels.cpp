@@ -1,0 +1,119 @@
+// Every dot kernel of every ISA this CPU runs, against an exact reference: the dequantized weight row
+// times the dequantized 8-bit activations, summed in double. What remains is float rounding inside the
+// kernel (block scales multiplied in f32, partial sums in f32), so the documented tolerance is
+//   |kernel - exact| <= 2e-6 * sum_i |w_i * a_i| + 1e-30
+// (about 16 ulp of the magnitude sum; an error in any block shows up as a relative error near 1).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/dispatch.h"
+#include "backend_cpu/random_blocks.h"
+#include "realizar/quant/quant.h"
+
+namespace rz::cpu {
+namespace {
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,   DType::Q5_0,
+                        DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,   DType::Q5_K,
+                        DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+
+struct ActBuffer {
+    std::vector<unsigned char> bytes;
+    std::vector<float> deq;
+};
+
+ActBuffer quantize_act(kern::ActType act, const std::vector<float>& x) {
+    const auto n = static_cast<int64_t>(x.size());
+    ActBuffer b;
+    b.deq.resize(x.size());
+    DType t = DType::F32;
+    switch (act) {
+        case kern::ActType::kF32: t = DType::F32; break;
+        case kern::ActType::kQ8_0: t = DType::Q8_0; break;
+        case kern::ActType::kQ8_1: t = DType::Q8_1; break;
+        case kern::ActType::kQ8_K: t = DType::Q8_K; break;
+    }
+    b.bytes.resize(*dtype_bytes(t, static_cast<uint64_t>(n)));
+    EXPECT_TRUE(quant::quantize_row(t, x.data(), b.bytes.data(), n).ok());
+    EXPECT_TRUE(quant::dequantize_row(t, b.bytes.data(), b.deq.data(), n).ok());
+    return b;
+}
+
+// Row lengths: one block, odd block counts, and (for float types) lengths that are not multiples of 8/16.
+std::vector<int64_t> lengths_for(DType t) {
+    const int64_t bs = dtype_info(t)->block_size;
+    if (bs == 1) return {1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 255, 1000, 4096};
+    if (bs == 32) return {32, 64, 96, 160, 224, 512, 1056, 4096};
+    return {256, 512, 768, 1280, 4096};
+}
+
+void check_isa(Isa isa) {
+    const kern::KernelTable* kt = kernel_table(isa);
+    if (!kt) GTEST_SKIP() << "CPU lacks this ISA";
+    const kern::KernelTable* gen = kernel_table(Isa::kGeneric);
+    for (DType t : kTypes) {
+        const auto& k = kt->types[static_cast<int>(t)];
+        ASSERT_NE(k.dot, nullptr) << dtype_name(t);
+        ASSERT_EQ(static_cast<int>(k.act), static_cast<int>(gen->types[static_cast<int>(t)].act)) << dtype_name(t);
+        uint32_t seed = 1;
+        for (int64_t n : lengths_for(t)) {
+            for (int rep = 0; rep < 3; ++rep, ++seed) {
+                const auto w = test::random_weights(t, 1, n, seed * 31 + static_cast<uint32_t>(t));
+                // Some activations with outliers: the 8-bit activation scale then varies a lot by block.
+                auto x = test::random_floats(static_cast<size_t>(n), seed, rep == 2 ? 10.0f : 1.0f);
+                if (rep == 1) x[static_cast<size_t>(n / 2)] = 300.0f;
+                const ActBuffer a = quantize_act(k.act, x);
+                std::vector<float> wd(static_cast<size_t>(n));
+                ASSERT_TRUE(quant::dequantize_row(t, w.data(), wd.data(), n).ok());
+                double exact = 0.0, mag = 0.0;
+                for (int64_t i = 0; i < n; ++i) {
+                    exact += static_cast<double>(wd[i]) * a.deq[i];
+                    mag += std::fabs(static_cast<double>(wd[i]) * a.deq[i]);
+                }
+                if (k.act == kern::ActType::kQ8_1) {
+                    // Q8_1 stores s = d * sum(q) as fp16; the format's offset term m * s uses that rounded s.
+                    const size_t tsz = dtype_info(t)->type_size;
+                    for (int64_t b = 0; b < n / 32; ++b) {
+                        uint16_t mh, dh, sh;
+                        std::memcpy(&mh, w.data() + b * tsz + 2, 2);
+                        std::memcpy(&dh, a.bytes.data() + b * 36, 2);
+                        std::memcpy(&sh, a.bytes.data() + b * 36 + 2, 2);
+                        int sumq = 0;
+                        for (int j = 0; j < 32; ++j) sumq += static_cast<int8_t>(a.bytes[b * 36 + 4 + j]);
+                        exact += static_cast<double>(fp16_to_fp32(mh)) *
+                                 (static_cast<double>(fp16_to_fp32(sh)) - static_cast<double>(fp16_to_fp32(dh)) * sumq);
+                    }
+                }
+                const float got = k.dot(n, w.data(), a.bytes.data());
+                EXPECT_NEAR(got, exact, 2e-6 * mag + 1e-30) << kt->isa_name << " " << dtype_name(t) << " n=" << n << " rep " << rep;
+                if (k.multi_dot) {
+                    float outs[3];
+                    const size_t stride = a.bytes.size();
+                    std::vector<unsigned char> three(stride * 3);
+                    for (int j = 0; j < 3; ++j) std::memcpy(three.data() + j * stride, a.bytes.data(), stride);
+                    k.multi_dot(n, w.data(), three.data(), stride, 3, outs);
+                    for (int j = 0; j < 3; ++j) {
+                        EXPECT_NEAR(outs[j], exact, 2e-6 * mag + 1e-30) << kt->isa_name << " multi " << dtype_name(t) << " n=" << n;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(Kernels, GenericIsExact) { check_isa(Isa::kGeneric); }
+TEST(Kernels, Avx2MatchesExact) { check_isa(Isa::kAvx2); }
+TEST(Kernels, Avx512MatchesExact) { check_isa(Isa::kAvx512); }
+
+TEST(Kernels, ActiveIsaIsTheBestAvailable) {
+    const char* env = std::getenv("RZ_CPU_ISA");
+    if (env) GTEST_SKIP() << "RZ_CPU_ISA overrides the choice";
+    const Isa best = cpu_has_isa(Isa::kAvx512) ? Isa::kAvx512 : cpu_has_isa(Isa::kAvx2) ? Isa::kAvx2 : Isa::kGeneric;
+    EXPECT_EQ(&active_kernels(), kernel_table(best));
+}
+
+}  // namespace
+}  // namespace rz::cpu
