@@ -2,6 +2,7 @@
 // `realizar run` for classical APR models (mlp, linear_regression, logistic_regression).
 // cmd_run.cpp (owned by the generation engineer) checks is_classical_model(path) first and, when it
 // returns true, hands the request to run_classical(); everything else goes down the LLM path.
+#include <cstdio>
 #include <string>
 
 namespace rz::cli {
@@ -25,5 +26,7 @@ struct ClassicalRunOptions {
 // Errors (bad model file, wrong feature count, NaN/Inf, unparsable numbers) go to stderr naming the
 // file/line/field; the return value is the process exit code (0 ok, 1 error, 2 bad usage).
 int run_classical(const ClassicalRunOptions& options);
+// Same, writing to the given streams (tests).
+int run_classical(const ClassicalRunOptions& options, std::FILE* out, std::FILE* err);
 
 }  // namespace rz::cli
