@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "realizar/formats/gguf.h"
+#include "realizar/formats/llama2c.h"
 #include "realizar/formats/model_file.h"
 #include "realizar/formats/safetensors.h"
 
@@ -40,8 +41,13 @@ Result<ModelFile> open_model_file(const std::string& path) {
     Result<ModelFile> r = unsupported(fmt::format("{}: unrecognised model file format", path));
     if (b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0) {
         r = read_gguf(b, path);
+    } else if (b.size() >= 4 && std::memcmp(b.data(), "24ka", 4) == 0) {
+        // llama2.c version 1+: the u32 magic 0x616b3432 ("ak42") is stored little-endian, i.e. "24ka"
+        r = read_llama2c(b, path);
     } else if (looks_like_safetensors(b)) {
         r = read_safetensors(b, path);
+    } else if (ends_with(path, ".bin")) {
+        r = read_llama2c(b, path);
     }
     if (!r.ok()) return r.status();
     ModelFile mf = std::move(r).value();
