@@ -190,6 +190,13 @@ QuantizeFn reference_quantizer(DType t) {
         case DType::Q8_0: return q_q8_0;
         case DType::Q8_1: return q_q8_1;
         case DType::Q8_K: return q_q8_k;
+        case DType::Q2_K: return quantize_q2_k_ref;
+        case DType::Q3_K: return quantize_q3_k_ref;
+        case DType::Q4_K: return quantize_q4_k_ref;
+        case DType::Q5_K: return quantize_q5_k_ref;
+        case DType::Q6_K: return quantize_q6_k_ref;
+        case DType::IQ4_NL: return quantize_iq4_nl_ref;
+        case DType::IQ4_XS: return quantize_iq4_xs_ref;
         default: return nullptr;
     }
 }
