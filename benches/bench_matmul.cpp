@@ -1,0 +1,156 @@
+// Decode mat-vec bandwidth and prefill mat-mat throughput of rz::cpu::matmul.
+//
+// BM_MemRead/threads        : plain read bandwidth (AVX2 loads, summed) over a 512 MiB buffer: the
+//                             physical limit of a memory-bound mat-vec. Reported as bytes_per_second.
+// BM_Matvec/type/threads    : y = W x for W 4096 x 14336, cycling over enough copies of W that nothing
+//                             stays in L3; bytes_per_second = weight bytes streamed.
+// BM_Matmat/type/threads    : 512 tokens through TinyLlama-1.1B-shaped matrices (2048x2048, 5632x2048,
+//                             2048x5632); counters report GFLOP/s (2 * rows * cols * tokens per matmul).
+// Compare ratios inside one run (the machine is shared and noisy); see docs/perf/quant.md.
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "realizar/backend/cpu/matmul.h"
+#include "realizar/core/fp16.h"
+#include "realizar/quant/quant.h"
+
+namespace {
+
+using rz::DType;
+
+constexpr size_t kReadBytes = size_t{512} << 20;
+
+__attribute__((target("avx2"))) uint64_t read_sum(const uint8_t* p, size_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+    }
+    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    alignas(32) uint64_t out[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out), s);
+    return out[0] + out[1] + out[2] + out[3];
+}
+
+uint8_t* read_buffer() {
+    static uint8_t* buf = [] {
+        auto* b = static_cast<uint8_t*>(std::aligned_alloc(64, kReadBytes));
+        for (size_t i = 0; i < kReadBytes; ++i) b[i] = static_cast<uint8_t>(i * 31);
+        return b;
+    }();
+    return buf;
+}
+
+void BM_MemRead(benchmark::State& state) {
+    const int nt = static_cast<int>(state.range(0));
+    rz::ThreadPool pool(nt);
+    const uint8_t* buf = read_buffer();
+    std::vector<uint64_t> sums(static_cast<size_t>(nt));
+    for (auto _ : state) {
+        pool.run([&](int ith, int nth) {
+            const size_t chunk = kReadBytes / static_cast<size_t>(nth);
+            sums[static_cast<size_t>(ith)] = read_sum(buf + chunk * static_cast<size_t>(ith), chunk);
+        });
+        benchmark::DoNotOptimize(sums.data());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kReadBytes));
+}
+
+// Weights made by quantizing Gaussian values with the reference quantizer (realistic bit patterns).
+std::vector<uint8_t> make_weights(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, 0.02f);
+    const size_t row_bytes = *rz::dtype_bytes(t, static_cast<uint64_t>(cols));
+    std::vector<uint8_t> w(row_bytes * static_cast<size_t>(rows));
+    std::vector<float> src(static_cast<size_t>(cols));
+    // Quantizing 4096 rows with the K-quant search is slow; quantize 64 rows and tile them.
+    const int64_t distinct = std::min<int64_t>(rows, 64);
+    for (int64_t r = 0; r < distinct; ++r) {
+        for (auto& v : src) v = g(rng);
+        RZ_ASSERT(rz::quant::quantize_row(t, src.data(), w.data() + static_cast<size_t>(r) * row_bytes, cols).ok());
+    }
+    for (int64_t r = distinct; r < rows; ++r) {
+        std::memcpy(w.data() + static_cast<size_t>(r) * row_bytes, w.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
+    }
+    return w;
+}
+
+void BM_Matvec(benchmark::State& state) {
+    const auto t = static_cast<DType>(state.range(0));
+    const int nt = static_cast<int>(state.range(1));
+    constexpr int64_t kRows = 4096, kCols = 14336;
+    const size_t bytes = *rz::dtype_bytes(t, static_cast<uint64_t>(kRows * kCols));
+    // Enough copies that the working set is >= 256 MiB (L3 is 32 MiB).
+    const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / bytes + 1);
+    std::vector<std::vector<uint8_t>> ws;
+    ws.push_back(make_weights(t, kRows, kCols, 1));
+    for (size_t i = 1; i < copies; ++i) ws.push_back(ws[0]);
+    std::vector<float> x(kCols), y(kRows);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : x) v = g(rng);
+    rz::ThreadPool pool(nt);
+    size_t k = 0;
+    for (auto _ : state) {
+        const rz::Status s = rz::cpu::matmul(t, ws[k].data(), kRows, kCols, x.data(), 1, y.data(), pool);
+        if (!s.ok()) state.SkipWithError(s.to_string().c_str());
+        benchmark::DoNotOptimize(y.data());
+        k = (k + 1) % ws.size();
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
+    state.SetLabel(std::string(rz::dtype_name(t)));
+}
+
+void BM_Matmat(benchmark::State& state) {
+    const auto t = static_cast<DType>(state.range(0));
+    const int nt = static_cast<int>(state.range(1));
+    const int64_t tokens = state.range(2);
+    struct Shape {
+        int64_t rows, cols;
+    };
+    const Shape shapes[] = {{2048, 2048}, {5632, 2048}, {2048, 5632}};
+    std::vector<std::vector<uint8_t>> ws;
+    for (const auto& s : shapes) ws.push_back(make_weights(t, s.rows, s.cols, 7));
+    std::vector<float> x(static_cast<size_t>(tokens * 5632)), y(static_cast<size_t>(tokens * 5632));
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : x) v = g(rng);
+    rz::ThreadPool pool(nt);
+    double flops = 0;
+    for (auto _ : state) {
+        for (size_t i = 0; i < 3; ++i) {
+            const rz::Status s = rz::cpu::matmul(t, ws[i].data(), shapes[i].rows, shapes[i].cols, x.data(), tokens, y.data(), pool);
+            if (!s.ok()) state.SkipWithError(s.to_string().c_str());
+            flops += 2.0 * static_cast<double>(shapes[i].rows * shapes[i].cols * tokens);
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+    state.SetLabel(std::string(rz::dtype_name(t)));
+}
+
+void matvec_args(benchmark::internal::Benchmark* b) {
+    for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16}) {
+        for (int nt : {1, 2}) b->Args({static_cast<int64_t>(t), nt});
+    }
+}
+
+void matmat_args(benchmark::internal::Benchmark* b) {
+    for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16}) {
+        for (int nt : {1, 2}) b->Args({static_cast<int64_t>(t), nt, 512});
+    }
+}
+
+BENCHMARK(BM_MemRead)->Arg(1)->Arg(2)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_Matvec)->Apply(matvec_args)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_Matmat)->Apply(matmat_args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();
