@@ -15,7 +15,16 @@ inline constexpr int kTile = 64;
 inline constexpr int kLane = 16;  // every padded width is a multiple of this (one AVX-512 register)
 
 // Activation codes shared by all kernels (numbering equals rz::classical::Activation).
-enum ActCode : int { kActRelu = 0, kActTanh = 1, kActSigmoid = 2, kActGelu = 3, kActIdentity = 4 };
+enum ActCode : int {
+    kActRelu = 0,
+    kActTanh = 1,
+    kActSigmoid = 2,
+    kActGelu = 3,
+    kActIdentity = 4,
+    // Last layer only: identity, then softmax over the first n_out outputs, fused so a small classifier's
+    // logits never leave the registers (saves a store/reload and the loop overhead of a separate pass).
+    kActSoftmax = 5,
+};
 
 // One dense layer, packed for SIMD: y = act(W x + b).
 //   w: for tile t (columns [kTile*t, kTile*t + width_t)), a block [n_in][width_t] row-major, starting at
@@ -26,6 +35,7 @@ struct LayerView {
     const float* b;
     int n_in;
     int n_out_pad;  // multiple of kLane
+    int n_out;      // real outputs (<= n_out_pad); kActSoftmax normalises over these only
     int act;        // ActCode
 };
 

@@ -10,6 +10,8 @@ namespace {
 
 inline int imin(int a, int b) { return a < b ? a : b; }
 
+void softmax(float* y, int n);
+
 inline __m256 exp_ps(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
@@ -131,6 +133,7 @@ void dense(const LayerView& l, const float* x, float* y) {
             default: tile_single<8>(w, l.b + t0, x, l.n_in, y + t0, l.act); break;
         }
     }
+    if (l.act == kActSoftmax) softmax(y, l.n_out);
 }
 
 void dense_batch(const LayerView& l, const float* x, int x_stride, float* y, int y_stride, int n) {
@@ -147,6 +150,9 @@ void dense_batch(const LayerView& l, const float* x, int x_stride, float* y, int
         }
     }
     for (; s < n; ++s) dense(l, x + static_cast<long>(s) * x_stride, y + static_cast<long>(s) * y_stride);
+    if (l.act == kActSoftmax) {
+        for (int r = 0; r < n - n % 4; ++r) softmax(y + static_cast<long>(r) * y_stride, l.n_out);
+    }
 }
 
 inline float hmax(__m256 v) {

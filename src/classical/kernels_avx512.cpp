@@ -11,6 +11,8 @@ namespace {
 
 inline int imin(int a, int b) { return a < b ? a : b; }
 
+void softmax(float* y, int n);
+
 inline __m512 exp_ps(__m512 x) {
     // Clamp so 2^n stays a normal float; exp(-87) ~ 1.6e-38 stands in for anything smaller.
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(87.0f));
@@ -65,10 +67,32 @@ inline __m512 activate(__m512 v, int act) {
     }
 }
 
+// Horizontal max / sum of 16 lanes, result broadcast to every lane (stays in the vector domain).
+inline __m512 bcast_max(__m512 v) {
+    v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+inline __m512 bcast_sum(__m512 v) {
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+// Softmax over the lanes in m (others come out 0), entirely in registers.
+inline __m512 softmax16(__m512 v, __mmask16 m) {
+    v = _mm512_mask_blend_ps(m, _mm512_set1_ps(-__builtin_inff()), v);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(v, bcast_max(v))));
+    return _mm512_div_ps(e, bcast_sum(e));
+}
+
 // One output tile of NC * 16 columns for one sample. K independent accumulator sets (even/odd inputs)
 // hide the 4-cycle FMA latency when the tile is narrow.
 template <int NC>
-inline void tile_single(const float* w, const float* b, const float* x, int n_in, float* y, int act) {
+inline void tile_single(const float* w, const float* b, const float* x, int n_in, float* y, int act, int n_out = 16) {
     constexpr int K = NC == 1 ? 4 : 2;
     constexpr int W = NC * 16;
     __m512 acc[K][NC];
@@ -92,7 +116,12 @@ inline void tile_single(const float* w, const float* b, const float* x, int n_in
     for (int c = 0; c < NC; ++c) {
         __m512 s = acc[0][c];
         for (int k = 1; k < K; ++k) s = _mm512_add_ps(s, acc[k][c]);
-        _mm512_store_ps(y + 16 * c, activate(s, act));
+        if (NC == 1 && act == kActSoftmax) {
+            s = softmax16(s, static_cast<__mmask16>(n_out >= 16 ? 0xffff : (1u << n_out) - 1u));
+        } else {
+            s = activate(s, act);
+        }
+        _mm512_store_ps(y + 16 * c, s);
     }
 }
 
@@ -131,6 +160,10 @@ inline void tile_quad(const float* w, const float* b, const float* x, int x_stri
 }
 
 void dense(const LayerView& l, const float* x, float* y) {
+    if (l.n_out_pad == 16 && l.act == kActSoftmax) {  // small classifier: softmax fused in registers
+        tile_single<1>(l.w, l.b, x, l.n_in, y, l.act, l.n_out);
+        return;
+    }
     for (int t0 = 0; t0 < l.n_out_pad; t0 += kTile) {
         const int width = imin(kTile, l.n_out_pad - t0);
         const float* w = l.w + static_cast<long>(t0) * l.n_in;
@@ -141,6 +174,7 @@ void dense(const LayerView& l, const float* x, float* y) {
             default: tile_single<4>(w, l.b + t0, x, l.n_in, y + t0, l.act); break;
         }
     }
+    if (l.act == kActSoftmax) softmax(y, l.n_out);
 }
 
 void dense_batch(const LayerView& l, const float* x, int x_stride, float* y, int y_stride, int n) {
@@ -160,6 +194,9 @@ void dense_batch(const LayerView& l, const float* x, int x_stride, float* y, int
         }
     }
     for (; s < n; ++s) dense(l, x + static_cast<long>(s) * x_stride, y + static_cast<long>(s) * y_stride);
+    if (l.act == kActSoftmax) {
+        for (int r = 0; r < n - n % 4; ++r) softmax(y + static_cast<long>(r) * y_stride, l.n_out);
+    }
 }
 
 void softmax(float* y, int n) {

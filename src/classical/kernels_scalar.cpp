@@ -17,6 +17,18 @@ float activate(float v, int act) {
     }
 }
 
+void softmax_scalar(float* y, int n) {
+    float mx = y[0];
+    for (int i = 1; i < n; ++i) mx = std::max(mx, y[i]);
+    float sum = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        y[i] = std::exp(y[i] - mx);
+        sum += y[i];
+    }
+    const float inv = 1.0f / sum;
+    for (int i = 0; i < n; ++i) y[i] *= inv;
+}
+
 void dense_scalar(const LayerView& l, const float* x, float* y) {
     for (int t0 = 0; t0 < l.n_out_pad; t0 += kTile) {
         const int width = std::min(kTile, l.n_out_pad - t0);
@@ -30,24 +42,13 @@ void dense_scalar(const LayerView& l, const float* x, float* y) {
         }
         for (int c = 0; c < width; ++c) y[t0 + c] = activate(acc[c], l.act);
     }
+    if (l.act == kActSoftmax) softmax_scalar(y, l.n_out);
 }
 
 void dense_batch_scalar(const LayerView& l, const float* x, int x_stride, float* y, int y_stride, int n) {
     for (int s = 0; s < n; ++s) {
         dense_scalar(l, x + static_cast<int64_t>(s) * x_stride, y + static_cast<int64_t>(s) * y_stride);
     }
-}
-
-void softmax_scalar(float* y, int n) {
-    float mx = y[0];
-    for (int i = 1; i < n; ++i) mx = std::max(mx, y[i]);
-    float sum = 0.0f;
-    for (int i = 0; i < n; ++i) {
-        y[i] = std::exp(y[i] - mx);
-        sum += y[i];
-    }
-    const float inv = 1.0f / sum;
-    for (int i = 0; i < n; ++i) y[i] *= inv;
 }
 
 }  // namespace

@@ -203,12 +203,13 @@ Result<ClassicalModel> ClassicalModel::create(ModelSpec spec, std::optional<Isa>
         std::copy(l.bias.begin(), l.bias.end(), b.get());
         int act = static_cast<int>(il + 1 < n_layers ? spec.activation : Activation::kIdentity);
         if (il + 1 == n_layers && spec.output == OutputTransform::kSigmoid) act = detail::kActSigmoid;
-        packed->views.push_back(detail::LayerView{w.get(), b.get(), static_cast<int>(l.n_in), static_cast<int>(n_pad), act});
+        if (il + 1 == n_layers && spec.output == OutputTransform::kSoftmax) act = detail::kActSoftmax;
+        packed->views.push_back(detail::LayerView{w.get(), b.get(), static_cast<int>(l.n_in), static_cast<int>(n_pad),
+                                                  static_cast<int>(l.n_out), act});
         packed->weights.push_back(std::move(w));
         packed->biases.push_back(std::move(b));
         packed->max_width = std::max(packed->max_width, n_pad);
     }
-    packed->softmax = spec.output == OutputTransform::kSoftmax;
     m.packed_ = std::move(packed);
     m.spec_ = std::move(spec);
     return m;
@@ -270,7 +271,6 @@ Status ClassicalModel::predict(std::span<const float> x, std::span<float> out, W
         in = y;
     }
     const int n_out = static_cast<int>(n_outputs());
-    if (packed_->softmax) k.softmax(y, n_out);
     std::memcpy(out.data(), y, static_cast<size_t>(n_out) * sizeof(float));
     return Status::Ok();
 }
@@ -306,7 +306,6 @@ Status ClassicalModel::predict_batch(std::span<const float> x, int64_t n, std::s
         }
         for (int s = 0; s < nb; ++s) {
             float* row = y + static_cast<int64_t>(s) * stride;
-            if (packed_->softmax) k.softmax(row, static_cast<int>(n_out));
             std::memcpy(out.data() + (s0 + s) * n_out, row, static_cast<size_t>(n_out) * sizeof(float));
         }
     }

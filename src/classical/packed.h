@@ -28,7 +28,6 @@ public:
     std::vector<detail::LayerView> views;
     const detail::KernelTable* kernels = nullptr;
     int64_t max_width = 0;  // largest n_out_pad over layers: the workspace row stride
-    bool softmax = false;   // apply kernels->softmax after the last layer
 };
 
 namespace detail {
