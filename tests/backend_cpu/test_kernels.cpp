@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "backend/cpu/dispatch.h"
+#include "backend/cpu/gemm.h"
 #include "backend_cpu/random_blocks.h"
+#include "realizar/backend/cpu/matmul.h"
 #include "realizar/quant/quant.h"
 
 namespace rz::cpu {
@@ -40,6 +42,24 @@ ActBuffer quantize_act(kern::ActType act, const std::vector<float>& x) {
     EXPECT_TRUE(quant::quantize_row(t, x.data(), b.bytes.data(), n).ok());
     EXPECT_TRUE(quant::dequantize_row(t, b.bytes.data(), b.deq.data(), n).ok());
     return b;
+}
+
+// Q8_1 stores s = d * sum(q) as fp16; the Q4_1 / Q5_1 offset term m * s uses that rounded s. Returns
+// sum over blocks of m * (s - d * sum(q)), to add to the exact product.
+double q8_1_offset_correction(DType t, const unsigned char* w, const unsigned char* a, int64_t n) {
+    const size_t tsz = dtype_info(t)->type_size;
+    double corr = 0;
+    for (int64_t b = 0; b < n / 32; ++b) {
+        uint16_t mh, dh, sh;
+        std::memcpy(&mh, w + b * tsz + 2, 2);
+        std::memcpy(&dh, a + b * 36, 2);
+        std::memcpy(&sh, a + b * 36 + 2, 2);
+        int sumq = 0;
+        for (int j = 0; j < 32; ++j) sumq += static_cast<int8_t>(a[b * 36 + 4 + j]);
+        corr += static_cast<double>(fp16_to_fp32(mh)) *
+                (static_cast<double>(fp16_to_fp32(sh)) - static_cast<double>(fp16_to_fp32(dh)) * sumq);
+    }
+    return corr;
 }
 
 // Row lengths: one block, odd block counts, and (for float types) lengths that are not multiples of 8/16.
@@ -73,20 +93,7 @@ void check_isa(Isa isa) {
                     exact += static_cast<double>(wd[i]) * a.deq[i];
                     mag += std::fabs(static_cast<double>(wd[i]) * a.deq[i]);
                 }
-                if (k.act == kern::ActType::kQ8_1) {
-                    // Q8_1 stores s = d * sum(q) as fp16; the format's offset term m * s uses that rounded s.
-                    const size_t tsz = dtype_info(t)->type_size;
-                    for (int64_t b = 0; b < n / 32; ++b) {
-                        uint16_t mh, dh, sh;
-                        std::memcpy(&mh, w.data() + b * tsz + 2, 2);
-                        std::memcpy(&dh, a.bytes.data() + b * 36, 2);
-                        std::memcpy(&sh, a.bytes.data() + b * 36 + 2, 2);
-                        int sumq = 0;
-                        for (int j = 0; j < 32; ++j) sumq += static_cast<int8_t>(a.bytes[b * 36 + 4 + j]);
-                        exact += static_cast<double>(fp16_to_fp32(mh)) *
-                                 (static_cast<double>(fp16_to_fp32(sh)) - static_cast<double>(fp16_to_fp32(dh)) * sumq);
-                    }
-                }
+                if (k.act == kern::ActType::kQ8_1) exact += q8_1_offset_correction(t, w.data(), a.bytes.data(), n);
                 const float got = k.dot(n, w.data(), a.bytes.data());
                 EXPECT_NEAR(got, exact, 2e-6 * mag + 1e-30) << kt->isa_name << " " << dtype_name(t) << " n=" << n << " rep " << rep;
                 if (k.multi_dot) {
@@ -107,6 +114,47 @@ void check_isa(Isa isa) {
 TEST(Kernels, GenericIsExact) { check_isa(Isa::kGeneric); }
 TEST(Kernels, Avx2MatchesExact) { check_isa(Isa::kAvx2); }
 TEST(Kernels, Avx512MatchesExact) { check_isa(Isa::kAvx512); }
+
+// The prefill GEMM (active ISA) against the exact product of dequantized weights and dequantized 8-bit
+// activations. It sums each sub-block's exact int32 dot in f32 and subtracts a zero-point term
+// (ws * u - wm form), so its rounding is bounded by 2e-5 * sum |w_i a_i| (documented in docs/quantization.md).
+TEST(Kernels, PrefillGemmMatchesExact) {
+    const kern::KernelTable& kt = active_kernels();
+    ThreadPool pool(2);
+    int tested = 0;
+    for (DType t : kTypes) {
+        if (!gemm_available(kt, t)) continue;
+        ++tested;
+        const int64_t n_rows = 37, n_tokens = 11;  // a partial 16-row panel and a partial 8-token tile
+        for (int64_t n : lengths_for(t)) {
+            if (n > 1280) continue;
+            const auto w = test::random_weights(t, n_rows, n, 77 + static_cast<uint32_t>(n));
+            const auto x = test::random_floats(static_cast<size_t>(n_tokens * n), 5, 2.0f);
+            std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
+            ASSERT_TRUE(matmul(t, w.data(), n_rows, n, x.data(), n_tokens, y.data(), pool).ok());
+            const size_t row_bytes = w.size() / static_cast<size_t>(n_rows);
+            std::vector<float> wd(static_cast<size_t>(n));
+            for (int64_t tk = 0; tk < n_tokens; ++tk) {
+                const std::vector<float> xt(x.begin() + tk * n, x.begin() + (tk + 1) * n);
+                const ActBuffer a = quantize_act(kt.types[static_cast<int>(t)].act, xt);
+                for (int64_t r = 0; r < n_rows; ++r) {
+                    ASSERT_TRUE(quant::dequantize_row(t, w.data() + r * row_bytes, wd.data(), n).ok());
+                    double exact = 0, mag = 0;
+                    for (int64_t i = 0; i < n; ++i) {
+                        exact += static_cast<double>(wd[i]) * a.deq[i];
+                        mag += std::fabs(static_cast<double>(wd[i]) * a.deq[i]);
+                    }
+                    if (kt.types[static_cast<int>(t)].act == kern::ActType::kQ8_1) {
+                        exact += q8_1_offset_correction(t, w.data() + r * row_bytes, a.bytes.data(), n);
+                    }
+                    EXPECT_NEAR(y[tk * n_rows + r], exact, 2e-5 * mag + 1e-30)
+                        << kt.isa_name << " gemm " << dtype_name(t) << " n=" << n << " row " << r << " token " << tk;
+                }
+            }
+        }
+    }
+    if (tested == 0) GTEST_SKIP() << "no GEMM kernel on this CPU";
+}
 
 TEST(Kernels, ActiveIsaIsTheBestAvailable) {
     const char* env = std::getenv("RZ_CPU_ISA");

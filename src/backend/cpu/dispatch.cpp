@@ -22,6 +22,7 @@ struct Tables {
         avx2 = generic;
         kern::fill_avx2(avx2);
         avx512 = avx2;
+        kern::fill_avx512(avx512);
     }
 };
 

@@ -36,9 +36,28 @@ struct TypeKernels {
     ActType act = ActType::kF32;
 };
 
+// Prefill GEMM over "unpacked panels": 16 weight rows with every weight written as value = ws * u - wm,
+// u an unsigned byte and (ws, wm) per sub-block of `sub` (16 or 32) elements and row. Layout:
+//   panel[(k / 4) * 64 + r * 4 + k % 4] = u[r][k]      (one 64-byte vector = 16 rows x 4 k)
+//   ws[s * 16 + r], wm[s * 16 + r]                     (s = k / sub)
+// Activations: A[t * lda + k] int8, DA[t * lds + s] = scale of the 8-bit block holding sub-block s,
+// DS[t * lds + s] = DA * sum of A over sub-block s. out[t * 16 + r] = sum_k value[r][k] * DA * A[t][k].
+using GemmTileFn = void (*)(int64_t K, const uint8_t* panel, const float* ws, const float* wm, const int8_t* A,
+                            int64_t lda, const float* DA, const float* DS, int64_t lds, int nt, float* out);
+constexpr int kGemmRows = 16;
+constexpr int kGemmMaxTokens = 8;  // nt <= this per call
+
+// Converts one weight row of n elements to the panel form: u[n], ws[n / sub], wm[n / sub].
+using UnpackRowFn = void (*)(const void* w, int64_t n, uint8_t* u, float* ws, float* wm);
+// Sub-block size of a weight type in the panel form (0 = the type has no unpacker).
+int unpack_sub(int type_id);
+UnpackRowFn unpack_row_fn(int type_id);
+
 struct KernelTable {
     const char* isa_name = "generic";
     TypeKernels types[kMaxTypeId];
+    GemmTileFn gemm_tile16 = nullptr;  // sub = 16; null where the ISA has no GEMM kernel
+    GemmTileFn gemm_tile32 = nullptr;  // sub = 32
     QuantizeActFn quantize_q8_0 = nullptr;
     QuantizeActFn quantize_q8_1 = nullptr;
     QuantizeActFn quantize_q8_K = nullptr;
@@ -49,5 +68,6 @@ struct KernelTable {
 void fill_generic(KernelTable& t);
 void fill_avx2(KernelTable& t);
 void fill_avx512(KernelTable& t);
+void fill_avx512_gemm(KernelTable& t);  // part of fill_avx512
 
 }  // namespace rz::cpu::kern

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backend/cpu/dispatch.h"
+#include "backend/cpu/gemm.h"
 #include "realizar/quant/quant.h"
 
 namespace rz::cpu {
@@ -125,6 +126,11 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
             for (int64_t t = t0; t < t1; ++t) qf(x + t * n_cols, buf + static_cast<size_t>(t) * a_row, n_cols);
         }, 8);
         act = buf;
+    }
+
+    if (n_tokens >= kGemmMinTokens && gemm_available(kt, wtype)) {
+        gemm_prefill(kt, wtype, wbytes, w_row_bytes, n_rows, n_cols, act, kk->act, a_row, n_tokens, y, pool);
+        return Status::Ok();
     }
 
     const kern::VecDotFn dot = kk->dot;
