@@ -41,21 +41,38 @@ public:
     virtual bool is_special(int32_t id) const = 0;
     virtual std::string token_text(int32_t id) const = 0;  // vocabulary entry as stored
     virtual const std::string& chat_template() const = 0;  // "" when the model ships none
+
+    // Additions (with defaults so test doubles keep compiling):
+    // Id of the vocabulary entry spelled exactly `text` (as stored, e.g. "<|im_end|>"), -1 when none.
+    virtual int32_t token_id(std::string_view text) const { (void)text; return -1; }
+    // Whether encode(..., add_special=true) prepends BOS / appends EOS.
+    virtual bool add_bos() const { return false; }
+    virtual bool add_eos() const { return false; }
+    // SentencePiece-style vocabularies add a space before the text; decode() removes it again at the start.
+    virtual bool strips_leading_space() const { return false; }
+    // One line for logs: algorithm, pre-tokenizer, vocabulary size, source file.
+    virtual std::string describe() const { return "tokenizer"; }
 };
 
 // Streaming detokenizer: returns only complete UTF-8 characters; keeps an incomplete tail until the
-// next token completes it (flush() returns what is left, invalid bytes replaced by U+FFFD).
+// next token completes it (flush() returns what is left, invalid bytes replaced by U+FFFD). Bytes that can
+// never become valid UTF-8 are replaced by U+FFFD as soon as they are seen. Pieces are emitted as
+// token_to_piece gives them (a generated continuation keeps its leading space); call
+// set_strip_leading_space(true) when the ids start a text from scratch (decoding a whole SentencePiece
+// prompt), to drop the dummy-prefix space the way decode() does.
 class StreamDecoder {
 public:
     explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(tok), skip_special_(skip_special) {}
     std::string push(int32_t id);
     std::string flush();
+    void set_strip_leading_space(bool on) { strip_leading_space_ = on; }
 
 private:
     const Tokenizer& tok_;
     bool skip_special_;
     std::string pending_;
     bool first_ = true;
+    bool strip_leading_space_ = false;
 };
 
 }  // namespace rz::tokenizer
