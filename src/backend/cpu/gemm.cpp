@@ -75,15 +75,61 @@ void prepare_token(kern::ActType act, const unsigned char* q, int64_t n, int sub
 }  // namespace
 
 bool gemm_available(const kern::KernelTable& kt, DType wtype) {
+    if (wtype == DType::F32 || wtype == DType::F16 || wtype == DType::BF16) return kt.gemm_tile_f32 != nullptr;
     const int id = static_cast<int>(wtype);
     const int sub = kern::unpack_sub(id);
     if (sub == 0 || kern::unpack_row_fn(id) == nullptr) return false;
     return (sub == 16 ? kt.gemm_tile16 : kt.gemm_tile32) != nullptr;
 }
 
+namespace {
+
+void gemm_prefill_float(const kern::KernelTable& kt, DType wtype, const unsigned char* W, size_t w_row_bytes,
+                        int64_t n_rows, int64_t K, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+    const int64_t n_panels = (n_rows + kern::kGemmRows - 1) / kern::kGemmRows;
+    pool.parallel_for(n_panels, [&](int64_t p0, int64_t p1) {
+        auto* panel = reinterpret_cast<float*>(thread_scratch(1).get(static_cast<size_t>(K) * kern::kGemmRows * sizeof(float)));
+        auto* row = reinterpret_cast<float*>(thread_scratch(2).get(static_cast<size_t>(K) * sizeof(float)));
+        float out[kern::kGemmRows * kern::kGemmMaxTokens];
+        for (int64_t p = p0; p < p1; ++p) {
+            const int64_t r0 = p * kern::kGemmRows;
+            const int rows = static_cast<int>(std::min<int64_t>(kern::kGemmRows, n_rows - r0));
+            for (int r = 0; r < kern::kGemmRows; ++r) {
+                const unsigned char* src = W + static_cast<size_t>(r0 + r) * w_row_bytes;
+                if (r >= rows) {
+                    std::fill(row, row + K, 0.0f);
+                } else if (wtype == DType::F32) {
+                    std::memcpy(row, src, static_cast<size_t>(K) * sizeof(float));
+                } else {
+                    const auto* h = reinterpret_cast<const uint16_t*>(src);
+                    if (wtype == DType::F16) {
+                        for (int64_t k = 0; k < K; ++k) row[k] = fp16_to_fp32(h[k]);
+                    } else {
+                        for (int64_t k = 0; k < K; ++k) row[k] = bf16_to_fp32(h[k]);
+                    }
+                }
+                for (int64_t k = 0; k < K; ++k) panel[k * kern::kGemmRows + r] = row[k];
+            }
+            for (int64_t t0 = 0; t0 < n_tokens; t0 += kern::kGemmMaxTokens) {
+                const int nt = static_cast<int>(std::min<int64_t>(kern::kGemmMaxTokens, n_tokens - t0));
+                kt.gemm_tile_f32(K, panel, x + t0 * K, K, nt, out);
+                for (int t = 0; t < nt; ++t) {
+                    std::memcpy(y + (t0 + t) * n_rows + r0, out + t * kern::kGemmRows, static_cast<size_t>(rows) * sizeof(float));
+                }
+            }
+        }
+    }, 1);
+}
+
+}  // namespace
+
 void gemm_prefill(const kern::KernelTable& kt, DType wtype, const unsigned char* W, size_t w_row_bytes, int64_t n_rows,
                   int64_t n_cols, const unsigned char* act, kern::ActType act_type, size_t a_row, int64_t n_tokens,
                   float* y, ThreadPool& pool) {
+    if (wtype == DType::F32 || wtype == DType::F16 || wtype == DType::BF16) {
+        gemm_prefill_float(kt, wtype, W, w_row_bytes, n_rows, n_cols, reinterpret_cast<const float*>(act), n_tokens, y, pool);
+        return;
+    }
     const int id = static_cast<int>(wtype);
     const int sub = kern::unpack_sub(id);
     const kern::UnpackRowFn unpack = kern::unpack_row_fn(id);

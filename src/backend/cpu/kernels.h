@@ -45,6 +45,9 @@ struct TypeKernels {
 using GemmTileFn = void (*)(int64_t K, const uint8_t* panel, const float* ws, const float* wm, const int8_t* A,
                             int64_t lda, const float* DA, const float* DS, int64_t lds, int nt, float* out);
 constexpr int kGemmRows = 16;
+// Float variant for F32 / F16 / BF16 weights: panel[k * 16 + r] = W[r][k] (f32), X[t * ldx + k] f32,
+// out[t * 16 + r] = sum_k panel * X.
+using GemmTileF32Fn = void (*)(int64_t K, const float* panel, const float* X, int64_t ldx, int nt, float* out);
 constexpr int kGemmMaxTokens = 8;  // nt <= this per call
 
 // Converts one weight row of n elements to the panel form: u[n], ws[n / sub], wm[n / sub].
@@ -58,6 +61,7 @@ struct KernelTable {
     TypeKernels types[kMaxTypeId];
     GemmTileFn gemm_tile16 = nullptr;  // sub = 16; null where the ISA has no GEMM kernel
     GemmTileFn gemm_tile32 = nullptr;  // sub = 32
+    GemmTileF32Fn gemm_tile_f32 = nullptr;  // F32 / F16 / BF16 weights
     QuantizeActFn quantize_q8_0 = nullptr;
     QuantizeActFn quantize_q8_1 = nullptr;
     QuantizeActFn quantize_q8_K = nullptr;
@@ -68,6 +72,7 @@ struct KernelTable {
 void fill_generic(KernelTable& t);
 void fill_avx2(KernelTable& t);
 void fill_avx512(KernelTable& t);
-void fill_avx512_gemm(KernelTable& t);  // part of fill_avx512
+void fill_avx512_gemm(KernelTable& t);      // part of fill_avx512
+void fill_avx512_gemm_f32(KernelTable& t);  // part of fill_avx512
 
 }  // namespace rz::cpu::kern

@@ -71,3 +71,39 @@ void fill_avx512_gemm(KernelTable& t) {
 }
 
 }  // namespace rz::cpu::kern
+
+namespace rz::cpu::kern {
+namespace {
+
+// Float GEMM tile for F32 / F16 / BF16 weights: panel[k * 16 + r] = W[r][k] as f32, x rows f32.
+// One 16-row column of W per k, broadcast-multiplied with each token's x[t][k] (vfmadd with a broadcast
+// memory operand): NT accumulators, one weight load per NT FMAs.
+template <int NT>
+void tile_f32(int64_t K, const float* panel, const float* X, int64_t ldx, float* out) {
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; ++k) {
+        const __m512 w = _mm512_load_ps(panel + k * 16);
+        for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(X[t * ldx + k]), acc[t]);
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+void gemm_tile_f32(int64_t K, const float* panel, const float* X, int64_t ldx, int nt, float* out) {
+    switch (nt) {
+        case 1: tile_f32<1>(K, panel, X, ldx, out); break;
+        case 2: tile_f32<2>(K, panel, X, ldx, out); break;
+        case 3: tile_f32<3>(K, panel, X, ldx, out); break;
+        case 4: tile_f32<4>(K, panel, X, ldx, out); break;
+        case 5: tile_f32<5>(K, panel, X, ldx, out); break;
+        case 6: tile_f32<6>(K, panel, X, ldx, out); break;
+        case 7: tile_f32<7>(K, panel, X, ldx, out); break;
+        default: tile_f32<8>(K, panel, X, ldx, out); break;
+    }
+}
+
+}  // namespace
+
+void fill_avx512_gemm_f32(KernelTable& t) { t.gemm_tile_f32 = gemm_tile_f32; }
+
+}  // namespace rz::cpu::kern
