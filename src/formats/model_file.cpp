@@ -82,6 +82,9 @@ std::optional<bool> MetaValue::as_bool() const {
 const std::string* MetaValue::as_string() const { return std::get_if<std::string>(&v); }
 const MetaArray* MetaValue::as_array() const { return std::get_if<MetaArray>(&v); }
 
+bool operator==(const MetaArray& a, const MetaArray& b) { return a.elem_type == b.elem_type && a.items == b.items; }
+bool operator==(const MetaValue& a, const MetaValue& b) { return a.type == b.type && a.v == b.v; }
+
 uint64_t TensorInfo::n_elements() const {
     uint64_t n = 1;
     for (int64_t d : shape) n *= static_cast<uint64_t>(d);

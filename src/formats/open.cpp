@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "realizar/formats/apr.h"
 #include "realizar/formats/gguf.h"
 #include "realizar/formats/llama2c.h"
 #include "realizar/formats/model_file.h"
@@ -41,6 +42,8 @@ Result<ModelFile> open_model_file(const std::string& path) {
     Result<ModelFile> r = unsupported(fmt::format("{}: unrecognised model file format", path));
     if (b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0) {
         r = read_gguf(b, path);
+    } else if (b.size() >= 3 && std::memcmp(b.data(), "APR", 3) == 0) {
+        r = read_apr(b, path);
     } else if (b.size() >= 4 && std::memcmp(b.data(), "24ka", 4) == 0) {
         // llama2.c version 1+: the u32 magic 0x616b3432 ("ak42") is stored little-endian, i.e. "24ka"
         r = read_llama2c(b, path);
@@ -57,6 +60,7 @@ Result<ModelFile> open_model_file(const std::string& path) {
 
 Result<ModelFile> open_model_bytes(std::span<const uint8_t> bytes, std::string name) {
     if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) return read_gguf(bytes, name);
+    if (bytes.size() >= 3 && std::memcmp(bytes.data(), "APR", 3) == 0) return read_apr(bytes, name);
     return unsupported(fmt::format("{}: in-memory data is neither GGUF nor APR", name));
 }
 

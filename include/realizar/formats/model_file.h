@@ -68,6 +68,10 @@ struct MetaValue {
     const MetaArray* as_array() const;     // nullptr unless kArray
 };
 
+// Deep equality: same declared types (element types for arrays) and same values.
+bool operator==(const MetaArray& a, const MetaArray& b);
+bool operator==(const MetaValue& a, const MetaValue& b);
+
 struct TensorInfo {
     std::string name;
     DType dtype = DType::F32;
