@@ -110,6 +110,8 @@ Status AprWriter::begin() {
         slots.push_back({t.name, t.n_bytes, offset - end});
     }
 
+    if (!slots.empty()) slots.back().pad_after = 0;  // no padding after the last tensor: the file ends with data
+
     // Index, sorted by name.
     std::vector<const Impl::Tensor*> sorted;
     for (const Impl::Tensor& t : m.tensors) sorted.push_back(&t);
