@@ -44,6 +44,9 @@ public:
     virtual ~Model() = default;
     // path: a GGUF/APR/llama2.c file or a Hugging Face folder.
     static Result<std::shared_ptr<Model>> load(const std::string& path, const ModelOptions& opts = {});
+    // From an already opened file (e.g. the demo model embedded in the binary and opened from memory).
+    // The Model keeps the ModelFile (and so its mappings) alive.
+    static Result<std::shared_ptr<Model>> from_model_file(formats::ModelFile file, const ModelOptions& opts = {});
     virtual const ModelInfo& info() const = 0;
     virtual const formats::ModelFile& file() const = 0;  // for tokenizer / chat template loading
 };
@@ -86,6 +89,17 @@ public:
     virtual std::span<const float> logits(size_t i) const = 0;
 
     virtual void seq_clear(int32_t seq_id) = 0;        // drop a sequence's cache
+    // Keep only the first n_keep cached positions of a sequence (prefix reuse; n_keep >= seq_len is a no-op).
+    // (Not pure so that test doubles of Context need not implement them.)
+    virtual Status seq_truncate(int32_t seq_id, int32_t n_keep) {
+        (void)seq_id, (void)n_keep;
+        return unsupported("seq_truncate");
+    }
+    // Replace dst's cache with a copy of src's (shared prompt prefixes). Errors on bad ids.
+    virtual Status seq_copy(int32_t src_seq, int32_t dst_seq) {
+        (void)src_seq, (void)dst_seq;
+        return unsupported("seq_copy");
+    }
     virtual int32_t seq_len(int32_t seq_id) const = 0; // cached positions of a sequence
     virtual int n_ctx() const = 0;                     // per sequence
     virtual int n_seq_max() const = 0;

@@ -1,0 +1,300 @@
+// The eager forward pass. Every architecture runs through the same blocks; ArchSpec/HParams choose between
+// RMSNorm and LayerNorm, separate or fused projections, gated or plain FFN, sequential or parallel block,
+// RoPE or learned positions.
+#include "runtime/context_impl.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "realizar/backend/cpu/matmul.h"
+#include "runtime/attention.h"
+#include "runtime/ops.h"
+
+namespace rz::runtime {
+
+using model::Role;
+
+Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> model, const ContextOptions& opts) {
+    return ContextImpl::create(std::move(model), opts);
+}
+
+Result<std::unique_ptr<Context>> ContextImpl::create(std::shared_ptr<const Model> model, const ContextOptions& opts) {
+    if (!model) return invalid_argument("Context::create: no model");
+    const auto* m = dynamic_cast<const ModelImpl*>(model.get());
+    if (!m) return invalid_argument("Context::create: model was not loaded by realizar's runtime");
+    const model::HParams& hp = m->hp();
+    if (opts.n_ctx < 0) return invalid_argument(fmt::format("context size {} is negative", opts.n_ctx));
+    if (opts.n_seq_max < 1 || opts.n_seq_max > 4096) return invalid_argument(fmt::format("n_seq_max {} is not in [1, 4096]", opts.n_seq_max));
+    if (opts.n_batch < 1 || opts.n_batch > 65536) return invalid_argument(fmt::format("n_batch {} is not in [1, 65536]", opts.n_batch));
+    if (opts.n_threads < 0 || opts.n_threads > 1024) return invalid_argument(fmt::format("thread count {} is not in [0, 1024]", opts.n_threads));
+    if (opts.cache_type != DType::F16 && opts.cache_type != DType::F32)
+        return invalid_argument(fmt::format("cache type {} is not supported (f16, f32)", dtype_name(opts.cache_type)));
+    int n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min(hp.n_ctx_train, 4096);
+    if (n_ctx > (1 << 24)) return invalid_argument(fmt::format("context size {} is too large", n_ctx));
+    if (hp.learned_pos && n_ctx > hp.n_ctx_train)
+        return invalid_argument(fmt::format("context size {} exceeds the {} learned positions of this {} model", n_ctx, hp.n_ctx_train,
+                                            m->info().arch));
+
+    auto c = std::unique_ptr<ContextImpl>(new ContextImpl());
+    c->model_ = std::move(model);
+    c->m_ = m;
+    c->n_ctx_ = n_ctx;
+    c->n_batch_ = opts.n_batch;
+    RZ_RETURN_IF_ERROR(c->kv_.init(hp.n_layer, opts.n_seq_max, hp.n_head_kv, n_ctx, hp.head_dim, opts.cache_type));
+    c->pool_ = std::make_unique<ThreadPool>(opts.n_threads);
+
+    const size_t nb = static_cast<size_t>(opts.n_batch);
+    const size_t E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_embd_q()), KV = static_cast<size_t>(hp.n_embd_kv());
+    const size_t F = static_cast<size_t>(hp.n_ff);
+    c->x_.resize(nb * E);
+    c->h_.resize(nb * E);
+    c->q_.resize(nb * Q);
+    c->k_.resize(nb * KV);
+    c->v_.resize(nb * KV);
+    c->qkv_.resize(nb * (Q + 2 * KV));
+    c->attn_.resize(nb * Q);
+    c->o_.resize(nb * E);
+    c->a_.resize(nb * 2 * F);
+    c->b_.resize(nb * F);
+    c->f_.resize(nb * E);
+    c->cs_.resize(nb * static_cast<size_t>(std::max(hp.n_rot, 2)));
+    return std::unique_ptr<Context>(std::move(c));
+}
+
+Status ContextImpl::validate(const Batch& b) const {
+    const size_t n = b.token.size();
+    if (b.pos.size() != n || b.seq_id.size() != n || b.logits.size() != n)
+        return invalid_argument(fmt::format("batch arrays differ in length (token {}, pos {}, seq_id {}, logits {})", n, b.pos.size(),
+                                            b.seq_id.size(), b.logits.size()));
+    if (n == 0) return invalid_argument("empty batch");
+    const int n_vocab = m_->hp().n_vocab;
+    std::vector<int32_t> next(static_cast<size_t>(kv_.n_seq()));
+    for (int s = 0; s < kv_.n_seq(); ++s) next[static_cast<size_t>(s)] = kv_.len(s);
+    for (size_t i = 0; i < n; ++i) {
+        if (b.token[i] < 0 || b.token[i] >= n_vocab)
+            return out_of_range(fmt::format("batch entry {}: token id {} is outside the vocabulary [0, {})", i, b.token[i], n_vocab));
+        const int32_t s = b.seq_id[i];
+        if (s < 0 || s >= kv_.n_seq())
+            return out_of_range(fmt::format("batch entry {}: sequence id {} is outside [0, {})", i, s, kv_.n_seq()));
+        int32_t& nx = next[static_cast<size_t>(s)];
+        if (b.pos[i] != nx) {
+            if (b.pos[i] >= n_ctx_ && nx >= n_ctx_)
+                return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, kv_.len(s), n_ctx_));
+            return invalid_argument(fmt::format("batch entry {}: position {} does not continue sequence {} (expected {})", i, b.pos[i], s, nx));
+        }
+        if (nx >= n_ctx_)
+            return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, kv_.len(s), n_ctx_));
+        ++nx;
+    }
+    return Status::Ok();
+}
+
+Status ContextImpl::decode(const Batch& b) {
+    RZ_RETURN_IF_ERROR(validate(b));
+    const size_t n = b.size();
+    const size_t V = static_cast<size_t>(m_->hp().n_vocab);
+    logit_row_.assign(n, -1);
+    int64_t n_out = 0;
+    for (size_t i = 0; i < n; ++i)
+        if (b.logits[i]) logit_row_[i] = n_out++;
+    logits_.resize(static_cast<size_t>(n_out) * V);
+    for (size_t c0 = 0; c0 < n; c0 += static_cast<size_t>(n_batch_)) {
+        const int cn = static_cast<int>(std::min(n - c0, static_cast<size_t>(n_batch_)));
+        Status st = forward(&b.token[c0], &b.pos[c0], &b.seq_id[c0], &logit_row_[c0], cn, logits_.data());
+        if (!st.ok()) {
+            logit_row_.assign(n, -1);
+            return st;
+        }
+    }
+    return Status::Ok();
+}
+
+std::span<const float> ContextImpl::logits(size_t i) const {
+    if (i >= logit_row_.size() || logit_row_[i] < 0) return {};
+    const size_t V = static_cast<size_t>(m_->hp().n_vocab);
+    return {logits_.data() + static_cast<size_t>(logit_row_[i]) * V, V};
+}
+
+void ContextImpl::seq_clear(int32_t seq_id) {
+    if (seq_id >= 0 && seq_id < kv_.n_seq()) kv_.set_len(seq_id, 0);
+}
+
+int32_t ContextImpl::seq_len(int32_t seq_id) const { return seq_id >= 0 && seq_id < kv_.n_seq() ? kv_.len(seq_id) : 0; }
+
+Status ContextImpl::seq_truncate(int32_t seq_id, int32_t n_keep) {
+    if (seq_id < 0 || seq_id >= kv_.n_seq()) return out_of_range(fmt::format("seq_truncate: sequence id {} is outside [0, {})", seq_id, kv_.n_seq()));
+    if (n_keep < 0) return invalid_argument(fmt::format("seq_truncate: n_keep {} is negative", n_keep));
+    if (n_keep < kv_.len(seq_id)) kv_.set_len(seq_id, n_keep);
+    return Status::Ok();
+}
+
+Status ContextImpl::seq_copy(int32_t src, int32_t dst) {
+    if (src < 0 || src >= kv_.n_seq() || dst < 0 || dst >= kv_.n_seq())
+        return out_of_range(fmt::format("seq_copy: sequence ids {} -> {} outside [0, {})", src, dst, kv_.n_seq()));
+    if (src != dst) kv_.copy_seq(src, dst, kv_.len(src));
+    return Status::Ok();
+}
+
+Status ContextImpl::matmul(const model::Weight& w, const float* x, int n, float* y) {
+    return cpu::matmul(w.dtype, w.data, w.n_rows, w.n_cols, x, n, y, *pool_);
+}
+
+void ContextImpl::norm_rows(const float* x, const model::Weight& w, const model::Weight& b, int n, float* out) {
+    const model::HParams& hp = m_->hp();
+    const int E = hp.n_embd;
+    pool_->parallel_for(n, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            if (hp.norm == model::NormType::kRms)
+                ops::rms_norm(x + t * E, w.f32(), E, hp.norm_eps, out + t * E);
+            else
+                ops::layer_norm(x + t * E, w.f32(), b ? b.f32() : nullptr, E, hp.norm_eps, out + t * E);
+        }
+    }, 4);
+}
+
+Status ContextImpl::attention_block(int il, int n, const int32_t* pos, const int32_t* seq) {
+    const model::HParams& hp = m_->hp();
+    const model::LayerWeights& L = m_->weights().layers[static_cast<size_t>(il)];
+    const int Q = hp.n_embd_q(), KV = hp.n_embd_kv(), hd = hp.head_dim;
+    float* q = q_.data();
+    float* k = k_.data();
+    float* v = v_.data();
+    if (L[Role::kAttnQkv]) {
+        const int W = Q + 2 * KV;
+        RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnQkv], h_.data(), n, qkv_.data()));
+        const model::Weight& bias = L[Role::kAttnQkvB];
+        for (int t = 0; t < n; ++t) {
+            float* r = qkv_.data() + static_cast<int64_t>(t) * W;
+            if (bias) ops::add_bias(r, bias.f32(), W);
+            std::memcpy(q + static_cast<int64_t>(t) * Q, r, sizeof(float) * static_cast<size_t>(Q));
+            std::memcpy(k + static_cast<int64_t>(t) * KV, r + Q, sizeof(float) * static_cast<size_t>(KV));
+            std::memcpy(v + static_cast<int64_t>(t) * KV, r + Q + KV, sizeof(float) * static_cast<size_t>(KV));
+        }
+    } else {
+        RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnQ], h_.data(), n, q));
+        RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnK], h_.data(), n, k));
+        RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnV], h_.data(), n, v));
+        const model::Weight &bq = L[Role::kAttnQB], &bk = L[Role::kAttnKB], &bv = L[Role::kAttnVB];
+        for (int t = 0; t < n; ++t) {
+            if (bq) ops::add_bias(q + static_cast<int64_t>(t) * Q, bq.f32(), Q);
+            if (bk) ops::add_bias(k + static_cast<int64_t>(t) * KV, bk.f32(), KV);
+            if (bv) ops::add_bias(v + static_cast<int64_t>(t) * KV, bv.f32(), KV);
+        }
+    }
+    const model::Weight &qn = L[Role::kAttnQNorm], &kn = L[Role::kAttnKNorm];
+    const int n_half = hp.n_rot / 2;
+    pool_->parallel_for(n, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            float* qt = q + t * Q;
+            float* kt = k + t * KV;
+            if (qn)
+                for (int h = 0; h < hp.n_head; ++h) ops::rms_norm(qt + h * hd, qn.f32(), hd, hp.norm_eps, qt + h * hd);
+            if (kn)
+                for (int h = 0; h < hp.n_head_kv; ++h) ops::rms_norm(kt + h * hd, kn.f32(), hd, hp.norm_eps, kt + h * hd);
+            if (hp.rope_type != model::RopeType::kNone) {
+                float* cs = cs_.data() + t * hp.n_rot;
+                ops::rope_cos_sin(pos[t], m_->rope_inv_freq().data(), n_half, cs);
+                ops::rope(qt, hp.n_head, hd, hp.n_rot, cs, hp.rope_type);
+                ops::rope(kt, hp.n_head_kv, hd, hp.n_rot, cs, hp.rope_type);
+            }
+            for (int g = 0; g < hp.n_head_kv; ++g) {
+                kv_.store(kv_.k(il, seq[t], g), pos[t], kt + g * hd);
+                kv_.store(kv_.v(il, seq[t], g), pos[t], v + t * KV + g * hd);
+            }
+        }
+    }, 1);
+    AttnParams ap{il, hp.n_head, hp.n_head_kv, hd, hp.softmax_scale(), hp.n_swa};
+    attention(kv_, ap, q, seq, pos, n, attn_.data(), *pool_);
+    RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnOut], attn_.data(), n, o_.data()));
+    if (const model::Weight& bo = L[Role::kAttnOutB])
+        for (int t = 0; t < n; ++t) ops::add_bias(o_.data() + static_cast<int64_t>(t) * hp.n_embd, bo.f32(), hp.n_embd);
+    return Status::Ok();
+}
+
+Status ContextImpl::ffn_block(int il, int n, const float* in, float* out) {
+    const model::HParams& hp = m_->hp();
+    const model::LayerWeights& L = m_->weights().layers[static_cast<size_t>(il)];
+    const int64_t F = hp.n_ff;
+    float* a = a_.data();
+    if (hp.ffn == model::FfnType::kGated) {
+        if (L[Role::kFfnGateUp]) {
+            RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnGateUp], in, n, a));  // [n, 2F]: gate | up
+            for (int t = 0; t < n; ++t) ops::gated(a + t * 2 * F, a + t * 2 * F + F, F, hp.act, b_.data() + t * F);
+            std::memcpy(a, b_.data(), sizeof(float) * static_cast<size_t>(n * F));
+        } else {
+            RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnGate], in, n, a));
+            RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnUp], in, n, b_.data()));
+            ops::gated(a, b_.data(), n * F, hp.act, a);
+        }
+    } else {
+        RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnUp], in, n, a));
+        if (const model::Weight& bu = L[Role::kFfnUpB])
+            for (int t = 0; t < n; ++t) ops::add_bias(a + t * F, bu.f32(), F);
+        ops::activate(a, n * F, hp.act);
+    }
+    RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnDown], a, n, out));
+    if (const model::Weight& bd = L[Role::kFfnDownB])
+        for (int t = 0; t < n; ++t) ops::add_bias(out + static_cast<int64_t>(t) * hp.n_embd, bd.f32(), hp.n_embd);
+    return Status::Ok();
+}
+
+Status ContextImpl::forward(const int32_t* tok, const int32_t* pos, const int32_t* seq, const int64_t* out_row, int n, float* logits_out) {
+    const model::HParams& hp = m_->hp();
+    const model::ModelWeights& W = m_->weights();
+    const int E = hp.n_embd;
+    float* x = x_.data();
+
+    // Embeddings (+ learned positions).
+    const model::Weight& te = W[Role::kTokenEmbd];
+    const model::Weight& pe = W[Role::kPosEmbd];
+    for (int t = 0; t < n; ++t) {
+        float* xt = x + static_cast<int64_t>(t) * E;
+        RZ_RETURN_IF_ERROR(cpu::get_row(te.dtype, te.data, E, tok[t], xt));
+        if (hp.embd_scale != 1.0f)
+            for (int i = 0; i < E; ++i) xt[i] *= hp.embd_scale;
+        if (pe) {
+            RZ_RETURN_IF_ERROR(cpu::get_row(pe.dtype, pe.data, E, pos[t], f_.data()));
+            ops::add(xt, f_.data(), E);
+        }
+    }
+
+    for (int il = 0; il < hp.n_layer; ++il) {
+        const model::LayerWeights& L = W.layers[static_cast<size_t>(il)];
+        norm_rows(x, L[Role::kAttnNorm], L[Role::kAttnNormB], n, h_.data());
+        RZ_RETURN_IF_ERROR(attention_block(il, n, pos, seq));
+        if (hp.parallel_block) {
+            RZ_RETURN_IF_ERROR(ffn_block(il, n, h_.data(), f_.data()));
+            ops::add(x, o_.data(), static_cast<int64_t>(n) * E);
+            ops::add(x, f_.data(), static_cast<int64_t>(n) * E);
+        } else {
+            ops::add(x, o_.data(), static_cast<int64_t>(n) * E);
+            norm_rows(x, L[Role::kFfnNorm], L[Role::kFfnNormB], n, h_.data());
+            RZ_RETURN_IF_ERROR(ffn_block(il, n, h_.data(), f_.data()));
+            ops::add(x, f_.data(), static_cast<int64_t>(n) * E);
+        }
+    }
+    for (int t = 0; t < n; ++t) kv_.set_len(seq[t], std::max(kv_.len(seq[t]), pos[t] + 1));
+
+    // Output head over the rows that asked for logits (gathered into h_).
+    int n_out = 0;
+    for (int t = 0; t < n; ++t)
+        if (out_row[t] >= 0) {
+            std::memcpy(o_.data() + static_cast<int64_t>(n_out) * E, x + static_cast<int64_t>(t) * E, sizeof(float) * static_cast<size_t>(E));
+            ++n_out;
+        }
+    if (n_out == 0) return Status::Ok();
+    norm_rows(o_.data(), W[Role::kOutputNorm], W[Role::kOutputNormB], n_out, h_.data());
+    const int64_t V = hp.n_vocab;
+    // Gathered rows are consecutive in out_row order within this chunk.
+    int64_t first = -1;
+    for (int t = 0; t < n && first < 0; ++t) first = out_row[t];
+    float* dst = logits_out + first * V;
+    RZ_RETURN_IF_ERROR(matmul(W.output(), h_.data(), n_out, dst));
+    if (const model::Weight& bo = W[Role::kOutputB])
+        for (int r = 0; r < n_out; ++r) ops::add_bias(dst + r * V, bo.f32(), V);
+    return Status::Ok();
+}
+
+}  // namespace rz::runtime
