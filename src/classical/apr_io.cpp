@@ -4,9 +4,11 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include "realizar/classical/apr_io.h"
 #include "realizar/core/fp16.h"
+#include "realizar/formats/apr.h"
 
 namespace rz::classical {
 namespace {
@@ -183,6 +185,36 @@ Result<ClassicalModel> load_classical_model_bytes(std::span<const uint8_t> bytes
     RZ_ASSIGN_OR_RETURN(formats::ModelFile file, formats::open_model_bytes(bytes, name));
     RZ_ASSIGN_OR_RETURN(ModelSpec spec, spec_from_model_file(file));
     return ClassicalModel::create(std::move(spec));
+}
+
+std::string classical_metadata_json(const ModelSpec& spec) {
+    nlohmann::json j = {{"model_type", model_type_name(spec.type)},
+                        {"activation", activation_name(spec.activation)},
+                        {"output", output_transform_name(spec.output)},
+                        {"num_layers", spec.layers.size()}};
+    if (!spec.name.empty()) j["name"] = spec.name;
+    if (!spec.labels.empty()) j["labels"] = spec.labels;
+    return j.dump();
+}
+
+Status save_classical_model(const ModelSpec& spec, const std::string& path) {
+    RZ_RETURN_IF_ERROR(validate_spec(spec));
+    formats::AprWriter w(path);
+    w.set_metadata_json(classical_metadata_json(spec));
+    for (size_t il = 0; il < spec.layers.size(); ++il) {
+        const DenseWeights& l = spec.layers[il];
+        w.add_tensor(fmt::format("layers.{}.weight", il), DType::F32, {l.n_out, l.n_in});
+        w.add_tensor(fmt::format("layers.{}.bias", il), DType::F32, {l.n_out});
+    }
+    RZ_RETURN_IF_ERROR(w.begin());
+    auto as_bytes = [](const std::vector<float>& v) {
+        return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float));
+    };
+    for (const DenseWeights& l : spec.layers) {
+        RZ_RETURN_IF_ERROR(w.write_tensor(as_bytes(l.weight)));
+        RZ_RETURN_IF_ERROR(w.write_tensor(as_bytes(l.bias)));
+    }
+    return w.finish();
 }
 
 }  // namespace rz::classical

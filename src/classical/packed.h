@@ -28,6 +28,8 @@ public:
     std::vector<detail::LayerView> views;
     const detail::KernelTable* kernels = nullptr;
     int64_t max_width = 0;  // largest n_out_pad over layers: the workspace row stride
+    int64_t n_in = 0;       // model inputs
+    int64_t n_out = 0;      // model outputs
 };
 
 namespace detail {

@@ -26,4 +26,11 @@ Result<ModelSpec> spec_from_model_file(const formats::ModelFile& file);
 Result<ClassicalModel> load_classical_model(const std::string& path);
 Result<ClassicalModel> load_classical_model_bytes(std::span<const uint8_t> bytes, const std::string& name);
 
+// The metadata JSON object a spec is saved with (model_type, name, activation, output, labels, num_layers).
+std::string classical_metadata_json(const ModelSpec& spec);
+
+// Validates the spec and writes it as an APR v2 file through rz::formats::AprWriter (f32 tensors,
+// PAYLOAD_CRC on, atomic: temporary file + rename).
+Status save_classical_model(const ModelSpec& spec, const std::string& path);
+
 }  // namespace rz::classical

@@ -126,6 +126,7 @@ public:
 private:
     ClassicalModel() = default;
     Status check_input(std::span<const float> x, int64_t sample) const;
+    Status predict_error(std::span<const float> x, std::span<float> out, const Workspace& ws) const;
 
     ModelSpec spec_;
     std::unique_ptr<PackedLayers> packed_;
