@@ -135,6 +135,53 @@ void BM_Matmat(benchmark::State& state) {
     state.SetLabel(std::string(rz::dtype_name(t)));
 }
 
+// Every weight matmul of a TinyLlama-1.1B prefill of 512 tokens (22 layers: q 2048x2048, k/v 256x2048,
+// o 2048x2048, gate/up 5632x2048, down 2048x5632), in the type mix llama.cpp's Q4_K_M gives it (attn_v and
+// ffn_down in Q6_K on layers 0,1,4,7,10,13,16,19,20,21, Q4_K elsewhere) or all Q8_0. Reports tokens/s of
+// matmul work only (attention, norms, rope excluded), to set against llama.cpp's pp512 of the whole model.
+void BM_TinyLlamaPrefillMatmuls(benchmark::State& state) {
+    const bool q4km = state.range(0) == 0;
+    const int nt = static_cast<int>(state.range(1));
+    constexpr int64_t kTokens = 512, kEmbd = 2048, kKv = 256, kFf = 5632;
+    struct Mat {
+        int64_t rows, cols;
+        bool high;  // Q6_K in the high-precision layers of Q4_K_M
+    };
+    const Mat mats[] = {{kEmbd, kEmbd, false}, {kKv, kEmbd, false}, {kKv, kEmbd, true}, {kEmbd, kEmbd, false},
+                        {kFf, kEmbd, false},   {kFf, kEmbd, false}, {kEmbd, kFf, true}};
+    auto type_of = [&](const Mat& m, int layer) {
+        if (!q4km) return DType::Q8_0;
+        const bool more = layer < 2 || layer >= 19 || (layer - 2) % 3 == 2;
+        return m.high && more ? DType::Q6_K : DType::Q4_K;
+    };
+    std::vector<std::vector<uint8_t>> w_lo, w_hi;
+    for (const auto& m : mats) {
+        w_lo.push_back(make_weights(q4km ? DType::Q4_K : DType::Q8_0, m.rows, m.cols, 11));
+        w_hi.push_back(m.high && q4km ? make_weights(DType::Q6_K, m.rows, m.cols, 12) : std::vector<uint8_t>());
+    }
+    std::vector<float> x(static_cast<size_t>(kTokens * kFf)), y(static_cast<size_t>(kTokens * kFf));
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : x) v = g(rng);
+    rz::ThreadPool pool(nt);
+    double flops = 0;
+    for (auto _ : state) {
+        for (int layer = 0; layer < 22; ++layer) {
+            for (size_t i = 0; i < std::size(mats); ++i) {
+                const DType t = type_of(mats[i], layer);
+                const auto& w = t == DType::Q6_K ? w_hi[i] : w_lo[i];
+                const rz::Status s = rz::cpu::matmul(t, w.data(), mats[i].rows, mats[i].cols, x.data(), kTokens, y.data(), pool);
+                if (!s.ok()) state.SkipWithError(s.to_string().c_str());
+                flops += 2.0 * static_cast<double>(mats[i].rows * mats[i].cols * kTokens);
+            }
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["tok_per_s"] = benchmark::Counter(static_cast<double>(kTokens), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+    state.SetLabel(q4km ? "Q4_K_M mix" : "Q8_0");
+}
+
 void matvec_args(benchmark::internal::Benchmark* b) {
     for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16}) {
         for (int nt : {1, 2}) b->Args({static_cast<int64_t>(t), nt});
@@ -149,6 +196,8 @@ void matmat_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_MemRead)->Arg(1)->Arg(2)->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_Matvec)->Apply(matvec_args)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_TinyLlamaPrefillMatmuls)->Args({0, 1})->Args({0, 2})->Args({1, 1})->Args({1, 2})->UseRealTime()
+    ->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_Matmat)->Apply(matmat_args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace
