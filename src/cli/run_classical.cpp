@@ -31,11 +31,14 @@ Status parse_row(std::string_view line, const std::string& where, std::vector<fl
     while (true) {
         const size_t comma = line.find(',');
         const std::string_view field = trim(line.substr(0, comma));
+        // from_chars takes no leading '+'; people write "+0.5" in CSVs, so allow one.
+        const std::string_view digits = field.size() > 1 && field[0] == '+' ? field.substr(1) : field;
         float v = 0.0f;
-        const char* end = field.data() + field.size();
-        auto [ptr, ec] = std::from_chars(field.data(), end, v);
-        if (field.empty() || ec != std::errc() || ptr != end) {
-            return invalid_argument(fmt::format("{}: value {} ('{}') is not a number", where, col + 1, field));
+        const char* end = digits.data() + digits.size();
+        auto [ptr, ec] = std::from_chars(digits.data(), end, v);
+        if (digits.empty() || ec != std::errc() || ptr != end) {
+            const char* why = ec == std::errc::result_out_of_range ? "is out of float range" : "is not a number";
+            return invalid_argument(fmt::format("{}: value {} ('{}') {}", where, col + 1, field, why));
         }
         out.push_back(v);
         ++col;
@@ -89,7 +92,7 @@ Result<Samples> read_samples(const ClassicalRunOptions& o, int64_t n_inputs) {
     return s;
 }
 
-void print_text(std::FILE* out, const classical::ClassicalModel& model, const classical::Prediction& p) {
+void print_text(std::FILE* out, const classical::Prediction& p) {
     if (!p.is_classifier) {
         if (p.values.size() == 1) {
             fmt::print(out, "prediction: {}\n", p.values[0]);
@@ -100,7 +103,6 @@ void print_text(std::FILE* out, const classical::ClassicalModel& model, const cl
     }
     const std::string label = p.label.empty() ? std::string() : fmt::format(" ({})", p.label);
     fmt::print(out, "prediction: {}{}  confidence: {:.4f}\n", p.class_index, label, p.confidence);
-    (void)model;
 }
 
 void print_json(std::FILE* out, const classical::Prediction& p) {
@@ -160,7 +162,7 @@ int run_classical(const ClassicalRunOptions& o, std::FILE* out, std::FILE* err) 
         if (o.format == "json") {
             print_json(out, p);
         } else {
-            print_text(out, *model, p);
+            print_text(out, p);
         }
     }
     return 0;
