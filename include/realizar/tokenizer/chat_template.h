@@ -26,8 +26,10 @@ struct ChatTemplateOptions {
     bool add_generation_prompt = true;
     std::string bos_token, eos_token;
     // More template variables (tools, documents, enable_thinking, date_string, ...). Keys here override the
-    // defaults above (messages, add_generation_prompt, bos_token, eos_token).
-    nlohmann::json extra_context = nlohmann::json::object();
+    // defaults above (messages, add_generation_prompt, bos_token, eos_token). An ordered_json keeps the key
+    // order of the request (Python dicts do, so `tools | tojson` prints keys in that order); a plain
+    // nlohmann::json assigned here converts implicitly (its keys are then sorted).
+    nlohmann::ordered_json extra_context = nlohmann::ordered_json::object();
     // strftime_now(format) for templates that print today's date; empty = the local clock via strftime.
     std::function<std::string(const std::string& format)> strftime_now;
     ChatTemplateLimits limits;
@@ -38,10 +40,14 @@ struct ChatTemplateOptions {
 // Status whose message names the template line, e.g. "chat template: line 3: System role not supported".
 Result<std::string> render_chat_template(std::string_view template_source, const nlohmann::json& messages,
                                          const ChatTemplateOptions& opts);
+// Same, keeping the key order of each message object (parse requests with nlohmann::ordered_json::parse to
+// render byte-identical to Hugging Face when a template prints whole objects with tojson).
+Result<std::string> render_chat_template(std::string_view template_source, const nlohmann::ordered_json& messages,
+                                         const ChatTemplateOptions& opts);
 
 // General Jinja rendering with the same environment as chat templates: `context` must be a JSON object
 // whose keys become template variables.
-Result<std::string> render_jinja(std::string_view template_source, const nlohmann::json& context,
+Result<std::string> render_jinja(std::string_view template_source, const nlohmann::ordered_json& context,
                                  const ChatTemplateOptions& opts = {});
 
 // Checks only that a template parses (syntax errors, unknown filters/tests), without rendering it.
