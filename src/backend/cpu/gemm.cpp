@@ -86,15 +86,15 @@ namespace {
 
 void gemm_prefill_float(const kern::KernelTable& kt, DType wtype, const unsigned char* W, size_t w_row_bytes,
                         int64_t n_rows, int64_t K, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-    const int64_t n_panels = (n_rows + kern::kGemmRows - 1) / kern::kGemmRows;
+    const int64_t n_panels = (n_rows + kern::kGemmRowsF - 1) / kern::kGemmRowsF;
     pool.parallel_for(n_panels, [&](int64_t p0, int64_t p1) {
-        auto* panel = reinterpret_cast<float*>(thread_scratch(1).get(static_cast<size_t>(K) * kern::kGemmRows * sizeof(float)));
+        auto* panel = reinterpret_cast<float*>(thread_scratch(1).get(static_cast<size_t>(K) * kern::kGemmRowsF * sizeof(float)));
         auto* row = reinterpret_cast<float*>(thread_scratch(2).get(static_cast<size_t>(K) * sizeof(float)));
-        float out[kern::kGemmRows * kern::kGemmMaxTokens];
+        float out[kern::kGemmRowsF * kern::kGemmMaxTokensF];
         for (int64_t p = p0; p < p1; ++p) {
-            const int64_t r0 = p * kern::kGemmRows;
-            const int rows = static_cast<int>(std::min<int64_t>(kern::kGemmRows, n_rows - r0));
-            for (int r = 0; r < kern::kGemmRows; ++r) {
+            const int64_t r0 = p * kern::kGemmRowsF;
+            const int rows = static_cast<int>(std::min<int64_t>(kern::kGemmRowsF, n_rows - r0));
+            for (int r = 0; r < kern::kGemmRowsF; ++r) {
                 const unsigned char* src = W + static_cast<size_t>(r0 + r) * w_row_bytes;
                 if (r >= rows) {
                     std::fill(row, row + K, 0.0f);
@@ -108,13 +108,13 @@ void gemm_prefill_float(const kern::KernelTable& kt, DType wtype, const unsigned
                         for (int64_t k = 0; k < K; ++k) row[k] = bf16_to_fp32(h[k]);
                     }
                 }
-                for (int64_t k = 0; k < K; ++k) panel[k * kern::kGemmRows + r] = row[k];
+                for (int64_t k = 0; k < K; ++k) panel[k * kern::kGemmRowsF + r] = row[k];
             }
-            for (int64_t t0 = 0; t0 < n_tokens; t0 += kern::kGemmMaxTokens) {
-                const int nt = static_cast<int>(std::min<int64_t>(kern::kGemmMaxTokens, n_tokens - t0));
+            for (int64_t t0 = 0; t0 < n_tokens; t0 += kern::kGemmMaxTokensF) {
+                const int nt = static_cast<int>(std::min<int64_t>(kern::kGemmMaxTokensF, n_tokens - t0));
                 kt.gemm_tile_f32(K, panel, x + t0 * K, K, nt, out);
                 for (int t = 0; t < nt; ++t) {
-                    std::memcpy(y + (t0 + t) * n_rows + r0, out + t * kern::kGemmRows, static_cast<size_t>(rows) * sizeof(float));
+                    std::memcpy(y + (t0 + t) * n_rows + r0, out + t * kern::kGemmRowsF, static_cast<size_t>(rows) * sizeof(float));
                 }
             }
         }
@@ -175,7 +175,7 @@ void gemm_prefill(const kern::KernelTable& kt, DType wtype, const unsigned char*
                     std::fill(ws_row, ws_row + nsub, 0.0f);
                     std::fill(wm_row, wm_row + nsub, 0.0f);
                 }
-                for (int64_t k4 = 0; k4 < K / 4; ++k4) std::memcpy(panel + k4 * 64 + r * 4, urow + 4 * k4, 4);
+                for (int64_t k4 = 0; k4 < K / 4; ++k4) std::memcpy(panel + k4 * (4 * kern::kGemmRows) + r * 4, urow + 4 * k4, 4);
                 for (int64_t s = 0; s < nsub; ++s) {
                     ws[s * kern::kGemmRows + r] = ws_row[s];
                     wm[s * kern::kGemmRows + r] = wm_row[s];

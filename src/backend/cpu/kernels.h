@@ -36,19 +36,21 @@ struct TypeKernels {
     ActType act = ActType::kF32;
 };
 
-// Prefill GEMM over "unpacked panels": 16 weight rows with every weight written as value = ws * u - wm,
+// Prefill GEMM over "unpacked panels": 32 weight rows with every weight written as value = ws * u - wm,
 // u an unsigned byte and (ws, wm) per sub-block of `sub` (16 or 32) elements and row. Layout:
-//   panel[(k / 4) * 64 + r * 4 + k % 4] = u[r][k]      (one 64-byte vector = 16 rows x 4 k)
-//   ws[s * 16 + r], wm[s * 16 + r]                     (s = k / sub)
+//   panel[(k / 4) * 128 + r * 4 + k % 4] = u[r][k]     (two 64-byte vectors = rows 0-15, 16-31 x 4 k)
+//   ws[s * 32 + r], wm[s * 32 + r]                     (s = k / sub)
 // Activations: A[t * lda + k] int8, DA[t * lds + s] = scale of the 8-bit block holding sub-block s,
-// DS[t * lds + s] = DA * sum of A over sub-block s. out[t * 16 + r] = sum_k value[r][k] * DA * A[t][k].
+// DS[t * lds + s] = DA * sum of A over sub-block s. out[t * 32 + r] = sum_k value[r][k] * DA * A[t][k].
 using GemmTileFn = void (*)(int64_t K, const uint8_t* panel, const float* ws, const float* wm, const int8_t* A,
                             int64_t lda, const float* DA, const float* DS, int64_t lds, int nt, float* out);
-constexpr int kGemmRows = 16;
+constexpr int kGemmRows = 32;      // rows per quantized panel
+constexpr int kGemmMaxTokens = 4;  // nt <= this per quantized tile call
+constexpr int kGemmRowsF = 16;     // rows per float panel
+constexpr int kGemmMaxTokensF = 8; // nt <= this per float tile call
 // Float variant for F32 / F16 / BF16 weights: panel[k * 16 + r] = W[r][k] (f32), X[t * ldx + k] f32,
-// out[t * 16 + r] = sum_k panel * X.
+// out[t * 16 + r] = sum_k panel * X (16 rows, nt <= kGemmMaxTokensF).
 using GemmTileF32Fn = void (*)(int64_t K, const float* panel, const float* X, int64_t ldx, int nt, float* out);
-constexpr int kGemmMaxTokens = 8;  // nt <= this per call
 
 // Converts one weight row of n elements to the panel form: u[n], ws[n / sub], wm[n / sub].
 using UnpackRowFn = void (*)(const void* w, int64_t n, uint8_t* u, float* ws, float* wm);

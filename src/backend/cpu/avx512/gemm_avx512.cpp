@@ -1,4 +1,4 @@
-// AVX-512 VNNI prefill GEMM tile: 16 weight rows (one zmm of int32 lanes) x up to 8 tokens. Each 64-byte
+// AVX-512 VNNI prefill GEMM tile: 32 weight rows (two zmm of int32 lanes) x up to 4 tokens. Each 64-byte
 // panel vector (16 rows x 4 k) is loaded once and multiplied with a 4-byte broadcast of every token's
 // activations (vpdpbusd: u8 weights x s8 activations, exact int32 sums); per sub-block the int sums are
 // scaled in f32 and the zero-point term wm * DS is subtracted. See kernels.h for the layouts and the
@@ -22,30 +22,43 @@ inline __m512i bcast4(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
+// 32 rows (two zmm of int32 lanes) x NT <= 4 tokens: per 4-k group, two panel loads and NT broadcasts
+// feed 2 * NT vpdpbusd (fewer loads per multiply than 16 rows x 8 tokens; loads are the limit here).
 template <int NT, int SUB>
 void tile(int64_t K, const uint8_t* panel, const float* ws, const float* wm, const int8_t* A, int64_t lda,
           const float* DA, const float* DS, int64_t lds, float* out) {
-    __m512 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    __m512 acc0[NT], acc1[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
     const int64_t nsub = K / SUB;
     for (int64_t s = 0; s < nsub; ++s) {
-        __m512i ai[NT];
-        for (int t = 0; t < NT; ++t) ai[t] = _mm512_setzero_si512();
-        const uint8_t* p = panel + s * (SUB / 4) * 64;
+        __m512i ai0[NT], ai1[NT];
+        for (int t = 0; t < NT; ++t) ai0[t] = ai1[t] = _mm512_setzero_si512();
+        const uint8_t* p = panel + s * (SUB / 4) * 128;
         const int8_t* a = A + s * SUB;
         for (int g = 0; g < SUB / 4; ++g) {
-            const __m512i w = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 64));
-            for (int t = 0; t < NT; ++t) ai[t] = _mm512_dpbusd_epi32(ai[t], w, bcast4(a + t * lda + 4 * g));
+            const __m512i w0 = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 128));
+            const __m512i w1 = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 128 + 64));
+            for (int t = 0; t < NT; ++t) {
+                const __m512i b = bcast4(a + t * lda + 4 * g);
+                ai0[t] = _mm512_dpbusd_epi32(ai0[t], w0, b);
+                ai1[t] = _mm512_dpbusd_epi32(ai1[t], w1, b);
+            }
         }
-        const __m512 vs = _mm512_load_ps(ws + s * 16);
-        const __m512 vm = _mm512_load_ps(wm + s * 16);
+        const __m512 vs0 = _mm512_load_ps(ws + s * 32), vs1 = _mm512_load_ps(ws + s * 32 + 16);
+        const __m512 vm0 = _mm512_load_ps(wm + s * 32), vm1 = _mm512_load_ps(wm + s * 32 + 16);
         for (int t = 0; t < NT; ++t) {
-            const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(ai[t]), _mm512_set1_ps(DA[t * lds + s]));
-            acc[t] = _mm512_fmadd_ps(vs, f, acc[t]);
-            acc[t] = _mm512_fnmadd_ps(vm, _mm512_set1_ps(DS[t * lds + s]), acc[t]);
+            const __m512 da = _mm512_set1_ps(DA[t * lds + s]);
+            const __m512 ds = _mm512_set1_ps(DS[t * lds + s]);
+            acc0[t] = _mm512_fmadd_ps(vs0, _mm512_mul_ps(_mm512_cvtepi32_ps(ai0[t]), da), acc0[t]);
+            acc1[t] = _mm512_fmadd_ps(vs1, _mm512_mul_ps(_mm512_cvtepi32_ps(ai1[t]), da), acc1[t]);
+            acc0[t] = _mm512_fnmadd_ps(vm0, ds, acc0[t]);
+            acc1[t] = _mm512_fnmadd_ps(vm1, ds, acc1[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+    for (int t = 0; t < NT; ++t) {
+        _mm512_storeu_ps(out + 32 * t, acc0[t]);
+        _mm512_storeu_ps(out + 32 * t + 16, acc1[t]);
+    }
 }
 
 template <int SUB>
@@ -55,11 +68,7 @@ void gemm_tile(int64_t K, const uint8_t* panel, const float* ws, const float* wm
         case 1: tile<1, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
         case 2: tile<2, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
         case 3: tile<3, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
-        case 4: tile<4, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
-        case 5: tile<5, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
-        case 6: tile<6, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
-        case 7: tile<7, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
-        default: tile<8, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
+        default: tile<4, SUB>(K, panel, ws, wm, A, lda, DA, DS, lds, out); break;
     }
 }
 
