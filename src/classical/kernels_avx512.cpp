@@ -164,14 +164,16 @@ void dense(const LayerView& l, const float* x, float* y) {
         tile_single<1>(l.w, l.b, x, l.n_in, y, l.act, l.n_out);
         return;
     }
+    // A softmax spanning several tiles runs after all of them; the tiles themselves store the logits.
+    const int act = l.act == kActSoftmax ? kActIdentity : l.act;
     for (int t0 = 0; t0 < l.n_out_pad; t0 += kTile) {
         const int width = imin(kTile, l.n_out_pad - t0);
         const float* w = l.w + static_cast<long>(t0) * l.n_in;
         switch (width / 16) {
-            case 1: tile_single<1>(w, l.b + t0, x, l.n_in, y + t0, l.act); break;
-            case 2: tile_single<2>(w, l.b + t0, x, l.n_in, y + t0, l.act); break;
-            case 3: tile_single<3>(w, l.b + t0, x, l.n_in, y + t0, l.act); break;
-            default: tile_single<4>(w, l.b + t0, x, l.n_in, y + t0, l.act); break;
+            case 1: tile_single<1>(w, l.b + t0, x, l.n_in, y + t0, act); break;
+            case 2: tile_single<2>(w, l.b + t0, x, l.n_in, y + t0, act); break;
+            case 3: tile_single<3>(w, l.b + t0, x, l.n_in, y + t0, act); break;
+            default: tile_single<4>(w, l.b + t0, x, l.n_in, y + t0, act); break;
         }
     }
     if (l.act == kActSoftmax) softmax(y, l.n_out);

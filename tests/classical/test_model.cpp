@@ -101,6 +101,11 @@ TEST(ClassicalModel, MatchesDoubleReferenceOnEveryIsa) {
         {{1, 200, 1}, Activation::kTanh, OutputTransform::kSigmoid},
         {{33, 129, 47}, Activation::kIdentity, OutputTransform::kIdentity},
         {{784, 128, 10}, Activation::kRelu, OutputTransform::kSoftmax},
+        // Softmax over several tiles (80 = 64 + 16 padded outputs; 32 = one 2-register tile; 16 exactly).
+        {{20, 40, 70}, Activation::kRelu, OutputTransform::kSoftmax},
+        {{8, 30, 20}, Activation::kGelu, OutputTransform::kSoftmax},
+        {{3, 16}, Activation::kRelu, OutputTransform::kSoftmax},
+        {{6, 12, 130}, Activation::kSigmoid, OutputTransform::kSoftmax},
     };
     uint32_t seed = 1;
     for (const Case& c : cases) {
