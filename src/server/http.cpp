@@ -1,0 +1,231 @@
+// HttpServer on cpp-httplib 0.11. Why the indirections below:
+// - the gate (API key, draining, loading) runs inside each route's handler, after httplib has read the
+//   body: a pre-routing "Handled" would leave an unread body on a keep-alive connection;
+// - the logger callback runs on the connection thread after the whole response (also a stream) was
+//   written, so per-request state (start time, route, token counts) lives in a thread_local slot;
+// - a write to a peer that went away must not kill the process: SIGPIPE is ignored.
+#include "realizar/server/http.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+namespace rz::server {
+
+std::string HttpRequest::header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+        if (k.size() == name.size() &&
+            std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            }))
+            return v;
+    }
+    return {};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What the logger needs about the request running on this connection thread.
+struct InFlight {
+    Clock::time_point start;
+    std::string request_id;
+    std::string route = "other";
+    std::shared_ptr<HttpResponse> response;  // set once a route handled it
+};
+thread_local InFlight t_in_flight;
+
+std::atomic<uint64_t> g_request_counter{0};
+
+class SinkWriter final : public StreamWriter {
+public:
+    explicit SinkWriter(httplib::DataSink& sink) : sink_(sink) {}
+    bool write(std::string_view data) override {
+        if (!ok_) return false;
+        if (data.empty()) return true;
+        ok_ = sink_.write(data.data(), data.size());
+        return ok_;
+    }
+    bool ok() const { return ok_; }
+
+private:
+    httplib::DataSink& sink_;
+    bool ok_ = true;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+    HttpServerOptions opts;
+    httplib::Server svr;
+    std::function<bool(const HttpRequest&, HttpResponse&)> gate;
+    std::function<std::string(int, const std::string&)> error_body;
+    std::function<void(const RequestRecord&)> observer;
+    std::map<std::string, std::set<std::string>> methods_by_path;
+
+    HttpRequest convert(const httplib::Request& req) const {
+        HttpRequest r;
+        r.method = req.method;
+        r.path = req.path;
+        r.body = req.body;
+        r.remote_addr = req.remote_addr;
+        r.request_id = t_in_flight.request_id;
+        r.headers.reserve(req.headers.size());
+        for (const auto& [k, v] : req.headers) r.headers.emplace_back(k, v);
+        return r;
+    }
+
+    void apply(const std::shared_ptr<HttpResponse>& resp, httplib::Response& res) const {
+        res.status = resp->status;
+        for (const auto& [k, v] : resp->headers) res.set_header(k, v);
+        res.set_header("X-Request-Id", t_in_flight.request_id);
+        if (resp->stream) {
+            res.set_chunked_content_provider(resp->content_type, [resp](size_t, httplib::DataSink& sink) {
+                SinkWriter w(sink);
+                resp->stream(w);
+                if (w.ok()) sink.done();
+                return w.ok();
+            });
+        } else {
+            res.set_content(resp->body, resp->content_type);
+        }
+    }
+
+    httplib::Server::Handler wrap(const std::string& path, HttpHandler handler) {
+        return [this, path, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+            t_in_flight.route = path;
+            auto resp = std::make_shared<HttpResponse>();
+            t_in_flight.response = resp;
+            const HttpRequest r = convert(req);
+            if (!gate || gate(r, *resp)) handler(r, *resp);
+            apply(resp, res);
+        };
+    }
+
+    httplib::Server::Handler method_not_allowed(const std::string& path) {
+        return [this, path](const httplib::Request& req, httplib::Response& res) {
+            t_in_flight.route = path;
+            std::string allowed;
+            for (const auto& m : methods_by_path[path]) allowed += (allowed.empty() ? "" : ", ") + m;
+            res.status = 405;
+            res.set_header("Allow", allowed);
+            res.set_content(error_body ? error_body(405, fmt::format("method {} is not allowed on {}; use {}",
+                                                                     req.method, path, allowed))
+                                       : std::string("method not allowed"),
+                            "application/json");
+        };
+    }
+};
+
+HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>()) {
+    ::signal(SIGPIPE, SIG_IGN);
+    impl_->opts = std::move(opts);
+    auto& svr = impl_->svr;
+    const size_t n_threads = static_cast<size_t>(std::max(2, impl_->opts.n_threads));
+    svr.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
+    svr.set_payload_max_length(impl_->opts.body_limit);
+    svr.set_read_timeout(impl_->opts.read_timeout_s, 0);
+    svr.set_write_timeout(impl_->opts.write_timeout_s, 0);
+    svr.set_keep_alive_timeout(impl_->opts.keep_alive_timeout_s);
+
+    svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+        t_in_flight = InFlight{};
+        t_in_flight.start = Clock::now();
+        t_in_flight.request_id = fmt::format("req-{}", g_request_counter.fetch_add(1) + 1);
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty() || !impl_->error_body) return httplib::Server::HandlerResponse::Unhandled;
+        std::string msg;
+        switch (res.status) {
+            case 404: msg = fmt::format("no route for {} {}", req.method, req.path); break;
+            case 413: msg = fmt::format("request body larger than the limit of {} bytes", impl_->opts.body_limit); break;
+            case 414: msg = "request URI too long"; break;
+            case 400: msg = "malformed HTTP request"; break;
+            default: msg = fmt::format("HTTP error {}", res.status); break;
+        }
+        res.set_content(impl_->error_body(res.status, msg), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+    }));
+    svr.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+            if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("http: handler threw: {}", what);
+        res.status = 500;
+        res.set_content(impl_->error_body ? impl_->error_body(500, "internal error: " + what) : what, "application/json");
+    });
+    svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+        if (!impl_->observer) return;
+        const double secs = std::chrono::duration<double>(Clock::now() - t_in_flight.start).count();
+        HttpRequest r;
+        r.method = req.method;
+        r.path = req.path;
+        r.remote_addr = req.remote_addr;
+        r.request_id = t_in_flight.request_id;
+        RequestRecord rec{&r, res.status, secs, 0, 0, t_in_flight.route};
+        if (t_in_flight.response) {
+            rec.prompt_tokens = t_in_flight.response->prompt_tokens;
+            rec.generated_tokens = t_in_flight.response->generated_tokens;
+        }
+        impl_->observer(rec);
+        t_in_flight.response.reset();
+    });
+}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
+    auto& svr = impl_->svr;
+    impl_->methods_by_path[path].insert(method);
+    auto h = impl_->wrap(path, std::move(handler));
+    if (method == "GET") svr.Get(path, h);
+    else if (method == "POST") svr.Post(path, h);
+    else if (method == "PUT") svr.Put(path, h);
+    else if (method == "DELETE") svr.Delete(path, h);
+    else RZ_ASSERT(false, "unsupported method");
+}
+
+void HttpServer::set_gate(std::function<bool(const HttpRequest&, HttpResponse&)> gate) { impl_->gate = std::move(gate); }
+void HttpServer::set_error_body(std::function<std::string(int, const std::string&)> fn) { impl_->error_body = std::move(fn); }
+void HttpServer::set_observer(std::function<void(const RequestRecord&)> fn) { impl_->observer = std::move(fn); }
+
+Result<int> HttpServer::bind() {
+    auto& svr = impl_->svr;
+    // 405 for the other methods of known paths; registered last so the real handlers match first.
+    for (const auto& [path, methods] : impl_->methods_by_path) {
+        if (!methods.count("GET")) svr.Get(path, impl_->method_not_allowed(path));
+        if (!methods.count("POST")) svr.Post(path, impl_->method_not_allowed(path));
+        if (!methods.count("PUT")) svr.Put(path, impl_->method_not_allowed(path));
+        if (!methods.count("DELETE")) svr.Delete(path, impl_->method_not_allowed(path));
+    }
+    const auto& o = impl_->opts;
+    if (o.port < 0 || o.port > 65535) return invalid_argument(fmt::format("--port {} is not a TCP port", o.port));
+    if (o.port == 0) {
+        const int port = svr.bind_to_any_port(o.host);
+        if (port <= 0) return unavailable(fmt::format("cannot bind to {}:any", o.host));
+        return port;
+    }
+    if (!svr.bind_to_port(o.host, o.port))
+        return unavailable(fmt::format("cannot bind to {}:{} (in use, or not a local address)", o.host, o.port));
+    return o.port;
+}
+
+void HttpServer::serve() { impl_->svr.listen_after_bind(); }
+
+void HttpServer::stop() { impl_->svr.stop(); }
+
+}  // namespace rz::server
