@@ -278,7 +278,8 @@ Result<Vocab> load_llama2c_bin(std::string_view data, const std::string& name, i
     return v;
 }
 
-Result<Vocab> load_gpt2_files(const std::string& encoder_json, const std::string& vocab_bpe) {
+namespace {
+Result<Vocab> load_gpt2_files_impl(const std::string& encoder_json, const std::string& vocab_bpe) {
     Vocab v;
     v.source = encoder_json;
     v.type = VocabType::kBpe;
@@ -315,6 +316,15 @@ Result<Vocab> load_gpt2_files(const std::string& encoder_json, const std::string
         v.bos = v.eos = id;
     }
     return v;
+}
+}  // namespace
+
+Result<Vocab> load_gpt2_files(const std::string& encoder_json, const std::string& vocab_bpe) {
+    try {
+        return load_gpt2_files_impl(encoder_json, vocab_bpe);
+    } catch (const nlohmann::json::exception& e) {
+        return corrupt(encoder_json + ": unexpected JSON content: " + e.what());
+    }
 }
 
 }  // namespace rz::tokenizer::detail

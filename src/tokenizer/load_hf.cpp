@@ -16,6 +16,21 @@ using json = nlohmann::json;
 // GPT-2's ByteLevel pre-tokenizer regex as Hugging Face spells it.
 constexpr const char* kByteLevelRegex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+// Member `key` of object `j` by reference (json::value() would copy it), or a shared null/empty value.
+const json& member(const json& j, const char* key) {
+    static const json kNull;
+    if (!j.is_object()) return kNull;
+    auto it = j.find(key);
+    return it == j.end() ? kNull : *it;
+}
+
+// Elements of an array member, or nothing.
+const json& array_member(const json& j, const char* key) {
+    static const json kEmpty = json::array();
+    const json& a = member(j, key);
+    return a.is_array() ? a : kEmpty;
+}
+
 std::string str_or_content(const json& j) {
     if (j.is_string()) return j.get<std::string>();
     if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
@@ -33,7 +48,7 @@ Status read_normalizer(const json& n, Vocab& v, HfState& st, const std::string& 
     if (n.is_null()) return Status::Ok();
     const std::string type = n.value("type", "");
     if (type == "Sequence") {
-        for (const json& c : n.value("normalizers", json::array())) RZ_RETURN_IF_ERROR(read_normalizer(c, v, st, name));
+        for (const json& c : array_member(n, "normalizers")) RZ_RETURN_IF_ERROR(read_normalizer(c, v, st, name));
     } else if (type == "NFC") {
         v.nfc = true;
     } else if (type == "Prepend") {
@@ -64,7 +79,7 @@ Status read_pre_tokenizer(const json& p, Vocab& v, HfState& st, const std::strin
     if (p.is_null()) return Status::Ok();
     const std::string type = p.value("type", "");
     if (type == "Sequence") {
-        for (const json& c : p.value("pretokenizers", json::array())) RZ_RETURN_IF_ERROR(read_pre_tokenizer(c, v, st, name));
+        for (const json& c : array_member(p, "pretokenizers")) RZ_RETURN_IF_ERROR(read_pre_tokenizer(c, v, st, name));
     } else if (type == "Split") {
         const json& pat = p.value("pattern", json::object());
         std::string re;
@@ -98,9 +113,7 @@ Status read_pre_tokenizer(const json& p, Vocab& v, HfState& st, const std::strin
     return Status::Ok();
 }
 
-}  // namespace
-
-Result<Vocab> load_hf_json(std::string_view json_text, std::string_view config_text, const std::string& name) {
+Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view config_text, const std::string& name) {
     json j = json::parse(json_text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return corrupt(name + ": not valid JSON");
     json cfg = config_text.empty() ? json::object() : json::parse(config_text, nullptr, false);
@@ -127,7 +140,7 @@ Result<Vocab> load_hf_json(std::string_view json_text, std::string_view config_t
         if (!it.value().is_number_integer()) return corrupt(name + ": id of '" + it.key() + "' is not an integer");
         max_id = std::max(max_id, it.value().get<int64_t>());
     }
-    const json added = j.value("added_tokens", json::array());
+    const json& added = array_member(j, "added_tokens");
     for (const json& a : added) {
         if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content"))
             return corrupt(name + ": malformed entry in added_tokens");
@@ -161,14 +174,14 @@ Result<Vocab> load_hf_json(std::string_view json_text, std::string_view config_t
     }
 
     HfState st;
-    RZ_RETURN_IF_ERROR(read_normalizer(j.value("normalizer", json()), v, st, name));
-    RZ_RETURN_IF_ERROR(read_pre_tokenizer(j.value("pre_tokenizer", json()), v, st, name));
-    const json& dec = j.value("decoder", json());
+    RZ_RETURN_IF_ERROR(read_normalizer(member(j, "normalizer"), v, st, name));
+    RZ_RETURN_IF_ERROR(read_pre_tokenizer(member(j, "pre_tokenizer"), v, st, name));
+    const json& dec = member(j, "decoder");
     if (dec.is_object() && dec.value("type", "") == "ByteLevel") st.byte_level = true;
     v.regexes_from_file = true;
 
     if (v.type == VocabType::kBpe) {
-        const json& merges = m.value("merges", json::array());
+        const json& merges = array_member(m, "merges");
         v.merges.reserve(merges.size());
         for (const json& mg : merges) {
             if (mg.is_string()) {
@@ -218,12 +231,12 @@ Result<Vocab> load_hf_json(std::string_view json_text, std::string_view config_t
     v.eos = id_of(str_or_content(cfg.value("eos_token", json())));
     v.pad = id_of(str_or_content(cfg.value("pad_token", json())));
     if (const int32_t u = id_of(str_or_content(cfg.value("unk_token", json()))); u >= 0) v.unk = u;
-    const json& pp = j.value("post_processor", json());
+    const json& pp = member(j, "post_processor");
     bool pp_decided = false;
     if (pp.is_object() && pp.value("type", "") == "TemplateProcessing") {
         pp_decided = true;
         bool seen_seq = false;
-        for (const json& item : pp.value("single", json::array())) {
+        for (const json& item : array_member(pp, "single")) {
             if (item.contains("Sequence")) {
                 seen_seq = true;
             } else if (item.contains("SpecialToken")) {
@@ -265,6 +278,17 @@ Result<Vocab> load_hf_json(std::string_view json_text, std::string_view config_t
         }
     }
     return v;
+}
+
+}  // namespace
+
+Result<Vocab> load_hf_json(std::string_view json_text, std::string_view config_text, const std::string& name) {
+    // nlohmann's typed accessors throw on unexpected types; they become a clear error, never an exception.
+    try {
+        return load_hf_json_impl(json_text, config_text, name);
+    } catch (const nlohmann::json::exception& e) {
+        return corrupt(name + ": unexpected JSON content: " + e.what());
+    }
 }
 
 }  // namespace rz::tokenizer::detail
