@@ -156,6 +156,44 @@ TEST(Kernels, PrefillGemmMatchesExact) {
     if (tested == 0) GTEST_SKIP() << "no GEMM kernel on this CPU";
 }
 
+// The activation quantizers of every ISA must produce the reference bytes exactly (the dot kernels'
+// exactness above is measured against the reference quantization).
+TEST(Kernels, ActivationQuantizersAreBitExact) {
+    const int64_t n = 4096;
+    std::vector<std::vector<float>> inputs;
+    inputs.push_back(test::random_floats(n, 1));
+    inputs.push_back(test::random_floats(n, 2, 1e-3f));
+    auto ties = test::random_floats(n, 3);
+    for (int64_t i = 0; i < n; ++i) ties[i] = std::round(ties[i] * 8.0f) / 8.0f;  // many exact halves after scaling
+    ties[0] = -127.0f / 8.0f;
+    inputs.push_back(ties);
+    inputs.push_back(std::vector<float>(n, 0.0f));
+    std::vector<float> mixed(n, 0.5f);
+    mixed[7] = -3.0f;
+    mixed[300] = 3.0f;  // same |x| as an earlier negative value: the first one must set the sign
+    inputs.push_back(mixed);
+    for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512}) {
+        const kern::KernelTable* kt = kernel_table(isa);
+        if (!kt) continue;
+        for (size_t c = 0; c < inputs.size(); ++c) {
+            const auto& x = inputs[c];
+            struct Case {
+                kern::QuantizeActFn fn;
+                DType t;
+            };
+            for (const Case& k : {Case{kt->quantize_q8_0, DType::Q8_0}, Case{kt->quantize_q8_1, DType::Q8_1},
+                                  Case{kt->quantize_q8_K, DType::Q8_K}}) {
+                ASSERT_NE(k.fn, nullptr);
+                const size_t bytes = *dtype_bytes(k.t, n);
+                std::vector<unsigned char> got(bytes, 0xAA), want(bytes, 0x55);
+                k.fn(x.data(), got.data(), n);
+                ASSERT_TRUE(quant::quantize_row(k.t, x.data(), want.data(), n).ok());
+                EXPECT_EQ(0, std::memcmp(got.data(), want.data(), bytes)) << kt->isa_name << " " << dtype_name(k.t) << " input " << c;
+            }
+        }
+    }
+}
+
 TEST(Kernels, ActiveIsaIsTheBestAvailable) {
     const char* env = std::getenv("RZ_CPU_ISA");
     if (env) GTEST_SKIP() << "RZ_CPU_ISA overrides the choice";

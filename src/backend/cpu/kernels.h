@@ -76,5 +76,6 @@ void fill_avx2(KernelTable& t);
 void fill_avx512(KernelTable& t);
 void fill_avx512_gemm(KernelTable& t);      // part of fill_avx512
 void fill_avx512_gemm_f32(KernelTable& t);  // part of fill_avx512
+void fill_avx512_quantize(KernelTable& t);  // part of fill_avx512
 
 }  // namespace rz::cpu::kern

@@ -300,6 +300,7 @@ void fill_avx512(KernelTable& t) {
     t.types[id::kQ6_K] = {dot_q6_k, nullptr, ActType::kQ8_K};
     fill_avx512_gemm(t);
     fill_avx512_gemm_f32(t);
+    fill_avx512_quantize(t);
 }
 
 }  // namespace rz::cpu::kern
