@@ -50,9 +50,9 @@ void emit_unknown(const Vocab& v, std::string_view t, std::vector<int32_t>& out)
 void bpe_encode_word(const Vocab& v, std::string_view word, std::vector<int32_t>& out) {
     if (word.empty()) return;
     if (v.ignore_merges) {
-        const TokenMap& m = v.byte_encode ? v.raw_to_id : v.to_id;
-        if (auto it = m.find(word); it != m.end()) {
-            out.push_back(it->second);
+        const int32_t id = v.byte_encode ? v.raw_to_id.find(word) : v.to_id.find(word);
+        if (id >= 0) {
+            out.push_back(id);
             return;
         }
     }
@@ -82,10 +82,9 @@ void bpe_encode_word(const Vocab& v, std::string_view word, std::vector<int32_t>
         const int32_t a = syms[static_cast<size_t>(l)].id;
         const int32_t b = syms[static_cast<size_t>(r)].id;
         if (a < 0 || b < 0) return;
-        const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-        auto it = v.merge_map.find(key);
-        if (it == v.merge_map.end()) return;
-        heap.push_back({it->second.first, l, r, a, b, it->second.second});
+        int32_t rank, result;
+        if (!v.merge_map.find(a, b, &rank, &result)) return;
+        heap.push_back({rank, l, r, a, b, result});
         std::push_heap(heap.begin(), heap.end(), BigramLess{});
     };
 

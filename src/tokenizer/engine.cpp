@@ -1,7 +1,6 @@
 #include "tokenizer/engine.h"
 
 #include <cstring>
-#include <unordered_map>
 
 #include "tokenizer/algorithms.h"
 #include "tokenizer/pretokenizer.h"
@@ -25,22 +24,55 @@ const char* type_name(VocabType t) {
 }  // namespace
 
 // Per-call memo of word -> ids: natural text repeats words constantly, and every word is tokenized
-// independently of its neighbours once the text is pre-tokenized (BPE) or cut at `▁` (SPM).
+// independently of its neighbours once the text is pre-tokenized (BPE) or cut at `▁` (SPM). Open addressing;
+// keys are copied into an arena, so the memo never holds more than the input.
 struct VocabTokenizer::Cache {
-    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash, std::equal_to<>> map;
+    struct Slot {
+        uint64_t hash = 0;
+        uint32_t key_off = 0, key_len = 0, ids_off = 0, ids_len = 0;
+        bool used = false;
+    };
+    std::vector<Slot> slots = std::vector<Slot>(1024);
+    size_t n_used = 0;
+    std::string keys;
     std::vector<int32_t> pool;
+
+    void grow() {
+        std::vector<Slot> old(slots.size() * 2);
+        old.swap(slots);
+        const size_t mask = slots.size() - 1;
+        for (const Slot& s : old) {
+            if (!s.used) continue;
+            size_t idx = s.hash & mask;
+            while (slots[idx].used) idx = (idx + 1) & mask;
+            slots[idx] = s;
+        }
+    }
 
     template <typename F>
     void get(std::string_view word, std::vector<int32_t>& out, F&& compute) {
-        if (auto it = map.find(word); it != map.end()) {
-            out.insert(out.end(), pool.begin() + it->second.first, pool.begin() + it->second.first + it->second.second);
-            return;
+        const uint64_t h = hash_bytes(word);
+        const size_t mask = slots.size() - 1;
+        size_t idx = h & mask;
+        for (; slots[idx].used; idx = (idx + 1) & mask) {
+            const Slot& s = slots[idx];
+            if (s.hash == h && s.key_len == word.size() && std::memcmp(keys.data() + s.key_off, word.data(), word.size()) == 0) {
+                out.insert(out.end(), pool.begin() + s.ids_off, pool.begin() + s.ids_off + s.ids_len);
+                return;
+            }
         }
         const size_t before = out.size();
         compute(word, out);
-        const auto start = static_cast<uint32_t>(pool.size());
+        Slot& s = slots[idx];
+        s.used = true;
+        s.hash = h;
+        s.key_off = static_cast<uint32_t>(keys.size());
+        s.key_len = static_cast<uint32_t>(word.size());
+        s.ids_off = static_cast<uint32_t>(pool.size());
+        s.ids_len = static_cast<uint32_t>(out.size() - before);
+        keys.append(word);
         pool.insert(pool.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
-        map.emplace(std::string(word), std::make_pair(start, static_cast<uint32_t>(out.size() - before)));
+        if (++n_used * 2 > slots.size()) grow();
     }
 };
 

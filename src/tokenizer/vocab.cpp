@@ -110,14 +110,9 @@ Status finalize(Vocab& v) {
         if (*id >= static_cast<int32_t>(n) || *id < -1) *id = -1;
     }
 
-    v.to_id.clear();
-    v.to_id.reserve(n);
+    v.to_id.build(v.text);  // first id wins for duplicates
     v.max_token_len = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (v.text[i].empty()) continue;
-        v.to_id.emplace(v.text[i], static_cast<int32_t>(i));  // first id wins for duplicates
-        v.max_token_len = std::max(v.max_token_len, v.text[i].size());
-    }
+    for (size_t i = 0; i < n; ++i) v.max_token_len = std::max(v.max_token_len, v.text[i].size());
 
     const bool byte_level = v.type == VocabType::kBpe && v.byte_encode;
 
@@ -137,7 +132,7 @@ Status finalize(Vocab& v) {
 
     // What each token decodes to.
     v.piece.assign(n, std::string());
-    v.raw_to_id.clear();
+    std::vector<uint8_t> raw_keys(n, 0);
     for (size_t i = 0; i < n; ++i) {
         const uint16_t a = v.attrs[i];
         const std::string& t = v.text[i];
@@ -156,7 +151,7 @@ Status finalize(Vocab& v) {
         } else if (a & kAttrNormal) {
             if (byte_level) {
                 byte_level_decode(t, &p);
-                v.raw_to_id.emplace(p, static_cast<int32_t>(i));
+                raw_keys[i] = 1;
             } else if (v.type == VocabType::kWpm) {
                 p = v.wpm_spm_style ? replace_all(t, kSpmSpace, " ") : t;
             } else {
@@ -166,10 +161,12 @@ Status finalize(Vocab& v) {
         // unused / undefined tokens decode to nothing, as in llama.cpp
     }
 
+    if (byte_level) v.raw_to_id.build(v.piece, &raw_keys);
+
     // BPE merges keyed by the two token ids.
-    v.merge_map.clear();
+    v.merge_map = MergeIndex();
     if (v.type == VocabType::kBpe) {
-        v.merge_map.reserve(v.merges.size() * 2);
+        v.merge_map.reserve(v.merges.size());
         std::string joined;
         for (size_t r = 0; r < v.merges.size(); ++r) {
             const auto& [a, b] = v.merges[r];
@@ -178,8 +175,7 @@ Status finalize(Vocab& v) {
             joined.assign(a).append(b);
             const int32_t ir = v.find(joined);
             if (ia < 0 || ib < 0 || ir < 0) continue;  // cannot apply to in-vocabulary symbols
-            const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ia)) << 32) | static_cast<uint32_t>(ib);
-            v.merge_map.emplace(key, std::make_pair(static_cast<int32_t>(r), ir));
+            v.merge_map.insert(ia, ib, static_cast<int32_t>(r), ir);
         }
     }
 

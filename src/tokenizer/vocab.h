@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "realizar/core/status.h"
+#include "tokenizer/hash_index.h"
 
 namespace rz::tokenizer::detail {
 
@@ -74,11 +75,11 @@ struct Vocab {
     std::string model_name;  // general.name (some families set per-token attributes by name)
 
     // ---- built by finalize() ----
-    TokenMap to_id;      // stored text -> id
-    TokenMap raw_to_id;  // byte-level BPE: raw bytes -> id (normal tokens)
+    TokenIndex to_id;      // stored text -> id
+    TokenIndex raw_to_id;  // byte-level BPE: raw bytes (piece) -> id, normal tokens only
     std::array<int32_t, 256> byte_token{};  // token holding each single byte (<0xXX> or byte-level char), -1 none
     std::vector<std::string> piece;         // bytes each token decodes to (specials: their text)
-    std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merge_map;  // (left<<32|right) -> (rank, result)
+    MergeIndex merge_map;                   // (left, right) -> (rank, result)
     std::vector<int32_t> special_tokens;  // control / user-defined / unknown tokens matched in raw text
     std::vector<uint8_t> eog;             // per token: ends generation
     size_t max_token_len = 0;
@@ -87,10 +88,7 @@ struct Vocab {
 
     int32_t n_tokens() const { return static_cast<int32_t>(text.size()); }
     bool has_attr(int32_t id, uint16_t a) const { return (attrs[static_cast<size_t>(id)] & a) != 0; }
-    int32_t find(std::string_view s) const {
-        auto it = to_id.find(s);
-        return it == to_id.end() ? -1 : it->second;
-    }
+    int32_t find(std::string_view s) const { return to_id.find(s); }
 };
 
 // Regexes for a pre-tokenizer family name (gpt2, llama3, qwen2, deepseek-llm, ...); error if unknown.
