@@ -1,0 +1,35 @@
+#pragma once
+// Synthetic llama-architecture GGUF files with random weights, for benchmarks and tests of quantized paths
+// (the speed of a model does not depend on its weight values, only on shapes and storage types).
+// Rows are drawn at random from a pool of independently generated and quantized random rows, which keeps
+// writing a 1B-parameter file to seconds instead of minutes of reference quantization.
+#include <cstdint>
+#include <string>
+
+#include "realizar/core/dtype.h"
+#include "realizar/core/status.h"
+
+namespace rz::model {
+
+struct SyntheticSpec {
+    int n_vocab = 32000;  // TinyLlama-1.1B shape by default
+    int n_embd = 2048;
+    int n_layer = 22;
+    int n_head = 32;
+    int n_head_kv = 4;
+    int n_ff = 5632;
+    int n_ctx = 2048;
+    double rope_theta = 10000.0;
+    // "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K_M" (llama.cpp's mix: Q4_K, with Q6_K for the output and
+    // for attn_v/ffn_down of the layers llama.cpp gives more bits), "Q5_K_M", "Q6_K", or any ggml type name.
+    std::string ftype = "Q4_K_M";
+    uint64_t seed = 1234;
+    int pool_rows = 64;  // distinct random rows per (type, row length)
+};
+
+// Storage type of one tensor under an ftype (the mix rules above). Errors on unknown ftypes.
+Result<DType> synthetic_tensor_type(const std::string& ftype, const std::string& tensor_name, int layer, int n_layer);
+
+Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& spec);
+
+}  // namespace rz::model

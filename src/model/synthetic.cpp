@@ -1,0 +1,160 @@
+#include "realizar/model/synthetic.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "realizar/core/fp16.h"
+#include "realizar/formats/gguf.h"
+#include "realizar/quant/quant.h"
+
+namespace rz::model {
+namespace {
+
+struct Rng {
+    uint64_t s;
+    uint64_t next() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    }
+    double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+    float normal() {  // Box-Muller
+        const double u1 = uniform() + 1e-300, u2 = uniform();
+        return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+    }
+};
+
+// llama.cpp's use_more_bits(): the first and last eighth of the layers and every third one in between.
+bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+Status encode_row(DType t, const float* src, uint8_t* dst, int64_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return Status::Ok();
+        case DType::F16:
+            for (int64_t i = 0; i < n; ++i) {
+                const uint16_t h = fp32_to_fp16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return Status::Ok();
+        case DType::BF16:
+            for (int64_t i = 0; i < n; ++i) {
+                const uint16_t h = fp32_to_bf16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return Status::Ok();
+        default: return quant::quantize_row(t, src, dst, n);
+    }
+}
+
+}  // namespace
+
+Result<DType> synthetic_tensor_type(const std::string& ftype, const std::string& name, int layer, int n_layer) {
+    const bool is_output = name == "output.weight";
+    const bool more = layer >= 0 && use_more_bits(layer, n_layer) &&
+                      (name.find("attn_v") != std::string::npos || name.find("ffn_down") != std::string::npos);
+    if (ftype == "Q4_K_M") return is_output || more ? DType::Q6_K : DType::Q4_K;
+    if (ftype == "Q5_K_M") return is_output || more ? DType::Q6_K : DType::Q5_K;
+    if (ftype == "Q4_0") return is_output ? DType::Q6_K : DType::Q4_0;
+    auto t = dtype_from_name(ftype);
+    if (!t) return invalid_argument(fmt::format("synthetic model: unknown ftype '{}'", ftype));
+    return *t;
+}
+
+Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
+    if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.n_embd % sp.n_head != 0 || sp.n_head % sp.n_head_kv != 0 ||
+        sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
+        return invalid_argument("synthetic model: inconsistent shape");
+    const int64_t hd = sp.n_embd / sp.n_head;
+    const int64_t kv = hd * sp.n_head_kv;
+    struct T {
+        std::string name;
+        int layer;
+        int64_t rows, cols;
+        DType type;
+        bool norm;
+    };
+    std::vector<T> ts;
+    auto add = [&](std::string name, int layer, int64_t rows, int64_t cols, bool norm) -> Status {
+        DType t = DType::F32;
+        if (!norm) {
+            RZ_ASSIGN_OR_RETURN(t, synthetic_tensor_type(sp.ftype, name, layer, sp.n_layer));
+        }
+        ts.push_back({std::move(name), layer, rows, cols, t, norm});
+        return Status::Ok();
+    };
+    RZ_RETURN_IF_ERROR(add("token_embd.weight", -1, sp.n_vocab, sp.n_embd, false));
+    for (int il = 0; il < sp.n_layer; ++il) {
+        const std::string b = fmt::format("blk.{}.", il);
+        RZ_RETURN_IF_ERROR(add(b + "attn_norm.weight", il, 1, sp.n_embd, true));
+        RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, sp.n_embd, sp.n_embd, false));
+        RZ_RETURN_IF_ERROR(add(b + "attn_k.weight", il, kv, sp.n_embd, false));
+        RZ_RETURN_IF_ERROR(add(b + "attn_v.weight", il, kv, sp.n_embd, false));
+        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, sp.n_embd, false));
+        RZ_RETURN_IF_ERROR(add(b + "ffn_norm.weight", il, 1, sp.n_embd, true));
+        RZ_RETURN_IF_ERROR(add(b + "ffn_gate.weight", il, sp.n_ff, sp.n_embd, false));
+        RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff, false));
+        RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd, false));
+    }
+    RZ_RETURN_IF_ERROR(add("output_norm.weight", -1, 1, sp.n_embd, true));
+    RZ_RETURN_IF_ERROR(add("output.weight", -1, sp.n_vocab, sp.n_embd, false));
+
+    formats::GgufWriter w(path);
+    using formats::MetaValue;
+    w.add_metadata("general.architecture", MetaValue::str("llama"));
+    w.add_metadata("general.name", MetaValue::str(fmt::format("synthetic-{}L-{}d-{}", sp.n_layer, sp.n_embd, sp.ftype)));
+    w.add_metadata("llama.context_length", MetaValue::u32(static_cast<uint32_t>(sp.n_ctx)));
+    w.add_metadata("llama.embedding_length", MetaValue::u32(static_cast<uint32_t>(sp.n_embd)));
+    w.add_metadata("llama.block_count", MetaValue::u32(static_cast<uint32_t>(sp.n_layer)));
+    w.add_metadata("llama.feed_forward_length", MetaValue::u32(static_cast<uint32_t>(sp.n_ff)));
+    w.add_metadata("llama.attention.head_count", MetaValue::u32(static_cast<uint32_t>(sp.n_head)));
+    w.add_metadata("llama.attention.head_count_kv", MetaValue::u32(static_cast<uint32_t>(sp.n_head_kv)));
+    w.add_metadata("llama.attention.layer_norm_rms_epsilon", MetaValue::f32(1e-5f));
+    w.add_metadata("llama.rope.freq_base", MetaValue::f32(static_cast<float>(sp.rope_theta)));
+    w.add_metadata("llama.rope.dimension_count", MetaValue::u32(static_cast<uint32_t>(hd)));
+    w.add_metadata("llama.vocab_size", MetaValue::u32(static_cast<uint32_t>(sp.n_vocab)));
+    for (const T& t : ts) w.add_tensor(t.name, t.type, t.norm ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols});
+    RZ_RETURN_IF_ERROR(w.begin());
+
+    Rng rng{sp.seed * 0x9E3779B97F4A7C15ull + 1};
+    // Pools of encoded random rows, per (type, row length). Weights ~ N(0, 1/sqrt(n_in)) keep activations O(1).
+    std::map<std::pair<DType, int64_t>, std::vector<uint8_t>> pools;
+    std::vector<float> row;
+    for (const T& t : ts) {
+        if (t.norm) {
+            row.resize(static_cast<size_t>(t.cols));
+            for (auto& x : row) x = 1.0f + 0.1f * rng.normal();
+            RZ_RETURN_IF_ERROR(w.write_tensor({reinterpret_cast<const uint8_t*>(row.data()), row.size() * 4}));
+            continue;
+        }
+        RZ_ASSIGN_OR_RETURN(const uint64_t row_bytes, dtype_bytes(t.type, static_cast<uint64_t>(t.cols)));
+        auto& pool = pools[{t.type, t.cols}];
+        if (pool.empty()) {
+            pool.resize(row_bytes * static_cast<size_t>(sp.pool_rows));
+            row.resize(static_cast<size_t>(t.cols));
+            const float sd = 1.0f / std::sqrt(static_cast<float>(t.cols));
+            for (int r = 0; r < sp.pool_rows; ++r) {
+                for (auto& x : row) x = sd * rng.normal();
+                RZ_RETURN_IF_ERROR(encode_row(t.type, row.data(), pool.data() + row_bytes * static_cast<size_t>(r), t.cols));
+            }
+        }
+        std::vector<uint8_t> chunk;
+        constexpr int64_t kRowsPerWrite = 256;
+        for (int64_t r0 = 0; r0 < t.rows; r0 += kRowsPerWrite) {
+            const int64_t n = std::min(kRowsPerWrite, t.rows - r0);
+            chunk.resize(row_bytes * static_cast<size_t>(n));
+            for (int64_t r = 0; r < n; ++r) {
+                const size_t pick = static_cast<size_t>(rng.next() % static_cast<uint64_t>(sp.pool_rows));
+                std::memcpy(chunk.data() + row_bytes * static_cast<size_t>(r), pool.data() + row_bytes * pick, row_bytes);
+            }
+            RZ_RETURN_IF_ERROR(w.write(chunk));
+        }
+    }
+    return w.finish();
+}
+
+}  // namespace rz::model
