@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for a bounded time.
-# FUZZ_SECONDS per target (default 20). Exits non-zero on the first crash.
-set -euo pipefail
+# Builds the libFuzzer targets (fuzz preset: clang, ASan+UBSan) and runs each for a bounded time, starting
+# from the seed corpus in tests/fuzz/corpus/<name>/. FUZZ_SECONDS per target (default 20).
+# Exits non-zero as soon as a target finds a crash, leak, timeout or out-of-memory; the reproducer is left
+# in build/fuzz/artifacts/.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-if [[ ! -d tests/fuzz ]]; then echo "run-fuzzers: no fuzz targets yet"; exit 0; fi
 secs=${FUZZ_SECONDS:-20}
-cmake --preset fuzz >/dev/null
-cmake --build build/fuzz -j "$(nproc)"
-shopt -s nullglob
-for bin in build/fuzz/tests/fuzz/fuzz_*; do
-    name=$(basename "$bin")
-    seeds="tests/fuzz/corpus/${name#fuzz_}"
-    work="build/fuzz/corpus-run/${name#fuzz_}"
+jobs=${FUZZ_BUILD_JOBS:-$(nproc)}
+targets=(fuzz_gguf fuzz_safetensors fuzz_apr)
+cmake --preset fuzz >/dev/null || { echo "run-fuzzers: configure failed"; exit 1; }
+cmake --build build/fuzz -j "$jobs" --target "${targets[@]}" || { echo "run-fuzzers: build failed"; exit 1; }
+mkdir -p build/fuzz/artifacts
+for name in "${targets[@]}"; do
+    bin="build/fuzz/tests/fuzz/$name"
+    short=${name#fuzz_}
+    work="build/fuzz/corpus-run/$short"
     mkdir -p "$work"
+    seeds=()
+    [[ -d "tests/fuzz/corpus/$short" ]] && seeds=("tests/fuzz/corpus/$short")
     echo "run-fuzzers: $name for ${secs}s"
-    "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 "$work" ${seeds:+$( [[ -d $seeds ]] && echo "$seeds")} 2>&1 | tail -n 5
-    if [[ ${PIPESTATUS[0]} -ne 0 ]]; then echo "run-fuzzers: $name FAILED"; exit 1; fi
+    log="build/fuzz/$name.log"
+    "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+        -artifact_prefix="build/fuzz/artifacts/$name-" "$work" "${seeds[@]}" >"$log" 2>&1
+    rc=$?
+    tail -n 4 "$log"
+    if [[ $rc -ne 0 ]]; then
+        echo "run-fuzzers: $name FAILED (exit $rc); see $log and build/fuzz/artifacts/"
+        grep -m 20 -E "ERROR|SUMMARY|runtime error|==[0-9]+==" "$log" || true
+        exit 1
+    fi
 done
 echo "run-fuzzers: all targets clean"

@@ -329,6 +329,10 @@ TEST(HostileTruncation, EveryPrefixOfValidFiles) {
         files.emplace_back("apr", test::read_bytes(dir.file("t.apr")));
     }
     for (const auto& [kind, full] : files) {
+        if (const char* seeds = std::getenv("RZ_WRITE_FUZZ_SEEDS")) {  // valid seeds for the fuzzers
+            std::filesystem::create_directories(std::string(seeds) + "/" + kind);
+            test::write_bytes(std::string(seeds) + "/" + kind + "/valid_small", full);
+        }
         size_t failures = 0;
         for (size_t n = 0; n < full.size(); ++n) {
             const std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
