@@ -294,15 +294,17 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         std::fwrite(echo_text.data(), 1, echo_text.size(), stdout);
         std::fflush(stdout);
     }
+    bool streamed = text_mode && o.echo && !echo_text.empty();
     auto r = gen.generate(prompt_tokens, gopts, [&](std::string_view piece) {
         if (text_mode) {
+            streamed = true;
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
         }
         return true;
     });
     if (!r.ok()) {
-        if (text_mode) std::fputs("\n", stdout);
+        if (streamed) std::fputs("\n", stdout);
         return fail(r.status().to_string());
     }
     const runtime::Timings& t = r->timings;

@@ -163,6 +163,10 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
 
     StopMatcher stop(opts.stop, &tok_);
     tokenizer::StreamDecoder decoder(tok_, opts.skip_special);
+    // A prompt of special tokens only (just BOS) means the text starts from scratch: drop the SentencePiece
+    // dummy-prefix space of the first piece, as decode() and llama2.c do.
+    decoder.set_strip_leading_space(
+        std::all_of(prompt.begin(), prompt.end(), [&](int32_t t) { return tok_.is_special(t); }));
     auto emit = [&](const std::string& text) {
         if (text.empty()) return;
         res.text += text;

@@ -1,0 +1,200 @@
+// `realizar run` end to end on the real stories260K model against llama2.c's reference outputs, plus the
+// CLI contract (json output, stop strings, seeds, --tokens, errors).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "generation/process.h"
+
+namespace rz::runtime {
+namespace {
+
+using testing::ProcessResult;
+using testing::run_process;
+
+const std::string kData = std::string(RZ_SHARED_DIR) + "/data/tinystories-260K";
+const std::string kBin = kData + "/stories260K.bin";
+const std::string kGguf = kData + "/stories260K-f32.gguf";
+const std::string kHf = kData + "/hf";
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+ProcessResult realizar(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {RZ_REALIZAR_BIN, "--log-level", "warn"});
+    return run_process(args, input);
+}
+
+nlohmann::json run_json(std::vector<std::string> args) {
+    args.push_back("--format");
+    args.push_back("json");
+    ProcessResult r = realizar(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j;
+}
+
+// llama2.c `run stories260K.bin -t 0 -n 256 -i "Once upon a time"`. llama2.c's -n counts positions
+// including the prompt (5 tokens with BOS), so its 256 steps print 252 generated tokens; realizar's -n is
+// the number of generated tokens (llama.cpp's meaning). With --echo, stdout is byte for byte llama2.c's.
+class StoriesGreedy : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StoriesGreedy, MatchesLlama2cByteForByte) {
+    const std::string ref = slurp(kData + "/reference/greedy_prompt_once_upon_a_time_n256.stdout.txt");
+    ASSERT_FALSE(ref.empty());
+    ProcessResult r = realizar({"run", GetParam(), "Once upon a time", "-n", "252", "--temperature", "0", "--echo"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, ref);
+}
+
+TEST_P(StoriesGreedy, DoneCommandPrintsTheContinuation) {
+    // The command, -n 256: the reference continuation (without the echoed prompt), then the 4 more
+    // tokens that -n 256 asks for beyond llama2.c's 252.
+    const std::string ref = slurp(kData + "/reference/greedy_prompt_once_upon_a_time_n256.stdout.txt");
+    const std::string prompt = "Once upon a time";
+    ASSERT_EQ(ref.rfind(prompt, 0), 0u);
+    const std::string continuation = ref.substr(prompt.size(), ref.size() - prompt.size() - 1);  // minus final \n
+    ProcessResult r = realizar({"run", GetParam(), prompt, "-n", "256", "--temperature", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.substr(0, continuation.size()), continuation);
+    EXPECT_GT(r.out.size(), continuation.size());
+    // The stderr timings line is there and stdout holds nothing else.
+    EXPECT_NE(r.err.find("generation: 256 tokens"), std::string::npos) << r.err;
+}
+
+std::string format_name(const ::testing::TestParamInfo<std::string>& p) {
+    static const char* kNames[] = {"llama2c", "gguf", "hf"};
+    return kNames[p.index];
+}
+INSTANTIATE_TEST_SUITE_P(Formats, StoriesGreedy, ::testing::Values(kBin, kGguf, kHf), format_name);
+
+TEST(RunCli, BosOnlyPromptMatchesLlama2c) {
+    // llama2.c -t 0 -n 200 with no prompt: BOS, then 200 greedy tokens (steps - prompt + 1). Its text (no
+    // leading space: the dummy-prefix space is dropped at the start of a text) and token ids.
+    ProcessResult r = realizar({"run", kBin, "", "-n", "200", "--temperature", "0", "--no-timings"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, slurp(kData + "/reference/greedy_bos_n200.stdout.txt"));
+
+    std::vector<int32_t> ref_ids;
+    std::ifstream ids(kData + "/reference/greedy_bos_n200.token_ids.txt");
+    for (int32_t id; ids >> id;) ref_ids.push_back(id);
+    nlohmann::json j = run_json({"run", kGguf, "", "-n", std::to_string(ref_ids.size()), "--temperature", "0"});
+    EXPECT_EQ(j["token_ids"].get<std::vector<int32_t>>(), ref_ids);
+}
+
+TEST(RunCli, JsonOutputFields) {
+    nlohmann::json j = run_json({"run", kBin, "Once upon a time", "-n", "12", "--temperature", "0"});
+    EXPECT_EQ(j["finish_reason"], "length");
+    EXPECT_EQ(j["token_ids"].size(), 12u);
+    EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
+    EXPECT_EQ(j["usage"]["completion_tokens"], 12);
+    EXPECT_EQ(j["usage"]["total_tokens"], 17);
+    EXPECT_EQ(j["text"].get<std::string>().rfind(", there was a little girl", 0), 0u) << j["text"];
+    for (const char* k : {"prompt_ms", "prompt_tokens_per_s", "generation_tokens_per_s", "ttft_ms", "load_ms"}) {
+        ASSERT_TRUE(j["timings"].contains(k)) << k;
+        EXPECT_GE(j["timings"][k].get<double>(), 0.0) << k;
+    }
+}
+
+TEST(RunCli, StopStringEndsGenerationAndIsNotPrinted) {
+    nlohmann::json j = run_json({"run", kBin, "Once upon a time", "-n", "100", "--temperature", "0", "--stop",
+                                 "named", "--stop", "zzz"});
+    EXPECT_EQ(j["text"], ", there was a little girl ");
+    EXPECT_EQ(j["finish_reason"], "stop");
+    EXPECT_EQ(j["stop"], "named");
+
+    ProcessResult r = realizar({"run", kBin, "Once upon a time", "-n", "100", "--temperature", "0", "--stop", "Lily"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, ", there was a little girl named \n");
+}
+
+TEST(RunCli, SeedReproducesTheSameText) {
+    auto sample = [](const std::string& seed) {
+        return run_json({"run", kBin, "Once upon a time", "-n", "80", "--temperature", "1.5", "--top-k", "0",
+                         "--top-p", "1", "--min-p", "0", "--seed", seed});
+    };
+    const nlohmann::json a = sample("1234"), b = sample("1234"), c = sample("99");
+    EXPECT_EQ(a["token_ids"], b["token_ids"]);
+    EXPECT_EQ(a["text"], b["text"]);
+    EXPECT_EQ(a["seed"], 1234);
+    EXPECT_NE(a["token_ids"], c["token_ids"]);
+    // Sampling at 1.5 really leaves the greedy path (else this test would prove nothing).
+    const nlohmann::json g = run_json({"run", kBin, "Once upon a time", "-n", "80", "--temperature", "0"});
+    EXPECT_NE(a["token_ids"], g["token_ids"]);
+}
+
+TEST(RunCli, TokensInsteadOfText) {
+    // The ids llama2.c's tokenizer gives "Once upon a time" (with BOS): same continuation as the text prompt.
+    nlohmann::json t = run_json({"run", kBin, "--tokens", "1,403,407,261,378", "-n", "20", "--temperature", "0"});
+    nlohmann::json p = run_json({"run", kBin, "Once upon a time", "-n", "20", "--temperature", "0"});
+    EXPECT_EQ(t["token_ids"], p["token_ids"]);
+    EXPECT_EQ(t["usage"]["prompt_tokens"], 5);
+}
+
+TEST(RunCli, TokensWithLogitsOutWritesTheLogits) {
+    const std::string out = ::testing::TempDir() + "/rz_run_logits.f32";
+    std::filesystem::remove(out);
+    ProcessResult r = realizar({"run", kGguf, "--tokens", "1,403,407", "--logits-out", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(std::filesystem::file_size(out), 3u * 512u * sizeof(float));
+    std::filesystem::remove(out);
+}
+
+TEST(RunCli, PromptFromFileAndStdin) {
+    const std::string path = ::testing::TempDir() + "/rz_prompt.txt";
+    {
+        std::ofstream f(path);
+        f << "Once upon a time";
+    }
+    nlohmann::json a = run_json({"run", kBin, "-f", path, "-n", "10", "--temperature", "0"});
+    nlohmann::json b = run_json({"run", kBin, "Once upon a time", "-n", "10", "--temperature", "0"});
+    EXPECT_EQ(a["token_ids"], b["token_ids"]);
+    ProcessResult s = realizar({"run", kBin, "-f", "-", "-n", "10", "--temperature", "0", "--no-timings"},
+                               "Once upon a time");
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    EXPECT_EQ(s.out.rfind(", there was", 0), 0u) << s.out;
+    std::filesystem::remove(path);
+}
+
+TEST(RunCli, ErrorsAreOneLineWithNonZeroExit) {
+    auto expect_error = [](std::vector<std::string> args, const std::string& needle) {
+        ProcessResult r = realizar(std::move(args));
+        EXPECT_NE(r.exit_code, 0);
+        EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+        EXPECT_TRUE(r.out.empty()) << r.out;
+        // One line (a trailing newline only).
+        EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+    };
+    expect_error({"run", "/nonexistent/model.gguf", "hi"}, "/nonexistent/model.gguf");
+    expect_error({"run", kData + "/tok512.vocab", "hi"}, "tok512.vocab");
+    expect_error({"run", kBin, "hi", "--top-p", "3"}, "top_p");
+    expect_error({"run", kBin, "hi", "--cache-type", "q9"}, "--cache-type");
+    expect_error({"run", kBin}, "no prompt");
+    expect_error({"run", kBin, "--tokens", "1,x,3"}, "x");
+    expect_error({"run", kBin, "--tokens", "1,99999"}, "99999");
+    expect_error({"run", kBin, "hi", "--chat-template", "nonsense"}, "nonsense");
+    // A tokenizer with more tokens than the model's vocabulary.
+    expect_error({"run", kBin, "hi", "--tokenizer", std::string(RZ_SHARED_DIR) + "/data/tokenizers/gpt2"},
+                 "mismatch");
+}
+
+TEST(RunCli, ContextFullIsALengthFinish) {
+    nlohmann::json j = run_json({"run", kBin, "Once upon a time", "--ctx-size", "16", "--temperature", "0",
+                                 "--ignore-eos"});
+    EXPECT_EQ(j["finish_reason"], "length");
+    EXPECT_EQ(j["finish_detail"], "context_full");
+    EXPECT_EQ(j["usage"]["total_tokens"], 17);  // 16 positions + the last sampled token
+}
+
+}  // namespace
+}  // namespace rz::runtime
