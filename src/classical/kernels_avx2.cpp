@@ -1,9 +1,10 @@
 // AVX2 + FMA kernels. Compiled with -mavx2 -mfma by src/classical/CMakeLists.txt; called only when cpuid
 // reports both (dispatch.cpp). No standard-library includes on purpose (see kernels.h). Same math as the
 // AVX-512 file, eight lanes at a time.
-#include <immintrin.h>
-
 #include "classical/kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
 
 namespace rz::classical::detail {
 namespace {
@@ -199,3 +200,11 @@ const KernelTable& avx2_kernels() {
 }
 
 }  // namespace rz::classical::detail
+
+#else
+// Built without the ISA flags (a non-x86 target): the table exists so dispatch links, but isa_supported()
+// never selects it.
+namespace rz::classical::detail {
+const KernelTable& avx2_kernels() { return scalar_kernels(); }
+}  // namespace rz::classical::detail
+#endif

@@ -2,9 +2,10 @@
 // when cpuid reports the features (dispatch.cpp). Includes nothing from the standard library on purpose
 // (see kernels.h). Math: Cephes-style exp (about 1 ulp), sigmoid/tanh from it, erf for GELU from
 // Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7) - all well inside the 1e-5 contract.
-#include <immintrin.h>
-
 #include "classical/kernels.h"
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#include <immintrin.h>
 
 namespace rz::classical::detail {
 namespace {
@@ -231,3 +232,11 @@ const KernelTable& avx512_kernels() {
 }
 
 }  // namespace rz::classical::detail
+
+#else
+// Built without the ISA flags (a non-x86 target): the table exists so dispatch links, but isa_supported()
+// never selects it.
+namespace rz::classical::detail {
+const KernelTable& avx512_kernels() { return scalar_kernels(); }
+}  // namespace rz::classical::detail
+#endif

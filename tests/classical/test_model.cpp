@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "classical/packed.h"
 #include "realizar/classical/model.h"
 
 namespace rz::classical {
@@ -241,6 +242,11 @@ TEST(ClassicalModel, ValidationNamesTheProblem) {
     ModelSpec none;
     EXPECT_NE(msg(none).find("no layers"), std::string::npos);
     EXPECT_FALSE(ClassicalModel::create(none).ok());
+}
+
+TEST(ClassicalModel, DispatchUsesTheRealSimdKernels) {
+    // Guards against a build that silently compiled the SIMD files without their ISA flags.
+    for (Isa isa : supported_isas()) EXPECT_EQ(std::string(detail::kernels_for(isa).name), std::string(isa_name(isa)));
 }
 
 TEST(ClassicalModel, NamesRoundTrip) {
