@@ -119,6 +119,25 @@ TEST(ClassicalModel, MatchesDoubleReferenceOnEveryIsa) {
     }
 }
 
+TEST(ClassicalModel, RandomArchitecturesMatchReference) {
+    // 40 random models: depth 1-4, widths 1-150, every activation and output, every ISA.
+    std::mt19937 rng(4242);
+    const Activation acts[] = {Activation::kRelu, Activation::kTanh, Activation::kSigmoid, Activation::kGelu,
+                               Activation::kIdentity};
+    for (int m = 0; m < 40; ++m) {
+        const int depth = 1 + static_cast<int>(rng() % 4);
+        std::vector<int64_t> widths;
+        for (int i = 0; i <= depth; ++i) widths.push_back(1 + static_cast<int64_t>(rng() % 150));
+        OutputTransform out = static_cast<OutputTransform>(rng() % 3);
+        if (out == OutputTransform::kSoftmax && widths.back() < 2) widths.back() = 2;
+        const Activation act = acts[rng() % 5];
+        const ModelSpec spec = random_spec(widths, act, out, 500 + static_cast<uint32_t>(m));
+        for (Isa isa : supported_isas()) {
+            check_against_reference(spec, isa, "random model " + std::to_string(m) + " " + std::string(isa_name(isa)));
+        }
+    }
+}
+
 TEST(ClassicalModel, ActivationsSaturateCorrectlyForLargeInputs) {
     // One identity-weight layer feeding large values through each activation: checks the clamps in the
     // vector exp (no Inf/NaN, tanh/sigmoid saturate to exactly the right limits).
