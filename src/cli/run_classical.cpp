@@ -2,6 +2,7 @@
 #include "cli/run_classical.h"
 
 #include <charconv>
+#include <fstream>
 #include <string_view>
 #include <vector>
 
@@ -126,6 +127,11 @@ void print_json(std::FILE* out, const classical::Prediction& p) {
 }  // namespace
 
 bool is_classical_model(const std::string& path) {
+    // Only APR files hold classical models: look at the magic before opening (and parsing) anything, so
+    // the LLM path pays four bytes of I/O for this check, not a second open of a big GGUF/SafeTensors.
+    char magic[4] = {};
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(magic, 4) || magic[0] != 'A' || magic[1] != 'P' || magic[2] != 'R') return false;
     auto file = formats::open_model_file(path);
     return file.ok() && file->format == formats::Format::kApr && classical::is_classical(*file);
 }
