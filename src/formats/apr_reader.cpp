@@ -216,6 +216,9 @@ Result<ModelFile> read_apr(std::span<const uint8_t> bytes, const std::string& na
     const std::string_view json_text(reinterpret_cast<const char*>(view.data() + metadata_offset), metadata_size);
     detail::OrderedJson meta = detail::OrderedJson::object();
     if (metadata_size > 0) {
+        if (detail::json_nesting_depth(json_text) > 64) {
+            return apr_err(StatusCode::kCorrupt, name, "metadata", "JSON nested deeper than 64 levels");
+        }
         meta = detail::OrderedJson::parse(json_text.begin(), json_text.end(), nullptr, false);
         if (meta.is_discarded() || !meta.is_object()) {
             return apr_err(StatusCode::kCorrupt, name, "metadata", "not a valid UTF-8 JSON object");

@@ -2,6 +2,7 @@
 // Bounds-checked little-endian cursor over untrusted bytes. Every read checks the remaining length first,
 // so a parser built on it cannot read past the end of a (possibly truncated or hostile) file. Errors are
 // formatted by the caller, which knows the file and field names.
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -114,5 +115,30 @@ inline std::string printable(std::string_view s) {
 }
 
 inline uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+// Nesting depth of JSON text (brackets outside strings), computed before handing untrusted JSON to a DOM
+// parser: a header of "[[[[..." would otherwise become millions of nested containers.
+inline size_t json_nesting_depth(std::string_view s) {
+    size_t depth = 0, max_depth = 0;
+    bool in_str = false, esc = false;
+    for (char c : s) {
+        if (in_str) {
+            if (esc) {
+                esc = false;
+            } else if (c == '\\') {
+                esc = true;
+            } else if (c == '"') {
+                in_str = false;
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            max_depth = std::max(max_depth, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return max_depth;
+}
 
 }  // namespace rz::formats::detail

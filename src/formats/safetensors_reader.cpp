@@ -39,7 +39,13 @@ Status st_err(StatusCode code, std::string_view file, std::string_view field, st
 
 // Parses JSON without exceptions; reports duplicate keys of the top-level object (nlohmann would keep the
 // last one silently, hiding a duplicate tensor name).
+constexpr size_t kMaxJsonDepth = 64;
+
 bool parse_json(std::string_view text, Json& out, std::string* duplicate_key) {
+    if (detail::json_nesting_depth(text) > kMaxJsonDepth) {
+        out = Json();
+        return false;
+    }
     std::set<std::string> seen;
     bool dup = false;
     Json::parser_callback_t cb = [&](int depth, Json::parse_event_t event, Json& parsed) {
@@ -137,7 +143,7 @@ Result<ModelFile> read_safetensors(std::span<const uint8_t> bytes, const std::st
     std::string dup;
     if (!parse_json(text, header, &dup)) {
         if (!dup.empty()) return st_err(StatusCode::kCorrupt, name, fmt::format("tensor '{}'", printable(dup)), "duplicate name");
-        return st_err(StatusCode::kCorrupt, name, "header", "not valid JSON (or not valid UTF-8)");
+        return st_err(StatusCode::kCorrupt, name, "header", "not valid JSON (invalid syntax or UTF-8, or nested deeper than 64)");
     }
     if (!header.is_object()) return st_err(StatusCode::kCorrupt, name, "header", "JSON header is not an object");
 

@@ -208,7 +208,8 @@ std::vector<Case> cases() {
         return st(R"({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}})", 2); },
         S::kCorrupt, "duplicate name"});
     v.push_back({"st_metadata_not_object", "safetensors", [] { return st(R"({"__metadata__": [1]})", 0); }, S::kCorrupt, "__metadata__"});
-    v.push_back({"st_deep_json", "safetensors", [] { return st(std::string(100000, '[') + std::string(100000, ']'), 0); }, S::kCorrupt, "not an object"});
+    v.push_back({"st_deep_json", "safetensors", [] { return st(std::string(100000, '[') + std::string(100000, ']'), 0); }, S::kCorrupt, "nested deeper"});
+    v.push_back({"st_deep_json_in_entry", "safetensors", [] { return st("{\"w\": " + std::string(70, '[') + std::string(70, ']') + "}", 0); }, S::kCorrupt, "nested deeper"});
     // ---- APR ----
     v.push_back({"apr_too_short", "apr", [] { return Bytes().raw(std::string("APR\0", 4)).zeros(20).b; }, S::kCorrupt, "header"});
     v.push_back({"apr_wrong_magic", "apr", [] { AprSpec s; s.magic = "APX"; s.magic.push_back('\0'); return apr(s); }, S::kCorrupt, "magic"});
@@ -225,6 +226,7 @@ std::vector<Case> cases() {
     v.push_back({"apr_lz4_and_zstd", "apr", [] { AprSpec s; s.flags = kAprFlagLz4 | kAprFlagZstd; return apr(s); }, S::kCorrupt, "both LZ4 and ZSTD"});
     v.push_back({"apr_metadata_out_of_bounds", "apr", [] { AprSpec s; s.metadata_size_override = 1 << 30; return apr(s); }, S::kCorrupt, "metadata"});
     v.push_back({"apr_metadata_not_json", "apr", [] { AprSpec s; s.meta = "{\"model_type\": "; return apr(s); }, S::kCorrupt, "metadata"});
+    v.push_back({"apr_metadata_too_deep", "apr", [] { AprSpec s; s.meta = "{\"a\":" + std::string(65, '[') + std::string(65, ']') + "}"; return apr(s); }, S::kCorrupt, "nested deeper"});
     v.push_back({"apr_metadata_not_object", "apr", [] { AprSpec s; s.meta = "[1,2]"; return apr(s); }, S::kCorrupt, "metadata"});
     v.push_back({"apr_absurd_tensor_count", "apr", [] { AprSpec s; s.count = 0xffffffffu; return apr(s); }, S::kCorrupt, "tensor_count"});
     v.push_back({"apr_truncated_index", "apr", [] {
