@@ -19,6 +19,7 @@ using detail::printable;
 constexpr uint32_t kMaxDims = 4;           // GGML_MAX_DIMS
 constexpr int kMaxNesting = 8;             // nested metadata arrays
 constexpr uint64_t kMaxAlignment = 1u << 20;
+constexpr uint64_t kMaxArrayElements = uint64_t{1} << 24;
 
 class GgufParser {
 public:
@@ -39,6 +40,10 @@ private:
 
     ByteReader r_;
     const std::string& name_;
+    // Total metadata array elements allowed. Each costs ~48 bytes in memory for as little as 1 byte of
+    // file, so a cap keeps a hostile file from turning into gigabytes; real vocabularies (<1M tokens,
+    // merges, scores, types together) stay far below it.
+    uint64_t array_budget_ = kMaxArrayElements;
 };
 
 uint64_t GgufParser::min_encoded_size(MetaType t) {
@@ -110,6 +115,11 @@ Status GgufParser::read_value(std::string_view field, MetaType type, int depth, 
                            fmt::format("array of {} {} elements cannot fit in the {} bytes left", count,
                                        meta_type_name(elem), r_.remaining()));
             }
+            if (count > array_budget_) {
+                return err(StatusCode::kResourceExhausted, field,
+                           fmt::format("metadata arrays hold more than {} elements in total", kMaxArrayElements));
+            }
+            array_budget_ -= count;
             MetaArray arr;
             arr.elem_type = elem;
             arr.items.resize(static_cast<size_t>(count));
