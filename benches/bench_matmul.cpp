@@ -107,6 +107,28 @@ void BM_Matvec(benchmark::State& state) {
     state.SetLabel(std::string(rz::dtype_name(t)));
 }
 
+// Small batches (batched decode of several sequences): W 4096 x 14336, n_tokens in {1..16}; bytes/s of
+// weights per call, so a memory-bound kernel stays flat as tokens grow.
+void BM_SmallBatch(benchmark::State& state) {
+    const auto t = static_cast<DType>(state.range(0));
+    const int64_t tokens = state.range(1);
+    constexpr int64_t kRows = 4096, kCols = 14336;
+    const size_t bytes = *rz::dtype_bytes(t, static_cast<uint64_t>(kRows * kCols));
+    const auto w = make_weights(t, kRows, kCols, 1);
+    std::vector<float> x(static_cast<size_t>(kCols * tokens)), y(static_cast<size_t>(kRows * tokens));
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : x) v = g(rng);
+    rz::ThreadPool pool(1);
+    for (auto _ : state) {
+        const rz::Status s = rz::cpu::matmul(t, w.data(), kRows, kCols, x.data(), tokens, y.data(), pool);
+        if (!s.ok()) state.SkipWithError(s.to_string().c_str());
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
+    state.SetLabel(std::string(rz::dtype_name(t)));
+}
+
 void BM_Matmat(benchmark::State& state) {
     const auto t = static_cast<DType>(state.range(0));
     const int nt = static_cast<int>(state.range(1));
@@ -196,6 +218,8 @@ void matmat_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_MemRead)->Arg(1)->Arg(2)->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_Matvec)->Apply(matvec_args)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_SmallBatch)->ArgsProduct({{static_cast<int64_t>(DType::Q4_K), static_cast<int64_t>(DType::Q8_0)}, {1, 2, 3, 4, 6, 8, 16}})
+    ->UseRealTime()->MinTime(0.3);
 BENCHMARK(BM_TinyLlamaPrefillMatmuls)->Args({0, 1})->Args({0, 2})->Args({1, 1})->Args({1, 2})->UseRealTime()
     ->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_Matmat)->Apply(matmat_args)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);

@@ -125,7 +125,7 @@ TEST(Kernels, PrefillGemmMatchesExact) {
     for (DType t : kTypes) {
         if (!gemm_available(kt, t)) continue;
         ++tested;
-        const int64_t n_rows = 37, n_tokens = 11;  // a partial 16-row panel and a partial 8-token tile
+        const int64_t n_rows = 37, n_tokens = 11;  // partial 32/16-row panels and partial token tiles
         for (int64_t n : lengths_for(t)) {
             if (n > 1280) continue;
             const auto w = test::random_weights(t, n_rows, n, 77 + static_cast<uint32_t>(n));

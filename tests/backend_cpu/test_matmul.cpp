@@ -50,7 +50,8 @@ TEST(Matmul, EveryTypeDecodeMatchesReference) {
 
 TEST(Matmul, EveryTypePrefillMatchesReference) {
     ThreadPool pool(2);
-    for (DType t : kTypes) check_against_reference(t, 19, 768, 7, pool);
+    for (DType t : kTypes) check_against_reference(t, 19, 768, 7, pool);   // small batch: dot kernels
+    for (DType t : kTypes) check_against_reference(t, 35, 512, 13, pool);  // prefill GEMM where available
 }
 
 TEST(Matmul, ManyTokensEqualOneTokenAtATime) {

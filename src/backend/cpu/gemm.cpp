@@ -158,16 +158,19 @@ void gemm_prefill(const kern::KernelTable& kt, DType wtype, const unsigned char*
         uint8_t* panel = buf;
         auto* ws = reinterpret_cast<float*>(buf + panel_bytes);
         auto* wm = reinterpret_cast<float*>(buf + panel_bytes + scale_bytes);
-        unsigned char* rbuf = thread_scratch(2).get(round64(static_cast<size_t>(K)) + 2 * round64(static_cast<size_t>(nsub) * 4));
-        uint8_t* urow = rbuf;
-        auto* ws_row = reinterpret_cast<float*>(rbuf + round64(static_cast<size_t>(K)));
-        auto* wm_row = reinterpret_cast<float*>(rbuf + round64(static_cast<size_t>(K)) + round64(static_cast<size_t>(nsub) * 4));
+        // 32 unpacked rows side by side, then interleaved into the panel in one pass.
+        const size_t row_stride = round64(static_cast<size_t>(K));
+        const size_t rs_bytes = round64(static_cast<size_t>(nsub) * 4);
+        unsigned char* rbuf = thread_scratch(2).get(row_stride * kern::kGemmRows + 2 * rs_bytes);
+        uint8_t* urows = rbuf;
+        auto* ws_row = reinterpret_cast<float*>(rbuf + row_stride * kern::kGemmRows);
+        auto* wm_row = reinterpret_cast<float*>(rbuf + row_stride * kern::kGemmRows + rs_bytes);
         float out[kern::kGemmRows * kern::kGemmMaxTokens];
         for (int64_t p = p0; p < p1; ++p) {
             const int64_t r0 = p * kern::kGemmRows;
             const int rows = static_cast<int>(std::min<int64_t>(kern::kGemmRows, n_rows - r0));
-            // Unpack the panel: 4-byte groups of each row go to their slot in the 64-byte vectors.
             for (int r = 0; r < kern::kGemmRows; ++r) {
+                uint8_t* urow = urows + static_cast<size_t>(r) * row_stride;
                 if (r < rows) {
                     unpack(W + static_cast<size_t>(r0 + r) * w_row_bytes, K, urow, ws_row, wm_row);
                 } else {
@@ -175,10 +178,18 @@ void gemm_prefill(const kern::KernelTable& kt, DType wtype, const unsigned char*
                     std::fill(ws_row, ws_row + nsub, 0.0f);
                     std::fill(wm_row, wm_row + nsub, 0.0f);
                 }
-                for (int64_t k4 = 0; k4 < K / 4; ++k4) std::memcpy(panel + k4 * (4 * kern::kGemmRows) + r * 4, urow + 4 * k4, 4);
                 for (int64_t s = 0; s < nsub; ++s) {
                     ws[s * kern::kGemmRows + r] = ws_row[s];
                     wm[s * kern::kGemmRows + r] = wm_row[s];
+                }
+            }
+            if (kt.interleave_rows32) {
+                kt.interleave_rows32(urows, static_cast<int64_t>(row_stride), K, panel);
+            } else {
+                for (int r = 0; r < kern::kGemmRows; ++r) {
+                    for (int64_t k4 = 0; k4 < K / 4; ++k4) {
+                        std::memcpy(panel + k4 * (4 * kern::kGemmRows) + r * 4, urows + static_cast<size_t>(r) * row_stride + 4 * k4, 4);
+                    }
                 }
             }
             for (int64_t t0 = 0; t0 < n_tokens; t0 += kern::kGemmMaxTokens) {

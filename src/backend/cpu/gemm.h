@@ -11,7 +11,7 @@
 namespace rz::cpu {
 
 // Tokens from which the panel GEMM beats one dot product per (row, token).
-constexpr int64_t kGemmMinTokens = 4;
+constexpr int64_t kGemmMinTokens = 8;
 
 // True when the table has a GEMM kernel for this weight type.
 bool gemm_available(const kern::KernelTable& kt, DType wtype);

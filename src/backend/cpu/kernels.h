@@ -64,6 +64,8 @@ struct KernelTable {
     GemmTileFn gemm_tile16 = nullptr;  // sub = 16; null where the ISA has no GEMM kernel
     GemmTileFn gemm_tile32 = nullptr;  // sub = 32
     GemmTileF32Fn gemm_tile_f32 = nullptr;  // F32 / F16 / BF16 weights
+    // 32 unpacked rows (K bytes each, `stride` apart) -> the quantized panel layout; null = scalar loop.
+    void (*interleave_rows32)(const uint8_t* rows, int64_t stride, int64_t K, uint8_t* panel) = nullptr;
     QuantizeActFn quantize_q8_0 = nullptr;
     QuantizeActFn quantize_q8_1 = nullptr;
     QuantizeActFn quantize_q8_K = nullptr;
@@ -77,5 +79,6 @@ void fill_avx512(KernelTable& t);
 void fill_avx512_gemm(KernelTable& t);      // part of fill_avx512
 void fill_avx512_gemm_f32(KernelTable& t);  // part of fill_avx512
 void fill_avx512_quantize(KernelTable& t);  // part of fill_avx512
+void fill_avx512_interleave(KernelTable& t);  // part of fill_avx512
 
 }  // namespace rz::cpu::kern

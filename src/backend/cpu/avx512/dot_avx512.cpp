@@ -301,6 +301,7 @@ void fill_avx512(KernelTable& t) {
     fill_avx512_gemm(t);
     fill_avx512_gemm_f32(t);
     fill_avx512_quantize(t);
+    fill_avx512_interleave(t);
 }
 
 }  // namespace rz::cpu::kern

@@ -116,3 +116,57 @@ void gemm_tile_f32(int64_t K, const float* panel, const float* X, int64_t ldx, i
 void fill_avx512_gemm_f32(KernelTable& t) { t.gemm_tile_f32 = gemm_tile_f32; }
 
 }  // namespace rz::cpu::kern
+
+namespace rz::cpu::kern {
+namespace {
+
+// 16 x 16 transpose of 32-bit elements held in r[0..15] (row i = r[i]); afterwards r[j] holds column j.
+inline void transpose16x16_epi32(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    // Now within each 128-bit lane L of r[4q + c], element e (0..3) holds row 4q + e, column 4L + c'
+    // where c' follows the unpack order (0, 1, 2, 3 for c = 0, 1, 2, 3).
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);       // lanes 0,2 of r[i] | lanes 0,2 of r[i+4]
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xDD);   // lanes 1,3 | lanes 1,3
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);        // column 4*0 + i  (lane 0)
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);    // column 4*2 + i  (lane 2)
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);  // column 4*1 + i
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD); // column 4*3 + i
+    }
+}
+
+// rows: 32 rows of K bytes, `stride` apart -> panel[(k / 4) * 128 + r * 4 + k % 4].
+void interleave_rows32(const uint8_t* rows, int64_t stride, int64_t K, uint8_t* panel) {
+    int64_t k = 0;
+    for (; k + 64 <= K; k += 64) {
+        for (int half = 0; half < 2; ++half) {
+            __m512i r[16];
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(rows + (16 * half + i) * stride + k);
+            transpose16x16_epi32(r);
+            for (int j = 0; j < 16; ++j) _mm512_store_si512(panel + (k / 4 + j) * 128 + 64 * half, r[j]);
+        }
+    }
+    for (; k < K; k += 4) {
+        for (int r = 0; r < 32; ++r) memcpy(panel + (k / 4) * 128 + r * 4, rows + r * stride + k, 4);
+    }
+}
+
+}  // namespace
+
+void fill_avx512_interleave(KernelTable& t) { t.interleave_rows32 = interleave_rows32; }
+
+}  // namespace rz::cpu::kern

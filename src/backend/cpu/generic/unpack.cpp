@@ -13,7 +13,7 @@ namespace {
 
 using namespace rz::quant;
 
-void unpack_q4_0(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q4_0(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ4_0*>(w);
     for (int64_t i = 0; i < n / 32; ++i, u += 32) {
         for (int j = 0; j < 16; ++j) {
@@ -26,7 +26,7 @@ void unpack_q4_0(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q4_1(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q4_1(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ4_1*>(w);
     for (int64_t i = 0; i < n / 32; ++i, u += 32) {
         for (int j = 0; j < 16; ++j) {
@@ -48,7 +48,7 @@ void unpack_q5_bits(const Block& b, uint8_t* u) {
     }
 }
 
-void unpack_q5_0(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q5_0(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ5_0*>(w);
     for (int64_t i = 0; i < n / 32; ++i, u += 32) {
         unpack_q5_bits(x[i], u);
@@ -58,7 +58,7 @@ void unpack_q5_0(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q5_1(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q5_1(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ5_1*>(w);
     for (int64_t i = 0; i < n / 32; ++i, u += 32) {
         unpack_q5_bits(x[i], u);
@@ -67,7 +67,7 @@ void unpack_q5_1(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q8_0(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q8_0(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ8_0*>(w);
     for (int64_t i = 0; i < n / 32; ++i, u += 32) {
         for (int j = 0; j < 32; ++j) u[j] = static_cast<uint8_t>(static_cast<uint8_t>(x[i].qs[j]) ^ 0x80u);
@@ -77,7 +77,7 @@ void unpack_q8_0(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_iq4_nl(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_iq4_nl(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockIQ4_NL*>(w);
     for (int64_t i = 0; i < n / 32; ++i, u += 32) {
         for (int j = 0; j < 16; ++j) {
@@ -90,7 +90,7 @@ void unpack_iq4_nl(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q4_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q4_k(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ4_K*>(w);
     for (int64_t i = 0; i < n / kQK_K; ++i, u += kQK_K, ws += 8, wm += 8) {
         const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
@@ -110,7 +110,7 @@ void unpack_q4_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q5_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q5_k(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ5_K*>(w);
     for (int64_t i = 0; i < n / kQK_K; ++i, u += kQK_K, ws += 8, wm += 8) {
         const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
@@ -130,7 +130,7 @@ void unpack_q5_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_iq4_xs(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_iq4_xs(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockIQ4_XS*>(w);
     for (int64_t i = 0; i < n / kQK_K; ++i, u += kQK_K, ws += 8, wm += 8) {
         const float d = fp16_to_fp32(x[i].d);
@@ -147,7 +147,7 @@ void unpack_iq4_xs(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q6_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q6_k(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ6_K*>(w);
     for (int64_t i = 0; i < n / kQK_K; ++i, u += kQK_K, ws += 16, wm += 16) {
         const float d = fp16_to_fp32(x[i].d);
@@ -169,7 +169,7 @@ void unpack_q6_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q2_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q2_k(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ2_K*>(w);
     for (int64_t i = 0; i < n / kQK_K; ++i, u += kQK_K, ws += 16, wm += 16) {
         const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
@@ -188,7 +188,7 @@ void unpack_q2_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
     }
 }
 
-void unpack_q3_k(const void* w, int64_t n, uint8_t* u, float* ws, float* wm) {
+void unpack_q3_k(const void* __restrict w, int64_t n, uint8_t* __restrict u, float* __restrict ws, float* __restrict wm) {
     const auto* x = static_cast<const BlockQ3_K*>(w);
     for (int64_t i = 0; i < n / kQK_K; ++i, u += kQK_K, ws += 16, wm += 16) {
         const float d = fp16_to_fp32(x[i].d);
