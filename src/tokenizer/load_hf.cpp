@@ -2,6 +2,8 @@
 // use: BPE (byte-level or SentencePiece-style with byte fallback) and WordPiece models; Split / ByteLevel /
 // Digits / Metaspace / BertPreTokenizer pre-tokenizers; NFC, Prepend, Replace, Lowercase, BertNormalizer
 // normalizers; TemplateProcessing / BertProcessing post-processors. Anything else is a clear error.
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/loaders.h"
@@ -113,9 +115,82 @@ Status read_pre_tokenizer(const json& p, Vocab& v, HfState& st, const std::strin
     return Status::Ok();
 }
 
+// model.vocab and model.merges hold hundreds of thousands of entries; building them as a JSON DOM (a map
+// node and two strings per entry) costs most of the load time. A parser callback takes them out as they are
+// read and drops them from the DOM; everything else stays a normal (small) DOM.
+struct BigParts {
+    std::vector<std::pair<std::string, int64_t>> vocab;
+    std::vector<std::pair<std::string, std::string>> merges;
+    bool vocab_seen = false;
+    bool merges_seen = false;
+    bool bad_vocab_id = false;
+    bool bad_merge = false;
+    std::vector<std::string> path;  // keys of the open containers ("" for array elements / the root)
+    std::string key;
+    std::vector<std::string> pair;  // elements of a ["a", "b"] merge being read
+
+    bool at(const char* a, const char* b) const { return path.size() == 3 && path[1] == a && path[2] == b; }
+
+    bool on_event(json::parse_event_t ev, json& parsed) {
+        using E = json::parse_event_t;
+        switch (ev) {
+            case E::key:
+                key = parsed.get<std::string>();
+                return true;
+            case E::object_start:
+            case E::array_start:
+                path.push_back(std::exchange(key, std::string()));
+                if (at("model", "vocab")) vocab_seen = true;
+                if (at("model", "merges")) merges_seen = true;
+                if (path.size() == 4 && path[1] == "model" && path[2] == "merges") pair.clear();
+                return true;
+            case E::object_end:
+            case E::array_end: {
+                const bool merge_pair = path.size() == 4 && path[1] == "model" && path[2] == "merges";
+                if (!path.empty()) path.pop_back();
+                if (merge_pair) {
+                    if (pair.size() == 2) merges.emplace_back(std::move(pair[0]), std::move(pair[1]));
+                    else bad_merge = true;
+                    return false;
+                }
+                return true;
+            }
+            case E::value:
+                if (at("model", "vocab")) {
+                    if (parsed.is_number_integer()) vocab.emplace_back(std::move(key), parsed.get<int64_t>());
+                    else bad_vocab_id = true;
+                    return false;
+                }
+                if (at("model", "merges")) {
+                    if (!parsed.is_string()) {
+                        bad_merge = true;
+                        return false;
+                    }
+                    const std::string& m = parsed.get_ref<const std::string&>();
+                    const size_t sp = m.find(' ', 1);
+                    if (sp == std::string::npos) bad_merge = true;
+                    else merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+                    return false;
+                }
+                if (path.size() == 4 && path[1] == "model" && path[2] == "merges") {
+                    if (parsed.is_string()) pair.push_back(parsed.get<std::string>());
+                    else bad_merge = true;
+                    return false;
+                }
+                return true;
+        }
+        return true;
+    }
+};
+
 Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view config_text, const std::string& name) {
-    json j = json::parse(json_text, nullptr, false);
+    BigParts big;
+    json j = json::parse(
+        json_text, [&big](int /*depth*/, json::parse_event_t ev, json& parsed) { return big.on_event(ev, parsed); },
+        false);
     if (j.is_discarded() || !j.is_object()) return corrupt(name + ": not valid JSON");
+    if (big.bad_vocab_id) return corrupt(name + ": model.vocab holds a non-integer id");
+    if (big.bad_merge) return corrupt(name + ": malformed entry in model.merges");
     json cfg = config_text.empty() ? json::object() : json::parse(config_text, nullptr, false);
     if (cfg.is_discarded() || !cfg.is_object()) return corrupt(name + ": tokenizer_config.json is not valid JSON");
 
@@ -123,7 +198,7 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
     v.source = name;
     if (!j.contains("model") || !j["model"].is_object()) return corrupt(name + ": no 'model' object");
     const json& m = j["model"];
-    const std::string mtype = m.value("type", m.contains("merges") ? "BPE" : "");
+    const std::string mtype = m.value("type", big.merges_seen ? "BPE" : "");
     if (mtype == "BPE") {
         v.type = VocabType::kBpe;
     } else if (mtype == "WordPiece") {
@@ -133,13 +208,9 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
     }
 
     // Vocabulary: model.vocab (token -> id) plus added_tokens (which may extend it).
-    if (!m.contains("vocab") || !m["vocab"].is_object()) return corrupt(name + ": model.vocab is missing");
-    const json& vocab = m["vocab"];
+    if (!big.vocab_seen) return corrupt(name + ": model.vocab is missing");
     int64_t max_id = -1;
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-        if (!it.value().is_number_integer()) return corrupt(name + ": id of '" + it.key() + "' is not an integer");
-        max_id = std::max(max_id, it.value().get<int64_t>());
-    }
+    for (const auto& [tok, id] : big.vocab) max_id = std::max(max_id, id);
     const json& added = array_member(j, "added_tokens");
     for (const json& a : added) {
         if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content"))
@@ -151,10 +222,9 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
     const auto n = static_cast<size_t>(max_id + 1);
     v.text.assign(n, std::string());
     v.attrs.assign(n, 0);
-    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-        const int64_t id = it.value().get<int64_t>();
-        if (id < 0) return corrupt(name + ": negative id for '" + it.key() + "'");
-        v.text[static_cast<size_t>(id)] = it.key();
+    for (auto& [tok, id] : big.vocab) {
+        if (id < 0) return corrupt(name + ": negative id for '" + tok + "'");
+        v.text[static_cast<size_t>(id)] = std::move(tok);
         v.attrs[static_cast<size_t>(id)] = kAttrNormal;
     }
     for (const json& a : added) {
@@ -181,20 +251,7 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
     v.regexes_from_file = true;
 
     if (v.type == VocabType::kBpe) {
-        const json& merges = array_member(m, "merges");
-        v.merges.reserve(merges.size());
-        for (const json& mg : merges) {
-            if (mg.is_string()) {
-                const std::string s = mg.get<std::string>();
-                const size_t sp = s.find(' ', 1);
-                if (sp == std::string::npos) return corrupt(name + ": merge '" + s + "' is not 'a b'");
-                v.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-            } else if (mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string()) {
-                v.merges.emplace_back(mg[0].get<std::string>(), mg[1].get<std::string>());
-            } else {
-                return corrupt(name + ": malformed merge entry");
-            }
-        }
+        v.merges = std::move(big.merges);
         v.ignore_merges = m.value("ignore_merges", false);
         v.byte_fallback = m.value("byte_fallback", false);
         v.byte_encode = st.byte_level;
