@@ -98,6 +98,17 @@ TEST(ChatPty, CtrlCStopsTheAnswerNotTheProgram) {
     EXPECT_EQ(p.all().find("prompt tokens", mark), std::string::npos);  // the discarded line was not sent
 }
 
+TEST(RunPty, CtrlCEndsAPlainRunCleanly) {
+    // Outside --chat, the first Ctrl-C stops generating; the timings line still comes and the exit code is 0.
+    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "Once upon a time", "--ctx-size", "4096",
+                  "-n", "4000", "--ignore-eos", "--temperature", "0"});
+    ASSERT_TRUE(p.started());
+    ASSERT_TRUE(p.wait_for(", there was", 60)) << p.all();
+    p.write("\x03");
+    ASSERT_TRUE(p.wait_for("finish: cancelled", 30)) << p.all();
+    EXPECT_EQ(p.wait_exit(20), 0) << p.all();
+}
+
 // tmux: keys arrive through a real terminal multiplexer, as a user's would.
 std::string sh(const std::string& cmd) {
     std::string out;
