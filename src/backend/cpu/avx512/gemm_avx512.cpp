@@ -31,18 +31,29 @@ void tile(int64_t K, const uint8_t* panel, const float* ws, const float* wm, con
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
     const int64_t nsub = K / SUB;
     for (int64_t s = 0; s < nsub; ++s) {
-        __m512i ai0[NT], ai1[NT];
-        for (int t = 0; t < NT; ++t) ai0[t] = ai1[t] = _mm512_setzero_si512();
+        // Two chains per accumulator (even / odd k groups) so 4 * NT vpdpbusd are independent: the
+        // instruction's latency, not its throughput, limited a single chain per accumulator.
+        __m512i ai0[NT], ai1[NT], bi0[NT], bi1[NT];
+        for (int t = 0; t < NT; ++t) ai0[t] = ai1[t] = bi0[t] = bi1[t] = _mm512_setzero_si512();
         const uint8_t* p = panel + s * (SUB / 4) * 128;
         const int8_t* a = A + s * SUB;
-        for (int g = 0; g < SUB / 4; ++g) {
+        for (int g = 0; g < SUB / 4; g += 2) {
             const __m512i w0 = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 128));
             const __m512i w1 = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 128 + 64));
+            const __m512i v0 = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 128 + 128));
+            const __m512i v1 = _mm512_load_si512(reinterpret_cast<const void*>(p + g * 128 + 192));
             for (int t = 0; t < NT; ++t) {
                 const __m512i b = bcast4(a + t * lda + 4 * g);
                 ai0[t] = _mm512_dpbusd_epi32(ai0[t], w0, b);
                 ai1[t] = _mm512_dpbusd_epi32(ai1[t], w1, b);
+                const __m512i c = bcast4(a + t * lda + 4 * g + 4);
+                bi0[t] = _mm512_dpbusd_epi32(bi0[t], v0, c);
+                bi1[t] = _mm512_dpbusd_epi32(bi1[t], v1, c);
             }
+        }
+        for (int t = 0; t < NT; ++t) {
+            ai0[t] = _mm512_add_epi32(ai0[t], bi0[t]);
+            ai1[t] = _mm512_add_epi32(ai1[t], bi1[t]);
         }
         const __m512 vs0 = _mm512_load_ps(ws + s * 32), vs1 = _mm512_load_ps(ws + s * 32 + 16);
         const __m512 vm0 = _mm512_load_ps(wm + s * 32), vm1 = _mm512_load_ps(wm + s * 32 + 16);
