@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "tokenizer/algorithms.h"
+#include "tokenizer/nfc.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -227,7 +228,12 @@ Result<std::vector<int32_t>> VocabTokenizer::encode(std::string_view text, bool 
             prev_special = true;
             continue;
         }
-        const std::string_view raw = text.substr(f.begin, f.len);
+        std::string_view raw = text.substr(f.begin, f.len);
+        std::string normalized;
+        if (v_.nfc && !nfc_quick_yes(raw)) {
+            normalized = nfc(raw);
+            raw = normalized;
+        }
         switch (v_.type) {
             case VocabType::kSpm: encode_spm_text(raw, prev_special, cache, out); break;
             case VocabType::kBpe: encode_bpe_text(raw, prev_special, cache, out); break;
