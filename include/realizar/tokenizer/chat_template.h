@@ -14,11 +14,15 @@
 
 #include "realizar/core/status.h"
 
+namespace rz::formats {
+class ModelFile;
+}
+
 namespace rz::tokenizer {
 
 struct ChatTemplateLimits {
     uint64_t max_output_bytes = 64ull << 20;     // rendered text, and any single string/list built on the way
-    uint64_t max_loop_iterations = 10'000'000;   // all loop iterations of one rendering together
+    uint64_t max_loop_iterations = 1'000'000;    // all loop iterations of one rendering together
     uint32_t max_recursion_depth = 200;          // nested macro calls / nested evaluation
 };
 
@@ -52,6 +56,20 @@ Result<std::string> render_jinja(std::string_view template_source, const nlohman
 
 // Checks only that a template parses (syntax errors, unknown filters/tests), without rendering it.
 Status validate_chat_template(std::string_view template_source);
+
+// A model's own chat template and the BOS/EOS token texts a template prints ({{ bos_token }}).
+struct ModelChatTemplate {
+    std::string source;  // Jinja text; "" when the model ships none
+    std::string bos_token, eos_token;
+    std::string origin;  // where it came from, e.g. "tokenizer.chat_template (GGUF)", "tokenizer_config.json"
+};
+// GGUF: tokenizer.chat_template + the texts of tokenizer.ggml.tokens[bos/eos id]; HF folder: chat_template.jinja
+// or tokenizer_config.json's chat_template (a string, or a list of {name, template}: "default" or the first)
+// and its bos_token/eos_token (strings or {"content": ...}).
+Result<ModelChatTemplate> chat_template_from_model_file(const formats::ModelFile& file);
+// From a path: a GGUF/APR/SafeTensors model file, a Hugging Face folder, a tokenizer_config.json, or a template
+// file (any other file is read as Jinja text, e.g. *.jinja).
+Result<ModelChatTemplate> load_chat_template(const std::string& path);
 
 // Fallback templates for models that ship none (written from each format's public description):
 // chatml, llama2, llama3, mistral, phi3, gemma, zephyr.

@@ -208,39 +208,47 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, const FramePtr& frame, st
         int& n;
         ~NestingGuard() { --n; }
     } guard{loop_nesting_};
+    // loop.cycle / loop.changed are made once per loop; the current index reaches them through a shared cell.
+    auto cur_index = std::make_shared<int64_t>(0);
     auto changed_state = std::make_shared<std::optional<Value>>();
+    const Value cycle = Value::callable("cycle", [cur_index](Interpreter&, CallArgs& a) {
+        if (a.positional.empty()) fail("no items for cycling given");
+        return a.positional[static_cast<size_t>(*cur_index) % a.positional.size()];
+    });
+    const Value changed = Value::callable("changed", [changed_state](Interpreter&, CallArgs& a) {
+        // True when the arguments differ from those of the previous call.
+        Value cur = Value::list(a.positional);
+        bool differs = !changed_state->has_value() || !values_equal(**changed_state, cur);
+        *changed_state = cur;
+        return Value::boolean(differs);
+    });
+    static const Value kIndex = Value::string("index"), kIndex0 = Value::string("index0"),
+                       kRevindex = Value::string("revindex"), kRevindex0 = Value::string("revindex0"),
+                       kFirst = Value::string("first"), kLast = Value::string("last"), kLength = Value::string("length"),
+                       kDepth = Value::string("depth"), kDepth0 = Value::string("depth0"),
+                       kPrevitem = Value::string("previtem"), kNextitem = Value::string("nextitem"),
+                       kCycle = Value::string("cycle"), kChanged = Value::string("changed");
     for (size_t i = 0; i < n; ++i) {
         auto inner = std::make_shared<Frame>();
         inner->parent = frame;
         bind_targets(*inner, s.targets, items[i]);
         const int64_t idx = static_cast<int64_t>(i);
+        *cur_index = idx;
         Dict loop;
         loop.items.reserve(13);
-        loop.items.emplace_back(Value::string("index"), Value::integer(idx + 1));
-        loop.items.emplace_back(Value::string("index0"), Value::integer(idx));
-        loop.items.emplace_back(Value::string("revindex"), Value::integer(len - idx));
-        loop.items.emplace_back(Value::string("revindex0"), Value::integer(len - idx - 1));
-        loop.items.emplace_back(Value::string("first"), Value::boolean(i == 0));
-        loop.items.emplace_back(Value::string("last"), Value::boolean(i + 1 == n));
-        loop.items.emplace_back(Value::string("length"), Value::integer(len));
-        loop.items.emplace_back(Value::string("depth"), Value::integer(1));
-        loop.items.emplace_back(Value::string("depth0"), Value::integer(0));
-        loop.items.emplace_back(Value::string("previtem"),
-                                i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
-        loop.items.emplace_back(Value::string("nextitem"),
-                                i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
-        loop.items.emplace_back(Value::string("cycle"), Value::callable("cycle", [idx](Interpreter&, CallArgs& a) {
-                                    if (a.positional.empty()) fail("no items for cycling given");
-                                    return a.positional[static_cast<size_t>(idx) % a.positional.size()];
-                                }));
-        loop.items.emplace_back(Value::string("changed"),
-                                Value::callable("changed", [changed_state](Interpreter&, CallArgs& a) {
-                                    // True when the arguments differ from those of the previous call.
-                                    Value cur = Value::list(a.positional);
-                                    bool differs = !changed_state->has_value() || !values_equal(**changed_state, cur);
-                                    *changed_state = cur;
-                                    return Value::boolean(differs);
-                                }));
+        loop.items.emplace_back(kIndex, Value::integer(idx + 1));
+        loop.items.emplace_back(kIndex0, Value::integer(idx));
+        loop.items.emplace_back(kRevindex, Value::integer(len - idx));
+        loop.items.emplace_back(kRevindex0, Value::integer(len - idx - 1));
+        loop.items.emplace_back(kFirst, Value::boolean(i == 0));
+        loop.items.emplace_back(kLast, Value::boolean(i + 1 == n));
+        loop.items.emplace_back(kLength, Value::integer(len));
+        loop.items.emplace_back(kDepth, Value::integer(1));
+        loop.items.emplace_back(kDepth0, Value::integer(0));
+        loop.items.emplace_back(kPrevitem, i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
+        loop.items.emplace_back(kNextitem, i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
+        loop.items.emplace_back(kCycle, cycle);
+        loop.items.emplace_back(kChanged, changed);
         inner->set("loop", Value::dict(std::move(loop)));
         Flow f = exec_body(s.body, inner, out);
         if (f == Flow::kBreak) break;

@@ -89,6 +89,11 @@ private:
     // Parses until a block whose first name is in `stop` (left unconsumed: positioned on that name).
     Body parse_body(const std::set<std::string>& stop, const std::string& innermost) {
         DepthGuard guard(*this);
+        struct OpenBlock {
+            Parser& p;
+            ~OpenBlock() { p.open_blocks_.pop_back(); }
+        } open{*this};
+        open_blocks_.emplace_back(&stop, innermost);
         Body body;
         while (true) {
             const Token& t = cur();
@@ -251,7 +256,17 @@ private:
             s->kind = kw == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue;
             expect_block_end();
         } else {
-            fail("Encountered unknown tag '" + kw + "'.", s->line);
+            std::string msg = "Encountered unknown tag '" + kw + "'.";
+            // Like jinja2, say which end tag was expected when a block is open.
+            for (auto it = open_blocks_.rbegin(); it != open_blocks_.rend(); ++it) {
+                if (it->first->empty()) continue;
+                std::string want;
+                for (const auto& t : *it->first) want += (want.empty() ? "'" : " or '") + t + "'";
+                msg += " Jinja was looking for the following tags: " + want +
+                       ". The innermost block that needs to be closed is '" + it->second + "'.";
+                break;
+            }
+            fail(msg, s->line);
         }
         return s;
     }
@@ -678,6 +693,7 @@ private:
     size_t pos_ = 0;
     int depth_ = 0;
     std::vector<Stmt*> macro_stack_;  // macros being parsed (innermost last)
+    std::vector<std::pair<const std::set<std::string>*, std::string>> open_blocks_;  // end tags awaited, block name
 };
 
 }  // namespace
