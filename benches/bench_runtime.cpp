@@ -114,11 +114,11 @@ void BM_tg_batched(benchmark::State& state, const std::string& ftype) {
     state.counters["tok/s"] = benchmark::Counter(32.0 * n_seq * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-BENCHMARK_CAPTURE(BM_pp512, Q4_K_M, std::string("Q4_K_M"))->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(BM_tg128, Q4_K_M, std::string("Q4_K_M"))->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(BM_pp512, Q8_0, std::string("Q8_0"))->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(BM_tg128, Q8_0, std::string("Q8_0"))->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(BM_tg_batched, Q4_K_M, std::string("Q4_K_M"))->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(BM_pp512, Q4_K_M, std::string("Q4_K_M"))->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_tg128, Q4_K_M, std::string("Q4_K_M"))->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_pp512, Q8_0, std::string("Q8_0"))->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_tg128, Q8_0, std::string("Q8_0"))->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_tg_batched, Q4_K_M, std::string("Q4_K_M"))->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 
 }  // namespace
 
