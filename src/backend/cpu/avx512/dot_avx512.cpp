@@ -59,37 +59,41 @@ float dot_f32(int64_t n, const void* w, const void* a) {
 float dot_f16(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const uint16_t*>(w);
     const auto* y = static_cast<const float*>(a);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    for (; i + 64 <= n; i += 64) {
         acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(x + i)), _mm512_loadu_ps(y + i), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(x + i + 16)), _mm512_loadu_ps(y + i + 16), acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(x + i + 32)), _mm512_loadu_ps(y + i + 32), acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(x + i + 48)), _mm512_loadu_ps(y + i + 48), acc3);
     }
     for (; i < n; i += 16) {
         const int64_t left = n - i < 16 ? n - i : 16;
         const __mmask16 m = static_cast<__mmask16>((1u << left) - 1);
         acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)), _mm512_maskz_loadu_ps(m, y + i), acc0);
     }
-    return hsum512(_mm512_add_ps(acc0, acc1));
+    return hsum512(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 // BF16 weights widen exactly to f32 (a shift); activations stay f32, so no rounding of x to bf16.
 float dot_bf16(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const uint16_t*>(w);
     const auto* y = static_cast<const float*>(a);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
     auto widen = [](__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); };
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    for (; i + 64 <= n; i += 64) {
         acc0 = _mm512_fmadd_ps(widen(load256(x + i)), _mm512_loadu_ps(y + i), acc0);
         acc1 = _mm512_fmadd_ps(widen(load256(x + i + 16)), _mm512_loadu_ps(y + i + 16), acc1);
+        acc2 = _mm512_fmadd_ps(widen(load256(x + i + 32)), _mm512_loadu_ps(y + i + 32), acc2);
+        acc3 = _mm512_fmadd_ps(widen(load256(x + i + 48)), _mm512_loadu_ps(y + i + 48), acc3);
     }
     for (; i < n; i += 16) {
         const int64_t left = n - i < 16 ? n - i : 16;
         const __mmask16 m = static_cast<__mmask16>((1u << left) - 1);
         acc0 = _mm512_fmadd_ps(widen(_mm256_maskz_loadu_epi16(m, x + i)), _mm512_maskz_loadu_ps(m, y + i), acc0);
     }
-    return hsum512(_mm512_add_ps(acc0, acc1));
+    return hsum512(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 // ---- 32-element blocks: two blocks per 512-bit vector --------------------------------------------------------
