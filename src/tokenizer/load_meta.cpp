@@ -100,7 +100,7 @@ Result<Vocab> load_from_metadata(const ModelFile& f) {
         v.add_space_prefix = true;
     } else if (model == "gpt2" || model == "bpe") {
         v.type = VocabType::kBpe;
-        v.pre = f.meta_string("tokenizer.ggml.pre").value_or("default");
+        v.pre = f.meta_string("tokenizer.ggml.pre").value_or(f.meta_string("tokenizer.pre").value_or("default"));
         if (!merges) return corrupt(f.path + ": BPE vocabulary without tokenizer.ggml.merges");
         v.escape_whitespaces = false;
     } else if (model == "bert" || model == "wordpiece") {

@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -39,12 +38,6 @@ enum TokenAttr : uint16_t {
 
 // GGUF tokenizer.ggml.token_type / SentencePiece Type values -> attribute.
 uint16_t attr_from_token_type(int64_t type);
-
-struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-using TokenMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 struct Vocab {
     // ---- input (filled by a loader) ----

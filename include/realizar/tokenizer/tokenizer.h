@@ -32,6 +32,9 @@ public:
     // Raw bytes of one token (byte-fallback tokens give their byte; specials give their text when
     // render_special, else "").
     virtual std::string token_to_piece(int32_t id, bool render_special) const = 0;
+    // Decodes ids as one whole text: SentencePiece's dummy-prefix space before the first text token is
+    // dropped, so decode(encode(x)) == x. For a continuation (generated ids after a prompt) concatenate
+    // token_to_piece or use StreamDecoder, which keep that space.
     virtual std::string decode(std::span<const int32_t> ids, bool skip_special) const = 0;
 
     virtual int n_vocab() const = 0;
