@@ -118,38 +118,46 @@ TEST(Kernels, Avx512MatchesExact) { check_isa(Isa::kAvx512); }
 // The prefill GEMM (active ISA) against the exact product of dequantized weights and dequantized 8-bit
 // activations. It sums each sub-block's exact int32 dot in f32 and subtracts a zero-point term
 // (ws * u - wm form), so its rounding is bounded by 2e-5 * sum |w_i a_i| (documented in docs/quantization.md).
+void check_gemm_shape(const kern::KernelTable& kt, DType t, int64_t n_rows, int64_t n_tokens, int64_t n, ThreadPool& pool) {
+    const auto w = test::random_weights(t, n_rows, n, 77 + static_cast<uint32_t>(n));
+    const auto x = test::random_floats(static_cast<size_t>(n_tokens * n), 5, 2.0f);
+    std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
+    ASSERT_TRUE(matmul(t, w.data(), n_rows, n, x.data(), n_tokens, y.data(), pool).ok());
+    const size_t row_bytes = w.size() / static_cast<size_t>(n_rows);
+    std::vector<float> wd(static_cast<size_t>(n));
+    for (int64_t tk = 0; tk < n_tokens; ++tk) {
+        const std::vector<float> xt(x.begin() + tk * n, x.begin() + (tk + 1) * n);
+        const ActBuffer a = quantize_act(kt.types[static_cast<int>(t)].act, xt);
+        for (int64_t r = 0; r < n_rows; ++r) {
+            ASSERT_TRUE(quant::dequantize_row(t, w.data() + r * row_bytes, wd.data(), n).ok());
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                exact += static_cast<double>(wd[i]) * a.deq[i];
+                mag += std::fabs(static_cast<double>(wd[i]) * a.deq[i]);
+            }
+            if (kt.types[static_cast<int>(t)].act == kern::ActType::kQ8_1) {
+                exact += q8_1_offset_correction(t, w.data() + r * row_bytes, a.bytes.data(), n);
+            }
+            EXPECT_NEAR(y[tk * n_rows + r], exact, 2e-5 * mag + 1e-30)
+                << kt.isa_name << " gemm " << dtype_name(t) << " " << n_rows << "x" << n << " tokens " << n_tokens
+                << " row " << r << " token " << tk;
+        }
+    }
+}
+
 TEST(Kernels, PrefillGemmMatchesExact) {
     const kern::KernelTable& kt = active_kernels();
     ThreadPool pool(2);
     int tested = 0;
+    // (rows, tokens): partial 32/16-row panels, a single row, exact multiples, partial token tiles.
+    const int64_t shapes[][2] = {{37, 11}, {1, 8}, {32, 9}, {33, 17}, {64, 12}};
     for (DType t : kTypes) {
         if (!gemm_available(kt, t)) continue;
         ++tested;
-        const int64_t n_rows = 37, n_tokens = 11;  // partial 32/16-row panels and partial token tiles
-        for (int64_t n : lengths_for(t)) {
-            if (n > 1280) continue;
-            const auto w = test::random_weights(t, n_rows, n, 77 + static_cast<uint32_t>(n));
-            const auto x = test::random_floats(static_cast<size_t>(n_tokens * n), 5, 2.0f);
-            std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
-            ASSERT_TRUE(matmul(t, w.data(), n_rows, n, x.data(), n_tokens, y.data(), pool).ok());
-            const size_t row_bytes = w.size() / static_cast<size_t>(n_rows);
-            std::vector<float> wd(static_cast<size_t>(n));
-            for (int64_t tk = 0; tk < n_tokens; ++tk) {
-                const std::vector<float> xt(x.begin() + tk * n, x.begin() + (tk + 1) * n);
-                const ActBuffer a = quantize_act(kt.types[static_cast<int>(t)].act, xt);
-                for (int64_t r = 0; r < n_rows; ++r) {
-                    ASSERT_TRUE(quant::dequantize_row(t, w.data() + r * row_bytes, wd.data(), n).ok());
-                    double exact = 0, mag = 0;
-                    for (int64_t i = 0; i < n; ++i) {
-                        exact += static_cast<double>(wd[i]) * a.deq[i];
-                        mag += std::fabs(static_cast<double>(wd[i]) * a.deq[i]);
-                    }
-                    if (kt.types[static_cast<int>(t)].act == kern::ActType::kQ8_1) {
-                        exact += q8_1_offset_correction(t, w.data() + r * row_bytes, a.bytes.data(), n);
-                    }
-                    EXPECT_NEAR(y[tk * n_rows + r], exact, 2e-5 * mag + 1e-30)
-                        << kt.isa_name << " gemm " << dtype_name(t) << " n=" << n << " row " << r << " token " << tk;
-                }
+        for (const auto& shape : shapes) {
+            for (int64_t n : lengths_for(t)) {
+                if (n > 1280 || (shape[0] != 37 && n > 512)) continue;
+                check_gemm_shape(kt, t, shape[0], shape[1], n, pool);
             }
         }
     }
