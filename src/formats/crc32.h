@@ -7,6 +7,7 @@
 
 namespace rz::formats::detail {
 
-uint32_t crc32(const void* data, size_t n, uint32_t prev = 0);
+uint32_t crc32(const void* data, size_t n, uint32_t prev = 0);      // fastest available (PCLMULQDQ on x86)
+uint32_t crc32_portable(const void* data, size_t n, uint32_t prev = 0);  // table-driven reference
 
 }  // namespace rz::formats::detail

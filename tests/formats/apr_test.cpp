@@ -225,3 +225,28 @@ TEST(Apr, OpenModelBytes) {
 
 }  // namespace
 }  // namespace rz::formats
+
+namespace rz::formats {
+namespace {
+
+TEST(Crc32, FastPathMatchesTheTableReference) {
+    std::vector<uint8_t> buf(20000);
+    uint32_t s = 12345;
+    for (auto& b : buf) b = static_cast<uint8_t>((s = s * 1103515245u + 12345u) >> 16);
+    EXPECT_EQ(detail::crc32("123456789", 9), 0xCBF43926u);
+    EXPECT_EQ(detail::crc32_portable("123456789", 9), 0xCBF43926u);
+    for (size_t off : {0u, 1u, 3u, 8u, 15u}) {
+        for (size_t n : {0u, 1u, 15u, 16u, 63u, 64u, 65u, 79u, 80u, 127u, 128u, 129u, 1000u, 4095u, 4096u, 19000u}) {
+            for (uint32_t prev : {0u, 0xdeadbeefu}) {
+                ASSERT_EQ(detail::crc32(buf.data() + off, n, prev), detail::crc32_portable(buf.data() + off, n, prev))
+                    << "off " << off << " n " << n;
+            }
+        }
+    }
+    // Incremental == one shot.
+    const uint32_t whole = detail::crc32(buf.data(), buf.size());
+    EXPECT_EQ(detail::crc32(buf.data() + 777, buf.size() - 777, detail::crc32(buf.data(), 777)), whole);
+}
+
+}  // namespace
+}  // namespace rz::formats
