@@ -118,16 +118,24 @@ TEST(Kernels, Avx512MatchesExact) { check_isa(Isa::kAvx512); }
 // The prefill GEMM (active ISA) against the exact product of dequantized weights and dequantized 8-bit
 // activations. It sums each sub-block's exact int32 dot in f32 and subtracts a zero-point term
 // (ws * u - wm form), so its rounding is bounded by 2e-5 * sum |w_i a_i| (documented in docs/quantization.md).
+// Runs the GEMM of one ISA table directly (gemm_prefill), on activations quantized by that table.
 void check_gemm_shape(const kern::KernelTable& kt, DType t, int64_t n_rows, int64_t n_tokens, int64_t n, ThreadPool& pool) {
     const auto w = test::random_weights(t, n_rows, n, 77 + static_cast<uint32_t>(n));
     const auto x = test::random_floats(static_cast<size_t>(n_tokens * n), 5, 2.0f);
+    const kern::ActType act = kt.types[static_cast<int>(t)].act;
+    std::vector<ActBuffer> acts;
+    std::vector<unsigned char> act_bytes;
+    for (int64_t tk = 0; tk < n_tokens; ++tk) {
+        acts.push_back(quantize_act(act, std::vector<float>(x.begin() + tk * n, x.begin() + (tk + 1) * n)));
+        act_bytes.insert(act_bytes.end(), acts.back().bytes.begin(), acts.back().bytes.end());
+    }
+    const size_t a_row = acts[0].bytes.size();
     std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
-    ASSERT_TRUE(matmul(t, w.data(), n_rows, n, x.data(), n_tokens, y.data(), pool).ok());
     const size_t row_bytes = w.size() / static_cast<size_t>(n_rows);
+    gemm_prefill(kt, t, w.data(), row_bytes, n_rows, n, act_bytes.data(), act, a_row, n_tokens, y.data(), pool);
     std::vector<float> wd(static_cast<size_t>(n));
     for (int64_t tk = 0; tk < n_tokens; ++tk) {
-        const std::vector<float> xt(x.begin() + tk * n, x.begin() + (tk + 1) * n);
-        const ActBuffer a = quantize_act(kt.types[static_cast<int>(t)].act, xt);
+        const ActBuffer& a = acts[static_cast<size_t>(tk)];
         for (int64_t r = 0; r < n_rows; ++r) {
             ASSERT_TRUE(quant::dequantize_row(t, w.data() + r * row_bytes, wd.data(), n).ok());
             double exact = 0, mag = 0;
@@ -135,9 +143,7 @@ void check_gemm_shape(const kern::KernelTable& kt, DType t, int64_t n_rows, int6
                 exact += static_cast<double>(wd[i]) * a.deq[i];
                 mag += std::fabs(static_cast<double>(wd[i]) * a.deq[i]);
             }
-            if (kt.types[static_cast<int>(t)].act == kern::ActType::kQ8_1) {
-                exact += q8_1_offset_correction(t, w.data() + r * row_bytes, a.bytes.data(), n);
-            }
+            if (act == kern::ActType::kQ8_1) exact += q8_1_offset_correction(t, w.data() + r * row_bytes, a.bytes.data(), n);
             EXPECT_NEAR(y[tk * n_rows + r], exact, 2e-5 * mag + 1e-30)
                 << kt.isa_name << " gemm " << dtype_name(t) << " " << n_rows << "x" << n << " tokens " << n_tokens
                 << " row " << r << " token " << tk;
@@ -145,23 +151,44 @@ void check_gemm_shape(const kern::KernelTable& kt, DType t, int64_t n_rows, int6
     }
 }
 
-TEST(Kernels, PrefillGemmMatchesExact) {
-    const kern::KernelTable& kt = active_kernels();
+void check_gemm_isa(Isa isa) {
+    const kern::KernelTable* kt = kernel_table(isa);
+    if (!kt) GTEST_SKIP() << "CPU lacks this ISA";
     ThreadPool pool(2);
     int tested = 0;
     // (rows, tokens): partial 32/16-row panels, a single row, exact multiples, partial token tiles.
     const int64_t shapes[][2] = {{37, 11}, {1, 8}, {32, 9}, {33, 17}, {64, 12}};
     for (DType t : kTypes) {
-        if (!gemm_available(kt, t)) continue;
+        if (!gemm_available(*kt, t)) continue;
         ++tested;
         for (const auto& shape : shapes) {
             for (int64_t n : lengths_for(t)) {
                 if (n > 1280 || (shape[0] != 37 && n > 512)) continue;
-                check_gemm_shape(kt, t, shape[0], shape[1], n, pool);
+                check_gemm_shape(*kt, t, shape[0], shape[1], n, pool);
             }
         }
     }
-    if (tested == 0) GTEST_SKIP() << "no GEMM kernel on this CPU";
+    if (tested == 0) GTEST_SKIP() << "no GEMM kernel in this ISA's table";
+}
+
+TEST(Kernels, Avx2PrefillGemmMatchesExact) { check_gemm_isa(Isa::kAvx2); }
+TEST(Kernels, Avx512PrefillGemmMatchesExact) { check_gemm_isa(Isa::kAvx512); }
+
+// matmul() itself takes the GEMM path from 8 tokens on (with the active ISA).
+TEST(Kernels, MatmulUsesGemmForPrefill) {
+    const kern::KernelTable& kt = active_kernels();
+    if (!gemm_available(kt, DType::Q4_K)) GTEST_SKIP() << "no GEMM kernel on this CPU";
+    ThreadPool pool(1);
+    const int64_t n_rows = 40, n = 512, n_tokens = kGemmMinTokens;
+    const auto w = test::random_weights(DType::Q4_K, n_rows, n, 3);
+    const auto x = test::random_floats(static_cast<size_t>(n_tokens * n), 4);
+    std::vector<float> y_mm(static_cast<size_t>(n_rows * n_tokens)), y_gemm(y_mm.size());
+    ASSERT_TRUE(matmul(DType::Q4_K, w.data(), n_rows, n, x.data(), n_tokens, y_mm.data(), pool).ok());
+    std::vector<unsigned char> act(static_cast<size_t>(n_tokens) * sizeof(quant::BlockQ8_K) * (n / 256));
+    kt.quantize_q8_K(x.data(), act.data(), n_tokens * n);  // rows of 512 are whole Q8_K blocks
+    gemm_prefill(kt, DType::Q4_K, w.data(), w.size() / n_rows, n_rows, n, act.data(), kern::ActType::kQ8_K,
+                 act.size() / static_cast<size_t>(n_tokens), n_tokens, y_gemm.data(), pool);
+    EXPECT_EQ(0, std::memcmp(y_mm.data(), y_gemm.data(), y_mm.size() * sizeof(float)));
 }
 
 // The activation quantizers of every ISA must produce the reference bytes exactly (the dot kernels'

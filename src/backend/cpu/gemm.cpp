@@ -79,6 +79,7 @@ bool gemm_available(const kern::KernelTable& kt, DType wtype) {
     const int id = static_cast<int>(wtype);
     const int sub = kern::unpack_sub(id);
     if (sub == 0 || kern::unpack_row_fn(id) == nullptr) return false;
+    if (kern::unpack_max_u(id) > kt.gemm_max_u) return false;
     return (sub == 16 ? kt.gemm_tile16 : kt.gemm_tile32) != nullptr;
 }
 

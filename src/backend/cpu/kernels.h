@@ -56,6 +56,8 @@ using GemmTileF32Fn = void (*)(int64_t K, const float* panel, const float* X, in
 using UnpackRowFn = void (*)(const void* w, int64_t n, uint8_t* u, float* ws, float* wm);
 // Sub-block size of a weight type in the panel form (0 = the type has no unpacker).
 int unpack_sub(int type_id);
+// Largest u the unpacker produces for a type (255 for the +128-shifted signed formats).
+int unpack_max_u(int type_id);
 UnpackRowFn unpack_row_fn(int type_id);
 
 struct KernelTable {
@@ -63,6 +65,7 @@ struct KernelTable {
     TypeKernels types[kMaxTypeId];
     GemmTileFn gemm_tile16 = nullptr;  // sub = 16; null where the ISA has no GEMM kernel
     GemmTileFn gemm_tile32 = nullptr;  // sub = 32
+    int gemm_max_u = 255;              // largest unsigned panel value the quantized tiles handle exactly
     GemmTileF32Fn gemm_tile_f32 = nullptr;  // F32 / F16 / BF16 weights
     // 32 unpacked rows (K bytes each, `stride` apart) -> the quantized panel layout; null = scalar loop.
     void (*interleave_rows32)(const uint8_t* rows, int64_t stride, int64_t K, uint8_t* panel) = nullptr;
@@ -75,6 +78,7 @@ struct KernelTable {
 // over generic).
 void fill_generic(KernelTable& t);
 void fill_avx2(KernelTable& t);
+void fill_avx2_gemm(KernelTable& t);  // part of fill_avx2
 void fill_avx512(KernelTable& t);
 void fill_avx512_gemm(KernelTable& t);      // part of fill_avx512
 void fill_avx512_gemm_f32(KernelTable& t);  // part of fill_avx512

@@ -427,6 +427,7 @@ void fill_avx2(KernelTable& t) {
     t.types[id::kQ5_K] = {dot_q5_k, nullptr, ActType::kQ8_K};
     t.types[id::kQ6_K] = {dot_q6_k, nullptr, ActType::kQ8_K};
     t.types[id::kIQ4_XS] = {dot_iq4_xs, nullptr, ActType::kQ8_K};
+    fill_avx2_gemm(t);
 }
 
 }  // namespace rz::cpu::kern

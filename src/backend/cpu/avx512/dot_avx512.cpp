@@ -303,6 +303,7 @@ void fill_avx512(KernelTable& t) {
     t.types[id::kQ5_K] = {dot_q45_k<true>, nullptr, ActType::kQ8_K};
     t.types[id::kQ6_K] = {dot_q6_k, nullptr, ActType::kQ8_K};
     fill_avx512_gemm(t);
+    t.gemm_max_u = 255;
     fill_avx512_gemm_f32(t);
     fill_avx512_quantize(t);
     fill_avx512_interleave(t);

@@ -226,6 +226,17 @@ int unpack_sub(int type_id) {
     }
 }
 
+int unpack_max_u(int type_id) {
+    switch (type_id) {
+        case id::kQ4_0: case id::kQ4_1: case id::kQ4_K: return 15;
+        case id::kQ5_0: case id::kQ5_1: case id::kQ5_K: return 31;
+        case id::kQ6_K: return 63;
+        case id::kQ2_K: return 3;
+        case id::kQ3_K: return 7;
+        default: return 255;  // Q8_0, IQ4_NL, IQ4_XS: signed values shifted by +128
+    }
+}
+
 UnpackRowFn unpack_row_fn(int type_id) {
     switch (type_id) {
         case id::kQ4_0: return unpack_q4_0;
