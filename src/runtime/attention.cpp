@@ -14,9 +14,14 @@
 #include <vector>
 
 #include "realizar/core/fp16.h"
+#include "runtime/simd_avx2.h"
 
 namespace rz::runtime {
 namespace {
+
+using simd::exp256;
+using simd::hmax;
+using simd::hsum;
 
 constexpr int kTile = 64;
 constexpr int kQB = 16;
@@ -69,38 +74,6 @@ void tile_generic(const float* q, const float* K, const float* V, int c0, int c1
 // registers without horizontal sums; V stays row-major and the output accumulates in registers too.
 
 #define RZ_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-RZ_AVX2 inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-RZ_AVX2 inline float hmax(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
-// Cephes-style expf (max relative error ~2e-7), 8 lanes; -inf gives 0.
-RZ_AVX2 inline __m256 exp256(__m256 x) {
-    const __m256 neg_inf_mask = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-    __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(neg_inf_mask, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
-}
 
 RZ_AVX2 void prep_rows_avx2(const uint8_t* src, DType type, int n, int hd, float* dst) {
     const int64_t m = static_cast<int64_t>(n) * hd;
@@ -211,8 +184,7 @@ struct Kernels {
 };
 
 Kernels pick(int hd) {
-    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (avx2 && hd % 8 == 0 && hd <= 1024) return {prep_kt_avx2, prep_rows_avx2, tile_avx2};
+    if (simd::have_avx2() && hd % 8 == 0 && hd <= 1024) return {prep_kt_avx2, prep_rows_avx2, tile_avx2};
     return {prep_rows_generic, prep_rows_generic, tile_generic};
 }
 

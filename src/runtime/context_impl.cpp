@@ -221,18 +221,24 @@ Status ContextImpl::ffn_block(int il, int n, const float* in, float* out) {
     if (hp.ffn == model::FfnType::kGated) {
         if (L[Role::kFfnGateUp]) {
             RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnGateUp], in, n, a));  // [n, 2F]: gate | up
-            for (int t = 0; t < n; ++t) ops::gated(a + t * 2 * F, a + t * 2 * F + F, F, hp.act, b_.data() + t * F);
+            pool_->parallel_for(n, [&](int64_t t0, int64_t t1) {
+                for (int64_t t = t0; t < t1; ++t) ops::gated(a + t * 2 * F, a + t * 2 * F + F, F, hp.act, b_.data() + t * F);
+            });
             std::memcpy(a, b_.data(), sizeof(float) * static_cast<size_t>(n * F));
         } else {
             RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnGate], in, n, a));
             RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnUp], in, n, b_.data()));
-            ops::gated(a, b_.data(), n * F, hp.act, a);
+            pool_->parallel_for(n, [&](int64_t t0, int64_t t1) { ops::gated(a + t0 * F, b_.data() + t0 * F, (t1 - t0) * F, hp.act, a + t0 * F); });
         }
     } else {
         RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnUp], in, n, a));
-        if (const model::Weight& bu = L[Role::kFfnUpB])
-            for (int t = 0; t < n; ++t) ops::add_bias(a + t * F, bu.f32(), F);
-        ops::activate(a, n * F, hp.act);
+        const model::Weight& bu = L[Role::kFfnUpB];
+        pool_->parallel_for(n, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+                if (bu) ops::add_bias(a + t * F, bu.f32(), F);
+                ops::activate(a + t * F, F, hp.act);
+            }
+        });
     }
     RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnDown], a, n, out));
     if (const model::Weight& bd = L[Role::kFfnDownB])

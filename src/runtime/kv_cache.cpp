@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "realizar/core/fp16.h"
+#include "runtime/simd_avx2.h"
 
 namespace rz::runtime {
 
@@ -53,6 +54,10 @@ void KvCache::store(uint8_t* head_base, int pos, const float* src) const {
         return;
     }
     auto* dst = reinterpret_cast<uint16_t*>(head_base) + static_cast<size_t>(pos) * head_dim_;
+    if (simd::have_avx2()) {
+        simd::f32_to_f16_row(src, dst, head_dim_, fp32_to_fp16);
+        return;
+    }
     for (int i = 0; i < head_dim_; ++i) dst[i] = fp32_to_fp16(src[i]);
 }
 

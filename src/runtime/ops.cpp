@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "runtime/simd_avx2.h"
+
 namespace rz::runtime::ops {
 namespace {
 
@@ -85,12 +87,30 @@ void add(float* x, const float* y, int64_t n) {
 
 void add_bias(float* x, const float* b, int64_t n) { add(x, b, n); }
 
+RZ_AVX2_TARGET static int64_t gated_avx2(const float* gate, const float* up, int64_t n, model::Activation act, float* out) {
+    int64_t i = 0;
+    if (act == model::Activation::kSilu) {
+        for (; i + 8 <= n; i += 8) {
+            const __m256 g = simd::silu256(_mm256_loadu_ps(gate + i));
+            _mm256_storeu_ps(out + i, up ? _mm256_mul_ps(g, _mm256_loadu_ps(up + i)) : g);
+        }
+    } else if (act == model::Activation::kGeluTanh) {
+        for (; i + 8 <= n; i += 8) {
+            const __m256 g = simd::gelu_tanh256(_mm256_loadu_ps(gate + i));
+            _mm256_storeu_ps(out + i, up ? _mm256_mul_ps(g, _mm256_loadu_ps(up + i)) : g);
+        }
+    }
+    return i;  // elements done
+}
+
 void activate(float* x, int64_t n, model::Activation act) {
-    for (int64_t i = 0; i < n; ++i) x[i] = act1(x[i], act);
+    const int64_t done = simd::have_avx2() ? gated_avx2(x, nullptr, n, act, x) : 0;
+    for (int64_t i = done; i < n; ++i) x[i] = act1(x[i], act);
 }
 
 void gated(const float* gate, const float* up, int64_t n, model::Activation act, float* out) {
-    for (int64_t i = 0; i < n; ++i) out[i] = act1(gate[i], act) * up[i];
+    const int64_t done = simd::have_avx2() ? gated_avx2(gate, up, n, act, out) : 0;
+    for (int64_t i = done; i < n; ++i) out[i] = act1(gate[i], act) * up[i];
 }
 
 }  // namespace rz::runtime::ops
