@@ -292,6 +292,8 @@ std::string VocabTokenizer::token_text(int32_t id) const {
 std::string VocabTokenizer::describe() const {
     std::string d = std::string(type_name(v_.type)) + " vocab=" + std::to_string(v_.n_tokens());
     if (v_.type == VocabType::kBpe) d += " pre=" + (v_.regexes_from_file ? std::string("tokenizer.json") : v_.pre);
+    if (v_.type != VocabType::kWpm && !(v_.type == VocabType::kBpe && v_.byte_encode))
+        d += v_.spm_can_chunk ? " chunked" : " whole-text";
     d += " (" + v_.source + ")";
     return d;
 }
