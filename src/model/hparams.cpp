@@ -251,8 +251,15 @@ Result<HParams> read_hparams(const formats::ModelFile& f, const ArchSpec*& spec_
         hp.rope_type = RopeType::kNeox;  // every HF rotary model applies rotate_half
         hp.arch = spec->arch;
         if (spec->finish_hparams) RZ_RETURN_IF_ERROR(spec->finish_hparams(hp, view).with_context(f.path));
-    } else {  // APR
-        MetaConfigView view(f, "", false, "apr metadata");
+    } else {  // APR: its metadata JSON read like config.json (nested objects, arrays), with APR.md's aliases
+        nlohmann::json apr_json = nlohmann::json::object();
+        if (auto text = f.meta_string("apr.metadata_json")) {
+            apr_json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+            if (apr_json.is_discarded() || !apr_json.is_object()) return corrupt(fmt::format("{}: APR metadata is not a JSON object", f.path));
+        }
+        MetaConfigView meta_view(f, "", false, "apr metadata");
+        JsonConfigView json_view(apr_json, "apr metadata");
+        const ConfigView& view = f.find_meta("apr.metadata_json") ? static_cast<const ConfigView&>(json_view) : meta_view;
         const std::string arch = view.string_of({"model_type", "architecture", "general.architecture"}).value_or("");
         spec = find_arch_by_name(arch);
         if (!spec) {
