@@ -179,12 +179,11 @@ inline void k4_unpack(const uint8_t* packed, uint32_t out[4]) {
     out[0] &= kmask1;
 }
 
-// For a 512-bit vector holding sub-blocks (a, b) in its two 256-bit halves: int16 lane -> scale index.
-alignas(64) const int16_t kIdxK4[4][32] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
-    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6},
-    {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
+// int32 lane -> scale index, for a vector holding sub-blocks (2p, 2p+1) in its two 256-bit halves.
+alignas(64) const int32_t kIdxK4[4][16] = {{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+                                           {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+                                           {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},
+                                           {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7}};
 
 // Sum over the 8 sub-blocks of min_j * (bsums[2j] + bsums[2j+1]) as 8 int32 lanes (summed later).
 inline __m256i k4_min_terms(const uint32_t sm[4], const int16_t* bsums) {
@@ -193,6 +192,10 @@ inline __m256i k4_min_terms(const uint32_t sm[4], const int16_t* bsums) {
     return _mm256_madd_epi16(load256(bsums), mins_dup);
 }
 
+// Q4_K / Q5_K against Q8_K. Per 64 bytes of quants (sub-blocks 4j..4j+3): the low nibbles hold sub-blocks
+// (4j, 4j+2) and the high nibbles (4j+1, 4j+3); two 128-bit-lane shuffles put them back in element order
+// so the activations are plain 64-byte loads, vpdpbusd gives one int32 per 4 elements, and a vpmulld with
+// the lane's sub-block scale (vpermd from the 8 scales) weights them.
 template <bool kFive>
 float dot_q45_k(int64_t n, const void* w, const void* a) {
     const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -214,11 +217,10 @@ float dot_q45_k(int64_t n, const void* w, const void* a) {
         }
         uint32_t sm[4];
         k4_unpack(scales, sm);
-        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
+        const __m512i sc32 = _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm))));
         acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k4_min_terms(sm, y[i].bsums)), _mm256_set1_ps(y[i].d * dmin), acc_m);
         __m512i sumi = _mm512_setzero_si512();
         for (int j = 0; j < 2; ++j) {
-            // 64 bytes = sub-blocks 4j..4j+3: low nibbles give (4j, 4j+2), high nibbles (4j+1, 4j+3).
             const __m512i q = load512(qs + 64 * j);
             __m512i lo = _mm512_and_si512(q, m4);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
@@ -235,14 +237,14 @@ float dot_q45_k(int64_t n, const void* w, const void* a) {
                 lo = _mm512_or_si512(lo, _mm512_slli_epi16(hb_lo, 4));
                 hi = _mm512_or_si512(hi, _mm512_slli_epi16(hb_hi, 4));
             }
+            const __m512i w0 = _mm512_shuffle_i64x2(lo, hi, 0x44);  // sub-blocks 4j, 4j+1
+            const __m512i w1 = _mm512_shuffle_i64x2(lo, hi, 0xEE);  // sub-blocks 4j+2, 4j+3
             const int8_t* q8 = y[i].qs + 128 * j;
-            const __m512i a_lo = cat256(load256(q8), load256(q8 + 64));
-            const __m512i a_hi = cat256(load256(q8 + 32), load256(q8 + 96));
-            const __m512i p_lo = _mm512_maddubs_epi16(lo, a_lo);
-            const __m512i p_hi = _mm512_maddubs_epi16(hi, a_hi);
-            const __m512i s_lo = _mm512_permutexvar_epi16(j == 0 ? idx0 : idx2, sc16);
-            const __m512i s_hi = _mm512_permutexvar_epi16(j == 0 ? idx1 : idx3, sc16);
-            sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(p_lo, s_lo), _mm512_madd_epi16(p_hi, s_hi)));
+            const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, load512(q8));
+            const __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, load512(q8 + 64));
+            const __m512i s0 = _mm512_permutexvar_epi32(j == 0 ? idx0 : idx2, sc32);
+            const __m512i s1 = _mm512_permutexvar_epi32(j == 0 ? idx1 : idx3, sc32);
+            sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_mullo_epi32(d0, s0), _mm512_mullo_epi32(d1, s1)));
         }
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(y[i].d * d), acc);
     }
