@@ -138,21 +138,44 @@ inline __m256i nibbles32(const uint8_t* p) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
 }
 
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// Four 16-byte pieces (p0..p3) as one 512-bit vector.
+inline __m512i cat128x4(const void* p0, const void* p1, const void* p2, const void* p3) {
+    __m512i v = _mm512_castsi128_si512(load128(p0));
+    v = _mm512_inserti32x4(v, load128(p1), 1);
+    v = _mm512_inserti32x4(v, load128(p2), 2);
+    return _mm512_inserti32x4(v, load128(p3), 3);
+}
+
+alignas(64) const int32_t kIdxQuad[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
+
+// Q4_0 against Q8_0, four blocks per step: 128-bit lane b holds block b's low nibbles (elements 0-15) in
+// `lo` and its high nibbles (16-31) in `hi`; the activations are gathered the same way. u * a and 8 * a
+// both go through vpdpbusd (u = nibble, weight = u - 8), then each lane quad gets its block's d_w * d_a.
 float dot_q4_0(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_0*>(w);
     const auto* y = static_cast<const BlockQ8_0*>(a);
     const int64_t nb = n / 32;
     __m512 acc = _mm512_setzero_ps();
-    const __m512i off = _mm512_set1_epi8(8);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i eight = _mm512_set1_epi8(8);
+    const __m512i idx = _mm512_load_si512(kIdxQuad);
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        // u = nibble (0..15) is unsigned: sum (u - 8) * a = sum u * a - 8 * sum a; both via vpdpbusd.
-        const __m512i u = cat256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs));
-        const __m512i av = cat256(load256(y[i].qs), load256(y[i + 1].qs));
-        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, av);
-        const __m512i s8 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av);
-        s = _mm512_sub_epi32(s, s8);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale_pair(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d)), acc);
+    for (; i + 4 <= nb; i += 4) {
+        const __m512i v = cat128x4(x[i].qs, x[i + 1].qs, x[i + 2].qs, x[i + 3].qs);
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        const __m512i a_lo = cat128x4(y[i].qs, y[i + 1].qs, y[i + 2].qs, y[i + 3].qs);
+        const __m512i a_hi = cat128x4(y[i].qs + 16, y[i + 1].qs + 16, y[i + 2].qs + 16, y[i + 3].qs + 16);
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, a_lo), hi, a_hi);
+        const __m512i o = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a_lo), eight, a_hi);
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(x[i].d), static_cast<int16_t>(x[i + 1].d),
+                                                      static_cast<int16_t>(x[i + 2].d), static_cast<int16_t>(x[i + 3].d), 0, 0, 0, 0));
+        const __m128 da = _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(y[i].d), static_cast<int16_t>(y[i + 1].d),
+                                                      static_cast<int16_t>(y[i + 2].d), static_cast<int16_t>(y[i + 3].d), 0, 0, 0, 0));
+        const __m512 d = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(dw, da)));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, o)), d, acc);
     }
     float tail = 0.0f;
     for (; i < nb; ++i) {
@@ -160,8 +183,8 @@ float dot_q4_0(int64_t n, const void* w, const void* a) {
         const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load256(y[i].qs), q));
         const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
         const __m128i s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-        const int s = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
-        tail += static_cast<float>(s) * (h2f(x[i].d) * h2f(y[i].d));
+        const int si = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
+        tail += static_cast<float>(si) * (h2f(x[i].d) * h2f(y[i].d));
     }
     return hsum512(acc) + tail;
 }
