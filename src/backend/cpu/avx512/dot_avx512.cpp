@@ -105,21 +105,35 @@ inline __m512i dot_s8x2(__m512i acc, __m512i wv, __m512i av) {
     return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(wv), aw);
 }
 
-inline __m512 scale_pair(float d0, float d1) {
-    return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+
+alignas(64) const int32_t kIdxPair[2][16] = {{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+                                             {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3}};
+
+// d_w * d_a of four consecutive blocks as 4 floats (one F16C conversion per side).
+template <typename BW, typename BA>
+inline __m128 block_scales4(const BW* x, const BA* y) {
+    const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(x[0].d), static_cast<int16_t>(x[1].d),
+                                                  static_cast<int16_t>(x[2].d), static_cast<int16_t>(x[3].d), 0, 0, 0, 0));
+    const __m128 da = _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(y[0].d), static_cast<int16_t>(y[1].d),
+                                                  static_cast<int16_t>(y[2].d), static_cast<int16_t>(y[3].d), 0, 0, 0, 0));
+    return _mm_mul_ps(dw, da);
 }
 
 float dot_q8_0(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ8_0*>(w);
     const auto* y = static_cast<const BlockQ8_0*>(a);
     const int64_t nb = n / 32;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const __m512i idx01 = _mm512_load_si512(kIdxPair[0]), idx23 = _mm512_load_si512(kIdxPair[1]);
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m512i wv = cat256(load256(x[i].qs), load256(x[i + 1].qs));
-        const __m512i av = cat256(load256(y[i].qs), load256(y[i + 1].qs));
-        const __m512i s = dot_s8x2(_mm512_setzero_si512(), wv, av);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale_pair(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d)), acc);
+    for (; i + 4 <= nb; i += 4) {
+        const __m512 d4 = _mm512_castps128_ps512(block_scales4(x + i, y + i));
+        const __m512i s01 = dot_s8x2(_mm512_setzero_si512(), cat256(load256(x[i].qs), load256(x[i + 1].qs)),
+                                     cat256(load256(y[i].qs), load256(y[i + 1].qs)));
+        const __m512i s23 = dot_s8x2(_mm512_setzero_si512(), cat256(load256(x[i + 2].qs), load256(x[i + 3].qs)),
+                                     cat256(load256(y[i + 2].qs), load256(y[i + 3].qs)));
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), _mm512_permutexvar_ps(idx01, d4), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), _mm512_permutexvar_ps(idx23, d4), acc1);
     }
     float tail = 0.0f;
     for (; i < nb; ++i) {
@@ -130,7 +144,7 @@ float dot_q8_0(int64_t n, const void* w, const void* a) {
         const int s = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1)));
         tail += static_cast<float>(s) * (h2f(x[i].d) * h2f(y[i].d));
     }
-    return hsum512(acc) + tail;
+    return hsum512(_mm512_add_ps(acc0, acc1)) + tail;
 }
 
 inline __m256i nibbles32(const uint8_t* p) {
@@ -170,11 +184,7 @@ float dot_q4_0(int64_t n, const void* w, const void* a) {
         const __m512i a_hi = cat128x4(y[i].qs + 16, y[i + 1].qs + 16, y[i + 2].qs + 16, y[i + 3].qs + 16);
         const __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, a_lo), hi, a_hi);
         const __m512i o = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a_lo), eight, a_hi);
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(x[i].d), static_cast<int16_t>(x[i + 1].d),
-                                                      static_cast<int16_t>(x[i + 2].d), static_cast<int16_t>(x[i + 3].d), 0, 0, 0, 0));
-        const __m128 da = _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(y[i].d), static_cast<int16_t>(y[i + 1].d),
-                                                      static_cast<int16_t>(y[i + 2].d), static_cast<int16_t>(y[i + 3].d), 0, 0, 0, 0));
-        const __m512 d = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(dw, da)));
+        const __m512 d = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(block_scales4(x + i, y + i)));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s, o)), d, acc);
     }
     float tail = 0.0f;
