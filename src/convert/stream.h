@@ -1,0 +1,43 @@
+#pragma once
+// Streams the tensors of a plan into a writer, converting types row chunk by row chunk (internal).
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "realizar/convert/convert.h"
+#include "realizar/core/thread_pool.h"
+
+namespace rz::convert::detail {
+
+using Sink = std::function<Status(std::span<const uint8_t>)>;
+
+// f32 <-> any storage type realizar can decode / encode (reference quantizers, bit-exact with llama.cpp).
+Status to_f32(DType t, const uint8_t* src, float* dst, int64_t n);
+Status from_f32(DType t, const float* src, uint8_t* dst, int64_t n);
+
+// Drops the resident pages of [p, p + n) when they belong to one of mf's file mappings (bounded RSS).
+void release_pages(const formats::ModelFile& mf, const uint8_t* p, uint64_t n);
+
+class TensorStreamer {
+public:
+    // Output row r of a tensor is source row row_map(t, r) (identity when unset); used to undo llama.cpp's
+    // q/k pair permutation for Hugging Face output. Setting it routes every tensor through f32.
+    using RowMap = std::function<int64_t(const formats::TensorInfo& t, int64_t row)>;
+    // Applied to each row in f32 after decoding (e.g. Gemma's stored 1 + w). Also routes through f32.
+    using Transform = std::function<void(const formats::TensorInfo& t, int64_t row, float* data, int64_t n)>;
+
+    explicit TensorStreamer(const ConvertOptions& o) : opts_(o) {}
+    void set_transform(Transform t) { transform_ = std::move(t); }
+    void set_row_map(RowMap m) { row_map_ = std::move(m); }
+    // Writes every planned tensor (found by name in mf) in plan order through sink.
+    Status run(const formats::ModelFile& mf, const std::vector<PlannedTensor>& plan, const Sink& sink);
+
+private:
+    Status one(const formats::ModelFile& mf, const formats::TensorInfo& t, const PlannedTensor& p, const Sink& sink,
+               ThreadPool& pool, Progress& pr);
+    const ConvertOptions& opts_;
+    Transform transform_;
+    RowMap row_map_;
+};
+
+}  // namespace rz::convert::detail

@@ -1,0 +1,99 @@
+// `realizar convert --synthetic`: the runtime's synthetic GGUF writer (model::write_synthetic_gguf) with the
+// exact shapes of well-known models, then one conversion pass that adds the real vocabulary and, for mixes
+// the synthetic writer does not produce itself, quantizes with llama.cpp's recipe.
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "realizar/convert/convert.h"
+#include "realizar/model/synthetic.h"
+
+namespace rz::convert {
+
+namespace {
+
+struct Shape {
+    const char* name;
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
+    double rope_theta;
+};
+
+// From each model's config.json (public model cards).
+constexpr Shape kShapes[] = {
+    {"tinyllama-1.1b", 32000, 2048, 22, 32, 4, 5632, 2048, 10000.0},
+    {"qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0},
+    {"llama-3.2-1b", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0},
+    {"phi-2", 51200, 2560, 32, 32, 32, 10240, 2048, 10000.0},
+};
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+}  // namespace
+
+std::vector<std::string> synthetic_shapes() {
+    std::vector<std::string> out;
+    for (const Shape& s : kShapes) out.emplace_back(s.name);
+    return out;
+}
+
+Status write_synthetic(const SyntheticOptions& o) {
+    const Shape* shape = nullptr;
+    for (const Shape& s : kShapes)
+        if (lower(o.shape) == s.name) shape = &s;
+    if (!shape) {
+        std::string names;
+        for (const auto& n : synthetic_shapes()) names += (names.empty() ? "" : ", ") + n;
+        return invalid_argument(fmt::format("--synthetic '{}' is not a known shape ({})", o.shape, names));
+    }
+    if (o.output.empty()) return invalid_argument("convert --synthetic: no OUTPUT given (-o)");
+    // Validate the type before the (long) synthetic pass.
+    RZ_ASSIGN_OR_RETURN(DType probe, mix_tensor_type(o.type, "blk.0.attn_q.weight", 0, 1, 1, false, false));
+    (void)probe;
+    model::SyntheticSpec sp;
+    sp.n_vocab = shape->n_vocab;
+    sp.n_embd = shape->n_embd;
+    sp.n_layer = shape->n_layer;
+    sp.n_head = shape->n_head;
+    sp.n_head_kv = shape->n_head_kv;
+    sp.n_ff = shape->n_ff;
+    sp.n_ctx = shape->n_ctx;
+    sp.rope_theta = shape->rope_theta;
+    sp.seed = o.seed;
+    // The synthetic writer itself produces these exactly as llama.cpp's mix would; the others are written in
+    // F16 and quantized by the conversion pass with our recipe.
+    const std::string t = lower(o.type);
+    std::string final_type;
+    if (t == "q4_k_m" || t == "q4_k") sp.ftype = "Q4_K_M";
+    else if (t == "q5_k_m" || t == "q5_k") sp.ftype = "Q5_K_M";
+    else if (t == "q4_0") sp.ftype = "Q4_0";
+    else if (t == "f32" || t == "f16" || t == "bf16" || t == "q8_0" || t == "q6_k") sp.ftype = t;
+    else {
+        sp.ftype = "F16";
+        final_type = t;
+    }
+    const std::string tmp = o.output + fmt::format(".rz-synthetic-{}.gguf", ::getpid());
+    struct Remove {
+        std::string p;
+        ~Remove() {
+            std::error_code ec;
+            std::filesystem::remove(p, ec);
+        }
+    } remove_tmp{tmp};
+    RZ_RETURN_IF_ERROR(model::write_synthetic_gguf(tmp, sp).with_context(o.output));
+    ConvertOptions c = o.convert;
+    c.input = tmp;
+    c.output = o.output;
+    c.to = OutFormat::kGguf;
+    c.type = final_type;
+    c.pure = false;
+    c.tokenizer = o.vocab;
+    return convert_model(c);
+}
+
+}  // namespace rz::convert
