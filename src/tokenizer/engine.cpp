@@ -57,7 +57,7 @@ struct VocabTokenizer::Cache {
         size_t idx = h & mask;
         for (; slots[idx].used; idx = (idx + 1) & mask) {
             const Slot& s = slots[idx];
-            if (s.hash == h && s.key_len == word.size() && std::memcmp(keys.data() + s.key_off, word.data(), word.size()) == 0) {
+            if (s.hash == h && s.key_len == word.size() && bytes_equal(keys.data() + s.key_off, word.data(), word.size())) {
                 out.insert(out.end(), pool.begin() + s.ids_off, pool.begin() + s.ids_off + s.ids_len);
                 return;
             }

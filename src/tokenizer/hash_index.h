@@ -35,6 +35,14 @@ inline uint64_t hash_bytes(std::string_view s) {
     return h;
 }
 
+// Equality of short byte strings without a libc call (most tokens and words are a few bytes long).
+inline bool bytes_equal(const char* a, const char* b, size_t n) {
+    if (n > 16) return std::memcmp(a, b, n) == 0;
+    unsigned diff = 0;
+    for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 // String -> id index over keys stored elsewhere; first id wins for duplicate keys. Slots point at the
 // strings' bytes, which stay put when the owning vector is moved (so the Vocab holding both may move).
 class TokenIndex {
@@ -81,7 +89,7 @@ private:
         int32_t id = -1;
     };
     static bool matches(const Slot& s, uint32_t tag, std::string_view k) {
-        return s.hash == tag && s.len == k.size() && std::memcmp(s.data, k.data(), k.size()) == 0;
+        return s.hash == tag && s.len == k.size() && bytes_equal(s.data, k.data(), k.size());
     }
     std::vector<Slot> slots_;
     size_t mask_ = 0;

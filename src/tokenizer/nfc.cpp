@@ -70,7 +70,10 @@ bool nfc_quick_yes(std::string_view text) {
     return true;
 }
 
-std::string nfc(std::string_view text) {
+namespace {
+
+// Full NFC of a segment (decompose, reorder, compose).
+void nfc_segment(std::string_view text, std::string& out) {
     std::vector<uint32_t> d;
     d.reserve(text.size());
     for (size_t pos = 0; pos < text.size();) decompose(utf8_decode(text, &pos), d);
@@ -103,9 +106,43 @@ std::string nfc(std::string_view text) {
         last_ccc = cc;
         r.push_back(c);
     }
-    std::string out;
-    out.reserve(text.size());
     for (uint32_t c : r) utf8_append(out, c);
+}
+
+}  // namespace
+
+std::string nfc(std::string_view text) {
+    // Only the stretches around characters that may change are normalised: a character that is not in the
+    // attention set has combining class 0 and composes with nothing before it, so the text can be cut
+    // before it without changing the result.
+    std::string out;
+    out.reserve(text.size() + 16);
+    size_t copied = 0;
+    size_t last_safe = 0;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const size_t start = pos;
+        if (static_cast<uint8_t>(text[pos]) < 0xCC) {
+            last_safe = start;
+            pos += utf8_len(static_cast<uint8_t>(text[pos]));
+            continue;
+        }
+        if (!needs_attention(utf8_decode(text, &pos))) {
+            last_safe = start;
+            continue;
+        }
+        // Extend over the following characters up to the next safe one.
+        while (pos < text.size()) {
+            size_t next = pos;
+            if (static_cast<uint8_t>(text[pos]) < 0xCC || !needs_attention(utf8_decode(text, &next))) break;
+            pos = next;
+        }
+        out.append(text, copied, last_safe - copied);
+        nfc_segment(text.substr(last_safe, pos - last_safe), out);
+        copied = pos;
+        last_safe = pos;
+    }
+    out.append(text, copied, std::string_view::npos);
     return out;
 }
 

@@ -21,6 +21,9 @@ TEST(Nfc, ComposesReordersAndExcludes) {
     EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");                 // U+0958 excluded -> U+0915 U+093C
     EXPECT_EQ(nfc("q\xCC\x87\xCC\xA3"), "q\xCC\xA3\xCC\x87");                   // reorder, nothing composes
     EXPECT_EQ(nfc("plain ascii"), "plain ascii");
+    // Only the stretches that change are rewritten; the rest is copied.
+    EXPECT_EQ(nfc("x e\xCC\x81 y\xE2\x84\xAB z"), "x \xC3\xA9 y\xC3\x85 z");
+    EXPECT_EQ(nfc("\xCE\xB1\xCC\x81\xE1\x84\x80\xE1\x85\xA1!"), "\xCE\xAC\xEA\xB0\x80!");  // ά 가
 }
 
 TEST(Nfc, QuickCheck) {
