@@ -167,6 +167,13 @@ CASES = [
     "{{ lst | tojson(indent=nope2) }}x{{ nope3 | tojson }}",
     "{% set a, b = [1, 2, 3] %}",
     "{% macro m() %}x{% endmacro %}{{ m(1, 2) }}|{{ m(k=1) }}",
+    # --- found by differential fuzzing against jinja2
+    "{{ 'abc' % 2 }}",
+    "[{{ '' % lst }}][{{ 'x' % d }}][{{ '%s' % d }}][{{ nope | truncate(3) | default('D') }}][{{ nope | first }}][{{ nope | last }}]",
+    "{{ t | indent(2) }}",
+    "{{ nope | int }}",
+    "{{ (s is odd) }}",
+    "{{ lst | truncate(5) }}|{{ 2.5 | truncate(5) }}",
 ]
 
 def main():
@@ -189,3 +196,96 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Real templates (../shared/data/chat-templates) with richer conversations than the golden file: tools, tool
+# calls, tool results, reasoning, extra variables. Written to template_cases.json.
+TOOLS = CTX["tools"]
+SIMPLE_TOOLS = [
+    {"type": "function", "function": {"name": "search", "description": "Search the web",
+     "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "What to look for"},
+                                                     "limit": {"type": "integer", "description": "Max results"},
+                                                     "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags"}},
+                    "required": ["query"]}}},
+    {"type": "function", "function": {"name": "now", "description": "Current time", "parameters": {"type": "object", "properties": {}}}},
+]
+CONVERSATIONS = {
+    "tools_call_and_result": {
+        "messages": [
+            {"role": "system", "content": "You are a weather bot."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call12345", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}}]},
+            {"role": "tool", "tool_call_id": "call12345", "content": "{\"temp\": 21.5}"},
+            {"role": "assistant", "content": "It is 21.5 °C in Paris."},
+            {"role": "user", "content": "Thanks!"},
+        ],
+        "tools": TOOLS,
+    },
+    "tools_only": {
+        "messages": [{"role": "user", "content": "What can you do?"}],
+        "tools": SIMPLE_TOOLS,
+    },
+    "simple_tool_call": {
+        "messages": [
+            {"role": "user", "content": "Search cats"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "k3j4h5g6f", "type": "function", "function": {"name": "search", "arguments": {"query": "cats", "limit": 3}}}]},
+            {"role": "tool", "tool_call_id": "k3j4h5g6f", "content": "Cats are great."},
+        ],
+        "tools": SIMPLE_TOOLS,
+    },
+    "reasoning_history": {
+        "messages": [
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n4"},
+            {"role": "user", "content": "3+3?"},
+        ],
+    },
+    "no_thinking": {
+        "messages": [{"role": "system", "content": "Be terse. /no_think"}, {"role": "user", "content": "Hi"}],
+        "enable_thinking": False,
+    },
+    "multi_system_and_tools_results": {
+        "messages": [
+            {"role": "user", "content": "Look up two cities."},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "abcdefghi", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}},
+                {"id": "jklmnopqr", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+            {"role": "tool", "tool_call_id": "abcdefghi", "content": "sunny"},
+            {"role": "tool", "tool_call_id": "jklmnopqr", "content": "snow"},
+        ],
+        "tools": TOOLS,
+    },
+}
+
+def gen_template_cases(env):
+    tdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "chat-templates")
+    out = []
+    for name in sorted(os.listdir(tdir)):
+        src = open(os.path.join(tdir, name), encoding="utf-8").read()
+        for conv, ctx in CONVERSATIONS.items():
+            for agp in (True, False):
+                case = {"template": name, "conversation": conv, "add_generation_prompt": agp}
+                kwargs = dict(ctx, bos_token="<s>", eos_token="</s>", add_generation_prompt=agp)
+                try:
+                    case["expected"] = env.from_string(src).render(**kwargs)
+                except Exception as e:  # noqa: BLE001
+                    case["error"] = f"{type(e).__name__}: {e}"
+                out.append(case)
+    return out
+
+def main_templates():
+    env = make_env()
+    cases = gen_template_cases(env)
+    doc = {"generator": f"jinja2 {jinja2.__version__} like HF apply_chat_template; bos_token=<s>, eos_token=</s>",
+           "strftime_now": "26 Nov 2026", "conversations": CONVERSATIONS, "cases": cases}
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "template_cases.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"{len(cases)} template cases -> {path}", file=sys.stderr)
+
+if __name__ == "__main__":
+    main_templates()

@@ -153,14 +153,12 @@ std::string html_escape(const std::string& s) {
 Value f_escape(Interpreter&, const Value& v, CallArgs&) { return Value::string(html_escape(to_str(v))); }
 
 Value f_first(Interpreter& in, const Value& v, CallArgs&) {
-    require_defined(v);
     List items = in.iterate(v);
     if (items.empty()) return Value::undefined("No first item, sequence was empty.");
     return items.front();
 }
 
 Value f_last(Interpreter& in, const Value& v, CallArgs&) {
-    require_defined(v);
     List items = in.iterate(v);
     if (items.empty()) return Value::undefined("No last item, sequence was empty.");
     return items.back();
@@ -169,6 +167,7 @@ Value f_last(Interpreter& in, const Value& v, CallArgs&) {
 Value f_float(Interpreter&, const Value& v, CallArgs& a) {
     static const Value kZero = Value::number(0.0);
     const Value& dflt = arg_or(a, 0, "default", kZero);
+    require_defined(v);  // float(Undefined) raises in jinja2
     if (v.is_number()) return Value::number(v.as_double());
     if (v.is_string()) {
         std::string s = py_strip(v.str(), nullptr, true, true);
@@ -183,6 +182,7 @@ Value f_int(Interpreter&, const Value& v, CallArgs& a) {
     static const Value kZero = Value::integer(0);
     const Value& dflt = arg_or(a, 0, "default", kZero);
     int64_t base = int_arg(a, 1, "base", 10);
+    require_defined(v);  // int(Undefined) raises in jinja2
     if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
     if (v.is_float()) {
         double d = v.as_double();
@@ -249,6 +249,8 @@ List split_lines(const std::string& s) {
 }
 
 Value f_indent(Interpreter& in, const Value& v, CallArgs& a) {
+    require_defined(v);
+    if (!v.is_string()) fail("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
     const Value* w = a.get(0, "width");
     std::string ind = w && w->is_string() ? w->str() : std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(a, 0, "width", 4))), ' ');
     bool first = bool_arg(a, 1, "first", false);
@@ -503,9 +505,17 @@ Value f_trim(Interpreter&, const Value& v, CallArgs& a) {
 }
 
 Value f_truncate(Interpreter&, const Value& v, CallArgs& a) {
-    std::u32string s = utf8_decode(to_str(v));
+    if (v.is_undefined()) return v;  // len(Undefined) == 0: returned as is
     int64_t length = int_arg(a, 0, "length", 255);
-    bool killwords = bool_arg(a, 1, "killwords", false);
+    if (v.is_list() || v.is_dict()) {
+        // jinja2 only measures len(); a short enough container comes back unchanged.
+        size_t n = v.is_list() ? v.items().size() : v.entries().items.size();
+        if (static_cast<int64_t>(n) <= length + int_arg(a, 3, "leeway", 5)) return v;
+        fail("truncate: only strings can be shortened");
+    }
+    if (!v.is_string()) fail("object of type '" + type_name(v) + "' has no len()");
+    std::u32string s = utf8_decode(v.str());
+    const bool killwords = bool_arg(a, 1, "killwords", false);
     std::u32string end = utf8_decode(str_arg(a, 2, "end", "..."));
     int64_t leeway = int_arg(a, 3, "leeway", 5);
     if (length < static_cast<int64_t>(end.size())) fail("expected length >= " + std::to_string(end.size()));

@@ -307,7 +307,10 @@ Value py_percent_format(Interpreter& in, const std::string& fmt, const Value& ar
         out += piece;
         in.check_size(out.size());
     }
-    if (next < positional.size() && args.is_tuple()) fail("not all arguments converted during string formatting");
+    // Python: unused arguments are an error, except a mapping used only for %(name)s lookups (or not at all).
+    // (Python treats any object with __getitem__ other than str/tuple, e.g. a list, like such a mapping.)
+    if (next < positional.size() && !args.is_dict() && !args.is_undefined() && !(args.is_list() && !args.is_tuple()))
+        fail("not all arguments converted during string formatting");
     return Value::string(std::move(out));
 }
 
