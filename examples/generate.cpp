@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 
     runtime::GenerateOptions opts;
     opts.sampling.temperature = 0.0f;  // greedy: reproducible output
-    opts.stop.max_tokens = argc > 3 ? std::atoi(argv[3]) : 64;
+    opts.stop.max_tokens      = argc > 3 ? std::atoi(argv[3]) : 64;
 
     runtime::Generator gen(**ctx, **tok);
     auto result = gen.generate(prompt->tokens, opts, [](std::string_view piece) {

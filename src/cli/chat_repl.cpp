@@ -71,10 +71,10 @@ int run_chat_repl(runtime::Generator& gen, const tokenizer::Tokenizer& tok, cons
     };
     start_history();
     runtime::GenerateOptions gopts = opts.gen;
-    gopts.cancel = &interrupt;
-    runtime::PromptOptions popts = opts.prompt;
-    popts.raw = false;
-    popts.add_generation_prompt = true;
+    gopts.cancel                   = &interrupt;
+    runtime::PromptOptions popts   = opts.prompt;
+    popts.raw                      = false;
+    popts.add_generation_prompt    = true;
 
     std::fputs("Chatting. /clear forgets the conversation, /exit (or Ctrl-D) quits, Ctrl-C stops an answer.\n", err);
     std::fflush(err);
@@ -103,9 +103,10 @@ int run_chat_repl(runtime::Generator& gen, const tokenizer::Tokenizer& tok, cons
             continue;
         }
         if (cmd == "/help") {
-            std::fputs("/clear  forget the conversation\n/exit   quit (also Ctrl-D)\nCtrl-C  stop the current answer\n"
-                       "end a line with \\ to continue it on the next line\n",
-                       err);
+            std::fputs(
+                "/clear  forget the conversation\n/exit   quit (also Ctrl-D)\nCtrl-C  stop the current answer\n"
+                "end a line with \\ to continue it on the next line\n",
+                err);
             std::fflush(err);
             continue;
         }

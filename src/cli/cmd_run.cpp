@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/chat_repl.h"
 #include "cli/commands.h"
@@ -50,25 +50,25 @@ struct RunOptions {
     std::string cache_type = "f16";
     std::string features, features_file;
     std::vector<std::string> stop;
-    int max_tokens = -1;
-    float temperature = 0.8f;
-    int top_k = 40;
-    float top_p = 0.95f;
-    float min_p = 0.05f;
-    float typical_p = 1.0f;
-    float repeat_penalty = 1.0f;
-    int repeat_last_n = 64;
-    float presence_penalty = 0.0f;
+    int max_tokens          = -1;
+    float temperature       = 0.8f;
+    int top_k               = 40;
+    float top_p             = 0.95f;
+    float min_p             = 0.05f;
+    float typical_p         = 1.0f;
+    float repeat_penalty    = 1.0f;
+    int repeat_last_n       = 64;
+    float presence_penalty  = 0.0f;
     float frequency_penalty = 0.0f;
-    int64_t seed = -1;
-    int ctx_size = 0;
-    int threads = 0;
-    int batch_size = 512;
-    bool raw = false;
-    bool echo = false;
-    bool chat = false;
-    bool ignore_eos = false;
-    bool no_timings = false;
+    int64_t seed            = -1;
+    int ctx_size            = 0;
+    int threads             = 0;
+    int batch_size          = 512;
+    bool raw                = false;
+    bool echo               = false;
+    bool chat               = false;
+    bool ignore_eos         = false;
+    bool no_timings         = false;
 };
 
 std::atomic<bool> g_interrupt{false};
@@ -95,7 +95,7 @@ int fail(const std::string& msg) {
 
 // Shows "loading MODEL ... 2.3 s" on a terminal when loading takes longer than half a second.
 class LoadProgress {
-public:
+  public:
     explicit LoadProgress(std::string what) : what_(std::move(what)) {
         if (!isatty(STDERR_FILENO)) return;
         thread_ = std::thread([this] {
@@ -127,12 +127,12 @@ public:
         }
     }
 
-private:
+  private:
     std::string what_;
     std::thread thread_;
     std::mutex mu_;
     std::condition_variable cv_;
-    bool done_ = false;
+    bool done_  = false;
     bool shown_ = false;
 };
 
@@ -152,21 +152,21 @@ Result<std::string> read_prompt_file(const std::string& path) {
 runtime::GenerateOptions generate_options(const RunOptions& o) {
     runtime::GenerateOptions g;
     runtime::SamplingParams& s = g.sampling;
-    s.seed = o.seed < 0 ? runtime::kRandomSeed : static_cast<uint64_t>(o.seed);
-    s.temperature = o.temperature;
-    s.top_k = o.top_k;
-    s.top_p = o.top_p;
-    s.min_p = o.min_p;
-    s.typical_p = o.typical_p;
-    s.repeat_penalty = o.repeat_penalty;
-    s.penalty_last_n = o.repeat_last_n;
-    s.presence_penalty = o.presence_penalty;
-    s.frequency_penalty = o.frequency_penalty;
-    g.stop.stop = o.stop;
-    g.stop.max_tokens = o.max_tokens;
-    g.stop.ignore_eog = o.ignore_eos;
-    g.n_batch = o.batch_size;
-    g.cancel = &g_interrupt;
+    s.seed                     = o.seed < 0 ? runtime::kRandomSeed : static_cast<uint64_t>(o.seed);
+    s.temperature              = o.temperature;
+    s.top_k                    = o.top_k;
+    s.top_p                    = o.top_p;
+    s.min_p                    = o.min_p;
+    s.typical_p                = o.typical_p;
+    s.repeat_penalty           = o.repeat_penalty;
+    s.penalty_last_n           = o.repeat_last_n;
+    s.presence_penalty         = o.presence_penalty;
+    s.frequency_penalty        = o.frequency_penalty;
+    g.stop.stop                = o.stop;
+    g.stop.max_tokens          = o.max_tokens;
+    g.stop.ignore_eog          = o.ignore_eos;
+    g.n_batch                  = o.batch_size;
+    g.cancel                   = &g_interrupt;
     return g;
 }
 
@@ -189,7 +189,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     if (!o.prompt_file.empty()) {
         auto pf = read_prompt_file(o.prompt_file);
         if (!pf.ok()) return fail(pf.status().message());
-        prompt_text = *pf;
+        prompt_text  = *pf;
         prompt_given = true;
     }
     std::vector<int32_t> given_tokens;
@@ -199,11 +199,13 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         given_tokens = *t;
         if (given_tokens.empty()) return fail("--tokens: no token ids given");
     }
-    if (o.chat && (!given_tokens.empty() || prompt_given)) return fail("--chat takes no prompt, --prompt-file or --tokens");
+    if (o.chat && (!given_tokens.empty() || prompt_given))
+        return fail("--chat takes no prompt, --prompt-file or --tokens");
     if (!o.chat && !prompt_given && given_tokens.empty()) {
         return fail("no prompt: give PROMPT, --prompt-file FILE (- for stdin), --tokens IDS or --chat");
     }
-    if (o.format != "text" && o.format != "json") return fail(fmt::format("--format must be text or json, got '{}'", o.format));
+    if (o.format != "text" && o.format != "json")
+        return fail(fmt::format("--format must be text or json, got '{}'", o.format));
     if (o.chat && o.format == "json") return fail("--chat has no json format");
     const std::optional<DType> cache = dtype_from_name(o.cache_type);
     if (!cache || (*cache != DType::F16 && *cache != DType::F32)) {
@@ -221,7 +223,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         LoadProgress progress(o.model);
         runtime::ModelOptions mopts;
         mopts.n_threads = o.threads;
-        auto m = runtime::Model::load(o.model, mopts);
+        auto m          = runtime::Model::load(o.model, mopts);
         progress.stop();
         if (!m.ok()) return fail(m.status().to_string());
         model = *m;
@@ -229,39 +231,38 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     auto tok_r = o.tokenizer.empty() ? tokenizer::Tokenizer::from_model_file(model->file())
                                      : tokenizer::Tokenizer::from_path(o.tokenizer);
     if (!tok_r.ok()) {
-        return fail(fmt::format("{}{}", tok_r.status().to_string(),
-                                o.tokenizer.empty() ? " (pass --tokenizer PATH)" : ""));
+        return fail(
+            fmt::format("{}{}", tok_r.status().to_string(), o.tokenizer.empty() ? " (pass --tokenizer PATH)" : ""));
     }
     std::unique_ptr<tokenizer::Tokenizer> tok = std::move(*tok_r);
-    const runtime::ModelInfo& info = model->info();
+    const runtime::ModelInfo& info            = model->info();
     if (tok->n_vocab() > info.n_vocab) {
         return fail(fmt::format("model and tokenizer mismatch: the tokenizer has {} tokens, the model {}",
                                 tok->n_vocab(), info.n_vocab));
     }
     runtime::ContextOptions copts;
-    copts.n_ctx = o.ctx_size;
-    copts.n_seq_max = 1;
+    copts.n_ctx      = o.ctx_size;
+    copts.n_seq_max  = 1;
     copts.cache_type = *cache;
-    copts.n_batch = o.batch_size;
-    copts.n_threads = o.threads;
-    auto ctx_r = runtime::Context::create(model, copts);
+    copts.n_batch    = o.batch_size;
+    copts.n_threads  = o.threads;
+    auto ctx_r       = runtime::Context::create(model, copts);
     if (!ctx_r.ok()) return fail(ctx_r.status().to_string());
     std::unique_ptr<runtime::Context> ctx = std::move(*ctx_r);
-    const double load_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
+    const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
     spdlog::info("run: {} ({}, {} layers, vocab {}), context {} tokens, loaded in {:.0f} ms", info.name, info.arch,
                  info.n_layer, info.n_vocab, ctx->n_ctx(), load_ms);
 
     runtime::Generator gen(*ctx, *tok);
     runtime::PromptOptions popts;
-    popts.raw = o.raw;
+    popts.raw           = o.raw;
     popts.chat_template = o.chat_template;
 
     if (o.chat) {
         ChatReplOptions ropts;
-        ropts.gen = gopts;
-        ropts.prompt = popts;
-        ropts.system = o.system;
+        ropts.gen          = gopts;
+        ropts.prompt       = popts;
+        ropts.system       = o.system;
         ropts.show_timings = !o.no_timings;
         if (ropts.prompt.chat_template.empty() && tok->chat_template().empty()) {
             spdlog::warn("run: the model ships no chat template; using the builtin 'chatml' (--chat-template NAME)");
@@ -277,7 +278,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     std::string echo_text;
     if (!given_tokens.empty()) {
         prompt_tokens = given_tokens;
-        echo_text = tok->decode(prompt_tokens, /*skip_special=*/true);
+        echo_text     = tok->decode(prompt_tokens, /*skip_special=*/true);
     } else {
         std::vector<runtime::ChatMessage> msgs;
         if (!o.system.empty()) msgs.push_back({"system", o.system});
@@ -286,7 +287,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         if (!p.ok()) return fail(p.status().message());
         if (!p->templated && !o.raw) spdlog::info("run: the model ships no chat template: the prompt goes in raw");
         prompt_tokens = std::move(p->tokens);
-        echo_text = p->templated ? p->text : prompt_text;
+        echo_text     = p->templated ? p->text : prompt_text;
     }
 
     const bool text_mode = o.format == "text";
@@ -295,7 +296,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         std::fflush(stdout);
     }
     bool streamed = text_mode && o.echo && !echo_text.empty();
-    auto r = gen.generate(prompt_tokens, gopts, [&](std::string_view piece) {
+    auto r        = gen.generate(prompt_tokens, gopts, [&](std::string_view piece) {
         if (text_mode) {
             streamed = true;
             std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -314,13 +315,13 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         if (shown.empty() || shown.back() != '\n') std::fputs("\n", stdout);
         std::fflush(stdout);
         if (!o.no_timings) {
-            std::fprintf(stderr,
-                         "\nprompt: %d tokens (%d evaluated) in %.1f ms, %.1f tok/s | generation: %d tokens in %.1f ms, "
-                         "%.1f tok/s | first token after %.1f ms | finish: %s (%s) | seed %llu\n",
-                         t.n_prompt, t.n_prompt_eval, t.prompt_ms, t.prompt_tokens_per_s(), t.n_generated,
-                         t.generation_ms, t.generation_tokens_per_s(), t.ttft_ms,
-                         runtime::finish_reason_name(r->finish), runtime::finish_reason_detail(r->finish),
-                         static_cast<unsigned long long>(r->seed));
+            std::fprintf(
+                stderr,
+                "\nprompt: %d tokens (%d evaluated) in %.1f ms, %.1f tok/s | generation: %d tokens in %.1f ms, "
+                "%.1f tok/s | first token after %.1f ms | finish: %s (%s) | seed %llu\n",
+                t.n_prompt, t.n_prompt_eval, t.prompt_ms, t.prompt_tokens_per_s(), t.n_generated, t.generation_ms,
+                t.generation_tokens_per_s(), t.ttft_ms, runtime::finish_reason_name(r->finish),
+                runtime::finish_reason_detail(r->finish), static_cast<unsigned long long>(r->seed));
         }
     } else {
         nlohmann::json j = {
@@ -347,23 +348,26 @@ int run_llm(const RunOptions& o, bool prompt_given) {
 }  // namespace
 
 Runner add_run_command(CLI::App& app) {
-    auto o = std::make_shared<RunOptions>();
+    auto o        = std::make_shared<RunOptions>();
     CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, chat, or feed token ids and dump logits");
     cmd->add_option("model", o->model, "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder")
         ->required();
     CLI::Option* prompt_opt = cmd->add_option("prompt", o->prompt, "Prompt text (see --prompt-file, --tokens, --chat)");
-    cmd->add_option("-n,--max-tokens", o->max_tokens, "Tokens to generate at most (-1: until end of text or context full)")
+    cmd->add_option("-n,--max-tokens", o->max_tokens,
+                    "Tokens to generate at most (-1: until end of text or context full)")
         ->capture_default_str();
     cmd->add_option("--temperature,--temp", o->temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
     cmd->add_option("--top-k", o->top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
     cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
-    cmd->add_option("--min-p", o->min_p, "Drop tokens below min_p x the best probability (0 = off)")->capture_default_str();
+    cmd->add_option("--min-p", o->min_p, "Drop tokens below min_p x the best probability (0 = off)")
+        ->capture_default_str();
     cmd->add_option("--typical-p", o->typical_p, "Locally typical sampling mass (1 = off)")->capture_default_str();
     cmd->add_option("--repeat-penalty", o->repeat_penalty, "Penalty for tokens in the last --repeat-last-n (1 = off)")
         ->capture_default_str();
     cmd->add_option("--repeat-last-n", o->repeat_last_n, "Window of the penalties (0 = off, -1 = whole sequence)")
         ->capture_default_str();
-    cmd->add_option("--presence-penalty", o->presence_penalty, "Subtracted once from seen tokens")->capture_default_str();
+    cmd->add_option("--presence-penalty", o->presence_penalty, "Subtracted once from seen tokens")
+        ->capture_default_str();
     cmd->add_option("--frequency-penalty", o->frequency_penalty, "Subtracted per occurrence")->capture_default_str();
     cmd->add_option("--seed", o->seed, "Sampling seed (-1 = random; the seed used is printed with the timings)")
         ->capture_default_str();
@@ -385,7 +389,8 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("--tokens", o->tokens, "Comma-separated token ids to feed instead of a prompt (no BOS added)");
     cmd->add_option("--logits-out", o->logits_out, "With --tokens: write every position's logits (f32 [T, V]) here");
     cmd->add_option("--cache-type", o->cache_type, "KV cache type: f16 or f32")->capture_default_str();
-    cmd->add_option("--chat-template", o->chat_template, "Chat template: a builtin name (chatml, llama3, ...) or Jinja text");
+    cmd->add_option("--chat-template", o->chat_template,
+                    "Chat template: a builtin name (chatml, llama3, ...) or Jinja text");
     cmd->add_option("--tokenizer", o->tokenizer, "Tokenizer file or folder when the model has none");
     cmd->add_option("--features", o->features, "Classical APR model: one sample, comma-separated numbers");
     cmd->add_option("--features-file", o->features_file, "Classical APR model: CSV file, one sample per line");
@@ -394,10 +399,10 @@ Runner add_run_command(CLI::App& app) {
         // Classical models (APR mlp / linear / logistic) take features, not prompts.
         if (!o->features.empty() || !o->features_file.empty() || is_classical_model(o->model)) {
             ClassicalRunOptions c;
-            c.model_path = o->model;
-            c.features = o->features;
+            c.model_path    = o->model;
+            c.features      = o->features;
             c.features_file = o->features_file;
-            c.format = o->format;
+            c.format        = o->format;
             return run_classical(c);
         }
         if (!o->logits_out.empty()) {
@@ -406,8 +411,8 @@ Runner add_run_command(CLI::App& app) {
             if (!toks.ok()) return fail(toks.status().message());
             RunLogitsOptions lo;
             lo.cache_type = o->cache_type;
-            lo.ctx_size = o->ctx_size;
-            lo.threads = o->threads;
+            lo.ctx_size   = o->ctx_size;
+            lo.threads    = o->threads;
             return run_logits(o->model, *toks, o->logits_out, lo);
         }
         return run_llm(*o, prompt_opt->count() > 0);

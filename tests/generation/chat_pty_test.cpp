@@ -33,7 +33,8 @@ std::vector<std::pair<int, int>> prompt_counts(const std::string& text) {
 }
 
 TEST(ChatPty, HistoryClearAndCtrlDQuit) {
-    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "--chat", "-n", "12", "--temperature", "0"});
+    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "--threads", "1", "--chat", "-n", "12",
+                  "--temperature", "0"});
     ASSERT_TRUE(p.started());
     ASSERT_TRUE(p.wait_for("> ", 60)) << p.all();
 
@@ -71,8 +72,8 @@ TEST(ChatPty, HistoryClearAndCtrlDQuit) {
 
 TEST(ChatPty, CtrlCStopsTheAnswerNotTheProgram) {
     // A long answer: no end-of-text stop and a big context, so Ctrl-C lands mid-answer.
-    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "--chat", "--ctx-size", "4096", "-n", "4000",
-                  "--ignore-eos", "--temperature", "0"});
+    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "--threads", "1", "--chat", "--ctx-size",
+                  "4096", "-n", "4000", "--ignore-eos", "--temperature", "0"});
     ASSERT_TRUE(p.started());
     ASSERT_TRUE(p.wait_for("> ", 60)) << p.all();
 
@@ -100,8 +101,8 @@ TEST(ChatPty, CtrlCStopsTheAnswerNotTheProgram) {
 
 TEST(RunPty, CtrlCEndsAPlainRunCleanly) {
     // Outside --chat, the first Ctrl-C stops generating; the timings line still comes and the exit code is 0.
-    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "Once upon a time", "--ctx-size", "4096",
-                  "-n", "4000", "--ignore-eos", "--temperature", "0"});
+    PtyProcess p({RZ_REALIZAR_BIN, "--log-level", "warn", "run", kModel, "--threads", "1", "Once upon a time",
+                  "--ctx-size", "4096", "-n", "4000", "--ignore-eos", "--temperature", "0"});
     ASSERT_TRUE(p.started());
     ASSERT_TRUE(p.wait_for(", there was", 60)) << p.all();
     p.write("\x03");
@@ -131,12 +132,13 @@ bool wait_pane(const std::string& session, const std::string& needle, double tim
 }
 
 TEST(ChatTmux, SendKeysConversation) {
-    if (std::system("command -v tmux >/dev/null 2>&1") != 0) GTEST_SKIP() << "tmux not installed (scripts/install-deps.sh installs it)";
-    const std::string session = "rzchat" + std::to_string(::getpid());
+    if (std::system("command -v tmux >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "tmux not installed (scripts/install-deps.sh installs it)";
+    const std::string session   = "rzchat" + std::to_string(::getpid());
     const std::string done_file = ::testing::TempDir() + "/" + session + ".exit";
     std::remove(done_file.c_str());
     const std::string cmd = std::string(RZ_REALIZAR_BIN) + " --log-level warn run " + kModel +
-                            " --chat -n 8 --temperature 0; echo $? > " + done_file;
+                            " --threads 1 --chat -n 8 --temperature 0; echo $? > " + done_file;
     ASSERT_EQ(std::system(("tmux new-session -d -x 160 -y 50 -s " + session + " '" + cmd + "'").c_str()), 0);
     std::string pane;
     // capture-pane drops trailing blanks, so wait for the banner rather than the "> " prompt itself.
@@ -153,7 +155,7 @@ TEST(ChatTmux, SendKeysConversation) {
     }
     sh("tmux kill-session -t " + session + " 2>/dev/null");
     ASSERT_TRUE(exited) << pane;
-    FILE* f = std::fopen(done_file.c_str(), "r");
+    FILE* f  = std::fopen(done_file.c_str(), "r");
     int code = -1;
     if (f) {
         if (std::fscanf(f, "%d", &code) != 1) code = -1;

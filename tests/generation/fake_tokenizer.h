@@ -9,8 +9,9 @@
 namespace rz::runtime::testing {
 
 class FakeTokenizer final : public tokenizer::Tokenizer {
-public:
-    Result<std::vector<int32_t>> encode(std::string_view text, bool add_special, bool /*parse_special*/) const override {
+  public:
+    Result<std::vector<int32_t>> encode(std::string_view text, bool add_special,
+                                        bool /*parse_special*/) const override {
         std::vector<int32_t> out;
         if (add_special) out.push_back(1);
         for (unsigned char c : text) out.push_back(4 + c);

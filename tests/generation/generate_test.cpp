@@ -22,12 +22,12 @@ std::vector<int32_t> bytes_to_ids(const std::string& s) {
 }
 
 class FakeModel final : public Model {
-public:
+  public:
     FakeModel() { info_.n_vocab = 260; }
     const ModelInfo& info() const override { return info_; }
     const formats::ModelFile& file() const override { return file_; }
 
-private:
+  private:
     ModelInfo info_;
     formats::ModelFile file_;
 };
@@ -35,7 +35,7 @@ private:
 // "Knows" one text: at position p it predicts script[p + 1] (then EOS once the script is over), whatever
 // came before. Checks positions like the real runtime does and counts evaluated tokens.
 class FakeContext final : public Context {
-public:
+  public:
     FakeContext(std::vector<int32_t> script, int n_ctx) : script_(std::move(script)), n_ctx_(n_ctx) {}
 
     Status decode(const Batch& b) override {
@@ -47,7 +47,7 @@ public:
             ++len_;
             ++n_evaluated;
             std::vector<float> row(260, 0.0f);
-            const size_t next = static_cast<size_t>(b.pos[i]) + 1;
+            const size_t next                                                    = static_cast<size_t>(b.pos[i]) + 1;
             row[next < script_.size() ? static_cast<size_t>(script_[next]) : 2u] = 10.0f;
             rows_.push_back(b.logits[i] ? row : std::vector<float>{});
         }
@@ -70,7 +70,7 @@ public:
     int n_evaluated = 0;
     int n_truncates = 0;
 
-private:
+  private:
     FakeModel model_;
     std::vector<int32_t> script_;
     int n_ctx_;
@@ -124,7 +124,7 @@ TEST(Generate, MaxTokensStopsWithLength) {
     Fixture f("abcdefghijklmnop");
     GenerateOptions o = greedy();
     o.stop.max_tokens = 4;
-    auto r = f.gen.generate(prompt_of("ab"), o, nullptr);
+    auto r            = f.gen.generate(prompt_of("ab"), o, nullptr);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->text, "cdef");
     EXPECT_EQ(r->finish, FinishReason::kMaxTokens);
@@ -143,7 +143,7 @@ TEST(Generate, MaxTokensStopsWithLength) {
 TEST(Generate, StopStringIsNeverStreamed) {
     Fixture f("Q: hi\nA: hello there\nQ: more");
     GenerateOptions o = greedy();
-    o.stop.stop = {"\nQ:"};
+    o.stop.stop       = {"\nQ:"};
     std::vector<std::string> pieces;
     auto r = f.gen.generate(prompt_of("Q: hi\nA:"), o, [&](std::string_view s) {
         pieces.emplace_back(s);
@@ -159,8 +159,8 @@ TEST(Generate, StopStringIsNeverStreamed) {
 TEST(Generate, HeldBackPartialStopIsReleasedAtTheEnd) {
     Fixture f("x: yes\n");
     GenerateOptions o = greedy();
-    o.stop.stop = {"\n\n"};
-    auto r = f.gen.generate(prompt_of("x:"), o, nullptr);
+    o.stop.stop       = {"\n\n"};
+    auto r            = f.gen.generate(prompt_of("x:"), o, nullptr);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->text, " yes\n");  // "\n" was held (could start "\n\n") and released at EOS
     EXPECT_EQ(r->finish, FinishReason::kEog);
@@ -182,15 +182,15 @@ TEST(Generate, ContextFullStopsWithLength) {
 TEST(Generate, CallbackReturningFalseCancels) {
     Fixture f("abcdefghijklmnop");
     int calls = 0;
-    auto r = f.gen.generate(prompt_of("a"), greedy(), [&](std::string_view) { return ++calls < 3; });
+    auto r    = f.gen.generate(prompt_of("a"), greedy(), [&](std::string_view) { return ++calls < 3; });
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->finish, FinishReason::kCancelled);
     EXPECT_EQ(r->text, "bcd");
 
     std::atomic<bool> cancel{true};
     GenerateOptions o = greedy();
-    o.cancel = &cancel;
-    r = f.gen.generate(prompt_of("a"), o, nullptr);
+    o.cancel          = &cancel;
+    r                 = f.gen.generate(prompt_of("a"), o, nullptr);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->finish, FinishReason::kCancelled);
     EXPECT_EQ(r->tokens.size(), 1u);
@@ -200,7 +200,7 @@ TEST(Generate, SecondCallReusesTheCachedPrefix) {
     Fixture f("The cat sat on the mat. The dog ran.");
     GenerateOptions o = greedy();
     o.stop.max_tokens = 8;
-    auto r1 = f.gen.generate(prompt_of("The cat"), o, nullptr);
+    auto r1           = f.gen.generate(prompt_of("The cat"), o, nullptr);
     ASSERT_TRUE(r1.ok());
     EXPECT_EQ(r1->text, " sat on ");
     const int evaluated_before = f.ctx.n_evaluated;
@@ -230,14 +230,14 @@ TEST(Generate, SeededSamplingIsReproducible) {
     auto run = [](uint64_t seed) {
         Fixture f("abcdefghijklmnopqrstuvwxyz");
         GenerateOptions o;
-        o.sampling.seed = seed;
+        o.sampling.seed        = seed;
         o.sampling.temperature = 8.0f;
-        o.sampling.top_k = 0;
-        o.sampling.top_p = 1.0f;
-        o.sampling.min_p = 0.0f;
-        o.stop.max_tokens = 20;
-        o.stop.ignore_eog = true;
-        auto r = f.gen.generate(prompt_of("a"), o, nullptr);
+        o.sampling.top_k       = 0;
+        o.sampling.top_p       = 1.0f;
+        o.sampling.min_p       = 0.0f;
+        o.stop.max_tokens      = 20;
+        o.stop.ignore_eog      = true;
+        auto r                 = f.gen.generate(prompt_of("a"), o, nullptr);
         EXPECT_TRUE(r.ok());
         EXPECT_EQ(r->seed, seed);
         return r->tokens;
@@ -251,8 +251,8 @@ TEST(Generate, RejectsBadPrompts) {
     EXPECT_FALSE(f.gen.generate(std::vector<int32_t>{}, greedy(), nullptr).ok());
     EXPECT_FALSE(f.gen.generate(std::vector<int32_t>{1, 999}, greedy(), nullptr).ok());
     GenerateOptions o = greedy();
-    o.sampling.top_p = 7.0f;
-    auto r = f.gen.generate(prompt_of("a"), o, nullptr);
+    o.sampling.top_p  = 7.0f;
+    auto r            = f.gen.generate(prompt_of("a"), o, nullptr);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("top_p"), std::string::npos);
 }

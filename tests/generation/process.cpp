@@ -22,7 +22,9 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
     return v;
 }
 
-int decode_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+int decode_status(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 }  // namespace
 
@@ -54,7 +56,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     bool out_open = true, err_open = true;
     char buf[8192];
     while (out_open || err_open) {
-        pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {in_pipe[1], POLLOUT, 0}};
+        pollfd fds[3]  = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {in_pipe[1], POLLOUT, 0}};
         const nfds_t n = in_pipe[1] >= 0 ? 3 : 2;
         if (poll(fds, n, 1000) < 0) continue;
         if (n == 3 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -86,9 +88,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
 
 PtyProcess::PtyProcess(const std::vector<std::string>& argv) {
     winsize ws{};
-    ws.ws_row = 50;
-    ws.ws_col = 200;
-    int fd = -1;
+    ws.ws_row       = 50;
+    ws.ws_col       = 200;
+    int fd          = -1;
     const pid_t pid = forkpty(&fd, nullptr, nullptr, &ws);
     if (pid == 0) {
         setenv("TERM", "xterm", 1);
@@ -97,7 +99,7 @@ PtyProcess::PtyProcess(const std::vector<std::string>& argv) {
         _exit(127);
     }
     pid_ = pid;
-    fd_ = fd;
+    fd_  = fd;
 }
 
 PtyProcess::~PtyProcess() {

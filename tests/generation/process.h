@@ -16,10 +16,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
 
 // A child process on a pseudo-terminal (forkpty): what a user at a terminal sees and types.
 class PtyProcess {
-public:
+  public:
     explicit PtyProcess(const std::vector<std::string>& argv);
     ~PtyProcess();
-    PtyProcess(const PtyProcess&) = delete;
+    PtyProcess(const PtyProcess&)            = delete;
     PtyProcess& operator=(const PtyProcess&) = delete;
 
     bool started() const { return pid_ > 0; }
@@ -30,10 +30,10 @@ public:
     int wait_exit(double timeout_s);
     const std::string& all() const { return buf_; }  // everything read so far (stdout and stderr merged)
 
-private:
+  private:
     bool read_some(double timeout_s);
-    int fd_ = -1;
-    int pid_ = -1;
+    int fd_        = -1;
+    int pid_       = -1;
     int exit_code_ = -2;
     std::string buf_;
 };

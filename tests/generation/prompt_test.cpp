@@ -20,7 +20,9 @@ std::unique_ptr<tokenizer::Tokenizer> load(const std::string& name) {
     return t.ok() ? std::move(*t) : nullptr;
 }
 
-int count(const std::vector<int32_t>& v, int32_t id) { return static_cast<int>(std::count(v.begin(), v.end(), id)); }
+int count(const std::vector<int32_t>& v, int32_t id) {
+    return static_cast<int>(std::count(v.begin(), v.end(), id));
+}
 
 TEST(PreparePromptReal, Llama3TemplateSingleBosAndHeaderTokens) {
     auto tok = load("llama3-hf");
@@ -48,9 +50,9 @@ TEST(PreparePromptReal, Qwen3TemplateImStart) {
     auto p = prepare_prompt(*tok, {{"user", "Hello"}}, {});
     ASSERT_TRUE(p.ok()) << p.status().to_string();
     EXPECT_TRUE(p->templated);
-    EXPECT_EQ(p->tokens.front(), 151644);        // <|im_start|>, no BOS for Qwen
-    EXPECT_EQ(count(p->tokens, 151644), 2);      // user, assistant
-    EXPECT_EQ(count(p->tokens, 151645), 1);      // <|im_end|> after the user turn
+    EXPECT_EQ(p->tokens.front(), 151644);    // <|im_start|>, no BOS for Qwen
+    EXPECT_EQ(count(p->tokens, 151644), 2);  // user, assistant
+    EXPECT_EQ(count(p->tokens, 151645), 1);  // <|im_end|> after the user turn
     EXPECT_NE(p->text.find("<|im_start|>assistant\n"), std::string::npos);
 }
 

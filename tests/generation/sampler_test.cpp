@@ -87,7 +87,7 @@ TEST(SamplerStages, TopPOnALargeVocabularyFallsBackToAFullSort) {
 TEST(SamplerStages, MinPIsRelativeToTheBestToken) {
     const auto l = logits_from_probs({0.05, 0.5, 0.15, 0.3});
     Candidates c = make(l);
-    make_min_p_stage(0.2f, 1)->apply(c);  // p >= 0.1
+    make_min_p_stage(0.2f, 1)->apply(c);                 // p >= 0.1
     EXPECT_EQ(ids(c), (std::vector<int32_t>{1, 2, 3}));  // unsorted input keeps its order
 
     c = make(l);
@@ -173,23 +173,23 @@ TEST(SamplerStages, LogitBiasAddsAndBans) {
 TEST(Sampler, GreedyIsTheArgmaxAfterBiasAndPenalties) {
     SamplingParams p;
     p.temperature = 0.0f;
-    auto s = Sampler::create(p, 4);
+    auto s        = Sampler::create(p, 4);
     ASSERT_TRUE(s.ok()) << s.status().to_string();
     EXPECT_EQ((*s)->sample(std::vector<float>{0.1f, 3.0f, 2.0f, 3.0f}), 1);
 
     p.logit_bias = {{1, kNegInf}};
-    s = Sampler::create(p, 4);
+    s            = Sampler::create(p, 4);
     ASSERT_TRUE(s.ok());
     EXPECT_EQ((*s)->sample(std::vector<float>{0.1f, 3.0f, 2.0f, 3.0f}), 3);
 
     SamplingParams rp;
-    rp.temperature = 0.0f;
+    rp.temperature    = 0.0f;
     rp.repeat_penalty = 2.0f;
-    s = Sampler::create(rp, 3);
+    s                 = Sampler::create(rp, 3);
     ASSERT_TRUE(s.ok());
     const std::vector<float> l{1.0f, 3.0f, 2.0f};
     EXPECT_EQ((*s)->sample(l), 1);
-    (*s)->accept(1);                // 3 / 2 = 1.5 < 2
+    (*s)->accept(1);  // 3 / 2 = 1.5 < 2
     EXPECT_EQ((*s)->sample(l), 2);
 }
 
@@ -202,7 +202,7 @@ TEST(Sampler, PlainGreedyFastPathAgreesWithTheChain) {
         SamplingParams p;
         p.temperature = 0.0f;
         ASSERT_TRUE(p.is_plain_greedy());
-        auto fast = Sampler::create(p, 300);
+        auto fast    = Sampler::create(p, 300);
         Candidates c = make(l);
         make_top_k_stage(40)->apply(c);
         make_top_p_stage(0.95f, 1)->apply(c);
@@ -216,12 +216,12 @@ TEST(Sampler, PlainGreedyFastPathAgreesWithTheChain) {
 
 TEST(Sampler, DrawFollowsTheDistribution) {
     SamplingParams p;
-    p.seed = 1234;
+    p.seed        = 1234;
     p.temperature = 1.0f;
-    p.top_k = 0;
-    p.top_p = 1.0f;
-    p.min_p = 0.0f;
-    auto s = Sampler::create(p, 3);
+    p.top_k       = 0;
+    p.top_p       = 1.0f;
+    p.min_p       = 0.0f;
+    auto s        = Sampler::create(p, 3);
     ASSERT_TRUE(s.ok());
     const auto l = logits_from_probs({0.2, 0.5, 0.3});
     std::map<int32_t, int> hist;
@@ -233,7 +233,7 @@ TEST(Sampler, DrawFollowsTheDistribution) {
 
     // Temperature 0.5 squares the odds: p ∝ [0.04, 0.25, 0.09].
     p.temperature = 0.5f;
-    s = Sampler::create(p, 3);
+    s             = Sampler::create(p, 3);
     hist.clear();
     for (int i = 0; i < n; ++i) ++hist[(*s)->sample(l)];
     EXPECT_NEAR(hist[1] / double(n), 0.25 / 0.38, 0.015);
@@ -241,9 +241,9 @@ TEST(Sampler, DrawFollowsTheDistribution) {
 
 TEST(Sampler, SeedReproducesTheSameTokens) {
     SamplingParams p;
-    p.seed = 42;
-    p.temperature = 1.3f;
-    p.repeat_penalty = 1.1f;
+    p.seed            = 42;
+    p.temperature     = 1.3f;
+    p.repeat_penalty  = 1.1f;
     const int n_vocab = 1000;
     Rng lg(99);
     std::vector<std::vector<float>> rows(200, std::vector<float>(n_vocab));
@@ -258,8 +258,8 @@ TEST(Sampler, SeedReproducesTheSameTokens) {
         }
         return out;
     };
-    auto a = Sampler::create(p, n_vocab);
-    auto b = Sampler::create(p, n_vocab);
+    auto a        = Sampler::create(p, n_vocab);
+    auto b        = Sampler::create(p, n_vocab);
     const auto ta = run(**a);
     EXPECT_EQ(ta, run(**b));
     EXPECT_EQ((*a)->seed(), 42u);
@@ -332,16 +332,16 @@ TEST(Sampler, ValidateRejectsBadParameters) {
     EXPECT_FALSE(Sampler::create(SamplingParams{}, 0).ok());
     SamplingParams p;
     p.top_p = 3.0f;
-    auto r = Sampler::create(p, 10);
+    auto r  = Sampler::create(p, 10);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("top_p"), std::string::npos);
 }
 
 TEST(Sampler, AllButOneBannedStillSamples) {
     SamplingParams p;
-    p.seed = 1;
+    p.seed       = 1;
     p.logit_bias = {{0, kNegInf}, {1, kNegInf}};
-    auto s = Sampler::create(p, 3);
+    auto s       = Sampler::create(p, 3);
     for (int i = 0; i < 20; ++i) EXPECT_EQ((*s)->sample(std::vector<float>{9.0f, 9.0f, -5.0f}), 2);
 }
 

@@ -58,21 +58,21 @@ Result<PreparedPrompt> prepare_prompt(const tokenizer::Tokenizer& tok, const std
 struct GenerateOptions {
     SamplingParams sampling;
     StopConfig stop;
-    int32_t seq_id = 0;
-    int32_t n_batch = 512;               // prompt tokens per decode() call
-    bool skip_special = true;            // special tokens print as "" (else their text)
-    bool accept_prompt = true;           // feed prompt tokens into the penalty window (as llama.cpp's server)
+    int32_t seq_id                  = 0;
+    int32_t n_batch                 = 512;      // prompt tokens per decode() call
+    bool skip_special               = true;     // special tokens print as "" (else their text)
+    bool accept_prompt              = true;     // feed prompt tokens into the penalty window (as llama.cpp's server)
     const std::atomic<bool>* cancel = nullptr;  // set -> stop at the next token with kCancelled
 };
 
 struct Timings {
-    int32_t n_prompt = 0;       // prompt tokens of the request
-    int32_t n_prompt_eval = 0;  // of those, evaluated now (the rest came from the cache)
-    int32_t n_generated = 0;    // sampled tokens (including a final EOG token)
-    double prompt_ms = 0.0;     // prefill wall time
-    double ttft_ms = 0.0;       // start of generate() -> first token sampled
-    double generation_ms = 0.0; // first token sampled -> end
-    double total_ms = 0.0;
+    int32_t n_prompt      = 0;    // prompt tokens of the request
+    int32_t n_prompt_eval = 0;    // of those, evaluated now (the rest came from the cache)
+    int32_t n_generated   = 0;    // sampled tokens (including a final EOG token)
+    double prompt_ms      = 0.0;  // prefill wall time
+    double ttft_ms        = 0.0;  // start of generate() -> first token sampled
+    double generation_ms  = 0.0;  // first token sampled -> end
+    double total_ms       = 0.0;
 
     double prompt_tokens_per_s() const { return prompt_ms > 0.0 ? n_prompt_eval * 1000.0 / prompt_ms : 0.0; }
     // Decode throughput after the first token: (n_generated - 1) tokens over generation_ms.
@@ -85,8 +85,8 @@ struct GenerateResult {
     std::string text;             // everything streamed (stop strings and EOG text excluded)
     std::vector<int32_t> tokens;  // generated ids only (a final EOG token included)
     FinishReason finish = FinishReason::kNone;
-    std::string stop_matched;     // the stop string, when finish == kStopString
-    uint64_t seed = 0;            // the sampler's seed (resolved when random)
+    std::string stop_matched;  // the stop string, when finish == kStopString
+    uint64_t seed = 0;         // the sampler's seed (resolved when random)
     Timings timings;
 };
 
@@ -97,7 +97,7 @@ using TextCallback = std::function<bool(std::string_view piece)>;
 // what is new: the longest common prefix of the cached tokens and the new prompt is kept (through
 // Context::seq_truncate when the rest must go; where that is unsupported the sequence starts over).
 class Generator {
-public:
+  public:
     Generator(Context& ctx, const tokenizer::Tokenizer& tok);
 
     // Errors: empty prompt, prompt longer than the context, token ids out of range, decode failures.
@@ -108,7 +108,7 @@ public:
     void reset();  // forget the cache of this generator's sequence
     const std::vector<int32_t>& cached_tokens() const { return cached_; }
 
-private:
+  private:
     Context& ctx_;
     const tokenizer::Tokenizer& tok_;
     int32_t seq_ = -1;

@@ -25,16 +25,16 @@ namespace rz::runtime {
 
 // One candidate token. p is only meaningful right after a stage computed probabilities (softmax()).
 struct TokenData {
-    int32_t id = 0;
+    int32_t id  = 0;
     float logit = 0.0f;
-    float p = 0.0f;
+    float p     = 0.0f;
 };
 
 // The working set the stages narrow down. Starts as the full vocabulary in id order.
 struct Candidates {
     std::vector<TokenData> data;
-    bool sorted = false;    // data is in descending logit order
-    int32_t selected = -1;  // index into data of the drawn token (set by the final draw)
+    bool sorted      = false;  // data is in descending logit order
+    int32_t selected = -1;     // index into data of the drawn token (set by the final draw)
 
     // Refill from a logits row [n_vocab]; entries in id order, unsorted.
     void reset(std::span<const float> logits);
@@ -48,9 +48,9 @@ struct Candidates {
 // A stage of the chain. apply() narrows or reweights the candidates; accept() sees every token that
 // becomes part of the sequence (prompt tokens too, when the caller feeds them); reset() forgets history.
 class SamplerStage {
-public:
-    virtual ~SamplerStage() = default;
-    virtual const char* name() const = 0;
+  public:
+    virtual ~SamplerStage()              = default;
+    virtual const char* name() const     = 0;
     virtual void apply(Candidates& cand) = 0;
     virtual void accept(int32_t /*token*/) {}
     virtual void reset() {}
@@ -59,7 +59,7 @@ public:
 
 struct LogitBias {
     int32_t token = 0;
-    float bias = 0.0f;  // added to the logit; -infinity bans the token
+    float bias    = 0.0f;  // added to the logit; -infinity bans the token
 };
 
 // Seed value meaning "pick a fresh random seed" (Sampler::seed() then reports the one used).
@@ -68,17 +68,17 @@ inline constexpr uint64_t kRandomSeed = ~uint64_t{0};
 // Defaults match llama.cpp's common_params_sampling (top_k 40, top_p 0.95, min_p 0.05, temp 0.8, penalties
 // off with a 64-token window).
 struct SamplingParams {
-    uint64_t seed = kRandomSeed;
-    float temperature = 0.8f;     // <= 0: greedy (argmax after the filters)
-    int32_t top_k = 40;           // <= 0: off
-    float top_p = 0.95f;          // >= 1: off
-    float min_p = 0.05f;          // <= 0: off
-    float typical_p = 1.0f;       // >= 1: off
-    float repeat_penalty = 1.0f;  // 1: off. logit > 0 is divided by it, logit <= 0 multiplied
-    float presence_penalty = 0.0f;   // subtracted once from every token seen in the window
-    float frequency_penalty = 0.0f;  // subtracted count times
-    int32_t penalty_last_n = 64;  // window; 0: penalties off; -1: the whole sequence
-    int32_t min_keep = 1;         // top-p / min-p / typical-p keep at least this many candidates
+    uint64_t seed           = kRandomSeed;
+    float temperature       = 0.8f;   // <= 0: greedy (argmax after the filters)
+    int32_t top_k           = 40;     // <= 0: off
+    float top_p             = 0.95f;  // >= 1: off
+    float min_p             = 0.05f;  // <= 0: off
+    float typical_p         = 1.0f;   // >= 1: off
+    float repeat_penalty    = 1.0f;   // 1: off. logit > 0 is divided by it, logit <= 0 multiplied
+    float presence_penalty  = 0.0f;   // subtracted once from every token seen in the window
+    float frequency_penalty = 0.0f;   // subtracted count times
+    int32_t penalty_last_n  = 64;     // window; 0: penalties off; -1: the whole sequence
+    int32_t min_keep        = 1;      // top-p / min-p / typical-p keep at least this many candidates
     std::vector<LogitBias> logit_bias;
 
     // Range checks for user-supplied values ("top_p must be in [0, 1], got 1.5"). n_vocab bounds bias ids.
@@ -91,18 +91,18 @@ struct SamplingParams {
 // The generator behind Sampler: xoshiro256** seeded with splitmix64. Exposed for tests and for callers
 // that need reproducible randomness of their own.
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed);
     uint64_t next();
     double uniform();  // [0, 1) with 53 random bits
 
-private:
+  private:
     uint64_t s_[4];
 };
 
 // The chain + draw for one sequence.
 class Sampler {
-public:
+  public:
     // Fails (InvalidArgument) on out-of-range parameters or n_vocab <= 0.
     static Result<std::unique_ptr<Sampler>> create(const SamplingParams& params, int n_vocab);
 
@@ -122,11 +122,11 @@ public:
     // "logit-bias -> penalties -> top-k -> ... -> dist" for logs.
     std::string describe() const;
 
-private:
+  private:
     Sampler() = default;
 
     SamplingParams params_;
-    int n_vocab_ = 0;
+    int n_vocab_   = 0;
     uint64_t seed_ = 0;
     Rng rng_{0};
     std::vector<std::unique_ptr<SamplerStage>> stages_;
@@ -149,7 +149,7 @@ int32_t argmax(std::span<const float> logits);
 // for OpenAI-style logprobs: the chosen token's logprob and the top_n most likely alternatives
 // (descending; ties by lower id).
 struct TokenLogprob {
-    int32_t id = 0;
+    int32_t id    = 0;
     float logprob = 0.0f;
 };
 struct LogprobsEntry {

@@ -24,12 +24,12 @@ class Tokenizer;
 namespace rz::runtime {
 
 enum class FinishReason {
-    kNone = 0,      // still running
-    kEog,           // end-of-generation token
-    kStopString,    // a user stop string matched
-    kMaxTokens,     // max_tokens generated
-    kContextFull,   // the sequence filled the context window
-    kCancelled,     // the caller stopped it (Ctrl-C, client gone)
+    kNone = 0,     // still running
+    kEog,          // end-of-generation token
+    kStopString,   // a user stop string matched
+    kMaxTokens,    // max_tokens generated
+    kContextFull,  // the sequence filled the context window
+    kCancelled,    // the caller stopped it (Ctrl-C, client gone)
     kError,
 };
 
@@ -39,15 +39,15 @@ const char* finish_reason_name(FinishReason r);
 const char* finish_reason_detail(FinishReason r);
 
 struct StopConfig {
-    std::vector<std::string> stop;  // user stop strings; empty strings are ignored
-    int32_t max_tokens = -1;        // < 0: no limit (until EOG or the context is full)
-    bool ignore_eog = false;        // keep going through EOS/EOT (benchmarks)
-    bool stop_on_bos = true;        // a sampled BOS ends generation (see above)
+    std::vector<std::string> stop;     // user stop strings; empty strings are ignored
+    int32_t max_tokens = -1;           // < 0: no limit (until EOG or the context is full)
+    bool ignore_eog    = false;        // keep going through EOS/EOT (benchmarks)
+    bool stop_on_bos   = true;         // a sampled BOS ends generation (see above)
     std::vector<int32_t> stop_tokens;  // extra token ids that end generation like EOG
 };
 
 class StopMatcher {
-public:
+  public:
     // tok may be null: then only stop_tokens end generation at token level.
     StopMatcher(StopConfig cfg, const tokenizer::Tokenizer* tok);
 
@@ -69,7 +69,7 @@ public:
     // that must be held back because the next token could complete a stop string.
     static size_t partial_stop_suffix(std::string_view text, const std::vector<std::string>& stops);
 
-private:
+  private:
     StopConfig cfg_;
     const tokenizer::Tokenizer* tok_;
     std::string pending_;  // decoded text not shown yet

@@ -34,8 +34,8 @@ Result<std::string> resolve_chat_template(const tokenizer::Tokenizer& tok, const
         override_name_or_source.find("{{") == std::string::npos) {
         std::string names;
         for (const std::string& n : tokenizer::builtin_chat_template_names()) names += (names.empty() ? "" : ", ") + n;
-        return invalid_argument(
-            fmt::format("unknown chat template '{}' (builtin names: {}; or pass Jinja source)", override_name_or_source, names));
+        return invalid_argument(fmt::format("unknown chat template '{}' (builtin names: {}; or pass Jinja source)",
+                                            override_name_or_source, names));
     }
     RZ_RETURN_IF_ERROR(tokenizer::validate_chat_template(override_name_or_source));
     return override_name_or_source;
@@ -86,21 +86,21 @@ void Generator::reset() {
 Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, const GenerateOptions& opts,
                                            const TextCallback& on_text) {
     const auto t_start = Clock::now();
-    const int n_vocab = ctx_.model().info().n_vocab;
-    const int n_ctx = ctx_.n_ctx();
-    const int32_t seq = opts.seq_id;
+    const int n_vocab  = ctx_.model().info().n_vocab;
+    const int n_ctx    = ctx_.n_ctx();
+    const int32_t seq  = opts.seq_id;
     if (prompt.empty()) return invalid_argument("the prompt is empty (no tokens to evaluate)");
     if (seq < 0 || seq >= ctx_.n_seq_max()) {
         return invalid_argument(fmt::format("sequence id {} is outside [0, {})", seq, ctx_.n_seq_max()));
     }
     if (static_cast<int64_t>(prompt.size()) > n_ctx) {
-        return out_of_range(fmt::format("the prompt is {} tokens but the context holds {} (raise --ctx-size)",
-                                        prompt.size(), n_ctx));
+        return out_of_range(
+            fmt::format("the prompt is {} tokens but the context holds {} (raise --ctx-size)", prompt.size(), n_ctx));
     }
     for (size_t i = 0; i < prompt.size(); ++i) {
         if (prompt[i] < 0 || prompt[i] >= n_vocab) {
-            return invalid_argument(fmt::format("prompt token #{} = {} is outside the vocabulary [0, {})", i,
-                                                prompt[i], n_vocab));
+            return invalid_argument(
+                fmt::format("prompt token #{} = {} is outside the vocabulary [0, {})", i, prompt[i], n_vocab));
         }
     }
 
@@ -128,10 +128,10 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
     seq_ = seq;
 
     GenerateResult res;
-    res.seed = sampler->seed();
-    res.timings.n_prompt = static_cast<int32_t>(prompt.size());
+    res.seed                  = sampler->seed();
+    res.timings.n_prompt      = static_cast<int32_t>(prompt.size());
     res.timings.n_prompt_eval = static_cast<int32_t>(prompt.size() - n_reuse);
-    auto cancelled = [&] { return opts.cancel != nullptr && opts.cancel->load(std::memory_order_relaxed); };
+    auto cancelled            = [&] { return opts.cancel != nullptr && opts.cancel->load(std::memory_order_relaxed); };
 
     // Prefill in chunks of n_batch; only the last prompt token needs logits.
     const size_t n_batch = static_cast<size_t>(std::max(opts.n_batch, 1));
@@ -152,10 +152,10 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
         cached_.insert(cached_.end(), prompt.begin() + static_cast<std::ptrdiff_t>(i),
                        prompt.begin() + static_cast<std::ptrdiff_t>(end));
         logits_idx = batch.size() - 1;
-        i = end;
+        i          = end;
         if (cancelled() && i < prompt.size()) break;
     }
-    const auto t_prefill = Clock::now();
+    const auto t_prefill  = Clock::now();
     res.timings.prompt_ms = ms_between(t_start, t_prefill);
     if (opts.accept_prompt) {
         for (int32_t t : prompt) sampler->accept(t);
@@ -174,7 +174,7 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
     };
 
     Clock::time_point t_first = t_prefill;
-    bool first = true;
+    bool first                = true;
     if (cancelled() && cached_.size() < prompt.size()) stop.set_reason(FinishReason::kCancelled);
     stop.limit_reached();  // max_tokens == 0: prefill only
     while (!stop.done()) {
@@ -182,9 +182,9 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
         sampler->accept(id);
         res.tokens.push_back(id);
         if (first) {
-            t_first = Clock::now();
+            t_first             = Clock::now();
             res.timings.ttft_ms = ms_between(t_start, t_first);
-            first = false;
+            first               = false;
         }
         if (stop.on_token(id) != FinishReason::kNone) break;
         emit(stop.on_text(decoder.push(id)));
@@ -211,12 +211,12 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
         tail += stop.finish();
         emit(tail);
     }
-    const auto t_end = Clock::now();
-    res.finish = stop.reason();
-    res.stop_matched = stop.matched_stop();
-    res.timings.n_generated = static_cast<int32_t>(res.tokens.size());
+    const auto t_end          = Clock::now();
+    res.finish                = stop.reason();
+    res.stop_matched          = stop.matched_stop();
+    res.timings.n_generated   = static_cast<int32_t>(res.tokens.size());
     res.timings.generation_ms = first ? 0.0 : ms_between(t_first, t_end);
-    res.timings.total_ms = ms_between(t_start, t_end);
+    res.timings.total_ms      = ms_between(t_start, t_end);
     return res;
 }
 

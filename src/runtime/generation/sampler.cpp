@@ -27,12 +27,14 @@ inline bool better(const TokenData& a, const TokenData& b) {
 
 uint64_t splitmix64(uint64_t& x) {
     uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z          = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z          = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 // Sorts only as far as needed: the first `k` entries end up in order.
 void partial_sort_candidates(Candidates& cand, size_t k) {
@@ -50,7 +52,7 @@ void partial_sort_candidates(Candidates& cand, size_t k) {
 // ---- stages ----
 
 class LogitBiasStage final : public SamplerStage {
-public:
+  public:
     explicit LogitBiasStage(std::vector<LogitBias> bias) : bias_(std::move(bias)) {}
     const char* name() const override { return "logit-bias"; }
     void apply(Candidates& cand) override {
@@ -72,12 +74,12 @@ public:
     }
     std::unique_ptr<SamplerStage> clone() const override { return std::make_unique<LogitBiasStage>(bias_); }
 
-private:
+  private:
     std::vector<LogitBias> bias_;
 };
 
 class PenaltiesStage final : public SamplerStage {
-public:
+  public:
     PenaltiesStage(int32_t last_n, float repeat, float presence, float frequency)
         : last_n_(last_n), repeat_(repeat), presence_(presence), frequency_(frequency) {}
     const char* name() const override { return "penalties"; }
@@ -113,13 +115,13 @@ public:
         counts_.clear();
     }
     std::unique_ptr<SamplerStage> clone() const override {
-        auto c = std::make_unique<PenaltiesStage>(last_n_, repeat_, presence_, frequency_);
+        auto c      = std::make_unique<PenaltiesStage>(last_n_, repeat_, presence_, frequency_);
         c->history_ = history_;
-        c->counts_ = counts_;
+        c->counts_  = counts_;
         return c;
     }
 
-private:
+  private:
     int32_t last_n_;
     float repeat_, presence_, frequency_;
     std::deque<int32_t> history_;
@@ -127,7 +129,7 @@ private:
 };
 
 class TopKStage final : public SamplerStage {
-public:
+  public:
     explicit TopKStage(int32_t k) : k_(k) {}
     const char* name() const override { return "top-k"; }
     void apply(Candidates& cand) override {
@@ -139,14 +141,14 @@ public:
     }
     std::unique_ptr<SamplerStage> clone() const override { return std::make_unique<TopKStage>(k_); }
 
-private:
+  private:
     int32_t k_;
 };
 
 // Locally typical sampling (Meister et al. 2022): keep the tokens whose surprisal is closest to the
 // distribution's entropy until their mass exceeds p.
 class TypicalStage final : public SamplerStage {
-public:
+  public:
     TypicalStage(float p, int32_t min_keep) : p_(p), min_keep_(min_keep) {}
     const char* name() const override { return "typical-p"; }
     void apply(Candidates& cand) override {
@@ -159,15 +161,15 @@ public:
         const size_t n = cand.data.size();
         std::vector<std::pair<double, size_t>> order(n);  // (|surprisal - entropy|, index)
         for (size_t i = 0; i < n; ++i) {
-            const double p = cand.data[i].p;
+            const double p         = cand.data[i].p;
             const double surprisal = p > 0.0 ? -std::log(p) : std::numeric_limits<double>::infinity();
-            order[i] = {std::fabs(surprisal - entropy), i};
+            order[i]               = {std::fabs(surprisal - entropy), i};
         }
         std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
             if (a.first != b.first) return a.first < b.first;
             return cand.data[a.second].id < cand.data[b.second].id;
         });
-        double cum = 0.0;
+        double cum  = 0.0;
         size_t keep = n;
         for (size_t i = 0; i < n; ++i) {
             cum += cand.data[order[i].second].p;
@@ -179,19 +181,19 @@ public:
         std::vector<TokenData> kept;
         kept.reserve(keep);
         for (size_t i = 0; i < keep; ++i) kept.push_back(cand.data[order[i].second]);
-        cand.data = std::move(kept);
+        cand.data   = std::move(kept);
         cand.sorted = false;
     }
     std::unique_ptr<SamplerStage> clone() const override { return std::make_unique<TypicalStage>(p_, min_keep_); }
 
-private:
+  private:
     float p_;
     int32_t min_keep_;
 };
 
 // Nucleus sampling: the smallest prefix (by probability) whose mass reaches p.
 class TopPStage final : public SamplerStage {
-public:
+  public:
     TopPStage(float p, int32_t min_keep) : p_(p), min_keep_(min_keep) {}
     const char* name() const override { return "top-p"; }
     void apply(Candidates& cand) override {
@@ -201,8 +203,8 @@ public:
         // fall back to a full sort when they do not reach p.
         size_t sorted_upto = cand.sorted ? cand.data.size() : std::min<size_t>(256, cand.data.size());
         partial_sort_candidates(cand, sorted_upto);
-        double cum = 0.0;
-        size_t keep = cand.data.size();
+        double cum            = 0.0;
+        size_t keep           = cand.data.size();
         const size_t min_keep = static_cast<size_t>(std::max(min_keep_, 1));
         for (size_t i = 0; i < cand.data.size(); ++i) {
             if (i == sorted_upto) {
@@ -220,14 +222,14 @@ public:
     }
     std::unique_ptr<SamplerStage> clone() const override { return std::make_unique<TopPStage>(p_, min_keep_); }
 
-private:
+  private:
     float p_;
     int32_t min_keep_;
 };
 
 // Keep tokens with p >= min_p * p_max, i.e. logit >= max_logit + log(min_p) (no softmax needed).
 class MinPStage final : public SamplerStage {
-public:
+  public:
     MinPStage(float p, int32_t min_keep) : p_(p), min_keep_(min_keep) {}
     const char* name() const override { return "min-p"; }
     void apply(Candidates& cand) override {
@@ -235,7 +237,7 @@ public:
         float max_logit = -std::numeric_limits<float>::infinity();
         for (const TokenData& td : cand.data) max_logit = std::max(max_logit, td.logit);
         const float threshold = max_logit + std::log(p_);
-        size_t n_pass = 0;
+        size_t n_pass         = 0;
         for (const TokenData& td : cand.data) n_pass += td.logit >= threshold ? 1 : 0;
         const size_t min_keep = static_cast<size_t>(std::max(min_keep_, 1));
         if (n_pass >= min_keep) {
@@ -251,20 +253,20 @@ public:
     }
     std::unique_ptr<SamplerStage> clone() const override { return std::make_unique<MinPStage>(p_, min_keep_); }
 
-private:
+  private:
     float p_;
     int32_t min_keep_;
 };
 
 class TemperatureStage final : public SamplerStage {
-public:
+  public:
     explicit TemperatureStage(float t) : t_(t) {}
     const char* name() const override { return "temperature"; }
     void apply(Candidates& cand) override {
         if (cand.data.empty()) return;
         if (t_ <= 0.0f) {
             // Greedy: only the best candidate survives (lowest id on ties).
-            auto best = std::min_element(cand.data.begin(), cand.data.end(), better);
+            auto best            = std::min_element(cand.data.begin(), cand.data.end(), better);
             const TokenData keep = *best;
             cand.data.assign(1, keep);
             cand.sorted = true;
@@ -275,7 +277,7 @@ public:
     }
     std::unique_ptr<SamplerStage> clone() const override { return std::make_unique<TemperatureStage>(t_); }
 
-private:
+  private:
     float t_;
 };
 
@@ -291,7 +293,7 @@ void Candidates::reset(std::span<const float> logits) {
         if (std::isnan(l)) l = -std::numeric_limits<float>::infinity();
         data[i] = TokenData{static_cast<int32_t>(i), l, 0.0f};
     }
-    sorted = false;
+    sorted   = false;
     selected = -1;
 }
 
@@ -329,7 +331,7 @@ Rng::Rng(uint64_t seed) {
 
 uint64_t Rng::next() {
     const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
+    const uint64_t t      = s_[1] << 17;
     s_[2] ^= s_[0];
     s_[3] ^= s_[1];
     s_[1] ^= s_[2];
@@ -339,7 +341,9 @@ uint64_t Rng::next() {
     return result;
 }
 
-double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+double Rng::uniform() {
+    return static_cast<double>(next() >> 11) * 0x1.0p-53;
+}
 
 // ---- params ----
 
@@ -383,7 +387,9 @@ std::unique_ptr<SamplerStage> make_logit_bias_stage(std::vector<LogitBias> bias)
 std::unique_ptr<SamplerStage> make_penalties_stage(int32_t last_n, float repeat, float presence, float frequency) {
     return std::make_unique<PenaltiesStage>(last_n, repeat, presence, frequency);
 }
-std::unique_ptr<SamplerStage> make_top_k_stage(int32_t k) { return std::make_unique<TopKStage>(k); }
+std::unique_ptr<SamplerStage> make_top_k_stage(int32_t k) {
+    return std::make_unique<TopKStage>(k);
+}
 std::unique_ptr<SamplerStage> make_typical_stage(float p, int32_t min_keep) {
     return std::make_unique<TypicalStage>(p, min_keep);
 }
@@ -400,16 +406,17 @@ std::unique_ptr<SamplerStage> make_temperature_stage(float temperature) {
 // ---- Sampler ----
 
 Result<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& params, int n_vocab) {
-    if (n_vocab <= 0) return invalid_argument(fmt::format("sampler: vocabulary size must be positive, got {}", n_vocab));
+    if (n_vocab <= 0)
+        return invalid_argument(fmt::format("sampler: vocabulary size must be positive, got {}", n_vocab));
     RZ_RETURN_IF_ERROR(params.validate(n_vocab));
     std::unique_ptr<Sampler> s(new Sampler());
-    s->params_ = params;
+    s->params_  = params;
     s->n_vocab_ = n_vocab;
     if (params.seed == kRandomSeed) {
         std::random_device rd;
         const uint64_t t = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        uint64_t mix = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ t;
-        s->seed_ = splitmix64(mix);
+        uint64_t mix     = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ t;
+        s->seed_         = splitmix64(mix);
         if (s->seed_ == kRandomSeed) s->seed_ = 0;  // kRandomSeed is not a reproducible seed
     } else {
         s->seed_ = params.seed;
@@ -418,12 +425,12 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& params, i
 
     // Only the stages that do something are in the chain (cheaper, and describe() tells the truth).
     if (!params.logit_bias.empty()) s->stages_.push_back(make_logit_bias_stage(params.logit_bias));
-    const bool penalties_on = params.penalty_last_n != 0 &&
-                              (params.repeat_penalty != 1.0f || params.presence_penalty != 0.0f ||
-                               params.frequency_penalty != 0.0f);
+    const bool penalties_on =
+        params.penalty_last_n != 0 &&
+        (params.repeat_penalty != 1.0f || params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f);
     if (penalties_on) {
-        s->stages_.push_back(make_penalties_stage(params.penalty_last_n, params.repeat_penalty,
-                                                  params.presence_penalty, params.frequency_penalty));
+        s->stages_.push_back(make_penalties_stage(params.penalty_last_n, params.repeat_penalty, params.presence_penalty,
+                                                  params.frequency_penalty));
     }
     if (params.top_k > 0 && params.top_k < n_vocab) s->stages_.push_back(make_top_k_stage(params.top_k));
     if (params.typical_p < 1.0f) s->stages_.push_back(make_typical_stage(params.typical_p, params.min_keep));
@@ -438,7 +445,7 @@ int32_t Sampler::sample(std::span<const float> logits) {
     if (params_.is_plain_greedy()) {
         const int32_t id = argmax(logits);
         cand_.data.assign(1, TokenData{id, logits[static_cast<size_t>(id)], 1.0f});
-        cand_.sorted = true;
+        cand_.sorted   = true;
         cand_.selected = 0;
         return id;
     }
@@ -453,8 +460,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
         return cand_.data[0].id;
     }
     const double target = rng_.uniform();
-    double cum = 0.0;
-    size_t pick = cand_.data.size() - 1;  // float round-off can leave cum a hair under 1
+    double cum          = 0.0;
+    size_t pick         = cand_.data.size() - 1;  // float round-off can leave cum a hair under 1
     for (size_t i = 0; i < cand_.data.size(); ++i) {
         cum += cand_.data[i].p;
         if (target < cum) {
@@ -479,10 +486,10 @@ void Sampler::reset() {
 
 std::unique_ptr<Sampler> Sampler::clone() const {
     std::unique_ptr<Sampler> s(new Sampler());
-    s->params_ = params_;
+    s->params_  = params_;
     s->n_vocab_ = n_vocab_;
-    s->seed_ = seed_;
-    s->rng_ = rng_;
+    s->seed_    = seed_;
+    s->rng_     = rng_;
     for (const auto& stage : stages_) s->stages_.push_back(stage->clone());
     return s;
 }
@@ -529,7 +536,7 @@ LogprobsEntry compute_logprobs(std::span<const float> logits, int32_t chosen, in
     RZ_ASSERT(chosen >= 0 && static_cast<size_t>(chosen) < logits.size(), "logprobs: chosen token out of range");
     const double lse = log_sum_exp(logits);
     LogprobsEntry e;
-    e.chosen = {chosen, static_cast<float>(static_cast<double>(logits[static_cast<size_t>(chosen)]) - lse)};
+    e.chosen       = {chosen, static_cast<float>(static_cast<double>(logits[static_cast<size_t>(chosen)]) - lse)};
     const size_t n = std::min(static_cast<size_t>(std::max(top_n, 0)), logits.size());
     if (n == 0) return e;
     std::vector<int32_t> idx(logits.size());

@@ -11,25 +11,37 @@ namespace rz::runtime {
 const char* finish_reason_name(FinishReason r) {
     switch (r) {
         case FinishReason::kEog:
-        case FinishReason::kStopString: return "stop";
+        case FinishReason::kStopString:
+            return "stop";
         case FinishReason::kMaxTokens:
-        case FinishReason::kContextFull: return "length";
-        case FinishReason::kCancelled: return "cancelled";
-        case FinishReason::kError: return "error";
-        case FinishReason::kNone: break;
+        case FinishReason::kContextFull:
+            return "length";
+        case FinishReason::kCancelled:
+            return "cancelled";
+        case FinishReason::kError:
+            return "error";
+        case FinishReason::kNone:
+            break;
     }
     return "none";
 }
 
 const char* finish_reason_detail(FinishReason r) {
     switch (r) {
-        case FinishReason::kEog: return "eog";
-        case FinishReason::kStopString: return "stop_string";
-        case FinishReason::kMaxTokens: return "max_tokens";
-        case FinishReason::kContextFull: return "context_full";
-        case FinishReason::kCancelled: return "cancelled";
-        case FinishReason::kError: return "error";
-        case FinishReason::kNone: break;
+        case FinishReason::kEog:
+            return "eog";
+        case FinishReason::kStopString:
+            return "stop_string";
+        case FinishReason::kMaxTokens:
+            return "max_tokens";
+        case FinishReason::kContextFull:
+            return "context_full";
+        case FinishReason::kCancelled:
+            return "cancelled";
+        case FinishReason::kError:
+            return "error";
+        case FinishReason::kNone:
+            break;
     }
     return "none";
 }
@@ -71,7 +83,7 @@ std::string StopMatcher::on_text(std::string_view piece) {
 
     // Earliest occurrence of any stop string in the text not shown yet. Everything shown earlier was
     // checked not to end in a stop prefix, so no match can straddle the shown/pending boundary.
-    size_t first = std::string::npos;
+    size_t first             = std::string::npos;
     const std::string* which = nullptr;
     for (const std::string& s : cfg_.stop) {
         const size_t at = pending_.find(s);
@@ -82,13 +94,13 @@ std::string StopMatcher::on_text(std::string_view piece) {
     }
     if (which != nullptr) {
         std::string out = pending_.substr(0, first);
-        matched_ = *which;
+        matched_        = *which;
         pending_.clear();
         reason_ = FinishReason::kStopString;
         return out;
     }
     const size_t hold = partial_stop_suffix(pending_, cfg_.stop);
-    std::string out = pending_.substr(0, pending_.size() - hold);
+    std::string out   = pending_.substr(0, pending_.size() - hold);
     pending_.erase(0, pending_.size() - hold);
     return out;
 }
