@@ -3,7 +3,9 @@
 #include "realizar/tokenizer/chat_template.h"
 
 #include <array>
+#include <deque>
 #include <exception>
+#include <mutex>
 #include <new>
 
 #include "tokenizer/chat/ast.h"
@@ -19,11 +21,36 @@ Status template_error(const jinja::JinjaError& e) {
     return invalid_argument(msg + e.message);
 }
 
+// Parsed templates, keyed by their source: a server renders the same template for every request, and parsing
+// costs more than rendering a short chat (~250 us vs ~100 us for Llama 3.1's template). Programs are immutable
+// once built, so concurrent renders share them; each render holds a shared_ptr while it runs.
+std::shared_ptr<const jinja::Program> parsed_template(std::string_view source) {
+    constexpr size_t kMaxCached = 16;
+    static std::mutex mu;
+    static std::deque<std::pair<std::string, std::shared_ptr<const jinja::Program>>> cache;  // most recent first
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        for (auto it = cache.begin(); it != cache.end(); ++it) {
+            if (it->first == source) {
+                auto hit = *it;
+                cache.erase(it);
+                cache.push_front(hit);
+                return hit.second;
+            }
+        }
+    }
+    std::shared_ptr<const jinja::Program> program = jinja::parse_template(source);  // throws JinjaError
+    std::lock_guard<std::mutex> lock(mu);
+    cache.emplace_front(std::string(source), program);
+    if (cache.size() > kMaxCached) cache.pop_back();
+    return program;
+}
+
 Result<std::string> render_with_context(std::string_view source, const nlohmann::ordered_json& context,
                                         const ChatTemplateOptions& opts) {
     if (!context.is_object()) return invalid_argument("chat template: the context must be a JSON object");
     try {
-        auto program = jinja::parse_template(source);
+        std::shared_ptr<const jinja::Program> program = parsed_template(source);
         jinja::Dict functions;
         jinja::add_global_functions(functions);
         std::vector<std::pair<std::string, jinja::Value>> globals;
