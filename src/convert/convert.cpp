@@ -108,6 +108,21 @@ Status TensorStreamer::one(const ModelFile& mf, const TensorInfo& t, const Plann
                            Progress& pr) {
     auto cancelled_now = [&] { return opts_.cancel && opts_.cancel->load(std::memory_order_relaxed); };
     const size_t chunk = std::max<size_t>(opts_.chunk_bytes, 1 << 16);
+    if (transpose_ && t.shape.size() == 2 && transpose_(t)) {
+        const int64_t rows = t.shape[0], cols = t.shape[1];
+        std::vector<float> a(static_cast<size_t>(rows * cols)), b(a.size());
+        RZ_ASSIGN_OR_RETURN(const uint64_t src_row, dtype_bytes(t.dtype, static_cast<uint64_t>(cols)));
+        for (int64_t r = 0; r < rows; ++r) RZ_RETURN_IF_ERROR(to_f32(t.dtype, t.data + static_cast<uint64_t>(r) * src_row, a.data() + r * cols, cols));
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c) b[static_cast<size_t>(c * rows + r)] = a[static_cast<size_t>(r * cols + c)];
+        RZ_ASSIGN_OR_RETURN(const uint64_t n_out, dtype_bytes(p.dst_type, t.n_elements()));
+        std::vector<uint8_t> out(static_cast<size_t>(n_out));
+        RZ_RETURN_IF_ERROR(from_f32(p.dst_type, b.data(), out.data(), static_cast<int64_t>(b.size())));
+        RZ_RETURN_IF_ERROR(sink(out));
+        pr.bytes_done += n_out;
+        if (opts_.progress) opts_.progress(pr);
+        return Status::Ok();
+    }
     if (p.dst_type == t.dtype && !transform_ && !row_map_) {
         for (uint64_t off = 0; off < t.n_bytes; off += chunk) {
             if (cancelled_now()) return cancelled("conversion cancelled");

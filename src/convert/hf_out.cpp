@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <unistd.h>
 
@@ -121,6 +122,7 @@ Status write_hf_folder(const ConvertOptions& o, const ModelFile& mf, const std::
     std::vector<PlannedTensor> plan;
     std::vector<std::string> hf_names;
     std::map<std::string, model::Role> roles;
+    std::set<std::string> transposed;
     for (const PlannedTensor& p : plan_in) {
         model::Role role{};
         std::string hf = hf_name_of(*spec, p.name, &role);
@@ -129,7 +131,10 @@ Status write_hf_folder(const ConvertOptions& o, const ModelFile& mf, const std::
         const bool transpose = spec->hf_conv1d && q.shape.size() == 2 && model::is_layer_role(role) &&
                                (role == model::Role::kAttnQkv || role == model::Role::kAttnOut || role == model::Role::kFfnUp ||
                                 role == model::Role::kFfnDown);
-        if (transpose) return unsupported("Conv1D (gpt2) Hugging Face output is not implemented");
+        if (transpose) {
+            transposed.insert(p.name);
+            std::swap(q.shape[0], q.shape[1]);
+        }
         roles[p.name] = role;
         hf_names.push_back(hf);
         plan.push_back(std::move(q));
@@ -140,6 +145,7 @@ Status write_hf_folder(const ConvertOptions& o, const ModelFile& mf, const std::
     for (size_t i = 0; i < plan.size(); ++i) w.add_tensor(hf_names[i], plan[i].dst_type, plan[i].shape);
     RZ_RETURN_IF_ERROR(w.begin());
     TensorStreamer s(o);
+    s.set_transpose([&transposed](const formats::TensorInfo& t) { return transposed.count(t.name) > 0; });
     const int64_t hd = hp.head_dim, half = hd / 2;
     if (unpermute) {
         s.set_row_map([&roles, hd, half](const formats::TensorInfo& t, int64_t r) -> int64_t {

@@ -29,6 +29,9 @@ public:
     explicit TensorStreamer(const ConvertOptions& o) : opts_(o) {}
     void set_transform(Transform t) { transform_ = std::move(t); }
     void set_row_map(RowMap m) { row_map_ = std::move(m); }
+    // Tensors to write transposed ([a, b] -> [b, a], e.g. GPT-2's Conv1D): held whole in f32 (one tensor's
+    // worth of memory), unlike the row-chunked path.
+    void set_transpose(std::function<bool(const formats::TensorInfo&)> f) { transpose_ = std::move(f); }
     // Writes every planned tensor (found by name in mf) in plan order through sink.
     Status run(const formats::ModelFile& mf, const std::vector<PlannedTensor>& plan, const Sink& sink);
 
@@ -38,6 +41,7 @@ private:
     const ConvertOptions& opts_;
     Transform transform_;
     RowMap row_map_;
+    std::function<bool(const formats::TensorInfo&)> transpose_;
 };
 
 }  // namespace rz::convert::detail

@@ -1,0 +1,160 @@
+// Lossless round trips (GGUF -> APR -> GGUF, APR -> SafeTensors folder -> APR keep every tensor byte and the
+// metadata that matters), atomic output (a failed or interrupted run leaves nothing and never clobbers an
+// existing OUTPUT), and the CLI under SIGINT.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "convert/convert_util.h"
+#include "realizar/model/synthetic.h"
+
+namespace rz::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+void expect_same_tensors(const formats::ModelFile& a, const formats::ModelFile& b) {
+    ASSERT_EQ(a.tensors.size(), b.tensors.size());
+    for (const auto& ta : a.tensors) {
+        const auto* tb = b.find_tensor(ta.name);
+        ASSERT_NE(tb, nullptr) << ta.name;
+        EXPECT_EQ(ta.dtype, tb->dtype) << ta.name;
+        EXPECT_EQ(ta.shape, tb->shape) << ta.name;
+        ASSERT_EQ(ta.n_bytes, tb->n_bytes) << ta.name;
+        EXPECT_EQ(std::memcmp(ta.data, tb->data, ta.n_bytes), 0) << ta.name;
+    }
+}
+
+// Same value whatever the declared integer/float width (JSON metadata has no u32/f32).
+bool same_value(const formats::MetaValue& a, const formats::MetaValue& b) {
+    if (const auto* aa = a.as_array()) {
+        const auto* bb = b.as_array();
+        if (!bb || aa->items.size() != bb->items.size()) return false;
+        for (size_t i = 0; i < aa->items.size(); ++i)
+            if (!same_value(aa->items[i], bb->items[i])) return false;
+        return true;
+    }
+    if (a.as_string() || b.as_string()) return a.as_string() && b.as_string() && *a.as_string() == *b.as_string();
+    auto x = a.as_float(), y = b.as_float();
+    return x && y && static_cast<float>(*x) == static_cast<float>(*y);
+}
+
+void expect_gguf_meta_kept(const formats::ModelFile& src, const formats::ModelFile& back) {
+    int checked = 0;
+    for (const auto& [k, v] : src.metadata) {
+        const bool matters = k == "general.architecture" || k.rfind("llama.", 0) == 0 || k == "tokenizer.ggml.model" ||
+                             k == "tokenizer.ggml.tokens" || k == "tokenizer.ggml.scores" || k == "tokenizer.ggml.token_type" ||
+                             k == "tokenizer.ggml.bos_token_id" || k == "tokenizer.ggml.eos_token_id" ||
+                             k == "tokenizer.ggml.unknown_token_id";
+        if (!matters) continue;
+        const auto* w = back.find_meta(k);
+        ASSERT_NE(w, nullptr) << k;
+        EXPECT_TRUE(same_value(v, *w)) << k;
+        ++checked;
+    }
+    EXPECT_GE(checked, 10);
+}
+
+TEST(RoundTrip, GgufToAprToGgufKeepsBytesAndMetadata) {
+    for (const std::string& src : {stories_dir() + "/stories260K-f32.gguf", shared_dir() + "/golden/quant/q-Q4_K_M.gguf"}) {
+        ScratchDir dir;
+        ASSERT_TRUE(convert(src, dir / "m.apr").ok()) << src;
+        Status st = convert(dir / "m.apr", dir / "back.gguf");
+        ASSERT_TRUE(st.ok()) << st.to_string();
+        auto a = formats::open_model_file(src);
+        auto b = formats::open_model_file(dir / "back.gguf");
+        ASSERT_TRUE(a.ok() && b.ok());
+        expect_same_tensors(*a, *b);
+        expect_gguf_meta_kept(*a, *b);
+    }
+}
+
+TEST(RoundTrip, AprToSafeTensorsToAprKeepsBytesAndMetadata) {
+    ScratchDir dir;
+    const std::string src = std::string(RZ_SOURCE_DIR) + "/data/demo/stories260K.apr";
+    Status st = convert(src, dir / "hf");
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    EXPECT_TRUE(fs::exists(dir.path() / "hf" / "config.json"));
+    EXPECT_TRUE(fs::exists(dir.path() / "hf" / "tokenizer.model"));
+    st = convert(dir / "hf", dir / "back.apr");
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    auto a = formats::open_model_file(src);
+    auto b = formats::open_model_file(dir / "back.apr");
+    ASSERT_TRUE(a.ok() && b.ok());
+    expect_same_tensors(*a, *b);
+    for (const char* k : {"architecture", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                          "intermediate_size", "vocab_size", "rms_norm_eps", "rope_theta", "rope_type", "tokenizer.vocabulary",
+                          "tokenizer.scores", "tokenizer.token_type", "tokenizer.model", "tokenizer.bos_token_id", "tokenizer.eos_token_id"}) {
+        const auto* x = a->find_meta(k);
+        const auto* y = b->find_meta(k);
+        ASSERT_TRUE(x && y) << k;
+        EXPECT_TRUE(same_value(*x, *y)) << k;
+    }
+}
+
+TEST(Atomic, FailedRunLeavesExistingOutputAlone) {
+    ScratchDir dir;
+    { std::ofstream(dir / "out.gguf") << "precious"; }
+    Status st = convert(stories_dir() + "/stories260K.bin", dir / "out.gguf", "q9_z");
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("q9_z"), std::string::npos);
+    // Cancelled mid-way through the data.
+    std::atomic<bool> cancel{false};
+    convert::ConvertOptions o;
+    o.input = stories_dir() + "/stories260K.bin";
+    o.output = dir / "out.gguf";
+    o.type = "f16";
+    o.threads = 1;
+    o.chunk_bytes = 1;  // many small chunks
+    o.cancel = &cancel;
+    o.progress = [&](const convert::Progress& p) {
+        if (p.bytes_done > p.bytes_total / 2) cancel = true;
+    };
+    st = convert::convert_model(o);
+    EXPECT_EQ(st.code(), StatusCode::kCancelled) << st.to_string();
+    std::ifstream in(dir / "out.gguf");
+    std::string s;
+    in >> s;
+    EXPECT_EQ(s, "precious");
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir.path())) n += e.path().filename() != "out.gguf";
+    EXPECT_EQ(n, 0u) << "temporary files left behind";
+}
+
+// `realizar convert` interrupted by SIGINT (as Ctrl-C) while writing: exit 130, no output, no temporary file.
+TEST(Atomic, CliInterruptedBySignalLeavesNothing) {
+    ScratchDir dir;
+    model::SyntheticSpec sp;  // ~100 MB of f32: long enough to be interrupted while quantizing
+    sp.n_vocab = 8000, sp.n_embd = 1024, sp.n_layer = 2, sp.n_head = 8, sp.n_head_kv = 8, sp.n_ff = 2816, sp.ftype = "F32";
+    ASSERT_TRUE(model::write_synthetic_gguf(dir / "in.gguf", sp).ok());
+    fs::create_directories(dir.path() / "out");
+    const std::string out = (dir.path() / "out" / "m.gguf").string();
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        const std::string in = dir / "in.gguf";
+        execl(RZ_REALIZAR_BIN, RZ_REALIZAR_BIN, "convert", in.c_str(), "-o", out.c_str(), "--type", "q6_k", "--threads", "1",
+              "-q", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    // Wait until the writer has created its temporary file, then interrupt.
+    bool started = false;
+    for (int i = 0; i < 3000 && !started; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        for (const auto& e : fs::directory_iterator(dir.path() / "out")) started |= e.is_regular_file();
+    }
+    kill(pid, SIGINT);
+    int wst = 0;
+    waitpid(pid, &wst, 0);
+    ASSERT_TRUE(started);
+    ASSERT_TRUE(WIFEXITED(wst));
+    EXPECT_EQ(WEXITSTATUS(wst), 130);
+    EXPECT_TRUE(fs::is_empty(dir.path() / "out")) << "partial output left behind";
+}
+
+}  // namespace
+}  // namespace rz::test
