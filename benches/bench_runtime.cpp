@@ -6,6 +6,8 @@
 // Models are written once to $RZ_BENCH_DIR (default /tmp/rz-bench). RZ_BENCH_THREADS overrides 2 threads.
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -70,6 +72,12 @@ void BM_pp512(benchmark::State& state, const std::string& ftype) {
         if (!st.ok()) return state.SkipWithError(st.to_string().c_str());
     }
     state.counters["tok/s"] = benchmark::Counter(512.0 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+    // Peak RSS of the process against what it must hold: the weights (mapped file) + the KV cache in use.
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const double kv_mb = 512.0 * m->info().n_layer * 2 * (m->info().n_embd / m->info().n_head) * m->info().n_head_kv * 2 / 1048576.0;
+    state.counters["peak_rss_MB"] = static_cast<double>(ru.ru_maxrss) / 1024.0;
+    state.counters["file+kv_MB"] = static_cast<double>(m->info().weight_bytes) / 1048576.0 + kv_mb;
 }
 
 void BM_tg128(benchmark::State& state, const std::string& ftype) {

@@ -45,22 +45,36 @@ Result<std::unique_ptr<Context>> ContextImpl::create(std::shared_ptr<const Model
     RZ_RETURN_IF_ERROR(c->kv_.init(hp.n_layer, opts.n_seq_max, hp.n_head_kv, n_ctx, hp.head_dim, opts.cache_type));
     c->pool_ = std::make_unique<ThreadPool>(opts.n_threads);
 
-    const size_t nb = static_cast<size_t>(opts.n_batch);
-    const size_t E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_embd_q()), KV = static_cast<size_t>(hp.n_embd_kv());
-    const size_t F = static_cast<size_t>(hp.n_ff);
-    c->x_.resize(nb * E);
-    c->h_.resize(nb * E);
-    c->q_.resize(nb * Q);
-    c->k_.resize(nb * KV);
-    c->v_.resize(nb * KV);
-    c->qkv_.resize(nb * (Q + 2 * KV));
-    c->attn_.resize(nb * Q);
-    c->o_.resize(nb * E);
-    c->a_.resize(nb * 2 * F);
-    c->b_.resize(nb * F);
-    c->f_.resize(nb * E);
-    c->cs_.resize(nb * static_cast<size_t>(std::max(hp.n_rot, 2)));
     return std::unique_ptr<Context>(std::move(c));
+}
+
+// Scratch grows to the largest chunk seen (a decode-only context never pays for a 512-token prefill), and
+// the FFN intermediates only ever hold kFfnChunk tokens: peak RSS stays near weights + KV cache.
+void ContextImpl::ensure_scratch(int n) {
+    if (n <= scratch_tokens_) return;
+    const model::HParams& hp = m_->hp();
+    const model::ModelWeights& W = m_->weights();
+    const size_t nb = static_cast<size_t>(n);
+    const size_t E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_embd_q()), KV = static_cast<size_t>(hp.n_embd_kv());
+    const size_t F = static_cast<size_t>(hp.n_ff), nf = std::min(nb, static_cast<size_t>(kFfnChunk));
+    bool fused_qkv = false, fused_ffn = false;
+    for (const auto& l : W.layers) {
+        fused_qkv = fused_qkv || static_cast<bool>(l[Role::kAttnQkv]);
+        fused_ffn = fused_ffn || static_cast<bool>(l[Role::kFfnGateUp]);
+    }
+    x_.resize(nb * E);
+    h_.resize(nb * E);
+    q_.resize(nb * Q);
+    k_.resize(nb * KV);
+    v_.resize(nb * KV);
+    if (fused_qkv) qkv_.resize(nb * (Q + 2 * KV));
+    attn_.resize(nb * Q);
+    o_.resize(nb * E);
+    a_.resize(nf * (fused_ffn ? 2 : 1) * F);
+    b_.resize(hp.ffn == model::FfnType::kGated ? nf * F : 0);
+    f_.resize(nb * E);
+    cs_.resize(nb * static_cast<size_t>(std::max(hp.n_rot, 2)));
+    scratch_tokens_ = n;
 }
 
 Status ContextImpl::validate(const Batch& b) const {
@@ -214,6 +228,13 @@ Status ContextImpl::attention_block(int il, int n, const int32_t* pos, const int
 }
 
 Status ContextImpl::ffn_block(int il, int n, const float* in, float* out) {
+    const int64_t E = m_->hp().n_embd;
+    for (int c0 = 0; c0 < n; c0 += kFfnChunk)
+        RZ_RETURN_IF_ERROR(ffn_chunk(il, std::min(kFfnChunk, n - c0), in + c0 * E, out + c0 * E));
+    return Status::Ok();
+}
+
+Status ContextImpl::ffn_chunk(int il, int n, const float* in, float* out) {
     const model::HParams& hp = m_->hp();
     const model::LayerWeights& L = m_->weights().layers[static_cast<size_t>(il)];
     const int64_t F = hp.n_ff;
@@ -250,6 +271,7 @@ Status ContextImpl::forward(const int32_t* tok, const int32_t* pos, const int32_
     const model::HParams& hp = m_->hp();
     const model::ModelWeights& W = m_->weights();
     const int E = hp.n_embd;
+    ensure_scratch(n);
     float* x = x_.data();
 
     // Embeddings (+ learned positions).

@@ -32,6 +32,9 @@ private:
     Status forward(const int32_t* tok, const int32_t* pos, const int32_t* seq, const int64_t* out_row, int n, float* logits_out);
     Status attention_block(int il, int n, const int32_t* pos, const int32_t* seq);
     Status ffn_block(int il, int n, const float* in, float* out);
+    Status ffn_chunk(int il, int n, const float* in, float* out);
+    void ensure_scratch(int n_tokens);
+    static constexpr int kFfnChunk = 128;
     Status matmul(const model::Weight& w, const float* x, int n, float* y);
     void norm_rows(const float* x, const model::Weight& w, const model::Weight& b, int n, float* out);
 
@@ -42,7 +45,8 @@ private:
     KvCache kv_;
     std::unique_ptr<ThreadPool> pool_;
 
-    // Scratch, sized for n_batch tokens (row-major [n_tokens, width]).
+    int scratch_tokens_ = 0;
+    // Scratch, sized for the largest chunk so far (row-major [n_tokens, width]).
     std::vector<float> x_, h_, q_, k_, v_, qkv_, attn_, o_, a_, b_, f_, cs_;
     // Logits of the last decode(): row index per batch entry (-1 = not requested).
     std::vector<float> logits_;

@@ -52,8 +52,9 @@ TEST_P(KvCache, PrefillEqualsSingleTokenDecode) {
     auto pre = prefill_logits(*a, s0_);
     ASSERT_TRUE(pre.ok());
     auto dec = one_by_one(*b, s0_, 0);
-    // Batched matmuls may sum in another order than single-token ones: equal to float rounding.
-    EXPECT_LE(max_rel(*pre, dec, stddev(dec)), 1e-5);
+    // Batched matmuls may sum in another order than single-token ones: equal to float rounding with an F32
+    // cache; with F16, a last-bit difference can round a K/V element to the neighbouring half (F16 bound).
+    EXPECT_LE(max_rel(*pre, dec, stddev(dec)), GetParam() == DType::F32 ? 1e-5 : 5e-3);
     EXPECT_EQ(a->seq_len(0), static_cast<int32_t>(s0_.size()));
     EXPECT_EQ(a->kv_cells_used(), static_cast<int64_t>(s0_.size()));
 }

@@ -110,3 +110,41 @@ INSTANTIATE_TEST_SUITE_P(Forms, Stories260K, testing::Values("stories260K.bin", 
 
 }  // namespace
 }  // namespace rz::test
+
+namespace rz::test {
+namespace {
+
+// A 200-token prefill (several FFN sub-chunks, several attention tiles and query blocks) equals 200
+// single-token steps, on a real model.
+TEST(Stories260KLong, PrefillEqualsDecodeOver200Tokens) {
+    auto m = runtime::Model::load(shared_dir() + "/data/tinystories-260K/stories260K-f32.gguf");
+    ASSERT_TRUE(m.ok());
+    std::ifstream in(shared_dir() + "/data/tinystories-260K/reference/greedy_bos_n200.token_ids.txt");
+    std::vector<int32_t> toks = {1};
+    for (int32_t id; in >> id && toks.size() < 200;) toks.push_back(id);
+    for (DType cache : {DType::F32, DType::F16}) {
+        runtime::ContextOptions o;
+        o.cache_type = cache;
+        o.n_threads = 2;
+        auto a = runtime::Context::create(*m, o);
+        auto b = runtime::Context::create(*m, o);
+        ASSERT_TRUE(a.ok() && b.ok());
+        auto pre = prefill_logits(**a, toks);
+        ASSERT_TRUE(pre.ok());
+        std::vector<float> dec;
+        runtime::Batch batch;
+        for (size_t t = 0; t < toks.size(); ++t) {
+            batch.clear();
+            batch.add(toks[t], static_cast<int32_t>(t), 0, true);
+            ASSERT_TRUE((*b)->decode(batch).ok());
+            dec.insert(dec.end(), (*b)->logits(0).begin(), (*b)->logits(0).end());
+        }
+        // F32 cache: equal to float rounding (the batched matmul sums in another order). F16 cache: those
+        // last-bit differences can round a K/V element to the neighbouring half, so the bound is the F16
+        // cache's own (see golden_test.cpp).
+        EXPECT_LE(max_rel(*pre, dec, stddev(dec)), cache == DType::F32 ? 1e-5 : 5e-3) << dtype_name(cache);
+    }
+}
+
+}  // namespace
+}  // namespace rz::test
