@@ -77,7 +77,7 @@ void ThreadPool::worker_loop(int ith) {
         tl_in_pool_job = true;
         (*job_)(ith, n_threads_);
         tl_in_pool_job = false;
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
     }
 }
 
@@ -95,7 +95,18 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     tl_in_pool_job = true;
     fn(0, n_threads_);
     tl_in_pool_job = false;
-    while (pending_.load(std::memory_order_acquire) != 0) RZ_CPU_RELAX();
+    // Spin briefly (the common case: workers finish within microseconds of us), then sleep on the counter.
+    // Spinning without bound is disastrous when the machine is oversubscribed (a descheduled worker would
+    // make us burn our whole time slice, step after step).
+    int left = pending_.load(std::memory_order_acquire);
+    for (int spin = 0; left != 0 && spin < kSpinIterations; ++spin) {
+        RZ_CPU_RELAX();
+        left = pending_.load(std::memory_order_acquire);
+    }
+    while (left != 0) {
+        pending_.wait(left, std::memory_order_acquire);
+        left = pending_.load(std::memory_order_acquire);
+    }
     job_ = nullptr;
 }
 
