@@ -45,7 +45,8 @@ std::vector<uint8_t> original_layout_file(uint8_t second_dtype, uint64_t second_
 }
 
 TEST(Apr, ReadsTheOriginalRealizarLayout) {
-    auto mf = read_apr(original_layout_file(0, 320), "factory.apr");
+    const auto bytes = original_layout_file(0, 320);  // read_apr does not copy: keep the bytes alive
+    auto mf = read_apr(bytes, "factory.apr");
     ASSERT_TRUE(mf.ok()) << mf.status().to_string();
     EXPECT_EQ(mf->meta_string("architecture"), "llama");
     EXPECT_EQ(mf->meta_int("hidden_size"), 8);
@@ -56,7 +57,8 @@ TEST(Apr, ReadsTheOriginalRealizarLayout) {
     EXPECT_EQ(emb->shape, (std::vector<int64_t>{10, 8}));
     EXPECT_EQ(emb->data[0], 32);  // second tensor starts at data byte 32
     // Its dtype byte 2 means BF16 (not ggml's Q4_0): the size (160 bytes) tells which numbering applies.
-    auto bf = read_apr(original_layout_file(2, 160), "factory-bf16.apr");
+    const auto bf_bytes = original_layout_file(2, 160);
+    auto bf = read_apr(bf_bytes, "factory-bf16.apr");
     ASSERT_TRUE(bf.ok()) << bf.status().to_string();
     EXPECT_EQ(bf->find_tensor("model.embed_tokens.weight")->dtype, DType::BF16);
     // A size that fits neither numbering is an error naming the tensor.
