@@ -85,9 +85,7 @@ class PenaltiesStage final : public SamplerStage {
     const char* name() const override { return "penalties"; }
     void apply(Candidates& cand) override {
         if (counts_.empty()) return;
-        for (TokenData& td : cand.data) {
-            auto it = counts_.find(td.id);
-            if (it == counts_.end()) continue;
+        auto penalize = [&](TokenData& td, int count) {
             // Dividing a negative logit would make the token MORE likely; multiply those instead
             // (the usual fix to the CTRL paper's rule, as llama.cpp and HF do).
             if (td.logit <= 0.0f) {
@@ -95,7 +93,25 @@ class PenaltiesStage final : public SamplerStage {
             } else {
                 td.logit /= repeat_;
             }
-            td.logit -= static_cast<float>(it->second) * frequency_ + presence_;
+            td.logit -= static_cast<float>(count) * frequency_ + presence_;
+        };
+        // Usual case: the candidates are still the vocabulary in id order, so visit only the (at most
+        // last_n) seen tokens instead of hashing every vocabulary entry.
+        bool direct = true;
+        for (const auto& [id, count] : counts_) {
+            const auto i = static_cast<size_t>(id);
+            if (id < 0 || i >= cand.data.size() || cand.data[i].id != id) {
+                direct = false;
+                break;
+            }
+        }
+        if (direct) {
+            for (const auto& [id, count] : counts_) penalize(cand.data[static_cast<size_t>(id)], count);
+        } else {
+            for (TokenData& td : cand.data) {
+                auto it = counts_.find(td.id);
+                if (it != counts_.end()) penalize(td, it->second);
+            }
         }
         cand.sorted = false;
     }
@@ -199,18 +215,29 @@ class TopPStage final : public SamplerStage {
     void apply(Candidates& cand) override {
         if (p_ >= 1.0f || cand.data.size() <= 1) return;
         cand.softmax();
-        // Big vocabularies: most of the mass sits in a few hundred tokens, so sort those first and only
-        // fall back to a full sort when they do not reach p.
-        size_t sorted_upto = cand.sorted ? cand.data.size() : std::min<size_t>(256, cand.data.size());
-        partial_sort_candidates(cand, sorted_upto);
-        double cum            = 0.0;
-        size_t keep           = cand.data.size();
-        const size_t min_keep = static_cast<size_t>(std::max(min_keep_, 1));
-        for (size_t i = 0; i < cand.data.size(); ++i) {
-            if (i == sorted_upto) {
-                partial_sort_candidates(cand, cand.data.size());
-                sorted_upto = cand.data.size();
+        const size_t n        = cand.data.size();
+        const size_t min_keep = std::min(n, static_cast<size_t>(std::max(min_keep_, 1)));
+        // Sort only a prefix that surely holds the nucleus: select the best k in O(n) (nth_element) and
+        // grow k 4x until their mass reaches p. Most of an LM's mass sits in a few hundred tokens, so a
+        // 150k vocabulary rarely needs more than one or two rounds instead of a full sort.
+        size_t k = n;
+        if (!cand.sorted) {
+            k = std::min(n, std::max<size_t>(256, min_keep));
+            for (;;) {
+                if (k < n) {
+                    std::nth_element(cand.data.begin(), cand.data.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                                     cand.data.end(), better);
+                }
+                double mass = 0.0;
+                for (size_t i = 0; i < k; ++i) mass += cand.data[i].p;
+                if (mass >= p_ || k == n) break;
+                k = std::min(n, k * 4);
             }
+            std::sort(cand.data.begin(), cand.data.begin() + static_cast<std::ptrdiff_t>(k), better);
+        }
+        double cum  = 0.0;
+        size_t keep = k;  // float round-off can leave the total a hair under p: keep everything then
+        for (size_t i = 0; i < k; ++i) {
             cum += cand.data[i].p;
             if (cum >= p_ && i + 1 >= min_keep) {
                 keep = i + 1;
@@ -520,8 +547,9 @@ double log_sum_exp(std::span<const float> logits) {
     float max_l = -std::numeric_limits<float>::infinity();
     for (float l : logits) max_l = std::max(max_l, l);
     if (!std::isfinite(max_l)) return static_cast<double>(max_l);
+    // float exp (several times faster than double over a 150k row), summed in double.
     double sum = 0.0;
-    for (float l : logits) sum += std::exp(static_cast<double>(l) - max_l);
+    for (float l : logits) sum += std::exp(l - max_l);
     return max_l + std::log(sum);
 }
 }  // namespace
@@ -539,16 +567,29 @@ LogprobsEntry compute_logprobs(std::span<const float> logits, int32_t chosen, in
     e.chosen       = {chosen, static_cast<float>(static_cast<double>(logits[static_cast<size_t>(chosen)]) - lse)};
     const size_t n = std::min(static_cast<size_t>(std::max(top_n, 0)), logits.size());
     if (n == 0) return e;
-    std::vector<int32_t> idx(logits.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n), idx.end(), [&](int32_t a, int32_t b) {
-        // NaN compares as -inf so the ordering stays strict-weak.
-        float la = logits[static_cast<size_t>(a)], lb = logits[static_cast<size_t>(b)];
-        if (std::isnan(la)) la = -std::numeric_limits<float>::infinity();
-        if (std::isnan(lb)) lb = -std::numeric_limits<float>::infinity();
-        if (la != lb) return la > lb;
-        return a < b;
-    });
+    // Strict total order: higher logit first (NaN as -inf), then lower id.
+    auto key = [&](int32_t id) {
+        const float l = logits[static_cast<size_t>(id)];
+        return std::isnan(l) ? -std::numeric_limits<float>::infinity() : l;
+    };
+    auto before = [&](int32_t a, int32_t b) {
+        const float la = key(a), lb = key(b);
+        return la != lb ? la > lb : a < b;
+    };
+    std::vector<int32_t> idx;
+    if (n <= 64) {
+        // One pass keeping the n best in a small sorted list: O(V) instead of an O(V) index array + sort.
+        idx.reserve(n + 1);
+        for (int32_t id = 0; id < static_cast<int32_t>(logits.size()); ++id) {
+            if (idx.size() == n && !before(id, idx.back())) continue;
+            idx.insert(std::upper_bound(idx.begin(), idx.end(), id, before), id);
+            if (idx.size() > n) idx.pop_back();
+        }
+    } else {
+        idx.resize(logits.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n), idx.end(), before);
+    }
     e.top.reserve(n);
     for (size_t i = 0; i < n; ++i) {
         const int32_t id = idx[i];
