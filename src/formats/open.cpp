@@ -64,4 +64,15 @@ Result<ModelFile> open_model_bytes(std::span<const uint8_t> bytes, std::string n
     return unsupported(fmt::format("{}: in-memory data is neither GGUF nor APR", name));
 }
 
+Status write_model_file(const std::string& path, const ModelFile& mf, Format format) {
+    switch (format) {
+        case Format::kGguf: return write_gguf(path, mf);
+        case Format::kSafeTensors: return write_safetensors(path, mf);
+        case Format::kApr: return write_apr(path, mf);
+        case Format::kHfFolder:
+        case Format::kLlama2c: break;
+    }
+    return invalid_argument(fmt::format("{}: realizar does not write {} files", path, format_name(format)));
+}
+
 }  // namespace rz::formats

@@ -389,4 +389,32 @@ TEST(AprRoundTrip, ConvertsGgufToAprAndBack) {
 }
 
 }  // namespace
+namespace {
+
+TEST(WriteModelFile, DispatchesOnFormat) {
+    auto src = open_model_file(shared("golden/llama_gqa"));
+    ASSERT_TRUE(src.ok());
+    test::TempDir dir("wmf");
+    for (Format f : {Format::kGguf, Format::kSafeTensors, Format::kApr}) {
+        const std::string path = dir.file(std::string("m.") + std::string(format_name(f)));
+        ASSERT_TRUE(write_model_file(path, *src, f).ok()) << format_name(f);
+        auto back = open_model_file(path);
+        ASSERT_TRUE(back.ok()) << back.status().to_string();
+        EXPECT_EQ(back->format, f);
+        const TensorInfo* a = src->find_tensor("model.layers.1.mlp.down_proj.weight");
+        const TensorInfo* b = back->find_tensor("model.layers.1.mlp.down_proj.weight");
+        ASSERT_TRUE(a && b);
+        EXPECT_EQ(a->shape, b->shape);
+        EXPECT_TRUE(std::equal(a->data, a->data + a->n_bytes, b->data));
+        // Metadata carried over (SafeTensors metadata is string -> string, so there it is text).
+        if (f == Format::kSafeTensors) {
+            EXPECT_EQ(back->meta_string("hf.config.num_key_value_heads"), "2");
+        } else {
+            EXPECT_EQ(back->meta_int("hf.config.num_key_value_heads"), 2);
+        }
+    }
+    EXPECT_EQ(write_model_file(dir.file("x"), *src, Format::kHfFolder).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
 }  // namespace rz::formats

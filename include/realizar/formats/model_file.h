@@ -126,4 +126,9 @@ Result<ModelFile> open_model_file(const std::string& path);
 // ModelFile::path and in error messages.
 Result<ModelFile> open_model_bytes(std::span<const uint8_t> bytes, std::string name);
 
+// Writes mf as GGUF, SafeTensors or APR (write_gguf / write_safetensors / write_apr: temp file, fsync,
+// rename). Names and dtypes are written as they are: mapping tensor names between conventions (HF <->
+// GGUF) or quantizing is the caller's job. kInvalidArgument for kHfFolder / kLlama2c.
+Status write_model_file(const std::string& path, const ModelFile& mf, Format format);
+
 }  // namespace rz::formats
