@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
@@ -106,6 +107,9 @@ Status finalize(Vocab& v) {
     if (v.attrs.size() != n)
         return corrupt(v.source + ": " + std::to_string(v.attrs.size()) + " token types for " + std::to_string(n) +
                        " tokens");
+    // A NaN score would break the merge queue's ordering; treat non-finite scores as "never merge first".
+    for (float& sc : v.scores)
+        if (!std::isfinite(sc)) sc = -1e30f;
     for (int32_t* id : {&v.bos, &v.eos, &v.unk, &v.sep, &v.pad, &v.eot, &v.eom, &v.mask}) {
         if (*id >= static_cast<int32_t>(n) || *id < -1) *id = -1;
     }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "realizar/formats/model_file.h"
@@ -121,6 +122,32 @@ TEST(Stream, InvalidBytesBecomeReplacementCharacters) {
     EXPECT_EQ(shown.push(2), "</s>");
     StreamDecoder hidden(*t);
     EXPECT_EQ(hidden.push(2), "");
+}
+
+TEST(Threads, ConcurrentEncodesAgreeWithSerialOnes) {
+    // One tokenizer shared by server slots: encode must be safe to call from several threads at once.
+    for (const std::string& src : {kTok + "llama2-spm/tokenizer.model", kTok + "gpt2"}) {
+        auto t = load(src);
+        ASSERT_TRUE(t);
+        std::vector<std::string> texts;
+        for (int i = 0; i < 8; ++i)
+            texts.push_back("Thread " + std::to_string(i) + ": the quick brown fox 🦊 jumps over " +
+                            std::string(static_cast<size_t>(i) * 7, 'z') + " the lazy dog, 12345 times.");
+        std::vector<std::vector<int32_t>> serial;
+        for (const auto& s : texts) serial.push_back(enc(*t, s, true, true));
+        std::vector<std::vector<int32_t>> parallel(texts.size());
+        std::vector<std::thread> threads;
+        for (size_t i = 0; i < texts.size(); ++i) {
+            threads.emplace_back([&, i] {
+                for (int rep = 0; rep < 50; ++rep) {
+                    auto r = t->encode(texts[i], true, true);
+                    if (r.ok()) parallel[i] = *r;
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+        EXPECT_EQ(parallel, serial) << src;
+    }
 }
 
 TEST(Metadata, AprStyleEmbeddedVocabulary) {
