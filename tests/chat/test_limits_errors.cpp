@@ -45,6 +45,11 @@ TEST(ChatLimits, InfiniteRecursionHitsDepthLimit) {
     // Mutual recursion through a call block's caller as well.
     e = error_of("{% macro g() %}{% call g() %}x{% endcall %}{% endmacro %}{{ g() }}");
     EXPECT_NE(e.find("maximum recursion depth"), std::string::npos) << e;
+    // Recursion through deeply nested expressions is bounded by total nesting (C++ stack), not only call depth.
+    std::string nested = "{% macro f(n) %}{{ " + std::string(95, '[') + "f(n + 1)" + std::string(95, ']') +
+                         " }}{% endmacro %}{{ f(0) }}";
+    e = error_of(nested);
+    EXPECT_NE(e.find("maximum recursion depth"), std::string::npos) << e;
     // Bounded recursion below the limit works.
     auto ok = render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }}");
     ASSERT_TRUE(ok.ok()) << ok.status().message();
@@ -117,6 +122,13 @@ TEST(ChatErrors, BadInputsAreStatusesNotCrashes) {
     EXPECT_FALSE(render_chat_template("{{ 1 }}", nlohmann::json::object(), {}).ok());  // messages must be an array
     EXPECT_FALSE(render_chat_template("{{ 1 }}", nlohmann::json::parse("[1, 2]"), {}).ok());
     EXPECT_FALSE(render_jinja("{{ 1 }}", nlohmann::ordered_json::array()).ok());
+    // Hostile nesting in request JSON is refused, not a stack overflow.
+    nlohmann::json deep = nlohmann::json::array();
+    for (int i = 0; i < 100000; ++i) deep = nlohmann::json::array({std::move(deep)});
+    nlohmann::json msgs = nlohmann::json::array({nlohmann::json{{"role", "user"}, {"content", std::move(deep)}}});
+    auto d = render_chat_template("{{ messages | length }}", msgs, {});
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.status().message().find("nested deeper"), std::string::npos) << d.status().message();
     // Invalid UTF-8 in a template or message passes through byte-exactly (Python would have decoded it
     // with surrogateescape; we never crash on it).
     auto r = render_chat_template("{{ messages[0].content }}|{{ '\xff' }}",

@@ -46,28 +46,32 @@ std::shared_ptr<const jinja::Program> parsed_template(std::string_view source) {
     return program;
 }
 
-Result<std::string> render_with_context(std::string_view source, const nlohmann::ordered_json& context,
-                                        const ChatTemplateOptions& opts) {
-    if (!context.is_object()) return invalid_argument("chat template: the context must be a JSON object");
+using Globals = std::vector<std::pair<std::string, jinja::Value>>;
+
+// Sets (or replaces) one template variable.
+void set_var(Globals& vars, const std::string& name, jinja::Value v) {
+    for (auto& [k, val] : vars) {
+        if (k == name) {
+            val = std::move(v);
+            return;
+        }
+    }
+    vars.emplace_back(name, std::move(v));
+}
+
+// Runs `build` (which fills the template variables) and renders; every exception of the interpreter ends
+// here as a Status.
+template <typename BuildVars>
+Result<std::string> render_guarded(std::string_view source, const ChatTemplateOptions& opts, BuildVars build) {
     try {
         std::shared_ptr<const jinja::Program> program = parsed_template(source);
         jinja::Dict functions;
         jinja::add_global_functions(functions);
-        std::vector<std::pair<std::string, jinja::Value>> globals;
-        for (auto& [k, v] : functions.items) globals.emplace_back(k.str(), std::move(v));
-        for (auto it = context.begin(); it != context.end(); ++it) {
-            jinja::Value v = jinja::Value::from_json(it.value());
-            bool replaced = false;
-            for (auto& [name, val] : globals) {
-                if (name == it.key()) {
-                    val = v;
-                    replaced = true;
-                }
-            }
-            if (!replaced) globals.emplace_back(it.key(), std::move(v));
-        }
+        Globals vars;
+        for (auto& [k, v] : functions.items) vars.emplace_back(k.str(), std::move(v));
+        build(vars);
         jinja::Interpreter interp(opts.limits, opts.strftime_now);
-        return interp.render(*program, std::move(globals));
+        return interp.render(*program, std::move(vars));
     } catch (const jinja::JinjaError& e) {
         return template_error(e);
     } catch (const std::bad_alloc&) {
@@ -75,6 +79,24 @@ Result<std::string> render_with_context(std::string_view source, const nlohmann:
     } catch (const std::exception& e) {
         return internal_error(std::string("chat template: ") + e.what());
     }
+}
+
+template <typename Json>
+Result<std::string> render_messages(std::string_view source, const Json& messages, const ChatTemplateOptions& opts) {
+    if (!messages.is_array()) return invalid_argument("chat template: messages must be a JSON array");
+    for (size_t i = 0; i < messages.size(); ++i) {
+        if (!messages[i].is_object())
+            return invalid_argument("chat template: messages[" + std::to_string(i) + "] is not an object");
+    }
+    if (!opts.extra_context.is_object()) return invalid_argument("chat template: extra_context must be a JSON object");
+    return render_guarded(source, opts, [&](Globals& vars) {
+        set_var(vars, "messages", jinja::value_from_json(messages));
+        set_var(vars, "add_generation_prompt", jinja::Value::boolean(opts.add_generation_prompt));
+        set_var(vars, "bos_token", jinja::Value::string(opts.bos_token));
+        set_var(vars, "eos_token", jinja::Value::string(opts.eos_token));
+        for (auto it = opts.extra_context.begin(); it != opts.extra_context.end(); ++it)
+            set_var(vars, it.key(), jinja::value_from_json(it.value()));
+    });
 }
 
 // Fallback templates, written from each format's public description (model cards / reference code).
@@ -168,29 +190,20 @@ constexpr std::array<Builtin, 7> kBuiltins = {{
 
 Result<std::string> render_jinja(std::string_view template_source, const nlohmann::ordered_json& context,
                                  const ChatTemplateOptions& opts) {
-    return render_with_context(template_source, context, opts);
+    if (!context.is_object()) return invalid_argument("chat template: the context must be a JSON object");
+    return render_guarded(template_source, opts, [&](Globals& vars) {
+        for (auto it = context.begin(); it != context.end(); ++it) set_var(vars, it.key(), jinja::value_from_json(it.value()));
+    });
 }
 
 Result<std::string> render_chat_template(std::string_view template_source, const nlohmann::json& messages,
                                          const ChatTemplateOptions& opts) {
-    return render_chat_template(template_source, nlohmann::ordered_json(messages), opts);
+    return render_messages(template_source, messages, opts);
 }
 
 Result<std::string> render_chat_template(std::string_view template_source, const nlohmann::ordered_json& messages,
                                          const ChatTemplateOptions& opts) {
-    if (!messages.is_array()) return invalid_argument("chat template: messages must be a JSON array");
-    for (size_t i = 0; i < messages.size(); ++i) {
-        if (!messages[i].is_object())
-            return invalid_argument("chat template: messages[" + std::to_string(i) + "] is not an object");
-    }
-    if (!opts.extra_context.is_object()) return invalid_argument("chat template: extra_context must be a JSON object");
-    nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
-    ctx["messages"] = messages;
-    ctx["add_generation_prompt"] = opts.add_generation_prompt;
-    ctx["bos_token"] = opts.bos_token;
-    ctx["eos_token"] = opts.eos_token;
-    for (auto it = opts.extra_context.begin(); it != opts.extra_context.end(); ++it) ctx[it.key()] = it.value();
-    return render_with_context(template_source, ctx, opts);
+    return render_messages(template_source, messages, opts);
 }
 
 Status validate_chat_template(std::string_view template_source) {

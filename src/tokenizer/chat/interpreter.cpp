@@ -29,6 +29,14 @@ void Frame::set(const std::string& name, Value v) {
 
 // --------------------------------------------------------------------------------------------- limits
 
+Interpreter::NestingGuard::NestingGuard(Interpreter& in) : in_(in) {
+    if (++in_.nesting_ > kMaxNesting) {
+        --in_.nesting_;
+        fail("maximum recursion depth exceeded (expressions and macro calls nested " + std::to_string(kMaxNesting) +
+             " deep)");
+    }
+}
+
 void Interpreter::check_size(size_t bytes) const {
     if (bytes > limits_.max_output_bytes)
         fail("output size limit exceeded (" + std::to_string(limits_.max_output_bytes) +
@@ -85,6 +93,7 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, const FramePtr& frame
 }
 
 Interpreter::Flow Interpreter::exec(const Stmt& s, const FramePtr& frame, std::string& out) {
+    NestingGuard guard(*this);
     try {
         switch (s.kind) {
             case Stmt::Kind::kText: emit(out, s.text); return Flow::kNormal;
@@ -592,6 +601,7 @@ Value Interpreter::eval_call(const Expr& e, const FramePtr& frame) {
 }
 
 Value Interpreter::eval(const Expr& e, const FramePtr& frame) {
+    NestingGuard guard(*this);
     switch (e.kind) {
         case Expr::Kind::kLiteral: return e.literal;
         case Expr::Kind::kName: {

@@ -9,6 +9,15 @@ namespace rz::tokenizer::jinja {
 
 void fail(std::string message, int line) { throw JinjaError{std::move(message), line}; }
 
+std::string str_cat(std::initializer_list<std::string_view> parts) {
+    size_t n = 0;
+    for (auto p : parts) n += p.size();
+    std::string out;
+    out.reserve(n);
+    for (auto p : parts) out.append(p);
+    return out;
+}
+
 const Value* CallArgs::get(size_t i, std::string_view name) const {
     if (i < positional.size()) return &positional[i];
     for (const auto& [k, v] : kwargs)
@@ -87,34 +96,6 @@ Value Value::callable(std::string name, NativeFn fn) {
     v.s_ = std::move(name);
     v.fn_ = std::make_shared<const NativeFn>(std::move(fn));
     return v;
-}
-
-Value Value::from_json(const nlohmann::ordered_json& j) {
-    switch (j.type()) {
-        case nlohmann::ordered_json::value_t::null: return none();
-        case nlohmann::ordered_json::value_t::boolean: return boolean(j.get<bool>());
-        case nlohmann::ordered_json::value_t::number_integer: return integer(j.get<int64_t>());
-        case nlohmann::ordered_json::value_t::number_unsigned: {
-            uint64_t u = j.get<uint64_t>();
-            if (u > static_cast<uint64_t>(INT64_MAX)) return number(static_cast<double>(u));
-            return integer(static_cast<int64_t>(u));
-        }
-        case nlohmann::ordered_json::value_t::number_float: return number(j.get<double>());
-        case nlohmann::ordered_json::value_t::string: return string(j.get<std::string>());
-        case nlohmann::ordered_json::value_t::array: {
-            List items;
-            items.reserve(j.size());
-            for (const auto& e : j) items.push_back(from_json(e));
-            return list(std::move(items));
-        }
-        case nlohmann::ordered_json::value_t::object: {
-            Dict d;
-            d.items.reserve(j.size());
-            for (auto it = j.begin(); it != j.end(); ++it) d.items.emplace_back(string(it.key()), from_json(it.value()));
-            return dict(std::move(d));
-        }
-        default: return none();  // binary / discarded: not produced by the JSON parser for text input
-    }
 }
 
 double Value::as_double() const {
@@ -232,8 +213,7 @@ int compare_values(const Value& a, const Value& b, std::string_view op) {
         const Value& u = a.is_undefined() ? a : b;
         fail(u.str().empty() ? "undefined value used in a comparison" : u.str());
     }
-    fail("'" + std::string(op) + "' not supported between instances of '" + type_name(a) + "' and '" + type_name(b) +
-         "'");
+    fail(str_cat({"'", op, "' not supported between instances of '", type_name(a), "' and '", type_name(b), "'"}));
 }
 
 std::string type_name(const Value& v) {
@@ -502,7 +482,11 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
                 if (k.is_string()) json_string(out, k.str(), o.ensure_ascii);
                 else if (k.is_bool()) out += k.as_bool() ? "\"true\"" : "\"false\"";
                 else if (k.is_none()) out += "\"null\"";
-                else if (k.is_int() || k.is_float()) out += "\"" + to_str(k) + "\"";
+                else if (k.is_int() || k.is_float()) {
+                    out += '"';  // appended piecewise: GCC 12 -Wrestrict misfires on "\"" + s + "\""
+                    out += to_str(k);
+                    out += '"';
+                }
                 else fail("keys must be str, int, float, bool or None, not " + type_name(k));
                 out += key_sep;
                 json_value(out, e->second, o, depth + 1);

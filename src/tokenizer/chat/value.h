@@ -24,6 +24,8 @@ struct JinjaError {
     int line = 0;  // 0: not known yet; the statement that runs the failing code fills it in
 };
 [[noreturn]] void fail(std::string message, int line = 0);
+// Concatenation without operator+ chains (GCC 12's -Wrestrict misfires on some of those at -O3).
+std::string str_cat(std::initializer_list<std::string_view> parts);
 
 class Value;
 class Interpreter;
@@ -58,7 +60,6 @@ public:
     static Value dict(Dict d);
     static Value make_namespace(Dict d);
     static Value callable(std::string name, NativeFn fn);
-    static Value from_json(const nlohmann::ordered_json& j);
 
     Kind kind() const { return kind_; }
     bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -106,6 +107,38 @@ struct Dict {
     const Value* find(std::string_view key) const;
     void set(Value key, Value value);
 };
+
+// JSON -> Value for any nlohmann::basic_json flavour (json: keys sorted; ordered_json: keys in input order).
+// Untrusted (request) data: nesting is capped so a hostile document cannot exhaust the stack.
+constexpr int kMaxJsonDepth = 256;
+template <typename Json>
+Value value_from_json(const Json& j, int depth = 0) {
+    if (depth > kMaxJsonDepth) fail("JSON value nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    if (j.is_null()) return Value::none();
+    if (j.is_boolean()) return Value::boolean(j.template get<bool>());
+    if (j.is_number_unsigned()) {
+        uint64_t u = j.template get<uint64_t>();
+        if (u > static_cast<uint64_t>(INT64_MAX)) return Value::number(static_cast<double>(u));
+        return Value::integer(static_cast<int64_t>(u));
+    }
+    if (j.is_number_integer()) return Value::integer(j.template get<int64_t>());
+    if (j.is_number_float()) return Value::number(j.template get<double>());
+    if (j.is_string()) return Value::string(j.template get<std::string>());
+    if (j.is_array()) {
+        List items;
+        items.reserve(j.size());
+        for (const auto& e : j) items.push_back(value_from_json(e, depth + 1));
+        return Value::list(std::move(items));
+    }
+    if (j.is_object()) {
+        Dict d;
+        d.items.reserve(j.size());
+        for (auto it = j.begin(); it != j.end(); ++it)
+            d.items.emplace_back(Value::string(it.key()), value_from_json(it.value(), depth + 1));
+        return Value::dict(std::move(d));
+    }
+    return Value::none();  // binary values: not produced by the JSON text parser
+}
 
 // Python semantics.
 bool values_equal(const Value& a, const Value& b);
