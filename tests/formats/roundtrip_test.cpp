@@ -417,4 +417,20 @@ TEST(WriteModelFile, DispatchesOnFormat) {
 }
 
 }  // namespace
+namespace {
+
+TEST(GgufV2, SameLayoutAsV3IsRead) {
+    // v2 and v3 differ only in the version field (v3 added big-endian files, which are rejected).
+    auto bytes = test::read_bytes(shared("data/tinystories-260K/stories260K-f32.gguf"));
+    ASSERT_GT(bytes.size(), 8u);
+    const uint32_t v2 = 2;
+    std::memcpy(bytes.data() + 4, &v2, 4);
+    auto mf = read_gguf(bytes, "stories-v2.gguf");
+    ASSERT_TRUE(mf.ok()) << mf.status().to_string();
+    EXPECT_EQ(mf->version, 2u);
+    EXPECT_EQ(mf->tensors.size(), 48u);
+    EXPECT_EQ(mf->find_meta("tokenizer.ggml.tokens")->as_array()->items.size(), 512u);
+}
+
+}  // namespace
 }  // namespace rz::formats
