@@ -4,7 +4,8 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config
-            libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev)
+            libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
+            liblz4-dev libzstd-dev)
 test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
            prometheus curl nodejs npm chromium tmux)
 
