@@ -40,8 +40,11 @@ protected:
         for (const auto& t : src->tensors)
             if (t.name != skip) w.add_tensor(t.name, t.dtype, t.shape);
         EXPECT_TRUE(w.begin().ok());
-        for (const auto& t : src->tensors)
-            if (t.name != skip) EXPECT_TRUE(w.write_tensor(t.bytes()).ok());
+        for (const auto& t : src->tensors) {
+            if (t.name != skip) {
+                EXPECT_TRUE(w.write_tensor(t.bytes()).ok());
+            }
+        }
         EXPECT_TRUE(w.finish().ok());
         return d.string();
     }
