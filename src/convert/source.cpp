@@ -53,8 +53,16 @@ Result<ModelFile> open_as_gguf_layout(const std::string& input, const std::strin
         if (vocab) {
             if (auto n = out.meta_int(out.meta_string("general.architecture").value_or("llama") + ".vocab_size");
                 n && *n != vocab->n_tokens()) {
-                return invalid_argument(fmt::format("{}: the tokenizer has {} tokens but the model's vocab_size is {}",
-                                                    tokenizer_path.empty() ? input : tokenizer_path, vocab->n_tokens(), *n));
+                if (*n < vocab->n_tokens())
+                    return invalid_argument(fmt::format("{}: the tokenizer has {} tokens but the model's vocab_size is {}",
+                                                        tokenizer_path.empty() ? input : tokenizer_path, vocab->n_tokens(), *n));
+                // Embedding matrices padded past the tokenizer (Qwen, Phi-2): llama.cpp's converter fills the
+                // rows with unused "[PAD{id}]" tokens.
+                for (int64_t id = vocab->n_tokens(); id < *n; ++id) {
+                    vocab->text.push_back(fmt::format("[PAD{}]", id));
+                    if (!vocab->scores.empty()) vocab->scores.push_back(0.0f);
+                    if (!vocab->attrs.empty()) vocab->attrs.push_back(tokenizer::detail::kAttrUnused);
+                }
             }
             std::vector<std::pair<std::string, MetaValue>> kept;
             for (auto& kv : out.metadata)

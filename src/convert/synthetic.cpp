@@ -10,6 +10,7 @@
 
 #include "realizar/convert/convert.h"
 #include "realizar/model/synthetic.h"
+#include "realizar/tokenizer/tokenizer.h"
 
 namespace rz::convert {
 
@@ -55,6 +56,12 @@ Status write_synthetic(const SyntheticOptions& o) {
     // Validate the type before the (long) synthetic pass.
     RZ_ASSIGN_OR_RETURN(DType probe, mix_tensor_type(o.type, "blk.0.attn_q.weight", 0, 1, 1, false, false));
     (void)probe;
+    if (!o.vocab.empty()) {  // check the vocabulary before the long synthetic pass
+        RZ_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::from_path(o.vocab));
+        if (tok->n_vocab() > shape->n_vocab)
+            return invalid_argument(fmt::format("--vocab {} has {} tokens but {} has n_vocab {}: use that model's tokenizer",
+                                                o.vocab, tok->n_vocab(), shape->name, shape->n_vocab));
+    }
     model::SyntheticSpec sp;
     sp.n_vocab = shape->n_vocab;
     sp.n_embd = shape->n_embd;

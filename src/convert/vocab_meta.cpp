@@ -52,6 +52,25 @@ Result<Vocab> load_vocab_file(const fs::path& p, int64_t expected_vocab) {
     return unsupported(p.string() + ": unknown tokenizer file (expected tokenizer.json, a SentencePiece .model or a llama2.c tok*.bin)");
 }
 
+// llama.cpp names pre-tokenizers (tokenizer.ggml.pre) instead of storing regexes: a tokenizer.json's
+// Split/ByteLevel regexes are matched against the families the tokenizer knows.
+std::string pre_name(const Vocab& v) {
+    if (!v.regexes_from_file) return v.pre.empty() ? "default" : v.pre;
+    // HF spells the contractions with an inline case-insensitive group; llama.cpp (and our tables) expand it.
+    std::vector<std::string> mine = v.regexes;
+    const std::string hf_ci = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
+    const std::string expanded = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+    for (std::string& r : mine)
+        for (size_t at; (at = r.find(hf_ci)) != std::string::npos;) r.replace(at, hf_ci.size(), expanded);
+    for (const char* name : {"llama3", "qwen2", "qwen35", "gpt2", "deepseek-llm", "deepseek-coder", "falcon", "starcoder",
+                             "gpt-4o", "tekken", "seed-coder", "dbrx", "poro-chat", "viking"}) {
+        bool ignore = false;
+        auto re = tokenizer::detail::regexes_for_pre(name, &ignore);
+        if (re.ok() && *re == mine) return name;
+    }
+    return v.pre.empty() ? "default" : v.pre;
+}
+
 }  // namespace
 
 Result<std::optional<Vocab>> find_vocab(const formats::ModelFile& src, const std::string& tokenizer_path) {
@@ -59,12 +78,16 @@ Result<std::optional<Vocab>> find_vocab(const formats::ModelFile& src, const std
         fs::path p(tokenizer_path);
         std::error_code ec;
         if (fs::is_directory(p, ec)) {
+            if (is_file(p / "encoder.json") && is_file(p / "vocab.bpe")) {
+                RZ_ASSIGN_OR_RETURN(Vocab v, tokenizer::detail::load_gpt2_files((p / "encoder.json").string(), (p / "vocab.bpe").string()));
+                return std::optional<Vocab>(std::move(v));
+            }
             for (const char* n : {"tokenizer.json", "tokenizer.model"}) {
                 if (!is_file(p / n)) continue;
                 RZ_ASSIGN_OR_RETURN(Vocab v, load_vocab_file(p / n, 0));
                 return std::optional<Vocab>(std::move(v));
             }
-            return not_found(tokenizer_path + ": no tokenizer.json or tokenizer.model in this folder");
+            return not_found(tokenizer_path + ": no tokenizer.json, tokenizer.model or encoder.json + vocab.bpe in this folder");
         }
         if (!is_file(p)) return not_found(tokenizer_path + ": no such tokenizer file");
         RZ_ASSIGN_OR_RETURN(Vocab v, load_vocab_file(p, 0));
@@ -108,7 +131,7 @@ std::vector<std::pair<std::string, MetaValue>> vocab_gguf_keys(const Vocab& v) {
     if (v.type == VocabType::kBpe && !spm_like_bpe) model = "gpt2";
     if (v.type == VocabType::kWpm) model = "bert";
     add("tokenizer.ggml.model", MetaValue::str(model));
-    if (model == "gpt2") add("tokenizer.ggml.pre", MetaValue::str(v.pre.empty() ? "default" : v.pre));
+    if (model == "gpt2") add("tokenizer.ggml.pre", MetaValue::str(pre_name(v)));
     std::vector<MetaValue> tokens, scores, types;
     tokens.reserve(n);
     for (const std::string& t : v.text) tokens.push_back(MetaValue::str(t));
