@@ -133,14 +133,15 @@ void VocabTokenizer::encode_chunked(std::string_view s, bool spm, Cache& cache, 
         if (spm) spm_encode(v_, w, o);
         else bpe_encode_word(v_, w, o);
     };
-    if (!v_.spm_can_chunk) {
+    if (!v_.spm_can_chunk && !v_.split_on_space) {
         run(s, out);
         return;
     }
     size_t start = 0;
     size_t pos = s.find(kSpmSpace, 1);
     while (pos != std::string_view::npos) {
-        const bool after_space = pos >= 3 && s.compare(pos - 3, 3, kSpmSpace) == 0;
+        // Metaspace(split) starts a word at every `▁`; otherwise cut only where no token can span the cut.
+        const bool after_space = !v_.split_on_space && pos >= 3 && s.compare(pos - 3, 3, kSpmSpace) == 0;
         if (!after_space) {
             cache.get(s.substr(start, pos - start), out, run);
             start = pos;
@@ -236,7 +237,10 @@ Result<std::vector<int32_t>> VocabTokenizer::encode(std::string_view text, bool 
         }
         switch (v_.type) {
             case VocabType::kSpm: encode_spm_text(raw, prev_special, cache, out); break;
-            case VocabType::kBpe: encode_bpe_text(raw, prev_special, cache, out); break;
+            case VocabType::kBpe:
+                // Metaspace prepend_scheme "first": the dummy space only at the very start of the input.
+                encode_bpe_text(raw, prev_special && (!v_.prefix_first_only || f.begin == 0), cache, out);
+                break;
             case VocabType::kWpm: wpm_encode(v_, raw, out); break;
         }
         prev_special = false;

@@ -42,6 +42,8 @@ std::string str_or_content(const json& j) {
 struct HfState {
     bool byte_level = false;
     bool metaspace = false;
+    bool metaspace_split = false;
+    bool prepend_first_only = false;
     bool prepend_space = false;
     bool replace_space = false;
 };
@@ -106,6 +108,10 @@ Status read_pre_tokenizer(const json& p, Vocab& v, HfState& st, const std::strin
         st.metaspace = true;
         const std::string scheme = p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
         st.prepend_space = scheme != "never";
+        st.prepend_first_only = scheme == "first";
+        st.metaspace_split = p.value("split", true);
+        if (p.value("replacement", std::string(kSpmSpace)) != std::string(kSpmSpace))
+            return unsupported(name + ": Metaspace replacement other than '▁'");
     } else if (type == "BertPreTokenizer" || type == "Whitespace" || type == "WhitespaceSplit") {
         // WordPiece does its own whitespace/punctuation split (BERT rules).
         if (v.type != VocabType::kWpm) return unsupported(name + ": pre-tokenizer '" + type + "' outside WordPiece");
@@ -252,6 +258,10 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
 
     if (v.type == VocabType::kBpe) {
         v.merges = std::move(big.merges);
+        if (!member(m, "continuing_subword_prefix").is_null() && m.value("continuing_subword_prefix", "") != "")
+            return unsupported(name + ": BPE continuing_subword_prefix is not supported");
+        if (!member(m, "end_of_word_suffix").is_null() && m.value("end_of_word_suffix", "") != "")
+            return unsupported(name + ": BPE end_of_word_suffix is not supported");
         v.ignore_merges = m.value("ignore_merges", false);
         v.byte_fallback = m.value("byte_fallback", false);
         v.byte_encode = st.byte_level;
@@ -259,6 +269,8 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
             // SentencePiece-style BPE: spaces become `▁` (normalizer Replace or Metaspace), optional prefix.
             v.escape_whitespaces = st.replace_space || st.metaspace;
             v.add_space_prefix = st.prepend_space;
+            v.prefix_first_only = st.prepend_first_only;
+            v.split_on_space = st.metaspace && st.metaspace_split;
             for (size_t i = 0; i < n; ++i) {
                 const std::string& t = v.text[i];
                 if ((v.attrs[i] & kAttrNormal) && t.size() == 6 && t.rfind("<0x", 0) == 0 && t[5] == '>')

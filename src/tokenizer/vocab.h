@@ -55,6 +55,8 @@ struct Vocab {
     std::vector<int32_t> extra_eog;  // more end-of-generation ids (tokenizer_config / generation config)
     bool add_bos = false, add_eos = false, add_sep = false;
     bool add_space_prefix = false;          // SentencePiece add_dummy_prefix
+    bool prefix_first_only = false;         // ... only before the text's first fragment (Metaspace "first")
+    bool split_on_space = false;            // SPM-style BPE: every `▁` starts a new word (Metaspace split)
     bool remove_extra_whitespaces = false;  // SentencePiece normalizer: trim + collapse spaces
     bool escape_whitespaces = true;         // ' ' -> `▁` before the algorithm (SPM, SPM-style BPE)
     bool byte_encode = true;                // BPE: GPT-2 byte-level (false: UTF-8 chars + <0xXX> fallback)

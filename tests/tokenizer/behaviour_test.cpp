@@ -1,6 +1,9 @@
 // Special tokens, BOS/EOS, end-of-generation ids, streaming decode, and the APR/metadata source.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,6 +179,27 @@ TEST(Metadata, AprStyleEmbeddedVocabulary) {
     auto bad = Tokenizer::from_model_file(f);
     ASSERT_FALSE(bad.ok());
     EXPECT_NE(bad.status().message().find("bos_token_id"), std::string::npos) << bad.status().message();
+}
+
+TEST(Metaspace, SplitAndPrependFirst) {
+    // A SentencePiece-style BPE tokenizer.json with a Metaspace pre-tokenizer (split, prepend "first"):
+    // every `▁` starts a word, and the dummy `▁` goes only before the start of the input.
+    const std::string dir = ::testing::TempDir() + "/rz_metaspace";
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream f(dir + "/tokenizer.json");
+        f << R"({"added_tokens": [{"id": 7, "content": "<s>", "special": true}],
+                "normalizer": null,
+                "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true},
+                "model": {"type": "BPE", "byte_fallback": false, "unk_token": null,
+                          "vocab": {"▁": 0, "a": 1, "b": 2, "▁a": 3, "▁b": 4, "▁▁": 5, "ab": 6},
+                          "merges": ["▁ a", "▁ b", "▁ ▁", "a b"]}})";
+    }
+    auto t = Tokenizer::from_path(dir + "/tokenizer.json");
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    // "a  b": "▁a", "▁", "▁b" (split at every ▁, so no "▁▁"); after <s> no dummy prefix: "b".
+    EXPECT_EQ(enc(**t, "a  b<s>b", false, true), (std::vector<int32_t>{3, 0, 4, 7, 2}));
+    EXPECT_EQ(enc(**t, "ab", false, false), (std::vector<int32_t>{3, 2}));
 }
 
 }  // namespace
