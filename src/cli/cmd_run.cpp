@@ -214,9 +214,6 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     runtime::GenerateOptions gopts = generate_options(o);
     if (Status st = gopts.sampling.validate(1 << 30); !st.ok()) return fail(st.message());
 
-    install_sigint();
-    g_chat_mode.store(o.chat);
-
     const auto t_load = std::chrono::steady_clock::now();
     std::shared_ptr<runtime::Model> model;
     {
@@ -252,6 +249,10 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
     spdlog::info("run: {} ({}, {} layers, vocab {}), context {} tokens, loaded in {:.0f} ms", info.name, info.arch,
                  info.n_layer, info.n_vocab, ctx->n_ctx(), load_ms);
+
+    // From here on Ctrl-C stops generation instead of killing the process (during loading it still kills).
+    g_chat_mode.store(o.chat);
+    install_sigint();
 
     runtime::Generator gen(*ctx, *tok);
     runtime::PromptOptions popts;

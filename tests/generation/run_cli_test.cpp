@@ -81,6 +81,18 @@ std::string format_name(const ::testing::TestParamInfo<std::string>& p) {
 }
 INSTANTIATE_TEST_SUITE_P(Formats, StoriesGreedy, ::testing::Values(kBin, kGguf, kHf), format_name);
 
+TEST(RunCli, AprModelMatchesLlama2c) {
+    // MODEL may be an APR file: convert the llama2.c checkpoint (f32, lossless) and run it.
+    const std::string apr = ::testing::TempDir() + "/rz_run_stories260K.apr";
+    std::filesystem::remove(apr);
+    ProcessResult c = run_process({RZ_REALIZAR_BIN, "convert", kBin, "-o", apr, "-q"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    ProcessResult r = realizar({"run", apr, "Once upon a time", "-n", "252", "--temperature", "0", "--echo"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, slurp(kData + "/reference/greedy_prompt_once_upon_a_time_n256.stdout.txt"));
+    std::filesystem::remove(apr);
+}
+
 TEST(RunCli, BosOnlyPromptMatchesLlama2c) {
     // llama2.c -t 0 -n 200 with no prompt: BOS, then 200 greedy tokens (steps - prompt + 1). Its text (no
     // leading space: the dummy-prefix space is dropped at the start of a text) and token ids.
