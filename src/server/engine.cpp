@@ -379,6 +379,7 @@ void Engine::loop() {
         if (batch.size() == 0) continue;
 
         // 4. one forward pass for everybody.
+        if (metrics_) metrics_->on_step(static_cast<int>(batch.size()), static_cast<int>(fed.size()));
         const Status st = ctx_->decode(batch);
         if (!st.ok()) {
             spdlog::error("engine: decode of {} tokens failed: {}", batch.size(), st.to_string());

@@ -136,6 +136,9 @@ HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>())
     svr.set_read_timeout(impl_->opts.read_timeout_s, 0);
     svr.set_write_timeout(impl_->opts.write_timeout_s, 0);
     svr.set_keep_alive_timeout(impl_->opts.keep_alive_timeout_s);
+    // Headers and body (and every SSE event) are separate writes: without TCP_NODELAY, Nagle's algorithm
+    // and the client's delayed ACK add ~40 ms to responses and token events.
+    svr.set_tcp_nodelay(true);
 
     svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
         t_in_flight = InFlight{};

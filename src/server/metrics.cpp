@@ -60,7 +60,8 @@ Metrics::Metrics(std::string version, std::string compute_mode)
     : version_(std::move(version)),
       compute_mode_(std::move(compute_mode)),
       ttft_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}),
-      itl_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}) {}
+      itl_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}),
+      step_seqs_({1, 2, 4, 8, 16, 32, 64, 128, 256}) {}
 
 void Metrics::set_model_name(std::string name) {
     std::lock_guard lk(mu_);
@@ -94,6 +95,12 @@ void Metrics::on_first_token(double seconds) {
 void Metrics::on_inter_token(double seconds) {
     std::lock_guard lk(mu_);
     itl_.observe(seconds);
+}
+
+void Metrics::on_step(int n_tokens, int n_sequences) {
+    std::lock_guard lk(mu_);
+    step_seqs_.observe(n_sequences);
+    step_tokens_ += static_cast<uint64_t>(std::max(n_tokens, 0));
 }
 
 void Metrics::on_rejected_queue_full() {
@@ -152,6 +159,13 @@ std::string Metrics::render() const {
     out += "# HELP realizar_inter_token_latency_seconds Time between consecutive generated tokens of a request.\n"
            "# TYPE realizar_inter_token_latency_seconds histogram\n";
     itl_.render(out, "realizar_inter_token_latency_seconds", "");
+
+    out += "# HELP realizar_batch_sequences Sequences packed into one engine step (one forward pass).\n"
+           "# TYPE realizar_batch_sequences histogram\n";
+    step_seqs_.render(out, "realizar_batch_sequences", "");
+    out += "# HELP realizar_batch_tokens_total Tokens run through the model (prompt chunks and decode tokens).\n"
+           "# TYPE realizar_batch_tokens_total counter\n";
+    out += fmt::format("realizar_batch_tokens_total {}\n", step_tokens_);
 
     auto gauge = [&](const char* name, const char* help, int64_t v) {
         out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);

@@ -78,6 +78,7 @@ Status load_llm(ServerState& st, const std::string& path) {
     if (!st.opts.demo) {
         const auto& info = model->info();
         st.model_name = !info.name.empty() ? info.name : std::filesystem::path(path).filename().string();
+        st.metrics.set_model_name(st.model_name);
     }
     EngineOptions eo;
     eo.n_batch = st.opts.n_batch;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -67,6 +68,12 @@ public:
         sp->dir_ = make_temp_dir("server");
         sp->log_ = sp->dir_ / "server.log";
         std::vector<std::string> args = {RZ_REALIZAR_BIN, "serve", "--host", "127.0.0.1", "--port", "0"};
+        // One compute thread unless a test asks otherwise: the 260K-parameter model gains nothing from more, and
+        // spinning compute threads on a busy CI machine only add latency.
+        if (std::find(extra.begin(), extra.end(), "--threads") == extra.end()) {
+            args.push_back("--threads");
+            args.push_back("1");
+        }
         args.insert(args.end(), extra.begin(), extra.end());
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());

@@ -294,8 +294,14 @@ TEST_F(ServerE2E, MidStreamDisconnectFreesTheSlot) {
 TEST_F(ServerE2E, MetricsPassPromtool) {
     post_json("/generate", {{"prompt", "Once"}, {"max_tokens", 4}});
     post_json("/generate", {{"prompt", 1}}, 400);
-    auto res = srv_->client().Get("/metrics");
-    ASSERT_TRUE(res);
+    // Counters are updated right after a response is sent, so poll briefly (bounded).
+    auto c = srv_->client();
+    auto res = c.Get("/metrics");
+    for (int i = 0; i < 100 && res; ++i) {
+        if (res->body.find("realizar_requests_total{route=\"/generate\",code=\"400\"} 1") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        res = c.Get("/metrics");
+    }
     EXPECT_EQ(res->status, 200);
     EXPECT_NE(res->get_header_value("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
     const std::string& m = res->body;
@@ -343,33 +349,51 @@ TEST(ServerAuth, BearerKeyOnEveryRouteButHealth) {
 }
 
 TEST(ServerLifecycle, GracefulShutdownFinishesRunningStreams) {
-    auto srv = ServerProcess::start({"--model", stories_gguf(), "--parallel", "2"});
+    auto srv = ServerProcess::start({"--model", stories_gguf(), "--parallel", "2", "--queue-size", "64"});
     ASSERT_NE(srv, nullptr);
-    std::string body;
-    std::thread client([&] {
-        auto c = srv->client();
-        auto res = c.Post("/stream/generate",
-                          json{{"prompt", "Once upon a time"}, {"max_tokens", 400}, {"ignore_eos", true}}.dump(),
-                          "application/json");
-        if (res) body = res->body;
-    });
-    // Wait until the stream is running, then ask the server to stop.
-    bool running = false;
-    for (int i = 0; i < 400 && !running; ++i) {
+    // More work than the slots can do at once, so requests are running and queued when SIGTERM arrives.
+    constexpr int kClients = 24;
+    std::vector<std::string> bodies(kClients);
+    std::vector<int> status(kClients, -1);
+    std::vector<std::thread> th;
+    for (int i = 0; i < kClients; ++i) {
+        th.emplace_back([&, i] {
+            auto c = srv->client();
+            auto res = c.Post("/stream/generate",
+                              json{{"prompt", "Once upon a time"}, {"max_tokens", 500}, {"ignore_eos", true}}.dump(),
+                              "application/json");
+            if (res) {
+                status[i] = res->status;
+                bodies[i] = res->body;
+            }
+        });
+    }
+    bool busy = false;
+    for (int i = 0; i < 400 && !busy; ++i) {
         auto m = srv->client().Get("/metrics");
-        running = m && m->body.find("\nrealizar_slots_active 1\n") != std::string::npos;
-        if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        busy = m && m->body.find("\nrealizar_slots_active 2\n") != std::string::npos &&
+               m->body.find("\nrealizar_requests_queued 0\n") == std::string::npos;
+        if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     const int rc = srv->stop(SIGTERM, 30);
-    client.join();
+    for (auto& t : th) t.join();
+    EXPECT_TRUE(busy) << "never saw running + queued requests";
     EXPECT_EQ(rc, 0) << srv->log();
-    if (running) {
-        auto events = parse_sse(body);
-        ASSERT_TRUE(events.has_value()) << body.substr(0, 500);
+    // Every request that was accepted before the signal ran to completion: its stream ends with `done`.
+    int finished = 0;
+    for (int i = 0; i < kClients; ++i) {
+        if (status[i] != 200) continue;
+        auto events = parse_sse(bodies[i]);
+        ASSERT_TRUE(events.has_value()) << bodies[i].substr(0, 300);
         ASSERT_FALSE(events->empty());
-        EXPECT_EQ(events->back().event, "done") << "the running stream was finished, not cut";
+        EXPECT_EQ(events->back().event, "done") << "stream " << i << " was cut";
+        EXPECT_EQ(json::parse(events->back().data)["num_generated"], 500);
+        ++finished;
     }
-    EXPECT_NE(srv->log().find("server stopped"), std::string::npos);
+    EXPECT_GE(finished, 3);
+    const std::string log = srv->log();
+    EXPECT_NE(log.find("received SIGTERM"), std::string::npos);
+    EXPECT_NE(log.find("server stopped"), std::string::npos);
 }
 
 TEST(ServerLifecycle, ShutdownDeadlineCancelsAndExitsZero) {

@@ -48,6 +48,7 @@ public:
     void on_tokens(int64_t prompt, int64_t generated);
     void on_first_token(double seconds);   // from admission in the queue to the first generated token
     void on_inter_token(double seconds);   // between consecutive tokens of one request
+    void on_step(int n_tokens, int n_sequences);  // one engine step (one decode call)
     void on_rejected_queue_full();
     void on_cancelled();
 
@@ -61,6 +62,8 @@ private:
     std::map<std::string, Histogram> durations_;  // by route
     Histogram ttft_;
     Histogram itl_;
+    Histogram step_seqs_;
+    uint64_t step_tokens_ = 0;
     uint64_t prompt_tokens_ = 0, generated_tokens_ = 0, queue_full_ = 0, cancelled_ = 0;
 };
 
