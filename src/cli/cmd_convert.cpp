@@ -112,13 +112,7 @@ int run_convert(const ConvertCli& c) {
         else if (c.to == "safetensors" || c.to == "hf") o.to = convert::OutFormat::kSafeTensors;
         else if (!c.to.empty()) return fail("--to '" + c.to + "' (expected gguf, apr or safetensors)", 2);
         // Say which tensors do not get the requested type because of their row length.
-        if (!c.type.empty() && !c.quiet) {
-            if (auto mf = convert::open_as_gguf_layout(o.input, o.tokenizer); mf.ok()) {
-                if (auto plan = convert::plan_types(*mf, o.type, o.pure); plan.ok())
-                    for (const auto& p : *plan)
-                        if (!p.fallback.empty()) std::fprintf(stderr, "convert: %s: %s\n", p.name.c_str(), p.fallback.c_str());
-            }
-        }
+        if (!c.quiet) o.note = [](const std::string& line) { std::fprintf(stderr, "convert: %s\n", line.c_str()); };
         st = convert::convert_model(o);
     }
     std::signal(SIGINT, SIG_DFL);

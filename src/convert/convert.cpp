@@ -239,6 +239,9 @@ Status convert_model(const ConvertOptions& o) {
     const OutFormat to = o.to.value_or(default_format(o.output));
     RZ_ASSIGN_OR_RETURN(ModelFile mf, open_as_gguf_layout(o.input, o.tokenizer));
     RZ_ASSIGN_OR_RETURN(std::vector<PlannedTensor> plan, plan_types(mf, o.type, o.pure));
+    if (o.note)
+        for (const PlannedTensor& p : plan)
+            if (!p.fallback.empty()) o.note(p.name + ": " + p.fallback);
     switch (to) {
         case OutFormat::kGguf: return write_gguf_out(o, mf, plan).with_context(o.output);
         case OutFormat::kApr: return write_apr_out(o, mf, plan).with_context(o.output);

@@ -42,6 +42,7 @@ struct ConvertOptions {
     std::string tokenizer;  // explicit tokenizer file/folder; "" = found with the model
     std::function<void(const Progress&)> progress;  // called after every chunk
     const std::atomic<bool>* cancel = nullptr;       // set to stop (the result is then kCancelled)
+    std::function<void(const std::string&)> note;     // one line per tensor that falls back to another type
     size_t chunk_bytes = size_t{32} << 20;           // f32 working set per chunk (bounds peak memory)
 };
 
