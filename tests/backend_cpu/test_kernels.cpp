@@ -234,6 +234,7 @@ TEST(Kernels, ActiveIsaIsTheBestAvailable) {
     if (env) GTEST_SKIP() << "RZ_CPU_ISA overrides the choice";
     const Isa best = cpu_has_isa(Isa::kAvx512) ? Isa::kAvx512 : cpu_has_isa(Isa::kAvx2) ? Isa::kAvx2 : Isa::kGeneric;
     EXPECT_EQ(&active_kernels(), kernel_table(best));
+    EXPECT_STREQ(active_isa_name(), best == Isa::kAvx512 ? "avx512" : best == Isa::kAvx2 ? "avx2" : "generic");
 }
 
 }  // namespace

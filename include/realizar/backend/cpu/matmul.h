@@ -24,4 +24,8 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
 // Row r of W as f32 (embedding lookups): dst[n_cols].
 Status get_row(DType wtype, const void* W, int64_t n_cols, int64_t r, float* dst);
 
+// Kernel set chosen at start-up from cpuid: "avx512", "avx2" or "generic" (RZ_CPU_ISA=avx2|generic forces a
+// lower one). For logs and benchmark reports.
+const char* active_isa_name();
+
 }  // namespace rz::cpu
