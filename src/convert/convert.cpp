@@ -100,7 +100,7 @@ Status TensorStreamer::run(const ModelFile& mf, const std::vector<PlannedTensor>
         pr.tensor_name = p.name;
         RZ_RETURN_IF_ERROR(one(mf, *t, p, sink, pool, pr).with_context(fmt::format("tensor '{}'", p.name)));
     }
-    if (opts_.progress) opts_.progress(pr);
+    if (opts_.progress && pr.bytes_total == 0) opts_.progress(pr);  // nothing was written: still report the end
     return Status::Ok();
 }
 

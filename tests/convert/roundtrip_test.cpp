@@ -156,5 +156,24 @@ TEST(Atomic, CliInterruptedBySignalLeavesNothing) {
     EXPECT_TRUE(fs::is_empty(dir.path() / "out")) << "partial output left behind";
 }
 
+TEST(Synthetic, RejectsUnknownShapesAndOversizedVocabulariesBeforeWriting) {
+    ScratchDir dir;
+    convert::SyntheticOptions o;
+    o.output = dir / "s.gguf";
+    o.shape = "gpt-5";
+    Status st = convert::write_synthetic(o);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("tinyllama-1.1b"), std::string::npos) << st.message();
+    o.shape = "tinyllama-1.1b";
+    o.vocab = shared_dir() + "/data/tokenizers/llama3-hf";  // 128256 tokens > 32000
+    st = convert::write_synthetic(o);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+    o.vocab = "";
+    o.type = "q7_x";
+    EXPECT_EQ(convert::write_synthetic(o).code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(fs::is_empty(dir.path()));
+    EXPECT_EQ(convert::synthetic_shapes().size(), 4u);
+}
+
 }  // namespace
 }  // namespace rz::test
