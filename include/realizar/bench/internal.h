@@ -1,0 +1,45 @@
+#pragma once
+// In-process benchmarks (`realizar bench MODEL`), llama-bench style:
+//   ppN   prompt processing: N random prompt tokens decoded in batches of --batch into an empty cache;
+//         sample = N / wall time (tok/s).
+//   ttftN time to first token of an N-token prompt: the same prefill plus greedy selection of the first
+//         token from its logits (ms), measured in the same runs as ppN.
+//   tgN   text generation: N tokens decoded one at a time from an empty cache, each fed back (greedy);
+//         sample = N / wall time (tok/s).
+// Each is repeated under RepeatOptions (warm-up discarded, CV stopping). Peak RSS is the process's.
+//   Classical APR models: predict1 (single-sample latency, ms per prediction, and predictions/s) and
+//   predictB (batch of B samples through predict_batch; predictions/s).
+#include <cstdint>
+#include <string>
+
+#include "realizar/bench/report.h"
+#include "realizar/bench/stats.h"
+
+namespace rz::bench {
+
+struct LlmBenchOptions {
+    std::string model;      // model path (GGUF, APR, llama2.c, HF folder)
+    std::string synthetic;  // "SHAPE:TYPE", e.g. "tinyllama-1.1b:q4_k_m": written to a temp file, deleted after
+    int n_prompt = 512;     // 0 skips pp/ttft
+    int n_gen = 128;        // 0 skips tg
+    int threads = 0;        // 0 = physical cores
+    int batch = 512;        // prompt tokens per decode() call
+    RepeatOptions repeat;
+    uint64_t seed = 42;     // random prompt tokens
+};
+
+Result<Report> run_llm_bench(const LlmBenchOptions& opts);
+
+struct ClassicalBenchOptions {
+    std::string model;  // classical APR file
+    int batch = 64;     // samples per predict_batch call of the batch test
+    RepeatOptions repeat;
+    double min_run_seconds = 0.02;  // each run repeats predictions until at least this long
+};
+
+Result<Report> run_classical_bench(const ClassicalBenchOptions& opts);
+
+// True when `path` is a classical (non-LLM) APR model.
+bool is_classical_model(const std::string& path);
+
+}  // namespace rz::bench

@@ -1,0 +1,224 @@
+// In-process LLM and classical-model benchmarks; see include/realizar/bench/internal.h.
+#include "realizar/bench/internal.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "realizar/classical/apr_io.h"
+#include "realizar/convert/convert.h"
+#include "realizar/runtime/context.h"
+
+namespace rz::bench {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Deletes the synthetic model file however the benchmark ends.
+struct TempFile {
+    std::string path;
+    ~TempFile() {
+        if (!path.empty()) {
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
+        }
+    }
+};
+
+int32_t argmax(std::span<const float> v) {
+    return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+}  // namespace
+
+Result<Report> run_llm_bench(const LlmBenchOptions& o) {
+    if (o.n_prompt < 0 || o.n_gen < 0) return invalid_argument("bench: -p and -n must be >= 0");
+    if (o.n_prompt == 0 && o.n_gen == 0) return invalid_argument("bench: nothing to run (-p 0 and -n 0)");
+    if (o.batch < 1) return invalid_argument("bench: --batch must be >= 1");
+    if (o.threads < 0) return invalid_argument("bench: --threads must be >= 0");
+    if (o.model.empty() == o.synthetic.empty()) return invalid_argument("bench: give either MODEL or --synthetic SHAPE:TYPE");
+
+    Report rep;
+    TempFile tmp;
+    std::string path = o.model;
+    double synth_seconds = 0.0;
+    if (!o.synthetic.empty()) {
+        const auto colon = o.synthetic.find(':');
+        convert::SyntheticOptions so;
+        so.shape = o.synthetic.substr(0, colon);
+        so.type = colon == std::string::npos ? "q4_k_m" : o.synthetic.substr(colon + 1);
+        tmp.path = (std::filesystem::temp_directory_path() /
+                    fmt::format("rz-bench-{}-{}-{}.gguf", getpid(), so.shape, so.type)).string();
+        so.output = tmp.path;
+        so.convert.threads = o.threads;
+        const auto t0 = Clock::now();
+        RZ_RETURN_IF_ERROR(convert::write_synthetic(so).with_context("bench --synthetic"));
+        synth_seconds = seconds_since(t0);
+        path = tmp.path;
+        rep.model = "synthetic:" + so.shape + ":" + so.type;
+    } else {
+        rep.model = o.model;
+    }
+
+    runtime::ModelOptions mo;
+    mo.n_threads = o.threads;
+    const auto tl = Clock::now();
+    RZ_ASSIGN_OR_RETURN(auto model, runtime::Model::load(path, mo));
+    const double load_seconds = seconds_since(tl);
+    const auto& info = model->info();
+    rep.model_info = {{"arch", info.arch}, {"name", info.name}, {"n_vocab", info.n_vocab}, {"n_embd", info.n_embd},
+                      {"n_layer", info.n_layer}, {"n_params", info.n_params}, {"weight_bytes", info.weight_bytes},
+                      {"load_seconds", load_seconds}};
+    if (!o.synthetic.empty()) rep.model_info["synthetic_write_seconds"] = synth_seconds;
+    if (info.n_vocab < 1) return invalid_argument("bench: " + rep.model + ": model has no vocabulary");
+
+    runtime::ContextOptions co;
+    co.n_ctx = std::max({o.n_prompt, o.n_gen + 1, 16});
+    co.n_batch = std::max(o.batch, 1);
+    co.n_threads = o.threads;
+    RZ_ASSIGN_OR_RETURN(auto ctx, runtime::Context::create(model, co));
+
+    rep.options = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads}, {"batch", o.batch},
+                   {"warmup", o.repeat.warmup}, {"min_runs", o.repeat.min_runs}, {"max_runs", o.repeat.max_runs},
+                   {"cv_target", o.repeat.cv_target}, {"max_seconds", o.repeat.max_seconds}};
+    const nlohmann::json params = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads},
+                                   {"batch", o.batch}};
+
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int32_t> tok_dist(0, info.n_vocab - 1);
+
+    if (o.n_prompt > 0) {
+        std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
+        for (auto& t : prompt) t = tok_dist(rng);
+        std::vector<double> ttft;
+        bool measuring = false;  // the warm-up runs' TTFT are discarded like their throughput
+        int calls = 0;
+        auto measure = [&]() -> Result<double> {
+            ctx->seq_clear(0);
+            runtime::Batch b;
+            const auto t0 = Clock::now();
+            for (int start = 0; start < o.n_prompt; start += o.batch) {
+                b.clear();
+                const int end = std::min(o.n_prompt, start + o.batch);
+                for (int i = start; i < end; ++i) b.add(prompt[static_cast<size_t>(i)], i, 0, i == o.n_prompt - 1);
+                RZ_RETURN_IF_ERROR(ctx->decode(b));
+            }
+            const double t_prefill = seconds_since(t0);
+            volatile int32_t first = argmax(ctx->logits(b.size() - 1));
+            (void)first;
+            const double t_first = seconds_since(t0);
+            if (++calls > o.repeat.warmup) measuring = true;
+            if (measuring) ttft.push_back(t_first * 1000.0);
+            return o.n_prompt / std::max(t_prefill, 1e-9);
+        };
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, measure));
+        Record pp{.test = fmt::format("pp{}", o.n_prompt), .runtime = "realizar", .kind = "internal", .params = params};
+        pp.metrics["tokens_per_second"] = metric_from(r);
+        pp.peak_rss_bytes = peak_rss_bytes();
+        rep.results.push_back(pp);
+        Record tt{.test = fmt::format("ttft{}", o.n_prompt), .runtime = "realizar", .kind = "internal", .params = params};
+        RepeatResult tr = r;
+        tr.values = ttft;
+        tr.summary = summarize(ttft);
+        tr.cv_reached = cv_below(ttft, o.repeat.cv_target);
+        tt.metrics["ttft_ms"] = metric_from(tr);
+        tt.peak_rss_bytes = pp.peak_rss_bytes;
+        rep.results.push_back(tt);
+    }
+    if (o.n_gen > 0) {
+        const int32_t start_tok = tok_dist(rng);
+        auto measure = [&]() -> Result<double> {
+            ctx->seq_clear(0);
+            runtime::Batch b;
+            int32_t tok = start_tok;
+            const auto t0 = Clock::now();
+            for (int i = 0; i < o.n_gen; ++i) {
+                b.clear();
+                b.add(tok, i, 0, true);
+                RZ_RETURN_IF_ERROR(ctx->decode(b));
+                tok = argmax(ctx->logits(0));
+            }
+            return o.n_gen / std::max(seconds_since(t0), 1e-9);
+        };
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, measure));
+        Record tg{.test = fmt::format("tg{}", o.n_gen), .runtime = "realizar", .kind = "internal", .params = params};
+        tg.metrics["tokens_per_second"] = metric_from(r);
+        tg.peak_rss_bytes = peak_rss_bytes();
+        rep.results.push_back(tg);
+    }
+    return rep;
+}
+
+bool is_classical_model(const std::string& path) {
+    if (!path.ends_with(".apr")) return false;
+    return classical::load_classical_model(path).ok();
+}
+
+Result<Report> run_classical_bench(const ClassicalBenchOptions& o) {
+    if (o.batch < 1) return invalid_argument("bench: --batch must be >= 1");
+    RZ_ASSIGN_OR_RETURN(auto model, classical::load_classical_model(o.model));
+    Report rep;
+    rep.model = o.model;
+    rep.model_info = {{"type", std::string(classical::model_type_name(model.spec().type))},
+                      {"n_inputs", model.n_inputs()}, {"n_outputs", model.n_outputs()},
+                      {"n_parameters", model.n_parameters()}, {"isa", std::string(classical::isa_name(model.isa()))}};
+    rep.options = {{"batch", o.batch}, {"warmup", o.repeat.warmup}, {"min_runs", o.repeat.min_runs},
+                   {"max_runs", o.repeat.max_runs}, {"cv_target", o.repeat.cv_target}};
+    const int64_t n_in = model.n_inputs(), n_out = model.n_outputs();
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n_in * o.batch));
+    for (auto& v : x) v = dist(rng);
+    std::vector<float> out(static_cast<size_t>(n_out * o.batch));
+    auto ws = model.make_workspace();
+
+    // One run: repeat the call until min_run_seconds passed (timer resolution and call overhead stay small
+    // against the run); sample = predictions per second.
+    auto run_for = [&](int64_t per_call, auto&& call) -> Result<double> {
+        int64_t preds = 0;
+        const auto t0 = Clock::now();
+        double el = 0.0;
+        do {
+            RZ_RETURN_IF_ERROR(call());
+            preds += per_call;
+            el = seconds_since(t0);
+        } while (el < o.min_run_seconds);
+        return preds / std::max(el, 1e-12);
+    };
+    auto one = [&]() -> Status {
+        return model.predict(std::span(x).first(static_cast<size_t>(n_in)), std::span(out).first(static_cast<size_t>(n_out)), ws);
+    };
+    auto many = [&]() -> Status { return model.predict_batch(x, o.batch, out, ws); };
+    const nlohmann::json params = {{"batch", 1}};
+    {
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, [&] { return run_for(1, one); }));
+        Record rec{.test = "predict1", .runtime = "realizar", .kind = "classical", .params = params};
+        rec.metrics["predictions_per_second"] = metric_from(r);
+        RepeatResult lat = r;  // ms per prediction = 1000 / (predictions per second), per run
+        for (auto& v : lat.values) v = 1000.0 / v;
+        lat.summary = summarize(lat.values);
+        lat.cv_reached = cv_below(lat.values, o.repeat.cv_target);
+        rec.metrics["latency_ms"] = metric_from(lat);
+        rec.peak_rss_bytes = peak_rss_bytes();
+        rep.results.push_back(rec);
+    }
+    {
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, [&] { return run_for(o.batch, many); }));
+        Record rec{.test = fmt::format("predict{}", o.batch), .runtime = "realizar", .kind = "classical",
+                   .params = {{"batch", o.batch}}};
+        rec.metrics["predictions_per_second"] = metric_from(r);
+        rec.peak_rss_bytes = peak_rss_bytes();
+        rep.results.push_back(rec);
+    }
+    return rep;
+}
+
+}  // namespace rz::bench

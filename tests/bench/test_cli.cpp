@@ -1,0 +1,286 @@
+// End to end through the real binary: internal benchmarks on stories260K and a classical APR model (JSON
+// validated against docs/bench-schema.json), compare's exit codes, the HTTP driver against our own server
+// (`realizar serve --demo` on a free loopback port) for the realizar and openai APIs, and the SVG chart
+// rendered by headless Chromium.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "realizar/bench/http.h"
+#include "realizar/bench/report.h"
+#include "realizar/classical/apr_io.h"
+#include "realizar/classical/bench_models.h"
+
+using namespace rz::bench;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+    int code = -1;
+    std::string out;
+};
+
+CliRun run_cli(const std::string& args) {
+    const std::string cmd = std::string(RZ_REALIZAR_BIN) + " " + args + " 2>&1";
+    CliRun r;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+    const int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/rz-bench-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+json schema() { return *read_json_file(std::string(RZ_SOURCE_DIR) + "/docs/bench-schema.json"); }
+
+void expect_valid(const json& j) {
+    const auto st = validate_against_schema(j, schema());
+    EXPECT_TRUE(st.ok()) << st.message();
+}
+
+// `realizar serve --demo --port 0` as a child process; killed (and reaped) by the destructor.
+class DemoServer {
+  public:
+    DemoServer() {
+        int fds[2];
+        if (pipe(fds) != 0) return;
+        pid_ = fork();
+        if (pid_ == 0) {
+            dup2(fds[1], STDERR_FILENO);
+            close(fds[0]);
+            close(fds[1]);
+            execl(RZ_REALIZAR_BIN, RZ_REALIZAR_BIN, "serve", "--demo", "--host", "127.0.0.1", "--port", "0",
+                  "--parallel", "4", "--threads", "1", static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        close(fds[1]);
+        fd_ = fds[0];
+        // Read stderr until "listening on http://127.0.0.1:PORT" (at most 60 s).
+        std::string text;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        fcntl(fd_, F_SETFL, O_NONBLOCK);
+        while (std::chrono::steady_clock::now() < deadline) {
+            char buf[512];
+            const ssize_t n = read(fd_, buf, sizeof buf);
+            if (n > 0) text.append(buf, static_cast<size_t>(n));
+            else if (n == 0) break;
+            else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            const auto at = text.find("listening on http://");
+            if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+                const std::string line = text.substr(at + 20, text.find('\n', at) - at - 20);
+                url_ = "http://" + line;
+                break;
+            }
+        }
+        log_ = text;
+    }
+    ~DemoServer() {
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        if (fd_ >= 0) close(fd_);
+    }
+    const std::string& url() const { return url_; }
+    const std::string& log() const { return log_; }
+
+  private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string url_, log_;
+};
+
+const std::string kStories = std::string(RZ_SHARED_DIR) + "/data/tinystories-260K/stories260K-f32.gguf";
+
+}  // namespace
+
+TEST(BenchCli, InternalBenchOnStories260K) {
+    TempDir d;
+    const CliRun r = run_cli("bench " + kStories + " -p 32 -n 16 --threads 1 --warmup 1 --max-runs 5 --format json -o " + (d / "r.json") +
+                          " --md " + (d / "r.md") + " --svg " + (d / "r.svg"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(d / "r.json");
+    ASSERT_TRUE(j.ok());
+    expect_valid(*j);
+    ASSERT_EQ((*j)["results"].size(), 3u);
+    EXPECT_EQ((*j)["results"][0]["test"], "pp32");
+    EXPECT_EQ((*j)["results"][1]["test"], "ttft32");
+    EXPECT_EQ((*j)["results"][2]["test"], "tg16");
+    for (int i : {0, 2}) {
+        const json& t = (*j)["results"][i]["tokens_per_second"];
+        EXPECT_GT(t["median"].get<double>(), 0.0);
+        EXPECT_GE(t["samples"].get<int>(), 3);
+        EXPECT_LE(t["samples"].get<int>(), 5);
+        EXPECT_EQ(t["warmup"], 1);
+        EXPECT_GT((*j)["results"][i]["peak_rss_bytes"].get<double>(), 1e6);
+    }
+    EXPECT_GT((*j)["results"][1]["ttft_ms"]["median"].get<double>(), 0.0);
+    EXPECT_TRUE(fs::file_size(d / "r.md") > 100);
+    EXPECT_TRUE(fs::file_size(d / "r.svg") > 300);
+}
+
+TEST(BenchCli, ClassicalAprModel) {
+    TempDir d;
+    ASSERT_TRUE(rz::classical::save_classical_model(rz::classical::make_bench_spec(rz::classical::BenchModel::kIris), d / "iris.apr").ok());
+    const CliRun r = run_cli("bench " + (d / "iris.apr") + " --max-runs 4 --format json -o " + (d / "c.json"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(d / "c.json");
+    ASSERT_TRUE(j.ok());
+    expect_valid(*j);
+    ASSERT_EQ((*j)["results"].size(), 2u);
+    EXPECT_EQ((*j)["results"][0]["test"], "predict1");
+    EXPECT_EQ((*j)["results"][0]["kind"], "classical");
+    EXPECT_GT((*j)["results"][0]["predictions_per_second"]["median"].get<double>(), 1000.0);
+    EXPECT_GT((*j)["results"][0]["latency_ms"]["median"].get<double>(), 0.0);
+    EXPECT_EQ((*j)["results"][1]["test"], "predict64");
+}
+
+TEST(BenchCli, CompareExitCodes) {
+    TempDir d;
+    auto write_report = [&](const std::string& name, double tps) {
+        Report r;
+        r.model = "m";
+        Record rec{.test = "tg128", .runtime = "realizar", .kind = "internal"};
+        rec.metrics["tokens_per_second"] = metric_per_request({tps, tps, tps});
+        r.results = {rec};
+        ASSERT_TRUE(write_text_file(d / name, to_json(r).dump()).ok());
+    };
+    write_report("base.json", 100);
+    write_report("same.json", 98);  // -2%: within 5%
+    write_report("slow.json", 90);  // -10%
+    write_report("fast.json", 130);
+    CliRun r = run_cli("bench compare " + (d / "base.json") + " " + (d / "same.json"));
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("no regression"), std::string::npos);
+    r = run_cli("bench compare " + (d / "base.json") + " " + (d / "slow.json"));
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("REGRESSION"), std::string::npos);
+    EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "slow.json") + " --threshold 15%").code, 0);
+    EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "fast.json")).code, 0);
+    // Usage errors: missing file, bad threshold, not a report.
+    EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "missing.json")).code, 2);
+    EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "same.json") + " --threshold x").code, 2);
+    ASSERT_TRUE(write_text_file(d / "junk.json", "{\"results\": []}").ok());
+    EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "junk.json")).code, 2);
+}
+
+TEST(BenchCli, UsageErrors) {
+    EXPECT_EQ(run_cli("bench").code, 2);
+    EXPECT_EQ(run_cli("bench --synthetic nosuchshape:q4_0 -p 8 -n 8").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " --url http://127.0.0.1:1").code, 2);
+    EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 --api vllm").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " --cv 0").code, 2);
+    EXPECT_EQ(run_cli("bench /nonexistent/model.gguf -p 8 -n 8").code, 1);
+}
+
+TEST(BenchCli, HttpDriverAgainstOurServer) {
+    DemoServer server;
+    ASSERT_FALSE(server.url().empty()) << server.log();
+    for (Api api : {Api::kRealizar, Api::kOpenAI}) {
+        HttpBenchOptions o;
+        o.url = server.url();
+        o.api = api;
+        o.concurrency = {1, 2};
+        o.prompts = default_prompts();
+        o.max_tokens = 8;
+        o.requests = 4;
+        auto rep = run_http_bench(o);
+        ASSERT_TRUE(rep.ok()) << rep.status().message();
+        ASSERT_EQ(rep->results.size(), 2u);
+        for (const auto& rec : rep->results) {
+            EXPECT_EQ(rec.errors, 0) << rec.params.dump();
+            EXPECT_EQ(rec.runtime, api_name(api));
+            const auto& ttft = rec.metrics.at("ttft_ms");
+            EXPECT_EQ(ttft.summary.samples, 4);
+            EXPECT_GT(ttft.summary.median, 0.0);
+            EXPECT_LE(ttft.summary.max, rec.metrics.at("latency_ms").summary.max);
+            ASSERT_TRUE(rec.metrics.count("itl_ms"));
+            EXPECT_GT(*rec.metrics.at("itl_ms").p99, 0.0);
+            ASSERT_TRUE(rec.aggregate_tokens_per_second.has_value());
+            EXPECT_GT(*rec.aggregate_tokens_per_second, 0.0);
+        }
+        EXPECT_EQ(rep->results[1].test, "c2");
+        expect_valid(to_json(*rep));
+    }
+    // Through the CLI, with an error answer counted as an error (max_tokens above the server's limit).
+    TempDir d;
+    CliRun r = run_cli("bench --url " + server.url() + " --api openai --concurrency 1 --requests 2 -n 4 --format json -o " + (d / "h.json"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(d / "h.json");
+    ASSERT_TRUE(j.ok());
+    expect_valid(*j);
+    r = run_cli("bench --url " + server.url() + " --api realizar --requests 1 -n 100000 --format json");
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("HTTP 400"), std::string::npos) << r.out;
+}
+
+TEST(BenchCli, HttpDriverServerDown) {
+    HttpBenchOptions o;
+    o.url = "http://127.0.0.1:1";
+    o.prompts = {"x"};
+    o.requests = 1;
+    auto rep = run_http_bench(o);
+    ASSERT_FALSE(rep.ok());
+    EXPECT_NE(rep.status().message().find("failed"), std::string::npos);
+}
+
+TEST(BenchCli, SvgRendersInHeadlessChromium) {
+    if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "no /usr/bin/chromium";
+    TempDir d;
+    Report r;
+    r.model = "synthetic:tinyllama-1.1b:q4_k_m";
+    Record a{.test = "pp512", .runtime = "realizar", .kind = "internal"};
+    a.metrics["tokens_per_second"] = metric_per_request({50, 52, 51});
+    Record b{.test = "c4", .runtime = "llama-cpp", .kind = "http"};
+    b.metrics["ttft_ms"] = metric_per_request({300, 320, 310});
+    b.aggregate_tokens_per_second = 80;
+    r.results = {a, b};
+    ASSERT_TRUE(write_text_file(d / "chart.svg", to_svg(to_json(r))).ok());
+    // A blank page of the same size as the control: the chart's screenshot must hold much more.
+    ASSERT_TRUE(write_text_file(d / "blank.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"400\">"
+                                                 "<rect width=\"100%\" height=\"100%\" fill=\"white\"/></svg>").ok());
+    auto shoot = [&](const std::string& svg, const std::string& png) {
+        const std::string cmd = "cd " + d.path.string() +
+                                " && timeout 90 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic "
+                                "--no-first-run --disable-background-networking --disable-component-update --disable-sync "
+                                "--user-data-dir=" + (d / ("profile-" + png)) + " --window-size=900,400 --screenshot=" +
+                                (d / png) + " " + (d / svg) + " >/dev/null 2>&1";
+        return std::system(cmd.c_str());
+    };
+    ASSERT_EQ(shoot("chart.svg", "chart.png"), 0);
+    ASSERT_EQ(shoot("blank.svg", "blank.png"), 0);
+    ASSERT_TRUE(fs::exists(d / "chart.png"));
+    ASSERT_TRUE(fs::exists(d / "blank.png"));
+    std::ifstream in(d / "chart.png", std::ios::binary);
+    std::string head(8, '\0');
+    in.read(head.data(), 8);
+    EXPECT_EQ(head.substr(1, 3), "PNG");
+    // PNG compresses a uniform page to almost nothing; bars and text cost bytes.
+    const auto chart = fs::file_size(d / "chart.png"), blank = fs::file_size(d / "blank.png");
+    EXPECT_GT(chart, 3 * blank) << "chart " << chart << " bytes vs blank " << blank;
+}
