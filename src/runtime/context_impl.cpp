@@ -10,6 +10,7 @@
 
 #include "realizar/backend/cpu/matmul.h"
 #include "runtime/attention.h"
+#include "runtime/gpu/gpu_context.h"
 #include "runtime/ops.h"
 
 namespace rz::runtime {
@@ -17,6 +18,7 @@ namespace rz::runtime {
 using model::Role;
 
 Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> model, const ContextOptions& opts) {
+    if (opts.n_gpu_layers != 0) return create_gpu_context(std::move(model), opts);
     return ContextImpl::create(std::move(model), opts);
 }
 

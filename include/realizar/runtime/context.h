@@ -57,6 +57,9 @@ struct ContextOptions {
     DType cache_type = DType::F16;  // F16 or F32
     int n_batch = 512;    // max tokens per decode() call
     int n_threads = 0;    // 0 = physical cores
+    // != 0: run the forward pass on the CUDA device (all layers for now; llama family; docs/cuda.md).
+    // Errors at create() when the build has no CUDA, no device is present or the model is unsupported.
+    int n_gpu_layers = 0;
 };
 
 // Tokens to run in one forward pass. Token i sits at position pos[i] of sequence seq_id[i]; logits[i]

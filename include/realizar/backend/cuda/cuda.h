@@ -1,0 +1,49 @@
+#pragma once
+// Host API of the CUDA backend (rz_cuda). Plain C++ (no CUDA headers) so the runtime can call it; only
+// available when RZ_HAVE_CUDA is defined. All device pointers are raw; every kernel runs on one stream
+// (the legacy default stream), so a forward pass is a sequence of launches with no host synchronisation
+// until the logits are copied back.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "realizar/core/dtype.h"
+#include "realizar/core/status.h"
+
+namespace rz::cuda {
+
+// Devices usable by this process: 0 when there is no driver, no device, or the runtime fails.
+int device_count();
+std::string device_name(int device);
+
+Result<void*> alloc(size_t bytes, const std::string& what);  // error names `what` and the size (OOM)
+void free(void* p);
+Status upload(void* dst, const void* src, size_t bytes);
+Status download(void* dst, const void* src, size_t bytes);  // synchronises the stream
+Status sync(const char* where);                            // surfaces asynchronous kernel errors
+
+// Weight types the mat-vec / row-gather kernels read in place.
+bool weight_supported(DType t);
+// Bytes of one row of n_cols elements (n_cols must be a multiple of the block size).
+size_t row_bytes(DType t, int64_t n_cols);
+
+// y[r] = (accumulate ? y[r] : 0) + bias[r] + sum_c W[r, c] x[c]; W [rows, cols] in dtype t. bias may be null.
+void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y);
+// out[0:cols] = scale * W[row, :] (dequantised).
+void get_row(DType t, const void* W, int cols, int row, float scale, float* out);
+void rms_norm(const float* x, const float* w, int n, float eps, float* out);
+// Rotates q [n_head, hd] and k [n_head_kv, hd] in place at position pos (inv_freq: n_rot/2 doubles on device).
+void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, int pos, bool neox);
+// Writes k, v [n_head_kv, hd] at position pos into caches laid out [n_head_kv][n_ctx][hd] (f16 or f32).
+void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, int pos);
+// One query token: out[h] = softmax(q[h] K[g]^T * scale) V[g] over positions [0, n_kv), g = h / (n_head / n_head_kv).
+// scores: device scratch of n_head * n_kv floats.
+void attention_decode(const float* q, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
+                      int n_kv, float scale, float* scores, float* out);
+void swiglu(const float* gate, const float* up, int n, float* out);  // out = silu(gate) * up
+void argmax(const float* x, int n, int32_t* out);                    // out: one device int
+
+// Device-to-device copy bandwidth in GB/s ((read + write) bytes / time) over a buffer of `bytes`.
+Result<double> measure_copy_bandwidth(size_t bytes);
+
+}  // namespace rz::cuda

@@ -1,0 +1,508 @@
+// CUDA kernels of the decode path. Mat-vec: one warp per weight row; lane i walks the row's 32-element
+// sub-blocks i, i+32, ... so a warp reads a contiguous run of blocks per step (coalesced), each byte once,
+// with 16-byte loads where the block layout keeps them aligned (Q4_K, Q5_K, F32, F16, BF16).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <string>
+
+#include "realizar/backend/cuda/cuda.h"
+
+namespace rz::cuda {
+namespace {
+
+constexpr int kRowsPerBlock = 4;  // warps per block in matvec
+
+__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
+    const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
+    return (w >> (8 * (i & 3))) & 0xFFu;
+}
+
+// Dequantises 32-element sub-block sb of a row into v[32].
+template <int T>
+__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, float* v);
+
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::F32)>(const uint8_t* row, int sb, float* v) {
+    const float4* p = reinterpret_cast<const float4*>(row) + sb * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const float4 f = p[i];
+        v[4 * i] = f.x, v[4 * i + 1] = f.y, v[4 * i + 2] = f.z, v[4 * i + 3] = f.w;
+    }
+}
+
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::F16)>(const uint8_t* row, int sb, float* v) {
+    const uint4* p = reinterpret_cast<const uint4*>(row + sb * 64);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const uint4 u = p[i];
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            v[8 * i + 2 * j] = h2f(static_cast<uint16_t>(w[j] & 0xFFFFu));
+            v[8 * i + 2 * j + 1] = h2f(static_cast<uint16_t>(w[j] >> 16));
+        }
+    }
+}
+
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::BF16)>(const uint8_t* row, int sb, float* v) {
+    const uint4* p = reinterpret_cast<const uint4*>(row + sb * 64);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const uint4 u = p[i];
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            v[8 * i + 2 * j] = __uint_as_float(w[j] << 16);
+            v[8 * i + 2 * j + 1] = __uint_as_float(w[j] & 0xFFFF0000u);
+        }
+    }
+}
+
+// Q8_0: 34-byte blocks {half d; int8 qs[32]} are only 2-byte aligned: 16-bit loads.
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint8_t* row, int sb, float* v) {
+    const uint8_t* b = row + static_cast<size_t>(sb) * 34;
+    const float d = h2f(ld16(b));
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+        const uint16_t w = ld16(b + 2 + 2 * i);
+        v[2 * i] = d * static_cast<float>(static_cast<int8_t>(w & 0xFF));
+        v[2 * i + 1] = d * static_cast<float>(static_cast<int8_t>(w >> 8));
+    }
+}
+
+// Q4_0: 18-byte blocks {half d; uint8 qs[16]}: element j = low nibble of qs[j], j + 16 = high nibble; (q - 8) d.
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_0)>(const uint8_t* row, int sb, float* v) {
+    const uint8_t* b = row + static_cast<size_t>(sb) * 18;
+    const float d = h2f(ld16(b));
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const uint16_t w = ld16(b + 2 + 2 * i);
+        v[2 * i] = d * (static_cast<float>(w & 0xF) - 8.0f);
+        v[2 * i + 1] = d * (static_cast<float>((w >> 8) & 0xF) - 8.0f);
+        v[2 * i + 16] = d * (static_cast<float>((w >> 4) & 0xF) - 8.0f);
+        v[2 * i + 17] = d * (static_cast<float>(w >> 12) - 8.0f);
+    }
+}
+
+// 6-bit scale and min j of a K-quant block's 12 packed scale bytes.
+__device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, float& sc, float& m) {
+    if (j < 4) {
+        sc = static_cast<float>(q[j] & 63);
+        m = static_cast<float>(q[j + 4] & 63);
+    } else {
+        sc = static_cast<float>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        m = static_cast<float>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+// Q4_K: 144-byte blocks {half d, dmin; scales[12]; qs[128]}; sub-block s uses qs[32 (s/2) ..] low (s even)
+// or high (s odd) nibbles, scale/min s.
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_K)>(const uint8_t* row, int sb, float* v) {
+    const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 144;
+    const int s = sb & 7;
+    const float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
+    float sc, m;
+    scale_min_k4(s, b + 4, sc, m);
+    const float a = d * sc, c = dmin * m;
+    const uint4* q = reinterpret_cast<const uint4*>(b + 16 + 32 * (s >> 1));
+    const uint4 q0 = q[0], q1 = q[1];
+    const int sh = (s & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+        v[i] = a * static_cast<float>((byte_of(q0, i) >> sh) & 0xF) - c;
+        v[16 + i] = a * static_cast<float>((byte_of(q1, i) >> sh) & 0xF) - c;
+    }
+}
+
+// Q5_K: 176-byte blocks {half d, dmin; scales[12]; qh[32]; qs[128]}; the fifth bit of element l of
+// sub-block s is bit s of qh[l].
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q5_K)>(const uint8_t* row, int sb, float* v) {
+    const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 176;
+    const int s = sb & 7;
+    const float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
+    float sc, m;
+    scale_min_k4(s, b + 4, sc, m);
+    const float a = d * sc, c = dmin * m;
+    const uint4* h = reinterpret_cast<const uint4*>(b + 16);
+    const uint4* q = reinterpret_cast<const uint4*>(b + 48 + 32 * (s >> 1));
+    const uint4 h0 = h[0], h1 = h[1], q0 = q[0], q1 = q[1];
+    const int sh = (s & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+        v[i] = a * static_cast<float>(((byte_of(q0, i) >> sh) & 0xF) | (((byte_of(h0, i) >> s) & 1) << 4)) - c;
+        v[16 + i] = a * static_cast<float>(((byte_of(q1, i) >> sh) & 0xF) | (((byte_of(h1, i) >> s) & 1) << 4)) - c;
+    }
+}
+
+// Q6_K: 210-byte blocks {ql[128]; qh[64]; int8 scales[16]; half d} (2-byte aligned). Sub-block s: half
+// h = s/4, quarter r = s%4: element l = low/high nibble (r/2) of ql[64h + 32(r%2) + l] with bits 2r.. of
+// qh[32h + l], scale scales[8h + 2r + l/16].
+template <>
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q6_K)>(const uint8_t* row, int sb, float* v) {
+    const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 210;
+    const int s = sb & 7, hh = s >> 2, r = s & 3;
+    const uint8_t* ql = b + 64 * hh + 32 * (r & 1);
+    const uint8_t* qh = b + 128 + 32 * hh;
+    const int8_t* scl = reinterpret_cast<const int8_t*>(b + 192 + 8 * hh + 2 * r);
+    const float d = h2f(ld16(b + 208));
+    const float d0 = d * static_cast<float>(scl[0]), d1 = d * static_cast<float>(scl[1]);
+    const int shl = (r >> 1) * 4, shh = 2 * r;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+        const uint16_t l = ld16(ql + 2 * i), hb = ld16(qh + 2 * i);
+        const int q0 = static_cast<int>(((l & 0xFF) >> shl) & 0xF) | static_cast<int>((((hb & 0xFF) >> shh) & 3) << 4);
+        const int q1 = static_cast<int>(((l >> 8) >> shl) & 0xF) | static_cast<int>((((hb >> 8) >> shh) & 3) << 4);
+        const float dd = i < 8 ? d0 : d1;
+        v[2 * i] = dd * static_cast<float>(q0 - 32);
+        v[2 * i + 1] = dd * static_cast<float>(q1 - 32);
+    }
+}
+
+template <int T>
+__global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int nsb, const float* __restrict__ x,
+                              const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
+    const int r = blockIdx.x * kRowsPerBlock + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+    float acc = 0.0f;
+    for (int sb = lane; sb < nsb; sb += 32) {
+        float v[32];
+        deq_sb<T>(row, sb, v);
+        const float4* xp = reinterpret_cast<const float4*>(x + sb * 32);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const float4 xv = xp[i];
+            acc += v[4 * i] * xv.x + v[4 * i + 1] * xv.y + v[4 * i + 2] * xv.z + v[4 * i + 3] * xv.w;
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    if (lane == 0) {
+        if (bias) acc += bias[r];
+        y[r] = accumulate ? y[r] + acc : acc;
+    }
+}
+
+template <int T>
+__global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, int row, int nsb, float scale, float* __restrict__ out) {
+    const int sb = blockIdx.x * blockDim.x + threadIdx.x;
+    if (sb >= nsb) return;
+    float v[32];
+    deq_sb<T>(W + static_cast<size_t>(row) * rb, sb, v);
+#pragma unroll
+    for (int i = 0; i < 32; ++i) out[sb * 32 + i] = v[i] * scale;
+}
+
+// Sums in double like the CPU reference path (ops::rms_norm).
+__global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, float* __restrict__ out) {
+    __shared__ double red[32];
+    double ss = 0.0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += static_cast<double>(x[i]) * x[i];
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        double t = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xFFFFFFFFu, t, o);
+        if (threadIdx.x == 0) red[0] = t;
+    }
+    __syncthreads();
+    const double scale = 1.0 / sqrt(red[0] / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const double v = x[i] * scale;
+        out[i] = static_cast<float>(w ? v * w[i] : v);
+    }
+}
+
+// One thread per (head, rotary pair) over q's heads then k's; angles in double like ops::rope_cos_sin.
+__global__ void rope_kernel(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, int pos, int neox) {
+    const int half = n_rot / 2;
+    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (n_head + n_head_kv) * half) return;
+    const int h = idx / half, i = idx % half;
+    float* x = h < n_head ? q + h * hd : k + (h - n_head) * hd;
+    const double a = static_cast<double>(pos) * inv_freq[i];
+    const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
+    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+    const float x0 = x[i0], x1 = x[i1];
+    x[i0] = x0 * c - x1 * s;
+    x[i1] = x0 * s + x1 * c;
+}
+
+template <typename C>
+__device__ __forceinline__ C to_cache(float v);
+template <>
+__device__ __forceinline__ float to_cache<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half to_cache<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ float from_cache(float v) { return v; }
+__device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
+
+template <typename C>
+__global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, int n_head_kv, int n_ctx, int hd, int pos) {
+    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= n_head_kv * hd) return;
+    const int g = idx / hd, d = idx % hd;
+    const size_t o = (static_cast<size_t>(g) * n_ctx + pos) * hd + d;
+    kc[o] = to_cache<C>(k[idx]);
+    vc[o] = to_cache<C>(v[idx]);
+}
+
+// One block per query head. Scores: one warp per key (lanes over hd); softmax over the block; output:
+// thread groups of hd threads each sum a slice of the keys, then the groups are added.
+template <typename C>
+__global__ void attention_kernel(const float* __restrict__ q, const C* __restrict__ kc, const C* __restrict__ vc, int n_head,
+                                 int n_head_kv, int hd, int n_ctx, int n_kv, float scale, float* __restrict__ scores,
+                                 float* __restrict__ out) {
+    extern __shared__ float sm[];  // q[hd] | part[blockDim.x] | red[32]
+    float* qs = sm;
+    float* part = sm + hd;
+    float* red = part + blockDim.x;
+    const int h = blockIdx.x, g = h / (n_head / n_head_kv);
+    const C* K = kc + static_cast<size_t>(g) * n_ctx * hd;
+    const C* V = vc + static_cast<size_t>(g) * n_ctx * hd;
+    float* sc = scores + static_cast<size_t>(h) * n_kv;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    for (int i = tid; i < hd; i += blockDim.x) qs[i] = q[h * hd + i];
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int t = warp; t < n_kv; t += nw) {
+        float d = 0.0f;
+        for (int i = lane; i < hd; i += 32) d += qs[i] * from_cache(K[static_cast<size_t>(t) * hd + i]);
+        for (int o = 16; o > 0; o >>= 1) d += __shfl_xor_sync(0xFFFFFFFFu, d, o);
+        d *= scale;
+        if (lane == 0) sc[t] = d;
+        mx = fmaxf(mx, d);
+    }
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int t = tid; t < n_kv; t += blockDim.x) {
+        const float e = __expf(sc[t] - mx);
+        sc[t] = e;
+        sum += e;
+    }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();  // also publishes sc[] written by other threads
+    sum = 0.0f;
+    for (int i = 0; i < nw; ++i) sum += red[i];
+    const int ngrp = blockDim.x / hd;
+    const int grp = tid / hd, d = tid % hd;
+    float acc = 0.0f;
+    if (grp < ngrp)
+        for (int t = grp; t < n_kv; t += ngrp) acc += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
+    part[tid] = acc;
+    __syncthreads();
+    if (tid < hd) {
+        float o = 0.0f;
+        for (int gi = 0; gi < ngrp; ++gi) o += part[gi * hd + tid];
+        out[h * hd + tid] = o / sum;
+    }
+}
+
+__global__ void swiglu_kernel(const float* g, const float* u, int n, float* out) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float x = g[i];
+        out[i] = x / (1.0f + expf(-x)) * u[i];
+    }
+}
+
+// Single block; ties go to the lowest index (like std::max_element).
+__global__ void argmax_kernel(const float* x, int n, int32_t* out) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    float best = -INFINITY;
+    int idx = 0x7FFFFFFF;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        if (x[i] > best) best = x[i], idx = i;
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xFFFFFFFFu, best, o);
+        const int oi = __shfl_xor_sync(0xFFFFFFFFu, idx, o);
+        if (ov > best || (ov == best && oi < idx)) best = ov, idx = oi;
+    }
+    if ((threadIdx.x & 31) == 0) bv[threadIdx.x >> 5] = best, bi[threadIdx.x >> 5] = idx;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w)
+            if (bv[w] > best || (bv[w] == best && bi[w] < idx)) best = bv[w], idx = bi[w];
+        *out = idx == 0x7FFFFFFF ? 0 : idx;
+    }
+}
+
+__global__ void copy_kernel(const float4* __restrict__ a, float4* __restrict__ b, size_t n) {
+    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) b[i] = a[i];
+}
+
+int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
+
+}  // namespace
+
+int device_count() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+std::string device_name(int device) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return "?";
+    return p.name;
+}
+
+Result<void*> alloc(size_t bytes, const std::string& what) {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes == 0 ? 16 : bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        (void)cudaMemGetInfo(&fr, &tot);
+        return Status(StatusCode::kResourceExhausted,
+                      "CUDA: cannot allocate " + std::to_string(bytes) + " bytes for " + what + " (" + cudaGetErrorString(e) + "; " +
+                          std::to_string(fr >> 20) + " of " + std::to_string(tot >> 20) + " MiB free)");
+    }
+    return p;
+}
+
+void free(void* p) {
+    if (p) (void)cudaFree(p);
+}
+
+static Status check(cudaError_t e, const char* what) {
+    if (e == cudaSuccess) return Status::Ok();
+    return Status(StatusCode::kInternal, std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
+}
+
+Status upload(void* dst, const void* src, size_t bytes) { return check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "upload"); }
+Status download(void* dst, const void* src, size_t bytes) { return check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "download"); }
+Status sync(const char* where) {
+    RZ_RETURN_IF_ERROR(check(cudaGetLastError(), where));
+    return check(cudaDeviceSynchronize(), where);
+}
+
+bool weight_supported(DType t) {
+    switch (t) {
+        case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0:
+        case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return true;
+        default: return false;
+    }
+}
+
+size_t row_bytes(DType t, int64_t n_cols) {
+    const DTypeInfo* in = dtype_info(t);
+    return static_cast<size_t>(n_cols / in->block_size) * in->type_size;
+}
+
+#define RZ_CUDA_DISPATCH(t, LAUNCH)                                   \
+    switch (t) {                                                     \
+        case DType::F32: LAUNCH(static_cast<int>(DType::F32)); break;   \
+        case DType::F16: LAUNCH(static_cast<int>(DType::F16)); break;   \
+        case DType::BF16: LAUNCH(static_cast<int>(DType::BF16)); break; \
+        case DType::Q8_0: LAUNCH(static_cast<int>(DType::Q8_0)); break; \
+        case DType::Q4_0: LAUNCH(static_cast<int>(DType::Q4_0)); break; \
+        case DType::Q4_K: LAUNCH(static_cast<int>(DType::Q4_K)); break; \
+        case DType::Q5_K: LAUNCH(static_cast<int>(DType::Q5_K)); break; \
+        case DType::Q6_K: LAUNCH(static_cast<int>(DType::Q6_K)); break; \
+        default: break;                                              \
+    }
+
+void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y) {
+    const auto* w = static_cast<const uint8_t*>(W);
+    const size_t rb = row_bytes(t, cols);
+    const int grid = blocks_for(rows, kRowsPerBlock);
+#define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols / 32, x, bias, accumulate ? 1 : 0, y)
+    RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
+#undef RZ_LAUNCH
+}
+
+void get_row(DType t, const void* W, int cols, int row, float scale, float* out) {
+    const auto* w = static_cast<const uint8_t*>(W);
+    const size_t rb = row_bytes(t, cols);
+    const int nsb = cols / 32;
+#define RZ_LAUNCH(T) get_row_kernel<T><<<blocks_for(nsb, 128), 128>>>(w, rb, row, nsb, scale, out)
+    RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
+#undef RZ_LAUNCH
+}
+
+void rms_norm(const float* x, const float* w, int n, float eps, float* out) { rms_norm_kernel<<<1, 1024>>>(x, w, n, eps, out); }
+
+void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, int pos, bool neox) {
+    const int n = (n_head + n_head_kv) * (n_rot / 2);
+    rope_kernel<<<blocks_for(n, 256), 256>>>(q, n_head, k, n_head_kv, hd, n_rot, inv_freq, pos, neox ? 1 : 0);
+}
+
+void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, int pos) {
+    const int n = n_head_kv * hd;
+    if (f16)
+        kv_store_kernel<__half><<<blocks_for(n, 256), 256>>>(k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head_kv, n_ctx, hd, pos);
+    else
+        kv_store_kernel<float><<<blocks_for(n, 256), 256>>>(k, v, static_cast<float*>(kc), static_cast<float*>(vc), n_head_kv, n_ctx, hd, pos);
+}
+
+void attention_decode(const float* q, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
+                      int n_kv, float scale, float* scores, float* out) {
+    const int threads = 256;
+    const size_t smem = sizeof(float) * static_cast<size_t>(hd + threads + 32);
+    if (f16)
+        attention_kernel<__half><<<n_head, threads, smem>>>(q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head,
+                                                           n_head_kv, hd, n_ctx, n_kv, scale, scores, out);
+    else
+        attention_kernel<float><<<n_head, threads, smem>>>(q, static_cast<const float*>(kc), static_cast<const float*>(vc), n_head,
+                                                          n_head_kv, hd, n_ctx, n_kv, scale, scores, out);
+}
+
+void swiglu(const float* gate, const float* up, int n, float* out) { swiglu_kernel<<<blocks_for(n, 256), 256>>>(gate, up, n, out); }
+
+void argmax(const float* x, int n, int32_t* out) { argmax_kernel<<<1, 1024>>>(x, n, out); }
+
+Result<double> measure_copy_bandwidth(size_t bytes) {
+    const size_t n4 = bytes / 16;
+    RZ_ASSIGN_OR_RETURN(void* a, alloc(n4 * 16, "bandwidth test"));
+    auto b_or = alloc(n4 * 16, "bandwidth test");
+    if (!b_or.ok()) {
+        free(a);
+        return b_or.status();
+    }
+    void* b = *b_or;
+    (void)cudaMemset(a, 0, n4 * 16);
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    const int grid = 132 * 8;
+    copy_kernel<<<grid, 512>>>(static_cast<const float4*>(a), static_cast<float4*>(b), n4);  // warm-up
+    const int reps = 20;
+    cudaEventRecord(e0);
+    for (int i = 0; i < reps; ++i) copy_kernel<<<grid, 512>>>(static_cast<const float4*>(a), static_cast<float4*>(b), n4);
+    cudaEventRecord(e1);
+    Status st = sync("bandwidth test");
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, e0, e1);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    free(a);
+    free(b);
+    RZ_RETURN_IF_ERROR(st);
+    return 2.0 * static_cast<double>(n4 * 16) * reps / (static_cast<double>(ms) * 1e-3) / 1e9;
+}
+
+}  // namespace rz::cuda
