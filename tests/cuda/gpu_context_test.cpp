@@ -23,7 +23,8 @@
 namespace rz::runtime {
 namespace {
 
-const std::string kShared = RZ_SHARED_DIR;
+// RZ_SHARED_DIR in the environment overrides the build-time path (the GPU machine gets a carried copy).
+const std::string kShared = std::getenv("RZ_SHARED_DIR") ? std::getenv("RZ_SHARED_DIR") : RZ_SHARED_DIR;
 
 bool have_device() {
 #ifdef RZ_HAVE_CUDA

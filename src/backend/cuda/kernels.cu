@@ -196,6 +196,38 @@ __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows
     }
 }
 
+// Plain (f32/f16/bf16) weights whose rows are not a multiple of 32 (e.g. n_ff = 172): lanes stride over
+// elements, so loads stay coalesced without alignment assumptions.
+template <int T>
+__device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
+    if constexpr (T == static_cast<int>(DType::F32)) return reinterpret_cast<const float*>(row)[c];
+    else if constexpr (T == static_cast<int>(DType::F16)) return h2f(reinterpret_cast<const uint16_t*>(row)[c]);
+    else return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[c]) << 16);
+}
+
+template <int T>
+__global__ void matvec_plain_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int cols, const float* __restrict__ x,
+                                    const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
+    const int r = blockIdx.x * kRowsPerBlock + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+    float acc = 0.0f;
+    for (int c = lane; c < cols; c += 32) acc += plain_at<T>(row, c) * x[c];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    if (lane == 0) {
+        if (bias) acc += bias[r];
+        y[r] = accumulate ? y[r] + acc : acc;
+    }
+}
+
+template <int T>
+__global__ void get_row_plain_kernel(const uint8_t* __restrict__ W, size_t rb, int row, int cols, float scale, float* __restrict__ out) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c < cols) out[c] = plain_at<T>(W + static_cast<size_t>(row) * rb, c) * scale;
+}
+
 template <int T>
 __global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, int row, int nsb, float scale, float* __restrict__ out) {
     const int sb = blockIdx.x * blockDim.x + threadIdx.x;
@@ -430,6 +462,12 @@ void matvec(DType t, const void* W, int rows, int cols, const float* x, const fl
     const auto* w = static_cast<const uint8_t*>(W);
     const size_t rb = row_bytes(t, cols);
     const int grid = blocks_for(rows, kRowsPerBlock);
+    if (cols % 32 != 0) {
+        if (t == DType::F32) matvec_plain_kernel<static_cast<int>(DType::F32)><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        if (t == DType::F16) matvec_plain_kernel<static_cast<int>(DType::F16)><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        return;
+    }
 #define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols / 32, x, bias, accumulate ? 1 : 0, y)
     RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
 #undef RZ_LAUNCH
@@ -439,6 +477,13 @@ void get_row(DType t, const void* W, int cols, int row, float scale, float* out)
     const auto* w = static_cast<const uint8_t*>(W);
     const size_t rb = row_bytes(t, cols);
     const int nsb = cols / 32;
+    if (cols % 32 != 0) {
+        const int g = blocks_for(cols, 128);
+        if (t == DType::F32) get_row_plain_kernel<static_cast<int>(DType::F32)><<<g, 128>>>(w, rb, row, cols, scale, out);
+        if (t == DType::F16) get_row_plain_kernel<static_cast<int>(DType::F16)><<<g, 128>>>(w, rb, row, cols, scale, out);
+        if (t == DType::BF16) get_row_plain_kernel<static_cast<int>(DType::BF16)><<<g, 128>>>(w, rb, row, cols, scale, out);
+        return;
+    }
 #define RZ_LAUNCH(T) get_row_kernel<T><<<blocks_for(nsb, 128), 128>>>(w, rb, row, nsb, scale, out)
     RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
 #undef RZ_LAUNCH

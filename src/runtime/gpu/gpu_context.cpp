@@ -121,8 +121,9 @@ Result<DevWeight> GpuContext::upload(const model::Weight& w) {
     if (!cuda::weight_supported(w.dtype))
         return unsupported(fmt::format("GPU context: tensor {} has type {}, which the CUDA kernels do not read (f32, f16, bf16, q8_0, "
                                        "q4_0, q4_K, q5_K, q6_K)", w.name, dtype_name(w.dtype)));
-    if (w.n_cols % 32 != 0 || w.n_rows > (1 << 30) || w.n_cols > (1 << 30))
-        return unsupported(fmt::format("GPU context: tensor {} [{}, {}]: the CUDA kernels need rows of a multiple of 32", w.name, w.n_rows, w.n_cols));
+    const bool plain = w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16;
+    if ((!plain && w.n_cols % 32 != 0) || w.n_rows > (1 << 30) || w.n_cols > (1 << 30))
+        return unsupported(fmt::format("GPU context: tensor {} [{}, {}]: quantized rows must be a multiple of 32", w.name, w.n_rows, w.n_cols));
     const size_t bytes = cuda::row_bytes(w.dtype, w.n_cols) * static_cast<size_t>(w.n_rows);
     RZ_ASSIGN_OR_RETURN(void* p, dev_alloc(bytes, "tensor " + w.name));
     RZ_RETURN_IF_ERROR(cuda::upload(p, w.data, bytes));
