@@ -96,11 +96,33 @@ RequestSample run_request(const HttpBenchOptions& o, const std::string& prompt) 
     return s;
 }
 
+Status wait_until_ready(const HttpBenchOptions& o, double seconds) {
+    const char* path = o.api == Api::kOpenAI ? "/v1/models" : o.api == Api::kOllama ? "/api/version" : "/health";
+    httplib::Client cli(o.url);
+    if (!cli.is_valid()) return invalid_argument("invalid --url " + o.url);
+    cli.set_connection_timeout(2, 0);
+    cli.set_read_timeout(5, 0);
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    std::string last;
+    for (;;) {
+        if (auto res = cli.Get(path)) {
+            if (res->status == 200) return {};
+            last = fmt::format("HTTP {}: {}", res->status, res->body.substr(0, 200));
+        } else {
+            last = httplib::to_string(res.error());
+        }
+        if (Clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return unavailable(fmt::format("bench --url: {}{} not ready after {:.0f} s (last answer: {})", o.url, path, seconds, last));
+}
+
 Result<Report> run_http_bench(const HttpBenchOptions& o) {
     if (o.url.empty()) return invalid_argument("bench: --url is empty");
     if (o.prompts.empty()) return invalid_argument("bench: no prompts");
     if (o.max_tokens < 1) return invalid_argument("bench: -n must be >= 1 for --url");
     if (o.requests < 0) return invalid_argument("bench: --requests must be >= 0");
+    if (o.wait_ready_s > 0) RZ_RETURN_IF_ERROR(wait_until_ready(o, o.wait_ready_s));
     Report rep;
     rep.model = o.url + (o.model.empty() ? "" : " (" + o.model + ")");
     const std::string runtime = o.runtime.empty() ? api_name(o.api) : o.runtime;

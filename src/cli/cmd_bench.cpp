@@ -22,6 +22,7 @@ struct BenchCli {
     double max_time = 120.0;
     std::string url, api = "realizar", concurrency = "1", prompts, model_name, runtime_label;
     int requests = 0;
+    double wait_ready = 60;
     bool n_given = false;
     // compare / report
     std::string base, now, threshold = "5%";
@@ -92,6 +93,7 @@ int run_bench(const BenchCli& c) {
         h.requests = c.requests;
         h.model = c.model_name;
         h.runtime = c.runtime_label;
+        h.wait_ready_s = c.wait_ready;
         report = bench::run_http_bench(h);
     } else if (c.model.empty() && c.synthetic.empty()) {
         return usage_error("give MODEL, --synthetic SHAPE:TYPE or --url URL (see realizar bench --help)");
@@ -182,6 +184,8 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("--requests", c->requests, "Requests per concurrency level (0 = max(8, 2 x concurrency))");
     cmd->add_option("--model-name", c->model_name, "Model name sent to openai/ollama servers");
     cmd->add_option("--runtime", c->runtime_label, "Runtime label in the report (default: the API name)");
+    cmd->add_option("--wait-ready", c->wait_ready, "Seconds to wait for the server to report ready (0 = none)")
+        ->capture_default_str();
     add_output_options(cmd, *c);
 
     CLI::App* cmp = cmd->add_subcommand("compare", "Compare two JSON reports; exit 1 on a regression");

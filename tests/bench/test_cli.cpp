@@ -244,9 +244,15 @@ TEST(BenchCli, HttpDriverServerDown) {
     o.url = "http://127.0.0.1:1";
     o.prompts = {"x"};
     o.requests = 1;
+    o.wait_ready_s = 0.3;
     auto rep = run_http_bench(o);
     ASSERT_FALSE(rep.ok());
-    EXPECT_NE(rep.status().message().find("failed"), std::string::npos);
+    EXPECT_NE(rep.status().message().find("not ready after"), std::string::npos) << rep.status().message();
+    o.wait_ready_s = 0;  // no readiness wait: every request fails, so the level fails
+    rep = run_http_bench(o);
+    ASSERT_FALSE(rep.ok());
+    EXPECT_NE(rep.status().message().find("all 1 requests at concurrency 1 failed"), std::string::npos)
+        << rep.status().message();
 }
 
 TEST(BenchCli, SvgRendersInHeadlessChromium) {

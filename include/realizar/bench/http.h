@@ -77,7 +77,14 @@ struct HttpBenchOptions {
     int max_tokens = 64;
     int requests = 0;                      // per level; 0 = max(8, 2 * concurrency)
     int timeout_s = 300;                   // per request
+    // Before the first level, poll the API's readiness route (realizar and llama-cpp GET /health, openai
+    // GET /v1/models, ollama GET /api/version) until it answers 200: servers bind their port before the
+    // model is loaded and answer 503 meanwhile. 0 = no wait.
+    double wait_ready_s = 60;
 };
+
+// Polls the readiness route; error when it has not answered 200 within `seconds`.
+Status wait_until_ready(const HttpBenchOptions& o, double seconds);
 
 // Runs one streaming request (blocking).
 RequestSample run_request(const HttpBenchOptions& o, const std::string& prompt);
