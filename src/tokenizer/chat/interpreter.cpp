@@ -30,10 +30,11 @@ void Frame::set(const std::string& name, Value v) {
 // --------------------------------------------------------------------------------------------- limits
 
 Interpreter::NestingGuard::NestingGuard(Interpreter& in) : in_(in) {
-    if (++in_.nesting_ > kMaxNesting) {
+    const auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    const uintptr_t used = in_.stack_base_ > here ? in_.stack_base_ - here : here - in_.stack_base_;
+    if (++in_.nesting_ > kMaxNesting || (in_.stack_base_ != 0 && used > kStackBudget)) {
         --in_.nesting_;
-        fail("maximum recursion depth exceeded (expressions and macro calls nested " + std::to_string(kMaxNesting) +
-             " deep)");
+        fail("maximum recursion depth exceeded (expressions and macro calls nested too deep)");
     }
 }
 
@@ -70,8 +71,18 @@ std::string Interpreter::strftime_now(const std::string& format) const {
 // ------------------------------------------------------------------------------------------ rendering
 
 std::string Interpreter::render(const Program& program, std::vector<std::pair<std::string, Value>> globals) {
+    stack_base_ = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
     auto root = std::make_shared<Frame>();
     root->vars = std::move(globals);
+    struct CycleBreaker {
+        Interpreter& in;
+        ~CycleBreaker() {
+            for (auto& f : in.macro_frames_) f->vars.clear();
+            for (auto& ns : in.namespaces_) ns.namespace_entries().items.clear();
+            in.macro_frames_.clear();
+            in.namespaces_.clear();
+        }
+    } breaker{*this};
     std::string out;
     exec_body(program.body, root, out);
     return out;
@@ -270,6 +281,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, const FramePtr& frame, st
 Value Interpreter::make_macro(const Stmt& s, const FramePtr& frame) {
     const Stmt* m = &s;
     FramePtr closure = frame;
+    macro_frames_.push_back(frame);
     return Value::callable(s.kind == Stmt::Kind::kMacro ? s.name : "caller",
                            [m, closure](Interpreter& in, CallArgs& args) { return in.call_macro(*m, closure, args); });
 }

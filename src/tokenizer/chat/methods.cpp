@@ -709,14 +709,16 @@ void add_global_functions(Dict& g) {
               for (const auto& [k, v] : a.kwargs) d.set(Value::string(k), v);
               return Value::dict(std::move(d));
           }));
-    g.set(Value::string("namespace"), Value::callable("namespace", [](Interpreter&, CallArgs& a) {
+    g.set(Value::string("namespace"), Value::callable("namespace", [](Interpreter& in, CallArgs& a) {
               Dict d;
               for (const auto& p : a.positional) {
                   if (!p.is_dict()) fail("namespace() positional argument must be a mapping");
                   for (const auto& [k, v] : p.entries().items) d.set(k, v);
               }
               for (const auto& [k, v] : a.kwargs) d.set(Value::string(k), v);
-              return Value::make_namespace(std::move(d));
+              Value ns = Value::make_namespace(std::move(d));
+              in.track_namespace(ns);
+              return ns;
           }));
     g.set(Value::string("joiner"), Value::callable("joiner", [](Interpreter&, CallArgs& a) {
               std::string sep = a.get(0, "sep") ? to_str(*a.get(0, "sep")) : ", ";

@@ -5,6 +5,7 @@
 //   math1    := concat (('+'|'-') concat)*      concat := math2 ('~' math2)*
 //   math2    := pow (('*'|'/'|'//'|'%') pow)*   pow := unary ('**' unary)*
 //   unary    := ('-'|'+') unary | primary postfix* ; then filters/tests/calls ('|' f, 'is' t, '(' args)
+#include <cstdint>
 #include <set>
 
 #include "tokenizer/chat/ast.h"
@@ -15,12 +16,14 @@ namespace rz::tokenizer::jinja {
 namespace {
 
 constexpr int kMaxNesting = 200;  // bounds parser recursion: deeply nested input cannot overflow the stack
+constexpr uintptr_t kStackBudget = 1u << 20;
 
 class Parser {
 public:
     explicit Parser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
 
     std::unique_ptr<Program> run() {
+        stack_base_ = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
         auto prog = std::make_unique<Program>();
         prog->body = parse_body({}, "");
         if (cur().type != TokType::kEof) fail_here("unexpected tag");
@@ -79,7 +82,13 @@ private:
     }
     struct DepthGuard {
         explicit DepthGuard(Parser& p) : p_(p) {
-            if (++p_.depth_ > kMaxNesting) p_.fail_here("template nesting too deep");
+            // Nesting levels, and the stack actually used (several frames per level; sanitizers enlarge them).
+            const auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+            const uintptr_t used = p_.stack_base_ > here ? p_.stack_base_ - here : here - p_.stack_base_;
+            if (++p_.depth_ > kMaxNesting || used > kStackBudget) {
+                --p_.depth_;
+                p_.fail_here("template nesting too deep");
+            }
         }
         ~DepthGuard() { --p_.depth_; }
         Parser& p_;
@@ -692,6 +701,7 @@ private:
     std::vector<Token> toks_;
     size_t pos_ = 0;
     int depth_ = 0;
+    uintptr_t stack_base_ = 0;
     std::vector<Stmt*> macro_stack_;  // macros being parsed (innermost last)
     std::vector<std::pair<const std::set<std::string>*, std::string>> open_blocks_;  // end tags awaited, block name
 };
