@@ -1,6 +1,7 @@
 // The tokenizer keys the converter writes (tokenizer.ggml.*, from tokenizer.json / SentencePiece .model /
 // GPT-2 files) describe the same tokenizer: a tokenizer loaded from those keys encodes like the original files.
 #include "convert/convert_util.h"
+#include "convert/tokenizer_out.h"
 #include "convert/vocab_meta.h"
 #include "realizar/tokenizer/tokenizer.h"
 
@@ -34,6 +35,22 @@ TEST_P(VocabKeys, EncodeLikeTheSourceFiles) {
         auto b = (*ref)->encode(text, true, false);
         ASSERT_TRUE(a.ok() && b.ok()) << text;
         EXPECT_EQ(*a, *b) << GetParam() << ": " << text;
+    }
+    // The Hugging Face tokenizer files written from those keys load as the same tokenizer again.
+    ScratchDir dir;
+    Status st = convert::detail::write_tokenizer_files(mf, dir.path());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    auto back = tokenizer::Tokenizer::from_path(dir.path().string());
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ((*back)->n_vocab(), (*ref)->n_vocab());
+    EXPECT_EQ((*back)->bos(), (*ref)->bos());
+    EXPECT_EQ((*back)->eos(), (*ref)->eos());
+    for (const char* text : {"Hello world", "  leading spaces and\ttabs\nnew lines 12345 67", "Ünïcödé — 日本語のテキスト 🙂",
+                             "don't I'll we've <|endoftext|>"}) {
+        auto a = (*back)->encode(text, true, false);
+        auto b = (*ref)->encode(text, true, false);
+        ASSERT_TRUE(a.ok() && b.ok()) << text;
+        EXPECT_EQ(*a, *b) << GetParam() << " (written tokenizer files): " << text;
     }
 }
 
