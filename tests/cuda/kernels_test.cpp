@@ -52,8 +52,10 @@ void check_type(DType t, int rows, int cols) {
     ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
     ASSERT_TRUE(upload(db.p, bias.data(), sizeof(float) * rows).ok());
     ASSERT_TRUE(upload(dy.p, bias.data(), sizeof(float) * rows).ok());  // accumulate onto y = bias
+    DevBuf dr(sizeof(int32_t));
     for (int r : {0, rows / 2, rows - 1}) {
-        get_row(t, dw.p, cols, r, 2.0f, drow.f());
+        ASSERT_TRUE(upload(dr.p, &r, sizeof(r)).ok());
+        get_row(t, dw.p, cols, static_cast<const int32_t*>(dr.p), 2.0f, drow.f());
         std::vector<float> got(static_cast<size_t>(cols));
         ASSERT_TRUE(download(got.data(), drow.p, sizeof(float) * cols).ok());
         for (int c = 0; c < cols; ++c) ASSERT_FLOAT_EQ(got[c], 2.0f * deq[static_cast<size_t>(r) * cols + c]) << "row " << r << " col " << c;

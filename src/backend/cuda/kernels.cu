@@ -15,6 +15,17 @@ namespace {
 
 constexpr int kRowsPerBlock = 4;  // warps per block in matvec
 
+// Every launch and copy goes to one non-blocking stream of the backend, so a decode step can be captured as
+// a CUDA graph (capture is not allowed on the legacy default stream).
+cudaStream_t stream() {
+    static cudaStream_t s = [] {
+        cudaStream_t t = nullptr;
+        if (cudaStreamCreateWithFlags(&t, cudaStreamNonBlocking) != cudaSuccess) t = nullptr;
+        return t;
+    }();
+    return s;
+}
+
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
 __device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
@@ -223,15 +234,17 @@ __global__ void matvec_plain_kernel(const uint8_t* __restrict__ W, size_t rb, in
 }
 
 template <int T>
-__global__ void get_row_plain_kernel(const uint8_t* __restrict__ W, size_t rb, int row, int cols, float scale, float* __restrict__ out) {
+__global__ void get_row_plain_kernel(const uint8_t* __restrict__ W, size_t rb, const int32_t* rowp, int cols, float scale, float* __restrict__ out) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    const int row = *rowp;
     if (c < cols) out[c] = plain_at<T>(W + static_cast<size_t>(row) * rb, c) * scale;
 }
 
 template <int T>
-__global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, int row, int nsb, float scale, float* __restrict__ out) {
+__global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, const int32_t* rowp, int nsb, float scale, float* __restrict__ out) {
     const int sb = blockIdx.x * blockDim.x + threadIdx.x;
     if (sb >= nsb) return;
+    const int row = *rowp;
     float v[32];
     deq_sb<T>(W + static_cast<size_t>(row) * rb, sb, v);
 #pragma unroll
@@ -260,7 +273,8 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
 }
 
 // One thread per (head, rotary pair) over q's heads then k's; angles in double like ops::rope_cos_sin.
-__global__ void rope_kernel(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, int pos, int neox) {
+__global__ void rope_kernel(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, const int32_t* posp, int neox) {
+    const int pos = *posp;
     const int half = n_rot / 2;
     const int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (n_head + n_head_kv) * half) return;
@@ -284,7 +298,8 @@ __device__ __forceinline__ float from_cache(float v) { return v; }
 __device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
 
 template <typename C>
-__global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, int n_head_kv, int n_ctx, int hd, int pos) {
+__global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, int n_head_kv, int n_ctx, int hd, const int32_t* posp) {
+    const int pos = *posp;
     const int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n_head_kv * hd) return;
     const int g = idx / hd, d = idx % hd;
@@ -297,8 +312,9 @@ __global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, in
 // thread groups of hd threads each sum a slice of the keys, then the groups are added.
 template <typename C>
 __global__ void attention_kernel(const float* __restrict__ q, const C* __restrict__ kc, const C* __restrict__ vc, int n_head,
-                                 int n_head_kv, int hd, int n_ctx, int n_kv, float scale, float* __restrict__ scores,
+                                 int n_head_kv, int hd, int n_ctx, const int32_t* posp, float scale, float* __restrict__ scores,
                                  float* __restrict__ out) {
+    const int n_kv = *posp + 1;  // keys [0, pos]
     extern __shared__ float sm[];  // q[hd] | part[blockDim.x] | red[32]
     float* qs = sm;
     float* part = sm + hd;
@@ -306,7 +322,7 @@ __global__ void attention_kernel(const float* __restrict__ q, const C* __restric
     const int h = blockIdx.x, g = h / (n_head / n_head_kv);
     const C* K = kc + static_cast<size_t>(g) * n_ctx * hd;
     const C* V = vc + static_cast<size_t>(g) * n_ctx * hd;
-    float* sc = scores + static_cast<size_t>(h) * n_kv;
+    float* sc = scores + static_cast<size_t>(h) * n_ctx;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     for (int i = tid; i < hd; i += blockDim.x) qs[i] = q[h * hd + i];
     __syncthreads();
@@ -425,11 +441,35 @@ static Status check(cudaError_t e, const char* what) {
     return Status(StatusCode::kInternal, std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
 }
 
-Status upload(void* dst, const void* src, size_t bytes) { return check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "upload"); }
-Status download(void* dst, const void* src, size_t bytes) { return check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "download"); }
+Status upload(void* dst, const void* src, size_t bytes) {
+    RZ_RETURN_IF_ERROR(check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()), "upload"));
+    return check(cudaStreamSynchronize(stream()), "upload");  // the source may be freed by the caller
+}
+Status download(void* dst, const void* src, size_t bytes) {
+    RZ_RETURN_IF_ERROR(check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()), "download"));
+    return check(cudaStreamSynchronize(stream()), "download");
+}
 Status sync(const char* where) {
     RZ_RETURN_IF_ERROR(check(cudaGetLastError(), where));
-    return check(cudaDeviceSynchronize(), where);
+    return check(cudaStreamSynchronize(stream()), where);
+}
+
+Status capture_begin() { return check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal), "graph capture"); }
+
+Result<void*> capture_end() {
+    cudaGraph_t g = nullptr;
+    RZ_RETURN_IF_ERROR(check(cudaStreamEndCapture(stream(), &g), "graph capture"));
+    cudaGraphExec_t e = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&e, g, 0);
+    (void)cudaGraphDestroy(g);
+    RZ_RETURN_IF_ERROR(check(err, "graph instantiate"));
+    return static_cast<void*>(e);
+}
+
+Status graph_launch(void* graph) { return check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream()), "graph launch"); }
+
+void graph_destroy(void* graph) {
+    if (graph) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
 }
 
 bool weight_supported(DType t) {
@@ -463,62 +503,62 @@ void matvec(DType t, const void* W, int rows, int cols, const float* x, const fl
     const size_t rb = row_bytes(t, cols);
     const int grid = blocks_for(rows, kRowsPerBlock);
     if (cols % 32 != 0) {
-        if (t == DType::F32) matvec_plain_kernel<static_cast<int>(DType::F32)><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols, x, bias, accumulate, y);
-        if (t == DType::F16) matvec_plain_kernel<static_cast<int>(DType::F16)><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols, x, bias, accumulate, y);
-        if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        if (t == DType::F32) matvec_plain_kernel<static_cast<int>(DType::F32)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        if (t == DType::F16) matvec_plain_kernel<static_cast<int>(DType::F16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, bias, accumulate, y);
         return;
     }
-#define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock>>>(w, rb, rows, cols / 32, x, bias, accumulate ? 1 : 0, y)
+#define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, bias, accumulate ? 1 : 0, y)
     RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
 #undef RZ_LAUNCH
 }
 
-void get_row(DType t, const void* W, int cols, int row, float scale, float* out) {
+void get_row(DType t, const void* W, int cols, const int32_t* row, float scale, float* out) {
     const auto* w = static_cast<const uint8_t*>(W);
     const size_t rb = row_bytes(t, cols);
     const int nsb = cols / 32;
     if (cols % 32 != 0) {
         const int g = blocks_for(cols, 128);
-        if (t == DType::F32) get_row_plain_kernel<static_cast<int>(DType::F32)><<<g, 128>>>(w, rb, row, cols, scale, out);
-        if (t == DType::F16) get_row_plain_kernel<static_cast<int>(DType::F16)><<<g, 128>>>(w, rb, row, cols, scale, out);
-        if (t == DType::BF16) get_row_plain_kernel<static_cast<int>(DType::BF16)><<<g, 128>>>(w, rb, row, cols, scale, out);
+        if (t == DType::F32) get_row_plain_kernel<static_cast<int>(DType::F32)><<<g, 128, 0, stream()>>>(w, rb, row, cols, scale, out);
+        if (t == DType::F16) get_row_plain_kernel<static_cast<int>(DType::F16)><<<g, 128, 0, stream()>>>(w, rb, row, cols, scale, out);
+        if (t == DType::BF16) get_row_plain_kernel<static_cast<int>(DType::BF16)><<<g, 128, 0, stream()>>>(w, rb, row, cols, scale, out);
         return;
     }
-#define RZ_LAUNCH(T) get_row_kernel<T><<<blocks_for(nsb, 128), 128>>>(w, rb, row, nsb, scale, out)
+#define RZ_LAUNCH(T) get_row_kernel<T><<<blocks_for(nsb, 128), 128, 0, stream()>>>(w, rb, row, nsb, scale, out)
     RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
 #undef RZ_LAUNCH
 }
 
-void rms_norm(const float* x, const float* w, int n, float eps, float* out) { rms_norm_kernel<<<1, 1024>>>(x, w, n, eps, out); }
+void rms_norm(const float* x, const float* w, int n, float eps, float* out) { rms_norm_kernel<<<1, 1024, 0, stream()>>>(x, w, n, eps, out); }
 
-void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, int pos, bool neox) {
+void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, const int32_t* pos, bool neox) {
     const int n = (n_head + n_head_kv) * (n_rot / 2);
-    rope_kernel<<<blocks_for(n, 256), 256>>>(q, n_head, k, n_head_kv, hd, n_rot, inv_freq, pos, neox ? 1 : 0);
+    rope_kernel<<<blocks_for(n, 256), 256, 0, stream()>>>(q, n_head, k, n_head_kv, hd, n_rot, inv_freq, pos, neox ? 1 : 0);
 }
 
-void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, int pos) {
+void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, const int32_t* pos) {
     const int n = n_head_kv * hd;
     if (f16)
-        kv_store_kernel<__half><<<blocks_for(n, 256), 256>>>(k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head_kv, n_ctx, hd, pos);
+        kv_store_kernel<__half><<<blocks_for(n, 256), 256, 0, stream()>>>(k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head_kv, n_ctx, hd, pos);
     else
-        kv_store_kernel<float><<<blocks_for(n, 256), 256>>>(k, v, static_cast<float*>(kc), static_cast<float*>(vc), n_head_kv, n_ctx, hd, pos);
+        kv_store_kernel<float><<<blocks_for(n, 256), 256, 0, stream()>>>(k, v, static_cast<float*>(kc), static_cast<float*>(vc), n_head_kv, n_ctx, hd, pos);
 }
 
 void attention_decode(const float* q, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
-                      int n_kv, float scale, float* scores, float* out) {
+                      const int32_t* pos, float scale, float* scores, float* out) {
     const int threads = 256;
     const size_t smem = sizeof(float) * static_cast<size_t>(hd + threads + 32);
     if (f16)
-        attention_kernel<__half><<<n_head, threads, smem>>>(q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head,
-                                                           n_head_kv, hd, n_ctx, n_kv, scale, scores, out);
+        attention_kernel<__half><<<n_head, threads, smem, stream()>>>(q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head,
+                                                           n_head_kv, hd, n_ctx, pos, scale, scores, out);
     else
-        attention_kernel<float><<<n_head, threads, smem>>>(q, static_cast<const float*>(kc), static_cast<const float*>(vc), n_head,
-                                                          n_head_kv, hd, n_ctx, n_kv, scale, scores, out);
+        attention_kernel<float><<<n_head, threads, smem, stream()>>>(q, static_cast<const float*>(kc), static_cast<const float*>(vc), n_head,
+                                                          n_head_kv, hd, n_ctx, pos, scale, scores, out);
 }
 
-void swiglu(const float* gate, const float* up, int n, float* out) { swiglu_kernel<<<blocks_for(n, 256), 256>>>(gate, up, n, out); }
+void swiglu(const float* gate, const float* up, int n, float* out) { swiglu_kernel<<<blocks_for(n, 256), 256, 0, stream()>>>(gate, up, n, out); }
 
-void argmax(const float* x, int n, int32_t* out) { argmax_kernel<<<1, 1024>>>(x, n, out); }
+void argmax(const float* x, int n, int32_t* out) { argmax_kernel<<<1, 1024, 0, stream()>>>(x, n, out); }
 
 Result<double> measure_copy_bandwidth(size_t bytes) {
     const size_t n4 = bytes / 16;
@@ -529,16 +569,16 @@ Result<double> measure_copy_bandwidth(size_t bytes) {
         return b_or.status();
     }
     void* b = *b_or;
-    (void)cudaMemset(a, 0, n4 * 16);
+    (void)cudaMemsetAsync(a, 0, n4 * 16, stream());
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
     cudaEventCreate(&e1);
     const int grid = 132 * 8;
-    copy_kernel<<<grid, 512>>>(static_cast<const float4*>(a), static_cast<float4*>(b), n4);  // warm-up
+    copy_kernel<<<grid, 512, 0, stream()>>>(static_cast<const float4*>(a), static_cast<float4*>(b), n4);  // warm-up
     const int reps = 20;
-    cudaEventRecord(e0);
-    for (int i = 0; i < reps; ++i) copy_kernel<<<grid, 512>>>(static_cast<const float4*>(a), static_cast<float4*>(b), n4);
-    cudaEventRecord(e1);
+    cudaEventRecord(e0, stream());
+    for (int i = 0; i < reps; ++i) copy_kernel<<<grid, 512, 0, stream()>>>(static_cast<const float4*>(a), static_cast<float4*>(b), n4);
+    cudaEventRecord(e1, stream());
     Status st = sync("bandwidth test");
     float ms = 0.0f;
     cudaEventElapsedTime(&ms, e0, e1);

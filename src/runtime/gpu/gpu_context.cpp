@@ -1,10 +1,14 @@
 // The CUDA Context. Weights are uploaded once, as stored (quantized blocks stay quantized); the KV cache,
 // activations and logits live on the device. A decode() runs its tokens one after another through the
 // decode kernels (prefill is token-by-token for now) and copies back only the requested logits rows.
+// A one-token decode with logits (the generation loop's step) replays a CUDA graph captured per sequence:
+// token and position live in device memory, so one graph serves every step (RZ_CUDA_GRAPHS=0 disables it).
 #include "runtime/gpu/gpu_context.h"
 
 #ifdef RZ_HAVE_CUDA
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +43,7 @@ struct DevWeight {
 class GpuContext final : public Context {
 public:
     ~GpuContext() override {
+        for (void* g : graphs_) cuda::graph_destroy(g);
         for (void* p : owned_) cuda::free(p);
     }
 
@@ -84,7 +89,8 @@ private:
     }
     Result<DevWeight> upload(const model::Weight& w);
     Status validate(const Batch& b) const;
-    void forward_token(int32_t tok, int32_t pos, int32_t seq, float* logits_dst);
+    // tp: device {token, position}.
+    void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -111,6 +117,13 @@ private:
           *scores_ = nullptr;
     float* dlogits_ = nullptr;
     int dlogits_rows_ = 0;
+    int32_t* dtp_ = nullptr;  // {token, position} per batch entry
+    int dtp_cap_ = 0;
+    // Graph path: fixed buffers the captured graphs point at.
+    bool use_graphs_ = true;
+    std::vector<void*> graphs_;  // per sequence, captured on first use
+    int32_t* dtp1_ = nullptr;
+    float* dlogits1_ = nullptr;
     std::vector<float> logits_;
     std::vector<int64_t> logit_row_;
 };
@@ -216,6 +229,12 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     RZ_ASSIGN_OR_RETURN(c->a_, c->dev_floats(F, "activations"));
     RZ_ASSIGN_OR_RETURN(c->b_, c->dev_floats(F, "activations"));
     RZ_ASSIGN_OR_RETURN(c->scores_, c->dev_floats(static_cast<size_t>(hp.n_head) * n_ctx, "attention scores"));
+    RZ_ASSIGN_OR_RETURN(void* t1, c->dev_alloc(2 * sizeof(int32_t), "token/position"));
+    c->dtp1_ = static_cast<int32_t*>(t1);
+    RZ_ASSIGN_OR_RETURN(c->dlogits1_, c->dev_floats(static_cast<size_t>(hp.n_vocab), "logits"));
+    const char* eg = std::getenv("RZ_CUDA_GRAPHS");
+    c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
+    c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return std::unique_ptr<Context>(std::move(c));
 }
@@ -242,11 +261,12 @@ Status GpuContext::validate(const Batch& b) const {
     return Status::Ok();
 }
 
-void GpuContext::forward_token(int32_t tok, int32_t pos, int32_t seq, float* logits_dst) {
+void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst) {
+    const int32_t* pos = tp + 1;
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
     const size_t esz = kv_f16_ ? 2 : 4;
-    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tok, 1.0f, x_);
+    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, 1.0f, x_);
     for (int il = 0; il < p.n_layer; ++il) {
         const Layer& L = layers_[static_cast<size_t>(il)];
         cuda::rms_norm(x_, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h_);
@@ -258,7 +278,7 @@ void GpuContext::forward_token(int32_t tok, int32_t pos, int32_t seq, float* log
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
-        cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos + 1, p.softmax_scale(), scores_, att_);
+        cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
         cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, static_cast<const float*>(L.ob.data), true, x_);  // x += o
         cuda::rms_norm(x_, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h_);
         cuda::matvec(L.gate.dtype, L.gate.data, F, E, h_, nullptr, false, a_);
@@ -277,16 +297,42 @@ Status GpuContext::decode(const Batch& b) {
     const size_t n = b.size();
     const size_t V = static_cast<size_t>(hp().n_vocab);
     logit_row_.assign(n, -1);
+    if (n == 1 && b.logits[0] && use_graphs_) {
+        const int32_t tp[2] = {b.token[0], b.pos[0]};
+        RZ_RETURN_IF_ERROR(cuda::upload(dtp1_, tp, sizeof(tp)));
+        void*& g = graphs_[static_cast<size_t>(b.seq_id[0])];
+        if (!g) {
+            RZ_RETURN_IF_ERROR(cuda::capture_begin());
+            forward_token(dtp1_, b.seq_id[0], dlogits1_);
+            RZ_ASSIGN_OR_RETURN(g, cuda::capture_end());
+        }
+        RZ_RETURN_IF_ERROR(cuda::graph_launch(g));
+        logits_.resize(V);
+        RZ_RETURN_IF_ERROR(cuda::download(logits_.data(), dlogits1_, V * sizeof(float)));
+        RZ_RETURN_IF_ERROR(cuda::sync("decode"));
+        int32_t& l = len_[static_cast<size_t>(b.seq_id[0])];
+        l = std::max(l, b.pos[0] + 1);
+        logit_row_[0] = 0;
+        return Status::Ok();
+    }
     int64_t n_out = 0;
     for (size_t i = 0; i < n; ++i)
         if (b.logits[i]) logit_row_[i] = n_out++;
+    if (static_cast<int>(n) > dtp_cap_) {
+        RZ_ASSIGN_OR_RETURN(void* t, dev_alloc(2 * n * sizeof(int32_t), "token/position"));  // old one freed with the context
+        dtp_ = static_cast<int32_t*>(t);
+        dtp_cap_ = static_cast<int>(n);
+    }
+    std::vector<int32_t> tp(2 * n);
+    for (size_t i = 0; i < n; ++i) tp[2 * i] = b.token[i], tp[2 * i + 1] = b.pos[i];
+    RZ_RETURN_IF_ERROR(cuda::upload(dtp_, tp.data(), tp.size() * sizeof(int32_t)));
     if (n_out > dlogits_rows_) {
         RZ_ASSIGN_OR_RETURN(dlogits_, dev_floats(static_cast<size_t>(n_out) * V, "logits"));  // old buffer freed with the context
         dlogits_rows_ = static_cast<int>(n_out);
     }
     for (size_t i = 0; i < n; ++i) {
         float* dst = logit_row_[i] >= 0 ? dlogits_ + static_cast<size_t>(logit_row_[i]) * V : nullptr;
-        forward_token(b.token[i], b.pos[i], b.seq_id[i], dst);
+        forward_token(dtp_ + 2 * i, b.seq_id[i], dst);
         int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];
         l = std::max(l, b.pos[i] + 1);
     }

@@ -1,8 +1,9 @@
 #pragma once
 // Host API of the CUDA backend (rz_cuda). Plain C++ (no CUDA headers) so the runtime can call it; only
-// available when RZ_HAVE_CUDA is defined. All device pointers are raw; every kernel runs on one stream
-// (the legacy default stream), so a forward pass is a sequence of launches with no host synchronisation
-// until the logits are copied back.
+// available when RZ_HAVE_CUDA is defined. All device pointers are raw; every kernel and copy runs on one
+// non-blocking stream of the backend, so a forward pass is a sequence of launches with no host
+// synchronisation until the logits are copied back, and a decode step can be captured as a CUDA graph.
+// Token ids and positions are read from device memory (int32) so a captured graph can be replayed.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -29,19 +30,25 @@ size_t row_bytes(DType t, int64_t n_cols);
 
 // y[r] = (accumulate ? y[r] : 0) + bias[r] + sum_c W[r, c] x[c]; W [rows, cols] in dtype t. bias may be null.
 void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y);
-// out[0:cols] = scale * W[row, :] (dequantised).
-void get_row(DType t, const void* W, int cols, int row, float scale, float* out);
+// out[0:cols] = scale * W[*row, :] (dequantised; row is a device int).
+void get_row(DType t, const void* W, int cols, const int32_t* row, float scale, float* out);
 void rms_norm(const float* x, const float* w, int n, float eps, float* out);
-// Rotates q [n_head, hd] and k [n_head_kv, hd] in place at position pos (inv_freq: n_rot/2 doubles on device).
-void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, int pos, bool neox);
-// Writes k, v [n_head_kv, hd] at position pos into caches laid out [n_head_kv][n_ctx][hd] (f16 or f32).
-void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, int pos);
-// One query token: out[h] = softmax(q[h] K[g]^T * scale) V[g] over positions [0, n_kv), g = h / (n_head / n_head_kv).
-// scores: device scratch of n_head * n_kv floats.
+// Rotates q [n_head, hd] and k [n_head_kv, hd] in place at position *pos (inv_freq: n_rot/2 doubles on device).
+void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, const int32_t* pos, bool neox);
+// Writes k, v [n_head_kv, hd] at position *pos into caches laid out [n_head_kv][n_ctx][hd] (f16 or f32).
+void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, const int32_t* pos);
+// One query token at position *pos: out[h] = softmax(q[h] K[g]^T * scale) V[g] over positions [0, *pos],
+// g = h / (n_head / n_head_kv). scores: device scratch of n_head * n_ctx floats.
 void attention_decode(const float* q, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
-                      int n_kv, float scale, float* scores, float* out);
+                      const int32_t* pos, float scale, float* scores, float* out);
 void swiglu(const float* gate, const float* up, int n, float* out);  // out = silu(gate) * up
 void argmax(const float* x, int n, int32_t* out);                    // out: one device int
+
+// CUDA graphs of the backend stream: launches between capture_begin() and capture_end() are recorded, not run.
+Status capture_begin();
+Result<void*> capture_end();  // an executable graph
+Status graph_launch(void* graph);
+void graph_destroy(void* graph);
 
 // Device-to-device copy bandwidth in GB/s ((read + write) bytes / time) over a buffer of `bytes`.
 Result<double> measure_copy_bandwidth(size_t bytes);
