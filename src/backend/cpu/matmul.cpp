@@ -16,6 +16,16 @@
 namespace rz::cpu {
 namespace {
 
+// Below about this many multiply-adds per thread (~10 us of work), waking another thread costs more than it
+// saves, and on an oversubscribed machine a descheduled worker turns every sync into a time slice: a tiny
+// model (stories260K: 64-wide rows) must run on one thread.
+constexpr int64_t kMinMacsPerThread = int64_t{1} << 16;
+
+int64_t min_rows_per_thread(int64_t n_cols, int64_t n_tokens, int64_t floor_rows) {
+    const int64_t macs_per_row = std::max<int64_t>(1, n_cols * n_tokens);
+    return std::max(floor_rows, (kMinMacsPerThread + macs_per_row - 1) / macs_per_row);
+}
+
 using kern::ActType;
 
 size_t act_row_bytes(ActType act, int64_t n_cols) {
@@ -107,7 +117,7 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
                 tr->to_float(wbytes + static_cast<size_t>(r) * w_row_bytes, row, n_cols);
                 for (int64_t t = 0; t < n_tokens; ++t) y[t * n_rows + r] = fdot(n_cols, row, x + t * n_cols);
             }
-        }, 4);
+        }, min_rows_per_thread(n_cols, n_tokens, 4));
         return Status::Ok();
     }
 
@@ -159,7 +169,7 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
                 }
             }
         }
-    }, n_tokens == 1 ? 32 : 8);
+    }, min_rows_per_thread(n_cols, n_tokens, n_tokens == 1 ? 32 : 8));
     return Status::Ok();
 }
 
