@@ -181,9 +181,11 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q6_K)>(const uint
     }
 }
 
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
 template <int T>
 __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int nsb, const float* __restrict__ x,
-                              const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
+                              const float* __restrict__ xu, const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
     const int r = blockIdx.x * kRowsPerBlock + static_cast<int>(threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (r >= rows) return;
@@ -193,9 +195,14 @@ __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows
         float v[32];
         deq_sb<T>(row, sb, v);
         const float4* xp = reinterpret_cast<const float4*>(x + sb * 32);
+        const float4* up = reinterpret_cast<const float4*>(xu + sb * 32);
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-            const float4 xv = xp[i];
+            float4 xv = xp[i];
+            if (xu) {
+                const float4 u = up[i];
+                xv.x = silu_mul(xv.x, u.x), xv.y = silu_mul(xv.y, u.y), xv.z = silu_mul(xv.z, u.z), xv.w = silu_mul(xv.w, u.w);
+            }
             acc += v[4 * i] * xv.x + v[4 * i + 1] * xv.y + v[4 * i + 2] * xv.z + v[4 * i + 3] * xv.w;
         }
     }
@@ -218,13 +225,13 @@ __device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
 
 template <int T>
 __global__ void matvec_plain_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int cols, const float* __restrict__ x,
-                                    const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
+                                    const float* __restrict__ xu, const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
     const int r = blockIdx.x * kRowsPerBlock + static_cast<int>(threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (r >= rows) return;
     const uint8_t* row = W + static_cast<size_t>(r) * rb;
     float acc = 0.0f;
-    for (int c = lane; c < cols; c += 32) acc += plain_at<T>(row, c) * x[c];
+    for (int c = lane; c < cols; c += 32) acc += plain_at<T>(row, c) * (xu ? silu_mul(x[c], xu[c]) : x[c]);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
     if (lane == 0) {
@@ -499,16 +506,20 @@ size_t row_bytes(DType t, int64_t n_cols) {
     }
 
 void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y) {
+    matvec_glu(t, W, rows, cols, x, nullptr, bias, accumulate, y);
+}
+
+void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, const float* up, const float* bias, bool accumulate, float* y) {
     const auto* w = static_cast<const uint8_t*>(W);
     const size_t rb = row_bytes(t, cols);
     const int grid = blocks_for(rows, kRowsPerBlock);
     if (cols % 32 != 0) {
-        if (t == DType::F32) matvec_plain_kernel<static_cast<int>(DType::F32)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, bias, accumulate, y);
-        if (t == DType::F16) matvec_plain_kernel<static_cast<int>(DType::F16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, bias, accumulate, y);
-        if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, bias, accumulate, y);
+        if (t == DType::F32) matvec_plain_kernel<static_cast<int>(DType::F32)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
+        if (t == DType::F16) matvec_plain_kernel<static_cast<int>(DType::F16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
+        if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
         return;
     }
-#define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, bias, accumulate ? 1 : 0, y)
+#define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, up, bias, accumulate ? 1 : 0, y)
     RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
 #undef RZ_LAUNCH
 }

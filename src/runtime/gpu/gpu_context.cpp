@@ -88,6 +88,8 @@ private:
         return static_cast<float*>(p);
     }
     Result<DevWeight> upload(const model::Weight& w);
+    // Stacks matrices of one dtype and width into one device matrix (q|k|v, gate|up): one launch instead of several.
+    Result<DevWeight> upload_stacked(std::initializer_list<const model::Weight*> ws);
     Status validate(const Batch& b) const;
     // tp: device {token, position}.
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
@@ -106,6 +108,7 @@ private:
 
     struct Layer {
         DevWeight attn_norm, q, k, v, o, qb, kb, vb, ob, ffn_norm, gate, up, down;
+        DevWeight qkv, gate_up;  // stacked when the parts share a dtype (then q/k/v, gate/up stay empty)
     };
     std::vector<Layer> layers_;
     DevWeight tok_embd_, out_norm_, output_;
@@ -143,6 +146,24 @@ Result<DevWeight> GpuContext::upload(const model::Weight& w) {
     DevWeight d{w.dtype, p, static_cast<int>(w.n_rows), static_cast<int>(w.n_cols)};
     uploaded_[w.data] = d;
     return d;
+}
+
+Result<DevWeight> GpuContext::upload_stacked(std::initializer_list<const model::Weight*> ws) {
+    const model::Weight& w0 = **ws.begin();
+    int64_t rows = 0;
+    for (const model::Weight* w : ws) {
+        if (!*w || w->dtype != w0.dtype || w->n_cols != w0.n_cols) return DevWeight{};
+        rows += w->n_rows;
+    }
+    if (!cuda::weight_supported(w0.dtype) || w0.n_cols % 32 != 0 || rows > (1 << 30)) return DevWeight{};
+    const size_t rb = cuda::row_bytes(w0.dtype, w0.n_cols);
+    RZ_ASSIGN_OR_RETURN(void* p, dev_alloc(rb * static_cast<size_t>(rows), "tensor " + w0.name + " (stacked)"));
+    size_t off = 0;
+    for (const model::Weight* w : ws) {
+        RZ_RETURN_IF_ERROR(cuda::upload(static_cast<uint8_t*>(p) + off, w->data, rb * static_cast<size_t>(w->n_rows)));
+        off += rb * static_cast<size_t>(w->n_rows);
+    }
+    return DevWeight{w0.dtype, p, static_cast<int>(rows), static_cast<int>(w0.n_cols)};
 }
 
 Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model> model, const ContextOptions& opts) {
@@ -186,19 +207,27 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     for (const auto& L : W.layers) {
         Layer d;
         RZ_ASSIGN_OR_RETURN(d.attn_norm, c->upload(L[Role::kAttnNorm]));
-        RZ_ASSIGN_OR_RETURN(d.q, c->upload(L[Role::kAttnQ]));
-        RZ_ASSIGN_OR_RETURN(d.k, c->upload(L[Role::kAttnK]));
-        RZ_ASSIGN_OR_RETURN(d.v, c->upload(L[Role::kAttnV]));
+        if (!L[Role::kAttnQB] && !L[Role::kAttnKB] && !L[Role::kAttnVB]) {
+            RZ_ASSIGN_OR_RETURN(d.qkv, c->upload_stacked({&L[Role::kAttnQ], &L[Role::kAttnK], &L[Role::kAttnV]}));
+        }
+        if (!d.qkv) {
+            RZ_ASSIGN_OR_RETURN(d.q, c->upload(L[Role::kAttnQ]));
+            RZ_ASSIGN_OR_RETURN(d.k, c->upload(L[Role::kAttnK]));
+            RZ_ASSIGN_OR_RETURN(d.v, c->upload(L[Role::kAttnV]));
+        }
         RZ_ASSIGN_OR_RETURN(d.o, c->upload(L[Role::kAttnOut]));
         RZ_ASSIGN_OR_RETURN(d.qb, c->upload(L[Role::kAttnQB]));
         RZ_ASSIGN_OR_RETURN(d.kb, c->upload(L[Role::kAttnKB]));
         RZ_ASSIGN_OR_RETURN(d.vb, c->upload(L[Role::kAttnVB]));
         RZ_ASSIGN_OR_RETURN(d.ob, c->upload(L[Role::kAttnOutB]));
         RZ_ASSIGN_OR_RETURN(d.ffn_norm, c->upload(L[Role::kFfnNorm]));
-        RZ_ASSIGN_OR_RETURN(d.gate, c->upload(L[Role::kFfnGate]));
-        RZ_ASSIGN_OR_RETURN(d.up, c->upload(L[Role::kFfnUp]));
+        RZ_ASSIGN_OR_RETURN(d.gate_up, c->upload_stacked({&L[Role::kFfnGate], &L[Role::kFfnUp]}));
+        if (!d.gate_up) {
+            RZ_ASSIGN_OR_RETURN(d.gate, c->upload(L[Role::kFfnGate]));
+            RZ_ASSIGN_OR_RETURN(d.up, c->upload(L[Role::kFfnUp]));
+        }
         RZ_ASSIGN_OR_RETURN(d.down, c->upload(L[Role::kFfnDown]));
-        if (!d.attn_norm || !d.q || !d.k || !d.v || !d.o || !d.ffn_norm || !d.gate || !d.up || !d.down)
+        if (!d.attn_norm || (!d.qkv && (!d.q || !d.k || !d.v)) || !d.o || !d.ffn_norm || (!d.gate_up && (!d.gate || !d.up)) || !d.down)
             return unsupported("GPU context: a layer lacks one of the llama-family tensors (attn_norm, q, k, v, o, ffn_norm, gate, up, down)");
         for (const DevWeight* n : {&d.attn_norm, &d.ffn_norm, &d.qb, &d.kb, &d.vb, &d.ob})
             if (*n && n->dtype != DType::F32) return unsupported("GPU context: norm weights and biases must be f32");
@@ -222,12 +251,12 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     c->vc_ = static_cast<uint8_t*>(vp);
     RZ_ASSIGN_OR_RETURN(c->x_, c->dev_floats(E, "activations"));
     RZ_ASSIGN_OR_RETURN(c->h_, c->dev_floats(E, "activations"));
-    RZ_ASSIGN_OR_RETURN(c->q_, c->dev_floats(Q, "activations"));
-    RZ_ASSIGN_OR_RETURN(c->k_, c->dev_floats(KV, "activations"));
-    RZ_ASSIGN_OR_RETURN(c->v_, c->dev_floats(KV, "activations"));
+    RZ_ASSIGN_OR_RETURN(c->q_, c->dev_floats(Q + 2 * KV, "activations"));  // q | k | v, as a stacked projection writes them
+    c->k_ = c->q_ + Q;
+    c->v_ = c->k_ + KV;
     RZ_ASSIGN_OR_RETURN(c->att_, c->dev_floats(Q, "activations"));
-    RZ_ASSIGN_OR_RETURN(c->a_, c->dev_floats(F, "activations"));
-    RZ_ASSIGN_OR_RETURN(c->b_, c->dev_floats(F, "activations"));
+    RZ_ASSIGN_OR_RETURN(c->a_, c->dev_floats(2 * F, "activations"));  // gate | up
+    c->b_ = c->a_ + F;
     RZ_ASSIGN_OR_RETURN(c->scores_, c->dev_floats(static_cast<size_t>(hp.n_head) * n_ctx, "attention scores"));
     RZ_ASSIGN_OR_RETURN(void* t1, c->dev_alloc(2 * sizeof(int32_t), "token/position"));
     c->dtp1_ = static_cast<int32_t*>(t1);
@@ -270,9 +299,13 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
     for (int il = 0; il < p.n_layer; ++il) {
         const Layer& L = layers_[static_cast<size_t>(il)];
         cuda::rms_norm(x_, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h_);
-        cuda::matvec(L.q.dtype, L.q.data, Q, E, h_, static_cast<const float*>(L.qb.data), false, q_);
-        cuda::matvec(L.k.dtype, L.k.data, KV, E, h_, static_cast<const float*>(L.kb.data), false, k_);
-        cuda::matvec(L.v.dtype, L.v.data, KV, E, h_, static_cast<const float*>(L.vb.data), false, v_);
+        if (L.qkv) {
+            cuda::matvec(L.qkv.dtype, L.qkv.data, Q + 2 * KV, E, h_, nullptr, false, q_);
+        } else {
+            cuda::matvec(L.q.dtype, L.q.data, Q, E, h_, static_cast<const float*>(L.qb.data), false, q_);
+            cuda::matvec(L.k.dtype, L.k.data, KV, E, h_, static_cast<const float*>(L.kb.data), false, k_);
+            cuda::matvec(L.v.dtype, L.v.data, KV, E, h_, static_cast<const float*>(L.vb.data), false, v_);
+        }
         if (p.rope_type != model::RopeType::kNone)
             cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq_, pos, p.rope_type == model::RopeType::kNeox);
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
@@ -281,10 +314,13 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
         cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
         cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, static_cast<const float*>(L.ob.data), true, x_);  // x += o
         cuda::rms_norm(x_, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h_);
-        cuda::matvec(L.gate.dtype, L.gate.data, F, E, h_, nullptr, false, a_);
-        cuda::matvec(L.up.dtype, L.up.data, F, E, h_, nullptr, false, b_);
-        cuda::swiglu(a_, b_, F, a_);
-        cuda::matvec(L.down.dtype, L.down.data, E, F, a_, nullptr, true, x_);  // x += down
+        if (L.gate_up) {
+            cuda::matvec(L.gate_up.dtype, L.gate_up.data, 2 * F, E, h_, nullptr, false, a_);
+        } else {
+            cuda::matvec(L.gate.dtype, L.gate.data, F, E, h_, nullptr, false, a_);
+            cuda::matvec(L.up.dtype, L.up.data, F, E, h_, nullptr, false, b_);
+        }
+        cuda::matvec_glu(L.down.dtype, L.down.data, E, F, a_, b_, nullptr, true, x_);  // x += down(silu(gate) * up)
     }
     if (logits_dst) {
         cuda::rms_norm(x_, static_cast<const float*>(out_norm_.data), E, p.norm_eps, h_);

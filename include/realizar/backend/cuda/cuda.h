@@ -30,6 +30,8 @@ size_t row_bytes(DType t, int64_t n_cols);
 
 // y[r] = (accumulate ? y[r] : 0) + bias[r] + sum_c W[r, c] x[c]; W [rows, cols] in dtype t. bias may be null.
 void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y);
+// The same over x' = silu(x) * up (SwiGLU fused into the down projection).
+void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, const float* up, const float* bias, bool accumulate, float* y);
 // out[0:cols] = scale * W[*row, :] (dequantised; row is a device int).
 void get_row(DType t, const void* W, int cols, const int32_t* row, float scale, float* out);
 void rms_norm(const float* x, const float* w, int n, float eps, float* out);
