@@ -7,6 +7,7 @@
 #include "realizar/server/http.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -71,6 +72,8 @@ struct HttpServer::Impl {
     std::function<std::string(int, const std::string&)> error_body;
     std::function<void(const RequestRecord&)> observer;
     std::map<std::string, std::set<std::string>> methods_by_path;
+    int listen_fd = -1;        // the listening socket, captured while bind() runs
+    bool capturing = false;
 
     HttpRequest convert(const httplib::Request& req) const {
         HttpRequest r;
@@ -139,6 +142,13 @@ HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>())
     // Headers and body (and every SSE event) are separate writes: without TCP_NODELAY, Nagle's algorithm
     // and the client's delayed ACK add ~40 ms to responses and token events.
     svr.set_tcp_nodelay(true);
+    // httplib's default sets SO_REUSEPORT, which would let a second server bind the same port and silently
+    // take half of its connections; SO_REUSEADDR alone allows a quick restart and nothing more.
+    svr.set_socket_options([this](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        if (impl_->capturing) impl_->listen_fd = sock;
+    });
 
     svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
         t_in_flight = InFlight{};
@@ -217,14 +227,22 @@ Result<int> HttpServer::bind() {
     }
     const auto& o = impl_->opts;
     if (o.port < 0 || o.port > 65535) return invalid_argument(fmt::format("--port {} is not a TCP port", o.port));
+    impl_->capturing = true;
+    int port = o.port;
     if (o.port == 0) {
-        const int port = svr.bind_to_any_port(o.host);
-        if (port <= 0) return unavailable(fmt::format("cannot bind to {}:any", o.host));
-        return port;
+        port = svr.bind_to_any_port(o.host);
+        if (port <= 0) port = -1;
+    } else if (!svr.bind_to_port(o.host, o.port)) {
+        port = -1;
     }
-    if (!svr.bind_to_port(o.host, o.port))
-        return unavailable(fmt::format("cannot bind to {}:{} (in use, or not a local address)", o.host, o.port));
-    return o.port;
+    impl_->capturing = false;
+    if (port < 0)
+        return unavailable(fmt::format("cannot bind to {}:{} (in use, or not a local address)", o.host,
+                                       o.port == 0 ? std::string("any") : std::to_string(o.port)));
+    // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once overflows it and
+    // their SYNs are retried a second later. listen() again on the same socket raises the backlog.
+    if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, 1024);
+    return port;
 }
 
 void HttpServer::serve() { impl_->svr.listen_after_bind(); }
