@@ -49,7 +49,10 @@ Expected expected_shape(Role r, const HParams& hp) {
 
 std::string shape_str(const std::vector<int64_t>& s) {
     std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (i) out += ", ";
+        out += std::to_string(s[i]);
+    }
     return out + "]";
 }
 
