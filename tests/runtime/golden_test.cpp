@@ -117,3 +117,25 @@ INSTANTIATE_TEST_SUITE_P(Models, Golden,
 
 }  // namespace
 }  // namespace rz::test
+
+namespace rz::test {
+namespace {
+
+// A lone .safetensors file path finds its config.json beside it.
+TEST(GoldenSingleFile, SafetensorsPathUsesConfigBesideIt) {
+    auto m = Model::load(golden_dir("qwen2") + "/model.safetensors");
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    EXPECT_EQ((*m)->info().arch, "qwen2");
+    ContextOptions o;
+    o.cache_type = DType::F32;
+    auto ctx = Context::create(*m, o);
+    ASSERT_TRUE(ctx.ok());
+    auto g = read_json(golden_dir("qwen2") + "/golden.json");
+    auto ours = prefill_logits(**ctx, g["sequences"][1].get<std::vector<int32_t>>());
+    ASSERT_TRUE(ours.ok());
+    auto ref = read_f32(golden_dir("qwen2") + "/" + g["logits"][1]["file"].get<std::string>());
+    EXPECT_LE(max_rel(*ours, ref, g["logits"][1]["std"].get<double>()), 1e-4);
+}
+
+}  // namespace
+}  // namespace rz::test
