@@ -105,14 +105,20 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_0)>(const uint
     }
 }
 
-// 6-bit scale and min j of a K-quant block's 12 packed scale bytes.
-__device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, float& sc, float& m) {
-    if (j < 4) {
-        sc = static_cast<float>(q[j] & 63);
-        m = static_cast<float>(q[j + 4] & 63);
+// The 16-byte header {half d, dmin; scales[12]} of a Q4_K/Q5_K block (16-byte aligned) in one load, then
+// the 6-bit scale and min of sub-block s (one wide load instead of five narrow ones per sub-block).
+__device__ __forceinline__ void k_header(const uint8_t* b, int s, float& d, float& dmin, float& sc, float& m) {
+    const uint4 h = *reinterpret_cast<const uint4*>(b);
+    d = h2f(static_cast<uint16_t>(h.x & 0xFFFFu));
+    dmin = h2f(static_cast<uint16_t>(h.x >> 16));
+    // Scale bytes q[i] are header bytes 4 + i; selecting bytes by shifts keeps everything in registers.
+    const uint32_t a = byte_of(h, 4 + s), b8 = byte_of(h, 8 + s);
+    if (s < 4) {
+        sc = static_cast<float>(a & 63);
+        m = static_cast<float>(b8 & 63);
     } else {
-        sc = static_cast<float>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        m = static_cast<float>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+        sc = static_cast<float>((b8 & 0xF) | ((byte_of(h, s) >> 6) << 4));
+        m = static_cast<float>((b8 >> 4) | ((a >> 6) << 4));
     }
 }
 
@@ -122,9 +128,8 @@ template <>
 __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_K)>(const uint8_t* row, int sb, float* v) {
     const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 144;
     const int s = sb & 7;
-    const float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
-    float sc, m;
-    scale_min_k4(s, b + 4, sc, m);
+    float d, dmin, sc, m;
+    k_header(b, s, d, dmin, sc, m);
     const float a = d * sc, c = dmin * m;
     const uint4* q = reinterpret_cast<const uint4*>(b + 16 + 32 * (s >> 1));
     const uint4 q0 = q[0], q1 = q[1];
@@ -142,9 +147,8 @@ template <>
 __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q5_K)>(const uint8_t* row, int sb, float* v) {
     const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 176;
     const int s = sb & 7;
-    const float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
-    float sc, m;
-    scale_min_k4(s, b + 4, sc, m);
+    float d, dmin, sc, m;
+    k_header(b, s, d, dmin, sc, m);
     const float a = d * sc, c = dmin * m;
     const uint4* h = reinterpret_cast<const uint4*>(b + 16);
     const uint4* q = reinterpret_cast<const uint4*>(b + 48 + 32 * (s >> 1));
