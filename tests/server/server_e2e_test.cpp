@@ -448,3 +448,23 @@ TEST(ServerQueue, FullQueueAnswers503WithRetryAfter) {
 
 }  // namespace
 }  // namespace rz::test
+
+namespace rz::test {
+namespace {
+
+TEST(ServerDemo, EmbeddedModelTellsAStory) {
+    // `realizar serve --demo`: the stories260K model embedded in the binary, no files needed.
+    auto srv = ServerProcess::start({"--demo"});
+    ASSERT_NE(srv, nullptr);
+    auto res = srv->client().Post("/generate", R"({"prompt":"Once upon a time","max_tokens":40})", "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    auto j = json::parse(res->body);
+    EXPECT_EQ(j["num_generated"], 40);
+    EXPECT_EQ(reference_continuation().rfind(j["text"].get<std::string>(), 0), 0u) << j["text"];
+    auto h = json::parse(srv->client().Get("/health")->body);
+    EXPECT_EQ(h["model"], "stories260K (demo)");
+}
+
+}  // namespace
+}  // namespace rz::test
