@@ -213,6 +213,13 @@ void attention(const KvCache& cache, const AttnParams& p, const float* q, const 
             for (size_t b = 0; b < idx.size(); b += kQB)
                 items.push_back({s, g, idx.data() + b, static_cast<int>(std::min<size_t>(kQB, idx.size() - b))});
 
+    // Work estimate (query rows x cached positions x head dim): a short context on a small model is cheaper
+    // to run on one thread than to hand to another (and far cheaper when the machine is oversubscribed).
+    int max_pos = 0;
+    for (int t = 0; t < n_tokens; ++t) max_pos = std::max(max_pos, pos[t] + 1);
+    const int64_t work = static_cast<int64_t>(n_tokens) * p.n_head * max_pos * hd;
+    constexpr int64_t kMinParallelWork = int64_t{1} << 17;
+    const int64_t min_items = work < kMinParallelWork ? static_cast<int64_t>(items.size()) : 1;
     pool.parallel_for(static_cast<int64_t>(items.size()), [&](int64_t i0, int64_t i1) {
         std::vector<float> kt(static_cast<size_t>(kTile * hd)), vt(static_cast<size_t>(kTile * hd));
         std::vector<float> acc(static_cast<size_t>(kQB * group * hd));
@@ -258,7 +265,7 @@ void attention(const KvCache& cache, const AttnParams& p, const float* q, const 
                     for (int i = 0; i < hd; ++i) o[i] = a[i] * inv;
                 }
         }
-    }, 1);
+    }, min_items);
 }
 
 }  // namespace rz::runtime

@@ -157,6 +157,13 @@ Status ContextImpl::matmul(const model::Weight& w, const float* x, int n, float*
     return cpu::matmul(w.dtype, w.data, w.n_rows, w.n_cols, x, n, y, *pool_);
 }
 
+// Tokens per thread for the element-wise parts of a layer: below ~16K elements per thread the hand-off costs
+// more than it saves (decode of one token, or a few-token prompt of a small model, stays on one thread).
+static int64_t tokens_per_thread(int64_t elements_per_token) {
+    constexpr int64_t kMinElementsPerThread = int64_t{1} << 14;
+    return std::max<int64_t>(1, kMinElementsPerThread / std::max<int64_t>(1, elements_per_token));
+}
+
 void ContextImpl::norm_rows(const float* x, const model::Weight& w, const model::Weight& b, int n, float* out) {
     const model::HParams& hp = m_->hp();
     const int E = hp.n_embd;
@@ -167,7 +174,7 @@ void ContextImpl::norm_rows(const float* x, const model::Weight& w, const model:
             else
                 ops::layer_norm(x + t * E, w.f32(), b ? b.f32() : nullptr, E, hp.norm_eps, out + t * E);
         }
-    }, 4);
+    }, tokens_per_thread(E));
 }
 
 Status ContextImpl::attention_block(int il, int n, const int32_t* pos, const int32_t* seq) {
@@ -220,7 +227,7 @@ Status ContextImpl::attention_block(int il, int n, const int32_t* pos, const int
                 kv_.store(kv_.v(il, seq[t], g), pos[t], v + t * KV + g * hd);
             }
         }
-    }, 1);
+    }, tokens_per_thread(Q + KV));
     AttnParams ap{il, hp.n_head, hp.n_head_kv, hd, hp.softmax_scale(), hp.n_swa};
     attention(kv_, ap, q, seq, pos, n, attn_.data(), *pool_);
     RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnOut], attn_.data(), n, o_.data()));
@@ -246,12 +253,12 @@ Status ContextImpl::ffn_chunk(int il, int n, const float* in, float* out) {
             RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnGateUp], in, n, a));  // [n, 2F]: gate | up
             pool_->parallel_for(n, [&](int64_t t0, int64_t t1) {
                 for (int64_t t = t0; t < t1; ++t) ops::gated(a + t * 2 * F, a + t * 2 * F + F, F, hp.act, b_.data() + t * F);
-            });
+            }, tokens_per_thread(3 * F));
             std::memcpy(a, b_.data(), sizeof(float) * static_cast<size_t>(n * F));
         } else {
             RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnGate], in, n, a));
             RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnUp], in, n, b_.data()));
-            pool_->parallel_for(n, [&](int64_t t0, int64_t t1) { ops::gated(a + t0 * F, b_.data() + t0 * F, (t1 - t0) * F, hp.act, a + t0 * F); });
+            pool_->parallel_for(n, [&](int64_t t0, int64_t t1) { ops::gated(a + t0 * F, b_.data() + t0 * F, (t1 - t0) * F, hp.act, a + t0 * F); }, tokens_per_thread(3 * F));
         }
     } else {
         RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnUp], in, n, a));
@@ -261,7 +268,7 @@ Status ContextImpl::ffn_chunk(int il, int n, const float* in, float* out) {
                 if (bu) ops::add_bias(a + t * F, bu.f32(), F);
                 ops::activate(a + t * F, F, hp.act);
             }
-        });
+        }, tokens_per_thread(2 * F));
     }
     RZ_RETURN_IF_ERROR(matmul(L[Role::kFfnDown], a, n, out));
     if (const model::Weight& bd = L[Role::kFfnDownB])
