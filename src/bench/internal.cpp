@@ -37,6 +37,17 @@ int32_t argmax(std::span<const float> v) {
     return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+// The repetition options of one test, with progress lines naming it.
+RepeatOptions labelled(const RepeatOptions& base, const std::function<void(const std::string&)>& log,
+                       const std::string& test, const char* unit) {
+    RepeatOptions r = base;
+    if (log)
+        r.on_run = [log, test, unit](bool warmup, int i, double v) {
+            log(fmt::format("{} {} {}: {:.2f} {}", test, warmup ? "warm-up" : "run", i, v, unit));
+        };
+    return r;
+}
+
 }  // namespace
 
 Result<Report> run_llm_bench(const LlmBenchOptions& o) {
@@ -60,6 +71,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         so.output = tmp.path;
         so.convert.threads = o.threads;
         const auto t0 = Clock::now();
+        if (o.log) o.log("writing synthetic " + so.shape + ":" + so.type + " to " + tmp.path);
         RZ_RETURN_IF_ERROR(convert::write_synthetic(so).with_context("bench --synthetic"));
         synth_seconds = seconds_since(t0);
         path = tmp.path;
@@ -119,7 +131,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
             if (measuring) ttft.push_back(t_first * 1000.0);
             return o.n_prompt / std::max(t_prefill, 1e-9);
         };
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, measure));
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("pp{}", o.n_prompt), "tok/s"), measure));
         Record pp{.test = fmt::format("pp{}", o.n_prompt), .runtime = "realizar", .kind = "internal", .params = params};
         pp.metrics["tokens_per_second"] = metric_from(r);
         pp.peak_rss_bytes = peak_rss_bytes();
@@ -148,7 +160,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
             }
             return o.n_gen / std::max(seconds_since(t0), 1e-9);
         };
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, measure));
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("tg{}", o.n_gen), "tok/s"), measure));
         Record tg{.test = fmt::format("tg{}", o.n_gen), .runtime = "realizar", .kind = "internal", .params = params};
         tg.metrics["tokens_per_second"] = metric_from(r);
         tg.peak_rss_bytes = peak_rss_bytes();
@@ -199,7 +211,7 @@ Result<Report> run_classical_bench(const ClassicalBenchOptions& o) {
     auto many = [&]() -> Status { return model.predict_batch(x, o.batch, out, ws); };
     const nlohmann::json params = {{"batch", 1}};
     {
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, [&] { return run_for(1, one); }));
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, "predict1", "pred/s"), [&] { return run_for(1, one); }));
         Record rec{.test = "predict1", .runtime = "realizar", .kind = "classical", .params = params};
         rec.metrics["predictions_per_second"] = metric_from(r);
         RepeatResult lat = r;  // ms per prediction = 1000 / (predictions per second), per run
@@ -211,7 +223,8 @@ Result<Report> run_classical_bench(const ClassicalBenchOptions& o) {
         rep.results.push_back(rec);
     }
     {
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(o.repeat, [&] { return run_for(o.batch, many); }));
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("predict{}", o.batch), "pred/s"),
+                                                         [&] { return run_for(o.batch, many); }));
         Record rec{.test = fmt::format("predict{}", o.batch), .runtime = "realizar", .kind = "classical",
                    .params = {{"batch", o.batch}}};
         rec.metrics["predictions_per_second"] = metric_from(r);

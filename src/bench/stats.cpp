@@ -91,6 +91,7 @@ Result<RepeatResult> repeat_until_stable(const RepeatOptions& o, const std::func
         auto v = measure();
         if (!v.ok()) return v.status();
         ++r.warmup_runs;
+        if (o.on_run) o.on_run(true, r.warmup_runs, *v);
     }
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
@@ -99,6 +100,7 @@ Result<RepeatResult> repeat_until_stable(const RepeatOptions& o, const std::func
         if (!v.ok()) return v.status();
         r.values.push_back(*v);
         const int n = static_cast<int>(r.values.size());
+        if (o.on_run) o.on_run(false, n, *v);
         r.cv_reached = cv_below(r.values, o.cv_target);
         if (n >= o.min_runs && r.cv_reached) {
             r.stop = StopReason::kCvReached;

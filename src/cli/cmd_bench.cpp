@@ -24,6 +24,7 @@ struct BenchCli {
     int requests = 0;
     double wait_ready = 60;
     bool n_given = false;
+    bool quiet = false;
     // compare / report
     std::string base, now, threshold = "5%";
     std::vector<std::string> inputs;
@@ -59,6 +60,8 @@ int emit(const BenchCli& c, const nlohmann::json& report) {
             if (Status st = bench::write_text_file(path, render(report, fmt)); !st.ok()) return failure(st);
     return 0;
 }
+
+void progress_line(const std::string& s) { std::fprintf(stderr, "realizar bench: %s\n", s.c_str()); }
 
 int run_bench(const BenchCli& c) {
     bench::RepeatOptions rep;
@@ -102,6 +105,7 @@ int run_bench(const BenchCli& c) {
         co.model = c.model;
         co.batch = c.batch == 512 ? 64 : c.batch;  // --batch given: its value; else 64 samples per call
         co.repeat = rep;
+        if (!c.quiet) co.log = progress_line;
         report = bench::run_classical_bench(co);
     } else {
         bench::LlmBenchOptions lo;
@@ -112,6 +116,7 @@ int run_bench(const BenchCli& c) {
         lo.threads = c.threads;
         lo.batch = c.batch;
         lo.repeat = rep;
+        if (!c.quiet) lo.log = progress_line;
         report = bench::run_llm_bench(lo);
     }
     if (!report.ok()) {
@@ -184,6 +189,7 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("--requests", c->requests, "Requests per concurrency level (0 = max(8, 2 x concurrency))");
     cmd->add_option("--model-name", c->model_name, "Model name sent to openai/ollama servers");
     cmd->add_option("--runtime", c->runtime_label, "Runtime label in the report (default: the API name)");
+    cmd->add_flag("-q,--quiet", c->quiet, "No progress lines on stderr");
     cmd->add_option("--wait-ready", c->wait_ready, "Seconds to wait for the server to report ready (0 = none)")
         ->capture_default_str();
     add_output_options(cmd, *c);

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <functional>
+#include <tuple>
 
 #include "realizar/bench/stats.h"
 
@@ -175,4 +176,17 @@ TEST(BenchStats, ErrorsAndBadOptions) {
     o = {};
     o.warmup = -1;
     EXPECT_FALSE(repeat_until_stable(o, one).ok());
+}
+
+TEST(BenchStats, ProgressCallbackSeesWarmupAndRuns) {
+    Replay r{{9, 1, 1, 1}};
+    RepeatOptions o;
+    o.warmup = 1;
+    std::vector<std::tuple<bool, int, double>> seen;
+    o.on_run = [&](bool warmup, int i, double v) { seen.emplace_back(warmup, i, v); };
+    auto res = repeat_until_stable(o, std::ref(r));
+    ASSERT_TRUE(res.ok());
+    ASSERT_EQ(seen.size(), 4u);
+    EXPECT_EQ(seen[0], std::make_tuple(true, 1, 9.0));
+    EXPECT_EQ(seen[3], std::make_tuple(false, 3, 1.0));
 }

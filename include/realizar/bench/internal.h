@@ -10,6 +10,7 @@
 //   Classical APR models: predict1 (single-sample latency, ms per prediction, and predictions/s) and
 //   predictB (batch of B samples through predict_batch; predictions/s).
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "realizar/bench/report.h"
@@ -26,6 +27,7 @@ struct LlmBenchOptions {
     int batch = 512;        // prompt tokens per decode() call
     RepeatOptions repeat;
     uint64_t seed = 42;     // random prompt tokens
+    std::function<void(const std::string&)> log;  // progress lines ("pp512 run 2: 51.3 tok/s"); may be empty
 };
 
 Result<Report> run_llm_bench(const LlmBenchOptions& opts);
@@ -35,6 +37,7 @@ struct ClassicalBenchOptions {
     int batch = 64;     // samples per predict_batch call of the batch test
     RepeatOptions repeat;
     double min_run_seconds = 0.02;  // each run repeats predictions until at least this long
+    std::function<void(const std::string&)> log;
 };
 
 Result<Report> run_classical_bench(const ClassicalBenchOptions& opts);

@@ -45,6 +45,9 @@ struct RepeatOptions {
     int max_runs = 10;        // stop here even when the CV target is not reached
     double cv_target = 0.05;  // stop once cv < cv_target (and min_runs reached)
     double max_seconds = 0;   // > 0: stop once measured runs took this long (after at least one run)
+    // Called after every run (warm-up included) with its 1-based index among its kind and its value:
+    // progress output for runs that take minutes.
+    std::function<void(bool warmup, int index, double value)> on_run;
 };
 
 enum class StopReason { kCvReached, kMaxRuns, kTimeBudget };
