@@ -14,6 +14,7 @@ namespace rz::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 4;  // warps per block in matvec
+constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
 
 // Every launch and copy goes to one non-blocking stream of the backend, so a decode step can be captured as
 // a CUDA graph (capture is not allowed on the legacy default stream).
@@ -187,17 +188,16 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q6_K)>(const uint
 
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
+// kRowsPerWarp rows per warp share each x sub-block load (x is re-read once per row group, not per row).
 template <int T>
 __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int nsb, const float* __restrict__ x,
                               const float* __restrict__ xu, const float* __restrict__ bias, int accumulate, float* __restrict__ y) {
-    const int r = blockIdx.x * kRowsPerBlock + static_cast<int>(threadIdx.x >> 5);
+    const int r0 = (blockIdx.x * kRowsPerBlock + static_cast<int>(threadIdx.x >> 5)) * kRowsPerWarp;
     const int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    const uint8_t* row = W + static_cast<size_t>(r) * rb;
-    float acc = 0.0f;
+    if (r0 >= rows) return;
+    float acc[kRowsPerWarp] = {};
     for (int sb = lane; sb < nsb; sb += 32) {
-        float v[32];
-        deq_sb<T>(row, sb, v);
+        float xs[32];
         const float4* xp = reinterpret_cast<const float4*>(x + sb * 32);
         const float4* up = reinterpret_cast<const float4*>(xu + sb * 32);
 #pragma unroll
@@ -207,14 +207,27 @@ __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows
                 const float4 u = up[i];
                 xv.x = silu_mul(xv.x, u.x), xv.y = silu_mul(xv.y, u.y), xv.z = silu_mul(xv.z, u.z), xv.w = silu_mul(xv.w, u.w);
             }
-            acc += v[4 * i] * xv.x + v[4 * i + 1] * xv.y + v[4 * i + 2] * xv.z + v[4 * i + 3] * xv.w;
+            xs[4 * i] = xv.x, xs[4 * i + 1] = xv.y, xs[4 * i + 2] = xv.z, xs[4 * i + 3] = xv.w;
+        }
+#pragma unroll
+        for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+            if (r0 + rr >= rows) break;
+            float v[32];
+            deq_sb<T>(W + static_cast<size_t>(r0 + rr) * rb, sb, v);
+#pragma unroll
+            for (int i = 0; i < 32; ++i) acc[rr] += v[i] * xs[i];
         }
     }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
-    if (lane == 0) {
-        if (bias) acc += bias[r];
-        y[r] = accumulate ? y[r] + acc : acc;
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+        float a = acc[rr];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xFFFFFFFFu, a, o);
+        const int r = r0 + rr;
+        if (lane == 0 && r < rows) {
+            if (bias) a += bias[r];
+            y[r] = accumulate ? y[r] + a : a;
+        }
     }
 }
 
@@ -523,7 +536,7 @@ void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, cons
         if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
         return;
     }
-#define RZ_LAUNCH(T) matvec_kernel<T><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, up, bias, accumulate ? 1 : 0, y)
+#define RZ_LAUNCH(T) matvec_kernel<T><<<blocks_for(rows, kRowsPerBlock * kRowsPerWarp), 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, up, bias, accumulate ? 1 : 0, y)
     RZ_CUDA_DISPATCH(t, RZ_LAUNCH)
 #undef RZ_LAUNCH
 }
