@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
             libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
             liblz4-dev libzstd-dev)
 test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev clang libclang-rt-14-dev
-           prometheus curl nodejs npm chromium tmux)
+           prometheus curl nodejs npm chromium tmux wrk)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
