@@ -2,6 +2,8 @@
 #   make demo   install what is missing, build, and serve the embedded demo model on port 8080
 #   make test   install what is missing, build everything, run the whole test suite (what CI runs)
 JOBS ?= $(shell nproc)
+# Let ccache share objects between clones of the tree (paths are hashed relative to the checkout).
+export CCACHE_BASEDIR := $(CURDIR)
 PORT ?= 8080
 
 .PHONY: demo test build deps test-deps fuzz clean
