@@ -1,4 +1,4 @@
-// CUDA kernels of the decode path. Mat-vec: one warp per weight row; lane i walks the row's 32-element
+// CUDA kernels of the decode path. Mat-vec: one warp per two weight rows; lane i walks the rows' 32-element
 // sub-blocks i, i+32, ... so a warp reads a contiguous run of blocks per step (coalesced), each byte once,
 // with 16-byte loads where the block layout keeps them aligned (Q4_K, Q5_K, F32, F16, BF16).
 #include <cuda_bf16.h>
