@@ -63,6 +63,7 @@ struct RunOptions {
     int64_t seed            = -1;
     int ctx_size            = 0;
     int threads             = 0;
+    int n_gpu_layers        = 0;  // != 0: the CUDA backend runs the whole model
     int batch_size          = 512;
     bool raw                = false;
     bool echo               = false;
@@ -243,6 +244,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     copts.cache_type = *cache;
     copts.n_batch    = o.batch_size;
     copts.n_threads  = o.threads;
+    copts.n_gpu_layers = o.n_gpu_layers;
     auto ctx_r       = runtime::Context::create(model, copts);
     if (!ctx_r.ok()) return fail(ctx_r.status().to_string());
     std::unique_ptr<runtime::Context> ctx = std::move(*ctx_r);
@@ -377,6 +379,9 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("-c,--ctx-size", o->ctx_size, "Context size in tokens (0 = min(training context, 4096))")
         ->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = physical cores)")->capture_default_str();
+    cmd->add_option("--n-gpu-layers,--ngl", o->n_gpu_layers, "Layers on the GPU (CUDA builds; any non-zero value offloads the whole model)")
+        ->capture_default_str();
+    cmd->add_flag_callback("--gpu", [o] { o->n_gpu_layers = -1; }, "Run the whole model on the GPU (CUDA builds)");
     cmd->add_option("-b,--batch-size", o->batch_size, "Prompt tokens per forward pass")->capture_default_str();
     cmd->add_option("-f,--prompt-file", o->prompt_file, "Read the prompt from a file (- = stdin)");
     cmd->add_flag("--raw", o->raw, "Feed the prompt as is, without the chat template");

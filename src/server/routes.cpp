@@ -8,7 +8,9 @@
 
 namespace rz::server {
 
-ServerState::ServerState(const ServerOptions& o) : opts(o), metrics(RZ_VERSION_STRING, "cpu") {
+ServerState::ServerState(const ServerOptions& o)
+    : opts(o), metrics(RZ_VERSION_STRING, o.n_gpu_layers != 0 ? "cuda" : "cpu") {
+    compute_mode = o.n_gpu_layers != 0 ? "cuda" : "cpu";
     limits.max_tokens_cap = o.max_tokens;
     limits.default_max_tokens = std::min(o.default_max_tokens, o.max_tokens);
     created_unix = std::chrono::duration_cast<std::chrono::seconds>(

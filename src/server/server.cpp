@@ -63,6 +63,7 @@ Status load_llm(ServerState& st, const std::string& path) {
     co.n_seq_max = st.opts.parallel;
     co.n_batch = st.opts.n_batch;
     co.n_threads = st.opts.threads;
+    co.n_gpu_layers = st.opts.n_gpu_layers;
     RZ_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Context> ctx, runtime::Context::create(model, co));
     st.tok = std::move(tok).value();
     st.chat_template = st.tok->chat_template();
