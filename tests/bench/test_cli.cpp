@@ -290,3 +290,54 @@ TEST(BenchCli, SvgRendersInHeadlessChromium) {
     const auto chart = fs::file_size(d / "chart.png"), blank = fs::file_size(d / "blank.png");
     EXPECT_GT(chart, 3 * blank) << "chart " << chart << " bytes vs blank " << blank;
 }
+
+TEST(BenchCli, ReportMergesSavedReports) {
+    TempDir d;
+    auto write_report = [&](const std::string& name, const std::string& runtime) {
+        Report r;
+        r.model = runtime + "-url";
+        Record rec{.test = "c1", .runtime = runtime, .kind = "http"};
+        rec.metrics["ttft_ms"] = metric_per_request({5, 6, 7});
+        rec.aggregate_tokens_per_second = 100;
+        r.results = {rec};
+        ASSERT_TRUE(write_text_file(d / name, to_json(r).dump()).ok());
+    };
+    write_report("a.json", "realizar");
+    write_report("b.json", "llama-cpp");
+    const CliRun r = run_cli("bench report " + (d / "a.json") + " " + (d / "b.json") + " --format md -o " + (d / "m.md") +
+                             " --json " + (d / "m.json") + " --svg " + (d / "m.svg"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(d / "m.json");
+    ASSERT_TRUE(j.ok());
+    expect_valid(*j);
+    ASSERT_EQ((*j)["results"].size(), 2u);
+    EXPECT_EQ((*j)["results"][1]["runtime"], "llama-cpp");
+    std::ifstream md(d / "m.md");
+    const std::string text((std::istreambuf_iterator<char>(md)), {});
+    EXPECT_NE(text.find("| llama-cpp | c1 |"), std::string::npos) << text;
+    EXPECT_EQ(run_cli("bench report " + (d / "missing.json")).code, 2);
+}
+
+TEST(BenchCli, MatrixScriptAgainstOurServer) {
+    TempDir d;
+    const std::string cmd = "bash " + std::string(RZ_SOURCE_DIR) + "/scripts/bench-matrix.sh --realizar " + RZ_REALIZAR_BIN +
+                            " -c 1,2 -n 4 -r 2 -t 1 -o " + (d / "out");
+    const CliRun r = [&] {
+        CliRun out;
+        FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+        if (!p) return out;
+        char buf[4096];
+        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.out.append(buf, n);
+        const int st = pclose(p);
+        out.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return out;
+    }();
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(d / "out/bench-matrix.json");
+    ASSERT_TRUE(j.ok()) << r.out;
+    expect_valid(*j);
+    ASSERT_EQ((*j)["results"].size(), 2u);
+    EXPECT_EQ((*j)["results"][0]["errors"], 0);
+    EXPECT_TRUE(fs::file_size(d / "out/bench-matrix.svg") > 300);
+    EXPECT_TRUE(fs::file_size(d / "out/bench-matrix.md") > 100);
+}
