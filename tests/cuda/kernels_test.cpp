@@ -3,6 +3,7 @@
 // rows. (The model-level quantized comparison differs more because the CPU kernels quantize activations.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -35,8 +36,22 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
     return v;
 }
 
-void check_type(DType t, int rows, int cols) {
-    SCOPED_TRACE(std::string(dtype_name(t)) + " cols " + std::to_string(cols));
+// Host copy of the GPU's activation quantization (per 32: d = amax / 127, q = round-to-even(x / d)), same
+// float operations, so the int8 path is checked against the exact dot product it is meant to compute.
+std::vector<float> quantize_like_gpu(const std::vector<float>& x) {
+    std::vector<float> out(x.size());
+    for (size_t b = 0; b + 32 <= x.size(); b += 32) {
+        float amax = 0.0f;
+        for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+        const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        for (size_t i = b; i < b + 32; ++i) out[i] = d * std::nearbyint(x[i] * id);
+    }
+    return out;
+}
+
+void check_type(DType t, int rows, int cols, bool int8x = false) {
+    SCOPED_TRACE(std::string(dtype_name(t)) + " cols " + std::to_string(cols) + (int8x ? " int8 x" : ""));
+    set_int8_activations(int8x);
     const size_t rb = row_bytes(t, cols);
     const auto src = random_floats(static_cast<size_t>(rows) * cols, 7u + static_cast<uint32_t>(t));
     std::vector<uint8_t> q(rb * rows);
@@ -46,6 +61,9 @@ void check_type(DType t, int rows, int cols) {
         ASSERT_TRUE(quant::dequantize_row(t, q.data() + rb * r, deq.data() + static_cast<size_t>(r) * cols, cols).ok());
     }
     const auto x = random_floats(static_cast<size_t>(cols), 99u);
+    // What the kernel multiplies with: the int8 path exists for Q8_0, Q4_K and Q6_K only.
+    const bool int8_kernel = int8x && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
+    const auto xr = int8_kernel ? quantize_like_gpu(x) : x;
     const auto bias = random_floats(static_cast<size_t>(rows), 5u);
     DevBuf dw(q.size()), dx(sizeof(float) * cols), db(sizeof(float) * rows), dy(sizeof(float) * rows), drow(sizeof(float) * cols);
     ASSERT_TRUE(upload(dw.p, q.data(), q.size()).ok());
@@ -61,17 +79,18 @@ void check_type(DType t, int rows, int cols) {
         for (int c = 0; c < cols; ++c) ASSERT_FLOAT_EQ(got[c], 2.0f * deq[static_cast<size_t>(r) * cols + c]) << "row " << r << " col " << c;
     }
     matvec(t, dw.p, rows, cols, dx.f(), db.f(), true, dy.f());
+    set_int8_activations(true);
     std::vector<float> y(static_cast<size_t>(rows));
     ASSERT_TRUE(download(y.data(), dy.p, sizeof(float) * rows).ok());
     ASSERT_TRUE(sync("kernels test").ok());
     for (int r = 0; r < rows; ++r) {
         double ref = 2.0 * bias[r], mag = 0.0;
         for (int c = 0; c < cols; ++c) {
-            const double p = static_cast<double>(deq[static_cast<size_t>(r) * cols + c]) * x[c];
+            const double p = static_cast<double>(deq[static_cast<size_t>(r) * cols + c]) * xr[c];
             ref += p;
             mag += std::fabs(p);
         }
-        ASSERT_NEAR(y[r], ref, 1e-5 * (mag + 1.0)) << "row " << r;
+        ASSERT_NEAR(y[r], ref, (int8x ? 3e-5 : 1e-5) * (mag + 1.0)) << "row " << r;
     }
 }
 
@@ -85,6 +104,8 @@ TEST(CudaKernels, DequantAndMatvecMatchCpuForEveryWeightType) {
         }
         check_type(t, 37, 512);
         check_type(t, 5, 2048);
+        check_type(t, 37, 512, true);  // int8-activation kernels where the type has one
+        check_type(t, 5, 2048 + 256, true);
     }
     for (DType t : {DType::F32, DType::F16, DType::BF16}) check_type(t, 9, 172);  // rows not a multiple of 32
 }

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "realizar/backend/cuda/cuda.h"
@@ -229,6 +230,167 @@ __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows
             y[r] = accumulate ? y[r] + a : a;
         }
     }
+}
+
+// ---- Int8-activation mat-vec (Q8_0, Q4_K, Q6_K) -------------------------------------------------------
+// x (or silu(x) * up) is quantized once per mat-vec to int8 with one scale per 32 elements (q8_1-style: scale
+// d and d * sum(q), the latter for the Q4_K minimums) into a fixed device buffer; the weight kernels then
+// multiply 4 int8 pairs per __dp4a instead of dequantising each weight to float, which is what made the
+// float kernels instruction-bound. One warp per row; lanes take small contiguous slices of consecutive
+// blocks so each warp load is coalesced. The CPU path also quantizes activations to 8 bits (per 256 or 32).
+constexpr int kMaxQ8Cols = 1 << 17;  // longest row the int8 path takes; longer rows use the float kernels
+constexpr int kWarpsDp4a = 4;        // rows (warps) per block
+__device__ __align__(16) int8_t g_xq[kMaxQ8Cols];
+__device__ float g_xd[kMaxQ8Cols / 32];
+__device__ float g_xs[kMaxQ8Cols / 32];
+
+// One warp per 32-element sub-block: d = amax / 127, q = round(x / d) (ties to even), s = d * sum(q).
+__global__ void quantize_x_kernel(const float* __restrict__ x, const float* __restrict__ xu, int nsb) {
+    const int sb = blockIdx.x * static_cast<int>(blockDim.x >> 5) + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (sb >= nsb) return;
+    float v = x[sb * 32 + lane];
+    if (xu) v = silu_mul(v, xu[sb * 32 + lane]);
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const int q = __float2int_rn(v * id);
+    int sum = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+    g_xq[sb * 32 + lane] = static_cast<int8_t>(q);
+    if (lane == 0) {
+        g_xd[sb] = d;
+        g_xs[sb] = d * static_cast<float>(sum);
+    }
+}
+
+// 4 bytes from a 2-byte aligned address (Q8_0 and Q6_K blocks are only 2-byte aligned).
+__device__ __forceinline__ int ld32_a2(const uint8_t* p) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+    return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
+}
+
+__device__ __forceinline__ void store_row(float acc, int r, int lane, const float* bias, int accumulate, float* y) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    if (lane == 0) {
+        if (bias) acc += bias[r];
+        y[r] = accumulate ? y[r] + acc : acc;
+    }
+}
+
+// Q8_0: 4 lanes per 34-byte block, 8 weights (2 ints) each; a warp covers 8 blocks per step.
+__global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
+                                 int accumulate, float* __restrict__ y) {
+    const int r = blockIdx.x * kWarpsDp4a + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+    const int qq = lane & 3;
+    float acc = 0.0f;
+#pragma unroll 4
+    for (int b = lane >> 2; b < nb; b += 8) {
+        const uint8_t* blk = row + static_cast<size_t>(b) * 34;
+        const float d = h2f(ld16(blk));
+        const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
+        const int2 xv = *reinterpret_cast<const int2*>(g_xq + b * 32 + 8 * qq);
+        const int s = __dp4a(w1, xv.y, __dp4a(w0, xv.x, 0));
+        acc += d * g_xd[b] * static_cast<float>(s);
+    }
+    store_row(acc, r, lane, bias, accumulate, y);
+}
+
+// 6-bit scale and min of sub-block s from the 16-byte Q4_K header h (see k_header).
+__device__ __forceinline__ void k_scale_min(const uint4& h, int s, float& sc, float& m) {
+    const uint32_t a = byte_of(h, 4 + s), b8 = byte_of(h, 8 + s);
+    if (s < 4) {
+        sc = static_cast<float>(a & 63);
+        m = static_cast<float>(b8 & 63);
+    } else {
+        sc = static_cast<float>((b8 & 0xF) | ((byte_of(h, s) >> 6) << 4));
+        m = static_cast<float>((b8 >> 4) | ((a >> 6) << 4));
+    }
+}
+
+// Q4_K: 8 lanes per 144-byte block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles are
+// elements of sub-block 2j, high nibbles of 2j + 1. The min term uses the 32-element sums of x, added once
+// per sub-block (by the half-0 lane).
+__global__ void matvec_q4_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
+                                 int accumulate, float* __restrict__ y) {
+    const int r = blockIdx.x * kWarpsDp4a + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+    const int k = lane & 7, j = k >> 1, hf = k & 1;
+    float acc = 0.0f;
+#pragma unroll 2
+    for (int b = lane >> 3; b < nb; b += 4) {
+        const uint8_t* blk = row + static_cast<size_t>(b) * 144;
+        const uint4 h = *reinterpret_cast<const uint4*>(blk);
+        const uint4 q = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
+        const int sb0 = 8 * b + 2 * j;
+        const int4 x0 = *reinterpret_cast<const int4*>(g_xq + sb0 * 32 + 16 * hf);
+        const int4 x1 = *reinterpret_cast<const int4*>(g_xq + sb0 * 32 + 32 + 16 * hf);
+        constexpr int m4 = 0x0F0F0F0F;
+        int s0 = __dp4a(static_cast<int>(q.x) & m4, x0.x, 0);
+        s0 = __dp4a(static_cast<int>(q.y) & m4, x0.y, s0);
+        s0 = __dp4a(static_cast<int>(q.z) & m4, x0.z, s0);
+        s0 = __dp4a(static_cast<int>(q.w) & m4, x0.w, s0);
+        int s1 = __dp4a(static_cast<int>(q.x >> 4) & m4, x1.x, 0);
+        s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
+        s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
+        s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
+        const float d = h2f(static_cast<uint16_t>(h.x & 0xFFFFu)), dmin = h2f(static_cast<uint16_t>(h.x >> 16));
+        float sc0, m0, sc1, m1;
+        k_scale_min(h, 2 * j, sc0, m0);
+        k_scale_min(h, 2 * j + 1, sc1, m1);
+        acc += d * (sc0 * g_xd[sb0] * static_cast<float>(s0) + sc1 * g_xd[sb0 + 1] * static_cast<float>(s1));
+        if (hf == 0) acc -= dmin * (m0 * g_xs[sb0] + m1 * g_xs[sb0 + 1]);
+    }
+    store_row(acc, r, lane, bias, accumulate, y);
+}
+
+// Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of
+// the half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0), i.e. 32 weights.
+__global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
+                                 int accumulate, float* __restrict__ y) {
+    const int r = blockIdx.x * kWarpsDp4a + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
+    float acc = 0.0f;
+#pragma unroll 2
+    for (int b = lane >> 3; b < nb; b += 4) {
+        const uint8_t* blk = row + static_cast<size_t>(b) * 210;
+        const uint8_t* ql = blk + 64 * hh + l0;
+        const uint8_t* qh = blk + 128 + 32 * hh + l0;
+        const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
+        const int la[2] = {ld32_a2(ql), ld32_a2(ql + 4)}, lb[2] = {ld32_a2(ql + 32), ld32_a2(ql + 36)};
+        const int hq[2] = {ld32_a2(qh), ld32_a2(qh + 4)};
+        const float d = h2f(ld16(blk + 208));
+        float part = 0.0f;
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+            const int sbi = 8 * b + 4 * hh + rr;
+            const int2 xv = *reinterpret_cast<const int2*>(g_xq + sbi * 32 + l0);
+            int s = 0;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int src = (rr & 1) ? lb[i] : la[i];
+                const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
+                const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
+                const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                s = __dp4a(v, i == 0 ? xv.x : xv.y, s);
+            }
+            part += static_cast<float>(scl[2 * rr]) * g_xd[sbi] * static_cast<float>(s);
+        }
+        acc += d * part;
+    }
+    store_row(acc, r, lane, bias, accumulate, y);
 }
 
 // Plain (f32/f16/bf16) weights whose rows are not a multiple of 32 (e.g. n_ff = 172): lanes stride over
@@ -522,6 +684,23 @@ size_t row_bytes(DType t, int64_t n_cols) {
         default: break;                                              \
     }
 
+namespace {
+// RZ_CUDA_INT8=0 selects the float-activation kernels (for comparisons); set_int8_activations overrides.
+bool& int8_flag() {
+    static bool on = [] {
+        const char* e = std::getenv("RZ_CUDA_INT8");
+        return !(e && std::string(e) == "0");
+    }();
+    return on;
+}
+bool use_int8(DType t, int cols) {
+    return int8_flag() && cols <= kMaxQ8Cols && cols % 256 == 0 && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
+}
+}  // namespace
+
+void set_int8_activations(bool on) { int8_flag() = on; }
+bool int8_activations() { return int8_flag(); }
+
 void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y) {
     matvec_glu(t, W, rows, cols, x, nullptr, bias, accumulate, y);
 }
@@ -534,6 +713,15 @@ void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, cons
         if (t == DType::F32) matvec_plain_kernel<static_cast<int>(DType::F32)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
         if (t == DType::F16) matvec_plain_kernel<static_cast<int>(DType::F16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
         if (t == DType::BF16) matvec_plain_kernel<static_cast<int>(DType::BF16)><<<grid, 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols, x, up, bias, accumulate, y);
+        return;
+    }
+    if (use_int8(t, cols)) {
+        const int nsb = cols / 32;
+        quantize_x_kernel<<<blocks_for(nsb, 8), 256, 0, stream()>>>(x, up, nsb);
+        const int g = blocks_for(rows, kWarpsDp4a), acc = accumulate ? 1 : 0;
+        if (t == DType::Q8_0) matvec_q8_0_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb, bias, acc, y);
+        if (t == DType::Q4_K) matvec_q4_k_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb / 8, bias, acc, y);
+        if (t == DType::Q6_K) matvec_q6_k_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb / 8, bias, acc, y);
         return;
     }
 #define RZ_LAUNCH(T) matvec_kernel<T><<<blocks_for(rows, kRowsPerBlock * kRowsPerWarp), 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, up, bias, accumulate ? 1 : 0, y)

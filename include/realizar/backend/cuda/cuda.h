@@ -30,6 +30,11 @@ size_t row_bytes(DType t, int64_t n_cols);
 
 // y[r] = (accumulate ? y[r] : 0) + bias[r] + sum_c W[r, c] x[c]; W [rows, cols] in dtype t. bias may be null.
 void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y);
+// Q8_0 / Q4_K / Q6_K weights with rows a multiple of 256 (up to 131072) take int8 activations: x is
+// quantized per 32 elements (scale amax/127, round to nearest even) and the dot products use __dp4a. On by
+// default; RZ_CUDA_INT8=0 in the environment or set_int8_activations(false) selects the float kernels.
+void set_int8_activations(bool on);
+bool int8_activations();
 // The same over x' = silu(x) * up (SwiGLU fused into the down projection).
 void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, const float* up, const float* bias, bool accumulate, float* y);
 // out[0:cols] = scale * W[*row, :] (dequantised; row is a device int).
