@@ -25,6 +25,7 @@ struct BenchCli {
     double wait_ready = 60;
     bool n_given = false;
     bool quiet = false;
+    CLI::Option* batch_opt = nullptr;  // given explicitly? (classical default differs)
     // compare / report
     std::string base, now, threshold = "5%";
     std::vector<std::string> inputs;
@@ -103,7 +104,7 @@ int run_bench(const BenchCli& c) {
     } else if (!c.model.empty() && bench::is_classical_model(c.model)) {
         bench::ClassicalBenchOptions co;
         co.model = c.model;
-        co.batch = c.batch == 512 ? 64 : c.batch;  // --batch given: its value; else 64 samples per call
+        co.batch = c.batch_opt && c.batch_opt->count() ? c.batch : 64;  // samples per predict_batch call
         co.repeat = rep;
         if (!c.quiet) co.log = progress_line;
         report = bench::run_classical_bench(co);
@@ -172,9 +173,9 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("--synthetic", c->synthetic, "Benchmark a random-weight model SHAPE:TYPE, e.g. tinyllama-1.1b:q4_k_m");
     cmd->add_option("-p,--n-prompt", c->n_prompt, "Prompt tokens of the pp/ttft tests (0 skips)")->capture_default_str();
     cmd->add_option_function<int>("-n,--n-gen", [c](int v) { c->n_gen = v, c->n_given = true; },
-                                  "Generated tokens of the tg test (0 skips); with --url: max tokens per request (64)");
+                                  "Generated tokens of the tg test (default 128; 0 skips); with --url: max tokens per request (default 64)");
     cmd->add_option("-t,--threads", c->threads, "Compute threads (0 = physical cores)")->capture_default_str();
-    cmd->add_option("-b,--batch", c->batch, "Prompt tokens per decode call (classical: samples per batch, 64)")
+    c->batch_opt = cmd->add_option("-b,--batch", c->batch, "Prompt tokens per decode call (classical: samples per batch, 64)")
         ->capture_default_str();
     cmd->add_option("--warmup", c->warmup, "Warm-up runs per test (discarded)")->capture_default_str();
     cmd->add_option("--min-runs", c->min_runs, "Measured runs at least")->capture_default_str();
