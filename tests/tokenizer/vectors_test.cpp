@@ -78,7 +78,10 @@ std::string collapse_spaces(const std::string& s) {
 
 std::string show(const std::vector<int32_t>& ids) {
     std::string s;
-    for (int32_t id : ids) s += " " + std::to_string(id);
+    for (int32_t id : ids) {
+        s += ' ';
+        s += std::to_string(id);
+    }
     return s;
 }
 
@@ -142,6 +145,6 @@ std::vector<VectorSpec> specs() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, Vectors, ::testing::ValuesIn(specs()),
-                         [](const ::testing::TestParamInfo<VectorSpec>& info) { return std::string(info.param.name); });
+                         [](const ::testing::TestParamInfo<VectorSpec>& spec) { return std::string(spec.param.name); });
 
 }  // namespace
