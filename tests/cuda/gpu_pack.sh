@@ -31,11 +31,11 @@ for t in q4_k_m q8_0; do
   /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf 2>&1 | tail -2
 done
 ls -la /tmp/*.gguf
-for i8 in 0 1; do
-echo "== bench RZ_CUDA_INT8=$i8 (0: float-activation kernels, 1: int8 activations + dp4a)"
-RZ_CUDA_INT8=$i8 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "bench|OK|FAIL"
-echo "== quant vs cpu RZ_CUDA_INT8=$i8"
-RZ_CUDA_INT8=$i8 RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf timeout 150 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | grep -E "gpu-vs|OK|FAIL|Failure|Expected|Which|actual|row|col" | head -30
+for cfg in "RZ_CUDA_INT8=0" "RZ_CUDA_INT8=1 RZ_CUDA_SPLIT=0" "RZ_CUDA_INT8=1"; do
+echo "== bench $cfg (INT8=0: float-activation kernels; 1: int8 activations + dp4a; SPLIT=0: one warp per row)"
+env $cfg RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "bench|OK|FAIL"
+echo "== quant vs cpu $cfg"
+env $cfg RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf timeout 150 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | grep -E "gpu-vs|OK|FAIL|Failure|Expected|Which|actual|row|col" | head -30
 done
 echo "== memcheck"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -6; echo "memcheck rc=${PIPESTATUS[0]}"
 echo "== racecheck"; timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter=*GoldenLlama*:*Kernels* 2>&1 | tail -6; echo "racecheck rc=${PIPESTATUS[0]}"

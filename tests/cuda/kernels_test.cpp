@@ -106,6 +106,7 @@ TEST(CudaKernels, DequantAndMatvecMatchCpuForEveryWeightType) {
         check_type(t, 5, 2048);
         check_type(t, 37, 512, true);  // int8-activation kernels where the type has one
         check_type(t, 5, 2048 + 256, true);
+        check_type(t, 5, 8192, true);  // long rows: split over 4 warps per row
     }
     for (DType t : {DType::F32, DType::F16, DType::BF16}) check_type(t, 9, 172);  // rows not a multiple of 32
 }

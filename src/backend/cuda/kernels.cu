@@ -273,10 +273,21 @@ __device__ __forceinline__ int ld32_a2(const uint8_t* p) {
     return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
 }
 
-__device__ __forceinline__ void store_row(float acc, int r, int lane, const float* bias, int accumulate, float* y) {
+// Rows of the int8 kernels are split over S warps of a block (S = 1, 2 or 4; kWarpsDp4a / S rows per block)
+// when there are too few rows to fill the GPU: each warp sums its share, then the row's first warp adds the
+// S partial sums from shared memory. S is uniform over the block, so the barrier is never divergent.
+__device__ __forceinline__ void store_row(float acc, int r, bool valid, int S, const float* bias, int accumulate, float* y) {
+    __shared__ float part[kWarpsDp4a];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
-    if (lane == 0) {
+    if (S > 1) {
+        if (lane == 0) part[w] = acc;
+        __syncthreads();
+        if (w % S != 0) return;
+        for (int i = 1; i < S; ++i) acc += part[w + i];
+    }
+    if (lane == 0 && valid) {
         if (bias) acc += bias[r];
         y[r] = accumulate ? y[r] + acc : acc;
     }
@@ -284,15 +295,15 @@ __device__ __forceinline__ void store_row(float acc, int r, int lane, const floa
 
 // Q8_0: 4 lanes per 34-byte block, 8 weights (2 ints) each; a warp covers 8 blocks per step.
 __global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
-                                 int accumulate, float* __restrict__ y) {
-    const int r = blockIdx.x * kWarpsDp4a + static_cast<int>(threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+                                 int accumulate, float* __restrict__ y, int S) {
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int r = blockIdx.x * (kWarpsDp4a / S) + w / S, part = w % S;
+    const bool valid = r < rows;
+    const uint8_t* row = W + static_cast<size_t>(valid ? r : 0) * rb;
     const int qq = lane & 3;
     float acc = 0.0f;
 #pragma unroll 4
-    for (int b = lane >> 2; b < nb; b += 8) {
+    for (int b = (lane >> 2) + 8 * part; valid && b < nb; b += 8 * S) {
         const uint8_t* blk = row + static_cast<size_t>(b) * 34;
         const float d = h2f(ld16(blk));
         const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
@@ -300,7 +311,7 @@ __global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
         const int s = __dp4a(w1, xv.y, __dp4a(w0, xv.x, 0));
         acc += d * g_xd[b] * static_cast<float>(s);
     }
-    store_row(acc, r, lane, bias, accumulate, y);
+    store_row(acc, r, valid, S, bias, accumulate, y);
 }
 
 // 6-bit scale and min of sub-block s from the 16-byte Q4_K header h (see k_header).
@@ -319,15 +330,15 @@ __device__ __forceinline__ void k_scale_min(const uint4& h, int s, float& sc, fl
 // elements of sub-block 2j, high nibbles of 2j + 1. The min term uses the 32-element sums of x, added once
 // per sub-block (by the half-0 lane).
 __global__ void matvec_q4_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
-                                 int accumulate, float* __restrict__ y) {
-    const int r = blockIdx.x * kWarpsDp4a + static_cast<int>(threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+                                 int accumulate, float* __restrict__ y, int S) {
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int r = blockIdx.x * (kWarpsDp4a / S) + w / S, part = w % S;
+    const bool valid = r < rows;
+    const uint8_t* row = W + static_cast<size_t>(valid ? r : 0) * rb;
     const int k = lane & 7, j = k >> 1, hf = k & 1;
     float acc = 0.0f;
 #pragma unroll 2
-    for (int b = lane >> 3; b < nb; b += 4) {
+    for (int b = (lane >> 3) + 4 * part; valid && b < nb; b += 4 * S) {
         const uint8_t* blk = row + static_cast<size_t>(b) * 144;
         const uint4 h = *reinterpret_cast<const uint4*>(blk);
         const uint4 q = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
@@ -350,21 +361,21 @@ __global__ void matvec_q4_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
         acc += d * (sc0 * g_xd[sb0] * static_cast<float>(s0) + sc1 * g_xd[sb0 + 1] * static_cast<float>(s1));
         if (hf == 0) acc -= dmin * (m0 * g_xs[sb0] + m1 * g_xs[sb0 + 1]);
     }
-    store_row(acc, r, lane, bias, accumulate, y);
+    store_row(acc, r, valid, S, bias, accumulate, y);
 }
 
 // Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of
 // the half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0), i.e. 32 weights.
 __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
-                                 int accumulate, float* __restrict__ y) {
-    const int r = blockIdx.x * kWarpsDp4a + static_cast<int>(threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    const uint8_t* row = W + static_cast<size_t>(r) * rb;
+                                 int accumulate, float* __restrict__ y, int S) {
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int r = blockIdx.x * (kWarpsDp4a / S) + w / S, part = w % S;
+    const bool valid = r < rows;
+    const uint8_t* row = W + static_cast<size_t>(valid ? r : 0) * rb;
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
     float acc = 0.0f;
 #pragma unroll 2
-    for (int b = lane >> 3; b < nb; b += 4) {
+    for (int b = (lane >> 3) + 4 * part; valid && b < nb; b += 4 * S) {
         const uint8_t* blk = row + static_cast<size_t>(b) * 210;
         const uint8_t* ql = blk + 64 * hh + l0;
         const uint8_t* qh = blk + 128 + 32 * hh + l0;
@@ -372,7 +383,7 @@ __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
         const int la[2] = {ld32_a2(ql), ld32_a2(ql + 4)}, lb[2] = {ld32_a2(ql + 32), ld32_a2(ql + 36)};
         const int hq[2] = {ld32_a2(qh), ld32_a2(qh + 4)};
         const float d = h2f(ld16(blk + 208));
-        float part = 0.0f;
+        float sum4 = 0.0f;
 #pragma unroll
         for (int rr = 0; rr < 4; ++rr) {
             const int sbi = 8 * b + 4 * hh + rr;
@@ -386,11 +397,11 @@ __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
                 const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
                 s = __dp4a(v, i == 0 ? xv.x : xv.y, s);
             }
-            part += static_cast<float>(scl[2 * rr]) * g_xd[sbi] * static_cast<float>(s);
+            sum4 += static_cast<float>(scl[2 * rr]) * g_xd[sbi] * static_cast<float>(s);
         }
-        acc += d * part;
+        acc += d * sum4;
     }
-    store_row(acc, r, lane, bias, accumulate, y);
+    store_row(acc, r, valid, S, bias, accumulate, y);
 }
 
 // Plain (f32/f16/bf16) weights whose rows are not a multiple of 32 (e.g. n_ff = 172): lanes stride over
@@ -693,6 +704,14 @@ bool& int8_flag() {
     }();
     return on;
 }
+// RZ_CUDA_SPLIT=0: one warp per row always (for comparisons).
+bool split_flag() {
+    static const bool on = [] {
+        const char* e = std::getenv("RZ_CUDA_SPLIT");
+        return !(e && std::string(e) == "0");
+    }();
+    return on;
+}
 bool use_int8(DType t, int cols) {
     return int8_flag() && cols <= kMaxQ8Cols && cols % 256 == 0 && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
 }
@@ -718,10 +737,15 @@ void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, cons
     if (use_int8(t, cols)) {
         const int nsb = cols / 32;
         quantize_x_kernel<<<blocks_for(nsb, 8), 256, 0, stream()>>>(x, up, nsb);
-        const int g = blocks_for(rows, kWarpsDp4a), acc = accumulate ? 1 : 0;
-        if (t == DType::Q8_0) matvec_q8_0_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb, bias, acc, y);
-        if (t == DType::Q4_K) matvec_q4_k_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb / 8, bias, acc, y);
-        if (t == DType::Q6_K) matvec_q6_k_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb / 8, bias, acc, y);
+        // Few rows (q|k|v, o, down of a small model): split rows over warps so enough warps are in flight.
+        // But each warp keeps >= 2 loop steps: a Q4_K row of 2048 (8 blocks, 2 steps of 4) is not split.
+        int S = !split_flag() || rows >= 8192 ? 1 : rows >= 4096 ? 2 : 4;
+        const int steps = t == DType::Q8_0 ? (nsb + 7) / 8 : (nsb / 8 + 3) / 4;  // loop steps with S = 1
+        while (S > 1 && steps < 2 * S) S /= 2;
+        const int g = blocks_for(rows, kWarpsDp4a / S), acc = accumulate ? 1 : 0;
+        if (t == DType::Q8_0) matvec_q8_0_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb, bias, acc, y, S);
+        if (t == DType::Q4_K) matvec_q4_k_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb / 8, bias, acc, y, S);
+        if (t == DType::Q6_K) matvec_q6_k_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb / 8, bias, acc, y, S);
         return;
     }
 #define RZ_LAUNCH(T) matvec_kernel<T><<<blocks_for(rows, kRowsPerBlock * kRowsPerWarp), 32 * kRowsPerBlock, 0, stream()>>>(w, rb, rows, cols / 32, x, up, bias, accumulate ? 1 : 0, y)
