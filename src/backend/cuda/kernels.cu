@@ -244,13 +244,9 @@ __device__ __align__(16) int8_t g_xq[kMaxQ8Cols];
 __device__ float g_xd[kMaxQ8Cols / 32];
 __device__ float g_xs[kMaxQ8Cols / 32];
 
-// One warp per 32-element sub-block: d = amax / 127, q = round(x / d) (ties to even), s = d * sum(q).
-__global__ void quantize_x_kernel(const float* __restrict__ x, const float* __restrict__ xu, int nsb) {
-    const int sb = blockIdx.x * static_cast<int>(blockDim.x >> 5) + static_cast<int>(threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (sb >= nsb) return;
-    float v = x[sb * 32 + lane];
-    if (xu) v = silu_mul(v, xu[sb * 32 + lane]);
+// One warp per 32-element sub-block sb (lane = element): d = amax / 127, q = round(v / d) (ties to even),
+// s = d * sum(q). All 32 lanes must call it together.
+__device__ __forceinline__ void quantize32(float v, int sb, int lane) {
     float amax = fabsf(v);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
@@ -265,6 +261,15 @@ __global__ void quantize_x_kernel(const float* __restrict__ x, const float* __re
         g_xd[sb] = d;
         g_xs[sb] = d * static_cast<float>(sum);
     }
+}
+
+__global__ void quantize_x_kernel(const float* __restrict__ x, const float* __restrict__ xu, int nsb) {
+    const int sb = blockIdx.x * static_cast<int>(blockDim.x >> 5) + static_cast<int>(threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (sb >= nsb) return;
+    float v = x[sb * 32 + lane];
+    if (xu) v = silu_mul(v, xu[sb * 32 + lane]);
+    quantize32(v, sb, lane);
 }
 
 // 4 bytes from a 2-byte aligned address (Q8_0 and Q6_K blocks are only 2-byte aligned).
@@ -449,7 +454,9 @@ __global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, const i
 }
 
 // Sums in double like the CPU reference path (ops::rms_norm).
-__global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, float* __restrict__ out) {
+// With quant (n a multiple of 32) the output is also quantized into the int8 activation buffer (fused, so
+// the mat-vecs that read it need no quantize launch).
+__global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, int quant, float* __restrict__ out) {
     __shared__ double red[32];
     double ss = 0.0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += static_cast<double>(x[i]) * x[i];
@@ -463,9 +470,15 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
     }
     __syncthreads();
     const double scale = 1.0 / sqrt(red[0] / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const double v = x[i] * scale;
-        out[i] = static_cast<float>(w ? v * w[i] : v);
+    for (int i0 = 0; i0 < n; i0 += blockDim.x) {  // same trip count for all threads: warps quantize together
+        const int i = i0 + static_cast<int>(threadIdx.x);
+        float o = 0.0f;
+        if (i < n) {
+            const double v = x[i] * scale;
+            o = static_cast<float>(w ? v * w[i] : v);
+            out[i] = o;
+        }
+        if (quant && i0 + static_cast<int>(threadIdx.x & ~31u) < n) quantize32(o, i >> 5, static_cast<int>(threadIdx.x & 31));
     }
 }
 
@@ -629,7 +642,12 @@ Result<void*> alloc(size_t bytes, const std::string& what) {
     return p;
 }
 
+namespace {
+const float*& pinned_x();
+}  // namespace
+
 void free(void* p) {
+    pinned_x() = nullptr;  // the pinned activation may live in p (its address may be reused)
     if (p) (void)cudaFree(p);
 }
 
@@ -712,6 +730,11 @@ bool split_flag() {
     }();
     return on;
 }
+// The x whose int8 copy the activation buffer holds (set by rms_norm; see cuda.h), or null.
+const float*& pinned_x() {
+    static const float* p = nullptr;
+    return p;
+}
 bool use_int8(DType t, int cols) {
     return int8_flag() && cols <= kMaxQ8Cols && cols % 256 == 0 && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
 }
@@ -736,7 +759,10 @@ void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, cons
     }
     if (use_int8(t, cols)) {
         const int nsb = cols / 32;
-        quantize_x_kernel<<<blocks_for(nsb, 8), 256, 0, stream()>>>(x, up, nsb);
+        if (up || x != pinned_x()) {
+            quantize_x_kernel<<<blocks_for(nsb, 8), 256, 0, stream()>>>(x, up, nsb);
+            pinned_x() = nullptr;
+        }
         // Few rows (q|k|v, o, down of a small model): split rows over warps so enough warps are in flight.
         // But each warp keeps >= 2 loop steps: a Q4_K row of 2048 (8 blocks, 2 steps of 4) is not split.
         int S = !split_flag() || rows >= 8192 ? 1 : rows >= 4096 ? 2 : 4;
@@ -769,7 +795,11 @@ void get_row(DType t, const void* W, int cols, const int32_t* row, float scale, 
 #undef RZ_LAUNCH
 }
 
-void rms_norm(const float* x, const float* w, int n, float eps, float* out) { rms_norm_kernel<<<1, 1024, 0, stream()>>>(x, w, n, eps, out); }
+void rms_norm(const float* x, const float* w, int n, float eps, float* out) {
+    const bool q = int8_flag() && n % 32 == 0 && n <= kMaxQ8Cols;
+    rms_norm_kernel<<<1, 1024, 0, stream()>>>(x, w, n, eps, q ? 1 : 0, out);
+    pinned_x() = q ? out : nullptr;
+}
 
 void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, const int32_t* pos, bool neox) {
     const int n = (n_head + n_head_kv) * (n_rot / 2);
