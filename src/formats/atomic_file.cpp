@@ -20,12 +20,24 @@ AtomicFile::~AtomicFile() { abort(); }
 Status AtomicFile::open(const std::string& path) {
     abort();
     path_ = path;
-    tmp_ = fmt::format("{}.tmp-{}-{}", path, ::getpid(), g_counter.fetch_add(1));
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) return io_error(fmt::format("{}: cannot create: {}", tmp_, std::strerror(errno)));
     size_ = 0;
     buf_.clear();
     buf_.reserve(kBufBytes);
+    // Preferred: an unnamed file in the destination's folder (O_TMPFILE). It gets a name only at commit(),
+    // so even a SIGKILL mid-write leaves nothing behind. Filesystems without O_TMPFILE get a named temporary.
+    std::string dir = path;
+    const size_t slash = dir.find_last_of('/');
+    dir = slash == std::string::npos ? std::string(".") : (slash == 0 ? std::string("/") : dir.substr(0, slash));
+    fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd_ >= 0) {
+        unnamed_ = true;
+        tmp_ = fmt::format("{} (unnamed temporary)", path);
+        return Status::Ok();
+    }
+    unnamed_ = false;
+    tmp_ = fmt::format("{}.tmp-{}-{}", path, ::getpid(), g_counter.fetch_add(1));
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return io_error(fmt::format("{}: cannot create: {}", tmp_, std::strerror(errno)));
     return Status::Ok();
 }
 
@@ -97,12 +109,24 @@ Status AtomicFile::commit() {
     if (fd_ < 0) return internal_error(fmt::format("{}: commit on a closed output", path_));
     Status st = flush();
     if (st.ok() && ::fsync(fd_) != 0) st = io_error(fmt::format("{}: fsync failed: {}", tmp_, std::strerror(errno)));
+    if (st.ok() && unnamed_) {
+        // Give the finished unnamed file a temporary name, then rename it over the destination (linkat cannot
+        // replace an existing file; rename can, atomically).
+        const std::string named = fmt::format("{}.tmp-{}-{}", path_, ::getpid(), g_counter.fetch_add(1));
+        const std::string proc = fmt::format("/proc/self/fd/{}", fd_);
+        if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, named.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+            st = io_error(fmt::format("{}: cannot name the output: {}", named, std::strerror(errno)));
+        } else {
+            tmp_ = named;
+            unnamed_ = false;
+        }
+    }
     if (::close(fd_) != 0 && st.ok()) st = io_error(fmt::format("{}: close failed: {}", tmp_, std::strerror(errno)));
     fd_ = -1;
     if (st.ok() && ::rename(tmp_.c_str(), path_.c_str()) != 0) {
         st = io_error(fmt::format("{}: rename failed: {}", path_, std::strerror(errno)));
     }
-    if (!st.ok()) ::unlink(tmp_.c_str());
+    if (!st.ok() && !unnamed_) ::unlink(tmp_.c_str());
     return st;
 }
 
@@ -110,7 +134,7 @@ void AtomicFile::abort() {
     if (fd_ < 0) return;
     ::close(fd_);
     fd_ = -1;
-    ::unlink(tmp_.c_str());
+    if (!unnamed_) ::unlink(tmp_.c_str());  // an unnamed temporary vanishes with its descriptor
 }
 
 }  // namespace rz::formats::detail

@@ -1,5 +1,6 @@
 #pragma once
-// Output file written through a temporary beside the destination: buffered appends, optional patching of
+// Output file written through a temporary beside the destination (unnamed, O_TMPFILE, where the filesystem
+// allows, so that even a killed process leaves nothing): buffered appends, optional patching of
 // already-written bytes (headers whose checksums are known only at the end), then fsync + rename on
 // commit(). If the object dies uncommitted (an error, an exception, a caller that gives up), the
 // temporary is removed and an existing file at the destination is untouched.
@@ -32,6 +33,7 @@ private:
     Status flush();
     int fd_ = -1;
     std::string path_, tmp_;
+    bool unnamed_ = false;  // O_TMPFILE: no name until commit()
     std::vector<uint8_t> buf_;
     uint64_t size_ = 0;
 };
