@@ -523,7 +523,7 @@ __global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, in
 template <typename C>
 __global__ void attention_kernel(const float* __restrict__ q, const C* __restrict__ kc, const C* __restrict__ vc, int n_head,
                                  int n_head_kv, int hd, int n_ctx, const int32_t* posp, float scale, float* __restrict__ scores,
-                                 float* __restrict__ out) {
+                                 int quant, float* __restrict__ out) {
     const int n_kv = *posp + 1;  // keys [0, pos]
     extern __shared__ float sm[];  // q[hd] | part[blockDim.x] | red[32]
     float* qs = sm;
@@ -571,7 +571,10 @@ __global__ void attention_kernel(const float* __restrict__ q, const C* __restric
     if (tid < hd) {
         float o = 0.0f;
         for (int gi = 0; gi < ngrp; ++gi) o += part[gi * hd + tid];
-        out[h * hd + tid] = o / sum;
+        o /= sum;
+        out[h * hd + tid] = o;
+        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
+        if (quant) quantize32(o, (h * hd + tid) >> 5, lane);
     }
 }
 
@@ -818,12 +821,14 @@ void attention_decode(const float* q, const void* kc, const void* vc, bool f16, 
                       const int32_t* pos, float scale, float* scores, float* out) {
     const int threads = 256;
     const size_t smem = sizeof(float) * static_cast<size_t>(hd + threads + 32);
+    const bool qo = int8_flag() && hd % 32 == 0 && n_head * hd <= kMaxQ8Cols;
+    pinned_x() = qo ? out : nullptr;
     if (f16)
         attention_kernel<__half><<<n_head, threads, smem, stream()>>>(q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head,
-                                                           n_head_kv, hd, n_ctx, pos, scale, scores, out);
+                                                           n_head_kv, hd, n_ctx, pos, scale, scores, qo ? 1 : 0, out);
     else
         attention_kernel<float><<<n_head, threads, smem, stream()>>>(q, static_cast<const float*>(kc), static_cast<const float*>(vc), n_head,
-                                                          n_head_kv, hd, n_ctx, pos, scale, scores, out);
+                                                          n_head_kv, hd, n_ctx, pos, scale, scores, qo ? 1 : 0, out);
 }
 
 void swiglu(const float* gate, const float* up, int n, float* out) { swiglu_kernel<<<blocks_for(n, 256), 256, 0, stream()>>>(gate, up, n, out); }

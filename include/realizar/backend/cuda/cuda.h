@@ -41,7 +41,8 @@ void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, cons
 void get_row(DType t, const void* W, int cols, const int32_t* row, float scale, float* out);
 // With int8 activations on (and n a multiple of 32), rms_norm also writes the int8 copy of out, and the
 // following int8 mat-vecs over x == out skip their quantize launch: until the next rms_norm, free() or an
-// int8 mat-vec over another x, the caller must not write `out` by other means.
+// int8 mat-vec over another x, the caller must not write `out` by other means. attention_decode does the same
+// for its out (head_dim a multiple of 32).
 void rms_norm(const float* x, const float* w, int n, float eps, float* out);
 // Rotates q [n_head, hd] and k [n_head_kv, hd] in place at position *pos (inv_freq: n_rot/2 doubles on device).
 void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, const int32_t* pos, bool neox);
