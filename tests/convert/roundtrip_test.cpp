@@ -141,11 +141,20 @@ TEST(Atomic, CliInterruptedBySignalLeavesNothing) {
               "-q", static_cast<char*>(nullptr));
         _exit(127);
     }
-    // Wait until the writer has created its temporary file, then interrupt.
+    // Wait until the writer has its output open in out/ (an unnamed O_TMPFILE file, visible only among the
+    // child's descriptors; or a named temporary where the filesystem lacks O_TMPFILE), then interrupt.
+    const std::string out_dir = (dir.path() / "out").string();
+    const fs::path fd_dir = fs::path("/proc") / std::to_string(pid) / "fd";
     bool started = false;
     for (int i = 0; i < 3000 && !started; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         for (const auto& e : fs::directory_iterator(dir.path() / "out")) started |= e.is_regular_file();
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(fd_dir, ec)) {
+            std::error_code lec;
+            const fs::path target = fs::read_symlink(e.path(), lec);
+            if (!lec && target.string().rfind(out_dir + "/", 0) == 0) started = true;
+        }
     }
     kill(pid, SIGINT);
     int wst = 0;
