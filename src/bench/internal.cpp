@@ -96,10 +96,11 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     co.n_ctx = std::max({o.n_prompt, o.n_gen + 1, 16});
     co.n_batch = std::max(o.batch, 1);
     co.n_threads = o.threads;
+    co.n_gpu_layers = o.n_gpu_layers;
     RZ_ASSIGN_OR_RETURN(auto ctx, runtime::Context::create(model, co));
 
     rep.options = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads}, {"batch", o.batch},
-                   {"warmup", o.repeat.warmup}, {"min_runs", o.repeat.min_runs}, {"max_runs", o.repeat.max_runs},
+                   {"n_gpu_layers", o.n_gpu_layers}, {"warmup", o.repeat.warmup}, {"min_runs", o.repeat.min_runs}, {"max_runs", o.repeat.max_runs},
                    {"cv_target", o.repeat.cv_target}, {"max_seconds", o.repeat.max_seconds}};
     const nlohmann::json params = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads},
                                    {"batch", o.batch}};

@@ -17,6 +17,7 @@ namespace {
 struct BenchCli {
     std::string model, synthetic, format = "text", output, json_out, md_out, svg_out;
     int n_prompt = 512, n_gen = 128, threads = 0, batch = 512;
+    int n_gpu_layers = 0;
     int warmup = 1, min_runs = 3, max_runs = 10;
     std::string cv = "5%";
     double max_time = 120.0;
@@ -115,6 +116,7 @@ int run_bench(const BenchCli& c) {
         lo.n_prompt = c.n_prompt;
         lo.n_gen = c.n_gen;
         lo.threads = c.threads;
+        lo.n_gpu_layers = c.n_gpu_layers;
         lo.batch = c.batch;
         lo.repeat = rep;
         if (!c.quiet) lo.log = progress_line;
@@ -175,6 +177,9 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option_function<int>("-n,--n-gen", [c](int v) { c->n_gen = v, c->n_given = true; },
                                   "Generated tokens of the tg test (default 128; 0 skips); with --url: max tokens per request (default 64)");
     cmd->add_option("-t,--threads", c->threads, "Compute threads (0 = physical cores)")->capture_default_str();
+    cmd->add_option("--n-gpu-layers,--ngl", c->n_gpu_layers, "Layers on the GPU (CUDA builds; any non-zero value offloads the whole model)")
+        ->capture_default_str();
+    cmd->add_flag_callback("--gpu", [c] { c->n_gpu_layers = -1; }, "Run the whole model on the GPU (CUDA builds)");
     c->batch_opt = cmd->add_option("-b,--batch", c->batch, "Prompt tokens per decode call (classical: samples per batch, 64)")
         ->capture_default_str();
     cmd->add_option("--warmup", c->warmup, "Warm-up runs per test (discarded)")->capture_default_str();
