@@ -19,7 +19,8 @@ constexpr size_t kHeaderSize = 64;
 constexpr size_t kMaxDims = 8;
 }  // namespace
 
-struct AprWriter::Impl {
+struct AprWriter::Impl : detail::WriterCore {
+    Impl() : WriterCore("apr") {}
     struct Tensor {
         std::string name;
         DType dtype;
@@ -27,27 +28,12 @@ struct AprWriter::Impl {
         uint64_t n_bytes = 0;
         uint64_t offset = 0;  // relative to data_offset
     };
-    std::string path;
     bool payload_crc = true;
     std::string metadata_json;
     std::vector<std::pair<std::string, MetaValue>> metadata;
     std::vector<Tensor> tensors;
-    detail::AtomicFile out;
-    detail::TensorStream stream;
     uint32_t crc = 0;
     uint8_t header[kHeaderSize] = {};
-    bool begun = false, finished = false;
-    Status error;
-
-    std::string who() const { return "apr writer: " + path; }
-    Status err(std::string_view what) const { return invalid_argument(fmt::format("{}: {}", who(), what)); }
-    Status fail_if(Status st) {
-        if (!st.ok()) {
-            if (error.ok()) error = st;
-            out.abort();
-        }
-        return st;
-    }
 };
 
 AprWriter::AprWriter(std::string path) : impl_(std::make_unique<Impl>()) { impl_->path = std::move(path); }
@@ -160,32 +146,19 @@ Status AprWriter::begin() {
     return m.fail_if(m.stream.emit_zeros(m.out, data_offset - index_offset - index.size()));
 }
 
-Status AprWriter::write(std::span<const uint8_t> bytes) {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("write() outside begin()/finish()");
-    return m.fail_if(m.stream.write(m.out, bytes, m.who()));
-}
+Status AprWriter::write(std::span<const uint8_t> bytes) { return impl_->write(bytes); }
 
-Status AprWriter::write_tensor(std::span<const uint8_t> bytes) {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("write_tensor() outside begin()/finish()");
-    return m.fail_if(m.stream.write_whole(m.out, bytes, m.who()));
-}
+Status AprWriter::write_tensor(std::span<const uint8_t> bytes) { return impl_->write_tensor(bytes); }
 
 Status AprWriter::finish() {
     Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("finish() without begin()");
-    RZ_RETURN_IF_ERROR(m.fail_if(m.stream.check_complete(m.out, m.who())));
+    RZ_RETURN_IF_ERROR(m.check_data_complete());
     if (m.payload_crc) std::memcpy(m.header + 44, &m.crc, 4);
     uint32_t hcrc = detail::crc32(m.header, 40);
     hcrc = detail::crc32(m.header + 44, 20, hcrc);
     std::memcpy(m.header + 40, &hcrc, 4);
     RZ_RETURN_IF_ERROR(m.fail_if(m.out.patch(0, m.header, kHeaderSize)));
-    m.finished = true;
-    return m.fail_if(m.out.commit());
+    return m.commit();
 }
 
 Status write_apr(const std::string& path, const ModelFile& mf) {

@@ -101,7 +101,8 @@ void encode_value(const MetaValue& v, std::vector<uint8_t>& out) {
 
 }  // namespace
 
-struct GgufWriter::Impl {
+struct GgufWriter::Impl : detail::WriterCore {
+    Impl() : WriterCore("gguf") {}
     struct Tensor {
         std::string name;
         DType dtype;
@@ -109,25 +110,10 @@ struct GgufWriter::Impl {
         uint64_t n_bytes = 0;
         uint64_t offset = 0;  // relative to the data section
     };
-    std::string path;
     uint32_t alignment = kGgufDefaultAlignment;
     bool alignment_set = false;
     std::vector<std::pair<std::string, MetaValue>> metadata;
     std::vector<Tensor> tensors;
-    detail::AtomicFile out;
-    bool begun = false;
-    bool finished = false;
-    Status error;  // first error; the writer refuses everything after it
-    detail::TensorStream stream;
-
-    Status fail(Status st) {
-        if (error.ok()) error = st;
-        out.abort();
-        return st;
-    }
-    Status fail_if(Status st) { return st.ok() ? st : fail(std::move(st)); }
-    Status err(std::string_view what) const { return invalid_argument(fmt::format("gguf writer: {}: {}", path, what)); }
-    std::string who() const { return "gguf writer: " + path; }
 };
 
 GgufWriter::GgufWriter(std::string path) : impl_(std::make_unique<Impl>()) { impl_->path = std::move(path); }
@@ -239,27 +225,13 @@ Status GgufWriter::begin() {
     return Status::Ok();
 }
 
-Status GgufWriter::write(std::span<const uint8_t> bytes) {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("write() outside begin()/finish()");
-    return m.fail_if(m.stream.write(m.out, bytes, m.who()));
-}
+Status GgufWriter::write(std::span<const uint8_t> bytes) { return impl_->write(bytes); }
 
-Status GgufWriter::write_tensor(std::span<const uint8_t> bytes) {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("write_tensor() outside begin()/finish()");
-    return m.fail_if(m.stream.write_whole(m.out, bytes, m.who()));
-}
+Status GgufWriter::write_tensor(std::span<const uint8_t> bytes) { return impl_->write_tensor(bytes); }
 
 Status GgufWriter::finish() {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("finish() without begin()");
-    RZ_RETURN_IF_ERROR(m.fail_if(m.stream.check_complete(m.out, m.who())));
-    m.finished = true;
-    return m.fail_if(m.out.commit());
+    RZ_RETURN_IF_ERROR(impl_->check_data_complete());
+    return impl_->commit();
 }
 
 Status write_gguf(const std::string& path, const ModelFile& mf) {

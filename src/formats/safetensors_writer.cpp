@@ -11,29 +11,15 @@
 
 namespace rz::formats {
 
-struct SafeTensorsWriter::Impl {
+struct SafeTensorsWriter::Impl : detail::WriterCore {
+    Impl() : WriterCore("safetensors") {}
     struct Tensor {
         std::string name;
         DType dtype;
         std::vector<int64_t> shape;
     };
-    std::string path;
     std::vector<std::pair<std::string, std::string>> metadata;
     std::vector<Tensor> tensors;
-    detail::AtomicFile out;
-    detail::TensorStream stream;
-    bool begun = false, finished = false;
-    Status error;
-
-    std::string who() const { return "safetensors writer: " + path; }
-    Status err(std::string_view what) const { return invalid_argument(fmt::format("{}: {}", who(), what)); }
-    Status fail_if(Status st) {
-        if (!st.ok()) {
-            if (error.ok()) error = st;
-            out.abort();
-        }
-        return st;
-    }
 };
 
 SafeTensorsWriter::SafeTensorsWriter(std::string path) : impl_(std::make_unique<Impl>()) { impl_->path = std::move(path); }
@@ -94,27 +80,13 @@ Status SafeTensorsWriter::begin() {
     return Status::Ok();
 }
 
-Status SafeTensorsWriter::write(std::span<const uint8_t> bytes) {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("write() outside begin()/finish()");
-    return m.fail_if(m.stream.write(m.out, bytes, m.who()));
-}
+Status SafeTensorsWriter::write(std::span<const uint8_t> bytes) { return impl_->write(bytes); }
 
-Status SafeTensorsWriter::write_tensor(std::span<const uint8_t> bytes) {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("write_tensor() outside begin()/finish()");
-    return m.fail_if(m.stream.write_whole(m.out, bytes, m.who()));
-}
+Status SafeTensorsWriter::write_tensor(std::span<const uint8_t> bytes) { return impl_->write_tensor(bytes); }
 
 Status SafeTensorsWriter::finish() {
-    Impl& m = *impl_;
-    if (!m.error.ok()) return m.error;
-    if (!m.begun || m.finished) return m.err("finish() without begin()");
-    RZ_RETURN_IF_ERROR(m.fail_if(m.stream.check_complete(m.out, m.who())));
-    m.finished = true;
-    return m.fail_if(m.out.commit());
+    RZ_RETURN_IF_ERROR(impl_->check_data_complete());
+    return impl_->commit();
 }
 
 Status write_safetensors(const std::string& path, const ModelFile& mf) {

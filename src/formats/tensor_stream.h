@@ -102,4 +102,51 @@ private:
     uint64_t done_ = 0;
 };
 
+// The state and data phase every streaming writer (GGUF, SafeTensors, APR) shares: the output, the tensor
+// stream, the begin/finish bookkeeping, and a sticky first error (after it the writer refuses everything and
+// the temporary is gone). Each writer's Impl derives from it and adds its own header logic.
+struct WriterCore {
+    explicit WriterCore(std::string_view kind) : kind_(kind) {}
+
+    std::string path;
+    AtomicFile out;
+    TensorStream stream;
+    bool begun = false, finished = false;
+    Status error;
+
+    std::string who() const { return fmt::format("{} writer: {}", kind_, path); }
+    Status err(std::string_view what) const { return invalid_argument(fmt::format("{}: {}", who(), what)); }
+    Status fail(Status st) {
+        if (error.ok()) error = st;
+        out.abort();
+        return st;
+    }
+    Status fail_if(Status st) { return st.ok() ? st : fail(std::move(st)); }
+
+    Status write(std::span<const uint8_t> bytes) {
+        if (!error.ok()) return error;
+        if (!begun || finished) return err("write() outside begin()/finish()");
+        return fail_if(stream.write(out, bytes, who()));
+    }
+    Status write_tensor(std::span<const uint8_t> bytes) {
+        if (!error.ok()) return error;
+        if (!begun || finished) return err("write_tensor() outside begin()/finish()");
+        return fail_if(stream.write_whole(out, bytes, who()));
+    }
+    // First half of finish(): every declared byte arrived. The writer may then patch its header.
+    Status check_data_complete() {
+        if (!error.ok()) return error;
+        if (!begun || finished) return err("finish() without begin()");
+        return fail_if(stream.check_complete(out, who()));
+    }
+    // Second half: fsync + rename.
+    Status commit() {
+        finished = true;
+        return fail_if(out.commit());
+    }
+
+private:
+    std::string_view kind_;
+};
+
 }  // namespace rz::formats::detail
