@@ -23,10 +23,19 @@ Result<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> mo
 }
 
 Result<std::unique_ptr<Context>> ContextImpl::create(std::shared_ptr<const Model> model, const ContextOptions& opts) {
+    RZ_ASSIGN_OR_RETURN(auto c, create_range(std::move(model), opts, 0, -1));
+    return std::unique_ptr<Context>(std::move(c));
+}
+
+Result<std::unique_ptr<ContextImpl>> ContextImpl::create_range(std::shared_ptr<const Model> model, const ContextOptions& opts,
+                                                               int layer_begin, int layer_end) {
     if (!model) return invalid_argument("Context::create: no model");
     const auto* m = dynamic_cast<const ModelImpl*>(model.get());
     if (!m) return invalid_argument("Context::create: model was not loaded by realizar's runtime");
     const model::HParams& hp = m->hp();
+    if (layer_end < 0) layer_end = hp.n_layer;
+    if (layer_begin < 0 || layer_begin >= layer_end || layer_end > hp.n_layer)
+        return invalid_argument(fmt::format("layer range [{}, {}) is not within the model's {} layers", layer_begin, layer_end, hp.n_layer));
     if (opts.n_ctx < 0) return invalid_argument(fmt::format("context size {} is negative", opts.n_ctx));
     if (opts.n_seq_max < 1 || opts.n_seq_max > 4096) return invalid_argument(fmt::format("n_seq_max {} is not in [1, 4096]", opts.n_seq_max));
     if (opts.n_batch < 1 || opts.n_batch > 65536) return invalid_argument(fmt::format("n_batch {} is not in [1, 65536]", opts.n_batch));
@@ -44,10 +53,11 @@ Result<std::unique_ptr<Context>> ContextImpl::create(std::shared_ptr<const Model
     c->m_ = m;
     c->n_ctx_ = n_ctx;
     c->n_batch_ = opts.n_batch;
-    RZ_RETURN_IF_ERROR(c->kv_.init(hp.n_layer, opts.n_seq_max, hp.n_head_kv, n_ctx, hp.head_dim, opts.cache_type));
+    c->layer_begin_ = layer_begin;
+    c->layer_end_ = layer_end;
+    RZ_RETURN_IF_ERROR(c->kv_.init(layer_end - layer_begin, opts.n_seq_max, hp.n_head_kv, n_ctx, hp.head_dim, opts.cache_type));
     c->pool_ = std::make_unique<ThreadPool>(opts.n_threads);
-
-    return std::unique_ptr<Context>(std::move(c));
+    return c;
 }
 
 // Scratch grows to the largest chunk seen (a decode-only context never pays for a 512-token prefill), and
@@ -108,6 +118,15 @@ Status ContextImpl::validate(const Batch& b) const {
 }
 
 Status ContextImpl::decode(const Batch& b) {
+    if (layer_begin_ != 0 || layer_end_ != m_->hp().n_layer)
+        return invalid_argument("decode(): this context runs only part of the layers; use decode_hidden()");
+    return decode_hidden(b, nullptr, nullptr);
+}
+
+Status ContextImpl::decode_hidden(const Batch& b, const float* x_in, float* x_out) {
+    if ((layer_begin_ > 0) != (x_in != nullptr) || (layer_end_ < m_->hp().n_layer) != (x_out != nullptr))
+        return invalid_argument(fmt::format("decode_hidden: layers [{}, {}) of {} need {} input and {} output hidden states", layer_begin_,
+                                            layer_end_, m_->hp().n_layer, layer_begin_ > 0 ? "" : "no", layer_end_ < m_->hp().n_layer ? "" : "no"));
     RZ_RETURN_IF_ERROR(validate(b));
     const size_t n = b.size();
     const size_t V = static_cast<size_t>(m_->hp().n_vocab);
@@ -118,7 +137,9 @@ Status ContextImpl::decode(const Batch& b) {
     logits_.resize(static_cast<size_t>(n_out) * V);
     for (size_t c0 = 0; c0 < n; c0 += static_cast<size_t>(n_batch_)) {
         const int cn = static_cast<int>(std::min(n - c0, static_cast<size_t>(n_batch_)));
-        Status st = forward(&b.token[c0], &b.pos[c0], &b.seq_id[c0], &logit_row_[c0], cn, logits_.data());
+        const size_t E = static_cast<size_t>(m_->hp().n_embd);
+        Status st = forward(&b.token[c0], &b.pos[c0], &b.seq_id[c0], &logit_row_[c0], cn, logits_.data(), x_in ? x_in + c0 * E : nullptr,
+                            x_out ? x_out + c0 * E : nullptr);
         if (!st.ok()) {
             logit_row_.assign(n, -1);
             return st;
@@ -223,12 +244,12 @@ Status ContextImpl::attention_block(int il, int n, const int32_t* pos, const int
                 ops::rope(kt, hp.n_head_kv, hd, hp.n_rot, cs, hp.rope_type);
             }
             for (int g = 0; g < hp.n_head_kv; ++g) {
-                kv_.store(kv_.k(il, seq[t], g), pos[t], kt + g * hd);
-                kv_.store(kv_.v(il, seq[t], g), pos[t], v + t * KV + g * hd);
+                kv_.store(kv_.k(il - layer_begin_, seq[t], g), pos[t], kt + g * hd);
+                kv_.store(kv_.v(il - layer_begin_, seq[t], g), pos[t], v + t * KV + g * hd);
             }
         }
     }, tokens_per_thread(Q + KV));
-    AttnParams ap{il, hp.n_head, hp.n_head_kv, hd, hp.softmax_scale(), hp.n_swa};
+    AttnParams ap{il - layer_begin_, hp.n_head, hp.n_head_kv, hd, hp.softmax_scale(), hp.n_swa};
     attention(kv_, ap, q, seq, pos, n, attn_.data(), *pool_);
     RZ_RETURN_IF_ERROR(matmul(L[Role::kAttnOut], attn_.data(), n, o_.data()));
     if (const model::Weight& bo = L[Role::kAttnOutB])
@@ -276,17 +297,19 @@ Status ContextImpl::ffn_chunk(int il, int n, const float* in, float* out) {
     return Status::Ok();
 }
 
-Status ContextImpl::forward(const int32_t* tok, const int32_t* pos, const int32_t* seq, const int64_t* out_row, int n, float* logits_out) {
+Status ContextImpl::forward(const int32_t* tok, const int32_t* pos, const int32_t* seq, const int64_t* out_row, int n, float* logits_out,
+                            const float* x_in, float* x_out) {
     const model::HParams& hp = m_->hp();
     const model::ModelWeights& W = m_->weights();
     const int E = hp.n_embd;
     ensure_scratch(n);
     float* x = x_.data();
 
-    // Embeddings (+ learned positions).
+    // Embeddings (+ learned positions), or the hidden states of the layers before this context's range.
     const model::Weight& te = W[Role::kTokenEmbd];
     const model::Weight& pe = W[Role::kPosEmbd];
-    for (int t = 0; t < n; ++t) {
+    if (x_in) std::memcpy(x, x_in, sizeof(float) * static_cast<size_t>(n) * static_cast<size_t>(E));
+    for (int t = 0; t < n && !x_in; ++t) {
         float* xt = x + static_cast<int64_t>(t) * E;
         RZ_RETURN_IF_ERROR(cpu::get_row(te.dtype, te.data, E, tok[t], xt));
         if (hp.embd_scale != 1.0f)
@@ -297,7 +320,7 @@ Status ContextImpl::forward(const int32_t* tok, const int32_t* pos, const int32_
         }
     }
 
-    for (int il = 0; il < hp.n_layer; ++il) {
+    for (int il = layer_begin_; il < layer_end_; ++il) {
         const model::LayerWeights& L = W.layers[static_cast<size_t>(il)];
         norm_rows(x, L[Role::kAttnNorm], L[Role::kAttnNormB], n, h_.data());
         RZ_RETURN_IF_ERROR(attention_block(il, n, pos, seq));
@@ -313,6 +336,10 @@ Status ContextImpl::forward(const int32_t* tok, const int32_t* pos, const int32_
         }
     }
     for (int t = 0; t < n; ++t) kv_.set_len(seq[t], std::max(kv_.len(seq[t]), pos[t] + 1));
+    if (x_out) {
+        std::memcpy(x_out, x, sizeof(float) * static_cast<size_t>(n) * static_cast<size_t>(E));
+        return Status::Ok();
+    }
 
     // Output head over the rows that asked for logits (gathered into h_).
     int n_out = 0;

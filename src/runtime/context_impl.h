@@ -13,6 +13,16 @@ namespace rz::runtime {
 class ContextImpl final : public Context {
 public:
     static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model, const ContextOptions& opts);
+    // A context that runs only layers [layer_begin, layer_end) (partial GPU offload puts the first layers on the
+    // device and the rest here). Its KV cache holds only those layers. decode() needs the full range.
+    static Result<std::unique_ptr<ContextImpl>> create_range(std::shared_ptr<const Model> model, const ContextOptions& opts,
+                                                             int layer_begin, int layer_end);
+    // One forward pass over the layer range: x_in [n, n_embd] replaces the embeddings when layer_begin > 0
+    // (else it must be null); x_out [n, n_embd] receives the hidden states after layer_end - 1 when the range
+    // ends before the last layer (then no logits are computed); with the full tail, logits as decode() gives.
+    Status decode_hidden(const Batch& batch, const float* x_in, float* x_out);
+    int layer_begin() const { return layer_begin_; }
+    int layer_end() const { return layer_end_; }
 
     Status decode(const Batch& batch) override;
     std::span<const float> logits(size_t i) const override;
@@ -29,7 +39,8 @@ public:
 private:
     Status validate(const Batch& b) const;
     // One forward pass over n tokens; rows of `logits_out` receive the logits of tokens with out_row >= 0.
-    Status forward(const int32_t* tok, const int32_t* pos, const int32_t* seq, const int64_t* out_row, int n, float* logits_out);
+    Status forward(const int32_t* tok, const int32_t* pos, const int32_t* seq, const int64_t* out_row, int n, float* logits_out,
+                   const float* x_in = nullptr, float* x_out = nullptr);
     Status attention_block(int il, int n, const int32_t* pos, const int32_t* seq);
     Status ffn_block(int il, int n, const float* in, float* out);
     Status ffn_chunk(int il, int n, const float* in, float* out);
@@ -42,6 +53,7 @@ private:
     const ModelImpl* m_ = nullptr;
     int n_ctx_ = 0;
     int n_batch_ = 0;
+    int layer_begin_ = 0, layer_end_ = 0;  // layers this context runs; the KV cache holds layer il at il - layer_begin_
     KvCache kv_;
     std::unique_ptr<ThreadPool> pool_;
 
