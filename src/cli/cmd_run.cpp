@@ -63,7 +63,7 @@ struct RunOptions {
     int64_t seed            = -1;
     int ctx_size            = 0;
     int threads             = 0;
-    int n_gpu_layers        = 0;  // != 0: the CUDA backend runs the whole model
+    int n_gpu_layers        = 0;  // CUDA backend: the first N layers on the device (-1: all)
     int batch_size          = 512;
     bool raw                = false;
     bool echo               = false;
@@ -379,7 +379,7 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("-c,--ctx-size", o->ctx_size, "Context size in tokens (0 = min(training context, 4096))")
         ->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = physical cores)")->capture_default_str();
-    cmd->add_option("--n-gpu-layers,--ngl", o->n_gpu_layers, "Layers on the GPU (CUDA builds; any non-zero value offloads the whole model)")
+    cmd->add_option("--n-gpu-layers,--ngl", o->n_gpu_layers, "Layers on the GPU (CUDA builds): the first N layers run on the device, the rest and the output head on the CPU; -1 or >= the layer count: the whole model")
         ->capture_default_str();
     cmd->add_flag_callback("--gpu", [o] { o->n_gpu_layers = -1; }, "Run the whole model on the GPU (CUDA builds)");
     cmd->add_option("-b,--batch-size", o->batch_size, "Prompt tokens per forward pass")->capture_default_str();

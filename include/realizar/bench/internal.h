@@ -25,7 +25,7 @@ struct LlmBenchOptions {
     int n_gen = 128;        // 0 skips tg
     int threads = 0;        // 0 = physical cores
     int batch = 512;        // prompt tokens per decode() call
-    int n_gpu_layers = 0;   // != 0: the CUDA backend runs the whole model
+    int n_gpu_layers = 0;   // CUDA backend: the first N layers on the device (-1: all)
     RepeatOptions repeat;
     uint64_t seed = 42;     // random prompt tokens
     std::function<void(const std::string&)> log;  // progress lines ("pp512 run 2: 51.3 tok/s"); may be empty

@@ -57,8 +57,9 @@ struct ContextOptions {
     DType cache_type = DType::F16;  // F16 or F32
     int n_batch = 512;    // max tokens per decode() call
     int n_threads = 0;    // 0 = physical cores
-    // != 0: run the forward pass on the CUDA device (all layers for now; llama family; docs/cuda.md).
-    // Errors at create() when the build has no CUDA, no device is present or the model is unsupported.
+    // CUDA device (llama family; docs/cuda.md): N > 0 runs layers [0, N) on the device and the rest plus the
+    // output head on the CPU (partial offload); -1 or N >= n_layer runs everything there. Errors at create()
+    // when the build has no CUDA, no device is present or the model is unsupported.
     int n_gpu_layers = 0;
 };
 

@@ -15,7 +15,7 @@ struct ServerOptions {
     int parallel = 4;              // slots decoded together (continuous batching)
     int ctx_size = 0;              // per slot; 0 = min(model's training context, 4096)
     int threads = 0;               // compute threads; 0 = physical cores
-    int n_gpu_layers = 0;          // != 0: run the model on the CUDA backend (all layers; see docs/cuda.md)
+    int n_gpu_layers = 0;          // CUDA backend: the first N layers on the device (-1: all; see docs/cuda.md)
     int n_batch = 512;             // token budget of one engine step
     std::string api_key;           // "" = no auth; else Bearer auth on every route but /health
     int max_tokens = 2048;         // cap on max_tokens per request

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "realizar/backend/cuda/cuda.h"
+#include "runtime/context_impl.h"
 #include "runtime/model_impl.h"
 #endif
 
@@ -47,9 +48,13 @@ public:
         for (void* p : owned_) cuda::free(p);
     }
 
-    static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model, const ContextOptions& opts);
+    // layer_end: layers [0, layer_end) run here; below n_layer the pass ends with the hidden states
+    // (decode_hidden) and the output head is not uploaded (partial offload: the CPU runs the rest).
+    static Result<std::unique_ptr<GpuContext>> create(std::shared_ptr<const Model> model, const ContextOptions& opts, int layer_end);
 
     Status decode(const Batch& b) override;
+    // Partial offload: runs the batch through layers [0, layer_end) and writes x_out [n, n_embd] (host).
+    Status decode_hidden(const Batch& b, float* x_out);
     std::span<const float> logits(size_t i) const override {
         if (i >= logit_row_.size() || logit_row_[i] < 0) return {};
         const size_t V = static_cast<size_t>(hp().n_vocab);
@@ -93,6 +98,9 @@ private:
     Status validate(const Batch& b) const;
     // tp: device {token, position}.
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
+    // The layers [0, layer_end_) of forward_token, from the embedding row; the hidden state is left in x_.
+    void forward_layers(const int32_t* tp, int32_t seq);
+    Status upload_batch(const Batch& b);  // {token, position} pairs into dtp_
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -101,6 +109,7 @@ private:
     const ModelImpl* m_ = nullptr;
     int n_ctx_ = 0;
     int n_seq_ = 1;
+    int layer_end_ = 0;  // layers on the device: [0, layer_end_)
     bool kv_f16_ = true;
     std::vector<int32_t> len_;
     std::vector<void*> owned_;
@@ -166,7 +175,7 @@ Result<DevWeight> GpuContext::upload_stacked(std::initializer_list<const model::
     return DevWeight{w0.dtype, p, static_cast<int>(rows), static_cast<int>(w0.n_cols)};
 }
 
-Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model> model, const ContextOptions& opts) {
+Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Model> model, const ContextOptions& opts, int layer_end) {
     if (!model) return invalid_argument("GPU context: no model");
     const auto* m = dynamic_cast<const ModelImpl*>(model.get());
     if (!m) return invalid_argument("GPU context: model was not loaded by realizar's runtime");
@@ -198,13 +207,18 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     c->m_ = m;
     c->n_ctx_ = n_ctx;
     c->n_seq_ = opts.n_seq_max;
+    c->layer_end_ = layer_end;
     c->kv_f16_ = opts.cache_type == DType::F16;
     c->len_.assign(static_cast<size_t>(opts.n_seq_max), 0);
 
     RZ_ASSIGN_OR_RETURN(c->tok_embd_, c->upload(W[Role::kTokenEmbd]));
-    RZ_ASSIGN_OR_RETURN(c->out_norm_, c->upload(W[Role::kOutputNorm]));
-    RZ_ASSIGN_OR_RETURN(c->output_, c->upload(W.output()));
-    for (const auto& L : W.layers) {
+    const bool full = layer_end == hp.n_layer;
+    if (full) {
+        RZ_ASSIGN_OR_RETURN(c->out_norm_, c->upload(W[Role::kOutputNorm]));
+        RZ_ASSIGN_OR_RETURN(c->output_, c->upload(W.output()));
+    }
+    for (int il = 0; il < layer_end; ++il) {
+        const model::LayerWeights& L = W.layers[static_cast<size_t>(il)];
         Layer d;
         RZ_ASSIGN_OR_RETURN(d.attn_norm, c->upload(L[Role::kAttnNorm]));
         if (!L[Role::kAttnQB] && !L[Role::kAttnKB] && !L[Role::kAttnVB]) {
@@ -233,7 +247,7 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
             if (*n && n->dtype != DType::F32) return unsupported("GPU context: norm weights and biases must be f32");
         c->layers_.push_back(d);
     }
-    if (!c->out_norm_ || c->out_norm_.dtype != DType::F32 || !c->output_)
+    if (full && (!c->out_norm_ || c->out_norm_.dtype != DType::F32 || !c->output_))
         return unsupported("GPU context: output norm (f32) and output projection are required");
 
     const size_t E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_embd_q()), KV = static_cast<size_t>(hp.n_embd_kv());
@@ -244,7 +258,7 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
         RZ_RETURN_IF_ERROR(cuda::upload(p, fr.data(), fr.size() * sizeof(double)));
         c->inv_freq_ = static_cast<double*>(p);
     }
-    const size_t kv_bytes = static_cast<size_t>(hp.n_layer) * c->n_seq_ * KV * static_cast<size_t>(n_ctx) * (c->kv_f16_ ? 2 : 4);
+    const size_t kv_bytes = static_cast<size_t>(layer_end) * c->n_seq_ * KV * static_cast<size_t>(n_ctx) * (c->kv_f16_ ? 2 : 4);
     RZ_ASSIGN_OR_RETURN(void* kp, c->dev_alloc(kv_bytes, "K cache"));
     RZ_ASSIGN_OR_RETURN(void* vp, c->dev_alloc(kv_bytes, "V cache"));
     c->kc_ = static_cast<uint8_t*>(kp);
@@ -265,7 +279,7 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
-    return std::unique_ptr<Context>(std::move(c));
+    return c;
 }
 
 Status GpuContext::validate(const Batch& b) const {
@@ -291,12 +305,21 @@ Status GpuContext::validate(const Batch& b) const {
 }
 
 void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst) {
+    forward_layers(tp, seq);
+    const model::HParams& p = hp();
+    if (logits_dst) {
+        cuda::rms_norm(x_, static_cast<const float*>(out_norm_.data), p.n_embd, p.norm_eps, h_);
+        cuda::matvec(output_.dtype, output_.data, p.n_vocab, p.n_embd, h_, nullptr, false, logits_dst);
+    }
+}
+
+void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
     const int32_t* pos = tp + 1;
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
     const size_t esz = kv_f16_ ? 2 : 4;
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, 1.0f, x_);
-    for (int il = 0; il < p.n_layer; ++il) {
+    for (int il = 0; il < layer_end_; ++il) {
         const Layer& L = layers_[static_cast<size_t>(il)];
         cuda::rms_norm(x_, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h_);
         if (L.qkv) {
@@ -322,10 +345,32 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
         }
         cuda::matvec_glu(L.down.dtype, L.down.data, E, F, a_, b_, nullptr, true, x_);  // x += down(silu(gate) * up)
     }
-    if (logits_dst) {
-        cuda::rms_norm(x_, static_cast<const float*>(out_norm_.data), E, p.norm_eps, h_);
-        cuda::matvec(output_.dtype, output_.data, p.n_vocab, E, h_, nullptr, false, logits_dst);
+}
+
+Status GpuContext::upload_batch(const Batch& b) {
+    const size_t n = b.size();
+    if (static_cast<int>(n) > dtp_cap_) {
+        RZ_ASSIGN_OR_RETURN(void* t, dev_alloc(2 * n * sizeof(int32_t), "token/position"));  // old one freed with the context
+        dtp_ = static_cast<int32_t*>(t);
+        dtp_cap_ = static_cast<int>(n);
     }
+    std::vector<int32_t> tp(2 * n);
+    for (size_t i = 0; i < n; ++i) tp[2 * i] = b.token[i], tp[2 * i + 1] = b.pos[i];
+    return cuda::upload(dtp_, tp.data(), tp.size() * sizeof(int32_t));
+}
+
+Status GpuContext::decode_hidden(const Batch& b, float* x_out) {
+    RZ_RETURN_IF_ERROR(validate(b));
+    RZ_RETURN_IF_ERROR(upload_batch(b));
+    const size_t E = static_cast<size_t>(hp().n_embd);
+    for (size_t i = 0; i < b.size(); ++i) {
+        forward_layers(dtp_ + 2 * i, b.seq_id[i]);
+        // The next token overwrites x_: each hidden state comes back before it (download synchronises).
+        RZ_RETURN_IF_ERROR(cuda::download(x_out + i * E, x_, E * sizeof(float)));
+        int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];
+        l = std::max(l, b.pos[i] + 1);
+    }
+    return cuda::sync("decode");
 }
 
 Status GpuContext::decode(const Batch& b) {
@@ -354,14 +399,7 @@ Status GpuContext::decode(const Batch& b) {
     int64_t n_out = 0;
     for (size_t i = 0; i < n; ++i)
         if (b.logits[i]) logit_row_[i] = n_out++;
-    if (static_cast<int>(n) > dtp_cap_) {
-        RZ_ASSIGN_OR_RETURN(void* t, dev_alloc(2 * n * sizeof(int32_t), "token/position"));  // old one freed with the context
-        dtp_ = static_cast<int32_t*>(t);
-        dtp_cap_ = static_cast<int>(n);
-    }
-    std::vector<int32_t> tp(2 * n);
-    for (size_t i = 0; i < n; ++i) tp[2 * i] = b.token[i], tp[2 * i + 1] = b.pos[i];
-    RZ_RETURN_IF_ERROR(cuda::upload(dtp_, tp.data(), tp.size() * sizeof(int32_t)));
+    RZ_RETURN_IF_ERROR(upload_batch(b));
     if (n_out > dlogits_rows_) {
         RZ_ASSIGN_OR_RETURN(dlogits_, dev_floats(static_cast<size_t>(n_out) * V, "logits"));  // old buffer freed with the context
         dlogits_rows_ = static_cast<int>(n_out);
@@ -379,10 +417,59 @@ Status GpuContext::decode(const Batch& b) {
     return st;
 }
 
+// Partial offload (0 < n_gpu_layers < n_layer): layers [0, N) on the device, [N, n_layer) and the output
+// head on the CPU. Each decode() runs the batch through the GPU layers, brings the hidden states [n, n_embd]
+// to the host, and hands them to a CPU context over the remaining layers. Both halves keep their own KV cache
+// for their layers and track the same sequence lengths.
+class HybridContext final : public Context {
+public:
+    HybridContext(std::unique_ptr<GpuContext> gpu, std::unique_ptr<ContextImpl> cpu) : gpu_(std::move(gpu)), cpu_(std::move(cpu)) {}
+
+    Status decode(const Batch& b) override {
+        x_.resize(b.size() * static_cast<size_t>(cpu_->model().info().n_embd));
+        std::vector<int32_t> before(static_cast<size_t>(n_seq_max()));
+        for (int s = 0; s < n_seq_max(); ++s) before[static_cast<size_t>(s)] = gpu_->seq_len(s);
+        RZ_RETURN_IF_ERROR(gpu_->decode_hidden(b, x_.data()));
+        Status st = cpu_->decode_hidden(b, x_.data(), nullptr);
+        if (!st.ok())  // keep both halves at the same lengths: the GPU's new cells are dropped again
+            for (int s = 0; s < n_seq_max(); ++s) (void)gpu_->seq_truncate(s, before[static_cast<size_t>(s)]);
+        return st;
+    }
+    std::span<const float> logits(size_t i) const override { return cpu_->logits(i); }
+    void seq_clear(int32_t s) override {
+        gpu_->seq_clear(s);
+        cpu_->seq_clear(s);
+    }
+    Status seq_truncate(int32_t s, int32_t n_keep) override {
+        RZ_RETURN_IF_ERROR(gpu_->seq_truncate(s, n_keep));
+        return cpu_->seq_truncate(s, n_keep);
+    }
+    int32_t seq_len(int32_t s) const override { return cpu_->seq_len(s); }
+    int n_ctx() const override { return cpu_->n_ctx(); }
+    int n_seq_max() const override { return cpu_->n_seq_max(); }
+    int64_t kv_cells_used() const override { return cpu_->kv_cells_used(); }
+    int64_t kv_cells_total() const override { return cpu_->kv_cells_total(); }
+    const Model& model() const override { return cpu_->model(); }
+
+private:
+    std::unique_ptr<GpuContext> gpu_;
+    std::unique_ptr<ContextImpl> cpu_;
+    std::vector<float> x_;  // [n, n_embd] hidden states handed from the GPU layers to the CPU layers
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Context>> create_gpu_context(std::shared_ptr<const Model> model, const ContextOptions& opts) {
-    return GpuContext::create(std::move(model), opts);
+    if (!model) return invalid_argument("GPU context: no model");
+    const int L = model->info().n_layer;
+    const int n_gpu = opts.n_gpu_layers < 0 || opts.n_gpu_layers >= L ? L : opts.n_gpu_layers;
+    if (n_gpu == L) {
+        RZ_ASSIGN_OR_RETURN(auto g, GpuContext::create(std::move(model), opts, L));
+        return std::unique_ptr<Context>(std::move(g));
+    }
+    RZ_ASSIGN_OR_RETURN(auto g, GpuContext::create(model, opts, n_gpu));
+    RZ_ASSIGN_OR_RETURN(auto c, ContextImpl::create_range(std::move(model), opts, n_gpu, L));
+    return std::unique_ptr<Context>(std::make_unique<HybridContext>(std::move(g), std::move(c)));
 }
 
 #endif  // RZ_HAVE_CUDA
