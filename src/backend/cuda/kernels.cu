@@ -9,17 +9,14 @@
 #include <cstdlib>
 #include <string>
 
+#include "backend/cuda/stream.h"
 #include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda {
-namespace {
-
-constexpr int kRowsPerBlock = 4;  // warps per block in matvec
-constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
 
 // Every launch and copy goes to one non-blocking stream of the backend, so a decode step can be captured as
-// a CUDA graph (capture is not allowed on the legacy default stream).
-cudaStream_t stream() {
+// a CUDA graph (capture is not allowed on the legacy default stream). Other kernel files use it too (stream.h).
+cudaStream_t detail::stream() {
     static cudaStream_t s = [] {
         cudaStream_t t = nullptr;
         if (cudaStreamCreateWithFlags(&t, cudaStreamNonBlocking) != cudaSuccess) t = nullptr;
@@ -27,6 +24,13 @@ cudaStream_t stream() {
     }();
     return s;
 }
+
+namespace {
+
+using detail::stream;
+
+constexpr int kRowsPerBlock = 4;  // warps per block in matvec
+constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
 
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }

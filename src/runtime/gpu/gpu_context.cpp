@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "realizar/backend/cuda/arch.h"
 #include "realizar/backend/cuda/cuda.h"
 #include "runtime/context_impl.h"
 #include "runtime/model_impl.h"
@@ -32,6 +33,14 @@ Result<std::unique_ptr<Context>> create_gpu_context(std::shared_ptr<const Model>
 namespace {
 
 using model::Role;
+
+cuda::Act act(model::Activation a) {
+    static_assert(static_cast<int>(model::Activation::kSilu) == static_cast<int>(cuda::Act::kSilu) &&
+                  static_cast<int>(model::Activation::kGeluTanh) == static_cast<int>(cuda::Act::kGeluTanh) &&
+                  static_cast<int>(model::Activation::kGeluErf) == static_cast<int>(cuda::Act::kGeluErf) &&
+                  static_cast<int>(model::Activation::kRelu) == static_cast<int>(cuda::Act::kRelu));
+    return static_cast<cuda::Act>(a);
+}
 
 struct DevWeight {
     DType dtype = DType::F32;
@@ -95,6 +104,8 @@ private:
     Result<DevWeight> upload(const model::Weight& w);
     // Stacks matrices of one dtype and width into one device matrix (q|k|v, gate|up): one launch instead of several.
     Result<DevWeight> upload_stacked(std::initializer_list<const model::Weight*> ws);
+    // Concatenates f32 vectors (q | k | v biases) into one device vector; empty when one is not f32.
+    Result<DevWeight> upload_concat(std::initializer_list<const model::Weight*> ws);
     Status validate(const Batch& b) const;
     // tp: device {token, position}.
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
@@ -116,11 +127,18 @@ private:
     std::unordered_map<const void*, DevWeight> uploaded_;  // host data -> device copy (tied embeddings upload once)
 
     struct Layer {
-        DevWeight attn_norm, q, k, v, o, qb, kb, vb, ob, ffn_norm, gate, up, down;
-        DevWeight qkv, gate_up;  // stacked when the parts share a dtype (then q/k/v, gate/up stay empty)
+        DevWeight attn_norm, attn_norm_b, q, k, v, o, qb, kb, vb, ob, q_norm, k_norm, ffn_norm, ffn_norm_b, gate, up, up_b, down, down_b;
+        DevWeight qkv, qkv_b, gate_up;  // stacked (or stored fused) when the parts share a dtype (then q/k/v, gate/up stay empty)
     };
+    // out = norm(x) with the model's norm (RMSNorm, or LayerNorm with optional bias).
+    void norm(const float* x, const DevWeight& w, const DevWeight& b, float* out) const {
+        if (hp().norm == model::NormType::kRms)
+            cuda::rms_norm(x, static_cast<const float*>(w.data), hp().n_embd, hp().norm_eps, out);
+        else
+            cuda::layer_norm(x, static_cast<const float*>(w.data), static_cast<const float*>(b.data), hp().n_embd, hp().norm_eps, out);
+    }
     std::vector<Layer> layers_;
-    DevWeight tok_embd_, out_norm_, output_;
+    DevWeight tok_embd_, pos_embd_, out_norm_, out_norm_b_, output_, output_b_;
     double* inv_freq_ = nullptr;
     uint8_t* kc_ = nullptr;
     uint8_t* vc_ = nullptr;
@@ -175,6 +193,17 @@ Result<DevWeight> GpuContext::upload_stacked(std::initializer_list<const model::
     return DevWeight{w0.dtype, p, static_cast<int>(rows), static_cast<int>(w0.n_cols)};
 }
 
+Result<DevWeight> GpuContext::upload_concat(std::initializer_list<const model::Weight*> ws) {
+    std::vector<float> all;
+    for (const model::Weight* w : ws) {
+        if (!*w || w->dtype != DType::F32 || w->n_rows != 1) return DevWeight{};
+        all.insert(all.end(), w->f32(), w->f32() + w->n_cols);
+    }
+    RZ_ASSIGN_OR_RETURN(void* p, dev_alloc(all.size() * sizeof(float), "tensor " + (*ws.begin())->name + " (concatenated)"));
+    RZ_RETURN_IF_ERROR(cuda::upload(p, all.data(), all.size() * sizeof(float)));
+    return DevWeight{DType::F32, p, 1, static_cast<int>(all.size())};
+}
+
 Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Model> model, const ContextOptions& opts, int layer_end) {
     if (!model) return invalid_argument("GPU context: no model");
     const auto* m = dynamic_cast<const ModelImpl*>(model.get());
@@ -183,24 +212,20 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     const model::HParams& hp = m->hp();
     const model::ModelWeights& W = m->weights();
     const std::string arch = m->info().arch;
-    // The decode kernels implement the llama-family block; anything else is refused up front.
-    if (hp.norm != model::NormType::kRms || hp.ffn != model::FfnType::kGated || hp.act != model::Activation::kSilu ||
-        hp.parallel_block || hp.learned_pos || hp.n_swa != 0 || hp.embd_scale != 1.0f)
-        return unsupported(fmt::format("GPU context: the {} architecture is not supported on the GPU yet (llama-family blocks only)", arch));
+    // RMSNorm/LayerNorm, sequential or parallel blocks, gated or plain FFNs with any activation, RoPE or learned
+    // positions, biases, q/k norms: what the decode kernels do not cover is refused up front.
+    if (hp.n_swa != 0)
+        return unsupported(fmt::format("GPU context: the {} architecture is not supported on the GPU yet (sliding-window attention)", arch));
     if (hp.head_dim > 256 || hp.head_dim % 2 != 0 || hp.n_head % hp.n_head_kv != 0)
         return unsupported(fmt::format("GPU context: head_dim {} with {} / {} heads is not supported", hp.head_dim, hp.n_head, hp.n_head_kv));
-    for (Role r : {Role::kPosEmbd, Role::kOutputNormB, Role::kOutputB})
-        if (W[r]) return unsupported(fmt::format("GPU context: tensor {} is not supported on the GPU yet", W[r].name));
-    for (const auto& L : W.layers)
-        for (Role r : {Role::kAttnQkv, Role::kFfnGateUp, Role::kAttnQNorm, Role::kAttnKNorm, Role::kAttnNormB, Role::kFfnNormB,
-                       Role::kFfnUpB, Role::kFfnDownB})
-            if (L[r]) return unsupported(fmt::format("GPU context: tensor {} is not supported on the GPU yet", L[r].name));
     if (opts.n_ctx < 0) return invalid_argument(fmt::format("context size {} is negative", opts.n_ctx));
     if (opts.n_seq_max < 1 || opts.n_seq_max > 4096) return invalid_argument(fmt::format("n_seq_max {} is not in [1, 4096]", opts.n_seq_max));
     if (opts.cache_type != DType::F16 && opts.cache_type != DType::F32)
         return invalid_argument(fmt::format("cache type {} is not supported (f16, f32)", dtype_name(opts.cache_type)));
     const int n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min(hp.n_ctx_train, 4096);
     if (n_ctx > (1 << 24)) return invalid_argument(fmt::format("context size {} is too large", n_ctx));
+    if (hp.learned_pos && n_ctx > hp.n_ctx_train)
+        return invalid_argument(fmt::format("context size {} exceeds the {} learned positions of this {} model", n_ctx, hp.n_ctx_train, arch));
 
     auto c = std::unique_ptr<GpuContext>(new GpuContext());
     c->model_ = std::move(model);
@@ -212,17 +237,31 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     c->len_.assign(static_cast<size_t>(opts.n_seq_max), 0);
 
     RZ_ASSIGN_OR_RETURN(c->tok_embd_, c->upload(W[Role::kTokenEmbd]));
+    RZ_ASSIGN_OR_RETURN(c->pos_embd_, c->upload(W[Role::kPosEmbd]));
+    if (hp.learned_pos != static_cast<bool>(c->pos_embd_)) return unsupported("GPU context: learned positions without their table");
     const bool full = layer_end == hp.n_layer;
     if (full) {
         RZ_ASSIGN_OR_RETURN(c->out_norm_, c->upload(W[Role::kOutputNorm]));
+        RZ_ASSIGN_OR_RETURN(c->out_norm_b_, c->upload(W[Role::kOutputNormB]));
         RZ_ASSIGN_OR_RETURN(c->output_, c->upload(W.output()));
+        RZ_ASSIGN_OR_RETURN(c->output_b_, c->upload(W[Role::kOutputB]));
     }
     for (int il = 0; il < layer_end; ++il) {
         const model::LayerWeights& L = W.layers[static_cast<size_t>(il)];
         Layer d;
         RZ_ASSIGN_OR_RETURN(d.attn_norm, c->upload(L[Role::kAttnNorm]));
-        if (!L[Role::kAttnQB] && !L[Role::kAttnKB] && !L[Role::kAttnVB]) {
+        RZ_ASSIGN_OR_RETURN(d.attn_norm_b, c->upload(L[Role::kAttnNormB]));
+        if (L[Role::kAttnQkv]) {  // stored fused (gpt2): q | k | v rows
+            RZ_ASSIGN_OR_RETURN(d.qkv, c->upload(L[Role::kAttnQkv]));
+            RZ_ASSIGN_OR_RETURN(d.qkv_b, c->upload(L[Role::kAttnQkvB]));
+        } else if (!L[Role::kAttnQB] && !L[Role::kAttnKB] && !L[Role::kAttnVB]) {
             RZ_ASSIGN_OR_RETURN(d.qkv, c->upload_stacked({&L[Role::kAttnQ], &L[Role::kAttnK], &L[Role::kAttnV]}));
+        } else if (L[Role::kAttnQB].dtype == DType::F32 && L[Role::kAttnKB].dtype == DType::F32 && L[Role::kAttnVB].dtype == DType::F32 &&
+                   L[Role::kAttnQB] && L[Role::kAttnKB] && L[Role::kAttnVB]) {  // qwen2, phi2: stack the biases too
+            RZ_ASSIGN_OR_RETURN(d.qkv, c->upload_stacked({&L[Role::kAttnQ], &L[Role::kAttnK], &L[Role::kAttnV]}));
+            if (d.qkv) {
+                RZ_ASSIGN_OR_RETURN(d.qkv_b, c->upload_concat({&L[Role::kAttnQB], &L[Role::kAttnKB], &L[Role::kAttnVB]}));
+            }
         }
         if (!d.qkv) {
             RZ_ASSIGN_OR_RETURN(d.q, c->upload(L[Role::kAttnQ]));
@@ -234,20 +273,34 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
         RZ_ASSIGN_OR_RETURN(d.kb, c->upload(L[Role::kAttnKB]));
         RZ_ASSIGN_OR_RETURN(d.vb, c->upload(L[Role::kAttnVB]));
         RZ_ASSIGN_OR_RETURN(d.ob, c->upload(L[Role::kAttnOutB]));
+        RZ_ASSIGN_OR_RETURN(d.q_norm, c->upload(L[Role::kAttnQNorm]));
+        RZ_ASSIGN_OR_RETURN(d.k_norm, c->upload(L[Role::kAttnKNorm]));
         RZ_ASSIGN_OR_RETURN(d.ffn_norm, c->upload(L[Role::kFfnNorm]));
-        RZ_ASSIGN_OR_RETURN(d.gate_up, c->upload_stacked({&L[Role::kFfnGate], &L[Role::kFfnUp]}));
+        RZ_ASSIGN_OR_RETURN(d.ffn_norm_b, c->upload(L[Role::kFfnNormB]));
+        const bool gated = hp.ffn == model::FfnType::kGated;
+        if (L[Role::kFfnGateUp]) {  // stored fused (phi3): gate | up rows
+            RZ_ASSIGN_OR_RETURN(d.gate_up, c->upload(L[Role::kFfnGateUp]));
+        } else if (gated) {
+            RZ_ASSIGN_OR_RETURN(d.gate_up, c->upload_stacked({&L[Role::kFfnGate], &L[Role::kFfnUp]}));
+        }
         if (!d.gate_up) {
             RZ_ASSIGN_OR_RETURN(d.gate, c->upload(L[Role::kFfnGate]));
             RZ_ASSIGN_OR_RETURN(d.up, c->upload(L[Role::kFfnUp]));
         }
+        RZ_ASSIGN_OR_RETURN(d.up_b, c->upload(L[Role::kFfnUpB]));
         RZ_ASSIGN_OR_RETURN(d.down, c->upload(L[Role::kFfnDown]));
-        if (!d.attn_norm || (!d.qkv && (!d.q || !d.k || !d.v)) || !d.o || !d.ffn_norm || (!d.gate_up && (!d.gate || !d.up)) || !d.down)
-            return unsupported("GPU context: a layer lacks one of the llama-family tensors (attn_norm, q, k, v, o, ffn_norm, gate, up, down)");
-        for (const DevWeight* n : {&d.attn_norm, &d.ffn_norm, &d.qb, &d.kb, &d.vb, &d.ob})
+        RZ_ASSIGN_OR_RETURN(d.down_b, c->upload(L[Role::kFfnDownB]));
+        const bool has_ffn = gated ? (d.gate_up || (d.gate && d.up)) : static_cast<bool>(d.up);
+        if (!d.attn_norm || (!d.qkv && (!d.q || !d.k || !d.v)) || !d.o || (!hp.parallel_block && !d.ffn_norm) || !has_ffn || !d.down)
+            return unsupported(fmt::format("GPU context: layer {} lacks one of the tensors of its {} block", il, arch));
+        if ((d.gate_up || d.gate) && d.up_b) return unsupported("GPU context: a gated FFN with an up bias is not supported on the GPU yet");
+        for (const DevWeight* n : {&d.attn_norm, &d.attn_norm_b, &d.ffn_norm, &d.ffn_norm_b, &d.qb, &d.kb, &d.vb, &d.qkv_b, &d.ob, &d.q_norm,
+                                   &d.k_norm, &d.up_b, &d.down_b})
             if (*n && n->dtype != DType::F32) return unsupported("GPU context: norm weights and biases must be f32");
         c->layers_.push_back(d);
     }
-    if (full && (!c->out_norm_ || c->out_norm_.dtype != DType::F32 || !c->output_))
+    if (full && (!c->out_norm_ || c->out_norm_.dtype != DType::F32 || !c->output_ || (c->out_norm_b_ && c->out_norm_b_.dtype != DType::F32) ||
+                 (c->output_b_ && c->output_b_.dtype != DType::F32)))
         return unsupported("GPU context: output norm (f32) and output projection are required");
 
     const size_t E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_embd_q()), KV = static_cast<size_t>(hp.n_embd_kv());
@@ -308,8 +361,8 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
     forward_layers(tp, seq);
     const model::HParams& p = hp();
     if (logits_dst) {
-        cuda::rms_norm(x_, static_cast<const float*>(out_norm_.data), p.n_embd, p.norm_eps, h_);
-        cuda::matvec(output_.dtype, output_.data, p.n_vocab, p.n_embd, h_, nullptr, false, logits_dst);
+        norm(x_, out_norm_, out_norm_b_, h_);
+        cuda::matvec(output_.dtype, output_.data, p.n_vocab, p.n_embd, h_, static_cast<const float*>(output_b_.data), false, logits_dst);
     }
 }
 
@@ -318,32 +371,51 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
     const size_t esz = kv_f16_ ? 2 : 4;
-    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, 1.0f, x_);
+    const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
+    if (pos_embd_) {  // learned absolute positions (gpt2): x += P[pos]
+        cuda::get_row(pos_embd_.dtype, pos_embd_.data, E, pos, 1.0f, h_);
+        cuda::add(x_, h_, E);
+    }
     for (int il = 0; il < layer_end_; ++il) {
         const Layer& L = layers_[static_cast<size_t>(il)];
-        cuda::rms_norm(x_, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h_);
+        norm(x_, L.attn_norm, L.attn_norm_b, h_);
         if (L.qkv) {
-            cuda::matvec(L.qkv.dtype, L.qkv.data, Q + 2 * KV, E, h_, nullptr, false, q_);
+            cuda::matvec(L.qkv.dtype, L.qkv.data, Q + 2 * KV, E, h_, f32(L.qkv_b), false, q_);
         } else {
-            cuda::matvec(L.q.dtype, L.q.data, Q, E, h_, static_cast<const float*>(L.qb.data), false, q_);
-            cuda::matvec(L.k.dtype, L.k.data, KV, E, h_, static_cast<const float*>(L.kb.data), false, k_);
-            cuda::matvec(L.v.dtype, L.v.data, KV, E, h_, static_cast<const float*>(L.vb.data), false, v_);
+            cuda::matvec(L.q.dtype, L.q.data, Q, E, h_, f32(L.qb), false, q_);
+            cuda::matvec(L.k.dtype, L.k.data, KV, E, h_, f32(L.kb), false, k_);
+            cuda::matvec(L.v.dtype, L.v.data, KV, E, h_, f32(L.vb), false, v_);
         }
+        if (L.q_norm) cuda::head_rms_norm(q_, f32(L.q_norm), p.n_head, hd, p.norm_eps);
+        if (L.k_norm) cuda::head_rms_norm(k_, f32(L.k_norm), p.n_head_kv, hd, p.norm_eps);
         if (p.rope_type != model::RopeType::kNone)
             cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq_, pos, p.rope_type == model::RopeType::kNeox);
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
         cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
-        cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, static_cast<const float*>(L.ob.data), true, x_);  // x += o
-        cuda::rms_norm(x_, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h_);
+        // x += o. A parallel block's FFN reads the same h_ (norm of the layer's input), so adding first is exact.
+        cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, f32(L.ob), true, x_);
+        if (!p.parallel_block) norm(x_, L.ffn_norm, L.ffn_norm_b, h_);
+        if (p.ffn == model::FfnType::kPlain) {  // x += down(act(up h + b_up)) + b_down
+            cuda::matvec(L.up.dtype, L.up.data, F, E, h_, f32(L.up_b), false, a_);
+            cuda::activate(a_, F, act(p.act));
+            cuda::matvec(L.down.dtype, L.down.data, E, F, a_, f32(L.down_b), true, x_);
+            continue;
+        }
         if (L.gate_up) {
             cuda::matvec(L.gate_up.dtype, L.gate_up.data, 2 * F, E, h_, nullptr, false, a_);
         } else {
             cuda::matvec(L.gate.dtype, L.gate.data, F, E, h_, nullptr, false, a_);
             cuda::matvec(L.up.dtype, L.up.data, F, E, h_, nullptr, false, b_);
         }
-        cuda::matvec_glu(L.down.dtype, L.down.data, E, F, a_, b_, nullptr, true, x_);  // x += down(silu(gate) * up)
+        if (p.act == model::Activation::kSilu) {
+            cuda::matvec_glu(L.down.dtype, L.down.data, E, F, a_, b_, f32(L.down_b), true, x_);  // x += down(silu(gate) * up)
+        } else {
+            cuda::gated_act(a_, b_, F, act(p.act), a_);
+            cuda::matvec(L.down.dtype, L.down.data, E, F, a_, f32(L.down_b), true, x_);
+        }
     }
 }
 
