@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "realizar/backend/cuda/batch.h"
 #include "realizar/backend/cuda/cuda.h"
 #include "runtime/model_impl.h"
 #endif
@@ -93,6 +94,10 @@ private:
     Status validate(const Batch& b) const;
     // tp: device {token, position}.
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
+    // Batches of >= batch_min_ tokens: one GEMM per weight matrix over batch_chunk_ tokens at a time (batch.h);
+    // fills dlogits_ rows in batch order. Scratch is allocated on first use (batch_alloc).
+    Status forward_batch(const Batch& b);
+    Status batch_alloc();
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -129,6 +134,16 @@ private:
     float* dlogits1_ = nullptr;
     std::vector<float> logits_;
     std::vector<int64_t> logit_row_;
+    // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
+    int batch_min_ = 2;
+    int batch_chunk_ = 512;
+    cuda::batch::GemmMode gemm_mode_ = cuda::batch::GemmMode::kAuto;
+    void* bscratch_ = nullptr;  // weight rows converted for the GEMM, <= 64 MiB
+    size_t bscratch_bytes_ = 0;
+    // [chunk, E] residual, [chunk, q|k|v], [chunk, gate|up], GEMM inputs [chunk, max(E, Q, F)] in f32 / f16.
+    float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;
+    void* bin16_ = nullptr;
+    int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
 };
 
 Result<DevWeight> GpuContext::upload(const model::Weight& w) {
@@ -264,6 +279,11 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     const char* eg = std::getenv("RZ_CUDA_GRAPHS");
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
+    if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
+    if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
+    if (const char* e = std::getenv("RZ_CUDA_GEMM"))
+        c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
+                                                                                                               : cuda::batch::GemmMode::kAuto;
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return std::unique_ptr<Context>(std::move(c));
 }
@@ -328,6 +348,138 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
     }
 }
 
+Status GpuContext::batch_alloc() {
+    namespace cb = cuda::batch;
+    const model::HParams& p = hp();
+    const size_t C = static_cast<size_t>(batch_chunk_), E = static_cast<size_t>(p.n_embd), Q = static_cast<size_t>(p.n_embd_q()),
+                 KV = static_cast<size_t>(p.n_embd_kv()), F = static_cast<size_t>(p.n_ff);
+    // The GEMM input precisions in use and the largest weight conversion decide what is allocated.
+    bool any16 = false, any32 = false;
+    size_t scratch = 0, row_max = 0;
+    auto scan = [&](const DevWeight& w) {
+        if (!w) return;
+        const bool f16 = cb::gemm_f16(w.dtype, gemm_mode_);
+        (f16 ? any16 : any32) = true;
+        const size_t rb = cb::scratch_row_bytes(w.dtype, w.cols, f16);
+        scratch = std::max(scratch, rb * static_cast<size_t>(w.rows));
+        row_max = std::max(row_max, rb);
+    };
+    scan(output_);
+    for (const Layer& L : layers_)
+        for (const DevWeight* w : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down, &L.qkv, &L.gate_up}) scan(*w);
+    const size_t in = C * std::max({E, Q, F});
+    bscratch_bytes_ = std::max(row_max, std::min<size_t>(scratch, size_t{64} << 20));
+    if (bscratch_bytes_ > 0) {
+        RZ_ASSIGN_OR_RETURN(bscratch_, dev_alloc(bscratch_bytes_, "batched GEMM weight scratch"));
+    }
+    if (any32) {
+        RZ_ASSIGN_OR_RETURN(bin32_, dev_floats(in, "batched GEMM inputs (f32)"));
+    }
+    if (any16) {
+        RZ_ASSIGN_OR_RETURN(bin16_, dev_alloc(in * 2, "batched GEMM inputs (f16)"));
+    }
+    RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
+    RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
+    RZ_ASSIGN_OR_RETURN(void* ints, dev_alloc(C * 6 * sizeof(int32_t), "batch tokens/positions"));
+    bints_ = static_cast<int32_t*>(ints);
+    RZ_ASSIGN_OR_RETURN(bx_, dev_floats(C * E, "batched activations"));  // last: its presence marks the path as ready
+    return Status::Ok();
+}
+
+Status GpuContext::forward_batch(const Batch& b) {
+    namespace cb = cuda::batch;
+    if (!bx_) RZ_RETURN_IF_ERROR(batch_alloc());
+    RZ_RETURN_IF_ERROR(cuda::sync("batched decode"));  // the decode stream is idle before the batch stream runs
+    const model::HParams& p = hp();
+    const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim, QKV = Q + 2 * KV, V = p.n_vocab;
+    const size_t esz = kv_f16_ ? 2 : 4;
+    const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv);
+    int m = 0;  // tokens of the current chunk
+    // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
+    auto ins = [&](std::initializer_list<const DevWeight*> ws) {
+        std::pair<float*, void*> o{nullptr, nullptr};
+        for (const DevWeight* w : ws) {
+            if (!*w) continue;
+            if (cb::gemm_f16(w->dtype, gemm_mode_)) o.second = bin16_;
+            else o.first = bin32_;
+        }
+        return o;
+    };
+    auto lin = [&](const DevWeight& w, int rows_in, float beta, float* y, int ldy) {
+        const bool f16 = cb::gemm_f16(w.dtype, gemm_mode_);
+        return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), rows_in, beta, y, ldy, f16, bscratch_,
+                          bscratch_bytes_);
+    };
+    int64_t out_row = 0;
+    std::vector<int32_t> hi;
+    for (int c0 = 0; c0 < n; c0 += m) {
+        m = std::min(batch_chunk_, n - c0);
+        hi.assign(static_cast<size_t>(6 * m), 0);
+        int32_t *tok = hi.data(), *pos = tok + m, *seq = pos + m, *lrows = seq + m, *tiles = lrows + m;
+        int n_out = 0, n_tiles = 0;
+        for (int i = 0; i < m; ++i) {
+            const size_t k = static_cast<size_t>(c0 + i);
+            tok[i] = b.token[k], pos[i] = b.pos[k], seq[i] = b.seq_id[k];
+            if (b.logits[k]) lrows[n_out++] = i;
+            // Attention tiles: runs of one sequence at consecutive positions, at most TB rows.
+            if (i > 0 && seq[i] == seq[i - 1] && pos[i] == pos[i - 1] + 1 && tiles[2 * n_tiles - 1] < TB) ++tiles[2 * n_tiles - 1];
+            else tiles[2 * n_tiles] = i, tiles[2 * n_tiles + 1] = 1, ++n_tiles;
+        }
+        if (c0 > 0) RZ_RETURN_IF_ERROR(cb::finish("batched decode"));  // the previous chunk's kernels still read bints_
+        RZ_RETURN_IF_ERROR(cuda::upload(bints_, hi.data(), hi.size() * sizeof(int32_t)));
+        const int32_t *dtok = bints_, *dpos = bints_ + m, *dseq = dpos + m, *dl = dseq + m, *dtiles = dl + m;
+        cb::dequant_rows(tok_embd_.dtype, tok_embd_.data, E, 0, m, dtok, false, bx_);
+        for (int il = 0; il < p.n_layer; ++il) {
+            const Layer& L = layers_[static_cast<size_t>(il)];
+            auto h = ins({&L.qkv, &L.q, &L.k, &L.v});
+            cb::rms_norm_rows(bx_, E, nullptr, m, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h.first, h.second);
+            if (L.qkv) {
+                RZ_RETURN_IF_ERROR(lin(L.qkv, m, 0.0f, bqkv_, QKV));
+            } else {
+                RZ_RETURN_IF_ERROR(lin(L.q, m, 0.0f, bqkv_, QKV));
+                RZ_RETURN_IF_ERROR(lin(L.k, m, 0.0f, bqkv_ + Q, QKV));
+                RZ_RETURN_IF_ERROR(lin(L.v, m, 0.0f, bqkv_ + Q + KV, QKV));
+                cb::add_bias_rows(bqkv_, QKV, m, Q, static_cast<const float*>(L.qb.data));
+                cb::add_bias_rows(bqkv_ + Q, QKV, m, KV, static_cast<const float*>(L.kb.data));
+                cb::add_bias_rows(bqkv_ + Q + KV, QKV, m, KV, static_cast<const float*>(L.vb.data));
+            }
+            if (p.rope_type != model::RopeType::kNone)
+                cb::rope_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, p.n_rot, inv_freq_, dpos, p.rope_type == model::RopeType::kNeox);
+            uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
+            uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
+            cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
+            auto a = ins({&L.o});
+            cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
+                                  a.first, a.second);
+            RZ_RETURN_IF_ERROR(lin(L.o, m, 1.0f, bx_, E));  // x += o(att)
+            cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.ob.data));
+            auto h2 = ins({&L.gate_up, &L.gate, &L.up});
+            cb::rms_norm_rows(bx_, E, nullptr, m, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h2.first, h2.second);
+            if (L.gate_up) {
+                RZ_RETURN_IF_ERROR(lin(L.gate_up, m, 0.0f, bgu_, 2 * F));
+            } else {
+                RZ_RETURN_IF_ERROR(lin(L.gate, m, 0.0f, bgu_, 2 * F));
+                RZ_RETURN_IF_ERROR(lin(L.up, m, 0.0f, bgu_ + F, 2 * F));
+            }
+            auto d = ins({&L.down});
+            cb::swiglu_rows(bgu_, m, F, d.first, d.second);
+            RZ_RETURN_IF_ERROR(lin(L.down, m, 1.0f, bx_, E));  // x += down(silu(gate) * up)
+        }
+        if (n_out > 0) {  // the output head only for the rows that asked for logits
+            auto h = ins({&output_});
+            cb::rms_norm_rows(bx_, E, dl, n_out, static_cast<const float*>(out_norm_.data), E, p.norm_eps, h.first, h.second);
+            RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, dlogits_ + out_row * V, V));
+            out_row += n_out;
+        }
+    }
+    RZ_RETURN_IF_ERROR(cb::finish("batched decode"));
+    for (int i = 0; i < n; ++i) {
+        int32_t& l = len_[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])];
+        l = std::max(l, b.pos[static_cast<size_t>(i)] + 1);
+    }
+    return Status::Ok();
+}
+
 Status GpuContext::decode(const Batch& b) {
     RZ_RETURN_IF_ERROR(validate(b));
     const size_t n = b.size();
@@ -366,6 +518,12 @@ Status GpuContext::decode(const Batch& b) {
         RZ_ASSIGN_OR_RETURN(dlogits_, dev_floats(static_cast<size_t>(n_out) * V, "logits"));  // old buffer freed with the context
         dlogits_rows_ = static_cast<int>(n_out);
     }
+    if (static_cast<int>(n) >= batch_min_) {  // GEMM path (also advances the sequence lengths)
+        if (Status st = forward_batch(b); !st.ok()) {
+            logit_row_.assign(n, -1);
+            return st;
+        }
+    } else
     for (size_t i = 0; i < n; ++i) {
         float* dst = logit_row_[i] >= 0 ? dlogits_ + static_cast<size_t>(logit_row_[i]) * V : nullptr;
         forward_token(dtp_ + 2 * i, b.seq_id[i], dst);
