@@ -56,6 +56,11 @@ __device__ __forceinline__ float from_float<float>(float v) { return v; }
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
+__device__ __forceinline__ uint32_t pack_half2(float a, float b) {
+    const __half2 h = __floats2half2_rn(a, b);  // a in the low half (the lower address)
+    return *reinterpret_cast<const uint32_t*>(&h);
+}
+
 // One thread per 32-element sub-block: rows [row0, row0 + n) or idx[0..n) of W into out [n, cols] (cols % 32 == 0).
 template <int T, typename O>
 __global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t rb, int nsb, int row0, int n, const int32_t* __restrict__ idx,
@@ -69,12 +74,9 @@ __global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t rb, int nsb
     O* o = out + static_cast<size_t>(i) * nsb * 32 + sb * 32;
     if constexpr (sizeof(O) == 2) {  // 4 x 16-byte stores
 #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            __half2 h[4];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(v[8 * k + 2 * j], v[8 * k + 2 * j + 1]);
-            reinterpret_cast<uint4*>(o)[k] = *reinterpret_cast<const uint4*>(h);
-        }
+        for (int k = 0; k < 4; ++k)
+            reinterpret_cast<uint4*>(o)[k] = make_uint4(pack_half2(v[8 * k], v[8 * k + 1]), pack_half2(v[8 * k + 2], v[8 * k + 3]),
+                                                        pack_half2(v[8 * k + 4], v[8 * k + 5]), pack_half2(v[8 * k + 6], v[8 * k + 7]));
     } else {
 #pragma unroll
         for (int k = 0; k < 8; ++k) reinterpret_cast<float4*>(o)[k] = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);
