@@ -37,66 +37,80 @@ __device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
     else return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[c]) << 16);
 }
 
-// Dequantises the 32 elements of sub-block sb of a row into v[32] (the layouts of rz::quant; blocks.h).
+// Dequantises elements [8 g, 8 g + 8) of a row into v[8] (the layouts of rz::quant; blocks.h). Eight consecutive
+// elements per thread let a warp store 512 contiguous bytes of f16 with one 16-byte store per lane. Rows are
+// a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K rows start 16-byte aligned (Q8_0, Q4_0, Q6_K: 2-byte).
 template <int T>
-__device__ __forceinline__ void deq32(const uint8_t* row, int sb, float* v) {
-    if constexpr (T == static_cast<int>(DType::F32) || T == static_cast<int>(DType::F16) || T == static_cast<int>(DType::BF16)) {
+__device__ __forceinline__ void deq8(const uint8_t* row, int g, float* v) {
+    if constexpr (T == static_cast<int>(DType::F32)) {
+        const float4* p = reinterpret_cast<const float4*>(row) + 2 * g;
+        const float4 a = p[0], b = p[1];
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    } else if constexpr (T == static_cast<int>(DType::F16) || T == static_cast<int>(DType::BF16)) {
+        const uint4 u = reinterpret_cast<const uint4*>(row)[g];
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
-        for (int i = 0; i < 32; ++i) v[i] = plain_at<T>(row, sb * 32 + i);
+        for (int j = 0; j < 4; ++j) {
+            if constexpr (T == static_cast<int>(DType::F16)) {
+                v[2 * j] = h2f(static_cast<uint16_t>(w[j] & 0xFFFFu));
+                v[2 * j + 1] = h2f(static_cast<uint16_t>(w[j] >> 16));
+            } else {
+                v[2 * j] = __uint_as_float(w[j] << 16);
+                v[2 * j + 1] = __uint_as_float(w[j] & 0xFFFF0000u);
+            }
+        }
     } else if constexpr (T == static_cast<int>(DType::Q8_0)) {  // {half d; int8 qs[32]}
-        const uint8_t* b = row + static_cast<size_t>(sb) * 34;
+        const uint8_t* b = row + static_cast<size_t>(g >> 2) * 34;
         const float d = h2f(ld16(b));
+        const uint8_t* q = b + 2 + 8 * (g & 3);
 #pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            const uint16_t w = ld16(b + 2 + 2 * i);
+        for (int i = 0; i < 4; ++i) {
+            const uint16_t w = ld16(q + 2 * i);
             v[2 * i] = d * static_cast<float>(static_cast<int8_t>(w & 0xFF));
             v[2 * i + 1] = d * static_cast<float>(static_cast<int8_t>(w >> 8));
         }
-    } else if constexpr (T == static_cast<int>(DType::Q4_0)) {  // {half d; qs[16]}: j low nibble, j + 16 high; (q - 8) d
-        const uint8_t* b = row + static_cast<size_t>(sb) * 18;
+    } else if constexpr (T == static_cast<int>(DType::Q4_0)) {  // {half d; qs[16]}: j low nibble of qs[j], j + 16 high; (q - 8) d
+        const uint8_t* b = row + static_cast<size_t>(g >> 2) * 18;
         const float d = h2f(ld16(b));
+        const int k = g & 3, sh = (k >> 1) * 4;
+        const uint8_t* q = b + 2 + 8 * (k & 1);
 #pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            const int q = b[2 + i];
-            v[i] = d * static_cast<float>((q & 0xF) - 8);
-            v[i + 16] = d * static_cast<float>((q >> 4) - 8);
+        for (int i = 0; i < 8; ++i) v[i] = d * static_cast<float>(((q[i] >> sh) & 0xF) - 8);
+    } else if constexpr (T == static_cast<int>(DType::Q4_K) || T == static_cast<int>(DType::Q5_K)) {
+        // Q4_K {half d, dmin; scales[12]; qs[128]}, Q5_K {half d, dmin; scales[12]; qh[32]; qs[128]}: element i of
+        // sub-block s is nibble (s & 1) of qs[32 (s / 2) + i] (+ 16 * bit s of qh[i] for Q5_K), times d * scale_s - dmin * min_s.
+        constexpr bool k5 = T == static_cast<int>(DType::Q5_K);
+        const uint8_t* b = row + static_cast<size_t>(g >> 5) * (k5 ? 176 : 144);
+        const int e = (g & 31) * 8, s = e >> 5, i0 = e & 31, sh = (s & 1) * 4;
+        float sc, m;
+        k_scale_min(b + 4, s, sc, m);
+        const float a = h2f(ld16(b)) * sc, c = h2f(ld16(b + 2)) * m;
+        const uint2 q = *reinterpret_cast<const uint2*>(b + (k5 ? 48 : 16) + 32 * (s >> 1) + i0);
+        uint2 h = make_uint2(0u, 0u);
+        if constexpr (k5) h = *reinterpret_cast<const uint2*>(b + 16 + i0);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t qw = i < 4 ? q.x : q.y, hw = i < 4 ? h.x : h.y;
+            const int bits = 8 * (i & 3);
+            int qi = static_cast<int>((qw >> (bits + sh)) & 0xF);
+            if constexpr (k5) qi |= static_cast<int>(((hw >> (bits + s)) & 1u) << 4);
+            v[i] = a * static_cast<float>(qi) - c;
         }
-    } else if constexpr (T == static_cast<int>(DType::Q4_K)) {  // {half d, dmin; scales[12]; qs[128]}
-        const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 144;
-        const int s = sb & 7;
-        float sc, m;
-        k_scale_min(b + 4, s, sc, m);
-        const float a = h2f(ld16(b)) * sc, c = h2f(ld16(b + 2)) * m;
-        const uint4* q = reinterpret_cast<const uint4*>(b + 16 + 32 * (s >> 1));
-        const uint4 q0 = q[0], q1 = q[1];
-        const uint32_t w[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-        const int sh = (s & 1) * 4;
-#pragma unroll
-        for (int i = 0; i < 32; ++i) v[i] = a * static_cast<float>((w[i >> 2] >> (8 * (i & 3) + sh)) & 0xF) - c;
-    } else if constexpr (T == static_cast<int>(DType::Q5_K)) {  // {half d, dmin; scales[12]; qh[32]; qs[128]}
-        const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 176;
-        const int s = sb & 7;
-        float sc, m;
-        k_scale_min(b + 4, s, sc, m);
-        const float a = h2f(ld16(b)) * sc, c = h2f(ld16(b + 2)) * m;
-        const uint8_t* qh = b + 16;
-        const uint8_t* qs = b + 48 + 32 * (s >> 1);
-        const int sh = (s & 1) * 4;
-#pragma unroll
-        for (int i = 0; i < 32; ++i) v[i] = a * static_cast<float>(((qs[i] >> sh) & 0xF) | (((qh[i] >> s) & 1) << 4)) - c;
-    } else {  // Q6_K: {ql[128]; qh[64]; int8 scales[16]; half d}
-        const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 210;
-        const int s = sb & 7, hh = s >> 2, r = s & 3;
-        const uint8_t* ql = b + 64 * hh + 32 * (r & 1);
-        const uint8_t* qh = b + 128 + 32 * hh;
-        const int8_t* scl = reinterpret_cast<const int8_t*>(b + 192 + 8 * hh + 2 * r);
-        const float d = h2f(ld16(b + 208));
-        const float d0 = d * static_cast<float>(scl[0]), d1 = d * static_cast<float>(scl[1]);
+    } else {  // Q6_K {ql[128]; qh[64]; int8 scales[16]; half d}: sub-block s = 4 hh + r, element i: nibble (r / 2) of
+              // ql[64 hh + 32 (r % 2) + i] | 2 bits (2 r) of qh[32 hh + i] << 4, minus 32, times d * scales[8 hh + 2 r + i / 16]
+        const uint8_t* b = row + static_cast<size_t>(g >> 5) * 210;
+        const int e = (g & 31) * 8, s = e >> 5, i0 = e & 31, hh = s >> 2, r = s & 3;
+        const uint8_t* ql = b + 64 * hh + 32 * (r & 1) + i0;
+        const uint8_t* qh = b + 128 + 32 * hh + i0;
+        const float d = h2f(ld16(b + 208)) * static_cast<float>(reinterpret_cast<const int8_t*>(b + 192)[8 * hh + 2 * r + (i0 >> 4)]);
         const int shl = (r >> 1) * 4, shh = 2 * r;
 #pragma unroll
-        for (int i = 0; i < 32; ++i) {
-            const int q = ((ql[i] >> shl) & 0xF) | (((qh[i] >> shh) & 3) << 4);
-            v[i] = (i < 16 ? d0 : d1) * static_cast<float>(q - 32);
+        for (int i = 0; i < 8; i += 2) {
+            const uint16_t l = ld16(ql + i), hb = ld16(qh + i);
+            const int q0 = static_cast<int>(((l & 0xFF) >> shl) & 0xF) | static_cast<int>((((hb & 0xFF) >> shh) & 3) << 4);
+            const int q1 = static_cast<int>(((l >> 8) >> shl) & 0xF) | static_cast<int>((((hb >> 8) >> shh) & 3) << 4);
+            v[i] = d * static_cast<float>(q0 - 32);
+            v[i + 1] = d * static_cast<float>(q1 - 32);
         }
     }
 }

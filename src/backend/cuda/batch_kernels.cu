@@ -61,25 +61,21 @@ __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
     return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// One thread per 32-element sub-block: rows [row0, row0 + n) or idx[0..n) of W into out [n, cols] (cols % 32 == 0).
+// One thread per 8 consecutive elements: rows [row0, row0 + n) or idx[0..n) of W into out [n, cols] (cols % 32 == 0).
 template <int T, typename O>
-__global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t rb, int nsb, int row0, int n, const int32_t* __restrict__ idx,
+__global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t rb, int ng, int row0, int n, const int32_t* __restrict__ idx,
                                O* __restrict__ out) {
-    const int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-    if (g >= static_cast<int64_t>(n) * nsb) return;
-    const int i = static_cast<int>(g / nsb), sb = static_cast<int>(g % nsb);
+    const int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (t >= static_cast<int64_t>(n) * ng) return;
+    const int i = static_cast<int>(t / ng), g = static_cast<int>(t % ng);
     const int64_t r = idx ? idx[i] : row0 + i;
-    float v[32];
-    detail::deq32<T>(W + static_cast<size_t>(r) * rb, sb, v);
-    O* o = out + static_cast<size_t>(i) * nsb * 32 + sb * 32;
-    if constexpr (sizeof(O) == 2) {  // 4 x 16-byte stores
-#pragma unroll
-        for (int k = 0; k < 4; ++k)
-            reinterpret_cast<uint4*>(o)[k] = make_uint4(pack_half2(v[8 * k], v[8 * k + 1]), pack_half2(v[8 * k + 2], v[8 * k + 3]),
-                                                        pack_half2(v[8 * k + 4], v[8 * k + 5]), pack_half2(v[8 * k + 6], v[8 * k + 7]));
+    float v[8];
+    detail::deq8<T>(W + static_cast<size_t>(r) * rb, g, v);
+    if constexpr (sizeof(O) == 2) {
+        reinterpret_cast<uint4*>(out)[t] = make_uint4(pack_half2(v[0], v[1]), pack_half2(v[2], v[3]), pack_half2(v[4], v[5]), pack_half2(v[6], v[7]));
     } else {
-#pragma unroll
-        for (int k = 0; k < 8; ++k) reinterpret_cast<float4*>(o)[k] = make_float4(v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3]);
+        reinterpret_cast<float4*>(out)[2 * t] = make_float4(v[0], v[1], v[2], v[3]);
+        reinterpret_cast<float4*>(out)[2 * t + 1] = make_float4(v[4], v[5], v[6], v[7]);
     }
 }
 
@@ -106,9 +102,9 @@ void dequant_launch(DType t, const void* W, int cols, int row0, int n, const int
         if (t == DType::BF16) dequant_plain_kernel<static_cast<int>(DType::BF16), O><<<g, 256, 0, stream()>>>(w, rb, cols, row0, n, idx, out);
         return;
     }
-    const int nsb = cols / 32;
-    const int g = blocks_for(static_cast<int64_t>(n) * nsb, 128);
-#define RZ_DQ(D) dequant_kernel<static_cast<int>(DType::D), O><<<g, 128, 0, stream()>>>(w, rb, nsb, row0, n, idx, out)
+    const int ng = cols / 8;
+    const int g = blocks_for(static_cast<int64_t>(n) * ng, 256);
+#define RZ_DQ(D) dequant_kernel<static_cast<int>(DType::D), O><<<g, 256, 0, stream()>>>(w, rb, ng, row0, n, idx, out)
     switch (t) {
         case DType::F32: RZ_DQ(F32); break;
         case DType::F16: RZ_DQ(F16); break;
