@@ -128,12 +128,14 @@ TEST(CudaBatchKernels, DequantToF16AndF32MatchCpu) {
 }
 
 // linear(): Y = beta Y + X W^T through a scratch that holds only 7 rows (so W is converted in chunks), for
-// f16 and f32 GEMM inputs, against float64 over the same (rounded) operands.
+// f16 and f32 GEMM inputs, and through the multi-vector mat-vec (13 tokens: two passes over W), against
+// float64 over the same (rounded) operands.
 TEST(CudaBatchKernels, LinearMatchesFloat64InRowChunks) {
     if (!have_device()) GTEST_SKIP() << "no CUDA device";
     for (DType t : kTypes) {
-        for (bool f16 : {true, false}) {
-            SCOPED_TRACE(std::string(dtype_name(t)) + (f16 ? " f16" : " f32"));
+        for (int variant = 0; variant < 4; ++variant) {
+            const bool f16 = variant % 2 == 0, mmv = variant >= 2;
+            SCOPED_TRACE(std::string(dtype_name(t)) + (f16 ? " f16" : " f32") + (mmv ? " mat-vec" : " GEMM"));
             const int rows = 45, cols = 512, n = 13, ldy = rows + 3;
             const QuantMatrix m = make_matrix(t, rows, cols, 5u + static_cast<uint32_t>(t));
             const auto x = random_floats(static_cast<size_t>(n) * cols, 9u);
@@ -145,7 +147,7 @@ TEST(CudaBatchKernels, LinearMatchesFloat64InRowChunks) {
             ASSERT_TRUE(upload(dw.p, m.q.data(), m.q.size()).ok());
             ASSERT_TRUE(upload(dx.p, f16 ? static_cast<const void*>(xh.data()) : x.data(), f16 ? 2 * xh.size() : 4 * x.size()).ok());
             ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * y0.size()).ok());
-            ASSERT_TRUE(linear(t, dw.p, rows, cols, dx.p, n, 1.0f, dy.f(), ldy, f16, ds.p, 7 * srb).ok());
+            ASSERT_TRUE(linear(t, dw.p, rows, cols, dx.p, n, 1.0f, dy.f(), ldy, f16, ds.p, 7 * srb, mmv ? 64 : 0).ok());
             ASSERT_TRUE(finish("test").ok());
             std::vector<float> y(y0.size());
             ASSERT_TRUE(download(y.data(), dy.p, sizeof(float) * y.size()).ok());
@@ -159,7 +161,8 @@ TEST(CudaBatchKernels, LinearMatchesFloat64InRowChunks) {
                     double ref = y0[at], mag = std::fabs(y0[at]);
                     for (int c = 0; c < cols; ++c) {
                         double w = m.deq[static_cast<size_t>(r) * cols + c], xv = x[static_cast<size_t>(i) * cols + c];
-                        if (f16) w = half_round(w), xv = half_round(xv);
+                        if (f16) xv = half_round(xv);
+                        if (f16 && !mmv) w = half_round(w);  // the GEMM reads f16 weights, the mat-vec exact ones
                         ref += w * xv;
                         mag += std::fabs(w * xv);
                     }
@@ -551,8 +554,9 @@ TEST(CudaBatch, PrefillBenchmark) {
     const auto models = env_list("RZ_CUDA_BENCH_MODELS");
     if (models.empty()) GTEST_SKIP() << "set RZ_CUDA_BENCH_MODELS";
     using clk = std::chrono::steady_clock;
+    const bool pp_only = std::getenv("RZ_CUDA_BENCH_PP_ONLY") != nullptr;  // one pp512 per model (for a profiler)
 #ifdef RZ_HAVE_CUDA
-    {  // Parts: dequantization into the f16 scratch, and linear() (dequantize + GEMM) at several batch sizes, for
+    if (!pp_only) {  // Parts: dequantization into the f16 scratch, and linear() (dequantize + GEMM) at several batch sizes, for
        // TinyLlama's gate|up shape [11264 x 2048] in Q4_K and Q8_0.
         namespace cb = cuda::batch;
         const int rows = 11264, cols = 2048;
@@ -575,12 +579,19 @@ TEST(CudaBatch, PrefillBenchmark) {
             const double dq = time_it([&] { cb::dequant_rows(t, *w, cols, 0, rows, nullptr, true, *s); });
             std::printf("[bench-part] %s [%d x %d] dequantize to f16: %.1f us (%.0f GB/s read+write)\n", std::string(dtype_name(t)).c_str(), rows,
                         cols, dq * 1e6, (static_cast<double>(wb) + 2.0 * rows * cols) / dq / 1e9);
-            for (int n : {1, 4, 16, 64, 512}) {
+            for (int n : {1, 2, 4, 8, 16, 64, 512}) {
                 const double lt = time_it([&] {
                     EXPECT_TRUE(cb::linear(t, *w, rows, cols, *x, n, 0.0f, static_cast<float*>(*y), rows, true, *s, size_t{rows} * cols * 2).ok());
                 });
-                std::printf("[bench-part] %s linear n=%d: %.1f us (GEMM part ~%.0f TFLOP/s)\n", std::string(dtype_name(t)).c_str(), n, lt * 1e6,
-                            2.0 * n * rows * cols / std::max(lt - dq, 1e-7) / 1e12);
+                std::printf("[bench-part] %s linear n=%d: dequantize + GEMM %.1f us (GEMM part ~%.0f TFLOP/s)", std::string(dtype_name(t)).c_str(), n,
+                            lt * 1e6, 2.0 * n * rows * cols / std::max(lt - dq, 1e-7) / 1e12);
+                if (n <= 16) {
+                    const double mt = time_it([&] {
+                        EXPECT_TRUE(cb::linear(t, *w, rows, cols, *x, n, 0.0f, static_cast<float*>(*y), rows, true, *s, size_t{rows} * cols * 2, 16).ok());
+                    });
+                    std::printf("; multi-vector mat-vec %.1f us (%.0f GB/s of weights)", mt * 1e6, static_cast<double>(wb) / mt / 1e9);
+                }
+                std::printf("\n");
             }
             for (void* p : {*w, *s, *x, *y}) cuda::free(p);
         }
@@ -590,25 +601,29 @@ TEST(CudaBatch, PrefillBenchmark) {
         auto m = load(path);
         ASSERT_TRUE(m);
         const int V = m->info().n_vocab;
-        for (const char* min : {"2", "100000"}) {
-            ScopedEnv env{{"RZ_CUDA_BATCH_MIN", min}};
-            const bool gemm = std::string(min) == "2";
-            const char* mode = gemm ? "gemm" : "token-by-token";
-            // pp512: one 512-token prompt asking for the last logits (llama-bench's pp512).
-            auto g = make_ctx(m, true, DType::F16, 1024);
-            ASSERT_TRUE(g);
-            const Batch pp = prompt_batch(tokens(512, V, 3u), 0, 0, false);
-            ASSERT_TRUE(g->decode(pp).ok());  // warm-up (scratch, cuBLAS)
-            const int reps = gemm ? 5 : 1;
-            auto t0 = clk::now();
-            for (int r = 0; r < reps; ++r) {
-                g->seq_clear(0);
-                ASSERT_TRUE(g->decode(pp).ok());
+        // default: GEMMs from 17 tokens, multi-vector mat-vecs below; gemm-only: GEMMs from 2 tokens.
+        for (const char* mode : {"default", "gemm-only", "token-by-token"}) {
+            const std::string md = mode;
+            if (pp_only && md != "default") continue;
+            ScopedEnv env{{"RZ_CUDA_BATCH_MIN", md == "token-by-token" ? "100000" : "2"}, {"RZ_CUDA_MMV_MAX", md == "gemm-only" ? "0" : "16"}};
+            const bool gemm = md != "token-by-token";
+            if (md != "gemm-only") {  // pp512 (one 512-token prompt, last logits: llama-bench's pp512); GEMMs in both batched modes
+                auto g = make_ctx(m, true, DType::F16, 1024);
+                ASSERT_TRUE(g);
+                const Batch pp = prompt_batch(tokens(512, V, 3u), 0, 0, false);
+                ASSERT_TRUE(g->decode(pp).ok());  // warm-up (scratch, cuBLAS)
+                const int reps = gemm ? 5 : 1;
+                const auto t0 = clk::now();
+                for (int r = 0; r < reps; ++r) {
+                    g->seq_clear(0);
+                    ASSERT_TRUE(g->decode(pp).ok());
+                }
+                const double pp_s = std::chrono::duration<double>(clk::now() - t0).count() / reps;
+                std::printf("[bench] %s %s: pp512 %.0f tok/s (%.2f ms)\n", path.c_str(), mode, 512 / pp_s, pp_s * 1e3);
             }
-            const double pp_s = std::chrono::duration<double>(clk::now() - t0).count() / reps;
-            std::printf("[bench] %s %s: pp512 %.0f tok/s (%.2f ms)\n", path.c_str(), mode, 512 / pp_s, pp_s * 1e3);
             // Batched decode: S sequences with a 64-token prompt each, then 32 steps of one token per sequence.
             for (int S : {2, 4, 8, 16}) {
+                if (pp_only) break;
                 auto d = make_ctx(m, true, DType::F16, 256, S);
                 ASSERT_TRUE(d);
                 for (int s = 0; s < S; ++s) ASSERT_TRUE(d->decode(prompt_batch(tokens(64, V, 5u + s), s, 0, false)).ok());
@@ -617,7 +632,7 @@ TEST(CudaBatch, PrefillBenchmark) {
                 Batch w;
                 for (int s = 0; s < S; ++s) w.add(1, 64, s, true);
                 ASSERT_TRUE(d->decode(w).ok());  // warm-up step
-                t0 = clk::now();
+                const auto t0 = clk::now();
                 for (int i = 0; i < steps; ++i) {
                     Batch b;
                     for (int s = 0; s < S; ++s) b.add(next[static_cast<size_t>(s)], 65 + i, s, true);

@@ -28,18 +28,23 @@ mkdir -p $M
 CUDA_LIBS=$(dirname "$(ls /usr/local/cuda*/lib*/libcublas.so.13 /usr/local/cuda*/targets/*/lib/libcublas.so.13 2>/dev/null | head -1)")
 export LD_LIBRARY_PATH=$PWD/lib:$CUDA_LIBS:$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
 nvidia-smi --query-gpu=name,memory.total,clocks.max.mem --format=csv,noheader; echo "cublas from $CUDA_LIBS"
-echo "== unit (all of test_cuda)"; timeout 150 ./test_cuda --gtest_filter=${RZ_FILTER:-*} 2>&1 | grep -v "^\[ RUN\|^\[       OK" | tail -50
+echo "== unit (all of test_cuda)"; timeout 150 ./test_cuda --gtest_filter=${RZ_FILTER:-*} 2>&1 | grep -v "^\[ RUN\|^\[       OK\|Skipped$\|^set RZ\|^a CUDA device\|^\[  SKIPPED \] [A-Z].*ms)$"
 echo "== convert"
 for t in q4_k_m q8_0; do
   [ -s $M/tl-$t.gguf ] || /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t \
       --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o $M/tl-$t.gguf 2>&1 | tail -1
 done
 echo "== bench"
-RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*PrefillBenchmark*' 2>&1 | grep -E "bench|OK|FAIL|Failure"
-echo "== tinyllama gemm vs cpu (12-token prompt: the GEMM path)"
+RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 150 ./test_cuda --gtest_filter='*PrefillBenchmark*' 2>&1 | grep -E "bench|OK|FAIL|Failure"
+echo "== tinyllama vs cpu (12-token prompt: GEMM path) and decode benchmark (graphs)"
 RZ_CUDA_QUANT_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*QuantizedModelsCloseToCpu*' 2>&1 | grep -E "gpu-vs|OK|FAIL|Failure"
-echo "== memcheck"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaBatch*:-*Benchmark*:*F16Gemm*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
-echo "== racecheck"; timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='*PrefillAttention*:*MixedSequences*' 2>&1 | tail -4; echo "racecheck rc=${PIPESTATUS[0]}"
+echo "== memcheck"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaBatch*:-*Benchmark*:*F16Gemm*' 2>&1 | grep -E "ERROR SUMMARY|PASSED|FAILED|=========" | head -20; echo "memcheck rc=${PIPESTATUS[0]}"
+echo "== racecheck"; timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='*PrefillAttention*:*MixedSequences*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
+if command -v nsys >/dev/null; then
+  echo "== nsys: kernels of one pp512 (Q4_K_M)"
+  RZ_CUDA_BENCH_PP_ONLY=1 RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf timeout 100 nsys profile -o /tmp/pp-prof --force-overwrite true ./test_cuda --gtest_filter='*PrefillBenchmark*' >/dev/null 2>&1
+  timeout 60 nsys stats --report cuda_gpu_kern_sum --format csv /tmp/pp-prof.nsys-rep 2>/dev/null | cut -d, -f1-4,9 | cut -c1-200 | head -25
+else echo "no nsys"; fi
 RUN
 chmod +x $P/run.sh
 du -sh $P

@@ -15,6 +15,11 @@ cudaStream_t stream();
 
 inline int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
 
+// Multi-vector mat-vec (batch_mmv.cu): Y[t, 0:rows] = beta Y + W X[t]^T for t < n, W read once per kMmvTokens
+// tokens; X f16 (f16x) or f32, row stride cols (a multiple of 32).
+constexpr int kMmvTokens = 8;
+void mmv(DType t, const void* W, size_t rb, int rows, int cols, const void* X, bool f16x, int n, float beta, float* Y, int ldy);
+
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
 

@@ -224,8 +224,14 @@ void dequant_rows(DType t, const void* W, int cols, int row0, int n, const int32
 }
 
 Status linear(DType t, const void* W, int rows, int cols, const void* X, int n, float beta, float* Y, int ldy, bool f16, void* scratch,
-              size_t scratch_bytes) {
+              size_t scratch_bytes, int mmv_max) {
     if (n <= 0 || rows <= 0) return Status::Ok();
+    const DTypeInfo* in = dtype_info(t);
+    const size_t rb = static_cast<size_t>(cols / in->block_size) * in->type_size;
+    if (n <= mmv_max && cols % 32 == 0) {
+        detail::mmv(t, W, rb, rows, cols, X, f16, n, beta, Y, ldy);
+        return Status::Ok();
+    }
     RZ_ASSIGN_OR_RETURN(cublasHandle_t h, handle());
     const float alpha = 1.0f;
     const size_t srb = scratch_row_bytes(t, cols, f16);
@@ -233,8 +239,6 @@ Status linear(DType t, const void* W, int rows, int cols, const void* X, int n, 
     // = W[rows, cols] (column-major [cols, rows], transposed) * X^T (column-major [cols, n]).
     const int chunk = srb == 0 ? rows : static_cast<int>(std::min<size_t>(rows, scratch_bytes / srb));
     if (chunk < 1) return Status(StatusCode::kInternal, "batched GEMM: the weight scratch cannot hold one row");
-    const DTypeInfo* in = dtype_info(t);
-    const size_t rb = static_cast<size_t>(cols / in->block_size) * in->type_size;
     for (int r0 = 0; r0 < rows; r0 += chunk) {
         const int m = std::min(chunk, rows - r0);
         const void* A = static_cast<const uint8_t*>(W) + rb * static_cast<size_t>(r0);

@@ -134,9 +134,10 @@ private:
     float* dlogits1_ = nullptr;
     std::vector<float> logits_;
     std::vector<int64_t> logit_row_;
-    // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
+    // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_MMV_MAX, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
     int batch_min_ = 2;
     int batch_chunk_ = 512;
+    int mmv_max_ = 16;  // up to this many tokens a matrix runs as a multi-vector mat-vec, not dequantize + GEMM
     cuda::batch::GemmMode gemm_mode_ = cuda::batch::GemmMode::kAuto;
     void* bscratch_ = nullptr;  // weight rows converted for the GEMM, <= 64 MiB
     size_t bscratch_bytes_ = 0;
@@ -281,6 +282,7 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
+    if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_GEMM"))
         c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
                                                                                                                : cuda::batch::GemmMode::kAuto;
@@ -408,7 +410,7 @@ Status GpuContext::forward_batch(const Batch& b) {
     auto lin = [&](const DevWeight& w, int rows_in, float beta, float* y, int ldy) {
         const bool f16 = cb::gemm_f16(w.dtype, gemm_mode_);
         return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), rows_in, beta, y, ldy, f16, bscratch_,
-                          bscratch_bytes_);
+                          bscratch_bytes_, mmv_max_);
     };
     int64_t out_row = 0;
     std::vector<int32_t> hi;

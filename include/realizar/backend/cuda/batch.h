@@ -25,11 +25,12 @@ bool gemm_f16(DType weight, GemmMode mode);
 size_t scratch_row_bytes(DType weight, int cols, bool f16);
 
 // Y[t, 0:rows] = beta * Y[t, 0:rows] + sum_c X[t, c] W[r, c] for t < n. W [rows, cols] of type t as stored;
-// X [n, cols] (ld cols) is f16 when f16 else f32; Y f32 with row stride ldy. W is converted through
-// `scratch` (scratch_bytes) in chunks of rows, so any matrix size works with a bounded scratch (which must
-// hold at least one row).
+// X [n, cols] (ld cols) is f16 when f16 else f32; Y f32 with row stride ldy. Up to mmv_max tokens (and rows a
+// multiple of 32) a multi-vector mat-vec reads W in place (exact weights, 8 tokens per pass over W); beyond, W
+// is converted through `scratch` (scratch_bytes) in chunks of rows for the GEMM, so any matrix size works with a
+// bounded scratch (which must hold at least one row).
 Status linear(DType t, const void* W, int rows, int cols, const void* X, int n, float beta, float* Y, int ldy, bool f16,
-              void* scratch, size_t scratch_bytes);
+              void* scratch, size_t scratch_bytes, int mmv_max = 0);
 
 // out[i, 0:cols] = W[idx ? idx[i] : row0 + i, :] dequantized, for i < n; out is f16 (f16_out) or f32, ld cols.
 void dequant_rows(DType t, const void* W, int cols, int row0, int n, const int32_t* idx, bool f16_out, void* out);
