@@ -191,7 +191,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
         if (f16_cache) kf[i] = fp16_to_fp32(kh[i]), vf[i] = fp16_to_fp32(vh[i]);
     }
     // Tiles as GpuContext builds them: consecutive rows of one sequence at consecutive positions.
-    const int TB = tile_rows(c.n_head, c.n_head_kv);
+    const int TB = tile_rows(c.n_head, c.n_head_kv, c.hd);
     std::vector<int32_t> tiles;
     for (int i = 0; i < n; ++i) {
         if (i > 0 && c.seq[i] == c.seq[i - 1] && c.pos[i] == c.pos[i - 1] + 1 && tiles.back() < TB) ++tiles.back();
@@ -595,16 +595,54 @@ TEST(CudaBatch, PrefillBenchmark) {
             }
             for (void* p : {*w, *s, *x, *y}) cuda::free(p);
         }
+        // The other kernels of one TinyLlama layer at pp512 (512 tokens of one sequence, f16 cache, f16 GEMM inputs).
+        const int n = 512, E = 2048, H = 32, HKV = 4, hd = 64, F = 5632, QKV = (H + 2 * HKV) * hd, n_ctx = 1024;
+        std::vector<int32_t> ints(static_cast<size_t>(4 * n), 0);
+        const int TB = cb::tile_rows(H, HKV, hd);
+        int n_tiles = 0;
+        for (int i = 0; i < n; ++i) {
+            ints[static_cast<size_t>(n + i)] = i;  // positions; sequences (first n) are 0
+            if (i % TB == 0) ints[static_cast<size_t>(2 * n + 2 * n_tiles)] = i, ints[static_cast<size_t>(2 * n + 2 * n_tiles + 1)] = std::min(TB, n - i), ++n_tiles;
+        }
+        auto di = cuda::alloc(ints.size() * 4, "bench"), dq = cuda::alloc(size_t{n} * QKV * 4, "bench"), dk = cuda::alloc(size_t{HKV} * n_ctx * hd * 2, "bench"),
+             dv = cuda::alloc(size_t{HKV} * n_ctx * hd * 2, "bench"), dx = cuda::alloc(size_t{n} * 2 * F * 4, "bench"), dh = cuda::alloc(size_t{n} * F * 2, "bench"),
+             dinv = cuda::alloc(32 * sizeof(double), "bench");
+        ASSERT_TRUE(di.ok() && dq.ok() && dk.ok() && dv.ok() && dx.ok() && dh.ok() && dinv.ok());
+        ASSERT_TRUE(cuda::upload(*di, ints.data(), ints.size() * 4).ok());
+        const std::vector<uint8_t> zero(size_t{n} * 2 * F * 4, 0);
+        for (auto* b : {&dq, &dk, &dv, &dx}) ASSERT_TRUE(cuda::upload(**b, zero.data(), b == &dq ? size_t{n} * QKV * 4 : b == &dx ? zero.size() : size_t{HKV} * n_ctx * hd * 2).ok());
+        ASSERT_TRUE(cuda::upload(*dinv, zero.data(), 32 * sizeof(double)).ok());
+        const auto* seqs = static_cast<const int32_t*>(*di);
+        const int32_t* poss = seqs + n;
+        const int32_t* tls = seqs + 2 * n;
+        auto time_op = [&](const char* what, auto&& f) {
+            f();
+            EXPECT_TRUE(cb::finish("bench").ok());
+            const auto t0 = clk::now();
+            for (int r = 0; r < 10; ++r) f();
+            EXPECT_TRUE(cb::finish("bench").ok());
+            std::printf("[bench-part] %s (n=%d): %.1f us\n", what, n, std::chrono::duration<double>(clk::now() - t0).count() / 10 * 1e6);
+        };
+        float* xf = static_cast<float*>(*dx);
+        float* qf = static_cast<float*>(*dq);
+        time_op("prefill attention, 32/4 heads of 64, causal over 512", [&] {
+            cb::attention_prefill(qf, QKV, *dk, *dv, true, H, HKV, hd, n_ctx, seqs, poss, tls, n_tiles, 0.125f, nullptr, *dh);
+        });
+        time_op("rms_norm_rows [512 x 2048]", [&] { cb::rms_norm_rows(xf, E, nullptr, n, xf, E, 1e-5f, nullptr, *dh); });
+        time_op("rope_rows", [&] { cb::rope_rows(qf, QKV, H * hd, n, H, HKV, hd, hd, static_cast<const double*>(*dinv), poss, false); });
+        time_op("kv_store_rows (f16)", [&] { cb::kv_store_rows(qf, QKV, H * hd, (H + HKV) * hd, n, *dk, *dv, true, HKV, n_ctx, hd, seqs, poss); });
+        time_op("swiglu_rows [512 x 5632]", [&] { cb::swiglu_rows(xf, n, F, nullptr, *dh); });
+        for (void* p : {*di, *dq, *dk, *dv, *dx, *dh, *dinv}) cuda::free(p);
     }
 #endif
     for (const auto& path : models) {
         auto m = load(path);
         ASSERT_TRUE(m);
         const int V = m->info().n_vocab;
-        // default: GEMMs from 17 tokens, multi-vector mat-vecs below; gemm-only: GEMMs from 2 tokens.
-        for (const char* mode : {"default", "gemm-only", "token-by-token"}) {
+        // mmv: multi-vector mat-vecs up to 16 tokens, GEMMs beyond; gemm-only: GEMMs from 2 tokens.
+        for (const char* mode : {"mmv<=16", "gemm-only", "token-by-token"}) {
             const std::string md = mode;
-            if (pp_only && md != "default") continue;
+            if (pp_only && md != "mmv<=16") continue;
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", md == "token-by-token" ? "100000" : "2"}, {"RZ_CUDA_MMV_MAX", md == "gemm-only" ? "0" : "16"}};
             const bool gemm = md != "token-by-token";
             if (md != "gemm-only") {  // pp512 (one 512-token prompt, last logits: llama-bench's pp512); GEMMs in both batched modes

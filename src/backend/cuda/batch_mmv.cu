@@ -1,7 +1,8 @@
 // Small batches (a few tokens: batched decode of a few sequences) skip the dequantize + GEMM route, whose cost
 // is writing and re-reading the whole matrix in f16 whatever the batch size: this multi-vector mat-vec reads
 // each weight byte once and multiplies it with up to kMmvTokens activation rows. One warp per two rows (sharing
-// the activation loads); lane i dequantizes 8-element groups i, i + 32, ... so a warp reads contiguous bytes.
+// the activation loads), four warps per block over the columns; lane i of warp w dequantizes 8-element groups
+// 32 w + i, + 128, ... so a warp reads contiguous bytes.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -13,7 +14,7 @@ namespace rz::cuda::batch::detail {
 namespace {
 
 constexpr int kWarps = 4;  // per block
-constexpr int kRowsPerWarp = 2;
+constexpr int kRowsPerBlock = 2;
 
 __device__ __forceinline__ void load8(const float* x, float* v) {
     const float4 a = reinterpret_cast<const float4*>(x)[0], b = reinterpret_cast<const float4*>(x)[1];
@@ -29,53 +30,64 @@ __device__ __forceinline__ void load8(const __half* x, float* v) {
     }
 }
 
-// Y[t, r] = beta * Y[t, r] + sum_c W[r, c] X[t, c] for t < n <= kMmvTokens (X row stride = cols).
+// Y[t, r] = beta * Y[t, r] + sum_c W[r, c] X[t, c] for t < n <= kMmvTokens (X row stride = cols). A block takes
+// kRowsPerBlock rows; its kWarps warps split the columns (so matrices with few rows still fill the GPU) and add
+// their partial sums through shared memory.
 template <int T, typename XT>
 __global__ void __launch_bounds__(32 * kWarps) mmv_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int ng, const XT* __restrict__ X,
                                                           int n, float beta, float* __restrict__ Y, int ldy) {
-    const int r0 = (blockIdx.x * kWarps + static_cast<int>(threadIdx.x >> 5)) * kRowsPerWarp;
-    const int lane = threadIdx.x & 31;
-    if (r0 >= rows) return;
-    const int nr = min(kRowsPerWarp, rows - r0);
+    __shared__ float part[kWarps][kRowsPerBlock * kMmvTokens];
+    const int r0 = blockIdx.x * kRowsPerBlock;
+    const int warp = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int nr = min(kRowsPerBlock, rows - r0);
     const int cols = ng * 8;
-    float acc[kRowsPerWarp][kMmvTokens];
+    float acc[kRowsPerBlock][kMmvTokens];
 #pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r)
+    for (int r = 0; r < kRowsPerBlock; ++r)
 #pragma unroll
         for (int t = 0; t < kMmvTokens; ++t) acc[r][t] = 0.0f;
-    for (int g = lane; g < ng; g += 32) {
-        float w[kRowsPerWarp][8];
+    for (int g = warp * 32 + lane; g < ng; g += 32 * kWarps) {
+        float w[kRowsPerBlock][8];
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) deq8<T>(W + static_cast<size_t>(r0 + min(r, nr - 1)) * rb, g, w[r]);
+        for (int r = 0; r < kRowsPerBlock; ++r) deq8<T>(W + static_cast<size_t>(r0 + min(r, nr - 1)) * rb, g, w[r]);
 #pragma unroll
         for (int t = 0; t < kMmvTokens; ++t) {
             if (t >= n) break;
             float x[8];
             load8(X + static_cast<size_t>(t) * cols + 8 * g, x);
 #pragma unroll
-            for (int r = 0; r < kRowsPerWarp; ++r)
+            for (int r = 0; r < kRowsPerBlock; ++r)
 #pragma unroll
                 for (int i = 0; i < 8; ++i) acc[r][t] += w[r][i] * x[i];
         }
     }
 #pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r)
+    for (int r = 0; r < kRowsPerBlock; ++r)
 #pragma unroll
         for (int t = 0; t < kMmvTokens; ++t) {
             if (t >= n) break;
             float a = acc[r][t];
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xFFFFFFFFu, a, o);
-            if (lane == 0 && r < nr) {
-                float* y = Y + static_cast<size_t>(t) * ldy + r0 + r;
-                *y = beta == 0.0f ? a : beta * *y + a;  // beta 0: y may hold garbage (NaN)
-            }
+            if (lane == 0) part[warp][r * kMmvTokens + t] = a;
         }
+    __syncthreads();
+    const int k = threadIdx.x;  // one thread per (row, token)
+    if (k < kRowsPerBlock * kMmvTokens) {
+        const int r = k / kMmvTokens, t = k % kMmvTokens;
+        if (r < nr && t < n) {
+            float a = 0.0f;
+#pragma unroll
+            for (int wi = 0; wi < kWarps; ++wi) a += part[wi][k];
+            float* y = Y + static_cast<size_t>(t) * ldy + r0 + r;
+            *y = beta == 0.0f ? a : beta * *y + a;  // beta 0: y may hold garbage (NaN)
+        }
+    }
 }
 
 template <typename XT>
 void launch(DType t, const uint8_t* w, size_t rb, int rows, int cols, const XT* x, int n, float beta, float* y, int ldy) {
-    const int grid = blocks_for(rows, kWarps * kRowsPerWarp), ng = cols / 8;
+    const int grid = blocks_for(rows, kRowsPerBlock), ng = cols / 8;
 #define RZ_MMV(D) mmv_kernel<static_cast<int>(DType::D), XT><<<grid, 32 * kWarps, 0, stream()>>>(w, rb, rows, ng, x, n, beta, y, ldy)
     switch (t) {
         case DType::F32: RZ_MMV(F32); break;

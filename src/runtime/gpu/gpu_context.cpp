@@ -395,7 +395,7 @@ Status GpuContext::forward_batch(const Batch& b) {
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim, QKV = Q + 2 * KV, V = p.n_vocab;
     const size_t esz = kv_f16_ ? 2 : 4;
-    const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv);
+    const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv, p.head_dim);
     int m = 0;  // tokens of the current chunk
     // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
     auto ins = [&](std::initializer_list<const DevWeight*> ws) {

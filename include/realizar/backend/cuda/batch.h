@@ -52,8 +52,8 @@ void kv_store_rows(const float* src, int ld, int k_col, int v_col, int n, void* 
 // Causal attention for a batch whose k/v are already in the cache: query row t (q at column 0 of qrows, stride ldq)
 // head h attends positions [0, pos[t]] of sequence seq[t], kv head h / (n_head / n_head_kv).
 // tiles: n_tiles pairs {first row, row count} of consecutive rows of ONE sequence with consecutive positions, at most
-// tile_rows(n_head, n_head_kv) rows each (the caller builds them). out [n, n_head * hd]: f32 and/or f16 (either may be null).
-int tile_rows(int n_head, int n_head_kv);
+// tile_rows(n_head, n_head_kv, hd) rows each (the caller builds them). out [n, n_head * hd]: f32 and/or f16 (either may be null).
+int tile_rows(int n_head, int n_head_kv, int hd);
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                        const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16);
 
