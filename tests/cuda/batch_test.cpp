@@ -639,13 +639,16 @@ TEST(CudaBatch, PrefillBenchmark) {
         auto m = load(path);
         ASSERT_TRUE(m);
         const int V = m->info().n_vocab;
-        // mmv: multi-vector mat-vecs up to 16 tokens, GEMMs beyond; gemm-only: GEMMs from 2 tokens.
-        for (const char* mode : {"mmv<=16", "gemm-only", "token-by-token"}) {
+        // mmv: multi-vector mat-vecs up to 16 tokens, GEMMs beyond; gemm-only: GEMMs from 2 tokens; batches up to 64
+        // tokens replay CUDA graphs unless "no graphs".
+        for (const char* mode : {"mmv<=16", "gemm-only", "mmv<=16 no graphs", "gemm-only no graphs", "token-by-token"}) {
             const std::string md = mode;
             if (pp_only && md != "mmv<=16") continue;
-            ScopedEnv env{{"RZ_CUDA_BATCH_MIN", md == "token-by-token" ? "100000" : "2"}, {"RZ_CUDA_MMV_MAX", md == "gemm-only" ? "0" : "16"}};
+            const bool mmv = md.find("mmv") != std::string::npos, graphs = md.find("no graphs") == std::string::npos;
+            ScopedEnv env{{"RZ_CUDA_BATCH_MIN", md == "token-by-token" ? "100000" : "2"}, {"RZ_CUDA_MMV_MAX", mmv ? "16" : "0"},
+                          {"RZ_CUDA_GRAPHS", graphs ? "1" : "0"}};
             const bool gemm = md != "token-by-token";
-            if (md != "gemm-only") {  // pp512 (one 512-token prompt, last logits: llama-bench's pp512); GEMMs in both batched modes
+            if (md == "mmv<=16" || md == "token-by-token") {  // pp512 (one 512-token prompt, last logits: llama-bench's pp512); GEMMs in both batched modes
                 auto g = make_ctx(m, true, DType::F16, 1024);
                 ASSERT_TRUE(g);
                 const Batch pp = prompt_batch(tokens(512, V, 3u), 0, 0, false);

@@ -29,13 +29,14 @@ CUDA_LIBS=$(dirname "$(ls /usr/local/cuda*/lib*/libcublas.so.13 /usr/local/cuda*
 export LD_LIBRARY_PATH=$PWD/lib:$CUDA_LIBS:$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
 nvidia-smi --query-gpu=name,memory.total,clocks.max.mem --format=csv,noheader; echo "cublas from $CUDA_LIBS"
 echo "== unit (all of test_cuda)"; timeout 150 ./test_cuda --gtest_filter=${RZ_FILTER:-*} 2>&1 | grep -v "^\[ RUN\|^\[       OK\|Skipped$\|^set RZ\|^a CUDA device\|^\[  SKIPPED \] [A-Z].*ms)$"
+echo "== batch tests without graphs"; RZ_CUDA_GRAPHS=0 timeout 100 ./test_cuda --gtest_filter='CudaBatch.*:-*Benchmark*' 2>&1 | grep -E "^\[batch|PASSED|FAILED|Failure|Expected|actual"
 echo "== convert"
 for t in q4_k_m q8_0; do
   [ -s $M/tl-$t.gguf ] || /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t \
       --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o $M/tl-$t.gguf 2>&1 | tail -1
 done
 echo "== bench"
-RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 150 ./test_cuda --gtest_filter='*PrefillBenchmark*' 2>&1 | grep -E "bench|OK|FAIL|Failure"
+RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 200 ./test_cuda --gtest_filter='*PrefillBenchmark*' 2>&1 | grep -E "bench|OK|FAIL|Failure"
 echo "== tinyllama vs cpu (12-token prompt: GEMM path) and decode benchmark (graphs)"
 RZ_CUDA_QUANT_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*QuantizedModelsCloseToCpu*' 2>&1 | grep -E "gpu-vs|OK|FAIL|Failure"
 echo "== memcheck"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaBatch*:-*Benchmark*:*F16Gemm*' 2>&1 | grep -E "ERROR SUMMARY|PASSED|FAILED|=========" | head -20; echo "memcheck rc=${PIPESTATUS[0]}"

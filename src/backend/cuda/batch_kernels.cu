@@ -31,12 +31,17 @@ namespace {
 using detail::blocks_for;
 using detail::stream;
 
-// One cuBLAS handle for the process, bound to the batch stream (created on first use).
+// One cuBLAS handle for the process, bound to the batch stream (created on first use), with its own 32 MiB
+// workspace so that GEMMs can be captured into CUDA graphs (no allocation inside a capture).
 Result<cublasHandle_t> handle() {
     static cublasHandle_t h = nullptr;
     static cublasStatus_t st = [] {
         cublasStatus_t s = cublasCreate(&h);
         if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(h, stream());
+        constexpr size_t kWorkspace = size_t{32} << 20;
+        void* ws = nullptr;
+        if (s == CUBLAS_STATUS_SUCCESS && cudaMalloc(&ws, kWorkspace) == cudaSuccess) s = cublasSetWorkspace(h, ws, kWorkspace);
+        else if (s == CUBLAS_STATUS_SUCCESS) s = CUBLAS_STATUS_ALLOC_FAILED;
         return s;
     }();
     if (st != CUBLAS_STATUS_SUCCESS)
@@ -205,6 +210,35 @@ Status finish(const char* where) {
     if (e == cudaSuccess) e = cudaStreamSynchronize(stream());
     if (e == cudaSuccess) return Status::Ok();
     return Status(StatusCode::kInternal, std::string("CUDA error in ") + where + ": " + cudaGetErrorString(e));
+}
+
+Status capture_begin() {
+    RZ_RETURN_IF_ERROR(handle().status());  // created (and its workspace allocated) before any capture
+    const cudaError_t e = cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed);
+    if (e == cudaSuccess) return Status::Ok();
+    (void)cudaGetLastError();
+    return Status(StatusCode::kInternal, std::string("CUDA graph capture (batch stream): ") + cudaGetErrorString(e));
+}
+
+Result<void*> capture_end() {
+    cudaGraph_t g = nullptr;
+    cudaError_t e = cudaStreamEndCapture(stream(), &g);
+    cudaGraphExec_t x = nullptr;
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&x, g, 0);
+    if (g) (void)cudaGraphDestroy(g);
+    if (e == cudaSuccess) return static_cast<void*>(x);
+    (void)cudaGetLastError();
+    return Status(StatusCode::kInternal, std::string("CUDA graph capture (batch stream): ") + cudaGetErrorString(e));
+}
+
+Status graph_launch(void* graph) {
+    const cudaError_t e = cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream());
+    if (e == cudaSuccess) return Status::Ok();
+    return Status(StatusCode::kInternal, std::string("CUDA graph launch (batch stream): ") + cudaGetErrorString(e));
+}
+
+void graph_destroy(void* graph) {
+    if (graph) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
 }
 
 bool gemm_f16(DType weight, GemmMode mode) {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -145,6 +147,16 @@ private:
     float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;
     void* bin16_ = nullptr;
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
+    static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
+    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer) -> executable graph of the batch stream
+        std::map<std::tuple<int, int, int, void*>, void*> g;
+        bool ok = true;  // false after a capture failed: eager launches only
+        void clear() {
+            for (auto& [k, v] : g) cuda::batch::graph_destroy(v);
+            g.clear();
+        }
+        ~BatchGraphs() { clear(); }
+    } bgraphs_;
 };
 
 Result<DevWeight> GpuContext::upload(const model::Weight& w) {
@@ -396,7 +408,6 @@ Status GpuContext::forward_batch(const Batch& b) {
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim, QKV = Q + 2 * KV, V = p.n_vocab;
     const size_t esz = kv_f16_ ? 2 : 4;
     const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv, p.head_dim);
-    int m = 0;  // tokens of the current chunk
     // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
     auto ins = [&](std::initializer_list<const DevWeight*> ws) {
         std::pair<float*, void*> o{nullptr, nullptr};
@@ -412,23 +423,9 @@ Status GpuContext::forward_batch(const Batch& b) {
         return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), rows_in, beta, y, ldy, f16, bscratch_,
                           bscratch_bytes_, mmv_max_);
     };
-    int64_t out_row = 0;
-    std::vector<int32_t> hi;
-    for (int c0 = 0; c0 < n; c0 += m) {
-        m = std::min(batch_chunk_, n - c0);
-        hi.assign(static_cast<size_t>(6 * m), 0);
-        int32_t *tok = hi.data(), *pos = tok + m, *seq = pos + m, *lrows = seq + m, *tiles = lrows + m;
-        int n_out = 0, n_tiles = 0;
-        for (int i = 0; i < m; ++i) {
-            const size_t k = static_cast<size_t>(c0 + i);
-            tok[i] = b.token[k], pos[i] = b.pos[k], seq[i] = b.seq_id[k];
-            if (b.logits[k]) lrows[n_out++] = i;
-            // Attention tiles: runs of one sequence at consecutive positions, at most TB rows.
-            if (i > 0 && seq[i] == seq[i - 1] && pos[i] == pos[i - 1] + 1 && tiles[2 * n_tiles - 1] < TB) ++tiles[2 * n_tiles - 1];
-            else tiles[2 * n_tiles] = i, tiles[2 * n_tiles + 1] = 1, ++n_tiles;
-        }
-        if (c0 > 0) RZ_RETURN_IF_ERROR(cb::finish("batched decode"));  // the previous chunk's kernels still read bints_
-        RZ_RETURN_IF_ERROR(cuda::upload(bints_, hi.data(), hi.size() * sizeof(int32_t)));
+    // The launches of one chunk of m tokens (bints_ holds its token | pos | seq | logits rows | tiles); only these
+    // counts and device pointers enter a launch, so a small batch's sequence can be captured once and replayed.
+    auto run_chunk = [&](int m, int n_tiles, int n_out, float* logits) -> Status {
         const int32_t *dtok = bints_, *dpos = bints_ + m, *dseq = dpos + m, *dl = dseq + m, *dtiles = dl + m;
         cb::dequant_rows(tok_embd_.dtype, tok_embd_.data, E, 0, m, dtok, false, bx_);
         for (int il = 0; il < p.n_layer; ++il) {
@@ -470,9 +467,52 @@ Status GpuContext::forward_batch(const Batch& b) {
         if (n_out > 0) {  // the output head only for the rows that asked for logits
             auto h = ins({&output_});
             cb::rms_norm_rows(bx_, E, dl, n_out, static_cast<const float*>(out_norm_.data), E, p.norm_eps, h.first, h.second);
-            RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, dlogits_ + out_row * V, V));
-            out_row += n_out;
+            RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, logits, V));
         }
+        return Status::Ok();
+    };
+    int64_t out_row = 0;
+    std::vector<int32_t> hi;
+    for (int c0 = 0, m = 0; c0 < n; c0 += m) {
+        m = std::min(batch_chunk_, n - c0);
+        hi.assign(static_cast<size_t>(6 * m), 0);
+        int32_t *tok = hi.data(), *pos = tok + m, *seq = pos + m, *lrows = seq + m, *tiles = lrows + m;
+        int n_out = 0, n_tiles = 0;
+        for (int i = 0; i < m; ++i) {
+            const size_t k = static_cast<size_t>(c0 + i);
+            tok[i] = b.token[k], pos[i] = b.pos[k], seq[i] = b.seq_id[k];
+            if (b.logits[k]) lrows[n_out++] = i;
+            // Attention tiles: runs of one sequence at consecutive positions, at most TB rows.
+            if (i > 0 && seq[i] == seq[i - 1] && pos[i] == pos[i - 1] + 1 && tiles[2 * n_tiles - 1] < TB) ++tiles[2 * n_tiles - 1];
+            else tiles[2 * n_tiles] = i, tiles[2 * n_tiles + 1] = 1, ++n_tiles;
+        }
+        if (c0 > 0) RZ_RETURN_IF_ERROR(cb::finish("batched decode"));  // the previous chunk's kernels still read bints_
+        RZ_RETURN_IF_ERROR(cuda::upload(bints_, hi.data(), hi.size() * sizeof(int32_t)));
+        float* logits = dlogits_ + out_row * V;
+        // Small batches (batched decode steps) are launch-bound: replay a graph per batch shape. The key holds
+        // everything a launch depends on besides the fixed buffers.
+        if (!use_graphs_ || !bgraphs_.ok || n > std::min(batch_chunk_, kBatchGraphMaxTokens)) {
+            RZ_RETURN_IF_ERROR(run_chunk(m, n_tiles, n_out, logits));
+        } else {
+            const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits));
+            auto it = bgraphs_.g.find(key);
+            if (it == bgraphs_.g.end()) {
+                if (bgraphs_.g.size() >= 64) bgraphs_.clear();  // bounded: shapes beyond 64 recycle the cache
+                const bool began = cb::capture_begin().ok();
+                const Status st = began ? run_chunk(m, n_tiles, n_out, logits) : Status::Ok();
+                auto g = began ? cb::capture_end() : Result<void*>(Status(StatusCode::kInternal, "no capture"));
+                if (!st.ok() || !g.ok()) {  // capture unsupported here: run eagerly from now on
+                    if (g.ok()) cb::graph_destroy(*g);
+                    bgraphs_.ok = false;
+                    RZ_RETURN_IF_ERROR(run_chunk(m, n_tiles, n_out, logits));
+                    it = bgraphs_.g.end();
+                } else {
+                    it = bgraphs_.g.emplace(key, *g).first;
+                }
+            }
+            if (it != bgraphs_.g.end()) RZ_RETURN_IF_ERROR(cb::graph_launch(it->second));
+        }
+        out_row += n_out;
     }
     RZ_RETURN_IF_ERROR(cb::finish("batched decode"));
     for (int i = 0; i < n; ++i) {

@@ -16,6 +16,13 @@ namespace rz::cuda::batch {
 // Waits for the batch stream and surfaces asynchronous errors (kernel faults, cuBLAS failures).
 Status finish(const char* where);
 
+// CUDA graphs of the batch stream (relaxed capture mode): work issued between capture_begin() and capture_end()
+// is recorded, not run; a failed capture_end() leaves the stream usable.
+Status capture_begin();
+Result<void*> capture_end();  // an executable graph
+Status graph_launch(void* graph);
+void graph_destroy(void* graph);
+
 // GEMM precision of a weight matrix. kAuto: f32 GEMM (cublasSgemm, no TF32) for f32/f16/bf16 weights, so the
 // float models stay within 1e-3 of the CPU; f16 inputs with f32 accumulation for quantized weights (their
 // CPU path quantizes activations to 8 bits anyway). kF16 / kF32 force one precision for every matrix.
