@@ -218,6 +218,9 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
         ASSERT_TRUE(download(out32.data(), dout.p, 4 * out32.size()).ok());
     }
     const int G = c.n_head / c.n_head_kv;
+    // The tensor-core kernel rounds q (scores up to ~sum|q k|/sqrt(hd) ~ 10 here) and P to f16: ~2^-11 relative.
+    const bool tc = f16_out && attention_tensor_cores(f16_cache, false, c.hd);
+    auto tol = [&](double o) { return tc ? 1e-2 : (f16_out ? std::fabs(o) / 2048 : 0.0) + 1e-5; };
     for (int i = 0; i < n; ++i)
         for (int h = 0; h < c.n_head; ++h) {
             const size_t base = (static_cast<size_t>(c.seq[i]) * c.n_head_kv + h / G) * c.n_ctx * c.hd;
@@ -236,7 +239,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
                 o /= sum;
                 const size_t at = static_cast<size_t>(i) * Q + h * c.hd + e;
                 const double got = f16_out ? fp16_to_fp32(out16[at]) : out32[at];
-                ASSERT_NEAR(got, o, (f16_out ? std::fabs(o) / 2048 : 0.0) + 1e-5) << "row " << i << " head " << h << " dim " << e;
+                ASSERT_NEAR(got, o, tol(o)) << "row " << i << " head " << h << " dim " << e;
             }
         }
 }
@@ -256,12 +259,19 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
         d.hd = hd;
         check_attention(d, false, false);
     }
-    AttnCase mha = c;  // no GQA (16 tokens per tile), and 32 query heads per kv head (two blocks per tile)
+    AttnCase mha = c;  // no GQA (32 tokens per tile), and 32 query heads per kv head (one tile row, all heads)
     mha.n_head = mha.n_head_kv = 4;
     check_attention(mha, true, false);
+    check_attention(mha, true, true);
     AttnCase wide = c;
     wide.n_head = 32, wide.n_head_kv = 1, wide.hd = 32;
     check_attention(wide, false, false);
+    wide.hd = 64, wide.n_head = 64, wide.n_head_kv = 2;  // 32 query heads per kv head
+    check_attention(wide, true, true);
+    AttnCase big = c;  // tensor cores at head_dim 128 (more shared memory than the default 48 KB)
+    big.hd = 128;
+    check_attention(big, true, true);
+    std::printf("[attention] tensor cores for f16 cache + f16 output at head_dim 64/128: %s\n", attention_tensor_cores(true, false, 64) ? "on" : "off");
 }
 
 }  // namespace
@@ -625,8 +635,11 @@ TEST(CudaBatch, PrefillBenchmark) {
         };
         float* xf = static_cast<float*>(*dx);
         float* qf = static_cast<float*>(*dq);
-        time_op("prefill attention, 32/4 heads of 64, causal over 512", [&] {
-            cb::attention_prefill(qf, QKV, *dk, *dv, true, H, HKV, hd, n_ctx, seqs, poss, tls, n_tiles, 0.125f, nullptr, *dh);
+        time_op(cb::attention_tensor_cores(true, false, hd) ? "prefill attention (tensor cores), 32/4 heads of 64, causal over 512"
+                                                            : "prefill attention (CUDA cores: RZ_CUDA_ATT=simt), 32/4 heads of 64, causal over 512",
+                [&] { cb::attention_prefill(qf, QKV, *dk, *dv, true, H, HKV, hd, n_ctx, seqs, poss, tls, n_tiles, 0.125f, nullptr, *dh); });
+        time_op("prefill attention (CUDA cores, f32 output), same", [&] {
+            cb::attention_prefill(qf, QKV, *dk, *dv, true, H, HKV, hd, n_ctx, seqs, poss, tls, n_tiles, 0.125f, xf, nullptr);
         });
         time_op("rms_norm_rows [512 x 2048]", [&] { cb::rms_norm_rows(xf, E, nullptr, n, xf, E, 1e-5f, nullptr, *dh); });
         time_op("rope_rows", [&] { cb::rope_rows(qf, QKV, H * hd, n, H, HKV, hd, hd, static_cast<const double*>(*dinv), poss, false); });

@@ -37,6 +37,9 @@ for t in q4_k_m q8_0; do
 done
 echo "== bench"
 RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 200 ./test_cuda --gtest_filter='*PrefillBenchmark*' 2>&1 | grep -E "bench|OK|FAIL|Failure"
+echo "== pp512 and attention parts with CUDA-core attention (RZ_CUDA_ATT=simt)"
+RZ_CUDA_ATT=simt RZ_CUDA_BENCH_PP_ONLY=1 RZ_CUDA_BENCH_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 60 ./test_cuda --gtest_filter='*PrefillBenchmark*' 2>&1 | grep -E "bench|FAIL|Failure"
+RZ_CUDA_ATT=simt timeout 100 ./test_cuda --gtest_filter='CudaBatch*:-*Benchmark*' 2>&1 | grep -E "^\[batch|^\[attention|PASSED|FAILED|Failure|Expected|actual"
 echo "== tinyllama vs cpu (12-token prompt: GEMM path) and decode benchmark (graphs)"
 RZ_CUDA_QUANT_MODELS=$M/tl-q4_k_m.gguf:$M/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*QuantizedModelsCloseToCpu*' 2>&1 | grep -E "gpu-vs|OK|FAIL|Failure"
 echo "== memcheck"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaBatch*:-*Benchmark*:*F16Gemm*' 2>&1 | grep -E "ERROR SUMMARY|PASSED|FAILED|=========" | head -20; echo "memcheck rc=${PIPESTATUS[0]}"

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/batch_common.cuh"
 #include "realizar/backend/cuda/batch.h"
@@ -199,9 +201,20 @@ int tile_rows(int n_head, int n_head_kv, int hd) {
     return std::max(1, R / std::min(G, R));
 }
 
+bool attention_tensor_cores(bool f16_cache, bool out32, int hd) {
+    static const bool on = [] {  // RZ_CUDA_ATT=simt: always the CUDA-core kernel (for comparisons)
+        const char* e = std::getenv("RZ_CUDA_ATT");
+        return !(e && std::strcmp(e, "simt") == 0);
+    }();
+    return on && f16_cache && !out32 && (hd == 64 || hd == 128);
+}
+
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                        const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16) {
     if (n_tiles <= 0) return;
+    if (out16 && attention_tensor_cores(f16, out32 != nullptr, hd) &&
+        detail::attention_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, out16))
+        return;
     if (f16) launch_dl<__half>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, out32, out16);
     else launch_dl<float>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, out32, out16);
 }

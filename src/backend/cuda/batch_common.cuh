@@ -20,6 +20,11 @@ inline int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1
 constexpr int kMmvTokens = 8;
 void mmv(DType t, const void* W, size_t rb, int rows, int cols, const void* X, bool f16x, int n, float beta, float* Y, int ldy);
 
+// Tensor-core prefill attention (batch_attention_tc.cu) for an f16 cache and f16 output, head_dim 64 or 128;
+// false (nothing launched) for other head sizes. Tiles of at most 32 / min(G, 32) rows.
+bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
+                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, void* out16);
+
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
 

@@ -1,7 +1,7 @@
 // Small batches (a few tokens: batched decode of a few sequences) skip the dequantize + GEMM route, whose cost
 // is writing and re-reading the whole matrix in f16 whatever the batch size: this multi-vector mat-vec reads
-// each weight byte once and multiplies it with up to kMmvTokens activation rows. One warp per two rows (sharing
-// the activation loads), four warps per block over the columns; lane i of warp w dequantizes 8-element groups
+// each weight byte once and multiplies it with up to kMmvTokens activation rows. A block per two rows (sharing
+// the activation loads), its four warps over the columns; lane i of warp w dequantizes 8-element groups
 // 32 w + i, + 128, ... so a warp reads contiguous bytes.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
