@@ -674,6 +674,17 @@ TEST(CudaBatch, PrefillBenchmark) {
                 }
                 const double pp_s = std::chrono::duration<double>(clk::now() - t0).count() / reps;
                 std::printf("[bench] %s %s: pp512 %.0f tok/s (%.2f ms)\n", path.c_str(), mode, 512 / pp_s, pp_s * 1e3);
+                if (gemm) {  // a 2048-token prompt: four 512-token chunks, the later ones attending to up to 2048 positions
+                    auto g2 = make_ctx(m, true, DType::F16, 2048);
+                    ASSERT_TRUE(g2);
+                    const Batch pp2 = prompt_batch(tokens(2048, V, 4u), 0, 0, false);
+                    ASSERT_TRUE(g2->decode(pp2).ok());
+                    g2->seq_clear(0);
+                    const auto t1 = clk::now();
+                    ASSERT_TRUE(g2->decode(pp2).ok());
+                    const double s2 = std::chrono::duration<double>(clk::now() - t1).count();
+                    std::printf("[bench] %s %s: pp2048 %.0f tok/s (%.2f ms)\n", path.c_str(), mode, 2048 / s2, s2 * 1e3);
+                }
             }
             // Batched decode: S sequences with a 64-token prompt each, then 32 steps of one token per sequence.
             for (int S : {2, 4, 8, 16}) {
