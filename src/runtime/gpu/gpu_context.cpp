@@ -139,7 +139,7 @@ private:
     // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_MMV_MAX, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
     int batch_min_ = 2;
     int batch_chunk_ = 512;
-    int mmv_max_ = 16;  // up to this many tokens a matrix runs as a multi-vector mat-vec, not dequantize + GEMM
+    int mmv_max_ = 8;  // up to this many tokens a matrix runs as a multi-vector mat-vec (faster below 8 on H200), not a GEMM
     cuda::batch::GemmMode gemm_mode_ = cuda::batch::GemmMode::kAuto;
     void* bscratch_ = nullptr;  // weight rows converted for the GEMM, <= 64 MiB
     size_t bscratch_bytes_ = 0;
