@@ -430,14 +430,15 @@ TEST(CudaBatch, Stories260KPrefillMatchesCpu) {
 }
 
 // f16 GEMM inputs for every matrix (what quantized models use): the float models then differ from the CPU by
-// the f16 rounding of activations and weights. Bound measured on H100/H200 (docs/perf/cuda-prefill.md).
+// the f16 rounding of activations and weights: measured on an H200 1.3e-3 (stories260K) and 2.9e-3 (llama_gqa)
+// of the logits' std (docs/perf/cuda-prefill.md); the bound keeps a 3x margin.
 TEST(CudaBatch, F16GemmBound) {
     REQUIRE_DEVICE();
     ScopedEnv env{{"RZ_CUDA_GEMM", "f16"}};
     for (const std::string& path : {kStories, kShared + "/golden/llama_gqa"}) {
         const double e = prompt_vs_cpu(path, DType::F32, 40, 0);
         std::printf("[batch-vs-cpu] %s f16 GEMM: %.3g\n", path.c_str(), e);
-        EXPECT_LE(e, 2e-2) << path;
+        EXPECT_LE(e, 1e-2) << path;
     }
 }
 
@@ -525,9 +526,10 @@ TEST(CudaBatch, GoldenQuantModelsMatchExactMath) {
         std::printf("[batch] %s: f32-GEMM path vs token-by-token f32 kernels %.3g; default (%s GEMM) vs f32 GEMM %.3g; chunked(10) vs one "
                     "chunk %.3g; default vs cpu %.3g\n",
                     type, e_exact, cuda_gemm_f16(m) ? "f16" : "f32", e_f16, e_chunk, e_cpu);
-        EXPECT_LE(e_exact, 1e-2) << type;
-        EXPECT_LE(e_chunk, 1e-2) << type;
-        EXPECT_LE(e_f16, 2.0) << type;
+        // Measured on an H200: exact <= 4.5e-4, chunked <= 4e-4, f16 GEMM + tensor-core attention <= 0.055.
+        EXPECT_LE(e_exact, 3e-3) << type;
+        EXPECT_LE(e_chunk, 3e-3) << type;
+        EXPECT_LE(e_f16, 0.2) << type;
     }
 }
 
