@@ -9,12 +9,15 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "realizar/backend/cuda/arch.h"
+#include "realizar/backend/cuda/batch.h"
 #include "realizar/backend/cuda/cuda.h"
 #include "runtime/context_impl.h"
 #include "runtime/model_impl.h"
@@ -112,6 +115,11 @@ private:
     // The layers [0, layer_end_) of forward_token, from the embedding row; the hidden state is left in x_.
     void forward_layers(const int32_t* tp, int32_t seq);
     Status upload_batch(const Batch& b);  // {token, position} pairs into dtp_
+    // Batches of >= batch_min_ tokens: one GEMM per weight matrix over batch_chunk_ tokens at a time (batch.h);
+    // fills dlogits_ rows in batch order, or with x_host (partial offload) the hidden states [n, n_embd] after
+    // layer layer_end_ - 1. Scratch is allocated on first use (batch_alloc). Only for blocks batch_ok_ covers.
+    Status forward_batch(const Batch& b, float* x_host = nullptr);
+    Status batch_alloc();
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -121,6 +129,7 @@ private:
     int n_ctx_ = 0;
     int n_seq_ = 1;
     int layer_end_ = 0;  // layers on the device: [0, layer_end_)
+    bool batch_ok_ = false;  // the batched path implements this block (llama family with optional q|k|v, o, down and output biases)
     bool kv_f16_ = true;
     std::vector<int32_t> len_;
     std::vector<void*> owned_;
@@ -156,6 +165,27 @@ private:
     float* dlogits1_ = nullptr;
     std::vector<float> logits_;
     std::vector<int64_t> logit_row_;
+    // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_MMV_MAX, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
+    int batch_min_ = 2;
+    int batch_chunk_ = 512;
+    int mmv_max_ = 8;  // up to this many tokens a matrix runs as a multi-vector mat-vec (faster below 8 on H200), not a GEMM
+    cuda::batch::GemmMode gemm_mode_ = cuda::batch::GemmMode::kAuto;
+    void* bscratch_ = nullptr;  // weight rows converted for the GEMM, <= 64 MiB
+    size_t bscratch_bytes_ = 0;
+    // [chunk, E] residual, [chunk, q|k|v], [chunk, gate|up], GEMM inputs [chunk, max(E, Q, F)] in f32 / f16.
+    float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;
+    void* bin16_ = nullptr;
+    int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
+    static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
+    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer) -> executable graph of the batch stream
+        std::map<std::tuple<int, int, int, void*>, void*> g;
+        bool ok = true;  // false after a capture failed: eager launches only
+        void clear() {
+            for (auto& [k, v] : g) cuda::batch::graph_destroy(v);
+            g.clear();
+        }
+        ~BatchGraphs() { clear(); }
+    } bgraphs_;
 };
 
 Result<DevWeight> GpuContext::upload(const model::Weight& w) {
@@ -331,6 +361,16 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     const char* eg = std::getenv("RZ_CUDA_GRAPHS");
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
+    if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
+    if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
+    if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
+    if (const char* e = std::getenv("RZ_CUDA_GEMM"))
+        c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
+                                                                                                               : cuda::batch::GemmMode::kAuto;
+    c->batch_ok_ = hp.norm == model::NormType::kRms && hp.ffn == model::FfnType::kGated && hp.act == model::Activation::kSilu &&
+                   !hp.parallel_block && !c->pos_embd_ && hp.embd_scale == 1.0f && !c->out_norm_b_;
+    for (const Layer& L : c->layers_)
+        if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b) c->batch_ok_ = false;
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return c;
 }
@@ -433,6 +473,7 @@ Status GpuContext::upload_batch(const Batch& b) {
 
 Status GpuContext::decode_hidden(const Batch& b, float* x_out) {
     RZ_RETURN_IF_ERROR(validate(b));
+    if (batch_ok_ && static_cast<int>(b.size()) >= batch_min_) return forward_batch(b, x_out);
     RZ_RETURN_IF_ERROR(upload_batch(b));
     const size_t E = static_cast<size_t>(hp().n_embd);
     for (size_t i = 0; i < b.size(); ++i) {
@@ -443,6 +484,173 @@ Status GpuContext::decode_hidden(const Batch& b, float* x_out) {
         l = std::max(l, b.pos[i] + 1);
     }
     return cuda::sync("decode");
+}
+
+Status GpuContext::batch_alloc() {
+    namespace cb = cuda::batch;
+    const model::HParams& p = hp();
+    const size_t C = static_cast<size_t>(batch_chunk_), E = static_cast<size_t>(p.n_embd), Q = static_cast<size_t>(p.n_embd_q()),
+                 KV = static_cast<size_t>(p.n_embd_kv()), F = static_cast<size_t>(p.n_ff);
+    // The GEMM input precisions in use and the largest weight conversion decide what is allocated.
+    bool any16 = false, any32 = false;
+    size_t scratch = 0, row_max = 0;
+    auto scan = [&](const DevWeight& w) {
+        if (!w) return;
+        const bool f16 = cb::gemm_f16(w.dtype, gemm_mode_);
+        (f16 ? any16 : any32) = true;
+        const size_t rb = cb::scratch_row_bytes(w.dtype, w.cols, f16);
+        scratch = std::max(scratch, rb * static_cast<size_t>(w.rows));
+        row_max = std::max(row_max, rb);
+    };
+    scan(output_);
+    for (const Layer& L : layers_)
+        for (const DevWeight* w : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down, &L.qkv, &L.gate_up}) scan(*w);
+    const size_t in = C * std::max({E, Q, F});
+    bscratch_bytes_ = std::max(row_max, std::min<size_t>(scratch, size_t{64} << 20));
+    if (bscratch_bytes_ > 0) {
+        RZ_ASSIGN_OR_RETURN(bscratch_, dev_alloc(bscratch_bytes_, "batched GEMM weight scratch"));
+    }
+    if (any32) {
+        RZ_ASSIGN_OR_RETURN(bin32_, dev_floats(in, "batched GEMM inputs (f32)"));
+    }
+    if (any16) {
+        RZ_ASSIGN_OR_RETURN(bin16_, dev_alloc(in * 2, "batched GEMM inputs (f16)"));
+    }
+    RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
+    RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
+    RZ_ASSIGN_OR_RETURN(void* ints, dev_alloc(C * 6 * sizeof(int32_t), "batch tokens/positions"));
+    bints_ = static_cast<int32_t*>(ints);
+    RZ_ASSIGN_OR_RETURN(bx_, dev_floats(C * E, "batched activations"));  // last: its presence marks the path as ready
+    return Status::Ok();
+}
+
+Status GpuContext::forward_batch(const Batch& b, float* x_host) {
+    namespace cb = cuda::batch;
+    if (!bx_) RZ_RETURN_IF_ERROR(batch_alloc());
+    RZ_RETURN_IF_ERROR(cuda::sync("batched decode"));  // the decode stream is idle before the batch stream runs
+    const model::HParams& p = hp();
+    const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim, QKV = Q + 2 * KV, V = p.n_vocab;
+    const size_t esz = kv_f16_ ? 2 : 4;
+    const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv, p.head_dim);
+    // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
+    auto ins = [&](std::initializer_list<const DevWeight*> ws) {
+        std::pair<float*, void*> o{nullptr, nullptr};
+        for (const DevWeight* w : ws) {
+            if (!*w) continue;
+            if (cb::gemm_f16(w->dtype, gemm_mode_)) o.second = bin16_;
+            else o.first = bin32_;
+        }
+        return o;
+    };
+    auto lin = [&](const DevWeight& w, int rows_in, float beta, float* y, int ldy) {
+        const bool f16 = cb::gemm_f16(w.dtype, gemm_mode_);
+        return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), rows_in, beta, y, ldy, f16, bscratch_,
+                          bscratch_bytes_, mmv_max_);
+    };
+    // The launches of one chunk of m tokens (bints_ holds its token | pos | seq | logits rows | tiles); only these
+    // counts and device pointers enter a launch, so a small batch's sequence can be captured once and replayed.
+    auto run_chunk = [&](int m, int n_tiles, int n_out, float* logits) -> Status {
+        const int32_t *dtok = bints_, *dpos = bints_ + m, *dseq = dpos + m, *dl = dseq + m, *dtiles = dl + m;
+        cb::dequant_rows(tok_embd_.dtype, tok_embd_.data, E, 0, m, dtok, false, bx_);
+        for (int il = 0; il < layer_end_; ++il) {
+            const Layer& L = layers_[static_cast<size_t>(il)];
+            auto h = ins({&L.qkv, &L.q, &L.k, &L.v});
+            cb::rms_norm_rows(bx_, E, nullptr, m, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h.first, h.second);
+            if (L.qkv) {
+                RZ_RETURN_IF_ERROR(lin(L.qkv, m, 0.0f, bqkv_, QKV));
+                cb::add_bias_rows(bqkv_, QKV, m, QKV, static_cast<const float*>(L.qkv_b.data));
+            } else {
+                RZ_RETURN_IF_ERROR(lin(L.q, m, 0.0f, bqkv_, QKV));
+                RZ_RETURN_IF_ERROR(lin(L.k, m, 0.0f, bqkv_ + Q, QKV));
+                RZ_RETURN_IF_ERROR(lin(L.v, m, 0.0f, bqkv_ + Q + KV, QKV));
+                cb::add_bias_rows(bqkv_, QKV, m, Q, static_cast<const float*>(L.qb.data));
+                cb::add_bias_rows(bqkv_ + Q, QKV, m, KV, static_cast<const float*>(L.kb.data));
+                cb::add_bias_rows(bqkv_ + Q + KV, QKV, m, KV, static_cast<const float*>(L.vb.data));
+            }
+            if (p.rope_type != model::RopeType::kNone)
+                cb::rope_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, p.n_rot, inv_freq_, dpos, p.rope_type == model::RopeType::kNeox);
+            uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
+            uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
+            cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
+            auto a = ins({&L.o});
+            cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
+                                  a.first, a.second);
+            RZ_RETURN_IF_ERROR(lin(L.o, m, 1.0f, bx_, E));  // x += o(att)
+            cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.ob.data));
+            auto h2 = ins({&L.gate_up, &L.gate, &L.up});
+            cb::rms_norm_rows(bx_, E, nullptr, m, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h2.first, h2.second);
+            if (L.gate_up) {
+                RZ_RETURN_IF_ERROR(lin(L.gate_up, m, 0.0f, bgu_, 2 * F));
+            } else {
+                RZ_RETURN_IF_ERROR(lin(L.gate, m, 0.0f, bgu_, 2 * F));
+                RZ_RETURN_IF_ERROR(lin(L.up, m, 0.0f, bgu_ + F, 2 * F));
+            }
+            auto d = ins({&L.down});
+            cb::swiglu_rows(bgu_, m, F, d.first, d.second);
+            RZ_RETURN_IF_ERROR(lin(L.down, m, 1.0f, bx_, E));  // x += down(silu(gate) * up)
+            cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.down_b.data));
+        }
+        if (n_out > 0) {  // the output head only for the rows that asked for logits
+            auto h = ins({&output_});
+            cb::rms_norm_rows(bx_, E, dl, n_out, static_cast<const float*>(out_norm_.data), E, p.norm_eps, h.first, h.second);
+            RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, logits, V));
+            cb::add_bias_rows(logits, V, n_out, V, static_cast<const float*>(output_b_.data));
+        }
+        return Status::Ok();
+    };
+    int64_t out_row = 0;
+    std::vector<int32_t> hi;
+    for (int c0 = 0, m = 0; c0 < n; c0 += m) {
+        m = std::min(batch_chunk_, n - c0);
+        hi.assign(static_cast<size_t>(6 * m), 0);
+        int32_t *tok = hi.data(), *pos = tok + m, *seq = pos + m, *lrows = seq + m, *tiles = lrows + m;
+        int n_out = 0, n_tiles = 0;
+        for (int i = 0; i < m; ++i) {
+            const size_t k = static_cast<size_t>(c0 + i);
+            tok[i] = b.token[k], pos[i] = b.pos[k], seq[i] = b.seq_id[k];
+            if (b.logits[k] && !x_host) lrows[n_out++] = i;
+            // Attention tiles: runs of one sequence at consecutive positions, at most TB rows.
+            if (i > 0 && seq[i] == seq[i - 1] && pos[i] == pos[i - 1] + 1 && tiles[2 * n_tiles - 1] < TB) ++tiles[2 * n_tiles - 1];
+            else tiles[2 * n_tiles] = i, tiles[2 * n_tiles + 1] = 1, ++n_tiles;
+        }
+        if (c0 > 0) RZ_RETURN_IF_ERROR(cb::finish("batched decode"));  // the previous chunk's kernels still read bints_
+        RZ_RETURN_IF_ERROR(cuda::upload(bints_, hi.data(), hi.size() * sizeof(int32_t)));
+        float* logits = dlogits_ + out_row * V;
+        // Small batches (batched decode steps) are launch-bound: replay a graph per batch shape. The key holds
+        // everything a launch depends on besides the fixed buffers.
+        if (!use_graphs_ || !bgraphs_.ok || n > std::min(batch_chunk_, kBatchGraphMaxTokens)) {
+            RZ_RETURN_IF_ERROR(run_chunk(m, n_tiles, n_out, logits));
+        } else {
+            const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits));
+            auto it = bgraphs_.g.find(key);
+            if (it == bgraphs_.g.end()) {
+                if (bgraphs_.g.size() >= 64) bgraphs_.clear();  // bounded: shapes beyond 64 recycle the cache
+                const bool began = cb::capture_begin().ok();
+                const Status st = began ? run_chunk(m, n_tiles, n_out, logits) : Status::Ok();
+                auto g = began ? cb::capture_end() : Result<void*>(Status(StatusCode::kInternal, "no capture"));
+                if (!st.ok() || !g.ok()) {  // capture unsupported here: run eagerly from now on
+                    if (g.ok()) cb::graph_destroy(*g);
+                    bgraphs_.ok = false;
+                    RZ_RETURN_IF_ERROR(run_chunk(m, n_tiles, n_out, logits));
+                    it = bgraphs_.g.end();
+                } else {
+                    it = bgraphs_.g.emplace(key, *g).first;
+                }
+            }
+            if (it != bgraphs_.g.end()) RZ_RETURN_IF_ERROR(cb::graph_launch(it->second));
+        }
+        out_row += n_out;
+        if (x_host) {  // partial offload: this chunk's hidden states go to the CPU layers
+            RZ_RETURN_IF_ERROR(cb::finish("batched decode"));
+            RZ_RETURN_IF_ERROR(cuda::download(x_host + static_cast<size_t>(c0) * E, bx_, static_cast<size_t>(m) * E * sizeof(float)));
+        }
+    }
+    RZ_RETURN_IF_ERROR(cb::finish("batched decode"));
+    for (int i = 0; i < n; ++i) {
+        int32_t& l = len_[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])];
+        l = std::max(l, b.pos[static_cast<size_t>(i)] + 1);
+    }
+    return Status::Ok();
 }
 
 Status GpuContext::decode(const Batch& b) {
@@ -476,11 +684,18 @@ Status GpuContext::decode(const Batch& b) {
         RZ_ASSIGN_OR_RETURN(dlogits_, dev_floats(static_cast<size_t>(n_out) * V, "logits"));  // old buffer freed with the context
         dlogits_rows_ = static_cast<int>(n_out);
     }
-    for (size_t i = 0; i < n; ++i) {
-        float* dst = logit_row_[i] >= 0 ? dlogits_ + static_cast<size_t>(logit_row_[i]) * V : nullptr;
-        forward_token(dtp_ + 2 * i, b.seq_id[i], dst);
-        int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];
-        l = std::max(l, b.pos[i] + 1);
+    if (batch_ok_ && static_cast<int>(n) >= batch_min_) {  // GEMM path (also advances the sequence lengths)
+        if (Status st = forward_batch(b); !st.ok()) {
+            logit_row_.assign(n, -1);
+            return st;
+        }
+    } else {
+        for (size_t i = 0; i < n; ++i) {
+            float* dst = logit_row_[i] >= 0 ? dlogits_ + static_cast<size_t>(logit_row_[i]) * V : nullptr;
+            forward_token(dtp_ + 2 * i, b.seq_id[i], dst);
+            int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];
+            l = std::max(l, b.pos[i] + 1);
+        }
     }
     logits_.resize(static_cast<size_t>(n_out) * V);
     Status st = n_out > 0 ? cuda::download(logits_.data(), dlogits_, logits_.size() * sizeof(float)) : cuda::sync("decode");
