@@ -93,6 +93,8 @@ private:
     Status validate(const Batch& b) const;
     // tp: device {token, position}.
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
+    // Whether every layer matrix and the output head can take the fused int8 kernels (cuda::matvec_norm & co).
+    bool fused_capable() const;
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -122,6 +124,10 @@ private:
     int dlogits_rows_ = 0;
     int32_t* dtp_ = nullptr;  // {token, position} per batch entry
     int dtp_cap_ = 0;
+    // Fused decode layer (5 launches: cuda.h): fused_mv_ when every matrix has a fused int8 kernel;
+    // fused_attn_ (rope + kv store + attention in one launch) for every model. RZ_CUDA_FUSED=0 turns both off.
+    bool fused_mv_ = false;
+    bool fused_attn_ = true;
     // Graph path: fixed buffers the captured graphs point at.
     bool use_graphs_ = true;
     std::vector<void*> graphs_;  // per sequence, captured on first use
@@ -261,11 +267,27 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
     RZ_ASSIGN_OR_RETURN(void* t1, c->dev_alloc(2 * sizeof(int32_t), "token/position"));
     c->dtp1_ = static_cast<int32_t*>(t1);
     RZ_ASSIGN_OR_RETURN(c->dlogits1_, c->dev_floats(static_cast<size_t>(hp.n_vocab), "logits"));
+    const char* ef = std::getenv("RZ_CUDA_FUSED");
+    c->fused_attn_ = !(ef && std::strcmp(ef, "0") == 0);
+    c->fused_mv_ = c->fused_attn_ && cuda::int8_activations() && c->fused_capable();
     const char* eg = std::getenv("RZ_CUDA_GRAPHS");
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return std::unique_ptr<Context>(std::move(c));
+}
+
+bool GpuContext::fused_capable() const {
+    const model::HParams& p = hp();
+    const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
+    if (E > cuda::kFusedMaxNormCols || p.head_dim % 32 != 0 || F % 32 != 0) return false;
+    auto ok = [](const DevWeight& w, int cols) { return cuda::fused_supported(w.dtype, cols); };
+    for (const Layer& L : layers_) {
+        if (L.qkv ? !ok(L.qkv, E) : !(ok(L.q, E) && ok(L.k, E) && ok(L.v, E))) return false;
+        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E))) return false;
+        if (!ok(L.o, Q) || !ok(L.down, F)) return false;
+    }
+    return ok(output_, E);
 }
 
 Status GpuContext::validate(const Batch& b) const {
@@ -295,7 +317,41 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
     const size_t esz = kv_f16_ ? 2 : 4;
+    const double* inv_freq = p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr;
+    const bool neox = p.rope_type == model::RopeType::kNeox;
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, 1.0f, x_);
+    if (fused_mv_) {  // 5 launches per layer (cuda.h, "Fused decode layer")
+        for (int il = 0; il < p.n_layer; ++il) {
+            const Layer& L = layers_[static_cast<size_t>(il)];
+            auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+            if (L.qkv) {
+                const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, Q + 2 * KV, nullptr, q_};
+                cuda::matvec_norm(&s, 1, E, x_, f32(L.attn_norm), p.norm_eps, false);
+            } else {
+                const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), q_},
+                                              {L.k.dtype, L.k.data, KV, f32(L.kb), k_},
+                                              {L.v.dtype, L.v.data, KV, f32(L.vb), v_}};
+                cuda::matvec_norm(s, 3, E, x_, f32(L.attn_norm), p.norm_eps, false);
+            }
+            uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
+            uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
+            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, inv_freq, neox, pos, p.softmax_scale(),
+                                  scores_, true, att_);
+            cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
+            if (L.gate_up) {
+                const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
+                cuda::matvec_glu_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
+            } else {
+                cuda::matvec_glu_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
+            }
+            cuda::matvec_act({L.down.dtype, L.down.data, E, nullptr, x_}, F, true);  // x += down(silu(gate) * up)
+        }
+        if (logits_dst) {
+            const cuda::MatvecSeg s{output_.dtype, output_.data, p.n_vocab, nullptr, logits_dst};
+            cuda::matvec_norm(&s, 1, E, x_, static_cast<const float*>(out_norm_.data), p.norm_eps, false);
+        }
+        return;
+    }
     for (int il = 0; il < p.n_layer; ++il) {
         const Layer& L = layers_[static_cast<size_t>(il)];
         cuda::rms_norm(x_, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h_);
@@ -306,12 +362,16 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
             cuda::matvec(L.k.dtype, L.k.data, KV, E, h_, static_cast<const float*>(L.kb.data), false, k_);
             cuda::matvec(L.v.dtype, L.v.data, KV, E, h_, static_cast<const float*>(L.vb.data), false, v_);
         }
-        if (p.rope_type != model::RopeType::kNone)
-            cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq_, pos, p.rope_type == model::RopeType::kNeox);
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
-        cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
-        cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
+        if (fused_attn_) {  // float output: the o mat-vec below quantizes att_ itself
+            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, inv_freq, neox, pos, p.softmax_scale(),
+                                  scores_, false, att_);
+        } else {
+            if (inv_freq) cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq, pos, neox);
+            cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
+            cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
+        }
         cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, static_cast<const float*>(L.ob.data), true, x_);  // x += o
         cuda::rms_norm(x_, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h_);
         if (L.gate_up) {

@@ -1,0 +1,68 @@
+#pragma once
+// Device helpers shared by the CUDA kernel files of rz_cuda (block-layout readers, activation quantization
+// math, cache element conversion) and the backend stream. Internal to src/backend/cuda.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace rz::cuda::detail {
+
+// The backend's one non-blocking stream (defined in kernels.cu); every launch and copy goes to it.
+cudaStream_t stream();
+
+__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
+    const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
+    return (w >> (8 * (i & 3))) & 0xFFu;
+}
+// 4 bytes from a 2-byte aligned address (Q8_0 and Q6_K blocks are only 2-byte aligned).
+__device__ __forceinline__ int ld32_a2(const uint8_t* p) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+    return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
+}
+
+// 6-bit scale and min of sub-block s from the 16-byte Q4_K/Q5_K header h {half d, dmin; scales[12]}.
+__device__ __forceinline__ void k_scale_min(const uint4& h, int s, float& sc, float& m) {
+    const uint32_t a = byte_of(h, 4 + s), b8 = byte_of(h, 8 + s);
+    if (s < 4) {
+        sc = static_cast<float>(a & 63);
+        m = static_cast<float>(b8 & 63);
+    } else {
+        sc = static_cast<float>((b8 & 0xF) | ((byte_of(h, s) >> 6) << 4));
+        m = static_cast<float>((b8 >> 4) | ((a >> 6) << 4));
+    }
+}
+
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+// Activation quantization of one 32-element sub-block, one warp (lane = element): d = amax / 127,
+// q = round(v / d) (ties to even), s = d * sum(q) (for the Q4_K minimums). All 32 lanes call it together.
+__device__ __forceinline__ void quantize32_to(float v, int sb, int lane, int8_t* xq, float* xd, float* xs) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const int q = __float2int_rn(v * id);
+    int sum = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+    xq[sb * 32 + lane] = static_cast<int8_t>(q);
+    if (lane == 0) {
+        xd[sb] = d;
+        xs[sb] = d * static_cast<float>(sum);
+    }
+}
+
+template <typename C>
+__device__ __forceinline__ C to_cache(float v);
+template <>
+__device__ __forceinline__ float to_cache<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half to_cache<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ float from_cache(float v) { return v; }
+__device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
+
+}  // namespace rz::cuda::detail

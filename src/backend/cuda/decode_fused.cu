@@ -1,0 +1,650 @@
+// Fused decode-layer kernels (see cuda.h): a llama-family layer in 5 launches instead of ~10. Why: at batch 1
+// a TinyLlama layer reads ~26 MB of weights, under 10 us at HBM speed, while each small launch (norm,
+// quantize, rope, kv store) costs 3-5 us of latency. So the norm and the activation quantization move into
+// the prologue of the mat-vec that consumes them (every block re-normalises the 2-32 KB x from L2), the GLU
+// product is quantized in the gate|up epilogue (a block owns 32 consecutive rows of both gate and up), and
+// rope + kv store + attention are one kernel. On sm_90 every kernel is launched with programmatic dependent
+// launch: before griddepcontrol.wait it only prefetches its weights (immutable) into L2, and it lets the next
+// kernel launch only after its own wait, so at most two kernels overlap and neither reads the other's output
+// early.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "backend/cuda/common.cuh"
+#include "realizar/backend/cuda/cuda.h"
+
+namespace rz::cuda {
+
+using namespace detail;
+
+namespace {
+
+constexpr int kMaxActCols = 1 << 17;  // longest activation the fused buffer holds (n_ff, n_head * head_dim)
+constexpr int kMvWarps = 8;           // warps per block of the plain fused mat-vec
+// The fused activation buffer: int8 values, per-32 scales d and d * sum(q).
+__device__ __align__(16) int8_t g_aq[kMaxActCols];
+__device__ float g_ad[kMaxActCols / 32];
+__device__ float g_as[kMaxActCols / 32];
+
+constexpr int kQ8_0 = static_cast<int>(DType::Q8_0);
+constexpr int kQ4_K = static_cast<int>(DType::Q4_K);
+constexpr int kQ6_K = static_cast<int>(DType::Q6_K);
+
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+// Prefetch [p, p + bytes) into L2, spread over the block's threads (128-byte lines).
+__device__ __forceinline__ void prefetch_l2(const uint8_t* p, size_t bytes) {
+    for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x) * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
+}
+
+// Int8 activations as the dot kernels read them: shared memory (normalised in the prologue) or g_aq.
+struct XQ {
+    const int8_t* q;
+    const float* d;
+    const float* s;
+};
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+// ---- dot products of R consecutive rows with x, one warp: the R rows' loads of one step are issued together
+// (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum. Rows past
+// nv (the valid count) re-read row nv - 1 and are discarded by the caller.
+
+// Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
+template <int R>
+__device__ __forceinline__ void dot_q8_0(const uint8_t* W, size_t rb, int nv, int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int qq = lane & 3;
+    constexpr int U = R >= 4 ? 1 : 4 / R;
+#pragma unroll U
+    for (int b = lane >> 2; b < nb; b += 8) {
+        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
+        const float xd = x.d[b];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = W + static_cast<size_t>(min(r, nv - 1)) * rb + static_cast<size_t>(b) * 34;
+            const float d = h2f(ld16(blk));
+            const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
+            acc[r] += d * xd * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
+        }
+    }
+}
+
+// Q4_K: 8 lanes per 144-byte super-block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles
+// are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
+// added by the half-0 lanes only.
+template <int R>
+__device__ __forceinline__ void dot_q4_k(const uint8_t* W, size_t rb, int nv, int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int k = lane & 7, j = k >> 1, hf = k & 1;
+    constexpr int U = R >= 2 ? 1 : 2;
+#pragma unroll U
+    for (int b = lane >> 3; b < nb; b += 4) {
+        const int sb0 = 8 * b + 2 * j;
+        const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
+        const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
+        const float xd0 = x.d[sb0], xd1 = x.d[sb0 + 1];
+        const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
+        uint4 h[R], q[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = W + static_cast<size_t>(min(r, nv - 1)) * rb + static_cast<size_t>(b) * 144;
+            h[r] = *reinterpret_cast<const uint4*>(blk);
+            q[r] = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            constexpr int m4 = 0x0F0F0F0F;
+            int s0 = __dp4a(static_cast<int>(q[r].x) & m4, x0.x, 0);
+            s0 = __dp4a(static_cast<int>(q[r].y) & m4, x0.y, s0);
+            s0 = __dp4a(static_cast<int>(q[r].z) & m4, x0.z, s0);
+            s0 = __dp4a(static_cast<int>(q[r].w) & m4, x0.w, s0);
+            int s1 = __dp4a(static_cast<int>(q[r].x >> 4) & m4, x1.x, 0);
+            s1 = __dp4a(static_cast<int>(q[r].y >> 4) & m4, x1.y, s1);
+            s1 = __dp4a(static_cast<int>(q[r].z >> 4) & m4, x1.z, s1);
+            s1 = __dp4a(static_cast<int>(q[r].w >> 4) & m4, x1.w, s1);
+            const float d = h2f(static_cast<uint16_t>(h[r].x & 0xFFFFu)), dmin = h2f(static_cast<uint16_t>(h[r].x >> 16));
+            float sc0, m0, sc1, m1;
+            k_scale_min(h[r], 2 * j, sc0, m0);
+            k_scale_min(h[r], 2 * j + 1, sc1, m1);
+            acc[r] += d * (sc0 * xd0 * static_cast<float>(s0) + sc1 * xd1 * static_cast<float>(s1)) - dmin * (m0 * xs0 + m1 * xs1);
+        }
+    }
+}
+
+// Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
+// half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
+template <int R>
+__device__ __forceinline__ void dot_q6_k(const uint8_t* W, size_t rb, int nv, int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
+    constexpr int U = R >= 2 ? 1 : 2;
+#pragma unroll U
+    for (int b = lane >> 3; b < nb; b += 4) {
+        int2 xv[4];
+        float xd[4];
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+            const int sbi = 8 * b + 4 * hh + rr;
+            xv[rr] = *reinterpret_cast<const int2*>(x.q + sbi * 32 + l0);
+            xd[rr] = x.d[sbi];
+        }
+        int la[R][2], lb[R][2], hq[R][2];
+        float d[R];
+        int sc[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = W + static_cast<size_t>(min(r, nv - 1)) * rb + static_cast<size_t>(b) * 210;
+            const uint8_t* ql = blk + 64 * hh + l0;
+            const uint8_t* qh = blk + 128 + 32 * hh + l0;
+            la[r][0] = ld32_a2(ql), la[r][1] = ld32_a2(ql + 4), lb[r][0] = ld32_a2(ql + 32), lb[r][1] = ld32_a2(ql + 36);
+            hq[r][0] = ld32_a2(qh), hq[r][1] = ld32_a2(qh + 4);
+            const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) sc[r][rr] = scl[2 * rr];
+            d[r] = h2f(ld16(blk + 208));
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            float sum4 = 0.0f;
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) {
+                int s = 0;
+#pragma unroll
+                for (int i = 0; i < 2; ++i) {
+                    const int src = (rr & 1) ? lb[r][i] : la[r][i];
+                    const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
+                    const int hi = ((hq[r][i] >> (2 * rr)) & 0x03030303) << 4;
+                    const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                    s = __dp4a(v, i == 0 ? xv[rr].x : xv[rr].y, s);
+                }
+                sum4 += static_cast<float>(sc[r][rr]) * xd[rr] * static_cast<float>(s);
+            }
+            acc[r] += d[r] * sum4;
+        }
+    }
+}
+
+// Blocks per row of type t (32 elements per Q8_0 block, 256 per super-block).
+__host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 ? cols / 32 : cols / 256; }
+
+template <int R>
+__device__ __forceinline__ void dot_rows(int t, const uint8_t* W, size_t rb, int nv, int cols, const XQ& x, int lane, float (&acc)[R]) {
+    const int nb = blocks_per_row(t, cols);
+    if (t == kQ4_K) dot_q4_k<R>(W, rb, nv, nb, x, lane, acc);
+    else if (t == kQ6_K) dot_q6_k<R>(W, rb, nv, nb, x, lane, acc);
+    else dot_q8_0<R>(W, rb, nv, nb, x, lane, acc);
+}
+
+// ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
+// takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum
+// of squares is in double like the CPU reference (ops::rms_norm) and the old rms_norm kernel.
+__device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, int8_t* sq, float* sd, float* ss) {
+    __shared__ double red[32];
+    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31;
+    double acc = 0.0;
+    for (int i = tid * 8; i < n; i += nt * 8) {
+        const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+        acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
+        acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) red[tid >> 5] = acc;
+    __syncthreads();
+    if (tid < 32) {
+        double t = tid < (nt >> 5) ? red[tid] : 0.0;
+        t = warp_sum(t);
+        if (tid == 0) red[0] = t;
+    }
+    __syncthreads();
+    const double scale = 1.0 / sqrt(red[0] / n + eps);
+    for (int base = 0; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
+        const int i = base + tid * 8;
+        const bool in = i < n;
+        float v[8] = {};
+        if (in) {
+            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+            const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
+            const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+        }
+        float amax = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 8; ++k) amax = fmaxf(amax, fabsf(v[k]));
+        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
+        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
+        const float d = amax / 127.0f;
+        const float id = d > 0.0f ? 1.0f / d : 0.0f;
+        int q[8], sum = 0;
+#pragma unroll
+        for (int k = 0; k < 8; ++k) sum += (q[k] = __float2int_rn(v[k] * id));
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
+        if (in) {
+            int2 packed;
+            packed.x = (q[0] & 0xFF) | ((q[1] & 0xFF) << 8) | ((q[2] & 0xFF) << 16) | (static_cast<int>(static_cast<uint32_t>(q[3]) << 24));
+            packed.y = (q[4] & 0xFF) | ((q[5] & 0xFF) << 8) | ((q[6] & 0xFF) << 16) | (static_cast<int>(static_cast<uint32_t>(q[7]) << 24));
+            *reinterpret_cast<int2*>(sq + i) = packed;
+            if ((tid & 3) == 0) {
+                sd[i >> 5] = d;
+                ss[i >> 5] = d * static_cast<float>(sum);
+            }
+        }
+    }
+    __syncthreads();
+}
+
+size_t norm_smem_bytes(int cols) { return static_cast<size_t>(cols) + 2 * sizeof(float) * static_cast<size_t>(cols / 32); }
+
+__device__ __forceinline__ XQ smem_x(unsigned char* sm, int cols) {
+    int8_t* sq = reinterpret_cast<int8_t*>(sm);
+    float* sd = reinterpret_cast<float*>(sm + cols);
+    return XQ{sq, sd, sd + cols / 32};
+}
+
+// ---- plain fused mat-vec: up to 3 segments; a row group is kMvWarps * R consecutive rows of one segment
+// (one warp per R rows); each block takes a contiguous run of row groups (grid sized to the resident blocks,
+// so the prologue runs once per block, not once per row group).
+struct SegD {
+    const uint8_t* w;
+    const float* bias;
+    float* y;
+    size_t rb;
+    int rows;
+    int type;
+    int ngroups;
+};
+struct MvParams {
+    SegD seg[3];
+    int nseg;
+    int ngroups;    // total row groups
+    int per_block;  // row groups per block
+    int cols;
+    const float* x;  // null: the fused activation buffer
+    const float* norm_w;
+    float eps;
+    int accumulate;
+};
+
+__device__ __forceinline__ SegD pick_seg(const MvParams& p, int& g) {
+    if (g < p.seg[0].ngroups || p.nseg == 1) return p.seg[0];
+    g -= p.seg[0].ngroups;
+    if (g < p.seg[1].ngroups || p.nseg == 2) return p.seg[1];
+    g -= p.seg[1].ngroups;
+    return p.seg[2];
+}
+
+template <int R>
+__global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    {  // weights are immutable: start pulling this block's first row group into L2 before the wait
+        int g = g0;
+        const SegD s = pick_seg(p, g);
+        const int r0 = g * kMvWarps * R, r1 = min(r0 + kMvWarps * R, s.rows);
+        prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
+    }
+    pdl_wait();
+    pdl_launch_dependents();
+    XQ x{g_aq, g_ad, g_as};
+    if (p.x) {
+        x = smem_x(sm, p.cols);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    }
+    for (int gi = g0; gi < g1; ++gi) {
+        int g = gi;
+        const SegD s = pick_seg(p, g);
+        const int r0 = (g * kMvWarps + w) * R;
+        if (r0 >= s.rows) continue;  // warp-uniform
+        float acc[R] = {};
+        const int nv = min(R, s.rows - r0);
+        dot_rows<R>(s.type, s.w + static_cast<size_t>(r0) * s.rb, s.rb, nv, p.cols, x, lane, acc);
+        float mine = 0.0f;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const float a = warp_sum(acc[r]);
+            if (lane == r) mine = a;
+        }
+        if (lane < nv) {
+            const int row = r0 + lane;
+            if (s.bias) mine += s.bias[row];
+            s.y[row] = p.accumulate ? s.y[row] + mine : mine;
+        }
+    }
+}
+
+// ---- gate|up with the norm prologue and the GLU epilogue. Block b owns rows [32b, 32b + 32) of gate and of
+// up: its first half of the warps computes the gate rows, the second half the up rows (R each), and warp 0
+// quantizes silu(g) * u of the 32 outputs as sub-block b of the fused activation buffer.
+struct GluParams {
+    const uint8_t* wg;
+    const uint8_t* wu;
+    size_t rbg, rbu;
+    int tg, tu;
+    int cols;
+    const float* x;
+    const float* norm_w;
+    float eps;
+    float* h;
+};
+
+// Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
+template <int R>
+__global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    __shared__ float gu[64];
+    const int nw = static_cast<int>(blockDim.x >> 5), w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const bool up = w >= nw / 2;
+    const int rl = (up ? w - nw / 2 : w) * R;  // first of this warp's rows within the block's 32
+    const int row0 = blockIdx.x * 32;
+    if (threadIdx.x < blockDim.x / 2) {  // half the threads prefetch the 32 gate rows, half the 32 up rows
+        const size_t bytes = 32 * p.rbg;
+        for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p.wg + static_cast<size_t>(row0) * p.rbg + o));
+    } else {
+        const size_t bytes = 32 * p.rbu;
+        for (size_t o = static_cast<size_t>(threadIdx.x - blockDim.x / 2) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p.wu + static_cast<size_t>(row0) * p.rbu + o));
+    }
+    pdl_wait();
+    pdl_launch_dependents();
+    const XQ x = smem_x(sm, p.cols);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    float acc[R] = {};
+    const size_t rb = up ? p.rbu : p.rbg;
+    dot_rows<R>(up ? p.tu : p.tg, (up ? p.wu : p.wg) + static_cast<size_t>(row0 + rl) * rb, rb, R, p.cols, x, lane, acc);
+    float mine = 0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const float a = warp_sum(acc[r]);
+        if (lane == r) mine = a;
+    }
+    if (lane < R) gu[(up ? 32 : 0) + rl + lane] = mine;
+    __syncthreads();
+    if (w == 0) {
+        const float v = silu_mul(gu[lane], gu[32 + lane]);
+        if (p.h) p.h[row0 + lane] = v;
+        quantize32_to(v, blockIdx.x, lane, g_aq, g_ad, g_as);
+    }
+}
+
+// ---- rope + kv store + decode attention, one block per query head. The block ropes its own q head and the
+// current k of its group in shared memory (so no block waits for another), rounds the current k, v through
+// the cache type (what a read-back from the cache would give), and the group's first head writes them to
+// the caches; the other heads read positions [0, pos) from the cache and the current one from shared memory.
+struct AttnParams {
+    const float* q;
+    const float* k;
+    const float* v;
+    void* kc;
+    void* vc;
+    int n_head, n_head_kv, hd, n_ctx, n_rot, neox, quant;
+    const double* inv_freq;
+    const int32_t* pos;
+    float scale;
+    float* scores;
+    float* out;
+};
+
+template <typename C>
+__global__ void attn_fused_kernel(const AttnParams p) {
+    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
+    const int hd = p.hd, h = blockIdx.x, grp = p.n_head / p.n_head_kv, g = h / grp;
+    C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    if (h % grp == 0) {  // earlier positions of the cache are immutable here: warm L2 with them
+        prefetch_l2(reinterpret_cast<const uint8_t*>(K), static_cast<size_t>(pos) * hd * sizeof(C));
+        prefetch_l2(reinterpret_cast<const uint8_t*>(V), static_cast<size_t>(pos) * hd * sizeof(C));
+    }
+    pdl_wait();
+    pdl_launch_dependents();
+    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32]
+    float* qs = smf;
+    float* ks = qs + hd;
+    float* vs = ks + hd;
+    float* part = vs + hd;
+    float* red = part + blockDim.x;
+    float* sc = p.scores + static_cast<size_t>(h) * p.n_ctx;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    for (int i = tid; i < hd; i += blockDim.x) {
+        qs[i] = p.q[h * hd + i];
+        ks[i] = p.k[g * hd + i];
+        vs[i] = p.v[g * hd + i];
+    }
+    __syncthreads();
+    if (p.inv_freq) {  // angles in double like ops::rope_cos_sin and the rope kernel
+        const int half = p.n_rot / 2;
+        for (int i = tid; i < half; i += blockDim.x) {
+            const double a = static_cast<double>(pos) * p.inv_freq[i];
+            const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
+            const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
+            float x0 = qs[i0], x1 = qs[i1];
+            qs[i0] = x0 * c - x1 * s;
+            qs[i1] = x0 * s + x1 * c;
+            x0 = ks[i0], x1 = ks[i1];
+            ks[i0] = x0 * c - x1 * s;
+            ks[i1] = x0 * s + x1 * c;
+        }
+        __syncthreads();
+    }
+    for (int i = tid; i < hd; i += blockDim.x) {
+        const C kr = to_cache<C>(ks[i]), vr = to_cache<C>(vs[i]);
+        if (h % grp == 0) {
+            K[static_cast<size_t>(pos) * hd + i] = kr;
+            V[static_cast<size_t>(pos) * hd + i] = vr;
+        }
+        ks[i] = from_cache(kr);
+        vs[i] = from_cache(vr);
+    }
+    __syncthreads();
+    const int n_kv = pos + 1;
+    float mx = -INFINITY;
+    for (int t = warp; t < n_kv; t += nw) {
+        float d = 0.0f;
+        if (t < pos)
+            for (int i = lane; i < hd; i += 32) d += qs[i] * from_cache(K[static_cast<size_t>(t) * hd + i]);
+        else
+            for (int i = lane; i < hd; i += 32) d += qs[i] * ks[i];
+        d = warp_sum(d) * p.scale;
+        if (lane == 0) sc[t] = d;
+        mx = fmaxf(mx, d);
+    }
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int t = tid; t < n_kv; t += blockDim.x) {
+        const float e = __expf(sc[t] - mx);
+        sc[t] = e;
+        sum += e;
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();  // also publishes sc[] written by other threads
+    sum = 0.0f;
+    for (int i = 0; i < nw; ++i) sum += red[i];
+    const int ngrp = blockDim.x / hd;
+    const int gi = tid / hd, d = tid % hd;
+    float acc = 0.0f;
+    if (gi < ngrp)
+        for (int t = gi; t < n_kv; t += ngrp) acc += sc[t] * (t < pos ? from_cache(V[static_cast<size_t>(t) * hd + d]) : vs[d]);
+    part[tid] = acc;
+    __syncthreads();
+    if (tid < hd) {
+        float o = 0.0f;
+        for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
+        o /= sum;
+        p.out[h * hd + tid] = o;
+        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
+        if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, g_aq, g_ad, g_as);
+    }
+}
+
+// ---- host side --------------------------------------------------------------------------------------------
+
+bool& pdl_flag() {
+    static bool on = [] {
+        const char* e = std::getenv("RZ_CUDA_PDL");
+        if (e && std::string(e) == "0") return false;
+        int dev = 0, major = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+        return major >= 9;  // griddepcontrol is sm_90+
+    }();
+    return on;
+}
+
+int env_int(const char* name, int def) {
+    const char* e = std::getenv(name);
+    return e && *e ? std::atoi(e) : def;
+}
+
+int sm_count() {
+    static const int n = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return 1;
+        }
+        return v;
+    }();
+    return n;
+}
+
+// Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
+// launched here wait on griddepcontrol before touching anything the previous kernel writes).
+template <typename... KArgs, typename... Args>
+void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(grid));
+    cfg.blockDim = dim3(static_cast<unsigned>(block));
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream();
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_flag() ? 1 : 0;
+    (void)cudaLaunchKernelEx(&cfg, k, std::forward<Args>(args)...);
+}
+
+template <int R>
+int resident_blocks(size_t smem) {
+    static std::map<size_t, int> cache;
+    auto it = cache.find(smem);
+    if (it != cache.end()) return it->second;
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R>, kMvWarps * 32, smem) != cudaSuccess) {
+        (void)cudaGetLastError();
+        n = 1;
+    }
+    return cache[smem] = std::max(1, n) * sm_count();
+}
+
+template <int R>
+void launch_mv(MvParams& p, size_t smem) {
+    for (int i = 0; i < p.nseg; ++i) {
+        p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
+        p.ngroups += p.seg[i].ngroups;
+    }
+    // Few row groups per block where possible (one wave), else an even share of the resident blocks.
+    const int cap = resident_blocks<R>(smem);
+    const int grid0 = std::min(p.ngroups, cap);
+    p.per_block = (p.ngroups + grid0 - 1) / grid0;
+    const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    launch(mv_fused_kernel<R>, grid, kMvWarps * 32, smem, p);
+}
+
+// Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
+int mv_rows_per_warp(int rows) {
+    const int r = env_int("RZ_CUDA_MV_R", 0);
+    if (r == 1 || r == 2 || r == 4) return r;
+    return rows >= 16384 ? 2 : 1;
+}
+
+void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    MvParams p{};
+    int rows = 0;
+    for (int i = 0; i < nseg; ++i) {
+        const int t = static_cast<int>(segs[i].t);
+        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
+        rows += segs[i].rows;
+    }
+    p.nseg = nseg;
+    p.cols = cols;
+    p.x = x;
+    p.norm_w = norm_w;
+    p.eps = eps;
+    p.accumulate = accumulate ? 1 : 0;
+    const size_t smem = x ? norm_smem_bytes(cols) : 0;
+    switch (mv_rows_per_warp(rows)) {
+        case 4: launch_mv<4>(p, smem); break;
+        case 2: launch_mv<2>(p, smem); break;
+        default: launch_mv<1>(p, smem); break;
+    }
+}
+
+}  // namespace
+
+void set_pdl(bool on) { pdl_flag() = on; }
+bool pdl_enabled() { return pdl_flag(); }
+
+bool fused_supported(DType t, int cols) {
+    return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
+}
+
+void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
+}
+
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) { matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate); }
+
+void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
+                     float eps, float* h) {
+    GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h};
+    const size_t smem = norm_smem_bytes(cols);
+    const int grid = n_ff / 32;
+    if (env_int("RZ_CUDA_GLU_R", 8) == 4)  // rows per warp: 64 / R warps per block
+        launch(glu_fused_kernel<4>, grid, 16 * 32, smem, p);
+    else
+        launch(glu_fused_kernel<8>, grid, 8 * 32, smem, p);
+}
+
+void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
+                     int n_ctx, int n_rot, const double* inv_freq, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
+                     float* out) {
+    const int threads = 256;
+    AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, inv_freq, pos, scale,
+                 scores, out};
+    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32);
+    if (f16)
+        launch(attn_fused_kernel<__half>, n_head, threads, smem, p);
+    else
+        launch(attn_fused_kernel<float>, n_head, threads, smem, p);
+}
+
+}  // namespace rz::cuda
