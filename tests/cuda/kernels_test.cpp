@@ -179,21 +179,38 @@ std::vector<float> download_floats(const DevBuf& b, size_t n) {
     return v;
 }
 
+// Kernel variants of the fused mat-vecs: the staged kernel with 2-4 stages (default 3), the direct kernels
+// with 1, 2, 4 rows per warp.
+struct Variant {
+    const char* staged;
+    const char* knob;  // RZ_CUDA_STAGES or RZ_CUDA_MV_R
+};
+constexpr Variant kVariants[] = {{"1", "2"}, {"1", "3"}, {"1", "4"}, {"0", "1"}, {"0", "2"}, {"0", "4"}};
+void set_variant(const Variant& v) {
+    setenv("RZ_CUDA_STAGED", v.staged, 1);
+    setenv(v.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_MV_R", v.knob, 1);
+}
+void clear_variant() {
+    unsetenv("RZ_CUDA_STAGED");
+    unsetenv("RZ_CUDA_STAGES");
+    unsetenv("RZ_CUDA_MV_R");
+}
+
 // matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M layer: rows not a
-// multiple of the row group), with biases and accumulate, for each rows-per-warp variant.
+// multiple of the row group), with biases and accumulate, rows of 1-3 stages, for each kernel variant.
 TEST(CudaKernels, FusedNormMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    for (int cols : {512, 2048}) {
+    for (int cols : {512, 2048, 3072}) {
         QMat a(DType::Q4_K, 37, cols, 11u), b(DType::Q8_0, 70, cols, 12u), c(DType::Q6_K, 5, cols, 13u);
         const auto x = random_floats(static_cast<size_t>(cols), 21u), w = random_floats(static_cast<size_t>(cols), 22u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
         DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols);
         ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
-        for (const char* R : {"1", "2", "4"}) {
-            setenv("RZ_CUDA_MV_R", R, 1);
+        for (const Variant& var : kVariants) {
+            set_variant(var);
             for (bool acc : {false, true}) {
-                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " R " + R + (acc ? " accumulate" : ""));
+                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};
@@ -223,8 +240,33 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
                 }
             }
         }
-        unsetenv("RZ_CUDA_MV_R");
+        clear_variant();
     }
+}
+
+// A tall matrix (the output head's shape class): blocks take runs of several row groups; Q8_0 rows of 8 blocks
+// (a partial stage).
+TEST(CudaKernels, FusedNormMatvecTallMatrix) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int rows = 24000, cols = 256;
+    QMat m(DType::Q8_0, rows, cols, 91u);
+    const auto x = random_floats(static_cast<size_t>(cols), 92u), w = random_floats(static_cast<size_t>(cols), 93u);
+    const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
+    std::vector<double> ref, mag;
+    m.ref(xr, ref, mag);
+    DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols), dy(sizeof(float) * rows);
+    ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
+    ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
+    for (const Variant& var : kVariants) {
+        set_variant(var);
+        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob);
+        const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
+        matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
+        ASSERT_TRUE(sync("tall matvec").ok());
+        const auto y = download_floats(dy, static_cast<size_t>(rows));
+        for (int r = 0; r < rows; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
+    }
+    clear_variant();
 }
 
 // gate|up with the norm prologue and the GLU epilogue (h = silu(g) * u against float64), then matvec_act over
@@ -232,8 +274,8 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
 TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const int E = 512, F2 = 256;  // n_ff: 8 GLU blocks; a multiple of 256 for the down projection's int8 kernels
-    for (DType tg : {DType::Q4_K, DType::Q8_0}) {
-        QMat g(tg, F2, E, 51u), u(DType::Q6_K, F2, E, 52u);
+    for (DType tg : {DType::Q4_K, DType::Q8_0, DType::Q6_K}) {
+        QMat g(tg, F2, E, 51u), u(tg, F2, E, 52u);
         QMat down(DType::Q4_K, 40, F2, 53u), down8(DType::Q8_0, 33, F2, 54u);
         const auto x = random_floats(static_cast<size_t>(E), 61u), w = random_floats(static_cast<size_t>(E), 62u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-6f));
@@ -243,10 +285,12 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dh(sizeof(float) * F2);
         ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
-        for (const char* R : {"4", "8"}) {
-            SCOPED_TRACE(std::string(dtype_name(tg)) + " GLU R " + R);
-            setenv("RZ_CUDA_GLU_R", R, 1);
-            matvec_glu_norm(tg, g.dev.p, DType::Q6_K, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
+        // Staged (2-4 stages), direct with 4 or 8 rows per warp.
+        for (const Variant& var : {Variant{"1", "2"}, Variant{"1", "3"}, Variant{"1", "4"}, Variant{"0", "4"}, Variant{"0", "8"}}) {
+            SCOPED_TRACE(std::string(dtype_name(tg)) + " staged " + var.staged + " knob " + var.knob);
+            setenv("RZ_CUDA_STAGED", var.staged, 1);
+            setenv(var.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_GLU_R", var.knob, 1);
+            matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
             ASSERT_TRUE(sync("fused glu").ok());
             const auto h = download_floats(dh, static_cast<size_t>(F2));
             for (int i = 0; i < F2; ++i) {
@@ -272,6 +316,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
             }
         }
         unsetenv("RZ_CUDA_GLU_R");
+        clear_variant();
     }
 }
 
@@ -327,16 +372,23 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         }
         std::vector<double> inv(static_cast<size_t>(cs.n_rot / 2));
         for (int i = 0; i < cs.n_rot / 2; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * i / cs.n_rot);
+        std::vector<float> table(static_cast<size_t>(n_ctx) * cs.n_rot);  // [n_ctx][n_rot / 2] (cos, sin)
+        for (int t = 0; t < n_ctx; ++t)
+            for (int i = 0; i < cs.n_rot / 2; ++i) {
+                const double a = static_cast<double>(t) * inv[static_cast<size_t>(i)];
+                table[static_cast<size_t>(t * cs.n_rot + 2 * i)] = static_cast<float>(std::cos(a));
+                table[static_cast<size_t>(t * cs.n_rot + 2 * i + 1)] = static_cast<float>(std::sin(a));
+            }
         DevBuf dq(sizeof(float) * q.size()), dk(sizeof(float) * k.size()), dv(sizeof(float) * v.size()), dkc(ncache * esz), dvc(ncache * esz),
-            dinv(sizeof(double) * inv.size()), dpos(sizeof(int32_t)), dsc(sizeof(float) * nh * n_ctx), dout(sizeof(float) * nh * hd);
+            dinv(sizeof(float) * table.size()), dpos(sizeof(int32_t)), dsc(sizeof(float) * nh * n_ctx), dout(sizeof(float) * nh * hd);
         ASSERT_TRUE(upload(dq.p, q.data(), sizeof(float) * q.size()).ok());
         ASSERT_TRUE(upload(dk.p, k.data(), sizeof(float) * k.size()).ok());
         ASSERT_TRUE(upload(dv.p, v.data(), sizeof(float) * v.size()).ok());
         ASSERT_TRUE(upload(dkc.p, kraw.data(), kraw.size()).ok());
         ASSERT_TRUE(upload(dvc.p, vraw.data(), vraw.size()).ok());
-        ASSERT_TRUE(upload(dinv.p, inv.data(), sizeof(double) * inv.size()).ok());
+        ASSERT_TRUE(upload(dinv.p, table.data(), sizeof(float) * table.size()).ok());
         ASSERT_TRUE(upload(dpos.p, &pos, sizeof(pos)).ok());
-        attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, static_cast<const double*>(dinv.p), cs.neox,
+        attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, dinv.f(), cs.neox,
                         static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f());
         ASSERT_TRUE(sync("fused attention").ok());
         // Reference: rotate (float cos/sin of double angles, as ops::rope), cache-round the current k and v.

@@ -4,7 +4,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace rz::cuda::detail {
 
@@ -64,5 +66,56 @@ template <>
 __device__ __forceinline__ __half to_cache<__half>(float v) { return __float2half_rn(v); }
 __device__ __forceinline__ float from_cache(float v) { return v; }
 __device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
+
+// Programmatic dependent launch (sm_90): wait for the previous kernel's completion (and its memory), and let
+// the next kernel start launching. No-ops on sm_80 (and when the kernel was launched without the attribute).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+// Prefetch [p, p + bytes) into L2, spread over the block's threads (128-byte lines).
+__device__ __forceinline__ void prefetch_l2(const uint8_t* p, size_t bytes) {
+    for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x) * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+// The fused path's int8 activation buffer (decode_fused.cu): values, per-32 scales d and d * sum(q).
+struct ActBuffer {
+    int8_t* q;
+    float* d;
+    float* s;
+};
+ActBuffer act_buffer();
+bool pdl_on();  // RZ_CUDA_PDL / set_pdl, and an sm_90+ device
+
+// Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
+// launched here wait on griddepcontrol before touching anything the previous kernel writes).
+template <typename... KArgs, typename... Args>
+inline void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(grid));
+    cfg.blockDim = dim3(static_cast<unsigned>(block));
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream();
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_on() ? 1 : 0;
+    (void)cudaLaunchKernelEx(&cfg, k, std::forward<Args>(args)...);
+}
 
 }  // namespace rz::cuda::detail

@@ -36,22 +36,6 @@ constexpr int kQ8_0 = static_cast<int>(DType::Q8_0);
 constexpr int kQ4_K = static_cast<int>(DType::Q4_K);
 constexpr int kQ6_K = static_cast<int>(DType::Q6_K);
 
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-// Prefetch [p, p + bytes) into L2, spread over the block's threads (128-byte lines).
-__device__ __forceinline__ void prefetch_l2(const uint8_t* p, size_t bytes) {
-    for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x) * 128)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
-}
-
 // Int8 activations as the dot kernels read them: shared memory (normalised in the prologue) or g_aq.
 struct XQ {
     const int8_t* q;
@@ -59,12 +43,6 @@ struct XQ {
     const float* s;
 };
 
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    return v;
-}
 
 // ---- dot products of R consecutive rows with x, one warp: the R rows' loads of one step are issued together
 // (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum. Rows past
@@ -252,7 +230,7 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     __syncthreads();
 }
 
-size_t norm_smem_bytes(int cols) { return static_cast<size_t>(cols) + 2 * sizeof(float) * static_cast<size_t>(cols / 32); }
+__host__ __device__ inline size_t norm_smem_bytes(int cols) { return static_cast<size_t>(cols) + 2 * sizeof(float) * static_cast<size_t>(cols / 32); }
 
 __device__ __forceinline__ XQ smem_x(unsigned char* sm, int cols) {
     int8_t* sq = reinterpret_cast<int8_t*>(sm);
@@ -284,7 +262,8 @@ struct MvParams {
     int accumulate;
 };
 
-__device__ __forceinline__ SegD pick_seg(const MvParams& p, int& g) {
+template <typename P>
+__device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
     if (g < p.seg[0].ngroups || p.nseg == 1) return p.seg[0];
     g -= p.seg[0].ngroups;
     if (g < p.seg[1].ngroups || p.nseg == 2) return p.seg[1];
@@ -387,118 +366,242 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     }
 }
 
-// ---- rope + kv store + decode attention, one block per query head. The block ropes its own q head and the
-// current k of its group in shared memory (so no block waits for another), rounds the current k, v through
-// the cache type (what a read-back from the cache would give), and the group's first head writes them to
-// the caches; the other heads read positions [0, pos) from the cache and the current one from shared memory.
-struct AttnParams {
-    const float* q;
-    const float* k;
-    const float* v;
-    void* kc;
-    void* vc;
-    int n_head, n_head_kv, hd, n_ctx, n_rot, neox, quant;
-    const double* inv_freq;
-    const int32_t* pos;
-    float scale;
-    float* scores;
-    float* out;
+// ---- staged mat-vec (default): each warp streams its rows through shared memory in stages of ~1-1.7 KB
+// with cp.async, coalesced 16-byte (4-byte for the 2-byte aligned Q6_K rows) copies, nstage - 1 stages in
+// flight. The first stages are issued before griddepcontrol.wait, so a short matrix (a warp's whole row is one
+// stage) is read from HBM while the previous kernel still runs. Lanes then decode the blocks from shared
+// memory with the lane mapping of the direct kernels above (whose narrow 2-byte global loads, spread over
+// several cache lines per instruction, made Q6_K and Q8_0 L1-bound). One row per warp, 8 warps per block.
+// GLU mode: warp item pairs (gate row j, up row j); the warp writes h[j] = silu(g) * u and counts it in its
+// 32-row sub-block; the warp that completes a sub-block quantizes it into the activation buffer (so any
+// row partition works and the grid can fill the GPU evenly).
+constexpr int kStageBytes = 1680;  // largest stage: 8 Q6_K blocks (also 8 Q4_K = 1152, 32 Q8_0 = 1088)
+__device__ float g_ah[kMaxActCols];            // GLU output in float (h)
+__device__ unsigned g_cnt[kMaxActCols / 32];   // rows of each 32-row GLU sub-block done (reset by the last)
+
+template <int T>
+struct Layout;
+template <>
+struct Layout<kQ4_K> {
+    static constexpr int kBB = 144, kBPS = 8, kCH = 16;
+};
+template <>
+struct Layout<kQ6_K> {
+    static constexpr int kBB = 210, kBPS = 8, kCH = 4;
+};
+template <>
+struct Layout<kQ8_0> {
+    static constexpr int kBB = 34, kBPS = 32, kCH = 16;
 };
 
-template <typename C>
-__global__ void attn_fused_kernel(const AttnParams p) {
-    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
-    const int hd = p.hd, h = blockIdx.x, grp = p.n_head / p.n_head_kv, g = h / grp;
-    C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
-    C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
-    if (h % grp == 0) {  // earlier positions of the cache are immutable here: warm L2 with them
-        prefetch_l2(reinterpret_cast<const uint8_t*>(K), static_cast<size_t>(pos) * hd * sizeof(C));
-        prefetch_l2(reinterpret_cast<const uint8_t*>(V), static_cast<size_t>(pos) * hd * sizeof(C));
+template <int CH>
+__device__ __forceinline__ void cp_async(void* dst, const void* src) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    if constexpr (CH == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait(int pending) {  // at most `pending` groups still in flight
+    switch (pending) {
+        case 0: asm volatile("cp.async.wait_group 0;" ::: "memory"); break;
+        case 1: asm volatile("cp.async.wait_group 1;" ::: "memory"); break;
+        case 2: asm volatile("cp.async.wait_group 2;" ::: "memory"); break;
+        default: asm volatile("cp.async.wait_group 3;" ::: "memory"); break;
     }
+}
+
+// Stage s of a row (blocks [s * kBPS, ...)) from shared memory: lane partial sums into acc.
+template <int T>
+__device__ __forceinline__ void stage_dot(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc);
+
+template <>
+__device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
+    const int k = lane & 7, j = k >> 1, hf = k & 1;
+#pragma unroll
+    for (int sub = 0; sub < 2; ++sub) {
+        const int bl = sub * 4 + (lane >> 3), b = s * 8 + bl;
+        if (b >= nb) break;
+        const uint8_t* blk = buf + bl * 144;
+        const uint4 h = *reinterpret_cast<const uint4*>(blk);
+        const uint4 q = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
+        const int sb0 = 8 * b + 2 * j;
+        const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
+        const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
+        constexpr int m4 = 0x0F0F0F0F;
+        int s0 = __dp4a(static_cast<int>(q.x) & m4, x0.x, 0);
+        s0 = __dp4a(static_cast<int>(q.y) & m4, x0.y, s0);
+        s0 = __dp4a(static_cast<int>(q.z) & m4, x0.z, s0);
+        s0 = __dp4a(static_cast<int>(q.w) & m4, x0.w, s0);
+        int s1 = __dp4a(static_cast<int>(q.x >> 4) & m4, x1.x, 0);
+        s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
+        s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
+        s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
+        const float d = h2f(static_cast<uint16_t>(h.x & 0xFFFFu)), dmin = h2f(static_cast<uint16_t>(h.x >> 16));
+        float sc0, m0, sc1, m1;
+        k_scale_min(h, 2 * j, sc0, m0);
+        k_scale_min(h, 2 * j + 1, sc1, m1);
+        const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
+        acc += d * (sc0 * x.d[sb0] * static_cast<float>(s0) + sc1 * x.d[sb0 + 1] * static_cast<float>(s1)) - dmin * (m0 * xs0 + m1 * xs1);
+    }
+}
+
+template <>
+__device__ __forceinline__ void stage_dot<kQ6_K>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
+    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
+#pragma unroll
+    for (int sub = 0; sub < 2; ++sub) {
+        const int bl = sub * 4 + (lane >> 3), b = s * 8 + bl;
+        if (b >= nb) break;
+        const uint8_t* blk = buf + bl * 210;
+        const uint8_t* ql = blk + 64 * hh + l0;
+        const uint8_t* qh = blk + 128 + 32 * hh + l0;
+        const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
+        const int la[2] = {ld32_a2(ql), ld32_a2(ql + 4)}, lb[2] = {ld32_a2(ql + 32), ld32_a2(ql + 36)};
+        const int hq[2] = {ld32_a2(qh), ld32_a2(qh + 4)};
+        float sum4 = 0.0f;
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+            const int sbi = 8 * b + 4 * hh + rr;
+            const int2 xv = *reinterpret_cast<const int2*>(x.q + sbi * 32 + l0);
+            int sd = 0;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int src = (rr & 1) ? lb[i] : la[i];
+                const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
+                const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
+                const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                sd = __dp4a(v, i == 0 ? xv.x : xv.y, sd);
+            }
+            sum4 += static_cast<float>(scl[2 * rr]) * x.d[sbi] * static_cast<float>(sd);
+        }
+        acc += h2f(ld16(blk + 208)) * sum4;
+    }
+}
+
+template <>
+__device__ __forceinline__ void stage_dot<kQ8_0>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
+    const int qq = lane & 3;
+#pragma unroll
+    for (int sub = 0; sub < 4; ++sub) {
+        const int bl = sub * 8 + (lane >> 2), b = s * 32 + bl;
+        if (b >= nb) break;
+        const uint8_t* blk = buf + bl * 34;
+        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
+        const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
+        acc += h2f(ld16(blk)) * x.d[b] * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
+    }
+}
+
+struct StagedParams {
+    SegD seg[3];  // GLU: seg[0] gate, seg[1] up (same type and rows)
+    int nseg;
+    int ngroups;    // groups of 8 rows (GLU: 8 output indices = 16 rows)
+    int per_block;  // groups per block
+    int cols;
+    int nstage;
+    const float* x;  // null: the fused activation buffer
+    const float* norm_w;
+    float eps;
+    int accumulate;
+    float* h;  // GLU: float output (g_ah or the caller's)
+};
+
+size_t staged_smem(int cols, bool norm, int nstage) {
+    const size_t n = norm ? (norm_smem_bytes(cols) + 15) / 16 * 16 : 0;
+    return n + static_cast<size_t>(kMvWarps) * nstage * kStageBytes;
+}
+
+template <int T, bool GLU>
+__device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char* sm) {
+    using L = Layout<T>;
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    const int nb = blocks_per_row(T, p.cols), ns = (nb + L::kBPS - 1) / L::kBPS;
+    const size_t nsm = p.x ? (norm_smem_bytes(p.cols) + 15) / 16 * 16 : 0;
+    uint8_t* buf = sm + nsm + static_cast<size_t>(w) * p.nstage * kStageBytes;
+    // Items of this warp. Plain: row (g - first group of its segment) * 8 + w of the group's segment (a block
+    // spans several segments only with per_block == 1). GLU: gate row j, up row j, j = g * 8 + w.
+    int seg_of_g0 = g0;
+    const SegD sg = GLU ? p.seg[0] : pick_seg(p, seg_of_g0);
+    int nitems = 0;
+    if (GLU) {
+        nitems = 2 * (g1 - g0);
+    } else {
+        while (g0 + nitems < g1 && (seg_of_g0 + nitems) * 8 + w < sg.rows) ++nitems;
+    }
+    auto row_of = [&](int k) -> const uint8_t* {
+        if (GLU) {
+            const int j = (g0 + (k >> 1)) * 8 + w;
+            return (k & 1 ? p.seg[1].w : p.seg[0].w) + static_cast<size_t>(j) * sg.rb;
+        }
+        return sg.w + static_cast<size_t>((seg_of_g0 + k) * 8 + w) * sg.rb;
+    };
+    const int total = nitems * ns;
+    auto issue = [&](int i) {
+        if (i < total) {
+            const int k = i / ns, s = i % ns;
+            const int bytes = min(L::kBPS, nb - s * L::kBPS) * L::kBB;
+            const uint8_t* src = row_of(k) + static_cast<size_t>(s) * L::kBPS * L::kBB;
+            uint8_t* dst = buf + (i % p.nstage) * kStageBytes;
+            for (int c = lane * L::kCH; c < bytes; c += 32 * L::kCH) cp_async<L::kCH>(dst + c, src + c);
+        }
+        cp_async_commit();
+    };
+    for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
     pdl_wait();
     pdl_launch_dependents();
-    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32]
-    float* qs = smf;
-    float* ks = qs + hd;
-    float* vs = ks + hd;
-    float* part = vs + hd;
-    float* red = part + blockDim.x;
-    float* sc = p.scores + static_cast<size_t>(h) * p.n_ctx;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-    for (int i = tid; i < hd; i += blockDim.x) {
-        qs[i] = p.q[h * hd + i];
-        ks[i] = p.k[g * hd + i];
-        vs[i] = p.v[g * hd + i];
+    XQ x{g_aq, g_ad, g_as};
+    if (p.x) {
+        x = smem_x(sm, p.cols);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     }
-    __syncthreads();
-    if (p.inv_freq) {  // angles in double like ops::rope_cos_sin and the rope kernel
-        const int half = p.n_rot / 2;
-        for (int i = tid; i < half; i += blockDim.x) {
-            const double a = static_cast<double>(pos) * p.inv_freq[i];
-            const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
-            const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
-            float x0 = qs[i0], x1 = qs[i1];
-            qs[i0] = x0 * c - x1 * s;
-            qs[i1] = x0 * s + x1 * c;
-            x0 = ks[i0], x1 = ks[i1];
-            ks[i0] = x0 * c - x1 * s;
-            ks[i1] = x0 * s + x1 * c;
+    float acc = 0.0f, gate = 0.0f;
+    for (int i = 0; i < total; ++i) {
+        issue(i + p.nstage - 1);
+        cp_async_wait(p.nstage - 1);
+        __syncwarp();
+        const int k = i / ns, s = i % ns;
+        stage_dot<T>(buf + (i % p.nstage) * kStageBytes, s, nb, x, lane, acc);
+        __syncwarp();  // the buffer is refilled by a later issue
+        if (s != ns - 1) continue;
+        const float a = warp_sum(acc);
+        acc = 0.0f;
+        if (!GLU) {
+            const int row = (seg_of_g0 + k) * 8 + w;
+            if (lane == 0) {
+                const float b = sg.bias ? sg.bias[row] : 0.0f;
+                sg.y[row] = p.accumulate ? sg.y[row] + a + b : a + b;
+            }
+        } else if (!(k & 1)) {
+            gate = a;
+        } else {
+            const int j = (g0 + (k >> 1)) * 8 + w;
+            int last = 0;
+            if (lane == 0) {
+                p.h[j] = silu_mul(gate, a);
+                __threadfence();
+                last = atomicAdd(&g_cnt[j >> 5], 1u) == 31u;
+            }
+            if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j / 32: quantize it
+                __threadfence();
+                const float v = __ldcg(p.h + (j & ~31) + lane);
+                quantize32_to(v, j >> 5, lane, g_aq, g_ad, g_as);
+                if (lane == 0) g_cnt[j >> 5] = 0u;
+            }
         }
-        __syncthreads();
     }
-    for (int i = tid; i < hd; i += blockDim.x) {
-        const C kr = to_cache<C>(ks[i]), vr = to_cache<C>(vs[i]);
-        if (h % grp == 0) {
-            K[static_cast<size_t>(pos) * hd + i] = kr;
-            V[static_cast<size_t>(pos) * hd + i] = vr;
-        }
-        ks[i] = from_cache(kr);
-        vs[i] = from_cache(vr);
-    }
-    __syncthreads();
-    const int n_kv = pos + 1;
-    float mx = -INFINITY;
-    for (int t = warp; t < n_kv; t += nw) {
-        float d = 0.0f;
-        if (t < pos)
-            for (int i = lane; i < hd; i += 32) d += qs[i] * from_cache(K[static_cast<size_t>(t) * hd + i]);
-        else
-            for (int i = lane; i < hd; i += 32) d += qs[i] * ks[i];
-        d = warp_sum(d) * p.scale;
-        if (lane == 0) sc[t] = d;
-        mx = fmaxf(mx, d);
-    }
-    if (lane == 0) red[warp] = mx;
-    __syncthreads();
-    mx = -INFINITY;
-    for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
-    __syncthreads();
-    float sum = 0.0f;
-    for (int t = tid; t < n_kv; t += blockDim.x) {
-        const float e = __expf(sc[t] - mx);
-        sc[t] = e;
-        sum += e;
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) red[warp] = sum;
-    __syncthreads();  // also publishes sc[] written by other threads
-    sum = 0.0f;
-    for (int i = 0; i < nw; ++i) sum += red[i];
-    const int ngrp = blockDim.x / hd;
-    const int gi = tid / hd, d = tid % hd;
-    float acc = 0.0f;
-    if (gi < ngrp)
-        for (int t = gi; t < n_kv; t += ngrp) acc += sc[t] * (t < pos ? from_cache(V[static_cast<size_t>(t) * hd + d]) : vs[d]);
-    part[tid] = acc;
-    __syncthreads();
-    if (tid < hd) {
-        float o = 0.0f;
-        for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
-        o /= sum;
-        p.out[h * hd + tid] = o;
-        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
-        if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, g_aq, g_ad, g_as);
-    }
+}
+
+template <bool GLU>
+__global__ void __launch_bounds__(kMvWarps * 32) mv_staged_kernel(const StagedParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    int g = blockIdx.x * p.per_block;
+    const int t = GLU ? p.seg[0].type : pick_seg(p, g).type;
+    if (t == kQ4_K) staged_body<kQ4_K, GLU>(p, sm);
+    else if (t == kQ6_K) staged_body<kQ6_K, GLU>(p, sm);
+    else staged_body<kQ8_0, GLU>(p, sm);
 }
 
 // ---- host side --------------------------------------------------------------------------------------------
@@ -534,22 +637,6 @@ int sm_count() {
     return n;
 }
 
-// Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
-// launched here wait on griddepcontrol before touching anything the previous kernel writes).
-template <typename... KArgs, typename... Args>
-void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(static_cast<unsigned>(grid));
-    cfg.blockDim = dim3(static_cast<unsigned>(block));
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream();
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl_flag() ? 1 : 0;
-    (void)cudaLaunchKernelEx(&cfg, k, std::forward<Args>(args)...);
-}
 
 template <int R>
 int resident_blocks(size_t smem) {
@@ -607,23 +694,117 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
+bool staged_flag() { return env_int("RZ_CUDA_STAGED", 1) != 0; }
+
+template <bool GLU>
+void launch_staged(StagedParams& p) {
+    p.nstage = std::clamp(env_int("RZ_CUDA_STAGES", 3), 2, 4);
+    const size_t smem = staged_smem(p.cols, p.x != nullptr, p.nstage);
+    static size_t smem_set = 48 * 1024;  // dynamic shared memory above 48 KB must be allowed per kernel
+    if (smem > smem_set) {
+        (void)cudaFuncSetAttribute(mv_staged_kernel<GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        smem_set = smem;
+    }
+    static std::map<size_t, int> resident;
+    auto it = resident.find(smem);
+    if (it == resident.end()) {
+        int n = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_staged_kernel<GLU>, kMvWarps * 32, smem) != cudaSuccess) {
+            (void)cudaGetLastError();
+            n = 1;
+        }
+        it = resident.emplace(smem, std::max(1, n) * sm_count()).first;
+    }
+    // Up to two resident waves one group per block (the block scheduler balances them); beyond, each block
+    // takes a contiguous run of groups so its prologue is shared (the output head).
+    p.per_block = p.nseg > 1 && !GLU ? 1 : std::max(1, p.ngroups / (2 * it->second));
+    const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
+}
+
+void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    StagedParams p{};
+    for (int i = 0; i < nseg; ++i) {
+        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows,
+                        static_cast<int>(segs[i].t), (segs[i].rows + 7) / 8};
+        p.ngroups += p.seg[i].ngroups;
+    }
+    p.nseg = nseg;
+    p.cols = cols;
+    p.x = x;
+    p.norm_w = norm_w;
+    p.eps = eps;
+    p.accumulate = accumulate ? 1 : 0;
+    launch_staged<false>(p);
+}
+
+float* glu_scratch() {
+    static float* p = [] {
+        void* a = nullptr;
+        if (cudaGetSymbolAddress(&a, g_ah) != cudaSuccess) (void)cudaGetLastError();
+        return static_cast<float*>(a);
+    }();
+    return p;
+}
+
 }  // namespace
+
+namespace detail {
+ActBuffer act_buffer() {
+    static const ActBuffer b = [] {
+        void *q = nullptr, *d = nullptr, *sc = nullptr;
+        if (cudaGetSymbolAddress(&q, g_aq) != cudaSuccess || cudaGetSymbolAddress(&d, g_ad) != cudaSuccess ||
+            cudaGetSymbolAddress(&sc, g_as) != cudaSuccess)
+            (void)cudaGetLastError();
+        return ActBuffer{static_cast<int8_t*>(q), static_cast<float*>(d), static_cast<float*>(sc)};
+    }();
+    return b;
+}
+bool pdl_on() { return pdl_flag(); }
+}  // namespace detail
 
 void set_pdl(bool on) { pdl_flag() = on; }
 bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
-    return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
+    // Q6_K rows of an odd number of 210-byte blocks would not be 4-byte aligned (the staged copies need it).
+    return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
+           (t == DType::Q8_0 || t == DType::Q4_K || (t == DType::Q6_K && cols % 512 == 0));
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
-    matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
+    if (staged_flag())
+        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate);
+    else
+        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
 }
 
-void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) { matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate); }
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
+    if (staged_flag())
+        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+    else
+        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+}
 
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
                      float eps, float* h) {
+    RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
+    RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
+    if (staged_flag()) {
+        StagedParams sp{};
+        const size_t rb = row_bytes(tg, cols);
+        sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
+        sp.seg[1] = SegD{static_cast<const uint8_t*>(Wu), nullptr, nullptr, rb, n_ff, static_cast<int>(tu), 0};
+        sp.nseg = 2;
+        sp.ngroups = n_ff / 8;
+        sp.cols = cols;
+        sp.x = x;
+        sp.norm_w = norm_w;
+        sp.eps = eps;
+        sp.h = h ? h : glu_scratch();
+        launch_staged<true>(sp);
+        return;
+    }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
                 static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h};
     const size_t smem = norm_smem_bytes(cols);
@@ -634,17 +815,5 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         launch(glu_fused_kernel<8>, grid, 8 * 32, smem, p);
 }
 
-void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
-                     int n_ctx, int n_rot, const double* inv_freq, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out) {
-    const int threads = 256;
-    AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, inv_freq, pos, scale,
-                 scores, out};
-    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32);
-    if (f16)
-        launch(attn_fused_kernel<__half>, n_head, threads, smem, p);
-    else
-        launch(attn_fused_kernel<float>, n_head, threads, smem, p);
-}
 
 }  // namespace rz::cuda

@@ -16,6 +16,7 @@
 
 #include "realizar/backend/cuda/cuda.h"
 #include "runtime/model_impl.h"
+#include "runtime/ops.h"
 #endif
 
 namespace rz::runtime {
@@ -115,6 +116,7 @@ private:
     std::vector<Layer> layers_;
     DevWeight tok_embd_, out_norm_, output_;
     double* inv_freq_ = nullptr;
+    float* rope_cs_ = nullptr;  // [n_ctx][n_rot / 2] (cos, sin) for the fused attention, from ops::rope_cos_sin
     uint8_t* kc_ = nullptr;
     uint8_t* vc_ = nullptr;
     // Activations (device): x [E], h [E], q [Q], k [KV], v [KV], att [Q], a/b [F], scores [n_head * n_ctx].
@@ -249,6 +251,11 @@ Result<std::unique_ptr<Context>> GpuContext::create(std::shared_ptr<const Model>
         RZ_ASSIGN_OR_RETURN(void* p, c->dev_alloc(fr.size() * sizeof(double), "RoPE frequencies"));
         RZ_RETURN_IF_ERROR(cuda::upload(p, fr.data(), fr.size() * sizeof(double)));
         c->inv_freq_ = static_cast<double*>(p);
+        const int n_half = hp.n_rot / 2;
+        std::vector<float> cs(static_cast<size_t>(n_ctx) * n_half * 2);
+        for (int pos = 0; pos < n_ctx; ++pos) ops::rope_cos_sin(pos, fr.data(), n_half, cs.data() + static_cast<size_t>(pos) * n_half * 2);
+        RZ_ASSIGN_OR_RETURN(c->rope_cs_, c->dev_floats(cs.size(), "RoPE cos/sin table"));
+        RZ_RETURN_IF_ERROR(cuda::upload(c->rope_cs_, cs.data(), cs.size() * sizeof(float)));
     }
     const size_t kv_bytes = static_cast<size_t>(hp.n_layer) * c->n_seq_ * KV * static_cast<size_t>(n_ctx) * (c->kv_f16_ ? 2 : 4);
     RZ_ASSIGN_OR_RETURN(void* kp, c->dev_alloc(kv_bytes, "K cache"));
@@ -284,7 +291,7 @@ bool GpuContext::fused_capable() const {
     auto ok = [](const DevWeight& w, int cols) { return cuda::fused_supported(w.dtype, cols); };
     for (const Layer& L : layers_) {
         if (L.qkv ? !ok(L.qkv, E) : !(ok(L.q, E) && ok(L.k, E) && ok(L.v, E))) return false;
-        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E))) return false;
+        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
         if (!ok(L.o, Q) || !ok(L.down, F)) return false;
     }
     return ok(output_, E);
@@ -318,6 +325,7 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
     const size_t esz = kv_f16_ ? 2 : 4;
     const double* inv_freq = p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr;
+    const float* rope_cs = p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr;
     const bool neox = p.rope_type == model::RopeType::kNeox;
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, 1.0f, x_);
     if (fused_mv_) {  // 5 launches per layer (cuda.h, "Fused decode layer")
@@ -335,7 +343,7 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
             }
             uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
             uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
-            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, inv_freq, neox, pos, p.softmax_scale(),
+            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
                                   scores_, true, att_);
             cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
             if (L.gate_up) {
@@ -365,7 +373,7 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         if (fused_attn_) {  // float output: the o mat-vec below quantizes att_ itself
-            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, inv_freq, neox, pos, p.softmax_scale(),
+            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
                                   scores_, false, att_);
         } else {
             if (inv_freq) cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq, pos, neox);

@@ -86,13 +86,14 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
 // y = (accumulate ? y : 0) + bias + W a over the fused activation buffer a [cols] (written by
 // matvec_glu_norm or attention_fused with quant_out).
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
-// RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos (inv_freq null: no rotation), store of k and v into the
+// RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
+// CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
 // block per query head; q, k, v are not modified. *pos is read before the wait on the previous kernel: it must
 // come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with quant_out (hd % 32 == 0) also the
 // fused activation buffer. scores: device scratch of n_head * n_ctx floats.
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
-                     int n_ctx, int n_rot, const double* inv_freq, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
+                     int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
                      float* out);
 
 // CUDA graphs of the backend stream: launches between capture_begin() and capture_end() are recorded, not run.
