@@ -44,8 +44,9 @@ if has quant; then
 fi
 if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
-  # RZ_CUDA_STAGED=0: the direct (register) fused mat-vecs; STAGES: cp.async pipeline depth; PDL=0: plain launches.
-  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_STAGES=2" "RZ_CUDA_STAGES=4" "RZ_CUDA_STAGED=0" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
+  # RZ_CUDA_STAGED=0: direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2 (default): staged for Q6_K;
+  # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches.
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_STAGED=0" "RZ_CUDA_STAGED=1" "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
     echo "== bench $cfg"
     env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\]|FAIL" | sed 's/(tg128, greedy, logits to host each step); //'
   done
@@ -55,6 +56,10 @@ if has ncu; then
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
     --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
     ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-160
+  echo "== ncu details (one layer: qkv, attention, o, gate|up, down)"
+  RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
+    --launch-skip 1108 --launch-count 5 --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats --print-details all \
+    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"

@@ -32,6 +32,7 @@ struct AttnParams {
     float* scores;
     float* out;
     ActBuffer act;  // receives the int8 copy of out when quant
+    int pdl_early;
 };
 
 // Dot of q (shared memory, float) with cached key row t.
@@ -85,8 +86,7 @@ __global__ void attn_fused_kernel(const AttnParams p) {
     const int half = p.n_rot / 2;
     float2 cs = make_float2(1.0f, 0.0f);
     if (p.rope_cs && tid < half) cs = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + tid];
-    pdl_wait();
-    pdl_launch_dependents();
+    pdl_sync(p.pdl_early);
     for (int i = tid; i < hd; i += blockDim.x) {
         qs[i] = p.q[h * hd + i];
         ks[i] = p.k[g * hd + i];
@@ -175,7 +175,7 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     const int threads = 256;
     RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
-                 scores, out, act_buffer()};
+                 scores, out, act_buffer(), pdl_early()};
     const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32);
     if (f16)
         launch(attn_fused_kernel<__half>, n_head, threads, smem, p);

@@ -79,6 +79,14 @@ __device__ __forceinline__ void pdl_launch_dependents() {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
+// Wait for the previous kernel, and let the next one launch: after the wait (default), or already before it
+// with `early` (RZ_CUDA_PDL_EARLY=1; still safe: the next kernel's own wait covers this one, which completes
+// only after the previous one, and before its wait every kernel reads only immutable data).
+__device__ __forceinline__ void pdl_sync(int early) {
+    if (early) pdl_launch_dependents();
+    pdl_wait();
+    if (!early) pdl_launch_dependents();
+}
 // Prefetch [p, p + bytes) into L2, spread over the block's threads (128-byte lines).
 __device__ __forceinline__ void prefetch_l2(const uint8_t* p, size_t bytes) {
     for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x) * 128)
@@ -99,7 +107,8 @@ struct ActBuffer {
     float* s;
 };
 ActBuffer act_buffer();
-bool pdl_on();  // RZ_CUDA_PDL / set_pdl, and an sm_90+ device
+bool pdl_on();     // RZ_CUDA_PDL / set_pdl, and an sm_90+ device
+int pdl_early();  // RZ_CUDA_PDL_EARLY=1: kernels let the next one launch before their own wait
 
 // Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
 // launched here wait on griddepcontrol before touching anything the previous kernel writes).

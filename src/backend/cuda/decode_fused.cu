@@ -260,6 +260,7 @@ struct MvParams {
     const float* norm_w;
     float eps;
     int accumulate;
+    int pdl_early;
 };
 
 template <typename P>
@@ -282,8 +283,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
         const int r0 = g * kMvWarps * R, r1 = min(r0 + kMvWarps * R, s.rows);
         prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
     }
-    pdl_wait();
-    pdl_launch_dependents();
+    pdl_sync(p.pdl_early);
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
@@ -324,6 +324,7 @@ struct GluParams {
     const float* norm_w;
     float eps;
     float* h;
+    int pdl_early;
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
@@ -344,8 +345,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
         for (size_t o = static_cast<size_t>(threadIdx.x - blockDim.x / 2) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
             asm volatile("prefetch.global.L2 [%0];" ::"l"(p.wu + static_cast<size_t>(row0) * p.rbu + o));
     }
-    pdl_wait();
-    pdl_launch_dependents();
+    pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
     norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[R] = {};
@@ -506,6 +506,7 @@ struct StagedParams {
     float eps;
     int accumulate;
     float* h;  // GLU: float output (g_ah or the caller's)
+    int pdl_early;
 };
 
 size_t staged_smem(int cols, bool norm, int nstage) {
@@ -550,8 +551,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
         cp_async_commit();
     };
     for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
-    pdl_wait();
-    pdl_launch_dependents();
+    pdl_sync(p.pdl_early);
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
@@ -662,6 +662,7 @@ void launch_mv(MvParams& p, size_t smem) {
     const int grid0 = std::min(p.ngroups, cap);
     p.per_block = (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    p.pdl_early = pdl_early();
     launch(mv_fused_kernel<R>, grid, kMvWarps * 32, smem, p);
 }
 
@@ -694,7 +695,15 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
-bool staged_flag() { return env_int("RZ_CUDA_STAGED", 1) != 0; }
+// RZ_CUDA_STAGED: 0 direct kernels only, 1 staged for every matrix, 2 (default) staged where every matrix
+// of the launch is Q6_K (2-byte aligned blocks: the direct kernels' narrow loads are L1-bound there).
+bool use_staged(const MatvecSeg* segs, int nseg) {
+    const int mode = env_int("RZ_CUDA_STAGED", 2);
+    if (mode != 2) return mode != 0;
+    for (int i = 0; i < nseg; ++i)
+        if (segs[i].t != DType::Q6_K) return false;
+    return true;
+}
 
 template <bool GLU>
 void launch_staged(StagedParams& p) {
@@ -717,8 +726,14 @@ void launch_staged(StagedParams& p) {
     }
     // Up to two resident waves one group per block (the block scheduler balances them); beyond, each block
     // takes a contiguous run of groups so its prologue is shared (the output head).
-    p.per_block = p.nseg > 1 && !GLU ? 1 : std::max(1, p.ngroups / (2 * it->second));
+    // At most one resident wave (a second, partial wave doubles the time of a latency-bound kernel); each
+    // block's groups are pipelined through its stages. Blocks spanning segments only with one type.
+    const int grid0 = std::min(p.ngroups, it->second);
+    p.per_block = (p.ngroups + grid0 - 1) / grid0;
+    if (!GLU && p.nseg > 1 && p.per_block > 1)
+        for (int i = 1; i < p.nseg; ++i) RZ_ASSERT(p.seg[i].type == p.seg[0].type, "staged mat-vec: mixed types need one group per block");
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    p.pdl_early = pdl_early();
     launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
 }
 
@@ -761,6 +776,7 @@ ActBuffer act_buffer() {
     return b;
 }
 bool pdl_on() { return pdl_flag(); }
+int pdl_early() { return env_int("RZ_CUDA_PDL_EARLY", 0) == 1 ? 1 : 0; }
 }  // namespace detail
 
 void set_pdl(bool on) { pdl_flag() = on; }
@@ -773,14 +789,14 @@ bool fused_supported(DType t, int cols) {
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
-    if (staged_flag())
+    if (use_staged(segs, nseg))
         matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate);
     else
         matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
 }
 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
-    if (staged_flag())
+    if (use_staged(&seg, 1))
         matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
     else
         matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
@@ -790,7 +806,8 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
                      float eps, float* h) {
     RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
-    if (staged_flag()) {
+    const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
+    if (use_staged(&gs, 1)) {
         StagedParams sp{};
         const size_t rb = row_bytes(tg, cols);
         sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
@@ -806,7 +823,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early()};
     const size_t smem = norm_smem_bytes(cols);
     const int grid = n_ff / 32;
     if (env_int("RZ_CUDA_GLU_R", 8) == 4)  // rows per warp: 64 / R warps per block
