@@ -25,6 +25,9 @@ cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
 STAGES=${*:-unit convert quant bench ncu sanitize}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+# Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
+LOG=${OUT:-/tmp}/log.txt
+exec > >(tee "$LOG") 2>&1
 M="/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.mem --format=csv
 if has unit; then
@@ -46,9 +49,16 @@ if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
   # RZ_CUDA_STAGED=0: direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2 (default): staged for Q6_K;
   # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches.
-  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_STAGED=0" "RZ_CUDA_STAGED=1" "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
+  # STAGED_GLU / GLU_R / GLU_PAIRS: gate|up kernel (staged; direct with 8 / 4 rows per warp; pairs kernel, 1-2 outputs per warp).
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_GLU_R=4" "RZ_CUDA_STAGED_GLU=1" "RZ_CUDA_STAGED=0" "RZ_CUDA_STAGED=1" \
+      "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED_GLU=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_GLU_R=4,RZ_CUDA_PDL_EARLY=1" \
+      "RZ_CUDA_GLU_PAIRS=1" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_PAIRS=2,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
     echo "== bench $cfg"
-    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\]|FAIL" | sed 's/(tg128, greedy, logits to host each step); //'
+    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+  done
+  echo "== bench, no CUDA graph (default kernels, then the old sequence)"
+  for cfg in RZ_CUDA_FUSED=1 RZ_CUDA_FUSED=0; do
+    env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
 fi
 if has ncu; then
@@ -66,6 +76,9 @@ if has sanitize; then
   echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
   echo "== racecheck"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter=*GoldenLlama*:*Kernels* 2>&1 | tail -4; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
+echo "==== SUMMARY"
+grep -E "PASSED|FAILED|Failure|gpu-vs|fused-vs|rc=|\] /tmp" "$LOG" | grep -v "^\[  PASSED  \] [0-9]* tests\?\.$" | sed 's/ weights\/token; roofline/ MB; roof/; s/of roofline//' | cut -c1-170
+grep -E "^\[  PASSED|^\[  FAILED" "$LOG" | sort | uniq -c
 RUN
 chmod +x $P/run.sh
 du -sh $P

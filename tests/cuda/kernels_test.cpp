@@ -285,11 +285,13 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dh(sizeof(float) * F2);
         ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
-        // Staged (2-4 stages), direct with 4 or 8 rows per warp.
-        for (const Variant& var : {Variant{"1", "2"}, Variant{"1", "3"}, Variant{"1", "4"}, Variant{"0", "4"}, Variant{"0", "8"}}) {
+        // Staged (2-4 stages), direct with 4 or 8 rows per warp, pairs kernel with 1 or 2 outputs per warp.
+        for (const Variant& var : {Variant{"1", "2"}, Variant{"1", "3"}, Variant{"1", "4"}, Variant{"0", "4"}, Variant{"0", "8"}, Variant{"P", "1"},
+                                   Variant{"P", "2"}}) {
             SCOPED_TRACE(std::string(dtype_name(tg)) + " staged " + var.staged + " knob " + var.knob);
-            setenv("RZ_CUDA_STAGED", var.staged, 1);
-            setenv(var.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_GLU_R", var.knob, 1);
+            const bool pairs = var.staged[0] == 'P';
+            setenv("RZ_CUDA_STAGED", pairs ? "0" : var.staged, 1);
+            setenv(pairs ? "RZ_CUDA_GLU_PAIRS" : var.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_GLU_R", var.knob, 1);
             matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
             ASSERT_TRUE(sync("fused glu").ok());
             const auto h = download_floats(dh, static_cast<size_t>(F2));
@@ -316,6 +318,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
             }
         }
         unsetenv("RZ_CUDA_GLU_R");
+        unsetenv("RZ_CUDA_GLU_PAIRS");
         clear_variant();
     }
 }
@@ -345,14 +348,17 @@ float h2f_host(uint16_t h) {
 // the int8 copy of the output feeds matvec_act (o projection).
 TEST(CudaKernels, FusedAttentionMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const int nh = 4, nkv = 2, hd = 64, n_ctx = 16, pos = 9;
+    const int nh = 4, nkv = 2, hd = 64, pos = 9;
     const float scale = 1.0f / 8.0f;
     struct Case {
         bool f16, neox;
-        int n_rot;
+        int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared
     };
-    for (const Case cs : {Case{false, false, 64}, Case{true, false, 64}, Case{false, true, 32}, Case{true, true, 64}}) {
-        SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot));
+    for (const Case cs : {Case{false, false, 64, 16}, Case{true, false, 64, 16}, Case{false, true, 32, 16}, Case{true, true, 64, 16},
+                          Case{true, false, 64, 8200}}) {
+        const int n_ctx = cs.n_ctx;
+        SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
+                     std::to_string(n_ctx));
         const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
         auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
              v = random_floats(static_cast<size_t>(nkv * hd), 83u);

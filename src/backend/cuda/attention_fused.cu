@@ -33,6 +33,7 @@ struct AttnParams {
     float* out;
     ActBuffer act;  // receives the int8 copy of out when quant
     int pdl_early;
+    int smem_scores;  // scores in shared memory (n_ctx small enough), else in `scores`
 };
 
 // Dot of q (shared memory, float) with cached key row t.
@@ -75,13 +76,13 @@ __global__ void attn_fused_kernel(const AttnParams p) {
         prefetch_l2(reinterpret_cast<const uint8_t*>(K), static_cast<size_t>(pos) * hd * sizeof(C));
         prefetch_l2(reinterpret_cast<const uint8_t*>(V), static_cast<size_t>(pos) * hd * sizeof(C));
     }
-    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32]
+    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32] | scores[n_ctx] (when they fit)
     float* qs = smf;
     float* ks = qs + hd;
     float* vs = ks + hd;
     float* part = vs + hd;
     float* red = part + blockDim.x;
-    float* sc = p.scores + static_cast<size_t>(h) * p.n_ctx;
+    float* sc = p.smem_scores ? red + 32 : p.scores + static_cast<size_t>(h) * p.n_ctx;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     const int half = p.n_rot / 2;
     float2 cs = make_float2(1.0f, 0.0f);
@@ -151,9 +152,17 @@ __global__ void attn_fused_kernel(const AttnParams p) {
     const int gi = tid / hd, d = tid % hd;
     float acc = 0.0f;
     if (gi < ngrp) {
-#pragma unroll 4
-        for (int t = gi; t < pos; t += ngrp) acc += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
-        if (pos % ngrp == gi) acc += sc[pos] * vs[d];
+        // 8 keys per step with independent loads in flight (the rows were prefetched into L2 before the wait).
+        float a8[8] = {};
+        int t = gi;
+        for (; t + 7 * ngrp < pos; t += 8 * ngrp) {
+#pragma unroll
+            for (int u = 0; u < 8; ++u) a8[u] += sc[t + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
+        }
+        for (; t < pos; t += ngrp) a8[0] += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
+        if (pos % ngrp == gi) a8[1] += sc[pos] * vs[d];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc += a8[u];
     }
     part[tid] = acc;
     __syncthreads();
@@ -175,8 +184,11 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     const int threads = 256;
     RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
-                 scores, out, act_buffer(), pdl_early()};
-    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32);
+                 scores, out, act_buffer(), pdl_early(), 0};
+    // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
+    const bool ssm = n_ctx <= 8192;
+    p.smem_scores = ssm ? 1 : 0;
+    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32 + (ssm ? n_ctx : 0));
     if (f16)
         launch(attn_fused_kernel<__half>, n_head, threads, smem, p);
     else

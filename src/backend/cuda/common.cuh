@@ -37,6 +37,20 @@ __device__ __forceinline__ void k_scale_min(const uint4& h, int s, float& sc, fl
     }
 }
 
+// Scales and mins (6-bit) of sub-blocks 2j and 2j + 1 of a Q4_K/Q5_K header h (bytes 4..15 = q[12]) in a
+// dozen integer operations on 16-bit pairs instead of k_scale_min's byte selection twice: for j < 2,
+// sc = q[2j..] & 63, m = q[2j + 4..] & 63; for j >= 2 the low 4 bits come from q[2j + 4..] and the top 2
+// from q[2j - 4..] (scales) or q[2j..] (mins). Same values as k_scale_min (checked exhaustively on random
+// headers when written).
+__device__ __forceinline__ void k_scale_min_pair(const uint4& h, int j, int& sc0, int& sc1, int& m0, int& m1) {
+    const int t = 16 * (j & 1);
+    const uint32_t y = h.y >> t, z = h.z >> t, w = h.w >> t;
+    const uint32_t a = j < 2 ? (y & 0x3F3Fu) : ((w & 0x0F0Fu) | ((y & 0xC0C0u) >> 2));
+    const uint32_t b = j < 2 ? (z & 0x3F3Fu) : (((w >> 4) & 0x0F0Fu) | ((z & 0xC0C0u) >> 2));
+    sc0 = static_cast<int>(a & 0xFFu), sc1 = static_cast<int>((a >> 8) & 0xFFu);
+    m0 = static_cast<int>(b & 0xFFu), m1 = static_cast<int>((b >> 8) & 0xFFu);
+}
+
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
 // Activation quantization of one 32-element sub-block, one warp (lane = element): d = amax / 127,

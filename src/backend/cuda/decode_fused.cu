@@ -45,12 +45,12 @@ struct XQ {
 
 
 // ---- dot products of R consecutive rows with x, one warp: the R rows' loads of one step are issued together
-// (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum. Rows past
-// nv (the valid count) re-read row nv - 1 and are discarded by the caller.
+// (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum over
+// rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
 
 // Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
 template <int R>
-__device__ __forceinline__ void dot_q8_0(const uint8_t* W, size_t rb, int nv, int nb, const XQ& x, int lane, float (&acc)[R]) {
+__device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int qq = lane & 3;
     constexpr int U = R >= 4 ? 1 : 4 / R;
 #pragma unroll U
@@ -59,7 +59,7 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* W, size_t rb, int nv, in
         const float xd = x.d[b];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = W + static_cast<size_t>(min(r, nv - 1)) * rb + static_cast<size_t>(b) * 34;
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 34;
             const float d = h2f(ld16(blk));
             const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
             acc[r] += d * xd * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
@@ -71,7 +71,7 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* W, size_t rb, int nv, in
 // are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
 // added by the half-0 lanes only.
 template <int R>
-__device__ __forceinline__ void dot_q4_k(const uint8_t* W, size_t rb, int nv, int nb, const XQ& x, int lane, float (&acc)[R]) {
+__device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, j = k >> 1, hf = k & 1;
     constexpr int U = R >= 2 ? 1 : 2;
 #pragma unroll U
@@ -84,7 +84,7 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* W, size_t rb, int nv, in
         uint4 h[R], q[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = W + static_cast<size_t>(min(r, nv - 1)) * rb + static_cast<size_t>(b) * 144;
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 144;
             h[r] = *reinterpret_cast<const uint4*>(blk);
             q[r] = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
         }
@@ -99,11 +99,11 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* W, size_t rb, int nv, in
             s1 = __dp4a(static_cast<int>(q[r].y >> 4) & m4, x1.y, s1);
             s1 = __dp4a(static_cast<int>(q[r].z >> 4) & m4, x1.z, s1);
             s1 = __dp4a(static_cast<int>(q[r].w >> 4) & m4, x1.w, s1);
-            const float d = h2f(static_cast<uint16_t>(h[r].x & 0xFFFFu)), dmin = h2f(static_cast<uint16_t>(h[r].x >> 16));
-            float sc0, m0, sc1, m1;
-            k_scale_min(h[r], 2 * j, sc0, m0);
-            k_scale_min(h[r], 2 * j + 1, sc1, m1);
-            acc[r] += d * (sc0 * xd0 * static_cast<float>(s0) + sc1 * xd1 * static_cast<float>(s1)) - dmin * (m0 * xs0 + m1 * xs1);
+            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
+            int sc0, sc1, m0, m1;
+            k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);
+            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
+                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
         }
     }
 }
@@ -111,7 +111,7 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* W, size_t rb, int nv, in
 // Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
 // half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
 template <int R>
-__device__ __forceinline__ void dot_q6_k(const uint8_t* W, size_t rb, int nv, int nb, const XQ& x, int lane, float (&acc)[R]) {
+__device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
     constexpr int U = R >= 2 ? 1 : 2;
 #pragma unroll U
@@ -129,7 +129,7 @@ __device__ __forceinline__ void dot_q6_k(const uint8_t* W, size_t rb, int nv, in
         int sc[R][4];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = W + static_cast<size_t>(min(r, nv - 1)) * rb + static_cast<size_t>(b) * 210;
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 210;
             const uint8_t* ql = blk + 64 * hh + l0;
             const uint8_t* qh = blk + 128 + 32 * hh + l0;
             la[r][0] = ld32_a2(ql), la[r][1] = ld32_a2(ql + 4), lb[r][0] = ld32_a2(ql + 32), lb[r][1] = ld32_a2(ql + 36);
@@ -164,21 +164,63 @@ __device__ __forceinline__ void dot_q6_k(const uint8_t* W, size_t rb, int nv, in
 __host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 ? cols / 32 : cols / 256; }
 
 template <int R>
-__device__ __forceinline__ void dot_rows(int t, const uint8_t* W, size_t rb, int nv, int cols, const XQ& x, int lane, float (&acc)[R]) {
+__device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
     const int nb = blocks_per_row(t, cols);
-    if (t == kQ4_K) dot_q4_k<R>(W, rb, nv, nb, x, lane, acc);
-    else if (t == kQ6_K) dot_q6_k<R>(W, rb, nv, nb, x, lane, acc);
-    else dot_q8_0<R>(W, rb, nv, nb, x, lane, acc);
+    if (t == kQ4_K) dot_q4_k<R>(rows, nb, x, lane, acc);
+    else if (t == kQ6_K) dot_q6_k<R>(rows, nb, x, lane, acc);
+    else dot_q8_0<R>(rows, nb, x, lane, acc);
 }
 
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
 // takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum
 // of squares is in double like the CPU reference (ops::rms_norm) and the old rms_norm kernel.
-__device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, int8_t* sq, float* sd, float* ss) {
+// Chunk 0 of the norm weights (this thread's 8 elements), loaded before the dependency wait (immutable).
+struct NormPre {
+    float4 wa, wb;
+};
+__device__ __forceinline__ NormPre norm_preload(const float* __restrict__ w, int n) {
+    NormPre r{};
+    const int i = static_cast<int>(threadIdx.x) * 8;
+    if (w && i < n) r.wa = *reinterpret_cast<const float4*>(w + i), r.wb = *reinterpret_cast<const float4*>(w + i + 4);
+    return r;
+}
+
+__device__ __forceinline__ void quant8_store(const float (&v)[8], bool in, int i, int8_t* sq, float* sd, float* ss) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) amax = fmaxf(amax, fabsf(v[k]));
+    amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    int q[8], sum = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) sum += (q[k] = __float2int_rn(v[k] * id));
+    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
+    if (in) {
+        int2 packed;
+        packed.x = (q[0] & 0xFF) | ((q[1] & 0xFF) << 8) | ((q[2] & 0xFF) << 16) | static_cast<int>(static_cast<uint32_t>(q[3]) << 24);
+        packed.y = (q[4] & 0xFF) | ((q[5] & 0xFF) << 8) | ((q[6] & 0xFF) << 16) | static_cast<int>(static_cast<uint32_t>(q[7]) << 24);
+        *reinterpret_cast<int2*>(sq + i) = packed;
+        if ((threadIdx.x & 3) == 0) {
+            sd[i >> 5] = d;
+            ss[i >> 5] = d * static_cast<float>(sum);
+        }
+    }
+}
+
+__device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
+                                float* sd, float* ss) {
     __shared__ double red[32];
-    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31;
-    double acc = 0.0;
-    for (int i = tid * 8; i < n; i += nt * 8) {
+    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
+    const bool in0 = i0 < n;
+    float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
+    if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
+    double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
+                 static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
+                 static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
+    for (int i = i0 + nt * 8; i < n; i += nt * 8) {
         const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
         acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
         acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
@@ -193,7 +235,15 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     }
     __syncthreads();
     const double scale = 1.0 / sqrt(red[0] / n + eps);
-    for (int base = 0; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
+    {
+        const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+        const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+        quant8_store(v, in0, i0, sq, sd, ss);
+    }
+    for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
         const int i = base + tid * 8;
         const bool in = i < n;
         float v[8] = {};
@@ -204,28 +254,7 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
 #pragma unroll
             for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
         }
-        float amax = 0.0f;
-#pragma unroll
-        for (int k = 0; k < 8; ++k) amax = fmaxf(amax, fabsf(v[k]));
-        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
-        amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
-        const float d = amax / 127.0f;
-        const float id = d > 0.0f ? 1.0f / d : 0.0f;
-        int q[8], sum = 0;
-#pragma unroll
-        for (int k = 0; k < 8; ++k) sum += (q[k] = __float2int_rn(v[k] * id));
-        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
-        sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
-        if (in) {
-            int2 packed;
-            packed.x = (q[0] & 0xFF) | ((q[1] & 0xFF) << 8) | ((q[2] & 0xFF) << 16) | (static_cast<int>(static_cast<uint32_t>(q[3]) << 24));
-            packed.y = (q[4] & 0xFF) | ((q[5] & 0xFF) << 8) | ((q[6] & 0xFF) << 16) | (static_cast<int>(static_cast<uint32_t>(q[7]) << 24));
-            *reinterpret_cast<int2*>(sq + i) = packed;
-            if ((tid & 3) == 0) {
-                sd[i >> 5] = d;
-                ss[i >> 5] = d * static_cast<float>(sum);
-            }
-        }
+        quant8_store(v, in, i, sq, sd, ss);
     }
     __syncthreads();
 }
@@ -283,11 +312,12 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
         const int r0 = g * kMvWarps * R, r1 = min(r0 + kMvWarps * R, s.rows);
         prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
     }
+    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     }
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
@@ -296,7 +326,10 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
         if (r0 >= s.rows) continue;  // warp-uniform
         float acc[R] = {};
         const int nv = min(R, s.rows - r0);
-        dot_rows<R>(s.type, s.w + static_cast<size_t>(r0) * s.rb, s.rb, nv, p.cols, x, lane, acc);
+        const uint8_t* rows[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
+        dot_rows<R>(s.type, rows, p.cols, x, lane, acc);
         float mine = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -345,12 +378,16 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
         for (size_t o = static_cast<size_t>(threadIdx.x - blockDim.x / 2) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
             asm volatile("prefetch.global.L2 [%0];" ::"l"(p.wu + static_cast<size_t>(row0) * p.rbu + o));
     }
+    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[R] = {};
     const size_t rb = up ? p.rbu : p.rbg;
-    dot_rows<R>(up ? p.tu : p.tg, (up ? p.wu : p.wg) + static_cast<size_t>(row0 + rl) * rb, rb, R, p.cols, x, lane, acc);
+    const uint8_t* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) rows[r] = (up ? p.wu : p.wg) + static_cast<size_t>(row0 + rl + r) * rb;
+    dot_rows<R>(up ? p.tu : p.tg, rows, p.cols, x, lane, acc);
     float mine = 0.0f;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -366,6 +403,50 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     }
 }
 
+// ---- gate|up, pairs variant (RZ_CUDA_GLU_PAIRS=1|2): warp w of block b owns P consecutive outputs j (rows gate j
+// and up j, 2P rows in flight at once), so the grid has n_ff / (8P) blocks of 8 warps: more and lighter warps
+// than the 32-output blocks above. The warp completing a 32-output sub-block quantizes it (the counters of the
+// staged kernel below).
+__device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
+
+template <int P>
+__global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int j0 = (blockIdx.x * kMvWarps + w) * P;
+    const uint8_t* rows[2 * P];
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+        rows[2 * q] = p.wg + static_cast<size_t>(j0 + q) * p.rbg;
+        rows[2 * q + 1] = p.wu + static_cast<size_t>(j0 + q) * p.rbu;
+    }
+#pragma unroll
+    for (int r = 0; r < 2 * P; ++r)  // weights are immutable: into L2 before the wait
+        for (size_t o = static_cast<size_t>(lane) * 128; o < p.rbg; o += 32 * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(rows[r] + o));
+    const NormPre pre = norm_preload(p.norm_w, p.cols);
+    pdl_sync(p.pdl_early);
+    const XQ x = smem_x(sm, p.cols);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    float acc[2 * P] = {};
+    dot_rows<2 * P>(p.tg, rows, p.cols, x, lane, acc);
+    float h[P];
+#pragma unroll
+    for (int q = 0; q < P; ++q) h[q] = silu_mul(warp_sum(acc[2 * q]), warp_sum(acc[2 * q + 1]));
+    int last = 0;
+    if (lane == 0) {
+#pragma unroll
+        for (int q = 0; q < P; ++q) p.h[j0 + q] = h[q];
+        __threadfence();
+        last = atomicAdd(&g_cnt[j0 >> 5], static_cast<unsigned>(P)) == 32u - P;
+    }
+    if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j0 / 32: quantize it
+        __threadfence();
+        const float v = __ldcg(p.h + (j0 & ~31) + lane);
+        quantize32_to(v, j0 >> 5, lane, g_aq, g_ad, g_as);
+        if (lane == 0) g_cnt[j0 >> 5] = 0u;
+    }
+}
+
 // ---- staged mat-vec (default): each warp streams its rows through shared memory in stages of ~1-1.7 KB
 // with cp.async, coalesced 16-byte (4-byte for the 2-byte aligned Q6_K rows) copies, nstage - 1 stages in
 // flight. The first stages are issued before griddepcontrol.wait, so a short matrix (a warp's whole row is one
@@ -376,8 +457,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
 // 32-row sub-block; the warp that completes a sub-block quantizes it into the activation buffer (so any
 // row partition works and the grid can fill the GPU evenly).
 constexpr int kStageBytes = 1680;  // largest stage: 8 Q6_K blocks (also 8 Q4_K = 1152, 32 Q8_0 = 1088)
-__device__ float g_ah[kMaxActCols];            // GLU output in float (h)
-__device__ unsigned g_cnt[kMaxActCols / 32];   // rows of each 32-row GLU sub-block done (reset by the last)
+__device__ float g_ah[kMaxActCols];  // GLU output in float (h)
 
 template <int T>
 struct Layout;
@@ -438,12 +518,12 @@ __device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int 
         s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
         s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
         s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
-        const float d = h2f(static_cast<uint16_t>(h.x & 0xFFFFu)), dmin = h2f(static_cast<uint16_t>(h.x >> 16));
-        float sc0, m0, sc1, m1;
-        k_scale_min(h, 2 * j, sc0, m0);
-        k_scale_min(h, 2 * j + 1, sc1, m1);
+        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h.x));  // d, dmin
+        int sc0, sc1, m0, m1;
+        k_scale_min_pair(h, j, sc0, sc1, m0, m1);
         const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
-        acc += d * (sc0 * x.d[sb0] * static_cast<float>(s0) + sc1 * x.d[sb0 + 1] * static_cast<float>(s1)) - dmin * (m0 * xs0 + m1 * xs1);
+        acc += dm.x * (x.d[sb0] * static_cast<float>(s0 * sc0) + x.d[sb0 + 1] * static_cast<float>(s1 * sc1)) -
+               dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
     }
 }
 
@@ -551,11 +631,12 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
         cp_async_commit();
     };
     for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
+    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     }
     float acc = 0.0f, gate = 0.0f;
     for (int i = 0; i < total; ++i) {
@@ -807,7 +888,8 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
     const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
-    if (use_staged(&gs, 1)) {
+    const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
+    if (sg >= 0 ? sg != 0 : use_staged(&gs, 1)) {
         StagedParams sp{};
         const size_t rb = row_bytes(tg, cols);
         sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
@@ -825,6 +907,15 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
                 static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early()};
     const size_t smem = norm_smem_bytes(cols);
+    const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
+    if (pairs == 1 || pairs == 2) {
+        if (!p.h) p.h = glu_scratch();
+        if (pairs == 2 && n_ff % (kMvWarps * 2) == 0)
+            launch(glu_pairs_kernel<2>, n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
+        else
+            launch(glu_pairs_kernel<1>, n_ff / kMvWarps, kMvWarps * 32, smem, p);
+        return;
+    }
     const int grid = n_ff / 32;
     if (env_int("RZ_CUDA_GLU_R", 8) == 4)  // rows per warp: 64 / R warps per block
         launch(glu_fused_kernel<4>, grid, 16 * 32, smem, p);
