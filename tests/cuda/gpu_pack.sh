@@ -36,10 +36,13 @@ if has unit; then
 fi
 if has convert; then
   echo "== convert (both in parallel)"
+  pids=""
   for t in q4_k_m q8_0; do
     /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf > /tmp/conv-$t.log 2>&1 &
+    pids="$pids $!"
   done
-  wait; tail -n1 /tmp/conv-*.log; ls -la /tmp/*.gguf
+  wait $pids  # (a bare `wait` would also wait for the tee of the log, i.e. forever)
+  tail -n1 /tmp/conv-*.log; ls -la /tmp/*.gguf
 fi
 if has quant; then
   echo "== fused vs unfused, gpu vs cpu (quantized models)"

@@ -776,11 +776,14 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
-// RZ_CUDA_STAGED: 0 direct kernels only, 1 staged for every matrix, 2 (default) staged where every matrix
-// of the launch is Q6_K (2-byte aligned blocks: the direct kernels' narrow loads are L1-bound there).
-bool use_staged(const MatvecSeg* segs, int nseg) {
+// RZ_CUDA_STAGED: 0 direct kernels only, 1 staged for every matrix, 2 (default) staged for Q6_K matrices over
+// the activation buffer (down, o): 2-byte aligned blocks make the direct kernels' narrow loads L1-bound
+// (ncu, H200: Q6_K down 11.9 us staged vs 14.5 us direct), while the direct kernels measured faster elsewhere
+// (o 5.4 vs 6.9 us, the Q6_K output head 30 vs 39 us; docs/perf/cuda.md).
+bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
     const int mode = env_int("RZ_CUDA_STAGED", 2);
     if (mode != 2) return mode != 0;
+    if (!act) return false;
     for (int i = 0; i < nseg; ++i)
         if (segs[i].t != DType::Q6_K) return false;
     return true;
@@ -870,14 +873,14 @@ bool fused_supported(DType t, int cols) {
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
-    if (use_staged(segs, nseg))
+    if (use_staged(segs, nseg, false))
         matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate);
     else
         matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
 }
 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
-    if (use_staged(&seg, 1))
+    if (use_staged(&seg, 1, true))
         matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
     else
         matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
@@ -889,7 +892,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
     const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
     const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
-    if (sg >= 0 ? sg != 0 : use_staged(&gs, 1)) {
+    if (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false)) {
         StagedParams sp{};
         const size_t rb = row_bytes(tg, cols);
         sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
