@@ -811,11 +811,10 @@ void launch_staged(StagedParams& p) {
     // Up to two resident waves one group per block (the block scheduler balances them); beyond, each block
     // takes a contiguous run of groups so its prologue is shared (the output head).
     // At most one resident wave (a second, partial wave doubles the time of a latency-bound kernel); each
-    // block's groups are pipelined through its stages. Blocks spanning segments only with one type.
+    // block's groups are pipelined through its stages. Several segments (q, k, v): one group per block, since
+    // a block's items all come from the segment of its first group.
     const int grid0 = std::min(p.ngroups, it->second);
-    p.per_block = (p.ngroups + grid0 - 1) / grid0;
-    if (!GLU && p.nseg > 1 && p.per_block > 1)
-        for (int i = 1; i < p.nseg; ++i) RZ_ASSERT(p.seg[i].type == p.seg[0].type, "staged mat-vec: mixed types need one group per block");
+    p.per_block = !GLU && p.nseg > 1 ? 1 : (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
     launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
