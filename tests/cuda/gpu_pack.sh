@@ -1,16 +1,16 @@
 #!/bin/bash
 # Reproduces the GPU measurements of docs/perf/cuda.md. Step 1 (here, with nvcc): build test_cuda and pack it
-# with the CLI, its shared libraries and the ../shared files the tests read into build/h-cuda/devpack/.
-# Step 2 (on the GPU machine, e.g. the `run` tool with carry=["build/h-cuda/devpack"]):
-#     bash build/h-cuda/devpack/run.sh
-# Usage: [RZ_CUDA_BUILD=build/h-cuda] tests/cuda/gpu_pack.sh [build dir with realizar]   (default build/h-convert)
+# with the CLI, its shared libraries and the ../shared files the tests read into $RZ_CUDA_PACK
+# (default build/h-cuda/devpack). Step 2 (on the GPU machine, e.g. the `run` tool with carry=[that dir]):
+#     bash <pack>/run.sh [stages]     stages: unit convert quant bench ncu sanitize (default: all, in order)
+# Usage: [RZ_CUDA_BUILD=build/h-cuda] [RZ_CUDA_PACK=dir] tests/cuda/gpu_pack.sh [build dir with realizar]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cli_build=${1:-build/h-convert}
 B=${RZ_CUDA_BUILD:-build/h-cuda}
+P=${RZ_CUDA_PACK:-$B/devpack}
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DRZ_WERROR=ON >/dev/null
 cmake --build $B -j2 --target test_cuda
-P=$B/devpack
 rm -rf $P && mkdir -p $P/lib $P/shared/data/tinystories-260K $P/shared/golden $P/shared/data/tokenizers/llama2-spm
 cp $B/tests/cuda/test_cuda $P/ && cp "$cli_build/realizar" $P/
 for l in $(ldd $P/realizar $P/test_cuda | awk '/=>/{print $3}' | sort -u | grep -v "libc.so\|libm.so\|libgcc\|libstdc"); do cp -L "$l" $P/lib/; done
@@ -20,25 +20,68 @@ cp -r $S/golden/llama_gqa $S/golden/phi2 $P/shared/golden/
 cp $S/data/tokenizers/llama2-spm/tokenizer.model $P/shared/data/tokenizers/llama2-spm/
 cat > $P/run.sh <<'RUN'
 #!/bin/bash
-# Device-side driver for the CUDA tests (carried, not committed).
+# Device-side driver for the CUDA tests (carried, not committed). Stages as arguments (default: all).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
+STAGES=${*:-unit convert quant bench ncu sanitize}
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+# Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
+LOG=${OUT:-/tmp}/log.txt
+exec > >(tee "$LOG") 2>&1
+M="/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.mem --format=csv
-echo "== unit"; timeout 200 ./test_cuda 2>&1 | grep -v "^\[ RUN\|^\[       OK" | tail -40
-echo "== no graphs"; RZ_CUDA_GRAPHS=0 timeout 100 ./test_cuda --gtest_filter='*Stories*:*Golden*:*Sequences*' 2>&1 | grep -E "gpu-vs|PASSED|FAILED|Failure"
-echo "== convert"
-for t in q4_k_m q8_0; do
-  /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf 2>&1 | tail -2
-done
-ls -la /tmp/*.gguf
-for cfg in "RZ_CUDA_INT8=0" "RZ_CUDA_INT8=1 RZ_CUDA_SPLIT=0" "RZ_CUDA_INT8=1"; do
-echo "== bench $cfg (INT8=0: float-activation kernels; 1: int8 activations + dp4a; SPLIT=0: one warp per row)"
-env $cfg RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf timeout 120 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "bench|OK|FAIL"
-echo "== quant vs cpu $cfg"
-env $cfg RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf timeout 150 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | grep -E "gpu-vs|OK|FAIL|Failure|Expected|Which|actual|row|col" | head -30
-done
-echo "== memcheck"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -6; echo "memcheck rc=${PIPESTATUS[0]}"
-echo "== racecheck"; timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter=*GoldenLlama*:*Kernels* 2>&1 | tail -6; echo "racecheck rc=${PIPESTATUS[0]}"
+if has unit; then
+  echo "== unit"; timeout 120 ./test_cuda 2>&1 | grep -v "^\[ RUN\|^\[       OK" | tail -30
+  echo "== unit, no graphs, old kernel sequence"; RZ_CUDA_GRAPHS=0 RZ_CUDA_FUSED=0 timeout 60 ./test_cuda --gtest_filter='*Stories*:*Golden*:*Sequences*' 2>&1 | grep -E "gpu-vs|PASSED|FAILED|Failure"
+fi
+if has convert; then
+  echo "== convert (both in parallel)"
+  pids=""
+  for t in q4_k_m q8_0; do
+    /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf > /tmp/conv-$t.log 2>&1 &
+    pids="$pids $!"
+  done
+  wait $pids  # (a bare `wait` would also wait for the tee of the log, i.e. forever)
+  tail -n1 /tmp/conv-*.log; ls -la /tmp/*.gguf
+fi
+if has quant; then
+  echo "== fused vs unfused, gpu vs cpu (quantized models)"
+  RZ_CUDA_QUANT_MODELS=$M timeout 120 ./test_cuda --gtest_filter='*Quantized*:*FusedLayer*' 2>&1 | grep -E "gpu-vs|fused-vs|OK|FAIL|Failure|Expected|Which|actual" | head -30
+fi
+if has bench; then
+  # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
+  # RZ_CUDA_STAGED=0: direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2 (default): staged for Q6_K;
+  # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches.
+  # STAGED_GLU / GLU_R / GLU_PAIRS: gate|up kernel (staged; direct with 8 / 4 rows per warp; pairs kernel, 1-2 outputs per warp).
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_GLU_R=4" "RZ_CUDA_STAGED_GLU=1" "RZ_CUDA_STAGED=0" "RZ_CUDA_STAGED=1" \
+      "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED_GLU=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_GLU_R=4,RZ_CUDA_PDL_EARLY=1" \
+      "RZ_CUDA_GLU_PAIRS=1" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_PAIRS=2,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
+    echo "== bench $cfg"
+    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+  done
+  echo "== bench, no CUDA graph (default kernels, then the old sequence)"
+  for cfg in RZ_CUDA_FUSED=1 RZ_CUDA_FUSED=0; do
+    env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+  done
+fi
+if has ncu; then
+  echo "== ncu (fused layer kernels of one decode step, Q4_K_M, no graph, --clock-control none)"
+  RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
+    --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
+    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-160
+  echo "== ncu details (one layer: qkv, attention, o, gate|up, down)"
+  RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
+    --launch-skip 1108 --launch-count 5 --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats --print-details all \
+    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
+fi
+if has sanitize; then
+  echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== racecheck"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter=*GoldenLlama*:*Kernels* 2>&1 | tail -4; echo "racecheck rc=${PIPESTATUS[0]}"
+fi
+echo "==== SUMMARY"
+grep -E "PASSED|FAILED|Failure|gpu-vs|fused-vs|rc=|\] /tmp" "$LOG" | grep -v "^\[  PASSED  \] [0-9]* tests\?\.$" | sed 's/ weights\/token; roofline/ MB; roof/; s/of roofline//' | cut -c1-170
+grep -E "^\[  PASSED|^\[  FAILED" "$LOG" | sort | uniq -c
 RUN
 chmod +x $P/run.sh
 du -sh $P

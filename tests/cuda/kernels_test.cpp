@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #ifdef RZ_HAVE_CUDA
@@ -127,6 +130,343 @@ TEST(CudaKernels, ArgmaxAndSwiglu) {
     std::vector<float> g(static_cast<size_t>(n));
     ASSERT_TRUE(download(g.data(), dg.p, sizeof(float) * n).ok());
     for (int i = 0; i < n; i += 997) EXPECT_NEAR(g[i], v[i] / (1.0f + std::exp(-v[i])) * v[i], 1e-5f);
+}
+
+// ---- fused decode-layer kernels (decode_fused.cu) -----------------------------------------------------------
+
+// A quantized random matrix: its device copy and the rows rz::quant dequantises it to.
+struct QMat {
+    DType t;
+    int rows, cols;
+    std::vector<float> deq;  // [rows, cols]
+    DevBuf dev;
+    QMat(DType t_, int rows_, int cols_, uint32_t seed) : t(t_), rows(rows_), cols(cols_), deq(static_cast<size_t>(rows_) * cols_), dev(row_bytes(t_, cols_) * rows_) {
+        const size_t rb = row_bytes(t, cols);
+        const auto src = random_floats(deq.size(), seed);
+        std::vector<uint8_t> q(rb * rows);
+        for (int r = 0; r < rows; ++r) {
+            EXPECT_TRUE(quant::quantize_row(t, src.data() + static_cast<size_t>(r) * cols, q.data() + rb * r, cols).ok());
+            EXPECT_TRUE(quant::dequantize_row(t, q.data() + rb * r, deq.data() + static_cast<size_t>(r) * cols, cols).ok());
+        }
+        EXPECT_TRUE(upload(dev.p, q.data(), q.size()).ok());
+    }
+    // float64 W x over the dequantised rows, and sum |w x| (the scale of its rounding error).
+    void ref(const std::vector<float>& x, std::vector<double>& y, std::vector<double>& mag) const {
+        y.assign(static_cast<size_t>(rows), 0.0);
+        mag.assign(static_cast<size_t>(rows), 0.0);
+        for (int r = 0; r < rows; ++r)
+            for (int c = 0; c < cols; ++c) {
+                const double p = static_cast<double>(deq[static_cast<size_t>(r) * cols + c]) * x[static_cast<size_t>(c)];
+                y[static_cast<size_t>(r)] += p;
+                mag[static_cast<size_t>(r)] += std::fabs(p);
+            }
+    }
+};
+
+// rms_norm(x) * w the way the fused prologue computes it (sum of squares in double, product rounded once).
+std::vector<float> rms_norm_ref(const std::vector<float>& x, const std::vector<float>& w, float eps) {
+    double ss = 0.0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const double scale = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + eps);
+    std::vector<float> out(x.size());
+    for (size_t i = 0; i < x.size(); ++i) out[i] = static_cast<float>(static_cast<double>(x[i]) * scale * w[i]);
+    return out;
+}
+
+std::vector<float> download_floats(const DevBuf& b, size_t n) {
+    std::vector<float> v(n);
+    EXPECT_TRUE(download(v.data(), b.p, sizeof(float) * n).ok());
+    return v;
+}
+
+// Kernel variants of the fused mat-vecs: the staged kernel with 2-4 stages (default 3), the direct kernels
+// with 1, 2, 4 rows per warp.
+struct Variant {
+    const char* staged;
+    const char* knob;  // RZ_CUDA_STAGES or RZ_CUDA_MV_R
+};
+constexpr Variant kVariants[] = {{"1", "2"}, {"1", "3"}, {"1", "4"}, {"0", "1"}, {"0", "2"}, {"0", "4"}};
+void set_variant(const Variant& v) {
+    setenv("RZ_CUDA_STAGED", v.staged, 1);
+    setenv(v.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_MV_R", v.knob, 1);
+}
+void clear_variant() {
+    unsetenv("RZ_CUDA_STAGED");
+    unsetenv("RZ_CUDA_STAGES");
+    unsetenv("RZ_CUDA_MV_R");
+}
+
+// matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M layer: rows not a
+// multiple of the row group), with biases and accumulate, rows of 1-3 stages, for each kernel variant.
+TEST(CudaKernels, FusedNormMatvecMatchesReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    for (int cols : {512, 2048, 3072}) {
+        QMat a(DType::Q4_K, 37, cols, 11u), b(DType::Q8_0, 70, cols, 12u), c(DType::Q6_K, 5, cols, 13u);
+        const auto x = random_floats(static_cast<size_t>(cols), 21u), w = random_floats(static_cast<size_t>(cols), 22u);
+        const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
+        DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols);
+        ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
+        ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
+        for (const Variant& var : kVariants) {
+            set_variant(var);
+            for (bool acc : {false, true}) {
+                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + (acc ? " accumulate" : ""));
+                std::vector<std::vector<float>> init, bias;
+                MatvecSeg segs[3];
+                const QMat* m[3] = {&a, &b, &c};
+                DevBuf y0(sizeof(float) * 37), y1(sizeof(float) * 70), y2(sizeof(float) * 5), b0(sizeof(float) * 37), b1(sizeof(float) * 70),
+                    b2(sizeof(float) * 5);
+                DevBuf* yb[3] = {&y0, &y1, &y2};
+                DevBuf* bb[3] = {&b0, &b1, &b2};
+                for (int i = 0; i < 3; ++i) {
+                    const size_t n = static_cast<size_t>(m[i]->rows);
+                    init.push_back(random_floats(n, 30u + static_cast<uint32_t>(i)));
+                    bias.push_back(random_floats(n, 40u + static_cast<uint32_t>(i)));
+                    ASSERT_TRUE(upload(yb[i]->p, init.back().data(), sizeof(float) * n).ok());
+                    ASSERT_TRUE(upload(bb[i]->p, bias.back().data(), sizeof(float) * n).ok());
+                    segs[i] = MatvecSeg{m[i]->t, m[i]->dev.p, m[i]->rows, i == 1 ? nullptr : bb[i]->f(), yb[i]->f()};
+                }
+                matvec_norm(segs, 3, cols, dx.f(), dw.f(), 1e-5f, acc);
+                ASSERT_TRUE(sync("fused norm matvec").ok());
+                for (int i = 0; i < 3; ++i) {
+                    std::vector<double> ref, mag;
+                    m[i]->ref(xr, ref, mag);
+                    const auto y = download_floats(*yb[i], static_cast<size_t>(m[i]->rows));
+                    for (int r = 0; r < m[i]->rows; ++r) {
+                        const double want = ref[static_cast<size_t>(r)] + (i == 1 ? 0.0 : bias[i][static_cast<size_t>(r)]) +
+                                            (acc ? init[i][static_cast<size_t>(r)] : 0.0);
+                        ASSERT_NEAR(y[static_cast<size_t>(r)], want, 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "segment " << i << " row " << r;
+                    }
+                }
+            }
+        }
+        clear_variant();
+    }
+}
+
+// A tall matrix (the output head's shape class): blocks take runs of several row groups; Q8_0 rows of 8 blocks
+// (a partial stage).
+TEST(CudaKernels, FusedNormMatvecTallMatrix) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int rows = 24000, cols = 256;
+    QMat m(DType::Q8_0, rows, cols, 91u);
+    const auto x = random_floats(static_cast<size_t>(cols), 92u), w = random_floats(static_cast<size_t>(cols), 93u);
+    const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
+    std::vector<double> ref, mag;
+    m.ref(xr, ref, mag);
+    DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols), dy(sizeof(float) * rows);
+    ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
+    ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
+    for (const Variant& var : kVariants) {
+        set_variant(var);
+        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob);
+        const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
+        matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
+        ASSERT_TRUE(sync("tall matvec").ok());
+        const auto y = download_floats(dy, static_cast<size_t>(rows));
+        for (int r = 0; r < rows; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
+    }
+    clear_variant();
+}
+
+// gate|up with the norm prologue and the GLU epilogue (h = silu(g) * u against float64), then matvec_act over
+// the int8 buffer it wrote (down projection, accumulate) against the host quantization of the GPU's h.
+TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int E = 512, F2 = 256;  // n_ff: 8 GLU blocks; a multiple of 256 for the down projection's int8 kernels
+    for (DType tg : {DType::Q4_K, DType::Q8_0, DType::Q6_K}) {
+        QMat g(tg, F2, E, 51u), u(tg, F2, E, 52u);
+        QMat down(DType::Q4_K, 40, F2, 53u), down8(DType::Q8_0, 33, F2, 54u);
+        const auto x = random_floats(static_cast<size_t>(E), 61u), w = random_floats(static_cast<size_t>(E), 62u);
+        const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-6f));
+        std::vector<double> gr, gm, ur, um;
+        g.ref(xr, gr, gm);
+        u.ref(xr, ur, um);
+        DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dh(sizeof(float) * F2);
+        ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
+        ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
+        // Staged (2-4 stages), direct with 4 or 8 rows per warp, pairs kernel with 1 or 2 outputs per warp.
+        for (const Variant& var : {Variant{"1", "2"}, Variant{"1", "3"}, Variant{"1", "4"}, Variant{"0", "4"}, Variant{"0", "8"}, Variant{"P", "1"},
+                                   Variant{"P", "2"}}) {
+            SCOPED_TRACE(std::string(dtype_name(tg)) + " staged " + var.staged + " knob " + var.knob);
+            const bool pairs = var.staged[0] == 'P';
+            setenv("RZ_CUDA_STAGED", pairs ? "0" : var.staged, 1);
+            setenv(pairs ? "RZ_CUDA_GLU_PAIRS" : var.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_GLU_R", var.knob, 1);
+            matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
+            ASSERT_TRUE(sync("fused glu").ok());
+            const auto h = download_floats(dh, static_cast<size_t>(F2));
+            for (int i = 0; i < F2; ++i) {
+                const double gv = gr[static_cast<size_t>(i)], uv = ur[static_cast<size_t>(i)];
+                const double want = gv / (1.0 + std::exp(-gv)) * uv;
+                const double eg = 3e-5 * (gm[static_cast<size_t>(i)] + 1.0), eu = 3e-5 * (um[static_cast<size_t>(i)] + 1.0);
+                ASSERT_NEAR(h[static_cast<size_t>(i)], want, 1.2 * eg * (std::fabs(uv) + eu) + eu * (std::fabs(gv) + eg) + 1e-6) << "row " << i;
+            }
+            // The int8 buffer now holds q8(h): the down projections read it (x += W h).
+            const auto hq = quantize_like_gpu(h);
+            for (const QMat* d : {&down, &down8}) {
+                const auto y0 = random_floats(static_cast<size_t>(d->rows), 70u);
+                DevBuf dy(sizeof(float) * d->rows);
+                ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * d->rows).ok());
+                matvec_act(MatvecSeg{d->t, d->dev.p, d->rows, nullptr, dy.f()}, F2, true);
+                ASSERT_TRUE(sync("fused act matvec").ok());
+                const auto y = download_floats(dy, static_cast<size_t>(d->rows));
+                std::vector<double> ref, mag;
+                d->ref(hq, ref, mag);
+                for (int r = 0; r < d->rows; ++r)
+                    ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)] + y0[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0))
+                        << dtype_name(d->t) << " row " << r;
+            }
+        }
+        unsetenv("RZ_CUDA_GLU_R");
+        unsetenv("RZ_CUDA_GLU_PAIRS");
+        clear_variant();
+    }
+}
+
+uint16_t f2h(float f) {  // round to nearest even, finite normal range (the test values)
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    const int e = static_cast<int>((u >> 23) & 0xFF) - 127 + 15;
+    uint32_t m = u & 0x7FFFFFu;
+    if (e <= 0) return static_cast<uint16_t>(sign);  // (not reached by the test's values)
+    uint32_t h = (static_cast<uint32_t>(e) << 10) | (m >> 13);
+    const uint32_t rest = m & 0x1FFFu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+}
+float h2f_host(uint16_t h) {
+    const uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1F, m = h & 0x3FFu;
+    uint32_t u = e == 0 ? sign : sign | ((e - 15 + 127) << 23) | (m << 13);
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// rope + kv store + attention in one kernel against a float64 reference: GQA (2 query heads per kv head),
+// normal / NEOX / partial rotation, f32 and f16 caches; the cache row at pos is written (and only it), and
+// the int8 copy of the output feeds matvec_act (o projection).
+TEST(CudaKernels, FusedAttentionMatchesReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int nh = 4, nkv = 2, hd = 64, pos = 9;
+    const float scale = 1.0f / 8.0f;
+    struct Case {
+        bool f16, neox;
+        int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared
+    };
+    for (const Case cs : {Case{false, false, 64, 16}, Case{true, false, 64, 16}, Case{false, true, 32, 16}, Case{true, true, 64, 16},
+                          Case{true, false, 64, 8200}}) {
+        const int n_ctx = cs.n_ctx;
+        SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
+                     std::to_string(n_ctx));
+        const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
+        auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
+             v = random_floats(static_cast<size_t>(nkv * hd), 83u);
+        const auto kf = random_floats(ncache, 84u), vf = random_floats(ncache, 85u);
+        // Cache contents as stored (f16 rounds) and as read back.
+        std::vector<uint8_t> kraw(ncache * esz), vraw(ncache * esz);
+        std::vector<float> kc(ncache), vc(ncache);
+        for (size_t i = 0; i < ncache; ++i) {
+            if (cs.f16) {
+                const uint16_t a = f2h(kf[i]), b = f2h(vf[i]);
+                std::memcpy(&kraw[2 * i], &a, 2), std::memcpy(&vraw[2 * i], &b, 2);
+                kc[i] = h2f_host(a), vc[i] = h2f_host(b);
+            } else {
+                std::memcpy(&kraw[4 * i], &kf[i], 4), std::memcpy(&vraw[4 * i], &vf[i], 4);
+                kc[i] = kf[i], vc[i] = vf[i];
+            }
+        }
+        std::vector<double> inv(static_cast<size_t>(cs.n_rot / 2));
+        for (int i = 0; i < cs.n_rot / 2; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * i / cs.n_rot);
+        std::vector<float> table(static_cast<size_t>(n_ctx) * cs.n_rot);  // [n_ctx][n_rot / 2] (cos, sin)
+        for (int t = 0; t < n_ctx; ++t)
+            for (int i = 0; i < cs.n_rot / 2; ++i) {
+                const double a = static_cast<double>(t) * inv[static_cast<size_t>(i)];
+                table[static_cast<size_t>(t * cs.n_rot + 2 * i)] = static_cast<float>(std::cos(a));
+                table[static_cast<size_t>(t * cs.n_rot + 2 * i + 1)] = static_cast<float>(std::sin(a));
+            }
+        DevBuf dq(sizeof(float) * q.size()), dk(sizeof(float) * k.size()), dv(sizeof(float) * v.size()), dkc(ncache * esz), dvc(ncache * esz),
+            dinv(sizeof(float) * table.size()), dpos(sizeof(int32_t)), dsc(sizeof(float) * nh * n_ctx), dout(sizeof(float) * nh * hd);
+        ASSERT_TRUE(upload(dq.p, q.data(), sizeof(float) * q.size()).ok());
+        ASSERT_TRUE(upload(dk.p, k.data(), sizeof(float) * k.size()).ok());
+        ASSERT_TRUE(upload(dv.p, v.data(), sizeof(float) * v.size()).ok());
+        ASSERT_TRUE(upload(dkc.p, kraw.data(), kraw.size()).ok());
+        ASSERT_TRUE(upload(dvc.p, vraw.data(), vraw.size()).ok());
+        ASSERT_TRUE(upload(dinv.p, table.data(), sizeof(float) * table.size()).ok());
+        ASSERT_TRUE(upload(dpos.p, &pos, sizeof(pos)).ok());
+        attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, dinv.f(), cs.neox,
+                        static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f());
+        ASSERT_TRUE(sync("fused attention").ok());
+        // Reference: rotate (float cos/sin of double angles, as ops::rope), cache-round the current k and v.
+        auto rot = [&](float* x) {
+            const int half = cs.n_rot / 2;
+            for (int i = 0; i < half; ++i) {
+                const double a = static_cast<double>(pos) * inv[static_cast<size_t>(i)];
+                const double c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
+                const int i0 = cs.neox ? i : 2 * i, i1 = cs.neox ? i + half : 2 * i + 1;
+                const double x0 = x[i0], x1 = x[i1];
+                x[i0] = static_cast<float>(x0 * c - x1 * s);
+                x[i1] = static_cast<float>(x0 * s + x1 * c);
+            }
+        };
+        for (int h = 0; h < nh; ++h) rot(q.data() + h * hd);
+        for (int g = 0; g < nkv; ++g) rot(k.data() + g * hd);
+        std::vector<uint8_t> kgot(ncache * esz), vgot(ncache * esz);
+        ASSERT_TRUE(download(kgot.data(), dkc.p, kgot.size()).ok());
+        ASSERT_TRUE(download(vgot.data(), dvc.p, vgot.size()).ok());
+        auto got_at = [&](const std::vector<uint8_t>& raw, size_t i) {
+            if (!cs.f16) {
+                float f;
+                std::memcpy(&f, &raw[4 * i], 4);
+                return f;
+            }
+            uint16_t b;
+            std::memcpy(&b, &raw[2 * i], 2);
+            return h2f_host(b);
+        };
+        for (int g = 0; g < nkv; ++g)
+            for (int t = 0; t < n_ctx; ++t)
+                for (int d = 0; d < hd; ++d) {
+                    const size_t i = (static_cast<size_t>(g) * n_ctx + t) * hd + d;
+                    if (t != pos) {  // untouched
+                        ASSERT_EQ(std::memcmp(&kgot[i * esz], &kraw[i * esz], esz), 0) << "k cache g " << g << " t " << t;
+                        ASSERT_EQ(std::memcmp(&vgot[i * esz], &vraw[i * esz], esz), 0) << "v cache g " << g << " t " << t;
+                        continue;
+                    }
+                    const float kw = k[static_cast<size_t>(g * hd + d)], vw = v[static_cast<size_t>(g * hd + d)];
+                    const float tol = cs.f16 ? 1e-3f * std::fabs(kw) + 1e-6f : 1e-6f;
+                    ASSERT_NEAR(got_at(kgot, i), kw, tol) << "k at pos, g " << g << " d " << d;
+                    ASSERT_NEAR(got_at(vgot, i), vw, cs.f16 ? 1e-3f * std::fabs(vw) + 1e-6f : 0.0f) << "v at pos, g " << g << " d " << d;
+                    kc[i] = got_at(kgot, i), vc[i] = got_at(vgot, i);  // the reference reads what was stored
+                }
+        const auto out = download_floats(dout, static_cast<size_t>(nh * hd));
+        for (int h = 0; h < nh; ++h) {
+            const int g = h / (nh / nkv);
+            std::vector<double> sc(static_cast<size_t>(pos + 1));
+            double mx = -1e300, sum = 0.0;
+            for (int t = 0; t <= pos; ++t) {
+                double d = 0.0;
+                for (int i = 0; i < hd; ++i) d += static_cast<double>(q[static_cast<size_t>(h * hd + i)]) * kc[(static_cast<size_t>(g) * n_ctx + t) * hd + i];
+                sc[static_cast<size_t>(t)] = d * scale;
+                mx = std::max(mx, d * scale);
+            }
+            for (double& s : sc) sum += (s = std::exp(s - mx));
+            for (int d = 0; d < hd; ++d) {
+                double o = 0.0;
+                for (int t = 0; t <= pos; ++t) o += sc[static_cast<size_t>(t)] * vc[(static_cast<size_t>(g) * n_ctx + t) * hd + d];
+                ASSERT_NEAR(out[static_cast<size_t>(h * hd + d)], o / sum, 2e-5) << "head " << h << " d " << d;
+            }
+        }
+        // The o projection reads the int8 copy of out.
+        QMat o(DType::Q8_0, 24, nh * hd, 86u);
+        DevBuf dy(sizeof(float) * 24);
+        matvec_act(MatvecSeg{o.t, o.dev.p, o.rows, nullptr, dy.f()}, nh * hd, false);
+        ASSERT_TRUE(sync("o after fused attention").ok());
+        const auto y = download_floats(dy, 24);
+        std::vector<double> ref, mag;
+        o.ref(quantize_like_gpu(out), ref, mag);
+        for (int r = 0; r < 24; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "o row " << r;
+    }
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "backend/cuda/stream.h"
+#include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/arch.h"
 
 namespace rz::cuda {

@@ -9,14 +9,15 @@
 #include <cstdlib>
 #include <string>
 
-#include "backend/cuda/stream.h"
+#include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda {
 
+namespace detail {
 // Every launch and copy goes to one non-blocking stream of the backend, so a decode step can be captured as
-// a CUDA graph (capture is not allowed on the legacy default stream). Other kernel files use it too (stream.h).
-cudaStream_t detail::stream() {
+// a CUDA graph (capture is not allowed on the legacy default stream).
+cudaStream_t stream() {
     static cudaStream_t s = [] {
         cudaStream_t t = nullptr;
         if (cudaStreamCreateWithFlags(&t, cudaStreamNonBlocking) != cudaSuccess) t = nullptr;
@@ -24,20 +25,14 @@ cudaStream_t detail::stream() {
     }();
     return s;
 }
+}  // namespace detail
+
+using namespace detail;
 
 namespace {
 
-using detail::stream;
-
 constexpr int kRowsPerBlock = 4;  // warps per block in matvec
 constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
-
-__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-__device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
-__device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
-    const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
-    return (w >> (8 * (i & 3))) & 0xFFu;
-}
 
 // Dequantises 32-element sub-block sb of a row into v[32].
 template <int T>
@@ -191,7 +186,6 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q6_K)>(const uint
     }
 }
 
-__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
 // kRowsPerWarp rows per warp share each x sub-block load (x is re-read once per row group, not per row).
 template <int T>
@@ -250,22 +244,7 @@ __device__ float g_xs[kMaxQ8Cols / 32];
 
 // One warp per 32-element sub-block sb (lane = element): d = amax / 127, q = round(v / d) (ties to even),
 // s = d * sum(q). All 32 lanes must call it together.
-__device__ __forceinline__ void quantize32(float v, int sb, int lane) {
-    float amax = fabsf(v);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-    const float d = amax / 127.0f;
-    const float id = d > 0.0f ? 1.0f / d : 0.0f;
-    const int q = __float2int_rn(v * id);
-    int sum = q;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
-    g_xq[sb * 32 + lane] = static_cast<int8_t>(q);
-    if (lane == 0) {
-        g_xd[sb] = d;
-        g_xs[sb] = d * static_cast<float>(sum);
-    }
-}
+__device__ __forceinline__ void quantize32(float v, int sb, int lane) { quantize32_to(v, sb, lane, g_xq, g_xd, g_xs); }
 
 __global__ void quantize_x_kernel(const float* __restrict__ x, const float* __restrict__ xu, int nsb) {
     const int sb = blockIdx.x * static_cast<int>(blockDim.x >> 5) + static_cast<int>(threadIdx.x >> 5);
@@ -276,11 +255,6 @@ __global__ void quantize_x_kernel(const float* __restrict__ x, const float* __re
     quantize32(v, sb, lane);
 }
 
-// 4 bytes from a 2-byte aligned address (Q8_0 and Q6_K blocks are only 2-byte aligned).
-__device__ __forceinline__ int ld32_a2(const uint8_t* p) {
-    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
-    return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
-}
 
 // Rows of the int8 kernels are split over S warps of a block (S = 1, 2 or 4; kWarpsDp4a / S rows per block)
 // when there are too few rows to fill the GPU: each warp sums its share, then the row's first warp adds the
@@ -323,17 +297,6 @@ __global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
     store_row(acc, r, valid, S, bias, accumulate, y);
 }
 
-// 6-bit scale and min of sub-block s from the 16-byte Q4_K header h (see k_header).
-__device__ __forceinline__ void k_scale_min(const uint4& h, int s, float& sc, float& m) {
-    const uint32_t a = byte_of(h, 4 + s), b8 = byte_of(h, 8 + s);
-    if (s < 4) {
-        sc = static_cast<float>(a & 63);
-        m = static_cast<float>(b8 & 63);
-    } else {
-        sc = static_cast<float>((b8 & 0xF) | ((byte_of(h, s) >> 6) << 4));
-        m = static_cast<float>((b8 >> 4) | ((a >> 6) << 4));
-    }
-}
 
 // Q4_K: 8 lanes per 144-byte block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles are
 // elements of sub-block 2j, high nibbles of 2j + 1. The min term uses the 32-element sums of x, added once
@@ -502,14 +465,6 @@ __global__ void rope_kernel(float* q, int n_head, float* k, int n_head_kv, int h
     x[i1] = x0 * s + x1 * c;
 }
 
-template <typename C>
-__device__ __forceinline__ C to_cache(float v);
-template <>
-__device__ __forceinline__ float to_cache<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half to_cache<__half>(float v) { return __float2half_rn(v); }
-__device__ __forceinline__ float from_cache(float v) { return v; }
-__device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
 
 template <typename C>
 __global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, int n_head_kv, int n_ctx, int hd, const int32_t* posp) {

@@ -21,6 +21,7 @@
 #include "realizar/backend/cuda/cuda.h"
 #include "runtime/context_impl.h"
 #include "runtime/model_impl.h"
+#include "runtime/ops.h"
 #endif
 
 namespace rz::runtime {
@@ -114,12 +115,17 @@ private:
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
     // The layers [0, layer_end_) of forward_token, from the embedding row; the hidden state is left in x_.
     void forward_layers(const int32_t* tp, int32_t seq);
+    // The same through the fused decode layer (5 launches per layer), then the output head when logits_dst.
+    void forward_fused(const int32_t* tp, int32_t seq, float* logits_dst);
     Status upload_batch(const Batch& b);  // {token, position} pairs into dtp_
     // Batches of >= batch_min_ tokens: one GEMM per weight matrix over batch_chunk_ tokens at a time (batch.h);
     // fills dlogits_ rows in batch order, or with x_host (partial offload) the hidden states [n, n_embd] after
     // layer layer_end_ - 1. Scratch is allocated on first use (batch_alloc). Only for blocks batch_ok_ covers.
     Status forward_batch(const Batch& b, float* x_host = nullptr);
     Status batch_alloc();
+    // Whether every layer matrix and the output head can take the fused int8 kernels (cuda::matvec_norm & co)
+    // and the block is the llama one they implement (RMSNorm, SiLU-gated FFN; biases on q|k|v, o, down, output).
+    bool fused_capable() const;
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -149,6 +155,7 @@ private:
     std::vector<Layer> layers_;
     DevWeight tok_embd_, pos_embd_, out_norm_, out_norm_b_, output_, output_b_;
     double* inv_freq_ = nullptr;
+    float* rope_cs_ = nullptr;  // [n_ctx][n_rot / 2] (cos, sin) for the fused attention, from ops::rope_cos_sin
     uint8_t* kc_ = nullptr;
     uint8_t* vc_ = nullptr;
     // Activations (device): x [E], h [E], q [Q], k [KV], v [KV], att [Q], a/b [F], scores [n_head * n_ctx].
@@ -158,6 +165,10 @@ private:
     int dlogits_rows_ = 0;
     int32_t* dtp_ = nullptr;  // {token, position} per batch entry
     int dtp_cap_ = 0;
+    // Fused decode layer (5 launches: cuda.h): fused_mv_ when every matrix has a fused int8 kernel;
+    // fused_attn_ (rope + kv store + attention in one launch) for every model. RZ_CUDA_FUSED=0 turns both off.
+    bool fused_mv_ = false;
+    bool fused_attn_ = true;
     // Graph path: fixed buffers the captured graphs point at.
     bool use_graphs_ = true;
     std::vector<void*> graphs_;  // per sequence, captured on first use
@@ -340,6 +351,11 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
         RZ_ASSIGN_OR_RETURN(void* p, c->dev_alloc(fr.size() * sizeof(double), "RoPE frequencies"));
         RZ_RETURN_IF_ERROR(cuda::upload(p, fr.data(), fr.size() * sizeof(double)));
         c->inv_freq_ = static_cast<double*>(p);
+        const int n_half = hp.n_rot / 2;
+        std::vector<float> cs(static_cast<size_t>(n_ctx) * n_half * 2);
+        for (int pos = 0; pos < n_ctx; ++pos) ops::rope_cos_sin(pos, fr.data(), n_half, cs.data() + static_cast<size_t>(pos) * n_half * 2);
+        RZ_ASSIGN_OR_RETURN(c->rope_cs_, c->dev_floats(cs.size(), "RoPE cos/sin table"));
+        RZ_RETURN_IF_ERROR(cuda::upload(c->rope_cs_, cs.data(), cs.size() * sizeof(float)));
     }
     const size_t kv_bytes = static_cast<size_t>(layer_end) * c->n_seq_ * KV * static_cast<size_t>(n_ctx) * (c->kv_f16_ ? 2 : 4);
     RZ_ASSIGN_OR_RETURN(void* kp, c->dev_alloc(kv_bytes, "K cache"));
@@ -358,6 +374,9 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     RZ_ASSIGN_OR_RETURN(void* t1, c->dev_alloc(2 * sizeof(int32_t), "token/position"));
     c->dtp1_ = static_cast<int32_t*>(t1);
     RZ_ASSIGN_OR_RETURN(c->dlogits1_, c->dev_floats(static_cast<size_t>(hp.n_vocab), "logits"));
+    const char* ef = std::getenv("RZ_CUDA_FUSED");
+    c->fused_attn_ = !(ef && std::strcmp(ef, "0") == 0);
+    c->fused_mv_ = c->fused_attn_ && cuda::int8_activations() && c->fused_capable();
     const char* eg = std::getenv("RZ_CUDA_GRAPHS");
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
@@ -373,6 +392,23 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
         if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b) c->batch_ok_ = false;
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return c;
+}
+
+bool GpuContext::fused_capable() const {
+    const model::HParams& p = hp();
+    const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
+    if (E > cuda::kFusedMaxNormCols || p.head_dim % 32 != 0 || F % 32 != 0) return false;
+    if (p.norm != model::NormType::kRms || p.ffn != model::FfnType::kGated || p.act != model::Activation::kSilu || p.parallel_block || pos_embd_ ||
+        out_norm_b_)
+        return false;
+    auto ok = [](const DevWeight& w, int cols) { return cuda::fused_supported(w.dtype, cols); };
+    for (const Layer& L : layers_) {
+        if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b) return false;
+        if (L.qkv ? !ok(L.qkv, E) : !(ok(L.q, E) && ok(L.k, E) && ok(L.v, E))) return false;
+        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
+        if (!ok(L.o, Q) || !ok(L.down, F)) return false;
+    }
+    return !output_ || ok(output_, E);  // partial offload uploads no output head
 }
 
 Status GpuContext::validate(const Batch& b) const {
@@ -398,11 +434,51 @@ Status GpuContext::validate(const Batch& b) const {
 }
 
 void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst) {
+    if (fused_mv_) return forward_fused(tp, seq, logits_dst);
     forward_layers(tp, seq);
     const model::HParams& p = hp();
     if (logits_dst) {
         norm(x_, out_norm_, out_norm_b_, h_);
         cuda::matvec(output_.dtype, output_.data, p.n_vocab, p.n_embd, h_, static_cast<const float*>(output_b_.data), false, logits_dst);
+    }
+}
+
+void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst) {
+    const int32_t* pos = tp + 1;
+    const model::HParams& p = hp();
+    const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
+    const size_t esz = kv_f16_ ? 2 : 4;
+    const float* rope_cs = p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr;
+    const bool neox = p.rope_type == model::RopeType::kNeox;
+    const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
+    for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
+        const Layer& L = layers_[static_cast<size_t>(il)];
+        if (L.qkv) {
+            const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_};
+            cuda::matvec_norm(&s, 1, E, x_, f32(L.attn_norm), p.norm_eps, false);
+        } else {
+            const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), q_},
+                                          {L.k.dtype, L.k.data, KV, f32(L.kb), k_},
+                                          {L.v.dtype, L.v.data, KV, f32(L.vb), v_}};
+            cuda::matvec_norm(s, 3, E, x_, f32(L.attn_norm), p.norm_eps, false);
+        }
+        uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
+        uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
+        cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
+                              scores_, true, att_);
+        cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
+        if (L.gate_up) {
+            const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
+            cuda::matvec_glu_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
+        } else {
+            cuda::matvec_glu_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
+        }
+        cuda::matvec_act({L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, true);  // x += down(silu(gate) * up)
+    }
+    if (logits_dst) {
+        const cuda::MatvecSeg s{output_.dtype, output_.data, p.n_vocab, f32(output_b_), logits_dst};
+        cuda::matvec_norm(&s, 1, E, x_, f32(out_norm_), p.norm_eps, false);
     }
 }
 
@@ -412,6 +488,9 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
     const size_t esz = kv_f16_ ? 2 : 4;
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+    const double* inv_freq = p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr;
+    const float* rope_cs = p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr;
+    const bool neox = p.rope_type == model::RopeType::kNeox;
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
     if (pos_embd_) {  // learned absolute positions (gpt2): x += P[pos]
         cuda::get_row(pos_embd_.dtype, pos_embd_.data, E, pos, 1.0f, h_);
@@ -429,12 +508,16 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
         }
         if (L.q_norm) cuda::head_rms_norm(q_, f32(L.q_norm), p.n_head, hd, p.norm_eps);
         if (L.k_norm) cuda::head_rms_norm(k_, f32(L.k_norm), p.n_head_kv, hd, p.norm_eps);
-        if (p.rope_type != model::RopeType::kNone)
-            cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq_, pos, p.rope_type == model::RopeType::kNeox);
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
-        cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
-        cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
+        if (fused_attn_) {  // float output: the o mat-vec below quantizes att_ itself
+            cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
+                                  scores_, false, att_);
+        } else {
+            if (inv_freq) cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq, pos, neox);
+            cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
+            cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
+        }
         // x += o. A parallel block's FFN reads the same h_ (norm of the layer's input), so adding first is exact.
         cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, f32(L.ob), true, x_);
         if (!p.parallel_block) norm(x_, L.ffn_norm, L.ffn_norm_b, h_);
@@ -477,7 +560,7 @@ Status GpuContext::decode_hidden(const Batch& b, float* x_out) {
     RZ_RETURN_IF_ERROR(upload_batch(b));
     const size_t E = static_cast<size_t>(hp().n_embd);
     for (size_t i = 0; i < b.size(); ++i) {
-        forward_layers(dtp_ + 2 * i, b.seq_id[i]);
+        forward_token(dtp_ + 2 * i, b.seq_id[i], nullptr);  // no logits: the hidden state stays in x_
         // The next token overwrites x_: each hidden state comes back before it (download synchronises).
         RZ_RETURN_IF_ERROR(cuda::download(x_out + i * E, x_, E * sizeof(float)));
         int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];

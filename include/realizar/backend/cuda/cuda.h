@@ -55,6 +55,47 @@ void attention_decode(const float* q, const void* kc, const void* vc, bool f16, 
 void swiglu(const float* gate, const float* up, int n, float* out);  // out = silu(gate) * up
 void argmax(const float* x, int n, int32_t* out);                    // out: one device int
 
+// ---- Fused decode layer (src/backend/cuda/decode_fused.cu) ------------------------------------------------
+// A llama-family layer in 5 launches: [norm + q|k|v] [rope + kv store + attention] [o + residual]
+// [norm + gate|up + silu * up] [down + residual]. The mat-vecs take int8 activations (one scale per 32) and
+// __dp4a; x' = rms_norm(x) * w is normalised and quantized by every block into its shared memory (no norm
+// launch), silu(gate) * up and the attention output are quantized by the kernels that produce them into the
+// backend's fused activation buffer, which matvec_act reads. On sm_90 the launches use programmatic
+// dependent launch: each kernel prefetches its weights into L2 while the previous one finishes
+// (RZ_CUDA_PDL=0 or set_pdl(false) turns it off).
+void set_pdl(bool on);
+bool pdl_enabled();
+// Whether the fused mat-vecs read weights of type t with rows of `cols` (Q8_0, Q4_K, Q6_K; cols % 256 == 0;
+// up to kFusedMaxNormCols for the normalising kernels, 131072 for matvec_act).
+constexpr int kFusedMaxNormCols = 32768;
+bool fused_supported(DType t, int cols);
+// One mat-vec of a fused launch: y[0:rows] = (accumulate ? y : 0) + bias + W x; bias may be null.
+struct MatvecSeg {
+    DType t = DType::F32;
+    const void* W = nullptr;
+    int rows = 0;
+    const float* bias = nullptr;
+    float* y = nullptr;
+};
+// y_s = W_s q8(rms_norm(x[0:cols]) * norm_w) for 1-3 segments (q, k, v when not stacked) in one launch.
+void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate);
+// g = Wg x', u = Wu x' with x' = q8(rms_norm(x) * norm_w) (Wg, Wu [n_ff, cols]; n_ff % 32 == 0); the fused
+// activation buffer receives q8(silu(g) * u) [n_ff]; h (may be null) receives silu(g) * u in float.
+void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
+                     float eps, float* h);
+// y = (accumulate ? y : 0) + bias + W a over the fused activation buffer a [cols] (written by
+// matvec_glu_norm or attention_fused with quant_out).
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
+// RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
+// CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
+// caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
+// block per query head; q, k, v are not modified. *pos is read before the wait on the previous kernel: it must
+// come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with quant_out (hd % 32 == 0) also the
+// fused activation buffer. scores: device scratch of n_head * n_ctx floats.
+void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
+                     int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
+                     float* out);
+
 // CUDA graphs of the backend stream: launches between capture_begin() and capture_end() are recorded, not run.
 Status capture_begin();
 Result<void*> capture_end();  // an executable graph

@@ -1,0 +1,198 @@
+// Fused rope + KV-cache store + decode attention for one token (see cuda.h, attention_fused), part of the
+// fused decode layer (decode_fused.cu); launched with programmatic dependent launch like the mat-vecs.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "backend/cuda/common.cuh"
+#include "realizar/backend/cuda/cuda.h"
+
+namespace rz::cuda {
+
+using namespace detail;
+
+namespace {
+
+// ---- rope + kv store + decode attention, one block per query head. The block ropes its own q head and the
+// current k of its group in shared memory (so no block waits for another), rounds the current k, v through
+// the cache type (what a read-back from the cache would give), and the group's first head writes them to
+// the caches; the other heads read positions [0, pos) from the cache and the current one from shared memory.
+// Scores: one thread per key (its whole row in 16-byte loads, all in flight at once) instead of a warp per
+// key, whose shuffle reductions serialised ~pos / 8 dependent loads per warp. Rotation from a host-computed
+// cos/sin table (the CPU's values) instead of double sin/cos per pair.
+struct AttnParams {
+    const float* q;
+    const float* k;
+    const float* v;
+    void* kc;
+    void* vc;
+    int n_head, n_head_kv, hd, n_ctx, n_rot, neox, quant;
+    const float* rope_cs;  // [n_ctx][n_rot / 2] (cos, sin), or null
+    const int32_t* pos;
+    float scale;
+    float* scores;
+    float* out;
+    ActBuffer act;  // receives the int8 copy of out when quant
+    int pdl_early;
+    int smem_scores;  // scores in shared memory (n_ctx small enough), else in `scores`
+};
+
+// Dot of q (shared memory, float) with cached key row t.
+template <typename C>
+__device__ __forceinline__ float key_dot(const float* qs, const C* krow, int hd) {
+    float d = 0.0f;
+    if constexpr (sizeof(C) == 2) {
+        if (hd % 8 == 0) {
+            for (int i = 0; i < hd; i += 8) {
+                const uint4 u = *reinterpret_cast<const uint4*>(krow + i);
+                const uint32_t w4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+                for (int k = 0; k < 4; ++k) {
+                    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
+                    d += qs[i + 2 * k] * f.x + qs[i + 2 * k + 1] * f.y;
+                }
+            }
+            return d;
+        }
+    } else {
+        if (hd % 4 == 0) {
+            for (int i = 0; i < hd; i += 4) {
+                const float4 f = *reinterpret_cast<const float4*>(krow + i);
+                d += qs[i] * f.x + qs[i + 1] * f.y + qs[i + 2] * f.z + qs[i + 3] * f.w;
+            }
+            return d;
+        }
+    }
+    for (int i = 0; i < hd; ++i) d += qs[i] * from_cache(krow[i]);
+    return d;
+}
+
+template <typename C>
+__global__ void attn_fused_kernel(const AttnParams p) {
+    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
+    const int hd = p.hd, h = blockIdx.x, grp = p.n_head / p.n_head_kv, g = h / grp;
+    C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    if (h % grp == 0) {  // earlier positions of the cache are immutable here: warm L2 with them
+        prefetch_l2(reinterpret_cast<const uint8_t*>(K), static_cast<size_t>(pos) * hd * sizeof(C));
+        prefetch_l2(reinterpret_cast<const uint8_t*>(V), static_cast<size_t>(pos) * hd * sizeof(C));
+    }
+    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32] | scores[n_ctx] (when they fit)
+    float* qs = smf;
+    float* ks = qs + hd;
+    float* vs = ks + hd;
+    float* part = vs + hd;
+    float* red = part + blockDim.x;
+    float* sc = p.smem_scores ? red + 32 : p.scores + static_cast<size_t>(h) * p.n_ctx;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    const int half = p.n_rot / 2;
+    float2 cs = make_float2(1.0f, 0.0f);
+    if (p.rope_cs && tid < half) cs = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + tid];
+    pdl_sync(p.pdl_early);
+    for (int i = tid; i < hd; i += blockDim.x) {
+        qs[i] = p.q[h * hd + i];
+        ks[i] = p.k[g * hd + i];
+        vs[i] = p.v[g * hd + i];
+    }
+    __syncthreads();
+    if (p.rope_cs) {  // same float operations as ops::rope and the rope kernel
+        if (tid < half) {
+            const int i0 = p.neox ? tid : 2 * tid, i1 = p.neox ? tid + half : 2 * tid + 1;
+            float x0 = qs[i0], x1 = qs[i1];
+            qs[i0] = x0 * cs.x - x1 * cs.y;
+            qs[i1] = x0 * cs.y + x1 * cs.x;
+            x0 = ks[i0], x1 = ks[i1];
+            ks[i0] = x0 * cs.x - x1 * cs.y;
+            ks[i1] = x0 * cs.y + x1 * cs.x;
+        }
+        __syncthreads();
+    }
+    for (int i = tid; i < hd; i += blockDim.x) {
+        const C kr = to_cache<C>(ks[i]), vr = to_cache<C>(vs[i]);
+        if (h % grp == 0) {
+            K[static_cast<size_t>(pos) * hd + i] = kr;
+            V[static_cast<size_t>(pos) * hd + i] = vr;
+        }
+        ks[i] = from_cache(kr);
+        vs[i] = from_cache(vr);
+    }
+    __syncthreads();
+    const int n_kv = pos + 1;
+    float mx = -INFINITY;
+    for (int t = tid; t < n_kv; t += blockDim.x) {
+        float d = 0.0f;
+        if (t < pos) {
+            d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd);
+        } else {
+            for (int i = 0; i < hd; ++i) d += qs[i] * ks[i];
+        }
+        d *= p.scale;
+        sc[t] = d;
+        mx = fmaxf(mx, d);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int t = tid; t < n_kv; t += blockDim.x) {  // each thread rereads only its own scores
+        const float e = __expf(sc[t] - mx);
+        sc[t] = e;
+        sum += e;
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) red[warp] = sum;
+    __threadfence_block();
+    __syncthreads();  // also publishes sc[] written by other threads
+    sum = 0.0f;
+    for (int i = 0; i < nw; ++i) sum += red[i];
+    const int ngrp = blockDim.x / hd;
+    const int gi = tid / hd, d = tid % hd;
+    float acc = 0.0f;
+    if (gi < ngrp) {
+        // 8 keys per step with independent loads in flight (the rows were prefetched into L2 before the wait).
+        float a8[8] = {};
+        int t = gi;
+        for (; t + 7 * ngrp < pos; t += 8 * ngrp) {
+#pragma unroll
+            for (int u = 0; u < 8; ++u) a8[u] += sc[t + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
+        }
+        for (; t < pos; t += ngrp) a8[0] += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
+        if (pos % ngrp == gi) a8[1] += sc[pos] * vs[d];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc += a8[u];
+    }
+    part[tid] = acc;
+    __syncthreads();
+    if (tid < hd) {
+        float o = 0.0f;
+        for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
+        o /= sum;
+        p.out[h * hd + tid] = o;
+        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
+        if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q, p.act.d, p.act.s);
+    }
+}
+
+}  // namespace
+
+void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
+                     int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
+                     float* out) {
+    const int threads = 256;
+    RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
+    AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
+                 scores, out, act_buffer(), pdl_early(), 0};
+    // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
+    const bool ssm = n_ctx <= 8192;
+    p.smem_scores = ssm ? 1 : 0;
+    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32 + (ssm ? n_ctx : 0));
+    if (f16)
+        launch(attn_fused_kernel<__half>, n_head, threads, smem, p);
+    else
+        launch(attn_fused_kernel<float>, n_head, threads, smem, p);
+}
+
+}  // namespace rz::cuda

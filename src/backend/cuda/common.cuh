@@ -1,0 +1,144 @@
+#pragma once
+// Device helpers shared by the CUDA kernel files of rz_cuda (block-layout readers, activation quantization
+// math, cache element conversion) and the backend stream. Internal to src/backend/cuda.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+namespace rz::cuda::detail {
+
+// The backend's one non-blocking stream (defined in kernels.cu); every launch and copy goes to it.
+cudaStream_t stream();
+
+__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
+    const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
+    return (w >> (8 * (i & 3))) & 0xFFu;
+}
+// 4 bytes from a 2-byte aligned address (Q8_0 and Q6_K blocks are only 2-byte aligned).
+__device__ __forceinline__ int ld32_a2(const uint8_t* p) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+    return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));
+}
+
+// 6-bit scale and min of sub-block s from the 16-byte Q4_K/Q5_K header h {half d, dmin; scales[12]}.
+__device__ __forceinline__ void k_scale_min(const uint4& h, int s, float& sc, float& m) {
+    const uint32_t a = byte_of(h, 4 + s), b8 = byte_of(h, 8 + s);
+    if (s < 4) {
+        sc = static_cast<float>(a & 63);
+        m = static_cast<float>(b8 & 63);
+    } else {
+        sc = static_cast<float>((b8 & 0xF) | ((byte_of(h, s) >> 6) << 4));
+        m = static_cast<float>((b8 >> 4) | ((a >> 6) << 4));
+    }
+}
+
+// Scales and mins (6-bit) of sub-blocks 2j and 2j + 1 of a Q4_K/Q5_K header h (bytes 4..15 = q[12]) in a
+// dozen integer operations on 16-bit pairs instead of k_scale_min's byte selection twice: for j < 2,
+// sc = q[2j..] & 63, m = q[2j + 4..] & 63; for j >= 2 the low 4 bits come from q[2j + 4..] and the top 2
+// from q[2j - 4..] (scales) or q[2j..] (mins). Same values as k_scale_min (checked exhaustively on random
+// headers when written).
+__device__ __forceinline__ void k_scale_min_pair(const uint4& h, int j, int& sc0, int& sc1, int& m0, int& m1) {
+    const int t = 16 * (j & 1);
+    const uint32_t y = h.y >> t, z = h.z >> t, w = h.w >> t;
+    const uint32_t a = j < 2 ? (y & 0x3F3Fu) : ((w & 0x0F0Fu) | ((y & 0xC0C0u) >> 2));
+    const uint32_t b = j < 2 ? (z & 0x3F3Fu) : (((w >> 4) & 0x0F0Fu) | ((z & 0xC0C0u) >> 2));
+    sc0 = static_cast<int>(a & 0xFFu), sc1 = static_cast<int>((a >> 8) & 0xFFu);
+    m0 = static_cast<int>(b & 0xFFu), m1 = static_cast<int>((b >> 8) & 0xFFu);
+}
+
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+// Activation quantization of one 32-element sub-block, one warp (lane = element): d = amax / 127,
+// q = round(v / d) (ties to even), s = d * sum(q) (for the Q4_K minimums). All 32 lanes call it together.
+__device__ __forceinline__ void quantize32_to(float v, int sb, int lane, int8_t* xq, float* xd, float* xs) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const int q = __float2int_rn(v * id);
+    int sum = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+    xq[sb * 32 + lane] = static_cast<int8_t>(q);
+    if (lane == 0) {
+        xd[sb] = d;
+        xs[sb] = d * static_cast<float>(sum);
+    }
+}
+
+template <typename C>
+__device__ __forceinline__ C to_cache(float v);
+template <>
+__device__ __forceinline__ float to_cache<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half to_cache<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ float from_cache(float v) { return v; }
+__device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
+
+// Programmatic dependent launch (sm_90): wait for the previous kernel's completion (and its memory), and let
+// the next kernel start launching. No-ops on sm_80 (and when the kernel was launched without the attribute).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+// Wait for the previous kernel, and let the next one launch: after the wait (default), or already before it
+// with `early` (RZ_CUDA_PDL_EARLY=1; still safe: the next kernel's own wait covers this one, which completes
+// only after the previous one, and before its wait every kernel reads only immutable data).
+__device__ __forceinline__ void pdl_sync(int early) {
+    if (early) pdl_launch_dependents();
+    pdl_wait();
+    if (!early) pdl_launch_dependents();
+}
+// Prefetch [p, p + bytes) into L2, spread over the block's threads (128-byte lines).
+__device__ __forceinline__ void prefetch_l2(const uint8_t* p, size_t bytes) {
+    for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x) * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+// The fused path's int8 activation buffer (decode_fused.cu): values, per-32 scales d and d * sum(q).
+struct ActBuffer {
+    int8_t* q;
+    float* d;
+    float* s;
+};
+ActBuffer act_buffer();
+bool pdl_on();     // RZ_CUDA_PDL / set_pdl, and an sm_90+ device
+int pdl_early();  // RZ_CUDA_PDL_EARLY=1: kernels let the next one launch before their own wait
+
+// Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
+// launched here wait on griddepcontrol before touching anything the previous kernel writes).
+template <typename... KArgs, typename... Args>
+inline void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(grid));
+    cfg.blockDim = dim3(static_cast<unsigned>(block));
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream();
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_on() ? 1 : 0;
+    (void)cudaLaunchKernelEx(&cfg, k, std::forward<Args>(args)...);
+}
+
+}  // namespace rz::cuda::detail

@@ -1,0 +1,929 @@
+// Fused decode-layer kernels (see cuda.h): a llama-family layer in 5 launches instead of ~10. Why: at batch 1
+// a TinyLlama layer reads ~26 MB of weights, under 10 us at HBM speed, while each small launch (norm,
+// quantize, rope, kv store) costs 3-5 us of latency. So the norm and the activation quantization move into
+// the prologue of the mat-vec that consumes them (every block re-normalises the 2-32 KB x from L2), the GLU
+// product is quantized in the gate|up epilogue (a block owns 32 consecutive rows of both gate and up), and
+// rope + kv store + attention are one kernel. On sm_90 every kernel is launched with programmatic dependent
+// launch: before griddepcontrol.wait it only prefetches its weights (immutable) into L2, and it lets the next
+// kernel launch only after its own wait, so at most two kernels overlap and neither reads the other's output
+// early.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "backend/cuda/common.cuh"
+#include "realizar/backend/cuda/cuda.h"
+
+namespace rz::cuda {
+
+using namespace detail;
+
+namespace {
+
+constexpr int kMaxActCols = 1 << 17;  // longest activation the fused buffer holds (n_ff, n_head * head_dim)
+constexpr int kMvWarps = 8;           // warps per block of the plain fused mat-vec
+// The fused activation buffer: int8 values, per-32 scales d and d * sum(q).
+__device__ __align__(16) int8_t g_aq[kMaxActCols];
+__device__ float g_ad[kMaxActCols / 32];
+__device__ float g_as[kMaxActCols / 32];
+
+constexpr int kQ8_0 = static_cast<int>(DType::Q8_0);
+constexpr int kQ4_K = static_cast<int>(DType::Q4_K);
+constexpr int kQ6_K = static_cast<int>(DType::Q6_K);
+
+// Int8 activations as the dot kernels read them: shared memory (normalised in the prologue) or g_aq.
+struct XQ {
+    const int8_t* q;
+    const float* d;
+    const float* s;
+};
+
+
+// ---- dot products of R consecutive rows with x, one warp: the R rows' loads of one step are issued together
+// (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum over
+// rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
+
+// Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
+template <int R>
+__device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int qq = lane & 3;
+    constexpr int U = R >= 4 ? 1 : 4 / R;
+#pragma unroll U
+    for (int b = lane >> 2; b < nb; b += 8) {
+        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
+        const float xd = x.d[b];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 34;
+            const float d = h2f(ld16(blk));
+            const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
+            acc[r] += d * xd * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
+        }
+    }
+}
+
+// Q4_K: 8 lanes per 144-byte super-block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles
+// are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
+// added by the half-0 lanes only.
+template <int R>
+__device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int k = lane & 7, j = k >> 1, hf = k & 1;
+    constexpr int U = R >= 2 ? 1 : 2;
+#pragma unroll U
+    for (int b = lane >> 3; b < nb; b += 4) {
+        const int sb0 = 8 * b + 2 * j;
+        const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
+        const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
+        const float xd0 = x.d[sb0], xd1 = x.d[sb0 + 1];
+        const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
+        uint4 h[R], q[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 144;
+            h[r] = *reinterpret_cast<const uint4*>(blk);
+            q[r] = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            constexpr int m4 = 0x0F0F0F0F;
+            int s0 = __dp4a(static_cast<int>(q[r].x) & m4, x0.x, 0);
+            s0 = __dp4a(static_cast<int>(q[r].y) & m4, x0.y, s0);
+            s0 = __dp4a(static_cast<int>(q[r].z) & m4, x0.z, s0);
+            s0 = __dp4a(static_cast<int>(q[r].w) & m4, x0.w, s0);
+            int s1 = __dp4a(static_cast<int>(q[r].x >> 4) & m4, x1.x, 0);
+            s1 = __dp4a(static_cast<int>(q[r].y >> 4) & m4, x1.y, s1);
+            s1 = __dp4a(static_cast<int>(q[r].z >> 4) & m4, x1.z, s1);
+            s1 = __dp4a(static_cast<int>(q[r].w >> 4) & m4, x1.w, s1);
+            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
+            int sc0, sc1, m0, m1;
+            k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);
+            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
+                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
+        }
+    }
+}
+
+// Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
+// half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
+template <int R>
+__device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
+    constexpr int U = R >= 2 ? 1 : 2;
+#pragma unroll U
+    for (int b = lane >> 3; b < nb; b += 4) {
+        int2 xv[4];
+        float xd[4];
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+            const int sbi = 8 * b + 4 * hh + rr;
+            xv[rr] = *reinterpret_cast<const int2*>(x.q + sbi * 32 + l0);
+            xd[rr] = x.d[sbi];
+        }
+        int la[R][2], lb[R][2], hq[R][2];
+        float d[R];
+        int sc[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 210;
+            const uint8_t* ql = blk + 64 * hh + l0;
+            const uint8_t* qh = blk + 128 + 32 * hh + l0;
+            la[r][0] = ld32_a2(ql), la[r][1] = ld32_a2(ql + 4), lb[r][0] = ld32_a2(ql + 32), lb[r][1] = ld32_a2(ql + 36);
+            hq[r][0] = ld32_a2(qh), hq[r][1] = ld32_a2(qh + 4);
+            const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) sc[r][rr] = scl[2 * rr];
+            d[r] = h2f(ld16(blk + 208));
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            float sum4 = 0.0f;
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) {
+                int s = 0;
+#pragma unroll
+                for (int i = 0; i < 2; ++i) {
+                    const int src = (rr & 1) ? lb[r][i] : la[r][i];
+                    const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
+                    const int hi = ((hq[r][i] >> (2 * rr)) & 0x03030303) << 4;
+                    const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                    s = __dp4a(v, i == 0 ? xv[rr].x : xv[rr].y, s);
+                }
+                sum4 += static_cast<float>(sc[r][rr]) * xd[rr] * static_cast<float>(s);
+            }
+            acc[r] += d[r] * sum4;
+        }
+    }
+}
+
+// Blocks per row of type t (32 elements per Q8_0 block, 256 per super-block).
+__host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 ? cols / 32 : cols / 256; }
+
+template <int R>
+__device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
+    const int nb = blocks_per_row(t, cols);
+    if (t == kQ4_K) dot_q4_k<R>(rows, nb, x, lane, acc);
+    else if (t == kQ6_K) dot_q6_k<R>(rows, nb, x, lane, acc);
+    else dot_q8_0<R>(rows, nb, x, lane, acc);
+}
+
+// ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
+// takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum
+// of squares is in double like the CPU reference (ops::rms_norm) and the old rms_norm kernel.
+// Chunk 0 of the norm weights (this thread's 8 elements), loaded before the dependency wait (immutable).
+struct NormPre {
+    float4 wa, wb;
+};
+__device__ __forceinline__ NormPre norm_preload(const float* __restrict__ w, int n) {
+    NormPre r{};
+    const int i = static_cast<int>(threadIdx.x) * 8;
+    if (w && i < n) r.wa = *reinterpret_cast<const float4*>(w + i), r.wb = *reinterpret_cast<const float4*>(w + i + 4);
+    return r;
+}
+
+__device__ __forceinline__ void quant8_store(const float (&v)[8], bool in, int i, int8_t* sq, float* sd, float* ss) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) amax = fmaxf(amax, fabsf(v[k]));
+    amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    int q[8], sum = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) sum += (q[k] = __float2int_rn(v[k] * id));
+    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 2);
+    if (in) {
+        int2 packed;
+        packed.x = (q[0] & 0xFF) | ((q[1] & 0xFF) << 8) | ((q[2] & 0xFF) << 16) | static_cast<int>(static_cast<uint32_t>(q[3]) << 24);
+        packed.y = (q[4] & 0xFF) | ((q[5] & 0xFF) << 8) | ((q[6] & 0xFF) << 16) | static_cast<int>(static_cast<uint32_t>(q[7]) << 24);
+        *reinterpret_cast<int2*>(sq + i) = packed;
+        if ((threadIdx.x & 3) == 0) {
+            sd[i >> 5] = d;
+            ss[i >> 5] = d * static_cast<float>(sum);
+        }
+    }
+}
+
+__device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
+                                float* sd, float* ss) {
+    __shared__ double red[32];
+    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
+    const bool in0 = i0 < n;
+    float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
+    if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
+    double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
+                 static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
+                 static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
+    for (int i = i0 + nt * 8; i < n; i += nt * 8) {
+        const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+        acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
+        acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) red[tid >> 5] = acc;
+    __syncthreads();
+    if (tid < 32) {
+        double t = tid < (nt >> 5) ? red[tid] : 0.0;
+        t = warp_sum(t);
+        if (tid == 0) red[0] = t;
+    }
+    __syncthreads();
+    const double scale = 1.0 / sqrt(red[0] / n + eps);
+    {
+        const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+        const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+        quant8_store(v, in0, i0, sq, sd, ss);
+    }
+    for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
+        const int i = base + tid * 8;
+        const bool in = i < n;
+        float v[8] = {};
+        if (in) {
+            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+            const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
+            const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+        }
+        quant8_store(v, in, i, sq, sd, ss);
+    }
+    __syncthreads();
+}
+
+__host__ __device__ inline size_t norm_smem_bytes(int cols) { return static_cast<size_t>(cols) + 2 * sizeof(float) * static_cast<size_t>(cols / 32); }
+
+__device__ __forceinline__ XQ smem_x(unsigned char* sm, int cols) {
+    int8_t* sq = reinterpret_cast<int8_t*>(sm);
+    float* sd = reinterpret_cast<float*>(sm + cols);
+    return XQ{sq, sd, sd + cols / 32};
+}
+
+// ---- plain fused mat-vec: up to 3 segments; a row group is kMvWarps * R consecutive rows of one segment
+// (one warp per R rows); each block takes a contiguous run of row groups (grid sized to the resident blocks,
+// so the prologue runs once per block, not once per row group).
+struct SegD {
+    const uint8_t* w;
+    const float* bias;
+    float* y;
+    size_t rb;
+    int rows;
+    int type;
+    int ngroups;
+};
+struct MvParams {
+    SegD seg[3];
+    int nseg;
+    int ngroups;    // total row groups
+    int per_block;  // row groups per block
+    int cols;
+    const float* x;  // null: the fused activation buffer
+    const float* norm_w;
+    float eps;
+    int accumulate;
+    int pdl_early;
+};
+
+template <typename P>
+__device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
+    if (g < p.seg[0].ngroups || p.nseg == 1) return p.seg[0];
+    g -= p.seg[0].ngroups;
+    if (g < p.seg[1].ngroups || p.nseg == 2) return p.seg[1];
+    g -= p.seg[1].ngroups;
+    return p.seg[2];
+}
+
+template <int R>
+__global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    {  // weights are immutable: start pulling this block's first row group into L2 before the wait
+        int g = g0;
+        const SegD s = pick_seg(p, g);
+        const int r0 = g * kMvWarps * R, r1 = min(r0 + kMvWarps * R, s.rows);
+        prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
+    }
+    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
+    pdl_sync(p.pdl_early);
+    XQ x{g_aq, g_ad, g_as};
+    if (p.x) {
+        x = smem_x(sm, p.cols);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    }
+    for (int gi = g0; gi < g1; ++gi) {
+        int g = gi;
+        const SegD s = pick_seg(p, g);
+        const int r0 = (g * kMvWarps + w) * R;
+        if (r0 >= s.rows) continue;  // warp-uniform
+        float acc[R] = {};
+        const int nv = min(R, s.rows - r0);
+        const uint8_t* rows[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
+        dot_rows<R>(s.type, rows, p.cols, x, lane, acc);
+        float mine = 0.0f;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const float a = warp_sum(acc[r]);
+            if (lane == r) mine = a;
+        }
+        if (lane < nv) {
+            const int row = r0 + lane;
+            if (s.bias) mine += s.bias[row];
+            s.y[row] = p.accumulate ? s.y[row] + mine : mine;
+        }
+    }
+}
+
+// ---- gate|up with the norm prologue and the GLU epilogue. Block b owns rows [32b, 32b + 32) of gate and of
+// up: its first half of the warps computes the gate rows, the second half the up rows (R each), and warp 0
+// quantizes silu(g) * u of the 32 outputs as sub-block b of the fused activation buffer.
+struct GluParams {
+    const uint8_t* wg;
+    const uint8_t* wu;
+    size_t rbg, rbu;
+    int tg, tu;
+    int cols;
+    const float* x;
+    const float* norm_w;
+    float eps;
+    float* h;
+    int pdl_early;
+};
+
+// Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
+template <int R>
+__global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    __shared__ float gu[64];
+    const int nw = static_cast<int>(blockDim.x >> 5), w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const bool up = w >= nw / 2;
+    const int rl = (up ? w - nw / 2 : w) * R;  // first of this warp's rows within the block's 32
+    const int row0 = blockIdx.x * 32;
+    if (threadIdx.x < blockDim.x / 2) {  // half the threads prefetch the 32 gate rows, half the 32 up rows
+        const size_t bytes = 32 * p.rbg;
+        for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p.wg + static_cast<size_t>(row0) * p.rbg + o));
+    } else {
+        const size_t bytes = 32 * p.rbu;
+        for (size_t o = static_cast<size_t>(threadIdx.x - blockDim.x / 2) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p.wu + static_cast<size_t>(row0) * p.rbu + o));
+    }
+    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
+    pdl_sync(p.pdl_early);
+    const XQ x = smem_x(sm, p.cols);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    float acc[R] = {};
+    const size_t rb = up ? p.rbu : p.rbg;
+    const uint8_t* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) rows[r] = (up ? p.wu : p.wg) + static_cast<size_t>(row0 + rl + r) * rb;
+    dot_rows<R>(up ? p.tu : p.tg, rows, p.cols, x, lane, acc);
+    float mine = 0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const float a = warp_sum(acc[r]);
+        if (lane == r) mine = a;
+    }
+    if (lane < R) gu[(up ? 32 : 0) + rl + lane] = mine;
+    __syncthreads();
+    if (w == 0) {
+        const float v = silu_mul(gu[lane], gu[32 + lane]);
+        if (p.h) p.h[row0 + lane] = v;
+        quantize32_to(v, blockIdx.x, lane, g_aq, g_ad, g_as);
+    }
+}
+
+// ---- gate|up, pairs variant (RZ_CUDA_GLU_PAIRS=1|2): warp w of block b owns P consecutive outputs j (rows gate j
+// and up j, 2P rows in flight at once), so the grid has n_ff / (8P) blocks of 8 warps: more and lighter warps
+// than the 32-output blocks above. The warp completing a 32-output sub-block quantizes it (the counters of the
+// staged kernel below).
+__device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
+
+template <int P>
+__global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int j0 = (blockIdx.x * kMvWarps + w) * P;
+    const uint8_t* rows[2 * P];
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+        rows[2 * q] = p.wg + static_cast<size_t>(j0 + q) * p.rbg;
+        rows[2 * q + 1] = p.wu + static_cast<size_t>(j0 + q) * p.rbu;
+    }
+#pragma unroll
+    for (int r = 0; r < 2 * P; ++r)  // weights are immutable: into L2 before the wait
+        for (size_t o = static_cast<size_t>(lane) * 128; o < p.rbg; o += 32 * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(rows[r] + o));
+    const NormPre pre = norm_preload(p.norm_w, p.cols);
+    pdl_sync(p.pdl_early);
+    const XQ x = smem_x(sm, p.cols);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    float acc[2 * P] = {};
+    dot_rows<2 * P>(p.tg, rows, p.cols, x, lane, acc);
+    float h[P];
+#pragma unroll
+    for (int q = 0; q < P; ++q) h[q] = silu_mul(warp_sum(acc[2 * q]), warp_sum(acc[2 * q + 1]));
+    int last = 0;
+    if (lane == 0) {
+#pragma unroll
+        for (int q = 0; q < P; ++q) p.h[j0 + q] = h[q];
+        __threadfence();
+        last = atomicAdd(&g_cnt[j0 >> 5], static_cast<unsigned>(P)) == 32u - P;
+    }
+    if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j0 / 32: quantize it
+        __threadfence();
+        const float v = __ldcg(p.h + (j0 & ~31) + lane);
+        quantize32_to(v, j0 >> 5, lane, g_aq, g_ad, g_as);
+        if (lane == 0) g_cnt[j0 >> 5] = 0u;
+    }
+}
+
+// ---- staged mat-vec (default): each warp streams its rows through shared memory in stages of ~1-1.7 KB
+// with cp.async, coalesced 16-byte (4-byte for the 2-byte aligned Q6_K rows) copies, nstage - 1 stages in
+// flight. The first stages are issued before griddepcontrol.wait, so a short matrix (a warp's whole row is one
+// stage) is read from HBM while the previous kernel still runs. Lanes then decode the blocks from shared
+// memory with the lane mapping of the direct kernels above (whose narrow 2-byte global loads, spread over
+// several cache lines per instruction, made Q6_K and Q8_0 L1-bound). One row per warp, 8 warps per block.
+// GLU mode: warp item pairs (gate row j, up row j); the warp writes h[j] = silu(g) * u and counts it in its
+// 32-row sub-block; the warp that completes a sub-block quantizes it into the activation buffer (so any
+// row partition works and the grid can fill the GPU evenly).
+constexpr int kStageBytes = 1680;  // largest stage: 8 Q6_K blocks (also 8 Q4_K = 1152, 32 Q8_0 = 1088)
+__device__ float g_ah[kMaxActCols];  // GLU output in float (h)
+
+template <int T>
+struct Layout;
+template <>
+struct Layout<kQ4_K> {
+    static constexpr int kBB = 144, kBPS = 8, kCH = 16;
+};
+template <>
+struct Layout<kQ6_K> {
+    static constexpr int kBB = 210, kBPS = 8, kCH = 4;
+};
+template <>
+struct Layout<kQ8_0> {
+    static constexpr int kBB = 34, kBPS = 32, kCH = 16;
+};
+
+template <int CH>
+__device__ __forceinline__ void cp_async(void* dst, const void* src) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    if constexpr (CH == 16)
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+    else
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait(int pending) {  // at most `pending` groups still in flight
+    switch (pending) {
+        case 0: asm volatile("cp.async.wait_group 0;" ::: "memory"); break;
+        case 1: asm volatile("cp.async.wait_group 1;" ::: "memory"); break;
+        case 2: asm volatile("cp.async.wait_group 2;" ::: "memory"); break;
+        default: asm volatile("cp.async.wait_group 3;" ::: "memory"); break;
+    }
+}
+
+// Stage s of a row (blocks [s * kBPS, ...)) from shared memory: lane partial sums into acc.
+template <int T>
+__device__ __forceinline__ void stage_dot(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc);
+
+template <>
+__device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
+    const int k = lane & 7, j = k >> 1, hf = k & 1;
+#pragma unroll
+    for (int sub = 0; sub < 2; ++sub) {
+        const int bl = sub * 4 + (lane >> 3), b = s * 8 + bl;
+        if (b >= nb) break;
+        const uint8_t* blk = buf + bl * 144;
+        const uint4 h = *reinterpret_cast<const uint4*>(blk);
+        const uint4 q = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
+        const int sb0 = 8 * b + 2 * j;
+        const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
+        const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
+        constexpr int m4 = 0x0F0F0F0F;
+        int s0 = __dp4a(static_cast<int>(q.x) & m4, x0.x, 0);
+        s0 = __dp4a(static_cast<int>(q.y) & m4, x0.y, s0);
+        s0 = __dp4a(static_cast<int>(q.z) & m4, x0.z, s0);
+        s0 = __dp4a(static_cast<int>(q.w) & m4, x0.w, s0);
+        int s1 = __dp4a(static_cast<int>(q.x >> 4) & m4, x1.x, 0);
+        s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
+        s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
+        s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
+        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h.x));  // d, dmin
+        int sc0, sc1, m0, m1;
+        k_scale_min_pair(h, j, sc0, sc1, m0, m1);
+        const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
+        acc += dm.x * (x.d[sb0] * static_cast<float>(s0 * sc0) + x.d[sb0 + 1] * static_cast<float>(s1 * sc1)) -
+               dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
+    }
+}
+
+template <>
+__device__ __forceinline__ void stage_dot<kQ6_K>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
+    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
+#pragma unroll
+    for (int sub = 0; sub < 2; ++sub) {
+        const int bl = sub * 4 + (lane >> 3), b = s * 8 + bl;
+        if (b >= nb) break;
+        const uint8_t* blk = buf + bl * 210;
+        const uint8_t* ql = blk + 64 * hh + l0;
+        const uint8_t* qh = blk + 128 + 32 * hh + l0;
+        const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
+        const int la[2] = {ld32_a2(ql), ld32_a2(ql + 4)}, lb[2] = {ld32_a2(ql + 32), ld32_a2(ql + 36)};
+        const int hq[2] = {ld32_a2(qh), ld32_a2(qh + 4)};
+        float sum4 = 0.0f;
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+            const int sbi = 8 * b + 4 * hh + rr;
+            const int2 xv = *reinterpret_cast<const int2*>(x.q + sbi * 32 + l0);
+            int sd = 0;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int src = (rr & 1) ? lb[i] : la[i];
+                const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
+                const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
+                const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                sd = __dp4a(v, i == 0 ? xv.x : xv.y, sd);
+            }
+            sum4 += static_cast<float>(scl[2 * rr]) * x.d[sbi] * static_cast<float>(sd);
+        }
+        acc += h2f(ld16(blk + 208)) * sum4;
+    }
+}
+
+template <>
+__device__ __forceinline__ void stage_dot<kQ8_0>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
+    const int qq = lane & 3;
+#pragma unroll
+    for (int sub = 0; sub < 4; ++sub) {
+        const int bl = sub * 8 + (lane >> 2), b = s * 32 + bl;
+        if (b >= nb) break;
+        const uint8_t* blk = buf + bl * 34;
+        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
+        const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
+        acc += h2f(ld16(blk)) * x.d[b] * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
+    }
+}
+
+struct StagedParams {
+    SegD seg[3];  // GLU: seg[0] gate, seg[1] up (same type and rows)
+    int nseg;
+    int ngroups;    // groups of 8 rows (GLU: 8 output indices = 16 rows)
+    int per_block;  // groups per block
+    int cols;
+    int nstage;
+    const float* x;  // null: the fused activation buffer
+    const float* norm_w;
+    float eps;
+    int accumulate;
+    float* h;  // GLU: float output (g_ah or the caller's)
+    int pdl_early;
+};
+
+size_t staged_smem(int cols, bool norm, int nstage) {
+    const size_t n = norm ? (norm_smem_bytes(cols) + 15) / 16 * 16 : 0;
+    return n + static_cast<size_t>(kMvWarps) * nstage * kStageBytes;
+}
+
+template <int T, bool GLU>
+__device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char* sm) {
+    using L = Layout<T>;
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    const int nb = blocks_per_row(T, p.cols), ns = (nb + L::kBPS - 1) / L::kBPS;
+    const size_t nsm = p.x ? (norm_smem_bytes(p.cols) + 15) / 16 * 16 : 0;
+    uint8_t* buf = sm + nsm + static_cast<size_t>(w) * p.nstage * kStageBytes;
+    // Items of this warp. Plain: row (g - first group of its segment) * 8 + w of the group's segment (a block
+    // spans several segments only with per_block == 1). GLU: gate row j, up row j, j = g * 8 + w.
+    int seg_of_g0 = g0;
+    const SegD sg = GLU ? p.seg[0] : pick_seg(p, seg_of_g0);
+    int nitems = 0;
+    if (GLU) {
+        nitems = 2 * (g1 - g0);
+    } else {
+        while (g0 + nitems < g1 && (seg_of_g0 + nitems) * 8 + w < sg.rows) ++nitems;
+    }
+    auto row_of = [&](int k) -> const uint8_t* {
+        if (GLU) {
+            const int j = (g0 + (k >> 1)) * 8 + w;
+            return (k & 1 ? p.seg[1].w : p.seg[0].w) + static_cast<size_t>(j) * sg.rb;
+        }
+        return sg.w + static_cast<size_t>((seg_of_g0 + k) * 8 + w) * sg.rb;
+    };
+    const int total = nitems * ns;
+    auto issue = [&](int i) {
+        if (i < total) {
+            const int k = i / ns, s = i % ns;
+            const int bytes = min(L::kBPS, nb - s * L::kBPS) * L::kBB;
+            const uint8_t* src = row_of(k) + static_cast<size_t>(s) * L::kBPS * L::kBB;
+            uint8_t* dst = buf + (i % p.nstage) * kStageBytes;
+            for (int c = lane * L::kCH; c < bytes; c += 32 * L::kCH) cp_async<L::kCH>(dst + c, src + c);
+        }
+        cp_async_commit();
+    };
+    for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
+    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
+    pdl_sync(p.pdl_early);
+    XQ x{g_aq, g_ad, g_as};
+    if (p.x) {
+        x = smem_x(sm, p.cols);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    }
+    float acc = 0.0f, gate = 0.0f;
+    for (int i = 0; i < total; ++i) {
+        issue(i + p.nstage - 1);
+        cp_async_wait(p.nstage - 1);
+        __syncwarp();
+        const int k = i / ns, s = i % ns;
+        stage_dot<T>(buf + (i % p.nstage) * kStageBytes, s, nb, x, lane, acc);
+        __syncwarp();  // the buffer is refilled by a later issue
+        if (s != ns - 1) continue;
+        const float a = warp_sum(acc);
+        acc = 0.0f;
+        if (!GLU) {
+            const int row = (seg_of_g0 + k) * 8 + w;
+            if (lane == 0) {
+                const float b = sg.bias ? sg.bias[row] : 0.0f;
+                sg.y[row] = p.accumulate ? sg.y[row] + a + b : a + b;
+            }
+        } else if (!(k & 1)) {
+            gate = a;
+        } else {
+            const int j = (g0 + (k >> 1)) * 8 + w;
+            int last = 0;
+            if (lane == 0) {
+                p.h[j] = silu_mul(gate, a);
+                __threadfence();
+                last = atomicAdd(&g_cnt[j >> 5], 1u) == 31u;
+            }
+            if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j / 32: quantize it
+                __threadfence();
+                const float v = __ldcg(p.h + (j & ~31) + lane);
+                quantize32_to(v, j >> 5, lane, g_aq, g_ad, g_as);
+                if (lane == 0) g_cnt[j >> 5] = 0u;
+            }
+        }
+    }
+}
+
+template <bool GLU>
+__global__ void __launch_bounds__(kMvWarps * 32) mv_staged_kernel(const StagedParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    int g = blockIdx.x * p.per_block;
+    const int t = GLU ? p.seg[0].type : pick_seg(p, g).type;
+    if (t == kQ4_K) staged_body<kQ4_K, GLU>(p, sm);
+    else if (t == kQ6_K) staged_body<kQ6_K, GLU>(p, sm);
+    else staged_body<kQ8_0, GLU>(p, sm);
+}
+
+// ---- host side --------------------------------------------------------------------------------------------
+
+bool& pdl_flag() {
+    static bool on = [] {
+        const char* e = std::getenv("RZ_CUDA_PDL");
+        if (e && std::string(e) == "0") return false;
+        int dev = 0, major = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+        return major >= 9;  // griddepcontrol is sm_90+
+    }();
+    return on;
+}
+
+int env_int(const char* name, int def) {
+    const char* e = std::getenv(name);
+    return e && *e ? std::atoi(e) : def;
+}
+
+int sm_count() {
+    static const int n = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return 1;
+        }
+        return v;
+    }();
+    return n;
+}
+
+
+template <int R>
+int resident_blocks(size_t smem) {
+    static std::map<size_t, int> cache;
+    auto it = cache.find(smem);
+    if (it != cache.end()) return it->second;
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R>, kMvWarps * 32, smem) != cudaSuccess) {
+        (void)cudaGetLastError();
+        n = 1;
+    }
+    return cache[smem] = std::max(1, n) * sm_count();
+}
+
+template <int R>
+void launch_mv(MvParams& p, size_t smem) {
+    for (int i = 0; i < p.nseg; ++i) {
+        p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
+        p.ngroups += p.seg[i].ngroups;
+    }
+    // Few row groups per block where possible (one wave), else an even share of the resident blocks.
+    const int cap = resident_blocks<R>(smem);
+    const int grid0 = std::min(p.ngroups, cap);
+    p.per_block = (p.ngroups + grid0 - 1) / grid0;
+    const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    p.pdl_early = pdl_early();
+    launch(mv_fused_kernel<R>, grid, kMvWarps * 32, smem, p);
+}
+
+// Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
+int mv_rows_per_warp(int rows) {
+    const int r = env_int("RZ_CUDA_MV_R", 0);
+    if (r == 1 || r == 2 || r == 4) return r;
+    return rows >= 16384 ? 2 : 1;
+}
+
+void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    MvParams p{};
+    int rows = 0;
+    for (int i = 0; i < nseg; ++i) {
+        const int t = static_cast<int>(segs[i].t);
+        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
+        rows += segs[i].rows;
+    }
+    p.nseg = nseg;
+    p.cols = cols;
+    p.x = x;
+    p.norm_w = norm_w;
+    p.eps = eps;
+    p.accumulate = accumulate ? 1 : 0;
+    const size_t smem = x ? norm_smem_bytes(cols) : 0;
+    switch (mv_rows_per_warp(rows)) {
+        case 4: launch_mv<4>(p, smem); break;
+        case 2: launch_mv<2>(p, smem); break;
+        default: launch_mv<1>(p, smem); break;
+    }
+}
+
+// RZ_CUDA_STAGED: 0 direct kernels only, 1 staged for every matrix, 2 (default) staged for Q6_K matrices over
+// the activation buffer (down, o): 2-byte aligned blocks make the direct kernels' narrow loads L1-bound
+// (ncu, H200: Q6_K down 11.9 us staged vs 14.5 us direct), while the direct kernels measured faster elsewhere
+// (o 5.4 vs 6.9 us, the Q6_K output head 30 vs 39 us; docs/perf/cuda.md).
+bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
+    const int mode = env_int("RZ_CUDA_STAGED", 2);
+    if (mode != 2) return mode != 0;
+    if (!act) return false;
+    for (int i = 0; i < nseg; ++i)
+        if (segs[i].t != DType::Q6_K) return false;
+    return true;
+}
+
+template <bool GLU>
+void launch_staged(StagedParams& p) {
+    p.nstage = std::clamp(env_int("RZ_CUDA_STAGES", 3), 2, 4);
+    const size_t smem = staged_smem(p.cols, p.x != nullptr, p.nstage);
+    static size_t smem_set = 48 * 1024;  // dynamic shared memory above 48 KB must be allowed per kernel
+    if (smem > smem_set) {
+        (void)cudaFuncSetAttribute(mv_staged_kernel<GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        smem_set = smem;
+    }
+    static std::map<size_t, int> resident;
+    auto it = resident.find(smem);
+    if (it == resident.end()) {
+        int n = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_staged_kernel<GLU>, kMvWarps * 32, smem) != cudaSuccess) {
+            (void)cudaGetLastError();
+            n = 1;
+        }
+        it = resident.emplace(smem, std::max(1, n) * sm_count()).first;
+    }
+    // Up to two resident waves one group per block (the block scheduler balances them); beyond, each block
+    // takes a contiguous run of groups so its prologue is shared (the output head).
+    // At most one resident wave (a second, partial wave doubles the time of a latency-bound kernel); each
+    // block's groups are pipelined through its stages. Several segments (q, k, v): one group per block, since
+    // a block's items all come from the segment of its first group.
+    const int grid0 = std::min(p.ngroups, it->second);
+    p.per_block = !GLU && p.nseg > 1 ? 1 : (p.ngroups + grid0 - 1) / grid0;
+    const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    p.pdl_early = pdl_early();
+    launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
+}
+
+void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    StagedParams p{};
+    for (int i = 0; i < nseg; ++i) {
+        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows,
+                        static_cast<int>(segs[i].t), (segs[i].rows + 7) / 8};
+        p.ngroups += p.seg[i].ngroups;
+    }
+    p.nseg = nseg;
+    p.cols = cols;
+    p.x = x;
+    p.norm_w = norm_w;
+    p.eps = eps;
+    p.accumulate = accumulate ? 1 : 0;
+    launch_staged<false>(p);
+}
+
+float* glu_scratch() {
+    static float* p = [] {
+        void* a = nullptr;
+        if (cudaGetSymbolAddress(&a, g_ah) != cudaSuccess) (void)cudaGetLastError();
+        return static_cast<float*>(a);
+    }();
+    return p;
+}
+
+}  // namespace
+
+namespace detail {
+ActBuffer act_buffer() {
+    static const ActBuffer b = [] {
+        void *q = nullptr, *d = nullptr, *sc = nullptr;
+        if (cudaGetSymbolAddress(&q, g_aq) != cudaSuccess || cudaGetSymbolAddress(&d, g_ad) != cudaSuccess ||
+            cudaGetSymbolAddress(&sc, g_as) != cudaSuccess)
+            (void)cudaGetLastError();
+        return ActBuffer{static_cast<int8_t*>(q), static_cast<float*>(d), static_cast<float*>(sc)};
+    }();
+    return b;
+}
+bool pdl_on() { return pdl_flag(); }
+int pdl_early() { return env_int("RZ_CUDA_PDL_EARLY", 0) == 1 ? 1 : 0; }
+}  // namespace detail
+
+void set_pdl(bool on) { pdl_flag() = on; }
+bool pdl_enabled() { return pdl_flag(); }
+
+bool fused_supported(DType t, int cols) {
+    // Q6_K rows of an odd number of 210-byte blocks would not be 4-byte aligned (the staged copies need it).
+    return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
+           (t == DType::Q8_0 || t == DType::Q4_K || (t == DType::Q6_K && cols % 512 == 0));
+}
+
+void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    if (use_staged(segs, nseg, false))
+        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate);
+    else
+        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
+}
+
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
+    if (use_staged(&seg, 1, true))
+        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+    else
+        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+}
+
+void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
+                     float eps, float* h) {
+    RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
+    RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
+    const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
+    const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
+    if (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false)) {
+        StagedParams sp{};
+        const size_t rb = row_bytes(tg, cols);
+        sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
+        sp.seg[1] = SegD{static_cast<const uint8_t*>(Wu), nullptr, nullptr, rb, n_ff, static_cast<int>(tu), 0};
+        sp.nseg = 2;
+        sp.ngroups = n_ff / 8;
+        sp.cols = cols;
+        sp.x = x;
+        sp.norm_w = norm_w;
+        sp.eps = eps;
+        sp.h = h ? h : glu_scratch();
+        launch_staged<true>(sp);
+        return;
+    }
+    GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early()};
+    const size_t smem = norm_smem_bytes(cols);
+    const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
+    if (pairs == 1 || pairs == 2) {
+        if (!p.h) p.h = glu_scratch();
+        if (pairs == 2 && n_ff % (kMvWarps * 2) == 0)
+            launch(glu_pairs_kernel<2>, n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
+        else
+            launch(glu_pairs_kernel<1>, n_ff / kMvWarps, kMvWarps * 32, smem, p);
+        return;
+    }
+    const int grid = n_ff / 32;
+    if (env_int("RZ_CUDA_GLU_R", 8) == 4)  // rows per warp: 64 / R warps per block
+        launch(glu_fused_kernel<4>, grid, 16 * 32, smem, p);
+    else
+        launch(glu_fused_kernel<8>, grid, 8 * 32, smem, p);
+}
+
+
+}  // namespace rz::cuda
