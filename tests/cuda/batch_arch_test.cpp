@@ -343,6 +343,9 @@ void check(const std::string& name, const Comparison& r, double tol_tokens, doub
     EXPECT_LE(r.f16_vs_tokens, 2e-2) << name;
 }
 
+// Test names carry the model (filters like *phi2* select them).
+std::string param_name(const testing::TestParamInfo<std::string>& i) { return i.param; }
+
 class CudaBatchGolden : public testing::TestWithParam<std::string> {};
 
 // Each golden architecture's sequences (f32 and bf16 weights) plus a 40-token prompt (several mat-vec/GEMM sizes).
@@ -366,7 +369,7 @@ TEST_P(CudaBatchGolden, BatchedPathMatchesTokenByTokenAndCpu) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, CudaBatchGolden, testing::Values("llama_gqa", "qwen2", "phi2", "gpt2"));
+INSTANTIATE_TEST_SUITE_P(Models, CudaBatchGolden, testing::Values("llama_gqa", "qwen2", "phi2", "gpt2"), param_name);
 
 // ---- qwen3- and gemma-shaped models: HF safetensors directories with random f32 weights ----
 
@@ -539,7 +542,72 @@ TEST_P(CudaBatchShaped, MatchesTokenByTokenAndCpu) {
     std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, CudaBatchShaped, testing::Values("qwen3", "gemma", "phi2"));
+INSTANTIATE_TEST_SUITE_P(Archs, CudaBatchShaped, testing::Values("qwen3", "gemma", "phi2"), param_name);
+
+// Two sequences' prompts interleaved in one batch cut into 8-token chunks (later chunks: positions beyond the
+// first chunk's, learned-position rows per chunk), then batched decode steps of one token per sequence (2-token
+// batches: the multi-vector mat-vec, graphs), against the CPU running the same batches.
+double mixed_vs_cpu(const std::shared_ptr<Model>& m) {
+    Env e{{"RZ_CUDA_BATCH_CHUNK", "8"}};
+    ContextOptions o;
+    o.n_ctx = 64;
+    o.n_seq_max = 2;
+    o.cache_type = DType::F32;
+    o.n_threads = 2;
+    o.n_gpu_layers = -1;
+    auto g = Context::create(m, o);
+    o.n_gpu_layers = 0;
+    auto c = Context::create(m, o);
+    EXPECT_TRUE(g.ok() && c.ok());
+    if (!g.ok() || !c.ok()) return 1e9;
+    const int V = m->info().n_vocab;
+    const auto t0 = tokens(20, V, 51u), t1 = tokens(13, V, 52u);
+    Batch b;
+    for (size_t i = 0; i < t0.size(); ++i) {
+        b.add(t0[i], static_cast<int32_t>(i), 0, i % 3 == 0 || i + 1 == t0.size());
+        if (i < t1.size()) b.add(t1[i], static_cast<int32_t>(i), 1, i % 2 == 0 || i + 1 == t1.size());
+    }
+    double w = 0.0;
+    auto step = [&](const Batch& bb) {
+        Status sg = (*g)->decode(bb), sc = (*c)->decode(bb);
+        EXPECT_TRUE(sg.ok() && sc.ok()) << sg.message() << sc.message();
+        if (!sg.ok() || !sc.ok()) return false;
+        for (size_t i = 0; i < bb.size(); ++i) {
+            if (!bb.logits[i]) continue;
+            const auto gl = (*g)->logits(i), cl = (*c)->logits(i);
+            w = std::max(w, worst(std::vector<float>(gl.begin(), gl.end()), std::vector<float>(cl.begin(), cl.end()), static_cast<size_t>(V)));
+        }
+        return true;
+    };
+    if (!step(b)) return 1e9;
+    for (int k = 0; k < 6; ++k) {
+        Batch d;
+        d.add(tokens(1, V, 60u + k)[0], static_cast<int32_t>(t0.size()) + k, 0, true);
+        d.add(tokens(1, V, 70u + k)[0], static_cast<int32_t>(t1.size()) + k, 1, true);
+        if (!step(d)) return 1e9;
+    }
+    return w;
+}
+
+TEST(CudaBatchArch, MixedSequencesInChunksMatchCpu) {
+    if (!have_device()) GTEST_SKIP() << "no CUDA device";
+    for (const char* name : {"gpt2", "phi2", "qwen2"}) {
+        auto m = Model::load(kShared + "/golden/" + name);
+        ASSERT_TRUE(m.ok()) << m.status().message();
+        const double e = mixed_vs_cpu(*m);
+        std::printf("[batch-arch] %s: 2 interleaved sequences in 8-token chunks + 6 batched decode steps vs CPU: %.3g\n", name, e);
+        EXPECT_LE(e, 1e-4) << name;
+    }
+    for (const char* kind : {"qwen3", "gemma", "phi2"}) {
+        const std::string dir = tmp_dir(std::string(kind) + "_mixed");
+        auto m = shaped_model(kind, dir);
+        ASSERT_TRUE(m);
+        const double e = mixed_vs_cpu(m);
+        std::printf("[batch-arch] %s-shaped: 2 interleaved sequences in 8-token chunks + 6 batched decode steps vs CPU: %.3g\n", kind, e);
+        EXPECT_LE(e, 1e-4) << kind;
+        std::filesystem::remove_all(dir);
+    }
+}
 
 // pp512 (one 512-token prompt, last logits) batched and token by token for each block kind at one mid-size
 // shape (f32 weights: f32 GEMMs), so the non-llama blocks' cost can be read against the llama block's in the
