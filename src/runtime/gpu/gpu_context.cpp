@@ -135,7 +135,7 @@ private:
     int n_ctx_ = 0;
     int n_seq_ = 1;
     int layer_end_ = 0;  // layers on the device: [0, layer_end_)
-    bool batch_ok_ = false;  // the batched path implements this block (llama family with optional q|k|v, o, down and output biases)
+    bool batch_ok_ = false;  // the batched path implements this block (since forward_batch covers forward_layers: every accepted model)
     bool kv_f16_ = true;
     std::vector<int32_t> len_;
     std::vector<void*> owned_;
@@ -185,6 +185,7 @@ private:
     size_t bscratch_bytes_ = 0;
     // [chunk, E] residual, [chunk, q|k|v], [chunk, gate|up], GEMM inputs [chunk, max(E, Q, F)] in f32 / f16.
     float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;
+    float* bpe_ = nullptr;  // [chunk, E] learned position rows (models with a position table only)
     void* bin16_ = nullptr;
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
@@ -386,10 +387,8 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_GEMM"))
         c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
                                                                                                                : cuda::batch::GemmMode::kAuto;
-    c->batch_ok_ = hp.norm == model::NormType::kRms && hp.ffn == model::FfnType::kGated && hp.act == model::Activation::kSilu &&
-                   !hp.parallel_block && !c->pos_embd_ && hp.embd_scale == 1.0f && !c->out_norm_b_;
-    for (const Layer& L : c->layers_)
-        if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b) c->batch_ok_ = false;
+    // forward_batch implements every block the checks above accept (the same set forward_layers runs).
+    c->batch_ok_ = true;
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return c;
 }
@@ -601,6 +600,9 @@ Status GpuContext::batch_alloc() {
     }
     RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
     RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
+    if (pos_embd_) {
+        RZ_ASSIGN_OR_RETURN(bpe_, dev_floats(C * E, "batched position embeddings"));
+    }
     RZ_ASSIGN_OR_RETURN(void* ints, dev_alloc(C * 6 * sizeof(int32_t), "batch tokens/positions"));
     bints_ = static_cast<int32_t*>(ints);
     RZ_ASSIGN_OR_RETURN(bx_, dev_floats(C * E, "batched activations"));  // last: its presence marks the path as ready
@@ -630,15 +632,38 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), rows_in, beta, y, ldy, f16, bscratch_,
                           bscratch_bytes_, mmv_max_);
     };
+    const bool par = p.parallel_block, gated = p.ffn == model::FfnType::kGated;
+    // Row-wise norm of the model (RMSNorm, or LayerNorm with optional bias) into the GEMM input copies `o`.
+    auto bnorm = [&](const float* x, const int32_t* rows, int rn, const DevWeight& w, const DevWeight& bias, std::pair<float*, void*> o) {
+        if (p.norm == model::NormType::kRms)
+            cb::rms_norm_rows(x, E, rows, rn, static_cast<const float*>(w.data), E, p.norm_eps, o.first, o.second);
+        else
+            cb::layer_norm_rows(x, E, rows, rn, static_cast<const float*>(w.data), static_cast<const float*>(bias.data), E, p.norm_eps, o.first,
+                                o.second);
+    };
+    // The FFN's input projections of the normed rows (the current GEMM inputs) into bgu_: gate | up [m, 2F]
+    // for gated FFNs, up [m, F] for plain ones (its bias goes with the activation).
+    int m_cur = 0;
+    auto ffn_up = [&](const Layer& L) -> Status {
+        if (!gated) return lin(L.up, m_cur, 0.0f, bgu_, F);
+        if (L.gate_up) return lin(L.gate_up, m_cur, 0.0f, bgu_, 2 * F);
+        RZ_RETURN_IF_ERROR(lin(L.gate, m_cur, 0.0f, bgu_, 2 * F));
+        return lin(L.up, m_cur, 0.0f, bgu_ + F, 2 * F);
+    };
     // The launches of one chunk of m tokens (bints_ holds its token | pos | seq | logits rows | tiles); only these
     // counts and device pointers enter a launch, so a small batch's sequence can be captured once and replayed.
     auto run_chunk = [&](int m, int n_tiles, int n_out, float* logits) -> Status {
         const int32_t *dtok = bints_, *dpos = bints_ + m, *dseq = dpos + m, *dl = dseq + m, *dtiles = dl + m;
+        m_cur = m;
         cb::dequant_rows(tok_embd_.dtype, tok_embd_.data, E, 0, m, dtok, false, bx_);
+        if (pos_embd_) cb::dequant_rows(pos_embd_.dtype, pos_embd_.data, E, 0, m, dpos, false, bpe_);
+        cb::scale_add_rows(bx_, m, E, p.embd_scale, pos_embd_ ? bpe_ : nullptr);  // x = x * scale (gemma) + P[pos] (gpt2)
         for (int il = 0; il < layer_end_; ++il) {
             const Layer& L = layers_[static_cast<size_t>(il)];
-            auto h = ins({&L.qkv, &L.q, &L.k, &L.v});
-            cb::rms_norm_rows(bx_, E, nullptr, m, static_cast<const float*>(L.attn_norm.data), E, p.norm_eps, h.first, h.second);
+            // A parallel block's FFN reads the attention's input: its up projections run before the attention
+            // overwrites the GEMM inputs, so the normed rows need not be kept.
+            auto h = par ? ins({&L.qkv, &L.q, &L.k, &L.v, &L.gate_up, &L.gate, &L.up}) : ins({&L.qkv, &L.q, &L.k, &L.v});
+            bnorm(bx_, nullptr, m, L.attn_norm, L.attn_norm_b, h);
             if (L.qkv) {
                 RZ_RETURN_IF_ERROR(lin(L.qkv, m, 0.0f, bqkv_, QKV));
                 cb::add_bias_rows(bqkv_, QKV, m, QKV, static_cast<const float*>(L.qkv_b.data));
@@ -650,6 +675,10 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                 cb::add_bias_rows(bqkv_ + Q, QKV, m, KV, static_cast<const float*>(L.kb.data));
                 cb::add_bias_rows(bqkv_ + Q + KV, QKV, m, KV, static_cast<const float*>(L.vb.data));
             }
+            if (L.q_norm || L.k_norm)  // qwen3: per-head RMSNorm of q and k before RoPE
+                cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, static_cast<const float*>(L.q_norm.data),
+                                       static_cast<const float*>(L.k_norm.data), p.norm_eps);
+            if (par) RZ_RETURN_IF_ERROR(ffn_up(L));
             if (p.rope_type != model::RopeType::kNone)
                 cb::rope_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, p.n_rot, inv_freq_, dpos, p.rope_type == model::RopeType::kNeox);
             uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
@@ -660,22 +689,25 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                                   a.first, a.second);
             RZ_RETURN_IF_ERROR(lin(L.o, m, 1.0f, bx_, E));  // x += o(att)
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.ob.data));
-            auto h2 = ins({&L.gate_up, &L.gate, &L.up});
-            cb::rms_norm_rows(bx_, E, nullptr, m, static_cast<const float*>(L.ffn_norm.data), E, p.norm_eps, h2.first, h2.second);
-            if (L.gate_up) {
-                RZ_RETURN_IF_ERROR(lin(L.gate_up, m, 0.0f, bgu_, 2 * F));
-            } else {
-                RZ_RETURN_IF_ERROR(lin(L.gate, m, 0.0f, bgu_, 2 * F));
-                RZ_RETURN_IF_ERROR(lin(L.up, m, 0.0f, bgu_ + F, 2 * F));
+            if (!par) {
+                auto h2 = ins({&L.gate_up, &L.gate, &L.up});
+                bnorm(bx_, nullptr, m, L.ffn_norm, L.ffn_norm_b, h2);
+                RZ_RETURN_IF_ERROR(ffn_up(L));
             }
             auto d = ins({&L.down});
-            cb::swiglu_rows(bgu_, m, F, d.first, d.second);
-            RZ_RETURN_IF_ERROR(lin(L.down, m, 1.0f, bx_, E));  // x += down(silu(gate) * up)
+            if (!gated) {  // act(up h + b_up)
+                cb::act_rows(bgu_, nullptr, F, m, F, static_cast<const float*>(L.up_b.data), act(p.act), d.first, d.second);
+            } else if (p.act == model::Activation::kSilu) {
+                cb::swiglu_rows(bgu_, m, F, d.first, d.second);
+            } else {
+                cb::act_rows(bgu_, bgu_ + F, 2 * F, m, F, nullptr, act(p.act), d.first, d.second);
+            }
+            RZ_RETURN_IF_ERROR(lin(L.down, m, 1.0f, bx_, E));  // x += down(act(gate) * up) or down(act(up))
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.down_b.data));
         }
         if (n_out > 0) {  // the output head only for the rows that asked for logits
             auto h = ins({&output_});
-            cb::rms_norm_rows(bx_, E, dl, n_out, static_cast<const float*>(out_norm_.data), E, p.norm_eps, h.first, h.second);
+            bnorm(bx_, dl, n_out, out_norm_, out_norm_b_, h);
             RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, logits, V));
             cb::add_bias_rows(logits, V, n_out, V, static_cast<const float*>(output_b_.data));
         }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "realizar/backend/cuda/arch.h"
 #include "realizar/core/dtype.h"
 #include "realizar/core/status.h"
 
@@ -72,5 +73,22 @@ void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, 
 void swiglu_rows(const float* gu, int n, int F, float* out32, void* out16);
 // y[t, c] += bias[c] for c < cols, t < n.
 void add_bias_rows(float* y, int ld, int n, int cols, const float* bias);
+
+// Row-wise ops of the non-llama blocks (batch_arch.cu), on the batch stream like everything here.
+// Row i of the output = LayerNorm(x[rows ? rows[i] : i]) * w + b (w, b may be null; mean and variance in
+// double, two passes, like ops::layer_norm); x has stride ldx, outputs stride n_cols; either output may be null.
+void layer_norm_rows(const float* x, int ldx, const int32_t* rows, int n, const float* w, const float* b, int n_cols, float eps, float* out32,
+                     void* out16);
+// Per-head RMSNorm in place (qwen3's q/k norm): the n_head heads [hd] of q at column 0 with weight wq and the
+// n_head_kv heads of k at column k_col with weight wk, in each of the n rows of qk (stride ld); a null weight
+// leaves those heads as they are. Sums of squares in double like ops::rms_norm.
+void head_rms_norm_rows(float* qk, int ld, int k_col, int n, int n_head, int n_head_kv, int hd, const float* wq, const float* wk, float eps);
+// x[t, c] = x[t, c] * scale + (y ? y[t, c] : 0) for t < n, c < cols (stride cols): the embedding scale (gemma)
+// and the learned position rows (gpt2), in the CPU's order (scale, then add).
+void scale_add_rows(float* x, int n, int cols, float scale, const float* y);
+// out[t, i] = act(a[t, i] + (bias ? bias[i] : 0)) * (b ? b[t, i] : 1) for t < n, i < F: a and b have stride ld,
+// outputs (f32 and/or f16, either may be null) stride F. Gated FFNs pass gate | up (b = a + F, ld 2F); plain
+// FFNs pass the up projection and its bias (b null). The activations are arch.h's, as the decode kernels compute them.
+void act_rows(const float* a, const float* b, int ld, int n, int F, const float* bias, Act act, float* out32, void* out16);
 
 }  // namespace rz::cuda::batch
