@@ -257,10 +257,12 @@ TEST(CudaContext, FusedLayerMatchesUnfused) {
         ContextOptions o;
         o.n_ctx = 64;
         o.n_gpu_layers = 999;
+        setenv("RZ_CUDA_BATCH_MIN", "1000000", 1);  // the prompt too goes through the decode layer, not the batched path
         setenv("RZ_CUDA_FUSED", "0", 1);
         auto old_ctx = Context::create(*m, o);
         unsetenv("RZ_CUDA_FUSED");
         auto new_ctx = Context::create(*m, o);
+        unsetenv("RZ_CUDA_BATCH_MIN");
         ASSERT_TRUE(old_ctx.ok() && new_ctx.ok());
         Pair p;
         p.model = *m;

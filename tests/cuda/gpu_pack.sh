@@ -13,16 +13,17 @@ cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DRZ_WERROR=ON >/dev/null
 cmake --build $B -j2 --target test_cuda
 rm -rf $P && mkdir -p $P/lib $P/shared/data/tinystories-260K $P/shared/golden $P/shared/data/tokenizers/llama2-spm
 cp $B/tests/cuda/test_cuda $P/ && cp "$cli_build/realizar" $P/
-for l in $(ldd $P/realizar $P/test_cuda | awk '/=>/{print $3}' | sort -u | grep -v "libc.so\|libm.so\|libgcc\|libstdc"); do cp -L "$l" $P/lib/; done
+for l in $(ldd $P/realizar $P/test_cuda | awk '/=>/{print $3}' | sort -u | grep -v "libc.so\|libm.so\|libgcc\|libstdc\|libcublas"); do cp -L "$l" $P/lib/; done  # cuBLAS (600 MB) is on the GPU machine
 S=../shared
 cp $S/data/tinystories-260K/stories260K-f32.gguf $P/shared/data/tinystories-260K/
-cp -r $S/golden/llama_gqa $S/golden/phi2 $P/shared/golden/
+cp -r $S/golden/llama_gqa $S/golden/phi2 $S/golden/qwen2 $S/golden/gpt2 $P/shared/golden/
 cp $S/data/tokenizers/llama2-spm/tokenizer.model $P/shared/data/tokenizers/llama2-spm/
+mkdir -p $P/shared/golden/quant && for t in Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K F16 BF16; do cp $S/golden/quant/q-$t.gguf $P/shared/golden/quant/; done
 cat > $P/run.sh <<'RUN'
 #!/bin/bash
 # Device-side driver for the CUDA tests (carried, not committed). Stages as arguments (default: all).
 cd "$(dirname "$0")"
-export LD_LIBRARY_PATH=$PWD/lib:$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
+export LD_LIBRARY_PATH=$PWD/lib:$(ls -d /usr/local/cuda*/lib64 2>/dev/null | head -1):$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
 STAGES=${*:-unit convert quant bench ncu sanitize}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 # Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
