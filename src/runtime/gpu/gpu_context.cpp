@@ -1,6 +1,7 @@
 // The CUDA Context. Weights are uploaded once, as stored (quantized blocks stay quantized); the KV cache,
-// activations and logits live on the device. A decode() runs its tokens one after another through the
-// decode kernels (prefill is token-by-token for now) and copies back only the requested logits rows.
+// activations and logits live on the device. A decode() of >= 2 tokens takes the batched path (GEMMs over all
+// tokens, forward_batch); one token goes through the fused decode layer (llama block) or the per-operation
+// kernels (other blocks). Only the requested logits rows come back. Partial offload: HybridContext, at the end.
 // A one-token decode with logits (the generation loop's step) replays a CUDA graph captured per sequence:
 // token and position live in device memory, so one graph serves every step (RZ_CUDA_GRAPHS=0 disables it).
 #include "runtime/gpu/gpu_context.h"

@@ -1,5 +1,6 @@
 #pragma once
-// The CUDA Context (llama family: RMSNorm, RoPE, separate q/k/v with optional biases, SwiGLU FFN).
+// The CUDA Context (every architecture of the CPU runtime but sliding-window attention; docs/cuda.md), and
+// partial offload (n_gpu_layers < n_layer: the first layers on the GPU, the rest on the CPU).
 // create_gpu_context() is always declared; without RZ_HAVE_CUDA it returns an "unsupported" error.
 #include <memory>
 
