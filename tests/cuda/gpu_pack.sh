@@ -65,6 +65,19 @@ if has bench; then
     env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
 fi
+if has long; then
+  # Decode after a 2000-token prompt (attention over ~2000-2128 positions).
+  for cfg in ${RZ_LONG_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1"}; do
+    echo "== bench long $cfg"
+    env ${cfg//,/ } RZ_CUDA_BENCH_PROMPT=2000 RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$M timeout 90 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[long $cfg] /"
+  done
+fi
+if has ncuwarm; then
+  echo "== ncu warm (caches not flushed: the L2 prefetch of the previous launches counts), one layer, Q4_K_M"
+  RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none --cache-control none -k regex:"fused|staged" \
+    --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,lts__t_sector_hit_rate.pct,launch__grid_size \
+    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-170
+fi
 if has ncu; then
   echo "== ncu (fused layer kernels of one decode step, Q4_K_M, no graph, --clock-control none)"
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \

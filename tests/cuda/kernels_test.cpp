@@ -267,6 +267,74 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
         for (int r = 0; r < rows; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
     }
     clear_variant();
+    // With an L2 prefetch window (an unaligned, odd-sized slice of the matrix, x, and a range of many chunks):
+    // the same outputs bit for bit, and only this launch takes the window.
+    const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
+    matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
+    const auto plain = download_floats(dy, static_cast<size_t>(rows));
+    const size_t mb = row_bytes(m.t, cols) * rows;
+    const ByteRange pf[3] = {{static_cast<const uint8_t*>(m.dev.p) + 3, mb - 10}, {dx.p, sizeof(float) * cols}, {m.dev.p, mb}};
+    for (int rep = 0; rep < 2; ++rep) {
+        if (rep == 0) set_l2_prefetch(pf, 3);
+        matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
+        ASSERT_TRUE(sync("tall matvec, L2 prefetch").ok());
+        const auto y = download_floats(dy, static_cast<size_t>(rows));
+        for (int r = 0; r < rows; ++r) ASSERT_EQ(y[static_cast<size_t>(r)], plain[static_cast<size_t>(r)]) << "row " << r << " rep " << rep;
+    }
+}
+
+// The L2 prefetch planner (host only): every byte of the launches' weight stream is requested exactly once and
+// in order, each launch's own bytes by that launch or earlier, never more than `window` past the start of a
+// launch's own bytes (unless its own bytes need it), at most 8 ranges per launch, adjacent ranges merged.
+TEST(CudaKernels, L2PrefetchPlan) {
+    std::vector<uint8_t> arena(1 << 20);
+    const uint8_t* b = arena.data();
+    // A layer-like sequence: contiguous q|k|v pieces (merged), an empty launch, gaps, a big range, then 12 tiny
+    // separate ranges in one launch (more than 8: the rest falls to later launches).
+    std::vector<std::vector<ByteRange>> launches = {
+        {{b, 1000}, {b + 1000, 500}, {b + 1500, 500}}, {}, {{b + 4096, 3000}}, {{b + 10000, 50000}}, {{b + 70000, 20000}}, {}};
+    std::vector<ByteRange> tiny;
+    for (int i = 0; i < 12; ++i) tiny.push_back({b + 100000 + 100 * i, 10});
+    launches.push_back(tiny);
+    launches.push_back({{b + 200000, 100}});
+    for (size_t window : {size_t{0}, size_t{2500}, size_t{40000}, size_t{1} << 30}) {
+        SCOPED_TRACE("window " + std::to_string(window));
+        const auto plan = plan_l2_prefetch(launches, window);
+        ASSERT_EQ(plan.size(), launches.size());
+        // The stream, byte offsets within the arena, in order.
+        std::vector<std::pair<size_t, size_t>> want;
+        for (const auto& l : launches)
+            for (const auto& r : l) want.push_back({static_cast<size_t>(static_cast<const uint8_t*>(r.p) - b), r.bytes});
+        std::vector<uint8_t> seen(arena.size(), 0);
+        size_t wi = 0, wo = 0, own = 0, requested = 0;
+        for (size_t i = 0; i < plan.size(); ++i) {
+            EXPECT_LE(plan[i].size(), 8u) << "launch " << i;
+            for (size_t k = 0; k + 1 < plan[i].size(); ++k)  // adjacent pieces are merged
+                EXPECT_NE(static_cast<const uint8_t*>(plan[i][k].p) + plan[i][k].bytes, plan[i][k + 1].p) << "launch " << i;
+            for (const auto& r : plan[i]) {
+                size_t off = static_cast<size_t>(static_cast<const uint8_t*>(r.p) - b), left = r.bytes;
+                while (left > 0) {  // the range continues the stream exactly where the last one stopped
+                    ASSERT_LT(wi, want.size());
+                    ASSERT_EQ(off, want[wi].first + wo);
+                    const size_t take = std::min(left, want[wi].second - wo);
+                    for (size_t q = off; q < off + take; ++q) ++seen[q];
+                    off += take, left -= take, wo += take, requested += take;
+                    if (wo == want[wi].second) ++wi, wo = 0;
+                }
+            }
+            size_t mine = 0;
+            for (const auto& r : launches[i]) mine += r.bytes;
+            if (i != 6) {  // (6: the 12 tiny ranges, cut at 8)
+                EXPECT_GE(requested, own + mine) << "launch " << i << ": own bytes not requested";
+            }
+            EXPECT_LE(requested, std::max(own + window, own + mine)) << "launch " << i;
+            own += mine;
+        }
+        EXPECT_EQ(requested, own) << "every byte requested";
+        for (const auto& l : launches)
+            for (const auto& r : l)
+                for (size_t q = 0; q < r.bytes; ++q) ASSERT_EQ(seen[static_cast<size_t>(static_cast<const uint8_t*>(r.p) - b) + q], 1) << "once";
+    }
 }
 
 // gate|up with the norm prologue and the GLU epilogue (h = silu(g) * u against float64), then matvec_act over

@@ -34,6 +34,7 @@ struct AttnParams {
     ActBuffer act;  // receives the int8 copy of out when quant
     int pdl_early;
     int smem_scores;  // scores in shared memory (n_ctx small enough), else in `scores`
+    L2Pf pf;          // later launches' weights to request into L2
 };
 
 // Dot of q (shared memory, float) with cached key row t.
@@ -70,6 +71,7 @@ template <typename C>
 __global__ void attn_fused_kernel(const AttnParams p) {
     const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
     const int hd = p.hd, h = blockIdx.x, grp = p.n_head / p.n_head_kv, g = h / grp;
+    l2pf_issue(p.pf);
     C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
     C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
     if (h % grp == 0) {  // earlier positions of the cache are immutable here: warm L2 with them
@@ -184,7 +186,7 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     const int threads = 256;
     RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
-                 scores, out, act_buffer(), pdl_early(), 0};
+                 scores, out, act_buffer(), pdl_early(), 0, take_l2pf()};
     // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
     const bool ssm = n_ctx <= 8192;
     p.smem_scores = ssm ? 1 : 0;

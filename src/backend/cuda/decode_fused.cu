@@ -290,6 +290,7 @@ struct MvParams {
     float eps;
     int accumulate;
     int pdl_early;
+    L2Pf pf;  // later launches' weights to request into L2
 };
 
 template <typename P>
@@ -306,6 +307,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    l2pf_issue(p.pf);
     {  // weights are immutable: start pulling this block's first row group into L2 before the wait
         int g = g0;
         const SegD s = pick_seg(p, g);
@@ -358,6 +360,7 @@ struct GluParams {
     float eps;
     float* h;
     int pdl_early;
+    L2Pf pf;
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
@@ -369,6 +372,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const bool up = w >= nw / 2;
     const int rl = (up ? w - nw / 2 : w) * R;  // first of this warp's rows within the block's 32
     const int row0 = blockIdx.x * 32;
+    l2pf_issue(p.pf);
     if (threadIdx.x < blockDim.x / 2) {  // half the threads prefetch the 32 gate rows, half the 32 up rows
         const size_t bytes = 32 * p.rbg;
         for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
@@ -414,6 +418,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     const int j0 = (blockIdx.x * kMvWarps + w) * P;
+    l2pf_issue(p.pf);
     const uint8_t* rows[2 * P];
 #pragma unroll
     for (int q = 0; q < P; ++q) {
@@ -587,6 +592,7 @@ struct StagedParams {
     int accumulate;
     float* h;  // GLU: float output (g_ah or the caller's)
     int pdl_early;
+    L2Pf pf;
 };
 
 size_t staged_smem(int cols, bool norm, int nstage) {
@@ -630,6 +636,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
         }
         cp_async_commit();
     };
+    l2pf_issue(p.pf);
     for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
     const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
@@ -754,8 +761,9 @@ int mv_rows_per_warp(int rows) {
     return rows >= 16384 ? 2 : 1;
 }
 
-void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
     MvParams p{};
+    p.pf = pf;
     int rows = 0;
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
@@ -820,8 +828,9 @@ void launch_staged(StagedParams& p) {
     launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
 }
 
-void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
     StagedParams p{};
+    p.pf = pf;
     for (int i = 0; i < nseg; ++i) {
         p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows,
                         static_cast<int>(segs[i].t), (segs[i].rows + 7) / 8};
@@ -872,23 +881,26 @@ bool fused_supported(DType t, int cols) {
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    const L2Pf pf = take_l2pf();
     if (use_staged(segs, nseg, false))
-        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate);
+        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
     else
-        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
+        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
 }
 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
+    const L2Pf pf = take_l2pf();
     if (use_staged(&seg, 1, true))
-        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
     else
-        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
 }
 
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
                      float eps, float* h) {
     RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
+    const L2Pf pf = take_l2pf();
     const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
     const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
     if (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false)) {
@@ -903,11 +915,12 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         sp.norm_w = norm_w;
         sp.eps = eps;
         sp.h = h ? h : glu_scratch();
+        sp.pf = pf;
         launch_staged<true>(sp);
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early()};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
     const size_t smem = norm_smem_bytes(cols);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {
