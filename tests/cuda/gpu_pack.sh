@@ -58,35 +58,40 @@ if has bench; then
       "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED_GLU=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_GLU_R=4,RZ_CUDA_PDL_EARLY=1" \
       "RZ_CUDA_GLU_PAIRS=1" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_PAIRS=2,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
     echo "== bench $cfg"
-    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
   echo "== bench, no CUDA graph (default kernels, then the old sequence)"
   for cfg in RZ_CUDA_FUSED=1 RZ_CUDA_FUSED=0; do
-    env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+    env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
 fi
 if has long; then
   # Decode after a 2000-token prompt (attention over ~2000-2128 positions).
   for cfg in ${RZ_LONG_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1"}; do
     echo "== bench long $cfg"
-    env ${cfg//,/ } RZ_CUDA_BENCH_PROMPT=2000 RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$M timeout 90 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[long $cfg] /"
+    env ${cfg//,/ } RZ_CUDA_BENCH_PROMPT=2000 RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$M timeout 90 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[long $cfg] /"
   done
 fi
 if has ncuwarm; then
   echo "== ncu warm (caches not flushed: the L2 prefetch of the previous launches counts), one layer, Q4_K_M"
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none --cache-control none -k regex:"fused|staged" \
     --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,lts__t_sector_hit_rate.pct,launch__grid_size \
-    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-170
+    ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-170
 fi
 if has ncu; then
   echo "== ncu (fused layer kernels of one decode step, Q4_K_M, no graph, --clock-control none)"
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
     --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
-    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-160
+    ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-160
   echo "== ncu details (one layer: qkv, attention, o, gate|up, down)"
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
     --launch-skip 1108 --launch-count 5 --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats --print-details all \
-    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
+    ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
+fi
+if has sanitizek; then  # the kernel tests and the fused Q4_K_M model only (shorter than sanitize)
+  echo "== memcheck kernels"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== racecheck kernels"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"

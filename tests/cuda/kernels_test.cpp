@@ -416,17 +416,28 @@ float h2f_host(uint16_t h) {
 // the int8 copy of the output feeds matvec_act (o projection).
 TEST(CudaKernels, FusedAttentionMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const int nh = 4, nkv = 2, hd = 64, pos = 9;
+    const int nh = 4, nkv = 2, hd = 64;
     const float scale = 1.0f / 8.0f;
     struct Case {
         bool f16, neox;
-        int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared
+        int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared (one-block-per-head kernel)
+        int pos;
+        const char* split;  // RZ_CUDA_ATTN_SPLIT; n_ctx >= 2 * (hd + 2) takes the split-KV kernel unless "0"
+        const char* cmin;   // RZ_CUDA_ATTN_MIN
     };
-    for (const Case cs : {Case{false, false, 64, 16}, Case{true, false, 64, 16}, Case{false, true, 32, 16}, Case{true, true, 64, 16},
-                          Case{true, false, 64, 8200}}) {
-        const int n_ctx = cs.n_ctx;
+    // Split cases: several splits with the current position in the last one, a last split holding pos only
+    // (n_ctx 300: s_max 4; pos 12, at least 1 position per split: chunks of 4), uneven chunks, splits capped by
+    // s_max, one split (short context), and the one-block-per-head kernel (split "0", or n_ctx 16).
+    for (const Case cs : {Case{false, false, 64, 16, 9, "1", "64"}, Case{true, false, 64, 16, 9, "1", "64"}, Case{false, true, 32, 16, 9, "1", "64"},
+                          Case{true, true, 64, 16, 9, "1", "64"}, Case{true, false, 64, 8200, 9, "0", "64"}, Case{true, false, 64, 8200, 9, "1", "64"},
+                          Case{true, false, 64, 8200, 3000, "1", "64"}, Case{false, true, 64, 1024, 700, "1", "64"},
+                          Case{true, false, 64, 300, 12, "1", "1"}, Case{false, false, 64, 1024, 700, "0", "64"},
+                          Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"}}) {
+        const int n_ctx = cs.n_ctx, pos = cs.pos;
+        setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
+        setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
         SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
-                     std::to_string(n_ctx));
+                     std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin);
         const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
         auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
              v = random_floats(static_cast<size_t>(nkv * hd), 83u);
@@ -535,6 +546,8 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         o.ref(quantize_like_gpu(out), ref, mag);
         for (int r = 0; r < 24; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "o row " << r;
     }
+    unsetenv("RZ_CUDA_ATTN_SPLIT");
+    unsetenv("RZ_CUDA_ATTN_MIN");
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ L2Pf take_l2pf() {
 }  // namespace detail
 
 int l2_prefetch_mode() {
-    static const int m = std::clamp(env_or("RZ_CUDA_L2PF", 2), 0, 2);
+    static const int m = std::clamp(env_or("RZ_CUDA_L2PF", 0), 0, 2);
     return m;
 }
 

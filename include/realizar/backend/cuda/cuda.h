@@ -109,8 +109,8 @@ struct ByteRange {
 // The next fused launch (matvec_norm, matvec_glu_norm, matvec_act, attention_fused) also prefetches these
 // ranges (at most 8) into L2, spread over its blocks; the launch after it prefetches nothing unless set again.
 void set_l2_prefetch(const ByteRange* r, int n);
-// RZ_CUDA_L2PF: 0 off, 1 prefetch.global.L2 per 128-byte line, 2 (default) cp.async.bulk.prefetch.L2 per
-// 16 KB (sm_90; sm_80 falls back to 1). RZ_CUDA_L2PF_MB: the window (default 24, at most 3/4 of the L2).
+// RZ_CUDA_L2PF: 0 (default: measured slower, docs/perf/cuda.md "round 2") off, 1 prefetch.global.L2 per
+// 128-byte line, 2 cp.async.bulk.prefetch.L2 per 16 KB (sm_90; sm_80 falls back to 1). RZ_CUDA_L2PF_MB: the window (default 24, at most 3/4 of the L2).
 int l2_prefetch_mode();
 size_t l2_prefetch_window();
 // Plans the prefetches of a sequence of launches: launches[i] = the weight ranges launch i reads (may be
