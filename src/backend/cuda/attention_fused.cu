@@ -363,8 +363,8 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
     // Split-KV (RZ_CUDA_ATTN_SPLIT=0: off): up to ~4 blocks per SM over all heads, at most 8192 positions per
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
-    // at least RZ_CUDA_ATTN_MIN (default 64) positions per split.
-    const int c_min = std::max(1, env_attn("RZ_CUDA_ATTN_MIN", 64));
+    // at least RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md) positions per split.
+    const int c_min = std::max(1, env_attn("RZ_CUDA_ATTN_MIN", 128));
     const int s_max = std::min(std::max((4 * sm_count_attn() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
     if (env_attn("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {

@@ -49,10 +49,12 @@ struct XQ {
 // rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
 
 // Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
-template <int R>
+// UX multiplies the loop unroll (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long
+// row (down: 22 Q4_K super-blocks per warp) takes fewer dependent memory round trips.
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int qq = lane & 3;
-    constexpr int U = R >= 4 ? 1 : 4 / R;
+    constexpr int U = (R >= 4 ? 1 : 4 / R) * UX;
 #pragma unroll U
     for (int b = lane >> 2; b < nb; b += 8) {
         const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
@@ -70,10 +72,10 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb
 // Q4_K: 8 lanes per 144-byte super-block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles
 // are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
 // added by the half-0 lanes only.
-template <int R>
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, j = k >> 1, hf = k & 1;
-    constexpr int U = R >= 2 ? 1 : 2;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
     for (int b = lane >> 3; b < nb; b += 4) {
         const int sb0 = 8 * b + 2 * j;
@@ -110,10 +112,10 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb
 
 // Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
 // half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
-template <int R>
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
-    constexpr int U = R >= 2 ? 1 : 2;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
     for (int b = lane >> 3; b < nb; b += 4) {
         int2 xv[4];
@@ -163,12 +165,12 @@ __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb
 // Blocks per row of type t (32 elements per Q8_0 block, 256 per super-block).
 __host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 ? cols / 32 : cols / 256; }
 
-template <int R>
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
     const int nb = blocks_per_row(t, cols);
-    if (t == kQ4_K) dot_q4_k<R>(rows, nb, x, lane, acc);
-    else if (t == kQ6_K) dot_q6_k<R>(rows, nb, x, lane, acc);
-    else dot_q8_0<R>(rows, nb, x, lane, acc);
+    if (t == kQ4_K) dot_q4_k<R, UX>(rows, nb, x, lane, acc);
+    else if (t == kQ6_K) dot_q6_k<R, UX>(rows, nb, x, lane, acc);
+    else dot_q8_0<R, UX>(rows, nb, x, lane, acc);
 }
 
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
@@ -210,20 +212,34 @@ __device__ __forceinline__ void quant8_store(const float (&v)[8], bool in, int i
     }
 }
 
+// f32 (RZ_CUDA_NORM_F32, default 1): the per-thread sums of squares and the scaling in float, only the
+// cross-thread sum in double. Why: the double path spends ~5 float<->double conversions per element (quarter
+// rate) in a prologue every block repeats on the critical path; the int8 quantization that follows rounds far
+// more than float does (checked against the same float64 references).
 __device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
-                                float* sd, float* ss) {
+                                float* sd, float* ss, int f32) {
     __shared__ double red[32];
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
     const bool in0 = i0 < n;
     float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
     if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
-    double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
-                 static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
-                 static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
-    for (int i = i0 + nt * 8; i < n; i += nt * 8) {
-        const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-        acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
-        acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+    double acc;
+    if (f32) {
+        float a4 = xa.x * xa.x + xa.y * xa.y + xa.z * xa.z + xa.w * xa.w + xb.x * xb.x + xb.y * xb.y + xb.z * xb.z + xb.w * xb.w;
+        for (int i = i0 + nt * 8; i < n; i += nt * 8) {
+            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+            a4 += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w + b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;
+        }
+        acc = static_cast<double>(a4);
+    } else {
+        acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
+              static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
+              static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
+        for (int i = i0 + nt * 8; i < n; i += nt * 8) {
+            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+            acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
+            acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+        }
     }
     acc = warp_sum(acc);
     if (lane == 0) red[tid >> 5] = acc;
@@ -235,12 +251,13 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     }
     __syncthreads();
     const double scale = 1.0 / sqrt(red[0] / n + eps);
+    const float scf = static_cast<float>(scale);
     {
         const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
         const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
         float v[8];
 #pragma unroll
-        for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+        for (int k = 0; k < 8; ++k) v[k] = f32 ? xs[k] * scf * ws[k] : static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
         quant8_store(v, in0, i0, sq, sd, ss);
     }
     for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
@@ -252,7 +269,7 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
             const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
             const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
 #pragma unroll
-            for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+            for (int k = 0; k < 8; ++k) v[k] = f32 ? xs[k] * scf * ws[k] : static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
         }
         quant8_store(v, in, i, sq, sd, ss);
     }
@@ -290,6 +307,7 @@ struct MvParams {
     float eps;
     int accumulate;
     int pdl_early;
+    int norm_f32;  // prologue arithmetic (norm_quant_smem)
     L2Pf pf;  // later launches' weights to request into L2
 };
 
@@ -302,7 +320,7 @@ __device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
     return p.seg[2];
 }
 
-template <int R>
+template <int R, int UX>
 __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -319,7 +337,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
     }
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
@@ -331,7 +349,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
         const uint8_t* rows[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
-        dot_rows<R>(s.type, rows, p.cols, x, lane, acc);
+        dot_rows<R, UX>(s.type, rows, p.cols, x, lane, acc);
         float mine = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -360,6 +378,7 @@ struct GluParams {
     float eps;
     float* h;
     int pdl_early;
+    int norm_f32;  // prologue arithmetic (norm_quant_smem)
     L2Pf pf;
 };
 
@@ -385,7 +404,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
     float acc[R] = {};
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* rows[R];
@@ -431,7 +450,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     const NormPre pre = norm_preload(p.norm_w, p.cols);
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
     float acc[2 * P] = {};
     dot_rows<2 * P>(p.tg, rows, p.cols, x, lane, acc);
     float h[P];
@@ -592,6 +611,7 @@ struct StagedParams {
     int accumulate;
     float* h;  // GLU: float output (g_ah or the caller's)
     int pdl_early;
+    int norm_f32;  // prologue arithmetic (norm_quant_smem)
     L2Pf pf;
 };
 
@@ -643,7 +663,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
     }
     float acc = 0.0f, gate = 0.0f;
     for (int i = 0; i < total; ++i) {
@@ -713,6 +733,8 @@ int env_int(const char* name, int def) {
     return e && *e ? std::atoi(e) : def;
 }
 
+int norm_f32() { return env_int("RZ_CUDA_NORM_F32", 1) != 0 ? 1 : 0; }  // read per launch: the kernel tests switch it
+
 int sm_count() {
     static const int n = [] {
         int dev = 0, v = 0;
@@ -726,32 +748,33 @@ int sm_count() {
 }
 
 
-template <int R>
+template <int R, int UX>
 int resident_blocks(size_t smem) {
     static std::map<size_t, int> cache;
     auto it = cache.find(smem);
     if (it != cache.end()) return it->second;
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R>, kMvWarps * 32, smem) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R, UX>, kMvWarps * 32, smem) != cudaSuccess) {
         (void)cudaGetLastError();
         n = 1;
     }
     return cache[smem] = std::max(1, n) * sm_count();
 }
 
-template <int R>
+template <int R, int UX = 1>
 void launch_mv(MvParams& p, size_t smem) {
     for (int i = 0; i < p.nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
         p.ngroups += p.seg[i].ngroups;
     }
     // Few row groups per block where possible (one wave), else an even share of the resident blocks.
-    const int cap = resident_blocks<R>(smem);
+    const int cap = resident_blocks<R, UX>(smem);
     const int grid0 = std::min(p.ngroups, cap);
     p.per_block = (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
-    launch(mv_fused_kernel<R>, grid, kMvWarps * 32, smem, p);
+    p.norm_f32 = norm_f32();
+    launch(mv_fused_kernel<R, UX>, grid, kMvWarps * 32, smem, p);
 }
 
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
@@ -780,7 +803,13 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     switch (mv_rows_per_warp(rows)) {
         case 4: launch_mv<4>(p, smem); break;
         case 2: launch_mv<2>(p, smem); break;
-        default: launch_mv<1>(p, smem); break;
+        default: {
+            const int ux = env_int("RZ_CUDA_MV_U", 1);  // unroll factor of the one-row-per-warp kernel
+            if (ux == 4) launch_mv<1, 4>(p, smem);
+            else if (ux == 2) launch_mv<1, 2>(p, smem);
+            else launch_mv<1>(p, smem);
+            break;
+        }
     }
 }
 
@@ -825,6 +854,7 @@ void launch_staged(StagedParams& p) {
     p.per_block = !GLU && p.nseg > 1 ? 1 : (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
+    p.norm_f32 = norm_f32();
     launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
 }
 
@@ -920,7 +950,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), norm_f32(), pf};
     const size_t smem = norm_smem_bytes(cols);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {
