@@ -2,7 +2,8 @@
 # Reproduces the GPU measurements of docs/perf/cuda.md. Step 1 (here, with nvcc): build test_cuda and pack it
 # with the CLI, its shared libraries and the ../shared files the tests read into $RZ_CUDA_PACK
 # (default build/h-cuda/devpack). Step 2 (on the GPU machine, e.g. the `run` tool with carry=[that dir]):
-#     bash <pack>/run.sh [stages]     stages: unit convert quant bench ncu sanitize (default: all, in order)
+#     bash <pack>/run.sh [stages]     stages: unit convert quant bench long ncuwarm ncu sanitizek sanitize
+#     (default: unit convert quant bench long ncu sanitize); RZ_BENCH_CFGS / RZ_LONG_CFGS replace the bench lists.
 # Usage: [RZ_CUDA_BUILD=build/h-cuda] [RZ_CUDA_PACK=dir] tests/cuda/gpu_pack.sh [build dir with realizar]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +25,7 @@ cat > $P/run.sh <<'RUN'
 # Device-side driver for the CUDA tests (carried, not committed). Stages as arguments (default: all).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:$(ls -d /usr/local/cuda*/lib64 2>/dev/null | head -1):$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
-STAGES=${*:-unit convert quant bench ncu sanitize}
+STAGES=${*:-unit convert quant bench long ncu sanitize}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 # Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
 LOG=${OUT:-/tmp}/log.txt
@@ -51,12 +52,13 @@ if has quant; then
 fi
 if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
-  # RZ_CUDA_STAGED=0: direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2 (default): staged for Q6_K;
-  # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches.
-  # STAGED_GLU / GLU_R / GLU_PAIRS: gate|up kernel (staged; direct with 8 / 4 rows per warp; pairs kernel, 1-2 outputs per warp).
-  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_GLU_R=4" "RZ_CUDA_STAGED_GLU=1" "RZ_CUDA_STAGED=0" "RZ_CUDA_STAGED=1" \
-      "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED_GLU=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_GLU_R=4,RZ_CUDA_PDL_EARLY=1" \
-      "RZ_CUDA_GLU_PAIRS=1" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_PAIRS=2,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
+  # RZ_CUDA_STAGED=0 (default): direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2: staged for Q6_K;
+  # MV_U: unroll of the one-row-per-warp kernel (default 2); ATTN_SPLIT=0: one attention block per head; ATTN_MIN:
+  # fewest positions per attention split (default 128); L2PF=1|2: cross-kernel L2 prefetch (off by default);
+  # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches;
+  # GLU_R / GLU_PAIRS / STAGED_GLU: gate|up kernel (direct with 8 / 4 rows per warp; pairs kernel; staged).
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_STAGED=2,RZ_CUDA_MV_U=1,RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_MV_U=1" \
+      "RZ_CUDA_MV_U=4" "RZ_CUDA_STAGED=2" "RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_L2PF=2" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_R=4" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
     echo "== bench $cfg"
     env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
@@ -67,7 +69,7 @@ if has bench; then
 fi
 if has long; then
   # Decode after a 2000-token prompt (attention over ~2000-2128 positions).
-  for cfg in ${RZ_LONG_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1"}; do
+  for cfg in ${RZ_LONG_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_ATTN_MIN=256"}; do
     echo "== bench long $cfg"
     env ${cfg//,/ } RZ_CUDA_BENCH_PROMPT=2000 RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$M timeout 90 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[long $cfg] /"
   done

@@ -184,19 +184,15 @@ std::vector<float> download_floats(const DevBuf& b, size_t n) {
 struct Variant {
     const char* staged;
     const char* knob;  // RZ_CUDA_STAGES or RZ_CUDA_MV_R
-    const char* norm = "1";    // RZ_CUDA_NORM_F32 (prologue arithmetic)
-    const char* unroll = "1";  // RZ_CUDA_MV_U (one-row-per-warp kernel)
+    const char* unroll = "2";  // RZ_CUDA_MV_U (one-row-per-warp kernel)
 };
-constexpr Variant kVariants[] = {{"1", "2"},      {"1", "3"},      {"1", "4"},           {"0", "1"},          {"0", "2"},
-                                 {"0", "4"},      {"0", "1", "0"}, {"1", "3", "0"},      {"0", "1", "1", "2"}, {"0", "1", "1", "4"}};
+constexpr Variant kVariants[] = {{"1", "2"}, {"1", "3"}, {"1", "4"}, {"0", "1"}, {"0", "2"}, {"0", "4"}, {"0", "1", "1"}, {"0", "1", "4"}};
 void set_variant(const Variant& v) {
     setenv("RZ_CUDA_STAGED", v.staged, 1);
     setenv(v.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_MV_R", v.knob, 1);
-    setenv("RZ_CUDA_NORM_F32", v.norm, 1);
     setenv("RZ_CUDA_MV_U", v.unroll, 1);
 }
 void clear_variant() {
-    unsetenv("RZ_CUDA_NORM_F32");
     unsetenv("RZ_CUDA_MV_U");
     unsetenv("RZ_CUDA_STAGED");
     unsetenv("RZ_CUDA_STAGES");
@@ -217,7 +213,7 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
         for (const Variant& var : kVariants) {
             set_variant(var);
             for (bool acc : {false, true}) {
-                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " norm_f32 " + var.norm + " unroll " + var.unroll + (acc ? " accumulate" : ""));
+                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};
@@ -266,7 +262,7 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
     for (const Variant& var : kVariants) {
         set_variant(var);
-        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob + " norm_f32 " + var.norm + " unroll " + var.unroll);
+        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob + " unroll " + var.unroll);
         const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
         matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
         ASSERT_TRUE(sync("tall matvec").ok());
@@ -362,12 +358,11 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
         // Staged (2-4 stages), direct with 4 or 8 rows per warp, pairs kernel with 1 or 2 outputs per warp.
         for (const Variant& var : {Variant{"1", "2"}, Variant{"1", "3"}, Variant{"1", "4"}, Variant{"0", "4"}, Variant{"0", "8"}, Variant{"P", "1"},
-                                   Variant{"P", "2"}, Variant{"0", "8", "0"}}) {
-            SCOPED_TRACE(std::string(dtype_name(tg)) + " staged " + var.staged + " knob " + var.knob + " norm_f32 " + var.norm);
+                                   Variant{"P", "2"}}) {
+            SCOPED_TRACE(std::string(dtype_name(tg)) + " staged " + var.staged + " knob " + var.knob);
             const bool pairs = var.staged[0] == 'P';
             setenv("RZ_CUDA_STAGED", pairs ? "0" : var.staged, 1);
             setenv(pairs ? "RZ_CUDA_GLU_PAIRS" : var.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_GLU_R", var.knob, 1);
-            setenv("RZ_CUDA_NORM_F32", var.norm, 1);
             matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
             ASSERT_TRUE(sync("fused glu").ok());
             const auto h = download_floats(dh, static_cast<size_t>(F2));

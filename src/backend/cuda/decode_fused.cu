@@ -212,34 +212,20 @@ __device__ __forceinline__ void quant8_store(const float (&v)[8], bool in, int i
     }
 }
 
-// f32 (RZ_CUDA_NORM_F32, default 1): the per-thread sums of squares and the scaling in float, only the
-// cross-thread sum in double. Why: the double path spends ~5 float<->double conversions per element (quarter
-// rate) in a prologue every block repeats on the critical path; the int8 quantization that follows rounds far
-// more than float does (checked against the same float64 references).
 __device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
-                                float* sd, float* ss, int f32) {
+                                float* sd, float* ss) {
     __shared__ double red[32];
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
     const bool in0 = i0 < n;
     float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
     if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
-    double acc;
-    if (f32) {
-        float a4 = xa.x * xa.x + xa.y * xa.y + xa.z * xa.z + xa.w * xa.w + xb.x * xb.x + xb.y * xb.y + xb.z * xb.z + xb.w * xb.w;
-        for (int i = i0 + nt * 8; i < n; i += nt * 8) {
-            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-            a4 += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w + b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;
-        }
-        acc = static_cast<double>(a4);
-    } else {
-        acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
-              static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
-              static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
-        for (int i = i0 + nt * 8; i < n; i += nt * 8) {
-            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-            acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
-            acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
-        }
+    double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
+                 static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
+                 static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
+    for (int i = i0 + nt * 8; i < n; i += nt * 8) {
+        const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+        acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
+        acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
     }
     acc = warp_sum(acc);
     if (lane == 0) red[tid >> 5] = acc;
@@ -251,13 +237,12 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     }
     __syncthreads();
     const double scale = 1.0 / sqrt(red[0] / n + eps);
-    const float scf = static_cast<float>(scale);
     {
         const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
         const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
         float v[8];
 #pragma unroll
-        for (int k = 0; k < 8; ++k) v[k] = f32 ? xs[k] * scf * ws[k] : static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+        for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
         quant8_store(v, in0, i0, sq, sd, ss);
     }
     for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
@@ -269,7 +254,7 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
             const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
             const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
 #pragma unroll
-            for (int k = 0; k < 8; ++k) v[k] = f32 ? xs[k] * scf * ws[k] : static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
+            for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
         }
         quant8_store(v, in, i, sq, sd, ss);
     }
@@ -307,7 +292,6 @@ struct MvParams {
     float eps;
     int accumulate;
     int pdl_early;
-    int norm_f32;  // prologue arithmetic (norm_quant_smem)
     L2Pf pf;  // later launches' weights to request into L2
 };
 
@@ -337,7 +321,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     }
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
@@ -378,7 +362,6 @@ struct GluParams {
     float eps;
     float* h;
     int pdl_early;
-    int norm_f32;  // prologue arithmetic (norm_quant_smem)
     L2Pf pf;
 };
 
@@ -404,7 +387,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[R] = {};
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* rows[R];
@@ -450,7 +433,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     const NormPre pre = norm_preload(p.norm_w, p.cols);
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[2 * P] = {};
     dot_rows<2 * P>(p.tg, rows, p.cols, x, lane, acc);
     float h[P];
@@ -611,7 +594,6 @@ struct StagedParams {
     int accumulate;
     float* h;  // GLU: float output (g_ah or the caller's)
     int pdl_early;
-    int norm_f32;  // prologue arithmetic (norm_quant_smem)
     L2Pf pf;
 };
 
@@ -663,7 +645,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.norm_f32);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     }
     float acc = 0.0f, gate = 0.0f;
     for (int i = 0; i < total; ++i) {
@@ -733,8 +715,6 @@ int env_int(const char* name, int def) {
     return e && *e ? std::atoi(e) : def;
 }
 
-int norm_f32() { return env_int("RZ_CUDA_NORM_F32", 1) != 0 ? 1 : 0; }  // read per launch: the kernel tests switch it
-
 int sm_count() {
     static const int n = [] {
         int dev = 0, v = 0;
@@ -773,7 +753,6 @@ void launch_mv(MvParams& p, size_t smem) {
     p.per_block = (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
-    p.norm_f32 = norm_f32();
     launch(mv_fused_kernel<R, UX>, grid, kMvWarps * 32, smem, p);
 }
 
@@ -804,7 +783,9 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
         case 4: launch_mv<4>(p, smem); break;
         case 2: launch_mv<2>(p, smem); break;
         default: {
-            const int ux = env_int("RZ_CUDA_MV_U", 1);  // unroll factor of the one-row-per-warp kernel
+            // Unroll factor of the one-row-per-warp kernel: 2 (default) measured +14% (Q8_0) / +5% (Q4_K_M) decode
+            // over 1, and 4 below 2 (register pressure; docs/perf/cuda.md "round 2").
+            const int ux = env_int("RZ_CUDA_MV_U", 2);
             if (ux == 4) launch_mv<1, 4>(p, smem);
             else if (ux == 2) launch_mv<1, 2>(p, smem);
             else launch_mv<1>(p, smem);
@@ -813,12 +794,12 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
-// RZ_CUDA_STAGED: 0 direct kernels only, 1 staged for every matrix, 2 (default) staged for Q6_K matrices over
-// the activation buffer (down, o): 2-byte aligned blocks make the direct kernels' narrow loads L1-bound
-// (ncu, H200: Q6_K down 11.9 us staged vs 14.5 us direct), while the direct kernels measured faster elsewhere
-// (o 5.4 vs 6.9 us, the Q6_K output head 30 vs 39 us; docs/perf/cuda.md).
+// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged for every matrix, 2 staged for Q6_K matrices over the
+// activation buffer (down, o). Staged Q6_K down was faster than the direct kernel with the old unroll
+// (ncu, H200: 11.9 vs 14.5 us), but with the doubled unroll (RZ_CUDA_MV_U=2) the direct kernels everywhere
+// measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
 bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
-    const int mode = env_int("RZ_CUDA_STAGED", 2);
+    const int mode = env_int("RZ_CUDA_STAGED", 0);
     if (mode != 2) return mode != 0;
     if (!act) return false;
     for (int i = 0; i < nseg; ++i)
@@ -854,7 +835,6 @@ void launch_staged(StagedParams& p) {
     p.per_block = !GLU && p.nseg > 1 ? 1 : (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
-    p.norm_f32 = norm_f32();
     launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
 }
 
@@ -950,7 +930,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), norm_f32(), pf};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
     const size_t smem = norm_smem_bytes(cols);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {
