@@ -305,28 +305,31 @@ TEST(CudaContext, DecodeBenchmark) {
         for (const char* graphs : {"1", "0"}) {
         if (only && std::string(only) != graphs) continue;
         setenv("RZ_CUDA_GRAPHS", graphs, 1);
+        // RZ_CUDA_BENCH_PROMPT=N (default 8): decode after an N-token prompt (long-context attention).
+        const char* pe = std::getenv("RZ_CUDA_BENCH_PROMPT");
+        const int np = pe && std::atoi(pe) > 0 ? std::atoi(pe) : 8;
         ContextOptions o;
-        o.n_ctx = 512;
+        o.n_ctx = std::max(512, np + 256);
         o.n_gpu_layers = 999;
         auto g = Context::create(*m, o);
         ASSERT_TRUE(g.ok()) << g.status().message();
         Batch b;
-        for (int i = 0; i < 8; ++i) b.add(1 + i, i, 0, i == 7);
+        for (int i = 0; i < np; ++i) b.add(1 + i % 1000, i, 0, i == np - 1);
         ASSERT_TRUE((*g)->decode(b).ok());
         const int n = 128;
         const auto t0 = std::chrono::steady_clock::now();
-        int32_t t = argmax((*g)->logits(7));
+        int32_t t = argmax((*g)->logits(np - 1));
         for (int i = 0; i < n; ++i) {
             Batch s;
-            s.add(t, 8 + i, 0, true);
+            s.add(t, np + i, 0, true);
             ASSERT_TRUE((*g)->decode(s).ok());
             t = argmax((*g)->logits(0));
         }
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double tps = n / sec, roof = *bw * 1e9 / bytes;
         std::printf("[bench] %s graphs=%s: decode %.1f tok/s (tg%d, greedy, logits to host each step); %.1f MB weights/token; roofline "
-                    "%.0f tok/s; %.0f%% of roofline\n",
-                    path.c_str(), graphs, tps, n, bytes / 1e6, roof, 100.0 * tps / roof);
+                    "%.0f tok/s; %.0f%% of roofline; prompt %d\n",
+                    path.c_str(), graphs, tps, n, bytes / 1e6, roof, 100.0 * tps / roof, np);
         }
         unsetenv("RZ_CUDA_GRAPHS");
     }

@@ -2,7 +2,8 @@
 # Reproduces the GPU measurements of docs/perf/cuda.md. Step 1 (here, with nvcc): build test_cuda and pack it
 # with the CLI, its shared libraries and the ../shared files the tests read into $RZ_CUDA_PACK
 # (default build/h-cuda/devpack). Step 2 (on the GPU machine, e.g. the `run` tool with carry=[that dir]):
-#     bash <pack>/run.sh [stages]     stages: unit convert quant bench ncu sanitize (default: all, in order)
+#     bash <pack>/run.sh [stages]     stages: unit convert quant bench long ncuwarm ncu sanitizek sanitize
+#     (default: unit convert quant bench long ncu sanitize); RZ_BENCH_CFGS / RZ_LONG_CFGS replace the bench lists.
 # Usage: [RZ_CUDA_BUILD=build/h-cuda] [RZ_CUDA_PACK=dir] tests/cuda/gpu_pack.sh [build dir with realizar]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,7 +25,7 @@ cat > $P/run.sh <<'RUN'
 # Device-side driver for the CUDA tests (carried, not committed). Stages as arguments (default: all).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:$(ls -d /usr/local/cuda*/lib64 2>/dev/null | head -1):$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
-STAGES=${*:-unit convert quant bench ncu sanitize}
+STAGES=${*:-unit convert quant bench long ncu sanitize}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 # Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
 LOG=${OUT:-/tmp}/log.txt
@@ -51,29 +52,48 @@ if has quant; then
 fi
 if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
-  # RZ_CUDA_STAGED=0: direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2 (default): staged for Q6_K;
-  # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches.
-  # STAGED_GLU / GLU_R / GLU_PAIRS: gate|up kernel (staged; direct with 8 / 4 rows per warp; pairs kernel, 1-2 outputs per warp).
-  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_GLU_R=4" "RZ_CUDA_STAGED_GLU=1" "RZ_CUDA_STAGED=0" "RZ_CUDA_STAGED=1" \
-      "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_STAGED_GLU=1,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_GLU_R=4,RZ_CUDA_PDL_EARLY=1" \
-      "RZ_CUDA_GLU_PAIRS=1" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_PAIRS=2,RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
+  # RZ_CUDA_STAGED=0 (default): direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2: staged for Q6_K;
+  # MV_U: unroll of the one-row-per-warp kernel (default 2); ATTN_SPLIT=0: one attention block per head; ATTN_MIN:
+  # fewest positions per attention split (default 128); L2PF=1|2: cross-kernel L2 prefetch (off by default);
+  # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches;
+  # GLU_R / GLU_PAIRS / STAGED_GLU: gate|up kernel (direct with 8 / 4 rows per warp; pairs kernel; staged).
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_STAGED=2,RZ_CUDA_MV_U=1,RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_MV_U=1" \
+      "RZ_CUDA_MV_U=4" "RZ_CUDA_STAGED=2" "RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_L2PF=2" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_R=4" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
     echo "== bench $cfg"
-    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+    env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
   echo "== bench, no CUDA graph (default kernels, then the old sequence)"
   for cfg in RZ_CUDA_FUSED=1 RZ_CUDA_FUSED=0; do
-    env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
+    env $cfg RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
+fi
+if has long; then
+  # Decode after a 2000-token prompt (attention over ~2000-2128 positions).
+  for cfg in ${RZ_LONG_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_ATTN_MIN=256"}; do
+    echo "== bench long $cfg"
+    env ${cfg//,/ } RZ_CUDA_BENCH_PROMPT=2000 RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$M timeout 90 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[long $cfg] /"
+  done
+fi
+if has ncuwarm; then
+  echo "== ncu warm (caches not flushed: the L2 prefetch of the previous launches counts), one layer, Q4_K_M"
+  RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none --cache-control none -k regex:"fused|staged" \
+    --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,lts__t_sector_hit_rate.pct,launch__grid_size \
+    ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-170
 fi
 if has ncu; then
   echo "== ncu (fused layer kernels of one decode step, Q4_K_M, no graph, --clock-control none)"
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
     --launch-skip 1100 --launch-count 12 --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
-    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-160
+    ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E '^"[0-9]' | awk -F'","' '{print $5, $(NF-2), $(NF-1), $NF}' | sed 's/rz::cuda::(anonymous namespace):://g' | cut -c1-160
   echo "== ncu details (one layer: qkv, attention, o, gate|up, down)"
   RZ_CUDA_GRAPHS=0 RZ_CUDA_BENCH_GRAPHS=0 RZ_CUDA_BENCH_MODELS=/tmp/tl-q4_k_m.gguf timeout 120 ncu --clock-control none -k regex:"fused|staged" \
     --launch-skip 1108 --launch-count 5 --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats --print-details all \
-    ./test_cuda --gtest_filter='*Benchmark*' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
+    ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
+fi
+if has sanitizek; then  # the kernel tests and the fused Q4_K_M model only (shorter than sanitize)
+  echo "== memcheck kernels"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== racecheck kernels"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"

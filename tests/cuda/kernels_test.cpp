@@ -184,13 +184,16 @@ std::vector<float> download_floats(const DevBuf& b, size_t n) {
 struct Variant {
     const char* staged;
     const char* knob;  // RZ_CUDA_STAGES or RZ_CUDA_MV_R
+    const char* unroll = "2";  // RZ_CUDA_MV_U (one-row-per-warp kernel)
 };
-constexpr Variant kVariants[] = {{"1", "2"}, {"1", "3"}, {"1", "4"}, {"0", "1"}, {"0", "2"}, {"0", "4"}};
+constexpr Variant kVariants[] = {{"1", "2"}, {"1", "3"}, {"1", "4"}, {"0", "1"}, {"0", "2"}, {"0", "4"}, {"0", "1", "1"}, {"0", "1", "4"}};
 void set_variant(const Variant& v) {
     setenv("RZ_CUDA_STAGED", v.staged, 1);
     setenv(v.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_MV_R", v.knob, 1);
+    setenv("RZ_CUDA_MV_U", v.unroll, 1);
 }
 void clear_variant() {
+    unsetenv("RZ_CUDA_MV_U");
     unsetenv("RZ_CUDA_STAGED");
     unsetenv("RZ_CUDA_STAGES");
     unsetenv("RZ_CUDA_MV_R");
@@ -210,7 +213,7 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
         for (const Variant& var : kVariants) {
             set_variant(var);
             for (bool acc : {false, true}) {
-                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + (acc ? " accumulate" : ""));
+                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};
@@ -259,7 +262,7 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
     for (const Variant& var : kVariants) {
         set_variant(var);
-        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob);
+        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob + " unroll " + var.unroll);
         const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
         matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
         ASSERT_TRUE(sync("tall matvec").ok());
@@ -267,6 +270,74 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
         for (int r = 0; r < rows; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
     }
     clear_variant();
+    // With an L2 prefetch window (an unaligned, odd-sized slice of the matrix, x, and a range of many chunks):
+    // the same outputs bit for bit, and only this launch takes the window.
+    const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
+    matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
+    const auto plain = download_floats(dy, static_cast<size_t>(rows));
+    const size_t mb = row_bytes(m.t, cols) * rows;
+    const ByteRange pf[3] = {{static_cast<const uint8_t*>(m.dev.p) + 3, mb - 10}, {dx.p, sizeof(float) * cols}, {m.dev.p, mb}};
+    for (int rep = 0; rep < 2; ++rep) {
+        if (rep == 0) set_l2_prefetch(pf, 3);
+        matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
+        ASSERT_TRUE(sync("tall matvec, L2 prefetch").ok());
+        const auto y = download_floats(dy, static_cast<size_t>(rows));
+        for (int r = 0; r < rows; ++r) ASSERT_EQ(y[static_cast<size_t>(r)], plain[static_cast<size_t>(r)]) << "row " << r << " rep " << rep;
+    }
+}
+
+// The L2 prefetch planner (host only): every byte of the launches' weight stream is requested exactly once and
+// in order, each launch's own bytes by that launch or earlier, never more than `window` past the start of a
+// launch's own bytes (unless its own bytes need it), at most 8 ranges per launch, adjacent ranges merged.
+TEST(CudaKernels, L2PrefetchPlan) {
+    std::vector<uint8_t> arena(1 << 20);
+    const uint8_t* b = arena.data();
+    // A layer-like sequence: contiguous q|k|v pieces (merged), an empty launch, gaps, a big range, then 12 tiny
+    // separate ranges in one launch (more than 8: the rest falls to later launches).
+    std::vector<std::vector<ByteRange>> launches = {
+        {{b, 1000}, {b + 1000, 500}, {b + 1500, 500}}, {}, {{b + 4096, 3000}}, {{b + 10000, 50000}}, {{b + 70000, 20000}}, {}};
+    std::vector<ByteRange> tiny;
+    for (int i = 0; i < 12; ++i) tiny.push_back({b + 100000 + 100 * i, 10});
+    launches.push_back(tiny);
+    launches.push_back({{b + 200000, 100}});
+    for (size_t window : {size_t{0}, size_t{2500}, size_t{40000}, size_t{1} << 30}) {
+        SCOPED_TRACE("window " + std::to_string(window));
+        const auto plan = plan_l2_prefetch(launches, window);
+        ASSERT_EQ(plan.size(), launches.size());
+        // The stream, byte offsets within the arena, in order.
+        std::vector<std::pair<size_t, size_t>> want;
+        for (const auto& l : launches)
+            for (const auto& r : l) want.push_back({static_cast<size_t>(static_cast<const uint8_t*>(r.p) - b), r.bytes});
+        std::vector<uint8_t> seen(arena.size(), 0);
+        size_t wi = 0, wo = 0, own = 0, requested = 0;
+        for (size_t i = 0; i < plan.size(); ++i) {
+            EXPECT_LE(plan[i].size(), 8u) << "launch " << i;
+            for (size_t k = 0; k + 1 < plan[i].size(); ++k)  // adjacent pieces are merged
+                EXPECT_NE(static_cast<const uint8_t*>(plan[i][k].p) + plan[i][k].bytes, plan[i][k + 1].p) << "launch " << i;
+            for (const auto& r : plan[i]) {
+                size_t off = static_cast<size_t>(static_cast<const uint8_t*>(r.p) - b), left = r.bytes;
+                while (left > 0) {  // the range continues the stream exactly where the last one stopped
+                    ASSERT_LT(wi, want.size());
+                    ASSERT_EQ(off, want[wi].first + wo);
+                    const size_t take = std::min(left, want[wi].second - wo);
+                    for (size_t q = off; q < off + take; ++q) ++seen[q];
+                    off += take, left -= take, wo += take, requested += take;
+                    if (wo == want[wi].second) ++wi, wo = 0;
+                }
+            }
+            size_t mine = 0;
+            for (const auto& r : launches[i]) mine += r.bytes;
+            if (i != 6) {  // (6: the 12 tiny ranges, cut at 8)
+                EXPECT_GE(requested, own + mine) << "launch " << i << ": own bytes not requested";
+            }
+            EXPECT_LE(requested, std::max(own + window, own + mine)) << "launch " << i;
+            own += mine;
+        }
+        EXPECT_EQ(requested, own) << "every byte requested";
+        for (const auto& l : launches)
+            for (const auto& r : l)
+                for (size_t q = 0; q < r.bytes; ++q) ASSERT_EQ(seen[static_cast<size_t>(static_cast<const uint8_t*>(r.p) - b) + q], 1) << "once";
+    }
 }
 
 // gate|up with the norm prologue and the GLU epilogue (h = silu(g) * u against float64), then matvec_act over
@@ -348,17 +419,28 @@ float h2f_host(uint16_t h) {
 // the int8 copy of the output feeds matvec_act (o projection).
 TEST(CudaKernels, FusedAttentionMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const int nh = 4, nkv = 2, hd = 64, pos = 9;
+    const int nh = 4, nkv = 2, hd = 64;
     const float scale = 1.0f / 8.0f;
     struct Case {
         bool f16, neox;
-        int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared
+        int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared (one-block-per-head kernel)
+        int pos;
+        const char* split;  // RZ_CUDA_ATTN_SPLIT; n_ctx >= 2 * (hd + 2) takes the split-KV kernel unless "0"
+        const char* cmin;   // RZ_CUDA_ATTN_MIN
     };
-    for (const Case cs : {Case{false, false, 64, 16}, Case{true, false, 64, 16}, Case{false, true, 32, 16}, Case{true, true, 64, 16},
-                          Case{true, false, 64, 8200}}) {
-        const int n_ctx = cs.n_ctx;
+    // Split cases: several splits with the current position in the last one, a last split holding pos only
+    // (n_ctx 300: s_max 4; pos 12, at least 1 position per split: chunks of 4), uneven chunks, splits capped by
+    // s_max, one split (short context), and the one-block-per-head kernel (split "0", or n_ctx 16).
+    for (const Case cs : {Case{false, false, 64, 16, 9, "1", "64"}, Case{true, false, 64, 16, 9, "1", "64"}, Case{false, true, 32, 16, 9, "1", "64"},
+                          Case{true, true, 64, 16, 9, "1", "64"}, Case{true, false, 64, 8200, 9, "0", "64"}, Case{true, false, 64, 8200, 9, "1", "64"},
+                          Case{true, false, 64, 8200, 3000, "1", "64"}, Case{false, true, 64, 1024, 700, "1", "64"},
+                          Case{true, false, 64, 300, 12, "1", "1"}, Case{false, false, 64, 1024, 700, "0", "64"},
+                          Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"}}) {
+        const int n_ctx = cs.n_ctx, pos = cs.pos;
+        setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
+        setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
         SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
-                     std::to_string(n_ctx));
+                     std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin);
         const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
         auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
              v = random_floats(static_cast<size_t>(nkv * hd), 83u);
@@ -467,6 +549,8 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         o.ref(quantize_like_gpu(out), ref, mag);
         for (int r = 0; r < 24; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "o row " << r;
     }
+    unsetenv("RZ_CUDA_ATTN_SPLIT");
+    unsetenv("RZ_CUDA_ATTN_MIN");
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
@@ -34,6 +37,9 @@ struct AttnParams {
     ActBuffer act;  // receives the int8 copy of out when quant
     int pdl_early;
     int smem_scores;  // scores in shared memory (n_ctx small enough), else in `scores`
+    L2Pf pf;          // later launches' weights to request into L2
+    int s_max;        // split kernel: grid = n_head * s_max blocks
+    int c_min;        // split kernel: fewest positions per split
 };
 
 // Dot of q (shared memory, float) with cached key row t.
@@ -70,6 +76,7 @@ template <typename C>
 __global__ void attn_fused_kernel(const AttnParams p) {
     const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
     const int hd = p.hd, h = blockIdx.x, grp = p.n_head / p.n_head_kv, g = h / grp;
+    l2pf_issue(p.pf);
     C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
     C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
     if (h % grp == 0) {  // earlier positions of the cache are immutable here: warm L2 with them
@@ -176,6 +183,174 @@ __global__ void attn_fused_kernel(const AttnParams p) {
     }
 }
 
+// ---- split-KV (flash-decoding) variant: block (h, s) = blockIdx.x % n_head, blockIdx.x / n_head takes the
+// positions [s * chunk, (s + 1) * chunk) of [0, pos] for query head h, chunk = ceil((pos + 1) / ns) with
+// ns = min(s_max, ceil((pos + 1) / c_min)) computed from *pos on the device (the grid is fixed when a graph
+// is captured; blocks past ns exit at once). Why: one block per head puts a 2000-position attention on
+// n_head SMs, each walking ~2000 keys and values through a few dependent load rounds per thread. Each split
+// writes its unnormalised output, max and sum to the scratch (the scores buffer: n_head * s_max * (hd + 2)
+// floats); the head's last split to finish (atomic counter, reset by it) combines them (the softmax
+// rescaling of flash-decoding), writes out and its int8 copy. One split (short contexts) writes out directly.
+__device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the combining block)
+
+template <typename C>
+__global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
+    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
+    const int n_kv = pos + 1, hd = p.hd, h = blockIdx.x % p.n_head, s = blockIdx.x / p.n_head;
+    const int grp = p.n_head / p.n_head_kv, g = h / grp;
+    const int ns0 = min(p.s_max, (n_kv + p.c_min - 1) / p.c_min);
+    const int chunk = (n_kv + ns0 - 1) / ns0, ns = (n_kv + chunk - 1) / chunk;  // ns: non-empty splits
+    l2pf_issue(p.pf);
+    if (s >= ns) return;
+    const int t0 = s * chunk, t1 = min(n_kv, t0 + chunk), tc = min(t1, pos);  // cached keys: [t0, tc)
+    const bool cur = t1 == n_kv;                                              // this split holds position pos
+    C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    if (h % grp == 0 && tc > t0) {  // earlier positions of the cache are immutable here: warm L2 with them
+        prefetch_l2(reinterpret_cast<const uint8_t*>(K + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
+        prefetch_l2(reinterpret_cast<const uint8_t*>(V + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
+    }
+    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32] | scores[chunk]
+    float* qs = smf;
+    float* ks = qs + hd;
+    float* vs = ks + hd;
+    float* part = vs + hd;
+    float* red = part + blockDim.x;
+    float* sc = red + 32;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    const int half = p.n_rot / 2;
+    float2 cs = make_float2(1.0f, 0.0f);
+    if (p.rope_cs && tid < half) cs = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + tid];
+    pdl_sync(p.pdl_early);
+    for (int i = tid; i < hd; i += blockDim.x) {
+        qs[i] = p.q[h * hd + i];
+        if (cur) ks[i] = p.k[g * hd + i], vs[i] = p.v[g * hd + i];
+    }
+    __syncthreads();
+    if (p.rope_cs) {  // same float operations as ops::rope and the rope kernel
+        if (tid < half) {
+            const int i0 = p.neox ? tid : 2 * tid, i1 = p.neox ? tid + half : 2 * tid + 1;
+            float x0 = qs[i0], x1 = qs[i1];
+            qs[i0] = x0 * cs.x - x1 * cs.y;
+            qs[i1] = x0 * cs.y + x1 * cs.x;
+            if (cur) {
+                x0 = ks[i0], x1 = ks[i1];
+                ks[i0] = x0 * cs.x - x1 * cs.y;
+                ks[i1] = x0 * cs.y + x1 * cs.x;
+            }
+        }
+        __syncthreads();
+    }
+    if (cur) {
+        for (int i = tid; i < hd; i += blockDim.x) {
+            const C kr = to_cache<C>(ks[i]), vr = to_cache<C>(vs[i]);
+            if (h % grp == 0) {
+                K[static_cast<size_t>(pos) * hd + i] = kr;
+                V[static_cast<size_t>(pos) * hd + i] = vr;
+            }
+            ks[i] = from_cache(kr);
+            vs[i] = from_cache(vr);
+        }
+        __syncthreads();
+    }
+    float mx = -INFINITY;
+    for (int t = t0 + tid; t < t1; t += blockDim.x) {
+        float d = 0.0f;
+        if (t < pos) {
+            d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd);
+        } else {
+            for (int i = 0; i < hd; ++i) d += qs[i] * ks[i];
+        }
+        d *= p.scale;
+        sc[t - t0] = d;
+        mx = fmaxf(mx, d);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
+    __syncthreads();
+    float sum = 0.0f;
+    for (int t = t0 + tid; t < t1; t += blockDim.x) {  // each thread rereads only its own scores
+        const float e = __expf(sc[t - t0] - mx);
+        sc[t - t0] = e;
+        sum += e;
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();  // also publishes sc[] written by other threads
+    sum = 0.0f;
+    for (int i = 0; i < nw; ++i) sum += red[i];
+    const int ngrp = blockDim.x / hd;
+    const int gi = tid / hd, d = tid % hd;
+    float acc = 0.0f;
+    if (gi < ngrp) {
+        float a8[8] = {};
+        int t = t0 + gi;
+        for (; t + 7 * ngrp < tc; t += 8 * ngrp) {
+#pragma unroll
+            for (int u = 0; u < 8; ++u) a8[u] += sc[t - t0 + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
+        }
+        for (; t < tc; t += ngrp) a8[0] += sc[t - t0] * from_cache(V[static_cast<size_t>(t) * hd + d]);
+        if (cur && (pos - t0) % ngrp == gi) a8[1] += sc[pos - t0] * vs[d];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc += a8[u];
+    }
+    part[tid] = acc;
+    __syncthreads();
+    float o = 0.0f;
+    if (tid < hd)
+        for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
+    if (ns > 1) {  // publish this split's (o, max, sum); the head's last split combines
+        float* P = p.scores + (static_cast<size_t>(h) * p.s_max + s) * (hd + 2);
+        if (tid < hd) P[tid] = o;
+        if (tid == 0) P[hd] = mx, P[hd + 1] = sum;
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) red[0] = atomicAdd(&g_attn_cnt[h], 1u) == static_cast<unsigned>(ns - 1) ? 1.0f : 0.0f;
+        __syncthreads();
+        if (red[0] == 0.0f) return;
+        __threadfence();
+        const float* P0 = p.scores + static_cast<size_t>(h) * p.s_max * (hd + 2);
+        float M = -INFINITY;
+        for (int k = 0; k < ns; ++k) M = fmaxf(M, __ldcg(P0 + static_cast<size_t>(k) * (hd + 2) + hd));
+        sum = 0.0f;
+        o = 0.0f;
+        for (int k = 0; k < ns; ++k) {
+            const float* Pk = P0 + static_cast<size_t>(k) * (hd + 2);
+            const float w = __expf(__ldcg(Pk + hd) - M);
+            sum += w * __ldcg(Pk + hd + 1);
+            if (tid < hd) o += w * __ldcg(Pk + tid);
+        }
+        if (tid == 0) g_attn_cnt[h] = 0u;
+    }
+    if (tid < hd) {
+        o /= sum;
+        p.out[h * hd + tid] = o;
+        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
+        if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q, p.act.d, p.act.s);
+    }
+}
+
+int sm_count_attn() {
+    static const int n = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return 1;
+        }
+        return v;
+    }();
+    return n;
+}
+
+int env_attn(const char* name, int def) {  // read per call: the kernel tests switch it
+    const char* e = std::getenv(name);
+    return e && *e ? std::atoi(e) : def;
+}
+
 }  // namespace
 
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
@@ -184,8 +359,24 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     const int threads = 256;
     RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
-                 scores, out, act_buffer(), pdl_early(), 0};
+                 scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0};
     // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
+    // Split-KV (RZ_CUDA_ATTN_SPLIT=0: off): up to ~4 blocks per SM over all heads, at most 8192 positions per
+    // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
+    // at least RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md) positions per split.
+    const int c_min = std::max(1, env_attn("RZ_CUDA_ATTN_MIN", 128));
+    const int s_max = std::min(std::max((4 * sm_count_attn() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
+    const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
+    if (env_attn("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {
+        p.s_max = s_max;
+        p.c_min = c_min;
+        const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32 + chunk_max);
+        if (f16)
+            launch(attn_split_kernel<__half>, n_head * s_max, threads, smem, p);
+        else
+            launch(attn_split_kernel<float>, n_head * s_max, threads, smem, p);
+        return;
+    }
     const bool ssm = n_ctx <= 8192;
     p.smem_scores = ssm ? 1 : 0;
     const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32 + (ssm ? n_ctx : 0));

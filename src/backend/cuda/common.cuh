@@ -114,6 +114,49 @@ __device__ __forceinline__ T warp_sum(T v) {
     return v;
 }
 
+// ---- Cross-kernel L2 prefetch (set_l2_prefetch in cuda.h). A launch of the fused layer carries up to kPfMax
+// byte ranges of weights that LATER launches read; its blocks request them into L2 before their
+// griddepcontrol.wait (weights are immutable), so HBM streams the next matrices while this kernel is latency
+// bound (prologue, attention) and the next kernels read L2. Chunks are dealt round-robin over the blocks
+// (chunk c: block c % grid), so every SM issues a few.
+constexpr int kPfMax = 8;
+constexpr unsigned kPfChunk = 16384;  // bytes per chunk (one bulk prefetch on sm_90)
+struct L2Pf {
+    const uint8_t* p[kPfMax];
+    unsigned long long n[kPfMax];
+    int cnt;
+    int mode;  // 1: prefetch.global.L2 per 128-byte line, 2: cp.async.bulk.prefetch.L2 per chunk (sm_90; else as 1)
+};
+L2Pf take_l2pf();  // host: the ranges set by set_l2_prefetch for the next launch (then cleared)
+
+__device__ __forceinline__ void l2pf_issue(const L2Pf& pf) {
+    if (pf.cnt <= 0) return;
+    const unsigned G = gridDim.x, nt = blockDim.x;
+    unsigned long long c0 = 0;  // first chunk index of range r
+    for (int r = 0; r < pf.cnt && r < kPfMax; ++r) {
+        const unsigned long long nch = (pf.n[r] + kPfChunk - 1) / kPfChunk;
+        // chunks c in [c0, c0 + nch) with c % G == blockIdx.x, then over the block's threads
+        unsigned long long c = c0 + ((blockIdx.x + G - static_cast<unsigned>(c0 % G)) % G) + static_cast<unsigned long long>(threadIdx.x) * G;
+        for (; c < c0 + nch; c += static_cast<unsigned long long>(nt) * G) {
+            const unsigned long long o = (c - c0) * kPfChunk;
+            const unsigned long long len = pf.n[r] - o < kPfChunk ? pf.n[r] - o : kPfChunk;
+            const uint8_t* a = pf.p[r] + o;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            if (pf.mode == 2) {
+                // 16-byte aligned start and size, inside the range
+                const uintptr_t s = (reinterpret_cast<uintptr_t>(a) + 15) & ~uintptr_t{15};
+                const uintptr_t e = (reinterpret_cast<uintptr_t>(a) + len) & ~uintptr_t{15};
+                if (e > s)
+                    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(s), "r"(static_cast<unsigned>(e - s)) : "memory");
+                continue;
+            }
+#endif
+            for (unsigned long long l = 0; l < len; l += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(a + l));
+        }
+        c0 += nch;
+    }
+}
+
 // The fused path's int8 activation buffer (decode_fused.cu): values, per-32 scales d and d * sum(q).
 struct ActBuffer {
     int8_t* q;

@@ -49,10 +49,12 @@ struct XQ {
 // rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
 
 // Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
-template <int R>
+// UX multiplies the loop unroll (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long
+// row (down: 22 Q4_K super-blocks per warp) takes fewer dependent memory round trips.
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int qq = lane & 3;
-    constexpr int U = R >= 4 ? 1 : 4 / R;
+    constexpr int U = (R >= 4 ? 1 : 4 / R) * UX;
 #pragma unroll U
     for (int b = lane >> 2; b < nb; b += 8) {
         const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
@@ -70,10 +72,10 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb
 // Q4_K: 8 lanes per 144-byte super-block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles
 // are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
 // added by the half-0 lanes only.
-template <int R>
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, j = k >> 1, hf = k & 1;
-    constexpr int U = R >= 2 ? 1 : 2;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
     for (int b = lane >> 3; b < nb; b += 4) {
         const int sb0 = 8 * b + 2 * j;
@@ -110,10 +112,10 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb
 
 // Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
 // half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
-template <int R>
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
-    constexpr int U = R >= 2 ? 1 : 2;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
     for (int b = lane >> 3; b < nb; b += 4) {
         int2 xv[4];
@@ -163,12 +165,12 @@ __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb
 // Blocks per row of type t (32 elements per Q8_0 block, 256 per super-block).
 __host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 ? cols / 32 : cols / 256; }
 
-template <int R>
+template <int R, int UX = 1>
 __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
     const int nb = blocks_per_row(t, cols);
-    if (t == kQ4_K) dot_q4_k<R>(rows, nb, x, lane, acc);
-    else if (t == kQ6_K) dot_q6_k<R>(rows, nb, x, lane, acc);
-    else dot_q8_0<R>(rows, nb, x, lane, acc);
+    if (t == kQ4_K) dot_q4_k<R, UX>(rows, nb, x, lane, acc);
+    else if (t == kQ6_K) dot_q6_k<R, UX>(rows, nb, x, lane, acc);
+    else dot_q8_0<R, UX>(rows, nb, x, lane, acc);
 }
 
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
@@ -290,6 +292,7 @@ struct MvParams {
     float eps;
     int accumulate;
     int pdl_early;
+    L2Pf pf;  // later launches' weights to request into L2
 };
 
 template <typename P>
@@ -301,11 +304,12 @@ __device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
     return p.seg[2];
 }
 
-template <int R>
+template <int R, int UX>
 __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    l2pf_issue(p.pf);
     {  // weights are immutable: start pulling this block's first row group into L2 before the wait
         int g = g0;
         const SegD s = pick_seg(p, g);
@@ -329,7 +333,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
         const uint8_t* rows[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
-        dot_rows<R>(s.type, rows, p.cols, x, lane, acc);
+        dot_rows<R, UX>(s.type, rows, p.cols, x, lane, acc);
         float mine = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -358,6 +362,7 @@ struct GluParams {
     float eps;
     float* h;
     int pdl_early;
+    L2Pf pf;
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
@@ -369,6 +374,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const bool up = w >= nw / 2;
     const int rl = (up ? w - nw / 2 : w) * R;  // first of this warp's rows within the block's 32
     const int row0 = blockIdx.x * 32;
+    l2pf_issue(p.pf);
     if (threadIdx.x < blockDim.x / 2) {  // half the threads prefetch the 32 gate rows, half the 32 up rows
         const size_t bytes = 32 * p.rbg;
         for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x / 2) * 128)
@@ -414,6 +420,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     const int j0 = (blockIdx.x * kMvWarps + w) * P;
+    l2pf_issue(p.pf);
     const uint8_t* rows[2 * P];
 #pragma unroll
     for (int q = 0; q < P; ++q) {
@@ -587,6 +594,7 @@ struct StagedParams {
     int accumulate;
     float* h;  // GLU: float output (g_ah or the caller's)
     int pdl_early;
+    L2Pf pf;
 };
 
 size_t staged_smem(int cols, bool norm, int nstage) {
@@ -630,6 +638,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
         }
         cp_async_commit();
     };
+    l2pf_issue(p.pf);
     for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
     const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
@@ -719,32 +728,32 @@ int sm_count() {
 }
 
 
-template <int R>
+template <int R, int UX>
 int resident_blocks(size_t smem) {
     static std::map<size_t, int> cache;
     auto it = cache.find(smem);
     if (it != cache.end()) return it->second;
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R>, kMvWarps * 32, smem) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R, UX>, kMvWarps * 32, smem) != cudaSuccess) {
         (void)cudaGetLastError();
         n = 1;
     }
     return cache[smem] = std::max(1, n) * sm_count();
 }
 
-template <int R>
+template <int R, int UX = 1>
 void launch_mv(MvParams& p, size_t smem) {
     for (int i = 0; i < p.nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
         p.ngroups += p.seg[i].ngroups;
     }
     // Few row groups per block where possible (one wave), else an even share of the resident blocks.
-    const int cap = resident_blocks<R>(smem);
+    const int cap = resident_blocks<R, UX>(smem);
     const int grid0 = std::min(p.ngroups, cap);
     p.per_block = (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
-    launch(mv_fused_kernel<R>, grid, kMvWarps * 32, smem, p);
+    launch(mv_fused_kernel<R, UX>, grid, kMvWarps * 32, smem, p);
 }
 
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
@@ -754,8 +763,9 @@ int mv_rows_per_warp(int rows) {
     return rows >= 16384 ? 2 : 1;
 }
 
-void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
     MvParams p{};
+    p.pf = pf;
     int rows = 0;
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
@@ -772,16 +782,24 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     switch (mv_rows_per_warp(rows)) {
         case 4: launch_mv<4>(p, smem); break;
         case 2: launch_mv<2>(p, smem); break;
-        default: launch_mv<1>(p, smem); break;
+        default: {
+            // Unroll factor of the one-row-per-warp kernel: 2 (default) measured +14% (Q8_0) / +5% (Q4_K_M) decode
+            // over 1, and 4 below 2 (register pressure; docs/perf/cuda.md "round 2").
+            const int ux = env_int("RZ_CUDA_MV_U", 2);
+            if (ux == 4) launch_mv<1, 4>(p, smem);
+            else if (ux == 2) launch_mv<1, 2>(p, smem);
+            else launch_mv<1>(p, smem);
+            break;
+        }
     }
 }
 
-// RZ_CUDA_STAGED: 0 direct kernels only, 1 staged for every matrix, 2 (default) staged for Q6_K matrices over
-// the activation buffer (down, o): 2-byte aligned blocks make the direct kernels' narrow loads L1-bound
-// (ncu, H200: Q6_K down 11.9 us staged vs 14.5 us direct), while the direct kernels measured faster elsewhere
-// (o 5.4 vs 6.9 us, the Q6_K output head 30 vs 39 us; docs/perf/cuda.md).
+// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged for every matrix, 2 staged for Q6_K matrices over the
+// activation buffer (down, o). Staged Q6_K down was faster than the direct kernel with the old unroll
+// (ncu, H200: 11.9 vs 14.5 us), but with the doubled unroll (RZ_CUDA_MV_U=2) the direct kernels everywhere
+// measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
 bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
-    const int mode = env_int("RZ_CUDA_STAGED", 2);
+    const int mode = env_int("RZ_CUDA_STAGED", 0);
     if (mode != 2) return mode != 0;
     if (!act) return false;
     for (int i = 0; i < nseg; ++i)
@@ -820,8 +838,9 @@ void launch_staged(StagedParams& p) {
     launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
 }
 
-void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
     StagedParams p{};
+    p.pf = pf;
     for (int i = 0; i < nseg; ++i) {
         p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows,
                         static_cast<int>(segs[i].t), (segs[i].rows + 7) / 8};
@@ -872,23 +891,26 @@ bool fused_supported(DType t, int cols) {
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
+    const L2Pf pf = take_l2pf();
     if (use_staged(segs, nseg, false))
-        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate);
+        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
     else
-        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate);
+        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
 }
 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
+    const L2Pf pf = take_l2pf();
     if (use_staged(&seg, 1, true))
-        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
     else
-        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate);
+        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
 }
 
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
                      float eps, float* h) {
     RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
+    const L2Pf pf = take_l2pf();
     const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
     const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
     if (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false)) {
@@ -903,11 +925,12 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         sp.norm_w = norm_w;
         sp.eps = eps;
         sp.h = h ? h : glu_scratch();
+        sp.pf = pf;
         launch_staged<true>(sp);
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early()};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
     const size_t smem = norm_smem_bytes(cols);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {

@@ -451,9 +451,34 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
     const float* rope_cs = p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr;
     const bool neox = p.rope_type == model::RopeType::kNeox;
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+    // Cross-kernel L2 prefetch (cuda.h): the weight ranges of every launch below in launch order (5 per layer,
+    // then the head), planned into a slice per launch that set_l2_prefetch hands to that launch.
+    std::vector<std::vector<cuda::ByteRange>> plan;
+    if (cuda::l2_prefetch_mode() != 0) {
+        const auto br = [](const DevWeight& w) {
+            return cuda::ByteRange{w.data, w ? cuda::row_bytes(w.dtype, w.cols) * static_cast<size_t>(w.rows) : 0};
+        };
+        std::vector<std::vector<cuda::ByteRange>> launches;
+        for (int il = 0; il < layer_end_; ++il) {
+            const Layer& L = layers_[static_cast<size_t>(il)];
+            launches.push_back(L.qkv ? std::vector{br(L.qkv)} : std::vector{br(L.q), br(L.k), br(L.v)});
+            launches.emplace_back();  // attention: no weights
+            launches.push_back({br(L.o)});
+            launches.push_back(L.gate_up ? std::vector{br(L.gate_up)} : std::vector{br(L.gate), br(L.up)});
+            launches.push_back({br(L.down)});
+        }
+        if (logits_dst) launches.push_back({br(output_)});
+        plan = cuda::plan_l2_prefetch(launches, cuda::l2_prefetch_window());
+    }
+    size_t li = 0;
+    const auto prefetch_next = [&] {  // before each fused launch, in the order above
+        if (li < plan.size()) cuda::set_l2_prefetch(plan[li].data(), static_cast<int>(plan[li].size()));
+        ++li;
+    };
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
     for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
         const Layer& L = layers_[static_cast<size_t>(il)];
+        prefetch_next();
         if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_};
             cuda::matvec_norm(&s, 1, E, x_, f32(L.attn_norm), p.norm_eps, false);
@@ -465,21 +490,27 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         }
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
+        prefetch_next();
         cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
                               scores_, true, att_);
+        prefetch_next();
         cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
+        prefetch_next();
         if (L.gate_up) {
             const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
             cuda::matvec_glu_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
         } else {
             cuda::matvec_glu_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
         }
+        prefetch_next();
         cuda::matvec_act({L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, true);  // x += down(silu(gate) * up)
     }
     if (logits_dst) {
+        prefetch_next();
         const cuda::MatvecSeg s{output_.dtype, output_.data, p.n_vocab, f32(output_b_), logits_dst};
         cuda::matvec_norm(&s, 1, E, x_, f32(out_norm_), p.norm_eps, false);
     }
+    RZ_ASSERT(plan.empty() || li == plan.size(), "forward_fused: prefetch plan and launches differ");
 }
 
 void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "realizar/core/dtype.h"
 #include "realizar/core/status.h"
@@ -95,6 +96,29 @@ void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
                      float* out);
+
+// ---- Cross-kernel L2 prefetch (src/backend/cuda/l2_prefetch.cu). Why: each fused kernel is latency bound
+// (prologue, reductions, attention) for most of its time while HBM idles; a layer's weights (~26 MB for
+// TinyLlama Q4_K_M) fit in the 50 MB L2. So every fused launch also requests into L2 a slice of the weights
+// that LATER launches read (before its griddepcontrol.wait: weights are immutable), and HBM streams ahead
+// while the kernels read L2.
+struct ByteRange {
+    const void* p = nullptr;
+    size_t bytes = 0;
+};
+// The next fused launch (matvec_norm, matvec_glu_norm, matvec_act, attention_fused) also prefetches these
+// ranges (at most 8) into L2, spread over its blocks; the launch after it prefetches nothing unless set again.
+void set_l2_prefetch(const ByteRange* r, int n);
+// RZ_CUDA_L2PF: 0 (default: measured slower, docs/perf/cuda.md "round 2") off, 1 prefetch.global.L2 per
+// 128-byte line, 2 cp.async.bulk.prefetch.L2 per 16 KB (sm_90; sm_80 falls back to 1). RZ_CUDA_L2PF_MB: the window (default 24, at most 3/4 of the L2).
+int l2_prefetch_mode();
+size_t l2_prefetch_window();
+// Plans the prefetches of a sequence of launches: launches[i] = the weight ranges launch i reads (may be
+// empty). The ranges of all launches form one stream; launch i requests the part of the stream after what
+// earlier launches requested and before (start of its own ranges) + window, at most 8 ranges (adjacent
+// ranges merged; a longer list is cut and the rest falls to the next launch). Every byte is requested once,
+// each no later than by the launch that reads it.
+std::vector<std::vector<ByteRange>> plan_l2_prefetch(const std::vector<std::vector<ByteRange>>& launches, size_t window);
 
 // CUDA graphs of the backend stream: launches between capture_begin() and capture_end() are recorded, not run.
 Status capture_begin();
