@@ -394,6 +394,77 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
     }
 }
 
+// The norm hand-off: matvec_act with ssq_out (x += W h, the down projection) leaves the sum of squares of the x
+// it wrote; matvec_norm and matvec_glu_norm with ssq_in normalise x from it instead of reducing x themselves.
+// Both consumers against the float64 reference of the x the producer wrote, and against the same launches
+// without the hand-off; the producer with 1 and 2 rows per warp, one and several row groups per block.
+TEST(CudaKernels, NormHandoffMatchesReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    setenv("RZ_CUDA_STAGED", "0", 1);
+    ASSERT_TRUE(norm_handoff());
+    const int F2 = 256;
+    for (int E : {512, 16384}) {
+        for (const char* mvr : {"1", "2"}) {
+            SCOPED_TRACE("E " + std::to_string(E) + " rows per warp " + mvr);
+            setenv("RZ_CUDA_MV_R", mvr, 1);
+            QMat g(DType::Q4_K, F2, 512, 81u), u(DType::Q4_K, F2, 512, 82u), down(DType::Q4_K, E, F2, 83u);
+            QMat qm(DType::Q8_0, 40, E, 84u), gq(DType::Q4_K, 64, E, 85u), uq(DType::Q4_K, 64, E, 86u);
+            const auto x0 = random_floats(512, 87u), w0 = random_floats(512, 88u);
+            const auto w = random_floats(static_cast<size_t>(E), 89u);
+            const auto xres = random_floats(static_cast<size_t>(E), 90u);
+            DevBuf dx0(sizeof(float) * 512), dw0(sizeof(float) * 512), dh(sizeof(float) * F2), dx(sizeof(float) * E), dw(sizeof(float) * E);
+            ASSERT_TRUE(upload(dx0.p, x0.data(), sizeof(float) * 512).ok());
+            ASSERT_TRUE(upload(dw0.p, w0.data(), sizeof(float) * 512).ok());
+            ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
+            ASSERT_TRUE(upload(dx.p, xres.data(), sizeof(float) * E).ok());
+            // The activation buffer := q8(h) (gate|up), then x += down h with the statistics.
+            matvec_glu_norm(DType::Q4_K, g.dev.p, DType::Q4_K, u.dev.p, F2, 512, dx0.f(), dw0.f(), 1e-6f, dh.f());
+            matvec_act(MatvecSeg{down.t, down.dev.p, E, nullptr, dx.f()}, F2, true, true);
+            ASSERT_TRUE(sync("hand-off producer").ok());
+            const auto h = download_floats(dh, static_cast<size_t>(F2));
+            const auto x = download_floats(dx, static_cast<size_t>(E));
+            {
+                std::vector<double> ref, mag;
+                down.ref(quantize_like_gpu(h), ref, mag);
+                for (int r = 0; r < E; ++r)
+                    ASSERT_NEAR(x[static_cast<size_t>(r)], ref[static_cast<size_t>(r)] + xres[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "x row " << r;
+            }
+            const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
+            // Consumer 1: matvec_norm (q|k|v, output head), with and without the hand-off.
+            DevBuf dy(sizeof(float) * 40), dy2(sizeof(float) * 40);
+            const MatvecSeg s{qm.t, qm.dev.p, 40, nullptr, dy.f()}, s2{qm.t, qm.dev.p, 40, nullptr, dy2.f()};
+            matvec_norm(&s, 1, E, dx.f(), dw.f(), 1e-5f, false, true);
+            matvec_norm(&s2, 1, E, dx.f(), dw.f(), 1e-5f, false, false);
+            ASSERT_TRUE(sync("hand-off matvec_norm").ok());
+            const auto y = download_floats(dy, 40), y2 = download_floats(dy2, 40);
+            std::vector<double> ref, mag;
+            qm.ref(xr, ref, mag);
+            for (int r = 0; r < 40; ++r) {
+                ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
+                ASSERT_NEAR(y[static_cast<size_t>(r)], y2[static_cast<size_t>(r)], 1e-6 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
+            }
+            // Consumer 2: gate|up (the statistics stay valid until the next producer).
+            DevBuf dh2(sizeof(float) * 64), dh3(sizeof(float) * 64);
+            matvec_glu_norm(DType::Q4_K, gq.dev.p, DType::Q4_K, uq.dev.p, 64, E, dx.f(), dw.f(), 1e-5f, dh2.f(), true);
+            matvec_glu_norm(DType::Q4_K, gq.dev.p, DType::Q4_K, uq.dev.p, 64, E, dx.f(), dw.f(), 1e-5f, dh3.f(), false);
+            ASSERT_TRUE(sync("hand-off glu").ok());
+            const auto hh = download_floats(dh2, 64), hh3 = download_floats(dh3, 64);
+            std::vector<double> gr, gm, ur, um;
+            gq.ref(xr, gr, gm);
+            uq.ref(xr, ur, um);
+            for (int i = 0; i < 64; ++i) {
+                const double gv = gr[static_cast<size_t>(i)], uv = ur[static_cast<size_t>(i)];
+                const double want = gv / (1.0 + std::exp(-gv)) * uv;
+                const double eg = 3e-5 * (gm[static_cast<size_t>(i)] + 1.0), eu = 3e-5 * (um[static_cast<size_t>(i)] + 1.0);
+                ASSERT_NEAR(hh[static_cast<size_t>(i)], want, 1.2 * eg * (std::fabs(uv) + eu) + eu * (std::fabs(gv) + eg) + 1e-6) << "glu row " << i;
+                ASSERT_NEAR(hh[static_cast<size_t>(i)], hh3[static_cast<size_t>(i)], 1e-5 * (std::fabs(hh3[static_cast<size_t>(i)]) + 1e-3)) << "glu row " << i;
+            }
+        }
+    }
+    unsetenv("RZ_CUDA_MV_R");
+    clear_variant();
+}
+
 uint16_t f2h(float f) {  // round to nearest even, finite normal range (the test values)
     uint32_t u;
     std::memcpy(&u, &f, 4);
