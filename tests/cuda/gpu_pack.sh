@@ -57,10 +57,10 @@ if has bench; then
   # fewest positions per attention split (default 128); L2PF=1|2: cross-kernel L2 prefetch (off by default);
   # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches;
   # GLU_R / GLU_PAIRS / STAGED_GLU: gate|up kernel (direct with 8 / 4 rows per warp; pairs kernel; staged).
-  # Round 3: SSQ=0: every normalising block reduces x itself (no norm hand-off); PINNED=0: pageable step copies.
-  # "RZ_CUDA_SSQ=0,RZ_CUDA_PINNED=0" = the round-2 defaults.
-  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0,RZ_CUDA_PINNED=0" "RZ_CUDA_SSQ=0,RZ_CUDA_PINNED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_SSQ=0" \
-      "RZ_CUDA_PINNED=0" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_PDL_EARLY=1" "RZ_CUDA_FUSED=0" "RZ_CUDA_SSQ=0,RZ_CUDA_PINNED=0"}; do
+  # Round 3: PINNED=0: the one-token step's pageable copies (the round-2 defaults); MV_R=1|4: rows per warp of
+  # the output head (by size: 2).
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0,RZ_CUDA_PINNED=0" "RZ_CUDA_PINNED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_FUSED=0" \
+      "RZ_CUDA_MV_R=1" "RZ_CUDA_MV_R=4" "RZ_CUDA_PINNED=0" "RZ_CUDA_FUSED=1"}; do
     echo "== bench $cfg"
     env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done
@@ -95,7 +95,7 @@ fi
 if has sanitizek; then  # the kernel tests and the fused Q4_K_M model only (shorter than sanitize)
   echo "== memcheck kernels"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
   echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
-  echo "== racecheck kernels"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*:CudaKernels.NormHandoff*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
+  echo "== racecheck kernels"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"

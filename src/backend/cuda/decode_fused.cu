@@ -31,12 +31,6 @@ constexpr int kMvWarps = 8;           // warps per block of the plain fused mat-
 __device__ __align__(16) int8_t g_aq[kMaxActCols];
 __device__ float g_ad[kMaxActCols / 32];
 __device__ float g_as[kMaxActCols / 32];
-// RMSNorm statistics handed from the kernel that writes x to the next normalising kernel (set_norm_handoff in
-// cuda.h): per-block partial sums of squares (double) of the rows the producer wrote, and how many blocks.
-// The consumer sums g_ssq_n partials with one warp instead of every block reducing n squares itself.
-constexpr int kMaxSsqParts = 4096;
-__device__ double g_ssq_part[kMaxSsqParts];
-__device__ int g_ssq_n;
 
 constexpr int kQ8_0 = static_cast<int>(DType::Q8_0);
 constexpr int kQ4_K = static_cast<int>(DType::Q4_K);
@@ -219,37 +213,27 @@ __device__ __forceinline__ void quant8_store(const float (&v)[8], bool in, int i
 }
 
 __device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
-                                float* sd, float* ss, int ssq_in = 0) {
+                                float* sd, float* ss) {
     __shared__ double red[32];
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
     const bool in0 = i0 < n;
     float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
     if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
-    if (ssq_in) {  // the producer of x left per-block partial sums of squares: one warp adds them (fixed order)
-        if (tid < 32) {
-            const int np = g_ssq_n;
-            double t = 0.0;
-            for (int i = tid; i < np; i += 32) t += g_ssq_part[i];
-            t = warp_sum(t);
-            if (tid == 0) red[0] = t;
-        }
-    } else {
-        double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
-                     static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
-                     static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
-        for (int i = i0 + nt * 8; i < n; i += nt * 8) {
-            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-            acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
-            acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
-        }
-        acc = warp_sum(acc);
-        if (lane == 0) red[tid >> 5] = acc;
-        __syncthreads();
-        if (tid < 32) {
-            double t = tid < (nt >> 5) ? red[tid] : 0.0;
-            t = warp_sum(t);
-            if (tid == 0) red[0] = t;
-        }
+    double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
+                 static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
+                 static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
+    for (int i = i0 + nt * 8; i < n; i += nt * 8) {
+        const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+        acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
+        acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) red[tid >> 5] = acc;
+    __syncthreads();
+    if (tid < 32) {
+        double t = tid < (nt >> 5) ? red[tid] : 0.0;
+        t = warp_sum(t);
+        if (tid == 0) red[0] = t;
     }
     __syncthreads();
     const double scale = 1.0 / sqrt(red[0] / n + eps);
@@ -308,8 +292,6 @@ struct MvParams {
     float eps;
     int accumulate;
     int pdl_early;
-    int ssq_in;   // the norm statistics come from the previous kernel (g_ssq_part)
-    int ssq_out;  // leave the sum of squares of the written y (one segment, the whole vector) in g_ssq_part
     L2Pf pf;  // later launches' weights to request into L2
 };
 
@@ -339,10 +321,8 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s),
-                        p.ssq_in);
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     }
-    double ssq = 0.0;  // ssq_out: lane 0's sum of squares of this warp's written rows
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
         const SegD s = pick_seg(p, g);
@@ -360,27 +340,10 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
             const float a = warp_sum(acc[r]);
             if (lane == r) mine = a;
         }
-        double sq = 0.0;
         if (lane < nv) {
             const int row = r0 + lane;
             if (s.bias) mine += s.bias[row];
-            const float yv = p.accumulate ? s.y[row] + mine : mine;
-            s.y[row] = yv;
-            sq = static_cast<double>(yv) * yv;
-        }
-        if (R > 1 && p.ssq_out) sq = warp_sum(sq);
-        ssq += sq;
-    }
-    if (p.ssq_out) {  // block partial in warp order (deterministic), for the next kernel's norm
-        __shared__ double wsq[kMvWarps];
-        if (lane == 0) wsq[w] = ssq;
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            double t = 0.0;
-#pragma unroll
-            for (int i = 0; i < kMvWarps; ++i) t += wsq[i];
-            g_ssq_part[blockIdx.x] = t;
-            if (blockIdx.x == 0) g_ssq_n = static_cast<int>(gridDim.x);
+            s.y[row] = p.accumulate ? s.y[row] + mine : mine;
         }
     }
 }
@@ -400,7 +363,6 @@ struct GluParams {
     float* h;
     int pdl_early;
     L2Pf pf;
-    int ssq_in;
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
@@ -425,7 +387,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.ssq_in);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[R] = {};
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* rows[R];
@@ -471,7 +433,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     const NormPre pre = norm_preload(p.norm_w, p.cols);
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.ssq_in);
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[2 * P] = {};
     dot_rows<2 * P>(p.tg, rows, p.cols, x, lane, acc);
     float h[P];
@@ -790,7 +752,6 @@ void launch_mv(MvParams& p, size_t smem) {
     const int grid0 = std::min(p.ngroups, cap);
     p.per_block = (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
-    RZ_ASSERT(!p.ssq_out || (p.nseg == 1 && grid <= kMaxSsqParts), "matvec: norm hand-off needs one segment and <= 4096 blocks");
     p.pdl_early = pdl_early();
     launch(mv_fused_kernel<R, UX>, grid, kMvWarps * 32, smem, p);
 }
@@ -802,12 +763,9 @@ int mv_rows_per_warp(int rows) {
     return rows >= 16384 ? 2 : 1;
 }
 
-void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf,
-                  bool ssq_in, bool ssq_out) {
+void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
     MvParams p{};
     p.pf = pf;
-    p.ssq_in = ssq_in && x ? 1 : 0;
-    p.ssq_out = ssq_out ? 1 : 0;
     int rows = 0;
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
@@ -932,32 +890,24 @@ bool fused_supported(DType t, int cols) {
            (t == DType::Q8_0 || t == DType::Q4_K || (t == DType::Q6_K && cols % 512 == 0));
 }
 
-void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, bool ssq_in) {
+void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
     const L2Pf pf = take_l2pf();
     if (use_staged(segs, nseg, false))
         matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
     else
-        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, pf, ssq_in, false);
+        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
 }
 
-void matvec_act(const MatvecSeg& seg, int cols, bool accumulate, bool ssq_out) {
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
     const L2Pf pf = take_l2pf();
-    const bool staged = use_staged(&seg, 1, true);
-    RZ_ASSERT(!(ssq_out && staged), "matvec_act: the norm hand-off needs the direct kernel (RZ_CUDA_STAGED=0)");
-    if (staged)
+    if (use_staged(&seg, 1, true))
         matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
     else
-        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf, false, ssq_out);
-}
-
-bool norm_handoff() {
-    // RZ_CUDA_SSQ=0 restores the round-2 prologue (every normalising block reduces x itself); the staged
-    // kernels do not produce the statistics, so any RZ_CUDA_STAGED mode turns it off.
-    return env_int("RZ_CUDA_SSQ", 1) != 0 && env_int("RZ_CUDA_STAGED", 0) == 0;
+        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
 }
 
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
-                     float eps, float* h, bool ssq_in) {
+                     float eps, float* h) {
     RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
     const L2Pf pf = take_l2pf();
@@ -980,7 +930,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf, ssq_in ? 1 : 0};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
     const size_t smem = norm_smem_bytes(cols);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {

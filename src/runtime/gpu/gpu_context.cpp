@@ -480,22 +480,18 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         if (li < plan.size()) cuda::set_l2_prefetch(plan[li].data(), static_cast<int>(plan[li].size()));
         ++li;
     };
-    // Norm hand-off (cuda.h): the o and down launches, which write x, leave its sum of squares for the next
-    // normalising launch; layer 0's q|k|v (x from the embedding) reduces x itself.
-    const bool ho = cuda::norm_handoff();
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
     for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
         const Layer& L = layers_[static_cast<size_t>(il)];
-        const bool ho_in = ho && il > 0;
         prefetch_next();
         if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_};
-            cuda::matvec_norm(&s, 1, E, x_, f32(L.attn_norm), p.norm_eps, false, ho_in);
+            cuda::matvec_norm(&s, 1, E, x_, f32(L.attn_norm), p.norm_eps, false);
         } else {
             const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), q_},
                                           {L.k.dtype, L.k.data, KV, f32(L.kb), k_},
                                           {L.v.dtype, L.v.data, KV, f32(L.vb), v_}};
-            cuda::matvec_norm(s, 3, E, x_, f32(L.attn_norm), p.norm_eps, false, ho_in);
+            cuda::matvec_norm(s, 3, E, x_, f32(L.attn_norm), p.norm_eps, false);
         }
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
@@ -503,21 +499,21 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
                               scores_, true, att_);
         prefetch_next();
-        cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true, ho);  // x += o
+        cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
         prefetch_next();
         if (L.gate_up) {
             const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
-            cuda::matvec_glu_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr, ho);
+            cuda::matvec_glu_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
         } else {
-            cuda::matvec_glu_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr, ho);
+            cuda::matvec_glu_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
         }
         prefetch_next();
-        cuda::matvec_act({L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, true, ho);  // x += down(silu(gate) * up)
+        cuda::matvec_act({L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, true);  // x += down(silu(gate) * up)
     }
     if (logits_dst) {
         prefetch_next();
         const cuda::MatvecSeg s{output_.dtype, output_.data, p.n_vocab, f32(output_b_), logits_dst};
-        cuda::matvec_norm(&s, 1, E, x_, f32(out_norm_), p.norm_eps, false, ho && layer_end_ > 0);
+        cuda::matvec_norm(&s, 1, E, x_, f32(out_norm_), p.norm_eps, false);
     }
     RZ_ASSERT(plan.empty() || li == plan.size(), "forward_fused: prefetch plan and launches differ");
 }

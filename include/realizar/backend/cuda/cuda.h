@@ -85,22 +85,14 @@ struct MatvecSeg {
     float* y = nullptr;
 };
 // y_s = W_s q8(rms_norm(x[0:cols]) * norm_w) for 1-3 segments (q, k, v when not stacked) in one launch.
-// ssq_in: the sum of squares of x comes from the matvec_act(ssq_out) that last wrote x (norm hand-off below).
-void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate,
-                 bool ssq_in = false);
+void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate);
 // g = Wg x', u = Wu x' with x' = q8(rms_norm(x) * norm_w) (Wg, Wu [n_ff, cols]; n_ff % 32 == 0); the fused
 // activation buffer receives q8(silu(g) * u) [n_ff]; h (may be null) receives silu(g) * u in float.
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
-                     float eps, float* h, bool ssq_in = false);
+                     float eps, float* h);
 // y = (accumulate ? y : 0) + bias + W a over the fused activation buffer a [cols] (written by
 // matvec_glu_norm or attention_fused with quant_out).
-// ssq_out (the norm hand-off): also leave sum(y_i^2) of the written y [rows] (double, per-block partials in a
-// device buffer) for the next matvec_norm / matvec_glu_norm with ssq_in over that y, whose blocks then skip
-// reducing x themselves (one warp adds the partials). Valid until the next ssq_out launch; needs
-// norm_handoff() (the direct kernels).
-void matvec_act(const MatvecSeg& seg, int cols, bool accumulate, bool ssq_out = false);
-// Whether the norm hand-off is on: RZ_CUDA_SSQ (default 1; 0 = round-2 prologue) and RZ_CUDA_STAGED=0.
-bool norm_handoff();
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
 // RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
