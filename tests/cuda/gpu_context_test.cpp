@@ -223,6 +223,44 @@ TEST(CudaContext, SequencesAndErrors) {
     EXPECT_NE(st.message().find("context overflow"), std::string::npos) << st.message();
 }
 
+// The one-token graph step through the pinned step buffer (default) gives the same logits bit for bit as the
+// pageable copies (RZ_CUDA_PINNED=0), step after step, and a batch decode after graph steps reads its own
+// logits again (not the pinned buffer's).
+TEST(CudaContext, PinnedStepMatchesPageable) {
+    REQUIRE_DEVICE();
+    auto m = Model::load(kShared + "/data/tinystories-260K/stories260K-f32.gguf");
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    ContextOptions o;
+    o.n_ctx = 64;
+    o.n_gpu_layers = 999;
+    auto a = Context::create(*m, o);
+    setenv("RZ_CUDA_PINNED", "0", 1);
+    auto b = Context::create(*m, o);
+    unsetenv("RZ_CUDA_PINNED");
+    ASSERT_TRUE(a.ok() && b.ok());
+    int32_t t = 1;
+    for (int i = 0; i < 12; ++i) {
+        Batch s;
+        s.add(t, i, 0, true);
+        ASSERT_TRUE((*a)->decode(s).ok());
+        ASSERT_TRUE((*b)->decode(s).ok());
+        const auto la = (*a)->logits(0), lb = (*b)->logits(0);
+        ASSERT_EQ(la.size(), lb.size());
+        for (size_t j = 0; j < la.size(); ++j) ASSERT_EQ(la[j], lb[j]) << "step " << i << " logit " << j;
+        t = argmax(la);
+    }
+    Batch two;
+    two.add(t, 12, 0, false);
+    two.add(7, 13, 0, true);
+    ASSERT_TRUE((*a)->decode(two).ok());
+    ASSERT_TRUE((*b)->decode(two).ok());
+    EXPECT_TRUE((*a)->logits(0).empty());
+    const auto la = (*a)->logits(1), lb = (*b)->logits(1);
+    ASSERT_EQ(la.size(), lb.size());
+    ASSERT_FALSE(la.empty());
+    for (size_t j = 0; j < la.size(); ++j) ASSERT_EQ(la[j], lb[j]) << "batch logit " << j;
+}
+
 // Quantized weights: both paths quantize activations to 8 bits but differently (CPU: Q8_0 blocks for Q8_0
 // weights, Q8_K per 256 for the K types; GPU: per 32 for all, kernels_test.cpp pins it to exact math), and 22
 // random layers amplify the rounding: measured on H200 0.173 (synthetic tinyllama Q4_K_M) and 0.043 (Q8_0)

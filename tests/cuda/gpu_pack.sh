@@ -57,8 +57,10 @@ if has bench; then
   # fewest positions per attention split (default 128); L2PF=1|2: cross-kernel L2 prefetch (off by default);
   # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches;
   # GLU_R / GLU_PAIRS / STAGED_GLU: gate|up kernel (direct with 8 / 4 rows per warp; pairs kernel; staged).
-  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0" "RZ_CUDA_STAGED=2,RZ_CUDA_MV_U=1,RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_MV_U=1" \
-      "RZ_CUDA_MV_U=4" "RZ_CUDA_STAGED=2" "RZ_CUDA_ATTN_SPLIT=0" "RZ_CUDA_L2PF=2" "RZ_CUDA_GLU_PAIRS=2" "RZ_CUDA_GLU_R=4" "RZ_CUDA_PDL=0" "RZ_CUDA_FUSED=0"}; do
+  # Round 3: PINNED=0: the one-token step's pageable copies (the round-2 defaults); MV_R=1|4: rows per warp of
+  # the output head (by size: 2).
+  for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0,RZ_CUDA_PINNED=0" "RZ_CUDA_PINNED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_FUSED=0" \
+      "RZ_CUDA_MV_R=1" "RZ_CUDA_MV_R=4" "RZ_CUDA_PINNED=0" "RZ_CUDA_FUSED=1"}; do
     echo "== bench $cfg"
     env ${cfg//,/ } RZ_CUDA_BENCH_GRAPHS=${RZ_BENCH_GRAPHS:-1} RZ_CUDA_BENCH_MODELS=$M timeout 60 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\]|FAIL" | sed "s/(tg128, greedy, logits to host each step); /[$cfg] /"
   done

@@ -60,6 +60,7 @@ public:
     ~GpuContext() override {
         for (void* g : graphs_) cuda::graph_destroy(g);
         for (void* p : owned_) cuda::free(p);
+        cuda::host_free(hstep_);
     }
 
     // layer_end: layers [0, layer_end) run here; below n_layer the pass ends with the hidden states
@@ -72,7 +73,7 @@ public:
     std::span<const float> logits(size_t i) const override {
         if (i >= logit_row_.size() || logit_row_[i] < 0) return {};
         const size_t V = static_cast<size_t>(hp().n_vocab);
-        return {logits_.data() + static_cast<size_t>(logit_row_[i]) * V, V};
+        return {(logits_src_ ? logits_src_ : logits_.data()) + static_cast<size_t>(logit_row_[i]) * V, V};
     }
     void seq_clear(int32_t s) override {
         if (s >= 0 && s < n_seq_) len_[static_cast<size_t>(s)] = 0;
@@ -175,6 +176,9 @@ private:
     std::vector<void*> graphs_;  // per sequence, captured on first use
     int32_t* dtp1_ = nullptr;
     float* dlogits1_ = nullptr;
+    bool pinned_ = true;         // RZ_CUDA_PINNED (default 1): the pinned step buffer below
+    void* hstep_ = nullptr;      // pinned: logits [n_vocab] then {token, pos}
+    const float* logits_src_ = nullptr;  // logits() reads here when set (the pinned buffer), else logits_
     std::vector<float> logits_;
     std::vector<int64_t> logit_row_;
     // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_MMV_MAX, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
@@ -381,6 +385,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     c->fused_mv_ = c->fused_attn_ && cuda::int8_activations() && c->fused_capable();
     const char* eg = std::getenv("RZ_CUDA_GRAPHS");
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
+    if (const char* e = std::getenv("RZ_CUDA_PINNED")) c->pinned_ = std::strcmp(e, "0") != 0;
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
@@ -805,19 +810,40 @@ Status GpuContext::decode(const Batch& b) {
     const size_t n = b.size();
     const size_t V = static_cast<size_t>(hp().n_vocab);
     logit_row_.assign(n, -1);
+    logits_src_ = nullptr;
     if (n == 1 && b.logits[0] && use_graphs_) {
         const int32_t tp[2] = {b.token[0], b.pos[0]};
-        RZ_RETURN_IF_ERROR(cuda::upload(dtp1_, tp, sizeof(tp)));
         void*& g = graphs_[static_cast<size_t>(b.seq_id[0])];
-        if (!g) {
+        if (!g) {  // captured before this step's copies are queued (the capture records launches only)
             RZ_RETURN_IF_ERROR(cuda::capture_begin());
             forward_token(dtp1_, b.seq_id[0], dlogits1_);
             RZ_ASSIGN_OR_RETURN(g, cuda::capture_end());
         }
+        // Pinned step buffers (RZ_CUDA_PINNED=0: the pageable copies with a synchronisation each): {token, pos}
+        // in and the logits out as stream-ordered DMA around the graph, one synchronisation per step.
+        if (pinned_ && !hstep_) {
+            auto h = cuda::host_alloc(V * sizeof(float) + sizeof(tp));
+            if (h.ok()) hstep_ = *h;
+            else pinned_ = false;  // no pinned memory: the pageable copies
+        }
+        float* hlog = pinned_ ? static_cast<float*>(hstep_) : nullptr;
+        if (hlog) {
+            int32_t* htp = reinterpret_cast<int32_t*>(hlog + V);
+            htp[0] = tp[0], htp[1] = tp[1];  // the previous step's copy of it completed at that step's sync
+            RZ_RETURN_IF_ERROR(cuda::copy_async(dtp1_, htp, sizeof(tp)));
+        } else {
+            RZ_RETURN_IF_ERROR(cuda::upload(dtp1_, tp, sizeof(tp)));
+        }
         RZ_RETURN_IF_ERROR(cuda::graph_launch(g));
-        logits_.resize(V);
-        RZ_RETURN_IF_ERROR(cuda::download(logits_.data(), dlogits1_, V * sizeof(float)));
-        RZ_RETURN_IF_ERROR(cuda::sync("decode"));
+        if (hlog) {
+            RZ_RETURN_IF_ERROR(cuda::copy_async(hlog, dlogits1_, V * sizeof(float)));
+            RZ_RETURN_IF_ERROR(cuda::sync("decode"));
+            logits_src_ = hlog;
+        } else {
+            logits_.resize(V);
+            RZ_RETURN_IF_ERROR(cuda::download(logits_.data(), dlogits1_, V * sizeof(float)));
+            RZ_RETURN_IF_ERROR(cuda::sync("decode"));
+        }
         int32_t& l = len_[static_cast<size_t>(b.seq_id[0])];
         l = std::max(l, b.pos[0] + 1);
         logit_row_[0] = 0;

@@ -22,6 +22,12 @@ Result<void*> alloc(size_t bytes, const std::string& what);  // error names `wha
 void free(void* p);
 Status upload(void* dst, const void* src, size_t bytes);
 Status download(void* dst, const void* src, size_t bytes);  // synchronises the stream
+// Page-locked host memory (src/backend/cuda/host_io.cu) and stream-ordered copies that do not synchronise: the
+// one-token decode step copies its {token, pos} in and its logits out through pinned buffers, so neither copy
+// stages through a pageable bounce buffer nor waits on the host (sync() ends the step).
+Result<void*> host_alloc(size_t bytes);
+void host_free(void* p);
+Status copy_async(void* dst, const void* src, size_t bytes);  // direction from the pointers (cudaMemcpyDefault)
 Status sync(const char* where);                            // surfaces asynchronous kernel errors
 
 // Weight types the mat-vec / row-gather kernels read in place.
