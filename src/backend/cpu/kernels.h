@@ -23,7 +23,7 @@ using MatvecFn = void (*)(int64_t n, const void* w, size_t row_bytes, int64_t n_
 // Rearranges one activation row (n elements, the entry's activation format) into the form a MatvecFn reads
 // (done once per mat-vec, not once per row or thread); out: matvec_prep_bytes(n) bytes, 64-byte aligned.
 using MatvecPrepFn = void (*)(int64_t n, const void* a, void* out);
-constexpr size_t matvec_prep_bytes(int64_t n) { return static_cast<size_t>(n + 32) * 6 + 256; }
+constexpr size_t matvec_prep_bytes(int64_t n) { return static_cast<size_t>(n) * 4 + 256; }
 // dst[n] = f32 decode of n elements (SIMD dequantizers for get_row and the generic fallback).
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 // Activation quantizer: n a multiple of the activation block.

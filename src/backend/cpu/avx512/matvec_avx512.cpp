@@ -1,9 +1,9 @@
-// AVX-512 decode mat-vec kernels (y = W x, one token) for the weight types whose per-row dot kernel spends
-// most of its time on activation handling: F16 / BF16 / F32 (f32 activations larger than L1: four rows
-// share each activation load) and Q4_0 / Q8_0 (the activation is rearranged once per mat-vec so that the
-// per-row work is only the weight decode; see the prep functions). Every kernel prefetches its weight
-// stream kPrefetch bytes ahead: the hardware prefetchers stop at 4 KiB page boundaries, and at the
-// decode rate each page boundary otherwise costs a memory latency without enough misses in flight.
+// AVX-512 decode mat-vec kernels (y = W x, one token) for the weight types whose per-row dot kernel spent
+// most of its time on activation handling: F16 / BF16 (a 14336-long f32 activation is larger than L1: four
+// rows share each activation load) and Q4_0 / Q8_0 (the activation is rearranged once per mat-vec, so the
+// per-row work is only the weight decode; see Group8). Every kernel prefetches its weight stream a few KiB
+// ahead: the hardware prefetchers do not cross 4 KiB pages, and with the decode work between loads too few
+// misses were in flight to cover a page boundary (measured gains and distances: docs/perf/quant.md).
 // See kernels.h for the rules of this folder.
 // GCC 12's AVX-512 headers trip -Wuninitialized on their own internal undefined vectors (GCC bug 105593).
 #pragma GCC diagnostic push
@@ -57,6 +57,7 @@ inline __m512i cat128x4(const void* p0, const void* p1, const void* p2, const vo
 // ---- float weights: R rows per pass share the f32 activation loads ------------------------------------------
 
 __m512 widen_f16(__m256i h) { return _mm512_cvtph_ps(h); }
+__m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 
 template <int R, __m512 (*kWiden)(__m256i)>
 void half_rows(int64_t n, const unsigned char* w, size_t rb, const float* x, float* y) {
@@ -93,69 +94,6 @@ void matvec_half(int64_t n, const void* w, size_t rb, int64_t n_rows, const void
     for (; r < n_rows; ++r) half_rows<1, kWiden>(n, wb + static_cast<size_t>(r) * rb, rb, x, y + r);
 }
 
-// ---- BF16 weights with vdpbf16ps ------------------------------------------------------------------------------
-// vdpbf16ps multiplies bf16 pairs exactly (8-bit significands) and adds them in f32. The f32 activation is
-// split once per mat-vec into three bf16 parts, x = hi + mid + lo exactly (each part holds the next 8
-// significant bits; the residuals of round-to-nearest are exact in f32), so the only error left is f32
-// accumulation, as in the widening kernel; only parts below bf16's normal range (|x| < ~2^-110) are flushed.
-// Prepared layout per 32 elements: hi[32], mid[32], lo[32] (bf16; the row is zero-padded to 32).
-void prep_bf16x3(int64_t n, const void* a, void* out) {
-    const auto* x = static_cast<const float*>(a);
-    auto* o = static_cast<unsigned char*>(out);
-    for (int64_t i = 0; i < n; i += 16) {
-        const int64_t left = n - i < 16 ? n - i : 16;
-        const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), x + i);
-        const __m256i hi = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
-        const __m512 r1 = _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16)));
-        const __m256i mid = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(r1));
-        const __m512 r2 = _mm512_sub_ps(r1, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(mid), 16)));
-        const __m256i lo = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(r2));
-        unsigned char* c = o + (i / 32) * 192 + (i % 32) * 2;
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), hi);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 64), mid);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 128), lo);
-    }
-    if (n % 32 != 0 && n % 32 <= 16) {  // zero the unused upper half of the last chunk
-        unsigned char* c = o + (n / 32) * 192 + 32;
-        for (int part = 0; part < 3; ++part) memset(c + 64 * part, 0, 32);
-    }
-}
-
-inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh>(v); }
-
-template <int R>
-void bf16_rows(int64_t n, const unsigned char* w, size_t rb, const unsigned char* xp, float* y) {
-    // Separate accumulators for the three parts: twelve independent vdpbf16ps chains (its latency is ~6).
-    __m512 ah[R], am[R], al[R];
-    const uint16_t* p[R];
-    for (int r = 0; r < R; ++r) {
-        ah[r] = am[r] = al[r] = _mm512_setzero_ps();
-        p[r] = reinterpret_cast<const uint16_t*>(w + static_cast<size_t>(r) * rb);
-    }
-    for (int64_t i = 0; i < n; i += 32, xp += 192) {
-        const __m512bh xh = as_bh(_mm512_loadu_si512(xp)), xm = as_bh(_mm512_loadu_si512(xp + 64));
-        const __m512bh xl = as_bh(_mm512_loadu_si512(xp + 128));
-        const bool full = i + 32 <= n;
-        const __mmask32 m = full ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << (n - i)) - 1);
-        for (int r = 0; r < R; ++r) {
-            prefetch(p[r] + i, kPrefetchF);
-            const __m512bh wv = as_bh(full ? _mm512_loadu_si512(p[r] + i) : _mm512_maskz_loadu_epi16(m, p[r] + i));
-            ah[r] = _mm512_dpbf16_ps(ah[r], wv, xh);
-            am[r] = _mm512_dpbf16_ps(am[r], wv, xm);
-            al[r] = _mm512_dpbf16_ps(al[r], wv, xl);
-        }
-    }
-    for (int r = 0; r < R; ++r) y[r] = hsum512(_mm512_add_ps(ah[r], _mm512_add_ps(am[r], al[r])));
-}
-
-void matvec_bf16(int64_t n, const void* w, size_t rb, int64_t n_rows, const void* a, float* y) {
-    const auto* wb = static_cast<const unsigned char*>(w);
-    const auto* xp = static_cast<const unsigned char*>(a);
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) bf16_rows<4>(n, wb + static_cast<size_t>(r) * rb, rb, xp, y + r);
-    for (; r < n_rows; ++r) bf16_rows<1>(n, wb + static_cast<size_t>(r) * rb, rb, xp, y + r);
-}
-
 // ---- Q4_0 / Q8_0: compact prepared activations ---------------------------------------------------------------
 // The prepared activation must stay in L1 next to the streamed weights (a 14336-long row: 18 KiB here plus
 // 8-15 KiB of weights per row in flight); a layout with per-lane expanded scales (3 B per element) was
@@ -173,7 +111,7 @@ struct Group8 {
     float da[4];
 };
 static_assert(sizeof(Group8) == 160, "layout");
-static_assert(sizeof(Group8) <= 6 * 128, "matvec_prep_bytes");
+static_assert(sizeof(Group8) <= 4 * 128, "matvec_prep_bytes");
 
 template <bool kQ4>
 void prep_group8(int64_t n, const void* a, void* out) {
@@ -308,9 +246,10 @@ void matvec_group8(int64_t n, const void* w, size_t rb, int64_t n_rows, const vo
 }  // namespace
 
 void fill_avx512_matvec(KernelTable& t) {
-    t.types[id::kF16].matvec = matvec_half<widen_f16>;  // (the template also served BF16 before vdpbf16ps)
-    t.types[id::kBF16].matvec = matvec_bf16;
-    t.types[id::kBF16].matvec_prep = prep_bf16x3;
+    t.types[id::kF16].matvec = matvec_half<widen_f16>;
+    // Widening bf16 -> f32 (a shift) and FMA, not vdpbf16ps: an exact vdpbf16ps product needs x split into
+    // three bf16 parts, and that kernel streamed 10-15% slower from DRAM on Zen 5 (docs/perf/quant.md).
+    t.types[id::kBF16].matvec = matvec_half<widen_bf16>;
     t.types[id::kQ8_0].matvec = matvec_group8<q8_0_row>;
     t.types[id::kQ8_0].matvec_prep = prep_group8<false>;
     t.types[id::kQ4_0].matvec = matvec_group8<q4_0_row>;
