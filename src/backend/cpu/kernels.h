@@ -94,5 +94,6 @@ void fill_avx512_gemm_f32(KernelTable& t);  // part of fill_avx512
 void fill_avx512_quantize(KernelTable& t);  // part of fill_avx512
 void fill_avx512_interleave(KernelTable& t);  // part of fill_avx512
 void fill_avx512_matvec(KernelTable& t);      // part of fill_avx512
+void fill_avx512_matvec_k(KernelTable& t);    // part of fill_avx512
 
 }  // namespace rz::cpu::kern

@@ -229,13 +229,13 @@ inline __m256i k4_min_terms(const uint32_t sm[4], const int16_t* bsums) {
 // (4j, 4j+2) and the high nibbles (4j+1, 4j+3); two 128-bit-lane shuffles put them back in element order
 // so the activations are plain 64-byte loads, vpdpbusd gives one int32 per 4 elements, and a vpmulld with
 // the lane's sub-block scale (vpermd from the 8 scales) weights them.
-// Software prefetch of the weight stream a page ahead (the mat-vec entry points; see matvec_avx512.cpp).
+// Software prefetch of the weight stream two pages ahead for the Q6_K mat-vec (see matvec_avx512.cpp).
 constexpr int kPrefetch = 8192;
 inline void prefetch_block(const void* p, int bytes) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char*>(p) + kPrefetch + o, _MM_HINT_T0);
 }
 
-template <bool kFive, bool kPf = false>
+template <bool kFive>
 float dot_q45_k(int64_t n, const void* w, const void* a) {
     const auto* y = static_cast<const BlockQ8_K*>(a);
     __m512 acc = _mm512_setzero_ps();
@@ -249,11 +249,9 @@ float dot_q45_k(int64_t n, const void* w, const void* a) {
         float d, dmin;
         if constexpr (kFive) {
             const auto* x = static_cast<const BlockQ5_K*>(w) + i;
-            if constexpr (kPf) prefetch_block(x, sizeof(BlockQ5_K));
             qs = x->qs; scales = x->scales; d = h2f(x->d); dmin = h2f(x->dmin);
         } else {
             const auto* x = static_cast<const BlockQ4_K*>(w) + i;
-            if constexpr (kPf) prefetch_block(x, sizeof(BlockQ4_K));
             qs = x->qs; scales = x->scales; d = h2f(x->d); dmin = h2f(x->dmin);
         }
         uint32_t sm[4];
@@ -354,8 +352,6 @@ void fill_avx512(KernelTable& t) {
     t.types[id::kQ4_K] = {dot_q45_k<false>, nullptr, ActType::kQ8_K};
     t.types[id::kQ5_K] = {dot_q45_k<true>, nullptr, ActType::kQ8_K};
     t.types[id::kQ6_K] = {dot_q6_k, nullptr, ActType::kQ8_K};
-    t.types[id::kQ4_K].matvec = matvec_rows<dot_q45_k<false, true>>;
-    t.types[id::kQ5_K].matvec = matvec_rows<dot_q45_k<true, true>>;
     t.types[id::kQ6_K].matvec = matvec_rows<dot_q6_k<true>>;
     fill_avx512_gemm(t);
     t.gemm_max_u = 255;
@@ -363,6 +359,7 @@ void fill_avx512(KernelTable& t) {
     fill_avx512_quantize(t);
     fill_avx512_interleave(t);
     fill_avx512_matvec(t);
+    fill_avx512_matvec_k(t);  // Q4_K / Q5_K
 }
 
 }  // namespace rz::cpu::kern
