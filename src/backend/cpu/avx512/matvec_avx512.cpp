@@ -126,8 +126,7 @@ void prep_group8(int64_t n, const void* a, void* out) {
             } else {
                 memcpy(g[j].qs + 32 * b, y[b].qs, 32);
             }
-            int sum = 0;
-            for (int k = 0; k < 32; ++k) sum += y[b].qs[k];
+            const int sum = hsum_epi32_256(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), load256(y[b].qs)));
             g[j].corr[b] = (kQ4 ? -8 : -128) * sum;
             g[j].da[b] = h2f(y[b].d);
         }
