@@ -21,9 +21,9 @@ namespace {
 
 using namespace rz::quant;
 
-// Prefetch distances, measured on a Zen 5 VM (docs/perf/quant.md): a page ahead for the one-row quantized
+// Prefetch distances, measured on a Zen 5 VM (docs/perf/quant.md): two pages ahead for the one-row quantized
 // kernels; half a page ahead in each of the four rows the float kernel streams at once.
-constexpr int kPrefetchQ = 4096;
+constexpr int kPrefetchQ = 8192;
 constexpr int kPrefetchF = 2048;
 
 inline void prefetch(const void* p, int ahead) { _mm_prefetch(static_cast<const char*>(p) + ahead, _MM_HINT_T0); }
