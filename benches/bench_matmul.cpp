@@ -7,7 +7,9 @@
 //                             the mat-vec with the larger of the two.
 // BM_Matvec/type/threads    : y = W x for W 4096 x 14336, cycling over enough copies of W that nothing
 //                             stays in L3 (page-aligned, like the start of a mapped model file);
-//                             bytes_per_second = weight bytes streamed.
+//                             bytes_per_second = weight bytes streamed. Each call is followed by a plain
+//                             read of as many bytes on the same threads: read_GBps is that read rate and
+//                             vs_read = mat-vec rate / read rate, taken at the same moments (the goal's ratio).
 // BM_MatvecL2/type          : the same kernels on ~512 KiB of weights (4096 columns) that stay in L2 (1 thread): their
 //                             compute rate, which must exceed the DRAM rate for a mat-vec to be memory-bound.
 // BM_Matmat/type/threads    : 512 tokens through TinyLlama-1.1B-shaped matrices (2048x2048, 5632x2048,
@@ -16,6 +18,7 @@
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -139,14 +142,37 @@ void BM_Matvec(benchmark::State& state) {
     std::normal_distribution<float> g(0.0f, 1.0f);
     for (auto& v : x) v = g(rng);
     rz::ThreadPool pool(nt);
-    size_t k = 0;
+    // Paired read measurement: after every mat-vec, the same threads read as many bytes (split the same way)
+    // from the 512 MiB read buffer with the plain loop of BM_MemRead. On a shared machine the bandwidth
+    // available changes from second to second; vs_read compares the two at the same moments.
+    const uint8_t* rbuf = read_buffer();
+    const size_t read_bytes = bytes / (size_t{128} * static_cast<size_t>(nt)) * 128 * static_cast<size_t>(nt);
+    std::vector<uint64_t> sums(static_cast<size_t>(nt));
+    size_t k = 0, roff = 0;
+    double t_mv = 0, t_rd = 0;
     for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
         const rz::Status s = rz::cpu::matmul(t, ws[k].data(), kRows, kCols, x.data(), 1, y.data(), pool);
+        const auto t1 = std::chrono::steady_clock::now();
         if (!s.ok()) state.SkipWithError(s.to_string().c_str());
         benchmark::DoNotOptimize(y.data());
         k = (k + 1) % ws.size();
+        pool.run([&](int ith, int nth) {
+            const size_t chunk = read_bytes / static_cast<size_t>(nth);
+            sums[static_cast<size_t>(ith)] = read_sum(rbuf + roff + chunk * static_cast<size_t>(ith), chunk);
+        });
+        benchmark::DoNotOptimize(sums.data());
+        const auto t2 = std::chrono::steady_clock::now();
+        roff = (roff + read_bytes) % (kReadBytes - read_bytes) / 4096 * 4096;
+        const double mv = std::chrono::duration<double>(t1 - t0).count();
+        t_mv += mv;
+        t_rd += std::chrono::duration<double>(t2 - t1).count();
+        state.SetIterationTime(mv);
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
+    const double n_it = static_cast<double>(state.iterations());
+    state.counters["read_GBps"] = t_rd > 0 ? static_cast<double>(read_bytes) * n_it / t_rd * 1e-9 : 0.0;
+    state.counters["vs_read"] = t_mv > 0 && t_rd > 0 ? (static_cast<double>(bytes) / t_mv) / (static_cast<double>(read_bytes) / t_rd) : 0.0;
     state.SetLabel(std::string(rz::dtype_name(t)));
 }
 
@@ -289,7 +315,7 @@ void matmat_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_MemRead)->Arg(1)->Arg(2)->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_MemReadPf)->Arg(1)->Arg(2)->UseRealTime()->MinTime(0.5);
-BENCHMARK(BM_Matvec)->Apply(matvec_args)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_Matvec)->Apply(matvec_args)->UseManualTime()->MinTime(0.5);
 BENCHMARK(BM_MatvecL2)->Apply(matvec_l2_args)->UseRealTime()->MinTime(0.2);
 BENCHMARK(BM_SmallBatch)->ArgsProduct({{static_cast<int64_t>(DType::Q4_K), static_cast<int64_t>(DType::Q8_0)}, {1, 2, 3, 4, 6, 8, 16}})
     ->UseRealTime()->MinTime(0.3);
