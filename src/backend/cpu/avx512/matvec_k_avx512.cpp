@@ -135,14 +135,14 @@ float q45_k_row(int64_t n, const unsigned char* w, const PrepK* a) {
                 lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh2, bits[2 * j]), lo, sixteen);
                 hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh2, bits[2 * j + 1]), hi, sixteen);
             }
-            dots[2 * j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_load_si512(p.qs + 128 * j));
-            dots[2 * j + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, _mm512_load_si512(p.qs + 128 * j + 64));
+            dots[2 * j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(p.qs + 128 * j));
+            dots[2 * j + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, _mm512_loadu_si512(p.qs + 128 * j + 64));
         }
         const __m512i sc = _mm512_broadcastq_epi64(sm);
         const __m512i s01 = _mm512_madd_epi16(_mm512_packs_epi32(dots[0], dots[1]), _mm512_shuffle_epi8(sc, shuf01));
         const __m512i s23 = _mm512_madd_epi16(_mm512_packs_epi32(dots[2], dots[3]), _mm512_shuffle_epi8(sc, shuf23));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s01, s23)), _mm512_set1_ps(p.d * h2f(dh)), acc);
-        const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), _mm_load_si128(reinterpret_cast<const __m128i*>(p.bsum32)));
+        const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.bsum32)));
         acc_m = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(p.d * h2f(dminh)), acc_m);
     }
     return hsum512(acc) - hsum128(acc_m);
