@@ -229,12 +229,6 @@ inline __m256i k4_min_terms(const uint32_t sm[4], const int16_t* bsums) {
 // (4j, 4j+2) and the high nibbles (4j+1, 4j+3); two 128-bit-lane shuffles put them back in element order
 // so the activations are plain 64-byte loads, vpdpbusd gives one int32 per 4 elements, and a vpmulld with
 // the lane's sub-block scale (vpermd from the 8 scales) weights them.
-// Software prefetch of the weight stream two pages ahead for the Q6_K mat-vec (see matvec_avx512.cpp).
-constexpr int kPrefetch = 8192;
-inline void prefetch_block(const void* p, int bytes) {
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char*>(p) + kPrefetch + o, _MM_HINT_T0);
-}
-
 template <bool kFive>
 float dot_q45_k(int64_t n, const void* w, const void* a) {
     const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -295,7 +289,6 @@ alignas(64) const int16_t kIdxQ6[2][32] = {
     {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
     {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7}};
 
-template <bool kPf = false>
 float dot_q6_k(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ6_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -304,7 +297,6 @@ float dot_q6_k(int64_t n, const void* w, const void* a) {
     const __m256i m2 = _mm256_set1_epi8(0x03);
     const __m512i idx_lo = _mm512_load_si512(kIdxQ6[0]), idx_hi = _mm512_load_si512(kIdxQ6[1]);
     for (int64_t i = 0; i < n / kQK_K; ++i) {
-        if constexpr (kPf) prefetch_block(x + i, sizeof(BlockQ6_K));
         // sum sc * (q - 32) * a = sum sc * q * a - 32 * sum sc * bsum
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
         const __m256i corr = _mm256_madd_epi16(sc16, load256(y[i].bsums));
@@ -333,13 +325,6 @@ float dot_q6_k(int64_t n, const void* w, const void* a) {
     return hsum512(acc);
 }
 
-// Decode mat-vec over the per-row kernels above, with the weight stream prefetched.
-template <VecDotFn kDot>
-void matvec_rows(int64_t n, const void* w, size_t rb, int64_t n_rows, const void* a, float* y) {
-    const auto* wb = static_cast<const unsigned char*>(w);
-    for (int64_t r = 0; r < n_rows; ++r) y[r] = kDot(n, wb + static_cast<size_t>(r) * rb, a);
-}
-
 }  // namespace
 
 void fill_avx512(KernelTable& t) {
@@ -352,14 +337,13 @@ void fill_avx512(KernelTable& t) {
     t.types[id::kQ4_K] = {dot_q45_k<false>, nullptr, ActType::kQ8_K};
     t.types[id::kQ5_K] = {dot_q45_k<true>, nullptr, ActType::kQ8_K};
     t.types[id::kQ6_K] = {dot_q6_k, nullptr, ActType::kQ8_K};
-    t.types[id::kQ6_K].matvec = matvec_rows<dot_q6_k<true>>;
     fill_avx512_gemm(t);
     t.gemm_max_u = 255;
     fill_avx512_gemm_f32(t);
     fill_avx512_quantize(t);
     fill_avx512_interleave(t);
     fill_avx512_matvec(t);
-    fill_avx512_matvec_k(t);  // Q4_K / Q5_K
+    fill_avx512_matvec_k(t);  // Q4_K / Q5_K / Q6_K
 }
 
 }  // namespace rz::cpu::kern

@@ -1,4 +1,4 @@
-// AVX-512 decode mat-vec for Q4_K / Q5_K weights (the per-row dot kernels in dot_avx512.cpp were
+// AVX-512 decode mat-vec for Q4_K / Q5_K / Q6_K weights (the per-row dot kernels in dot_avx512.cpp were
 // vector-ALU bound at ~38 GB/s with the weights in L2, about what one core reads from DRAM). Savings per
 // 256-element block, all exact integer arithmetic as before:
 //  - the Q8_K activation is rearranged once per mat-vec into the nibble order of the weights (so no
@@ -154,6 +154,56 @@ void matvec_q45_k(int64_t n, const void* w, size_t rb, int64_t n_rows, const voi
     for (int64_t r = 0; r < n_rows; ++r) y[r] = q45_k_row<kFive>(n, wb + static_cast<size_t>(r) * rb, static_cast<const PrepK*>(a));
 }
 
+// ---- Q6_K ----------------------------------------------------------------------------------------------------
+// Per 128-element half h: 64 bytes of ql (low nibbles: elements 0-63, high nibbles: 64-127) and 32 bytes of
+// qh (2 bits per element: bits 0-1 -> elements 0-31, 2-3 -> 32-63, 4-5 -> 64-95, 6-7 -> 96-127). The high
+// bits are moved to bits 4-5 with one per-half variable word shift of the broadcast qh (bits cannot leak
+// across bytes into bits 4-5) and merged with vpternlog; q in 0..63 meets the activations with vpdpbusd
+// (|int32 lane| <= 4 * 63 * 128 < 2^15), the lanes are packed to int16 and weighted by the signed 8-bit
+// scales with one vpmaddwd per half; the -32 offset is -32 * sum(scale * bsum), as in the dot kernel.
+// int16 lane -> scale index after packing (128-bit lane k: sub-blocks 8h+k and 8h+4+k, 4 words each).
+alignas(64) const int16_t kIdxQ6Pack[2][32] = {
+    {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5, 2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7},
+    {8, 8, 8, 8, 12, 12, 12, 12, 9, 9, 9, 9, 13, 13, 13, 13, 10, 10, 10, 10, 14, 14, 14, 14, 11, 11, 11, 11, 15, 15, 15, 15}};
+
+float q6_k_row(int64_t n, const unsigned char* w, const BlockQ8_K* a) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    // word shifts: elements 0-31 (bytes 0-31) need qh bits 0-1 -> 4-5 (<< 4), elements 32-63 bits 2-3 (<< 2);
+    // elements 64-95 bits 4-5 stay, 96-127 bits 6-7 (>> 2).
+    const __m512i shl_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i idx0 = _mm512_load_si512(kIdxQ6Pack[0]), idx1 = _mm512_load_si512(kIdxQ6Pack[1]);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / kQK_K; ++i, w += sizeof(BlockQ6_K)) {
+        for (size_t o = 0; o < sizeof(BlockQ6_K); o += 64) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchK + o, _MM_HINT_T0);
+        const auto* x = reinterpret_cast<const BlockQ6_K*>(w);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales)));
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].bsums)));
+        __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5)));
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = _mm512_loadu_si512(x->ql + 64 * h);
+            const __m512i qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh + 32 * h)));
+            const __m512i h_lo = _mm512_and_si512(_mm512_sllv_epi16(qh2, shl_lo), m30);
+            const __m512i h_hi = _mm512_and_si512(_mm512_srlv_epi16(qh2, shr_hi), m30);
+            const __m512i q_lo = _mm512_ternarylogic_epi32(ql, m4, h_lo, 0xEA);                          // (A & B) | C
+            const __m512i q_hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4, h_hi, 0xEA);
+            const int8_t* q8 = a[i].qs + 128 * h;
+            const __m512i d_lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q_lo, _mm512_loadu_si512(q8));
+            const __m512i d_hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q_hi, _mm512_loadu_si512(q8 + 64));
+            const __m512i s = _mm512_permutexvar_epi16(h == 0 ? idx0 : idx1, sc);
+            sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_packs_epi32(d_lo, d_hi), s));
+        }
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(a[i].d * h2f(x->d)), acc);
+    }
+    return hsum512(acc);
+}
+
+void matvec_q6_k(int64_t n, const void* w, size_t rb, int64_t n_rows, const void* a, float* y) {
+    const auto* wb = static_cast<const unsigned char*>(w);
+    for (int64_t r = 0; r < n_rows; ++r) y[r] = q6_k_row(n, wb + static_cast<size_t>(r) * rb, static_cast<const BlockQ8_K*>(a));
+}
+
 }  // namespace
 
 void fill_avx512_matvec_k(KernelTable& t) {
@@ -161,6 +211,7 @@ void fill_avx512_matvec_k(KernelTable& t) {
     t.types[id::kQ4_K].matvec_prep = prep_q8_k_nibble_order;
     t.types[id::kQ5_K].matvec = matvec_q45_k<true>;
     t.types[id::kQ5_K].matvec_prep = prep_q8_k_nibble_order;
+    t.types[id::kQ6_K].matvec = matvec_q6_k;
 }
 
 }  // namespace rz::cpu::kern
