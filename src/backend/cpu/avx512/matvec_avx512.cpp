@@ -1,16 +1,16 @@
 // AVX-512 decode mat-vec kernels (y = W x, one token) for the weight types whose per-row dot kernel spent
 // most of its time on activation handling: F16 / BF16 (a 14336-long f32 activation is larger than L1: four
 // rows share each activation load) and Q4_0 / Q8_0 (the activation is rearranged once per mat-vec, so the
-// per-row work is only the weight decode; see Group8). Every kernel prefetches its weight stream a few KiB
-// ahead: the hardware prefetchers do not cross 4 KiB pages, and with the decode work between loads too few
-// misses were in flight to cover a page boundary (measured gains and distances: docs/perf/quant.md).
+// per-row work is only the weight decode; see Group8). Every kernel prefetches each line of its weight stream
+// a few KiB ahead: with the decode work between the loads, the hardware prefetchers alone kept too few
+// misses in flight (priming only the start of each coming 4 KiB page was not enough either; measured gains
+// and distances: docs/perf/quant.md).
 // See kernels.h for the rules of this folder.
 // GCC 12's AVX-512 headers trip -Wuninitialized on their own internal undefined vectors (GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
-#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/kernels.h"
@@ -54,7 +54,7 @@ inline __m512i cat128x4(const void* p0, const void* p1, const void* p2, const vo
     return _mm512_inserti32x4(v, load128(p3), 3);
 }
 
-// ---- float weights: R rows per pass share the f32 activation loads ------------------------------------------
+// ---- float weights: four rows per pass share the f32 activation loads --------------------------------------
 
 __m512 widen_f16(__m256i h) { return _mm512_cvtph_ps(h); }
 __m512 widen_bf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
