@@ -162,7 +162,6 @@ void check_matvec_isa(Isa isa) {
     if (tested == 0) GTEST_SKIP() << "no mat-vec kernel in this ISA's table";
 }
 
-TEST(Kernels, Avx2MatvecMatchesExact) { check_matvec_isa(Isa::kAvx2); }
 TEST(Kernels, Avx512MatvecMatchesExact) { check_matvec_isa(Isa::kAvx512); }
 
 TEST(Kernels, GenericIsExact) { check_isa(Isa::kGeneric); }
