@@ -48,6 +48,13 @@ TEST(Matmul, EveryTypeDecodeMatchesReference) {
     for (DType t : kTypes) check_against_reference(t, 37, 512, 1, pool);
 }
 
+// Enough rows that the decode mat-vec is split over both threads (at an odd row), with a row length that
+// leaves a partial 4-block group for the 32-element formats.
+TEST(Matmul, EveryTypeThreadedDecodeMatchesReference) {
+    ThreadPool pool(2);
+    for (DType t : kTypes) check_against_reference(t, 301, 1280, 1, pool);
+}
+
 TEST(Matmul, EveryTypePrefillMatchesReference) {
     ThreadPool pool(2);
     for (DType t : kTypes) check_against_reference(t, 19, 768, 7, pool);   // small batch: dot kernels

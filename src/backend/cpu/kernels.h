@@ -17,6 +17,13 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // out[i] = dot(w_row, a_row_i) for i < n_act; a rows are a_stride bytes apart. Lets a kernel decode a
 // weight block once for several tokens (prefill).
 using MultiDotFn = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, int n_act, float* out);
+// Decode mat-vec: y[r] = dot(row r of w, a) for r < n_rows, rows row_bytes apart, a in the entry's activation
+// format. Several rows per pass share the activation loads, and the kernel prefetches the weight stream.
+using MatvecFn = void (*)(int64_t n, const void* w, size_t row_bytes, int64_t n_rows, const void* a, float* y);
+// Rearranges one activation row (n elements, the entry's activation format) into the form a MatvecFn reads
+// (done once per mat-vec, not once per row or thread); out: matvec_prep_bytes(n) bytes, 64-byte aligned.
+using MatvecPrepFn = void (*)(int64_t n, const void* a, void* out);
+constexpr size_t matvec_prep_bytes(int64_t n) { return static_cast<size_t>(n) * 4 + 256; }
 // dst[n] = f32 decode of n elements (SIMD dequantizers for get_row and the generic fallback).
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 // Activation quantizer: n a multiple of the activation block.
@@ -34,6 +41,8 @@ struct TypeKernels {
     VecDotFn dot = nullptr;
     MultiDotFn multi_dot = nullptr;  // optional
     ActType act = ActType::kF32;
+    MatvecFn matvec = nullptr;  // optional (decode, one token); equals dot row by row up to rounding order
+    MatvecPrepFn matvec_prep = nullptr;  // null: matvec reads the activation as dot does
 };
 
 // Prefill GEMM over "unpacked panels": 32 weight rows with every weight written as value = ws * u - wm,
@@ -84,5 +93,7 @@ void fill_avx512_gemm(KernelTable& t);      // part of fill_avx512
 void fill_avx512_gemm_f32(KernelTable& t);  // part of fill_avx512
 void fill_avx512_quantize(KernelTable& t);  // part of fill_avx512
 void fill_avx512_interleave(KernelTable& t);  // part of fill_avx512
+void fill_avx512_matvec(KernelTable& t);      // part of fill_avx512
+void fill_avx512_matvec_k(KernelTable& t);    // part of fill_avx512
 
 }  // namespace rz::cpu::kern

@@ -72,15 +72,15 @@ Status check_common(const char* what, DType wtype, const void* W, int64_t n_cols
 }
 
 // Per-thread scratch that only grows (matmul runs hundreds of times per token; no allocation after warm-up).
-std::vector<unsigned char>& scratch(int slot) {
-    thread_local std::vector<unsigned char> buffers[2];
-    return buffers[slot];
-}
+// 64-byte aligned (the prepared mat-vec activations are read with aligned vector loads).
+enum ScratchSlot { kActSlot = 0, kRowSlot = 1, kPrepSlot = 2 };
 
 void* scratch_bytes(int slot, size_t n) {
-    auto& b = scratch(slot);
-    if (b.size() < n) b.resize(n);
-    return b.data();
+    thread_local std::vector<unsigned char> buffers[3];
+    auto& b = buffers[slot];
+    if (b.size() < n + 64) b.resize(n + 64);
+    const auto p = reinterpret_cast<uintptr_t>(b.data());
+    return b.data() + ((64 - p % 64) % 64);
 }
 
 }  // namespace
@@ -112,7 +112,7 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
         const quant::QuantTraits* tr = quant::quant_traits(wtype);
         const kern::VecDotFn fdot = kt.types[kern::id::kF32].dot;
         pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
-            auto* row = static_cast<float*>(scratch_bytes(1, static_cast<size_t>(n_cols) * sizeof(float)));
+            auto* row = static_cast<float*>(scratch_bytes(kRowSlot, static_cast<size_t>(n_cols) * sizeof(float)));
             for (int64_t r = r0; r < r1; ++r) {
                 tr->to_float(wbytes + static_cast<size_t>(r) * w_row_bytes, row, n_cols);
                 for (int64_t t = 0; t < n_tokens; ++t) y[t * n_rows + r] = fdot(n_cols, row, x + t * n_cols);
@@ -128,7 +128,7 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
         if (n_cols % (kk->act == ActType::kQ8_K ? 256 : 32) != 0) {
             return internal_error("matmul: activation block does not divide the row");  // block sizes match by table
         }
-        auto* buf = static_cast<unsigned char*>(scratch_bytes(0, a_row * static_cast<size_t>(n_tokens)));
+        auto* buf = static_cast<unsigned char*>(scratch_bytes(kActSlot, a_row * static_cast<size_t>(n_tokens)));
         const kern::QuantizeActFn qf = kk->act == ActType::kQ8_0   ? kt.quantize_q8_0
                                        : kk->act == ActType::kQ8_1 ? kt.quantize_q8_1
                                                                    : kt.quantize_q8_K;
@@ -140,6 +140,21 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
 
     if (n_tokens >= kGemmMinTokens && gemm_available(kt, wtype)) {
         gemm_prefill(kt, wtype, wbytes, w_row_bytes, n_rows, n_cols, act, kk->act, a_row, n_tokens, y, pool);
+        return Status::Ok();
+    }
+
+    if (n_tokens == 1 && kk->matvec) {
+        // Decode: the kernel streams a contiguous block of rows (prefetching ahead), after a one-off
+        // rearrangement of the activation where the kernel wants one (shared by all threads).
+        if (kk->matvec_prep) {
+            void* prep = scratch_bytes(kPrepSlot, kern::matvec_prep_bytes(n_cols));
+            kk->matvec_prep(n_cols, act, prep);
+            act = static_cast<const unsigned char*>(prep);
+        }
+        const kern::MatvecFn mv = kk->matvec;
+        pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
+            mv(n_cols, wbytes + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, r1 - r0, act, y + r0);
+        }, min_rows_per_thread(n_cols, 1, 32));
         return Status::Ok();
     }
 

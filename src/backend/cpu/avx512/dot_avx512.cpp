@@ -342,6 +342,8 @@ void fill_avx512(KernelTable& t) {
     fill_avx512_gemm_f32(t);
     fill_avx512_quantize(t);
     fill_avx512_interleave(t);
+    fill_avx512_matvec(t);
+    fill_avx512_matvec_k(t);  // Q4_K / Q5_K / Q6_K
 }
 
 }  // namespace rz::cpu::kern
