@@ -16,7 +16,7 @@ struct Tables {
         has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
         has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                     __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+                     __builtin_cpu_supports("avx512vnni");  // no BF16 instructions are used (docs/quantization.md)
 #endif
         kern::fill_generic(generic);
         avx2 = generic;
