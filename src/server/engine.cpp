@@ -268,12 +268,15 @@ void Engine::finish_slot(Slot& s, runtime::FinishReason reason, Status error, bo
         metrics_->on_tokens(static_cast<int64_t>(std::min(s.n_prompt_fed, s.p.task.prompt.size())), f.n_generated);
         if (f.reason == runtime::FinishReason::kCancelled) metrics_->on_cancelled();
     }
-    s.p.stream->finish(std::move(f));
+    // The slot is released before the client hears the end, so whoever sees a finished request also sees it
+    // gone from in_flight() and the slot gauges.
+    std::shared_ptr<RequestStream> stream = std::move(s.p.stream);
     ctx_->seq_clear(s.id);
     s.busy = false;
     s.p = Pending{};
     s.stop.reset();
     active_.fetch_sub(1);
+    stream->finish(std::move(f));
 }
 
 void Engine::after_logits(Slot& s, std::span<const float> logits) {
