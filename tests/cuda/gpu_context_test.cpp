@@ -292,6 +292,19 @@ TEST(CudaContext, FusedLayerMatchesUnfused) {
     for (const auto& path : models) {
         auto m = Model::load(path);
         ASSERT_TRUE(m.ok()) << m.status().message();
+#ifdef RZ_HAVE_CUDA
+        // The comparison means something only if the default side takes the fused layer: it does when every layer
+        // matrix and the output head has a fused kernel (GpuContext::fused_capable; Q5_K_M and Q4_0 included).
+        const auto* mi = dynamic_cast<const ModelImpl*>(m->get());
+        ASSERT_NE(mi, nullptr);
+        for (const auto& L : mi->weights().layers)
+            for (const auto& w : L.w)
+                if (w && w.n_rows > 1) {
+                    EXPECT_TRUE(cuda::fused_supported(w.dtype, static_cast<int>(w.n_cols))) << path << ": " << dtype_name(w.dtype);
+                }
+        const auto& head = mi->weights().output();
+        EXPECT_TRUE(cuda::fused_supported(head.dtype, static_cast<int>(head.n_cols))) << path << ": output " << dtype_name(head.dtype);
+#endif
         ContextOptions o;
         o.n_ctx = 64;
         o.n_gpu_layers = 999;

@@ -30,16 +30,16 @@ has() { [[ " $STAGES " == *" $1 "* ]]; }
 # Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
 LOG=${OUT:-/tmp}/log.txt
 exec > >(tee "$LOG") 2>&1
-M="/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf"
+M="/tmp/tl-q4_k_m.gguf:/tmp/tl-q8_0.gguf:/tmp/tl-q5_k_m.gguf:/tmp/tl-q4_0.gguf"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.mem --format=csv
 if has unit; then
   echo "== unit"; timeout 120 ./test_cuda 2>&1 | grep -v "^\[ RUN\|^\[       OK" | tail -30
   echo "== unit, no graphs, old kernel sequence"; RZ_CUDA_GRAPHS=0 RZ_CUDA_FUSED=0 timeout 60 ./test_cuda --gtest_filter='*Stories*:*Golden*:*Sequences*' 2>&1 | grep -E "gpu-vs|PASSED|FAILED|Failure"
 fi
 if has convert; then
-  echo "== convert (both in parallel)"
+  echo "== convert (all in parallel)"
   pids=""
-  for t in q4_k_m q8_0; do
+  for t in q4_k_m q8_0 q5_k_m q4_0; do
     /usr/bin/time -f "convert $t %e s" timeout 150 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf > /tmp/conv-$t.log 2>&1 &
     pids="$pids $!"
   done
@@ -48,7 +48,7 @@ if has convert; then
 fi
 if has quant; then
   echo "== fused vs unfused, gpu vs cpu (quantized models)"
-  RZ_CUDA_QUANT_MODELS=$M timeout 120 ./test_cuda --gtest_filter='*Quantized*:*FusedLayer*' 2>&1 | grep -E "gpu-vs|fused-vs|OK|FAIL|Failure|Expected|Which|actual" | head -30
+  RZ_CUDA_QUANT_MODELS=$M timeout 200 ./test_cuda --gtest_filter='*Quantized*:*FusedLayer*' 2>&1 | grep -E "gpu-vs|fused-vs|OK|FAIL|Failure|Expected|Which|actual" | head -40
 fi
 if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
@@ -93,9 +93,9 @@ if has ncu; then
     ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "fused|staged|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Stall|Waves Per SM|Block Limit (Registers|Shared)" | grep -v "^\s*$" | cut -c1-150 | head -150
 fi
 if has sanitizek; then  # the kernel tests and the fused Q4_K_M model only (shorter than sanitize)
-  echo "== memcheck kernels"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
-  echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
-  echo "== racecheck kernels"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
+  echo "== memcheck kernels"; timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== memcheck fused layer (Q4_K_M, Q5_K_M, Q4_0; GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q5_k_m.gguf:/tmp/tl-q4_0.gguf timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  echo "== racecheck kernels"; timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -199,12 +200,16 @@ void clear_variant() {
     unsetenv("RZ_CUDA_MV_R");
 }
 
-// matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M layer: rows not a
-// multiple of the row group), with biases and accumulate, rows of 1-3 stages, for each kernel variant.
+// matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M or Q5_K_M layer:
+// rows not a multiple of the row group; Q4_0 mixed in), with biases and accumulate, rows of 1-3 stages, for each
+// kernel variant (launches with a Q5_K or Q4_0 segment take the direct kernels under RZ_CUDA_STAGED=1 too).
 TEST(CudaKernels, FusedNormMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    for (int cols : {512, 2048, 3072}) {
-        QMat a(DType::Q4_K, 37, cols, 11u), b(DType::Q8_0, 70, cols, 12u), c(DType::Q6_K, 5, cols, 13u);
+    const DType kTriples[][3] = {{DType::Q4_K, DType::Q8_0, DType::Q6_K}, {DType::Q5_K, DType::Q4_0, DType::Q6_K}};
+    for (int ti = 0; ti < 2 * 3; ++ti) {
+        const auto& tt = kTriples[ti / 3];
+        const int cols = std::array{512, 2048, 3072}[static_cast<size_t>(ti % 3)];
+        QMat a(tt[0], 37, cols, 11u), b(tt[1], 70, cols, 12u), c(tt[2], 5, cols, 13u);
         const auto x = random_floats(static_cast<size_t>(cols), 21u), w = random_floats(static_cast<size_t>(cols), 22u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
         DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols);
@@ -213,7 +218,7 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
         for (const Variant& var : kVariants) {
             set_variant(var);
             for (bool acc : {false, true}) {
-                SCOPED_TRACE(std::string("cols ") + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
+                SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) + " cols " + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};
@@ -345,9 +350,9 @@ TEST(CudaKernels, L2PrefetchPlan) {
 TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const int E = 512, F2 = 256;  // n_ff: 8 GLU blocks; a multiple of 256 for the down projection's int8 kernels
-    for (DType tg : {DType::Q4_K, DType::Q8_0, DType::Q6_K}) {
+    for (DType tg : {DType::Q4_K, DType::Q8_0, DType::Q6_K, DType::Q5_K, DType::Q4_0}) {
         QMat g(tg, F2, E, 51u), u(tg, F2, E, 52u);
-        QMat down(DType::Q4_K, 40, F2, 53u), down8(DType::Q8_0, 33, F2, 54u);
+        QMat down(DType::Q4_K, 40, F2, 53u), down8(DType::Q8_0, 33, F2, 54u), down5(DType::Q5_K, 19, F2, 55u), down40(DType::Q4_0, 45, F2, 56u);
         const auto x = random_floats(static_cast<size_t>(E), 61u), w = random_floats(static_cast<size_t>(E), 62u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-6f));
         std::vector<double> gr, gm, ur, um;
@@ -374,7 +379,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
             }
             // The int8 buffer now holds q8(h): the down projections read it (x += W h).
             const auto hq = quantize_like_gpu(h);
-            for (const QMat* d : {&down, &down8}) {
+            for (const QMat* d : {&down, &down8, &down5, &down40}) {
                 const auto y0 = random_floats(static_cast<size_t>(d->rows), 70u);
                 DevBuf dy(sizeof(float) * d->rows);
                 ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * d->rows).ok());

@@ -17,11 +17,13 @@
 #include <utility>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/fused_dot.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda {
 
 using namespace detail;
+using namespace detail::fused;
 
 namespace {
 
@@ -31,147 +33,6 @@ constexpr int kMvWarps = 8;           // warps per block of the plain fused mat-
 __device__ __align__(16) int8_t g_aq[kMaxActCols];
 __device__ float g_ad[kMaxActCols / 32];
 __device__ float g_as[kMaxActCols / 32];
-
-constexpr int kQ8_0 = static_cast<int>(DType::Q8_0);
-constexpr int kQ4_K = static_cast<int>(DType::Q4_K);
-constexpr int kQ6_K = static_cast<int>(DType::Q6_K);
-
-// Int8 activations as the dot kernels read them: shared memory (normalised in the prologue) or g_aq.
-struct XQ {
-    const int8_t* q;
-    const float* d;
-    const float* s;
-};
-
-
-// ---- dot products of R consecutive rows with x, one warp: the R rows' loads of one step are issued together
-// (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum over
-// rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
-
-// Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
-// UX multiplies the loop unroll (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long
-// row (down: 22 Q4_K super-blocks per warp) takes fewer dependent memory round trips.
-template <int R, int UX = 1>
-__device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int qq = lane & 3;
-    constexpr int U = (R >= 4 ? 1 : 4 / R) * UX;
-#pragma unroll U
-    for (int b = lane >> 2; b < nb; b += 8) {
-        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
-        const float xd = x.d[b];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 34;
-            const float d = h2f(ld16(blk));
-            const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
-            acc[r] += d * xd * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
-        }
-    }
-}
-
-// Q4_K: 8 lanes per 144-byte super-block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles
-// are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
-// added by the half-0 lanes only.
-template <int R, int UX = 1>
-__device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int k = lane & 7, j = k >> 1, hf = k & 1;
-    constexpr int U = (R >= 2 ? 1 : 2) * UX;
-#pragma unroll U
-    for (int b = lane >> 3; b < nb; b += 4) {
-        const int sb0 = 8 * b + 2 * j;
-        const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
-        const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
-        const float xd0 = x.d[sb0], xd1 = x.d[sb0 + 1];
-        const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
-        uint4 h[R], q[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 144;
-            h[r] = *reinterpret_cast<const uint4*>(blk);
-            q[r] = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
-        }
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            constexpr int m4 = 0x0F0F0F0F;
-            int s0 = __dp4a(static_cast<int>(q[r].x) & m4, x0.x, 0);
-            s0 = __dp4a(static_cast<int>(q[r].y) & m4, x0.y, s0);
-            s0 = __dp4a(static_cast<int>(q[r].z) & m4, x0.z, s0);
-            s0 = __dp4a(static_cast<int>(q[r].w) & m4, x0.w, s0);
-            int s1 = __dp4a(static_cast<int>(q[r].x >> 4) & m4, x1.x, 0);
-            s1 = __dp4a(static_cast<int>(q[r].y >> 4) & m4, x1.y, s1);
-            s1 = __dp4a(static_cast<int>(q[r].z >> 4) & m4, x1.z, s1);
-            s1 = __dp4a(static_cast<int>(q[r].w >> 4) & m4, x1.w, s1);
-            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
-            int sc0, sc1, m0, m1;
-            k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);
-            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
-                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
-        }
-    }
-}
-
-// Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
-// half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
-template <int R, int UX = 1>
-__device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
-    constexpr int U = (R >= 2 ? 1 : 2) * UX;
-#pragma unroll U
-    for (int b = lane >> 3; b < nb; b += 4) {
-        int2 xv[4];
-        float xd[4];
-#pragma unroll
-        for (int rr = 0; rr < 4; ++rr) {
-            const int sbi = 8 * b + 4 * hh + rr;
-            xv[rr] = *reinterpret_cast<const int2*>(x.q + sbi * 32 + l0);
-            xd[rr] = x.d[sbi];
-        }
-        int la[R][2], lb[R][2], hq[R][2];
-        float d[R];
-        int sc[R][4];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 210;
-            const uint8_t* ql = blk + 64 * hh + l0;
-            const uint8_t* qh = blk + 128 + 32 * hh + l0;
-            la[r][0] = ld32_a2(ql), la[r][1] = ld32_a2(ql + 4), lb[r][0] = ld32_a2(ql + 32), lb[r][1] = ld32_a2(ql + 36);
-            hq[r][0] = ld32_a2(qh), hq[r][1] = ld32_a2(qh + 4);
-            const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) sc[r][rr] = scl[2 * rr];
-            d[r] = h2f(ld16(blk + 208));
-        }
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            float sum4 = 0.0f;
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) {
-                int s = 0;
-#pragma unroll
-                for (int i = 0; i < 2; ++i) {
-                    const int src = (rr & 1) ? lb[r][i] : la[r][i];
-                    const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
-                    const int hi = ((hq[r][i] >> (2 * rr)) & 0x03030303) << 4;
-                    const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
-                    s = __dp4a(v, i == 0 ? xv[rr].x : xv[rr].y, s);
-                }
-                sum4 += static_cast<float>(sc[r][rr]) * xd[rr] * static_cast<float>(s);
-            }
-            acc[r] += d[r] * sum4;
-        }
-    }
-}
-
-// Blocks per row of type t (32 elements per Q8_0 block, 256 per super-block).
-__host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 ? cols / 32 : cols / 256; }
-
-template <int R, int UX = 1>
-__device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
-    const int nb = blocks_per_row(t, cols);
-    if (t == kQ4_K) dot_q4_k<R, UX>(rows, nb, x, lane, acc);
-    else if (t == kQ6_K) dot_q6_k<R, UX>(rows, nb, x, lane, acc);
-    else dot_q8_0<R, UX>(rows, nb, x, lane, acc);
-}
 
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
 // takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum
@@ -798,7 +659,12 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
 // activation buffer (down, o). Staged Q6_K down was faster than the direct kernel with the old unroll
 // (ncu, H200: 11.9 vs 14.5 us), but with the doubled unroll (RZ_CUDA_MV_U=2) the direct kernels everywhere
 // measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
+// The staged kernels read Q8_0, Q4_K and Q6_K only (Q5_K and Q4_0 always take the direct kernels).
+bool staged_type(DType t) { return t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K; }
+
 bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
+    for (int i = 0; i < nseg; ++i)
+        if (!staged_type(segs[i].t)) return false;
     const int mode = env_int("RZ_CUDA_STAGED", 0);
     if (mode != 2) return mode != 0;
     if (!act) return false;
@@ -886,8 +752,10 @@ bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
     // Q6_K rows of an odd number of 210-byte blocks would not be 4-byte aligned (the staged copies need it).
+    // Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0 rows (18-byte blocks) are 2-byte
+    // aligned like Q8_0.
     return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
-           (t == DType::Q8_0 || t == DType::Q4_K || (t == DType::Q6_K && cols % 512 == 0));
+           (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || (t == DType::Q6_K && cols % 512 == 0));
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
@@ -913,7 +781,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     const L2Pf pf = take_l2pf();
     const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
     const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
-    if (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false)) {
+    if (staged_type(tg) && (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false))) {
         StagedParams sp{};
         const size_t rb = row_bytes(tg, cols);
         sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
