@@ -165,7 +165,7 @@ __device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
     return p.seg[2];
 }
 
-template <int R, int UX>
+template <int R, int UX, bool EXT>
 __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -194,7 +194,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
         const uint8_t* rows[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
-        dot_rows<R, UX>(s.type, rows, p.cols, x, lane, acc);
+        dot_rows<R, UX, EXT>(s.type, rows, p.cols, x, lane, acc);
         float mine = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -227,7 +227,7 @@ struct GluParams {
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
-template <int R>
+template <int R, bool EXT>
 __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     __shared__ float gu[64];
@@ -254,7 +254,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const uint8_t* rows[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) rows[r] = (up ? p.wu : p.wg) + static_cast<size_t>(row0 + rl + r) * rb;
-    dot_rows<R>(up ? p.tu : p.tg, rows, p.cols, x, lane, acc);
+    dot_rows<R, 1, EXT>(up ? p.tu : p.tg, rows, p.cols, x, lane, acc);
     float mine = 0.0f;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -276,7 +276,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
 // staged kernel below).
 __device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
 
-template <int P>
+template <int P, bool EXT>
 __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -296,7 +296,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     const XQ x = smem_x(sm, p.cols);
     norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
     float acc[2 * P] = {};
-    dot_rows<2 * P>(p.tg, rows, p.cols, x, lane, acc);
+    dot_rows<2 * P, 1, EXT>(p.tg, rows, p.cols, x, lane, acc);
     float h[P];
 #pragma unroll
     for (int q = 0; q < P; ++q) h[q] = silu_mul(warp_sum(acc[2 * q]), warp_sum(acc[2 * q + 1]));
@@ -589,32 +589,38 @@ int sm_count() {
 }
 
 
-template <int R, int UX>
+template <int R, int UX, bool EXT>
 int resident_blocks(size_t smem) {
     static std::map<size_t, int> cache;
     auto it = cache.find(smem);
     if (it != cache.end()) return it->second;
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R, UX>, kMvWarps * 32, smem) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R, UX, EXT>, kMvWarps * 32, smem) != cudaSuccess) {
         (void)cudaGetLastError();
         n = 1;
     }
     return cache[smem] = std::max(1, n) * sm_count();
 }
 
-template <int R, int UX = 1>
-void launch_mv(MvParams& p, size_t smem) {
+template <int R, int UX, bool EXT>
+void launch_mv_k(MvParams& p, size_t smem) {
     for (int i = 0; i < p.nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
         p.ngroups += p.seg[i].ngroups;
     }
     // Few row groups per block where possible (one wave), else an even share of the resident blocks.
-    const int cap = resident_blocks<R, UX>(smem);
+    const int cap = resident_blocks<R, UX, EXT>(smem);
     const int grid0 = std::min(p.ngroups, cap);
     p.per_block = (p.ngroups + grid0 - 1) / grid0;
     const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
     p.pdl_early = pdl_early();
-    launch(mv_fused_kernel<R, UX>, grid, kMvWarps * 32, smem, p);
+    launch(mv_fused_kernel<R, UX, EXT>, grid, kMvWarps * 32, smem, p);
+}
+
+template <int R, int UX = 1>
+void launch_mv(MvParams& p, size_t smem, bool ext) {
+    if (ext) launch_mv_k<R, UX, true>(p, smem);
+    else launch_mv_k<R, UX, false>(p, smem);
 }
 
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
@@ -628,8 +634,10 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     MvParams p{};
     p.pf = pf;
     int rows = 0;
+    bool ext = false;
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
+        ext = ext || ext_type(segs[i].t);
         p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
         rows += segs[i].rows;
     }
@@ -641,15 +649,15 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.accumulate = accumulate ? 1 : 0;
     const size_t smem = x ? norm_smem_bytes(cols) : 0;
     switch (mv_rows_per_warp(rows)) {
-        case 4: launch_mv<4>(p, smem); break;
-        case 2: launch_mv<2>(p, smem); break;
+        case 4: launch_mv<4>(p, smem, ext); break;
+        case 2: launch_mv<2>(p, smem, ext); break;
         default: {
             // Unroll factor of the one-row-per-warp kernel: 2 (default) measured +14% (Q8_0) / +5% (Q4_K_M) decode
             // over 1, and 4 below 2 (register pressure; docs/perf/cuda.md "round 2").
             const int ux = env_int("RZ_CUDA_MV_U", 2);
-            if (ux == 4) launch_mv<1, 4>(p, smem);
-            else if (ux == 2) launch_mv<1, 2>(p, smem);
-            else launch_mv<1>(p, smem);
+            if (ux == 4) launch_mv<1, 4>(p, smem, ext);
+            else if (ux == 2) launch_mv<1, 2>(p, smem, ext);
+            else launch_mv<1>(p, smem, ext);
             break;
         }
     }
@@ -800,20 +808,21 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
                 static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
     const size_t smem = norm_smem_bytes(cols);
+    const bool ext = ext_type(tg);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {
         if (!p.h) p.h = glu_scratch();
         if (pairs == 2 && n_ff % (kMvWarps * 2) == 0)
-            launch(glu_pairs_kernel<2>, n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
+            launch(ext ? glu_pairs_kernel<2, true> : glu_pairs_kernel<2, false>, n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
         else
-            launch(glu_pairs_kernel<1>, n_ff / kMvWarps, kMvWarps * 32, smem, p);
+            launch(ext ? glu_pairs_kernel<1, true> : glu_pairs_kernel<1, false>, n_ff / kMvWarps, kMvWarps * 32, smem, p);
         return;
     }
     const int grid = n_ff / 32;
     if (env_int("RZ_CUDA_GLU_R", 8) == 4)  // rows per warp: 64 / R warps per block
-        launch(glu_fused_kernel<4>, grid, 16 * 32, smem, p);
+        launch(ext ? glu_fused_kernel<4, true> : glu_fused_kernel<4, false>, grid, 16 * 32, smem, p);
     else
-        launch(glu_fused_kernel<8>, grid, 8 * 32, smem, p);
+        launch(ext ? glu_fused_kernel<8, true> : glu_fused_kernel<8, false>, grid, 8 * 32, smem, p);
 }
 
 
