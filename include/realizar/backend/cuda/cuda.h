@@ -72,7 +72,8 @@ void argmax(const float* x, int n, int32_t* out);                    // out: one
 // (RZ_CUDA_PDL=0 or set_pdl(false) turns it off).
 void set_pdl(bool on);
 bool pdl_enabled();
-// Whether the fused mat-vecs read weights of type t with rows of `cols` (Q8_0, Q4_K, Q6_K; cols % 256 == 0;
+// Whether the fused mat-vecs read weights of type t with rows of `cols` (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K (Q6_K:
+// cols % 512 == 0); cols % 256 == 0;
 // up to kFusedMaxNormCols for the normalising kernels, 131072 for matvec_act).
 constexpr int kFusedMaxNormCols = 32768;
 bool fused_supported(DType t, int cols);
