@@ -163,5 +163,45 @@ TEST(CudaHybrid, SequencesTruncateClearAndErrors) {
     EXPECT_EQ(hyb->seq_len(1), 1);
 }
 
+// seq_copy on the GPU (all layers) and on a partial offload: a copied prompt continues exactly like the
+// original, and like the CPU; bad ids are errors.
+TEST(CudaHybrid, SeqCopyContinuesLikeTheOriginal) {
+    if (!device_present()) GTEST_SKIP() << "no CUDA device";
+    auto m = Model::load(kSharedDir + "/data/tinystories-260K/stories260K-f32.gguf");
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    for (int ngl : {-1, 2}) {
+        auto cpu = make(*m, 0, 3);
+        auto gpu = make(*m, ngl, 3);
+        ASSERT_TRUE(cpu && gpu);
+        Batch p;
+        for (int i = 0; i < 9; ++i) p.add(1 + 41 * i % 500, i, 0, false);
+        for (Context* c : {cpu.get(), gpu.get()}) {
+            ASSERT_TRUE(c->decode(p).ok());
+            ASSERT_TRUE(c->seq_copy(0, 2).ok());
+            EXPECT_EQ(c->seq_len(2), 9);
+            EXPECT_FALSE(c->seq_copy(0, 3).ok());
+            EXPECT_FALSE(c->seq_copy(-1, 1).ok());
+        }
+        Batch step;  // the same next token for the original and the copy, in one batch and one at a time
+        step.add(77, 9, 0, true);
+        step.add(77, 9, 2, true);
+        ASSERT_TRUE(cpu->decode(step).ok());
+        ASSERT_TRUE(gpu->decode(step).ok());
+        std::vector<float> a(gpu->logits(0).begin(), gpu->logits(0).end()), b(gpu->logits(1).begin(), gpu->logits(1).end());
+        ASSERT_EQ(a.size(), b.size());
+        double md = 0.0;
+        for (size_t j = 0; j < a.size(); ++j) md = std::max(md, std::fabs(static_cast<double>(a[j]) - b[j]));
+        EXPECT_LE(md, 1e-5) << "copy vs original, n_gpu_layers " << ngl;
+        EXPECT_LE(rel_error(*cpu, *gpu, 2), 1e-3) << "n_gpu_layers " << ngl;
+        Batch one;
+        one.add(5, 10, 2, true);
+        ASSERT_TRUE(gpu->decode(one).ok());
+        ASSERT_TRUE(cpu->decode(one).ok());
+        EXPECT_LE(rel_error(*cpu, *gpu, 1), 1e-3) << "n_gpu_layers " << ngl;
+        EXPECT_EQ(gpu->seq_len(2), 11);
+        EXPECT_EQ(gpu->seq_len(0), 10);
+    }
+}
+
 }  // namespace
 }  // namespace rz::runtime

@@ -85,6 +85,8 @@ public:
         l = std::min(l, n_keep);
         return Status::Ok();
     }
+    // Device-to-device copy of src's cached positions into dst's slabs, every layer and KV head.
+    Status seq_copy(int32_t src, int32_t dst) override;
     int32_t seq_len(int32_t s) const override { return s >= 0 && s < n_seq_ ? len_[static_cast<size_t>(s)] : 0; }
     int n_ctx() const override { return n_ctx_; }
     int n_seq_max() const override { return n_seq_; }
@@ -578,6 +580,24 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
     }
 }
 
+Status GpuContext::seq_copy(int32_t src, int32_t dst) {
+    if (src < 0 || src >= n_seq_ || dst < 0 || dst >= n_seq_)
+        return out_of_range(fmt::format("seq_copy: sequence ids {} -> {} outside [0, {})", src, dst, n_seq_));
+    if (src == dst) return Status::Ok();
+    const size_t esz = kv_f16_ ? 2 : 4, hd = static_cast<size_t>(hp().head_dim), head = static_cast<size_t>(n_ctx_) * hd;
+    const size_t bytes = static_cast<size_t>(len_[static_cast<size_t>(src)]) * hd * esz;  // positions [0, len) of a head
+    for (int il = 0; il < layer_end_ && bytes > 0; ++il)
+        for (int g = 0; g < hp().n_head_kv; ++g) {
+            const size_t s_off = (kv_offset(il, src) + static_cast<size_t>(g) * head) * esz;
+            const size_t d_off = (kv_offset(il, dst) + static_cast<size_t>(g) * head) * esz;
+            RZ_RETURN_IF_ERROR(cuda::copy_async(kc_ + d_off, kc_ + s_off, bytes));
+            RZ_RETURN_IF_ERROR(cuda::copy_async(vc_ + d_off, vc_ + s_off, bytes));
+        }
+    RZ_RETURN_IF_ERROR(cuda::sync("seq_copy"));
+    len_[static_cast<size_t>(dst)] = len_[static_cast<size_t>(src)];
+    return Status::Ok();
+}
+
 Status GpuContext::upload_batch(const Batch& b) {
     const size_t n = b.size();
     if (static_cast<int>(n) > dtp_cap_) {
@@ -903,6 +923,10 @@ public:
     Status seq_truncate(int32_t s, int32_t n_keep) override {
         RZ_RETURN_IF_ERROR(gpu_->seq_truncate(s, n_keep));
         return cpu_->seq_truncate(s, n_keep);
+    }
+    Status seq_copy(int32_t src, int32_t dst) override {
+        RZ_RETURN_IF_ERROR(gpu_->seq_copy(src, dst));
+        return cpu_->seq_copy(src, dst);
     }
     int32_t seq_len(int32_t s) const override { return cpu_->seq_len(s); }
     int n_ctx() const override { return cpu_->n_ctx(); }
