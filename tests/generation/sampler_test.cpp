@@ -368,4 +368,34 @@ TEST(Logprobs, LogSoftmaxAndTopN) {
 }
 
 }  // namespace
+// argmax (two vector passes) against the scalar definition: lowest id on ties, NaN entries never win, a NaN
+// at 0 keeps 0; every length from 1 to 70 (vector bodies and tails) and a 151936-entry row.
+TEST(Argmax, MatchesTheScalarDefinition) {
+    auto reference = [](const std::vector<float>& v) {
+        size_t best = 0;
+        for (size_t i = 1; i < v.size(); ++i)
+            if (v[i] > v[best]) best = i;
+        return static_cast<int32_t>(best);
+    };
+    uint64_t state = 12345;
+    auto next = [&] {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return static_cast<int>(state >> 33);
+    };
+    std::vector<size_t> lengths;
+    for (size_t n = 1; n <= 70; ++n) lengths.push_back(n);
+    lengths.push_back(151936);
+    for (size_t n : lengths)
+        for (int trial = 0; trial < 20; ++trial) {
+            std::vector<float> v(n);
+            for (float& x : v) x = static_cast<float>(next() % 7) - 3.0f;  // many ties
+            if (trial % 4 == 1) v[static_cast<size_t>(next()) % n] = std::numeric_limits<float>::quiet_NaN();
+            if (trial % 4 == 2) v[0] = std::numeric_limits<float>::quiet_NaN();
+            if (trial % 4 == 3) v[static_cast<size_t>(next()) % n] = std::numeric_limits<float>::infinity();
+            ASSERT_EQ(argmax(v), reference(v)) << "n " << n << " trial " << trial;
+        }
+    const std::vector<float> all_neg_inf(33, -std::numeric_limits<float>::infinity());
+    EXPECT_EQ(argmax(all_neg_inf), 0);
+}
+
 }  // namespace rz::runtime

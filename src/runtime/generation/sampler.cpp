@@ -12,6 +12,10 @@
 #include <unordered_map>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <fmt/format.h>
 
 namespace rz::runtime {
@@ -533,13 +537,43 @@ std::string Sampler::describe() const {
 
 // ---- free functions ----
 
+// Same result as `best = i whenever logits[i] > logits[best]` (the lowest id wins ties, NaN entries never win,
+// a NaN at 0 keeps 0), in two vector passes: the max, then its first index. The greedy step of a GPU decode
+// scans a 32k-150k row per token; this is ~6-8x faster than the scalar compare chain (docs/perf/generation.md).
 int32_t argmax(std::span<const float> logits) {
     RZ_ASSERT(!logits.empty());
-    size_t best = 0;
-    for (size_t i = 1; i < logits.size(); ++i) {
-        if (logits[i] > logits[best]) best = i;  // strict: the lowest id wins ties
+    const float* p = logits.data();
+    const size_t n = logits.size();
+    float m = p[0];
+    size_t i = 1;
+#if defined(__SSE2__)
+    // maxps(x, m) is exactly `x > m ? x : m` per lane, so a NaN element is skipped and a NaN start stays.
+    __m128 m0 = _mm_set1_ps(p[0]), m1 = m0, m2 = m0, m3 = m0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm_max_ps(_mm_loadu_ps(p + i), m0);
+        m1 = _mm_max_ps(_mm_loadu_ps(p + i + 4), m1);
+        m2 = _mm_max_ps(_mm_loadu_ps(p + i + 8), m2);
+        m3 = _mm_max_ps(_mm_loadu_ps(p + i + 12), m3);
     }
-    return static_cast<int32_t>(best);
+    alignas(16) float lanes[16];
+    _mm_store_ps(lanes, m0);
+    _mm_store_ps(lanes + 4, m1);
+    _mm_store_ps(lanes + 8, m2);
+    _mm_store_ps(lanes + 12, m3);
+    for (float l : lanes) m = l > m ? l : m;
+#endif
+    for (; i < n; ++i) m = p[i] > m ? p[i] : m;
+    size_t j = 0;
+#if defined(__SSE2__)
+    const __m128 mv = _mm_set1_ps(m);
+    for (; j + 4 <= n; j += 4) {
+        const int mask = _mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(p + j), mv));
+        if (mask != 0) return static_cast<int32_t>(j + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask))));
+    }
+#endif
+    for (; j < n; ++j)
+        if (p[j] == m) return static_cast<int32_t>(j);
+    return 0;  // the max is NaN: only possible when logits[0] is NaN
 }
 
 namespace {
