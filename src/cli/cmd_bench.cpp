@@ -177,9 +177,7 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option_function<int>("-n,--n-gen", [c](int v) { c->n_gen = v, c->n_given = true; },
                                   "Generated tokens of the tg test (default 128; 0 skips); with --url: max tokens per request (default 64)");
     cmd->add_option("-t,--threads", c->threads, "Compute threads (0 = physical cores)")->capture_default_str();
-    cmd->add_option("--n-gpu-layers,--ngl", c->n_gpu_layers, "Layers on the GPU (CUDA builds): the first N layers run on the device, the rest and the output head on the CPU; -1 or >= the layer count: the whole model")
-        ->capture_default_str();
-    cmd->add_flag_callback("--gpu", [c] { c->n_gpu_layers = -1; }, "Run the whole model on the GPU (CUDA builds)");
+    add_gpu_options(cmd, c->n_gpu_layers);
     c->batch_opt = cmd->add_option("-b,--batch", c->batch, "Prompt tokens per decode call (classical: samples per batch, 64)")
         ->capture_default_str();
     cmd->add_option("--warmup", c->warmup, "Warm-up runs per test (discarded)")->capture_default_str();

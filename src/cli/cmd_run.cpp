@@ -379,9 +379,7 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("-c,--ctx-size", o->ctx_size, "Context size in tokens (0 = min(training context, 4096))")
         ->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "CPU threads (0 = physical cores)")->capture_default_str();
-    cmd->add_option("--n-gpu-layers,--ngl", o->n_gpu_layers, "Layers on the GPU (CUDA builds): the first N layers run on the device, the rest and the output head on the CPU; -1 or >= the layer count: the whole model")
-        ->capture_default_str();
-    cmd->add_flag_callback("--gpu", [o] { o->n_gpu_layers = -1; }, "Run the whole model on the GPU (CUDA builds)");
+    add_gpu_options(cmd, o->n_gpu_layers);
     cmd->add_option("-b,--batch-size", o->batch_size, "Prompt tokens per forward pass")->capture_default_str();
     cmd->add_option("-f,--prompt-file", o->prompt_file, "Read the prompt from a file (- = stdin)");
     cmd->add_flag("--raw", o->raw, "Feed the prompt as is, without the chat template");

@@ -15,9 +15,7 @@ Runner add_serve_command(CLI::App& app) {
     cmd->add_option("--ctx-size,-c", o->ctx_size, "Context per slot in tokens (0 = model's, at most 4096)")
         ->capture_default_str();
     cmd->add_option("--threads,-t", o->threads, "Compute threads (0 = physical cores)")->capture_default_str();
-    cmd->add_option("--n-gpu-layers,--ngl", o->n_gpu_layers, "Layers on the GPU (CUDA builds): the first N layers run on the device, the rest and the output head on the CPU; -1 or >= the layer count: the whole model")
-        ->capture_default_str();
-    cmd->add_flag_callback("--gpu", [o] { o->n_gpu_layers = -1; }, "Run the whole model on the GPU (CUDA builds)");
+    add_gpu_options(cmd, o->n_gpu_layers);
     cmd->add_option("--batch-size,-b", o->n_batch, "Token budget of one engine step")->capture_default_str();
     cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on every route but /health")
         ->envname("REALIZAR_API_KEY");

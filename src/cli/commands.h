@@ -17,6 +17,10 @@ Runner add_inspect_command(CLI::App& app);
 Runner add_tokenize_command(CLI::App& app);
 Runner add_template_command(CLI::App& app);
 
+// --n-gpu-layers N / --ngl N and --gpu (= -1) of run, serve and bench; n_gpu_layers must outlive the parse
+// (the command's options struct, which its runner keeps alive).
+void add_gpu_options(CLI::App* cmd, int& n_gpu_layers);
+
 // "realizar <cmd>: not built yet" on stderr, exit code 2: for subcommands whose issue has not landed.
 int not_built_yet(const char* command);
 
