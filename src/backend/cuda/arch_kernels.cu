@@ -10,8 +10,6 @@
 namespace rz::cuda {
 namespace {
 
-int blocks(int n, int per) { return (n + per - 1) / per; }
-
 // Block-wide sum of a double (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
 __device__ double block_sum(double v) {
     __shared__ double red[32];
@@ -82,14 +80,14 @@ void head_rms_norm(float* x, const float* w, int n_heads, int hd, float eps) {
     head_rms_norm_kernel<<<n_heads, 128, 0, detail::stream()>>>(x, w, hd, eps);
 }
 
-void add(float* x, const float* y, int n) { add_kernel<<<blocks(n, 256), 256, 0, detail::stream()>>>(x, y, n); }
+void add(float* x, const float* y, int n) { add_kernel<<<detail::blocks_for(n, 256), 256, 0, detail::stream()>>>(x, y, n); }
 
 void activate(float* x, int n, Act act) {
-    gated_kernel<<<blocks(n, 256), 256, 0, detail::stream()>>>(x, nullptr, n, static_cast<int>(act), x);
+    gated_kernel<<<detail::blocks_for(n, 256), 256, 0, detail::stream()>>>(x, nullptr, n, static_cast<int>(act), x);
 }
 
 void gated_act(const float* gate, const float* up, int n, Act act, float* out) {
-    gated_kernel<<<blocks(n, 256), 256, 0, detail::stream()>>>(gate, up, n, static_cast<int>(act), out);
+    gated_kernel<<<detail::blocks_for(n, 256), 256, 0, detail::stream()>>>(gate, up, n, static_cast<int>(act), out);
 }
 
 }  // namespace rz::cuda

@@ -1,19 +1,22 @@
 #pragma once
-// Device helpers shared by the batched-path kernels (batch_*.cu): the batch stream and the block decoders.
+// Device helpers shared by the batched-path kernels (batch_*.cu): the block decoders and the multi-row kernels.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "backend/cuda/common.cuh"
 #include "realizar/core/dtype.h"
 
 namespace rz::cuda::batch::detail {
 
-// The batch path's own non-blocking stream (cuda.h's decode stream is private to kernels.cu); callers order
-// the two streams with host synchronisation (see batch.h).
-cudaStream_t stream();
-
-inline int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
+// The backend's one stream, the block-size helper and the plain/half readers of common.cuh: the batched path
+// runs in stream order with the decode kernels.
+using rz::cuda::detail::blocks_for;
+using rz::cuda::detail::h2f;
+using rz::cuda::detail::ld16;
+using rz::cuda::detail::plain_at;
+using rz::cuda::detail::stream;
 
 // Multi-vector mat-vec (batch_mmv.cu): Y[t, 0:rows] = beta Y + W X[t]^T for t < n, W read once per kMmvTokens
 // tokens; X f16 (f16x) or f32, row stride cols (a multiple of 32).
@@ -25,8 +28,6 @@ void mmv(DType t, const void* W, size_t rb, int rows, int cols, const void* X, b
 bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
                   const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, void* out16);
 
-__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-__device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
 
 // 6-bit scale and min of sub-block s (0..7) of a Q4_K / Q5_K block from its 12 scale bytes q.
 __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, float& m) {
@@ -37,14 +38,6 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, 
         sc = static_cast<float>((q[s + 4] & 0xF) | ((q[s - 4] >> 6) << 4));
         m = static_cast<float>((q[s + 4] >> 4) | ((q[s] >> 6) << 4));
     }
-}
-
-// Element i of a row of a plain type.
-template <int T>
-__device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
-    if constexpr (T == static_cast<int>(DType::F32)) return reinterpret_cast<const float*>(row)[c];
-    else if constexpr (T == static_cast<int>(DType::F16)) return h2f(reinterpret_cast<const uint16_t*>(row)[c]);
-    else return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[c]) << 16);
 }
 
 // Dequantises elements [8 g, 8 g + 8) of a row into v[8] (the layouts of rz::quant; blocks.h). Eight consecutive

@@ -11,27 +11,15 @@
 
 #include "backend/cuda/batch_common.cuh"
 #include "realizar/backend/cuda/batch.h"
+#include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda::batch {
-namespace detail {
-
-cudaStream_t stream() {
-    static cudaStream_t s = [] {
-        cudaStream_t t = nullptr;
-        if (cudaStreamCreateWithFlags(&t, cudaStreamNonBlocking) != cudaSuccess) t = nullptr;
-        return t;
-    }();
-    return s;
-}
-
-}  // namespace detail
-
 namespace {
 
 using detail::blocks_for;
 using detail::stream;
 
-// One cuBLAS handle for the process, bound to the batch stream (created on first use), with its own 32 MiB
+// One cuBLAS handle for the process, bound to the backend stream (created on first use), with its own 32 MiB
 // workspace so that GEMMs can be captured into CUDA graphs (no allocation inside a capture).
 Result<cublasHandle_t> handle() {
     static cublasHandle_t h = nullptr;
@@ -205,19 +193,15 @@ __global__ void add_bias_rows_kernel(float* y, int ld, int n, int cols, const fl
 
 }  // namespace
 
-Status finish(const char* where) {
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) e = cudaStreamSynchronize(stream());
-    if (e == cudaSuccess) return Status::Ok();
-    return Status(StatusCode::kInternal, std::string("CUDA error in ") + where + ": " + cudaGetErrorString(e));
-}
+// The batched path shares the backend stream: finishing it is cuda::sync, its graphs launch like the decode ones.
+Status finish(const char* where) { return cuda::sync(where); }
 
 Status capture_begin() {
     RZ_RETURN_IF_ERROR(handle().status());  // created (and its workspace allocated) before any capture
     const cudaError_t e = cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed);
     if (e == cudaSuccess) return Status::Ok();
     (void)cudaGetLastError();
-    return Status(StatusCode::kInternal, std::string("CUDA graph capture (batch stream): ") + cudaGetErrorString(e));
+    return Status(StatusCode::kInternal, std::string("CUDA graph capture (batched path): ") + cudaGetErrorString(e));
 }
 
 Result<void*> capture_end() {
@@ -228,18 +212,12 @@ Result<void*> capture_end() {
     if (g) (void)cudaGraphDestroy(g);
     if (e == cudaSuccess) return static_cast<void*>(x);
     (void)cudaGetLastError();
-    return Status(StatusCode::kInternal, std::string("CUDA graph capture (batch stream): ") + cudaGetErrorString(e));
+    return Status(StatusCode::kInternal, std::string("CUDA graph capture (batched path): ") + cudaGetErrorString(e));
 }
 
-Status graph_launch(void* graph) {
-    const cudaError_t e = cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream());
-    if (e == cudaSuccess) return Status::Ok();
-    return Status(StatusCode::kInternal, std::string("CUDA graph launch (batch stream): ") + cudaGetErrorString(e));
-}
+Status graph_launch(void* graph) { return cuda::graph_launch(graph); }
 
-void graph_destroy(void* graph) {
-    if (graph) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
-}
+void graph_destroy(void* graph) { cuda::graph_destroy(graph); }
 
 bool gemm_f16(DType weight, GemmMode mode) {
     if (mode != GemmMode::kAuto) return mode == GemmMode::kF16;

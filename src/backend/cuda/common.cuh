@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "realizar/core/dtype.h"
+
 namespace rz::cuda::detail {
 
 // The backend's one non-blocking stream (defined in kernels.cu); every launch and copy goes to it.
@@ -15,6 +17,14 @@ cudaStream_t stream();
 
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t ld16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+// Element c of a row of a plain type (F32, F16, BF16).
+template <int T>
+__device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
+    if constexpr (T == static_cast<int>(DType::F32)) return reinterpret_cast<const float*>(row)[c];
+    else if constexpr (T == static_cast<int>(DType::F16)) return h2f(reinterpret_cast<const uint16_t*>(row)[c]);
+    else return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[c]) << 16);
+}
+inline int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
 __device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
     const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
     return (w >> (8 * (i & 3))) & 0xFFu;

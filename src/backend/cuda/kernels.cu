@@ -378,12 +378,6 @@ __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
 
 // Plain (f32/f16/bf16) weights whose rows are not a multiple of 32 (e.g. n_ff = 172): lanes stride over
 // elements, so loads stay coalesced without alignment assumptions.
-template <int T>
-__device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
-    if constexpr (T == static_cast<int>(DType::F32)) return reinterpret_cast<const float*>(row)[c];
-    else if constexpr (T == static_cast<int>(DType::F16)) return h2f(reinterpret_cast<const uint16_t*>(row)[c]);
-    else return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[c]) << 16);
-}
 
 template <int T>
 __global__ void matvec_plain_kernel(const uint8_t* __restrict__ W, size_t rb, int rows, int cols, const float* __restrict__ x,
@@ -571,7 +565,6 @@ __global__ void copy_kernel(const float4* __restrict__ a, float4* __restrict__ b
     for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) b[i] = a[i];
 }
 
-int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
 
 }  // namespace
 

@@ -196,7 +196,7 @@ private:
     void* bin16_ = nullptr;
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
-    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer) -> executable graph of the batch stream
+    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer) -> executable graph of the batched path
         std::map<std::tuple<int, int, int, void*>, void*> g;
         bool ok = true;  // false after a capture failed: eager launches only
         void clear() {
@@ -669,7 +669,7 @@ Status GpuContext::batch_alloc() {
 Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     namespace cb = cuda::batch;
     if (!bx_) RZ_RETURN_IF_ERROR(batch_alloc());
-    RZ_RETURN_IF_ERROR(cuda::sync("batched decode"));  // the decode stream is idle before the batch stream runs
+    RZ_RETURN_IF_ERROR(cuda::sync("batched decode"));  // surfaces an earlier step's asynchronous error here
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim, QKV = Q + 2 * KV, V = p.n_vocab;
     const size_t esz = kv_f16_ ? 2 : 4;

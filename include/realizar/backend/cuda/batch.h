@@ -2,8 +2,7 @@
 // Host API of the batched (prefill / multi-sequence decode) path of the CUDA backend. Plain C++ like cuda.h.
 // A batch of n tokens runs each weight matrix as one GEMM: the matrix is dequantized (in row chunks) into a
 // bounded device scratch in f16 (or f32), then cuBLAS multiplies X[n, in] by W^T with f32 accumulation and
-// f32 output. Everything here runs on the batch stream, separate from cuda.h's decode stream: callers
-// order the two with cuda::sync() before and batch::finish() after a batched forward pass.
+// f32 output. Everything here runs on the backend's one stream (cuda.h's), in order with the decode kernels.
 // Activation layouts are row-major [token][feature]; "ld" is the row stride in elements.
 #include <cstddef>
 #include <cstdint>
@@ -14,10 +13,10 @@
 
 namespace rz::cuda::batch {
 
-// Waits for the batch stream and surfaces asynchronous errors (kernel faults, cuBLAS failures).
+// Waits for the stream and surfaces asynchronous errors (kernel faults, cuBLAS failures): cuda::sync.
 Status finish(const char* where);
 
-// CUDA graphs of the batch stream (relaxed capture mode): work issued between capture_begin() and capture_end()
+// CUDA graphs of the batched path (relaxed capture mode): work issued between capture_begin() and capture_end()
 // is recorded, not run; a failed capture_end() leaves the stream usable.
 Status capture_begin();
 Result<void*> capture_end();  // an executable graph
@@ -74,7 +73,7 @@ void swiglu_rows(const float* gu, int n, int F, float* out32, void* out16);
 // y[t, c] += bias[c] for c < cols, t < n.
 void add_bias_rows(float* y, int ld, int n, int cols, const float* bias);
 
-// Row-wise ops of the non-llama blocks (batch_arch.cu), on the batch stream like everything here.
+// Row-wise ops of the non-llama blocks (batch_arch.cu), on the backend stream like everything here.
 // Row i of the output = LayerNorm(x[rows ? rows[i] : i]) * w + b (w, b may be null; mean and variance in
 // double, two passes, like ops::layer_norm); x has stride ldx, outputs stride n_cols; either output may be null.
 void layer_norm_rows(const float* x, int ldx, const int32_t* rows, int n, const float* w, const float* b, int n_cols, float eps, float* out32,
