@@ -16,22 +16,12 @@
 #include <nlohmann/json.hpp>
 
 #include "realizar/runtime/context.h"
-#ifdef RZ_HAVE_CUDA
-#include "realizar/backend/cuda/cuda.h"
-#endif
+#include "cuda/cuda_test_util.h"
 
 namespace rz::runtime {
 namespace {
 
-const std::string kGoldenShared = std::getenv("RZ_SHARED_DIR") ? std::getenv("RZ_SHARED_DIR") : RZ_SHARED_DIR;
-
-bool gpu_present() {
-#ifdef RZ_HAVE_CUDA
-    return cuda::device_count() > 0;
-#else
-    return false;
-#endif
-}
+const std::string& kGoldenShared = test::cuda_shared_dir();
 
 std::vector<float> read_floats(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -62,25 +52,10 @@ std::vector<float> run(Context& ctx, const std::vector<int32_t>& toks) {
     return out;
 }
 
-// max |a - b| / std(ref) per row of V, worst row.
-double worst(const std::vector<float>& got, const std::vector<float>& ref, size_t V) {
-    if (got.size() != ref.size() || ref.empty()) return 1e9;
-    double w = 0.0;
-    for (size_t r = 0; r < ref.size() / V; ++r) {
-        double mean = 0.0, var = 0.0, md = 0.0;
-        for (size_t j = 0; j < V; ++j) mean += ref[r * V + j];
-        mean /= static_cast<double>(V);
-        for (size_t j = 0; j < V; ++j) var += (ref[r * V + j] - mean) * (ref[r * V + j] - mean);
-        for (size_t j = 0; j < V; ++j) md = std::max(md, std::fabs(static_cast<double>(got[r * V + j]) - ref[r * V + j]));
-        w = std::max(w, md / std::sqrt(var / static_cast<double>(V)));
-    }
-    return w;
-}
-
 class CudaGoldenArch : public testing::TestWithParam<std::string> {};
 
 TEST_P(CudaGoldenArch, LogitsMatchHuggingFaceAndCpuAndGreedy) {
-    if (!gpu_present()) GTEST_SKIP() << "no CUDA device";
+    if (!test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
     const std::string dir = kGoldenShared + "/golden/" + GetParam();
     std::ifstream jf(dir + "/golden.json");
     ASSERT_TRUE(jf) << dir;
@@ -97,7 +72,7 @@ TEST_P(CudaGoldenArch, LogitsMatchHuggingFaceAndCpuAndGreedy) {
             ASSERT_TRUE(gpu && cpu);
             const auto g = run(*gpu, toks), c = run(*cpu, toks);
             const auto ref = read_floats(dir + "/" + refs[k]["file"].get<std::string>());
-            const double eh = worst(g, ref, V), ec = worst(g, c, V);
+            const double eh = test::rows_error(g, ref, V), ec = test::rows_error(g, c, V);
             std::printf("[gpu-golden] %s%s seq %zu (%zu tokens): max|gpu-hf|/std = %.3g, max|gpu-cpu|/std = %.3g\n", GetParam().c_str(),
                         *variant ? "/bf16" : "", k, toks.size(), eh, ec);
             EXPECT_LE(eh, 1e-4) << GetParam() << variant << " seq " << k;

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "realizar/core/fp16.h"
+#include "cuda/cuda_test_util.h"
 #include "realizar/runtime/context.h"
 #include "runtime/model_impl.h"
 #ifdef RZ_HAVE_CUDA
@@ -31,13 +32,7 @@
 
 namespace {
 
-bool have_device() {
-#ifdef RZ_HAVE_CUDA
-    return rz::cuda::device_count() > 0;
-#else
-    return false;
-#endif
-}
+bool have_device() { return rz::test::cuda_device_present(); }
 
 std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
     std::vector<float> v(n);
@@ -230,7 +225,7 @@ TEST(CudaBatchArchKernels, ActRowsMatchFloat64) {
 namespace rz::runtime {
 namespace {
 
-const std::string kShared = std::getenv("RZ_SHARED_DIR") ? std::getenv("RZ_SHARED_DIR") : RZ_SHARED_DIR;
+const std::string& kShared = test::cuda_shared_dir();
 
 struct Env {  // environment variables for the contexts created in its scope (read at Context::create)
     std::vector<std::string> names;
@@ -268,21 +263,6 @@ std::vector<float> run(Context* c, const std::vector<int32_t>& toks) {
     return out;
 }
 
-// max |got - ref| / std(ref row), worst row.
-double worst(const std::vector<float>& got, const std::vector<float>& ref, size_t V) {
-    if (got.size() != ref.size() || ref.empty()) return 1e9;
-    double w = 0.0;
-    for (size_t r = 0; r < ref.size() / V; ++r) {
-        double mean = 0.0, var = 0.0, md = 0.0;
-        for (size_t j = 0; j < V; ++j) mean += ref[r * V + j];
-        mean /= static_cast<double>(V);
-        for (size_t j = 0; j < V; ++j) var += (ref[r * V + j] - mean) * (ref[r * V + j] - mean);
-        for (size_t j = 0; j < V; ++j) md = std::max(md, std::fabs(static_cast<double>(got[r * V + j]) - ref[r * V + j]));
-        w = std::max(w, md / std::sqrt(var / static_cast<double>(V)));
-    }
-    return w;
-}
-
 std::vector<int32_t> tokens(int n, int vocab, uint32_t seed) {
     std::vector<int32_t> t(static_cast<size_t>(n));
     uint32_t s = seed;
@@ -316,17 +296,17 @@ Comparison compare(const std::shared_ptr<Model>& m, const std::vector<int32_t>& 
         Env e{{"RZ_CUDA_MMV_MAX", mmv}};
         auto g = ctx(m, -1, cache);
         const auto b = run(g.get(), toks);
-        r.batched_vs_tokens = std::max(r.batched_vs_tokens, worst(b, tok, V));
-        r.batched_vs_cpu = std::max(r.batched_vs_cpu, worst(b, c, V));
+        r.batched_vs_tokens = std::max(r.batched_vs_tokens, test::rows_error(b, tok, V));
+        r.batched_vs_cpu = std::max(r.batched_vs_cpu, test::rows_error(b, c, V));
     }
     {
         Env e{{"RZ_CUDA_GEMM", "f16"}, {"RZ_CUDA_MMV_MAX", "0"}};
         auto g = ctx(m, -1, cache);
-        r.f16_vs_tokens = worst(run(g.get(), toks), tok, V);
+        r.f16_vs_tokens = test::rows_error(run(g.get(), toks), tok, V);
     }
     if (m->info().n_layer > 1) {
         auto h = ctx(m, 1, cache);
-        r.offload_vs_cpu = worst(run(h.get(), toks), c, V);
+        r.offload_vs_cpu = test::rows_error(run(h.get(), toks), c, V);
     }
     return r;
 }
@@ -575,7 +555,7 @@ double mixed_vs_cpu(const std::shared_ptr<Model>& m) {
         for (size_t i = 0; i < bb.size(); ++i) {
             if (!bb.logits[i]) continue;
             const auto gl = (*g)->logits(i), cl = (*c)->logits(i);
-            w = std::max(w, worst(std::vector<float>(gl.begin(), gl.end()), std::vector<float>(cl.begin(), cl.end()), static_cast<size_t>(V)));
+            w = std::max(w, test::rows_error(std::vector<float>(gl.begin(), gl.end()), std::vector<float>(cl.begin(), cl.end()), static_cast<size_t>(V)));
         }
         return true;
     };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "realizar/core/fp16.h"
+#include "cuda/cuda_test_util.h"
 #include "realizar/runtime/context.h"
 #include "runtime/model_impl.h"
 #ifdef RZ_HAVE_CUDA
@@ -30,7 +31,7 @@
 namespace rz::cuda::batch {
 namespace {
 
-bool have_device() { return device_count() > 0; }
+bool have_device() { return test::cuda_device_present(); }
 
 struct DevBuf {
     void* p = nullptr;
@@ -281,16 +282,10 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
 namespace rz::runtime {
 namespace {
 
-const std::string kShared = std::getenv("RZ_SHARED_DIR") ? std::getenv("RZ_SHARED_DIR") : RZ_SHARED_DIR;
+const std::string& kShared = test::cuda_shared_dir();
 const std::string kStories = kShared + "/data/tinystories-260K/stories260K-f32.gguf";
-
-bool have_device() {
-#ifdef RZ_HAVE_CUDA
-    return cuda::device_count() > 0;
-#else
-    return false;
-#endif
-}
+bool have_device() { return test::cuda_device_present(); }
+using test::env_list;
 
 #define REQUIRE_DEVICE() \
     if (!have_device()) GTEST_SKIP() << "no CUDA device"
@@ -335,13 +330,7 @@ double batch_error(Context& a, Context& b, const Batch& batch) {
         auto x = a.logits(i), y = b.logits(i);
         EXPECT_EQ(x.size(), y.size());
         if (x.size() != y.size() || y.empty()) return 1e9;
-        double mean = 0.0, var = 0.0, md = 0.0;
-        for (float v : y) mean += v;
-        mean /= static_cast<double>(y.size());
-        for (float v : y) var += (v - mean) * (v - mean);
-        const double sd = std::sqrt(var / static_cast<double>(y.size()));
-        for (size_t j = 0; j < y.size(); ++j) md = std::max(md, std::fabs(static_cast<double>(x[j]) - y[j]));
-        worst = std::max(worst, md / sd);
+        worst = std::max(worst, test::row_error(x, y));
     }
     return worst;
 }
@@ -547,17 +536,6 @@ TEST(CudaBatch, OverflowInsideABatchIsAnError) {
     ASSERT_TRUE(gpu->decode(prompt_batch(tokens(16, m->info().n_vocab, 1u))).ok());
     EXPECT_EQ(gpu->seq_len(0), 16);
     EXPECT_EQ(gpu->logits(15).size(), static_cast<size_t>(m->info().n_vocab));
-}
-
-std::vector<std::string> env_list(const char* name) {
-    std::vector<std::string> out;
-    const char* v = std::getenv(name);
-    if (!v) return out;
-    std::stringstream ss(v);
-    std::string s;
-    while (std::getline(ss, s, ':'))
-        if (!s.empty()) out.push_back(s);
-    return out;
 }
 
 // Prompt processing (pp512) and batched decode (S sequences, one token each per step) in tok/s, GEMM path

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "realizar/runtime/context.h"
+#include "cuda/cuda_test_util.h"
 #include "runtime/model_impl.h"
 #ifdef RZ_HAVE_CUDA
 #include "realizar/backend/cuda/cuda.h"
@@ -23,30 +24,12 @@
 namespace rz::runtime {
 namespace {
 
-// RZ_SHARED_DIR in the environment overrides the build-time path (the GPU machine gets a carried copy).
-const std::string kShared = std::getenv("RZ_SHARED_DIR") ? std::getenv("RZ_SHARED_DIR") : RZ_SHARED_DIR;
-
-bool have_device() {
-#ifdef RZ_HAVE_CUDA
-    return cuda::device_count() > 0;
-#else
-    return false;
-#endif
-}
+const std::string& kShared = test::cuda_shared_dir();
+bool have_device() { return test::cuda_device_present(); }
+using test::env_list;
 
 #define REQUIRE_DEVICE() \
     if (!have_device()) GTEST_SKIP() << "no CUDA device"
-
-std::vector<std::string> env_list(const char* name) {
-    std::vector<std::string> out;
-    const char* v = std::getenv(name);
-    if (!v) return out;
-    std::stringstream ss(v);
-    std::string s;
-    while (std::getline(ss, s, ':'))
-        if (!s.empty()) out.push_back(s);
-    return out;
-}
 
 struct Pair {
     std::shared_ptr<Model> model;
@@ -86,13 +69,7 @@ double prompt_error(Pair& p, const std::vector<int32_t>& toks) {
         auto g = p.gpu->logits(i);
         EXPECT_EQ(c.size(), g.size());
         if (c.size() != g.size() || c.empty()) return 1e9;
-        double mean = 0.0, var = 0.0, md = 0.0;
-        for (float v : c) mean += v;
-        mean /= static_cast<double>(c.size());
-        for (float v : c) var += (v - mean) * (v - mean);
-        const double sd = std::sqrt(var / static_cast<double>(c.size()));
-        for (size_t j = 0; j < c.size(); ++j) md = std::max(md, std::fabs(static_cast<double>(g[j]) - c[j]));
-        worst = std::max(worst, md / sd);
+        worst = std::max(worst, test::row_error(g, c));
     }
     return worst;
 }

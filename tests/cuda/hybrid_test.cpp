@@ -11,22 +11,13 @@
 #include <vector>
 
 #include "realizar/runtime/context.h"
-#ifdef RZ_HAVE_CUDA
-#include "realizar/backend/cuda/cuda.h"
-#endif
+#include "cuda/cuda_test_util.h"
 
 namespace rz::runtime {
 namespace {
 
-const std::string kSharedDir = std::getenv("RZ_SHARED_DIR") ? std::getenv("RZ_SHARED_DIR") : RZ_SHARED_DIR;
-
-bool device_present() {
-#ifdef RZ_HAVE_CUDA
-    return cuda::device_count() > 0;
-#else
-    return false;
-#endif
-}
+const std::string& kSharedDir = test::cuda_shared_dir();
+using test::cuda_device_present;
 
 std::unique_ptr<Context> make(const std::shared_ptr<Model>& m, int n_gpu_layers, int n_seq = 1) {
     ContextOptions o;
@@ -46,12 +37,7 @@ double rel_error(Context& ref, Context& got, size_t rows) {
     for (size_t i = 0; i < rows; ++i) {
         auto a = ref.logits(i), b = got.logits(i);
         if (a.size() != b.size() || a.empty()) return 1e9;
-        double mean = 0.0, var = 0.0, md = 0.0;
-        for (float v : a) mean += v;
-        mean /= static_cast<double>(a.size());
-        for (float v : a) var += (v - mean) * (v - mean);
-        for (size_t j = 0; j < a.size(); ++j) md = std::max(md, std::fabs(static_cast<double>(b[j]) - a[j]));
-        worst = std::max(worst, md / std::sqrt(var / static_cast<double>(a.size())));
+        worst = std::max(worst, test::row_error(b, a));
     }
     return worst;
 }
@@ -100,7 +86,7 @@ void check_split(const std::string& path, const std::vector<int32_t>& prompt, in
 }
 
 TEST(CudaHybrid, WithoutDevicePartialOffloadFailsCleanly) {
-    if (device_present()) GTEST_SKIP() << "a CUDA device is present";
+    if (cuda_device_present()) GTEST_SKIP() << "a CUDA device is present";
     auto m = Model::load(kSharedDir + "/data/tinystories-260K/stories260K-f32.gguf");
     ASSERT_TRUE(m.ok()) << m.status().message();
     ContextOptions o;
@@ -111,17 +97,17 @@ TEST(CudaHybrid, WithoutDevicePartialOffloadFailsCleanly) {
 }
 
 TEST(CudaHybrid, Stories260KSplitsMatchCpu) {
-    if (!device_present()) GTEST_SKIP() << "no CUDA device";
+    if (!cuda_device_present()) GTEST_SKIP() << "no CUDA device";
     check_split(kSharedDir + "/data/tinystories-260K/stories260K-f32.gguf", {1, 403, 407, 261, 378, 54, 280, 324, 306, 267, 291, 350}, 48);
 }
 
 TEST(CudaHybrid, GoldenLlamaGqaSplitsMatchCpu) {
-    if (!device_present()) GTEST_SKIP() << "no CUDA device";
+    if (!cuda_device_present()) GTEST_SKIP() << "no CUDA device";
     check_split(kSharedDir + "/golden/llama_gqa", {243, 128, 27, 196, 347, 195, 115, 487, 453, 286, 377, 170}, 16);
 }
 
 TEST(CudaHybrid, SequencesTruncateClearAndErrors) {
-    if (!device_present()) GTEST_SKIP() << "no CUDA device";
+    if (!cuda_device_present()) GTEST_SKIP() << "no CUDA device";
     auto m = Model::load(kSharedDir + "/data/tinystories-260K/stories260K-f32.gguf");
     ASSERT_TRUE(m.ok()) << m.status().message();
     auto cpu = make(*m, 0, 2);
@@ -166,7 +152,7 @@ TEST(CudaHybrid, SequencesTruncateClearAndErrors) {
 // seq_copy on the GPU (all layers) and on a partial offload: a copied prompt continues exactly like the
 // original, and like the CPU; bad ids are errors.
 TEST(CudaHybrid, SeqCopyContinuesLikeTheOriginal) {
-    if (!device_present()) GTEST_SKIP() << "no CUDA device";
+    if (!cuda_device_present()) GTEST_SKIP() << "no CUDA device";
     auto m = Model::load(kSharedDir + "/data/tinystories-260K/stories260K-f32.gguf");
     ASSERT_TRUE(m.ok()) << m.status().message();
     for (int ngl : {-1, 2}) {
