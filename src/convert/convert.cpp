@@ -51,25 +51,6 @@ Status to_f32(DType t, const uint8_t* src, float* dst, int64_t n) {
     }
 }
 
-Status from_f32(DType t, const float* src, uint8_t* dst, int64_t n) {
-    switch (t) {
-        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return Status::Ok();
-        case DType::F16:
-            for (int64_t i = 0; i < n; ++i) {
-                const uint16_t h = fp32_to_fp16(src[i]);
-                std::memcpy(dst + 2 * i, &h, 2);
-            }
-            return Status::Ok();
-        case DType::BF16:
-            for (int64_t i = 0; i < n; ++i) {
-                const uint16_t h = fp32_to_bf16(src[i]);
-                std::memcpy(dst + 2 * i, &h, 2);
-            }
-            return Status::Ok();
-        default: return quant::quantize_row(t, src, dst, n);
-    }
-}
-
 void release_pages(const ModelFile& mf, const uint8_t* p, uint64_t n) {
     // Only pages of a file mapping: dropping them costs a re-read at worst, whereas heap buffers would be zeroed.
     for (const auto& f : mf.files) {
@@ -117,7 +98,7 @@ Status TensorStreamer::one(const ModelFile& mf, const TensorInfo& t, const Plann
             for (int64_t c = 0; c < cols; ++c) b[static_cast<size_t>(c * rows + r)] = a[static_cast<size_t>(r * cols + c)];
         RZ_ASSIGN_OR_RETURN(const uint64_t n_out, dtype_bytes(p.dst_type, t.n_elements()));
         std::vector<uint8_t> out(static_cast<size_t>(n_out));
-        RZ_RETURN_IF_ERROR(from_f32(p.dst_type, b.data(), out.data(), static_cast<int64_t>(b.size())));
+        RZ_RETURN_IF_ERROR(quant::quantize_row(p.dst_type, b.data(), out.data(), static_cast<int64_t>(b.size())));
         RZ_RETURN_IF_ERROR(sink(out));
         pr.bytes_done += n_out;
         if (opts_.progress) opts_.progress(pr);
@@ -155,7 +136,7 @@ Status TensorStreamer::one(const ModelFile& mf, const TensorInfo& t, const Plann
                     const int64_t from = row_map_ ? row_map_(t, r0 + r) : r0 + r;
                     Status s = to_f32(t.dtype, t.data + static_cast<uint64_t>(from) * src_row, f, row);
                     if (s.ok() && transform_) transform_(t, r0 + r, f, row);
-                    if (s.ok()) s = from_f32(p.dst_type, f, out.data() + static_cast<uint64_t>(r) * dst_row, row);
+                    if (s.ok()) s = quant::quantize_row(p.dst_type, f, out.data() + static_cast<uint64_t>(r) * dst_row, row);
                     if (!s.ok()) {
                         std::lock_guard<std::mutex> lk(err_mu);
                         if (err.ok()) err = s;

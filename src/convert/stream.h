@@ -11,9 +11,10 @@ namespace rz::convert::detail {
 
 using Sink = std::function<Status(std::span<const uint8_t>)>;
 
-// f32 <-> any storage type realizar can decode / encode (reference quantizers, bit-exact with llama.cpp).
+// Any storage type realizar can decode -> f32, reading F16/BF16 sources that may be only byte-aligned (a
+// SafeTensors data section starts wherever its header ends). The other direction is quant::quantize_row (the
+// reference quantizers, bit-exact with llama.cpp), whose destinations are our own aligned buffers.
 Status to_f32(DType t, const uint8_t* src, float* dst, int64_t n);
-Status from_f32(DType t, const float* src, uint8_t* dst, int64_t n);
 
 // Drops the resident pages of [p, p + n) when they belong to one of mf's file mappings (bounded RSS).
 void release_pages(const formats::ModelFile& mf, const uint8_t* p, uint64_t n);

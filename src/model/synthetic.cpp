@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "realizar/core/fp16.h"
 #include "realizar/formats/gguf.h"
 #include "realizar/quant/quant.h"
 
@@ -31,25 +30,6 @@ struct Rng {
 
 // llama.cpp's use_more_bits(): the first and last eighth of the layers and every third one in between.
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
-Status encode_row(DType t, const float* src, uint8_t* dst, int64_t n) {
-    switch (t) {
-        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return Status::Ok();
-        case DType::F16:
-            for (int64_t i = 0; i < n; ++i) {
-                const uint16_t h = fp32_to_fp16(src[i]);
-                std::memcpy(dst + 2 * i, &h, 2);
-            }
-            return Status::Ok();
-        case DType::BF16:
-            for (int64_t i = 0; i < n; ++i) {
-                const uint16_t h = fp32_to_bf16(src[i]);
-                std::memcpy(dst + 2 * i, &h, 2);
-            }
-            return Status::Ok();
-        default: return quant::quantize_row(t, src, dst, n);
-    }
-}
 
 }  // namespace
 
@@ -139,7 +119,7 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
             const float sd = 1.0f / std::sqrt(static_cast<float>(t.cols));
             for (int r = 0; r < sp.pool_rows; ++r) {
                 for (auto& x : row) x = sd * rng.normal();
-                RZ_RETURN_IF_ERROR(encode_row(t.type, row.data(), pool.data() + row_bytes * static_cast<size_t>(r), t.cols));
+                RZ_RETURN_IF_ERROR(quant::quantize_row(t.type, row.data(), pool.data() + row_bytes * static_cast<size_t>(r), t.cols));
             }
         }
         std::vector<uint8_t> chunk;
