@@ -89,32 +89,36 @@ void ContextImpl::ensure_scratch(int n) {
     scratch_tokens_ = n;
 }
 
-Status ContextImpl::validate(const Batch& b) const {
+Status validate_batch(const Batch& b, int n_vocab, int n_ctx, std::vector<int32_t> next) {
     const size_t n = b.token.size();
     if (b.pos.size() != n || b.seq_id.size() != n || b.logits.size() != n)
         return invalid_argument(fmt::format("batch arrays differ in length (token {}, pos {}, seq_id {}, logits {})", n, b.pos.size(),
                                             b.seq_id.size(), b.logits.size()));
     if (n == 0) return invalid_argument("empty batch");
-    const int n_vocab = m_->hp().n_vocab;
-    std::vector<int32_t> next(static_cast<size_t>(kv_.n_seq()));
-    for (int s = 0; s < kv_.n_seq(); ++s) next[static_cast<size_t>(s)] = kv_.len(s);
+    const std::vector<int32_t> held = next;
+    const int n_seq = static_cast<int>(next.size());
     for (size_t i = 0; i < n; ++i) {
         if (b.token[i] < 0 || b.token[i] >= n_vocab)
             return out_of_range(fmt::format("batch entry {}: token id {} is outside the vocabulary [0, {})", i, b.token[i], n_vocab));
         const int32_t s = b.seq_id[i];
-        if (s < 0 || s >= kv_.n_seq())
-            return out_of_range(fmt::format("batch entry {}: sequence id {} is outside [0, {})", i, s, kv_.n_seq()));
+        if (s < 0 || s >= n_seq) return out_of_range(fmt::format("batch entry {}: sequence id {} is outside [0, {})", i, s, n_seq));
         int32_t& nx = next[static_cast<size_t>(s)];
         if (b.pos[i] != nx) {
-            if (b.pos[i] >= n_ctx_ && nx >= n_ctx_)
-                return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, kv_.len(s), n_ctx_));
+            if (b.pos[i] >= n_ctx && nx >= n_ctx)
+                return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, held[static_cast<size_t>(s)], n_ctx));
             return invalid_argument(fmt::format("batch entry {}: position {} does not continue sequence {} (expected {})", i, b.pos[i], s, nx));
         }
-        if (nx >= n_ctx_)
-            return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, kv_.len(s), n_ctx_));
+        if (nx >= n_ctx)
+            return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, held[static_cast<size_t>(s)], n_ctx));
         ++nx;
     }
     return Status::Ok();
+}
+
+Status ContextImpl::validate(const Batch& b) const {
+    std::vector<int32_t> len(static_cast<size_t>(kv_.n_seq()));
+    for (int s = 0; s < kv_.n_seq(); ++s) len[static_cast<size_t>(s)] = kv_.len(s);
+    return validate_batch(b, m_->hp().n_vocab, n_ctx_, std::move(len));
 }
 
 Status ContextImpl::decode(const Batch& b) {

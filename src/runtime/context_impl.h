@@ -10,6 +10,10 @@
 
 namespace rz::runtime {
 
+// The Context contract's batch checks (equal array lengths, token and sequence ids in range, positions that
+// continue each sequence, context overflow) against the sequences' current lengths; shared by every Context.
+Status validate_batch(const Batch& b, int n_vocab, int n_ctx, std::vector<int32_t> seq_len);
+
 class ContextImpl final : public Context {
 public:
     static Result<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model, const ContextOptions& opts);

@@ -418,27 +418,7 @@ bool GpuContext::fused_capable() const {
     return !output_ || ok(output_, E);  // partial offload uploads no output head
 }
 
-Status GpuContext::validate(const Batch& b) const {
-    const size_t n = b.token.size();
-    if (b.pos.size() != n || b.seq_id.size() != n || b.logits.size() != n)
-        return invalid_argument(fmt::format("batch arrays differ in length (token {}, pos {}, seq_id {}, logits {})", n, b.pos.size(),
-                                            b.seq_id.size(), b.logits.size()));
-    if (n == 0) return invalid_argument("empty batch");
-    std::vector<int32_t> next = len_;
-    for (size_t i = 0; i < n; ++i) {
-        if (b.token[i] < 0 || b.token[i] >= hp().n_vocab)
-            return out_of_range(fmt::format("batch entry {}: token id {} is outside the vocabulary [0, {})", i, b.token[i], hp().n_vocab));
-        const int32_t s = b.seq_id[i];
-        if (s < 0 || s >= n_seq_) return out_of_range(fmt::format("batch entry {}: sequence id {} is outside [0, {})", i, s, n_seq_));
-        int32_t& nx = next[static_cast<size_t>(s)];
-        if (nx >= n_ctx_)
-            return out_of_range(fmt::format("context overflow: sequence {} holds {} of {} positions", s, len_[static_cast<size_t>(s)], n_ctx_));
-        if (b.pos[i] != nx)
-            return invalid_argument(fmt::format("batch entry {}: position {} does not continue sequence {} (expected {})", i, b.pos[i], s, nx));
-        ++nx;
-    }
-    return Status::Ok();
-}
+Status GpuContext::validate(const Batch& b) const { return validate_batch(b, hp().n_vocab, n_ctx_, len_); }
 
 void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst) {
     if (fused_mv_) return forward_fused(tp, seq, logits_dst);
