@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "realizar/runtime/context.h"
+#include "realizar/runtime/sampler.h"
 #include "cuda/cuda_test_util.h"
 #include "runtime/model_impl.h"
 #ifdef RZ_HAVE_CUDA
@@ -346,12 +347,14 @@ TEST(CudaContext, DecodeBenchmark) {
         ASSERT_TRUE((*g)->decode(b).ok());
         const int n = 128;
         const auto t0 = std::chrono::steady_clock::now();
-        int32_t t = argmax((*g)->logits(np - 1));
+        // The generation loop's greedy pick (runtime::argmax, SIMD): std::max_element over 32000 logits took
+        // ~30 us per step, ~4% of a step at 1400 tok/s, that the product does not spend.
+        int32_t t = runtime::argmax((*g)->logits(np - 1));
         for (int i = 0; i < n; ++i) {
             Batch s;
             s.add(t, np + i, 0, true);
             ASSERT_TRUE((*g)->decode(s).ok());
-            t = argmax((*g)->logits(0));
+            t = runtime::argmax((*g)->logits(0));
         }
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double tps = n / sec, roof = *bw * 1e9 / bytes;

@@ -73,21 +73,57 @@ __device__ __forceinline__ void quant8_store(const float (&v)[8], bool in, int i
     }
 }
 
+// Per-warp partial sums of squares of the last late-scale prologue (norm_quant_smem with late), read back by
+// norm_scale() after the dot products.
+__shared__ double s_ssq[32];
+
+__device__ __forceinline__ double ssq8(const float4& a, const float4& b) {
+    return static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w +
+           static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+}
+
+// late: quantize x * w without the RMS scale, which cancels in the int8 codes (q = x w s / (amax(x w) s / 127)),
+// so the block-wide sum of squares leaves the critical path before the dot products: the caller multiplies
+// each dot product by norm_scale() afterwards (RZ_CUDA_NORM_LATE, default on). Otherwise the scale is applied
+// before quantizing (two more block barriers and a second reduction before the first weight is used).
 __device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
-                                float* sd, float* ss) {
+                                float* sd, float* ss, bool late) {
     __shared__ double red[32];
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
     const bool in0 = i0 < n;
     float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
     if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
-    double acc = static_cast<double>(xa.x) * xa.x + static_cast<double>(xa.y) * xa.y + static_cast<double>(xa.z) * xa.z +
-                 static_cast<double>(xa.w) * xa.w + static_cast<double>(xb.x) * xb.x + static_cast<double>(xb.y) * xb.y +
-                 static_cast<double>(xb.z) * xb.z + static_cast<double>(xb.w) * xb.w;
-    for (int i = i0 + nt * 8; i < n; i += nt * 8) {
-        const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-        acc += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
-        acc += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+    double acc = ssq8(xa, xb);
+    if (late) {
+        {
+            const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+            const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
+            float v[8];
+#pragma unroll
+            for (int k = 0; k < 8; ++k) v[k] = xs[k] * ws[k];
+            quant8_store(v, in0, i0, sq, sd, ss);
+        }
+        for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
+            const int i = base + tid * 8;
+            const bool in = i < n;
+            float v[8] = {};
+            if (in) {
+                const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+                const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
+                acc += ssq8(a, b);
+                const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+                for (int k = 0; k < 8; ++k) v[k] = xs[k] * ws[k];
+            }
+            quant8_store(v, in, i, sq, sd, ss);
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) s_ssq[tid >> 5] = acc;
+        __syncthreads();
+        return;
     }
+    for (int i = i0 + nt * 8; i < n; i += nt * 8)
+        acc += ssq8(*reinterpret_cast<const float4*>(x + i), *reinterpret_cast<const float4*>(x + i + 4));
     acc = warp_sum(acc);
     if (lane == 0) red[tid >> 5] = acc;
     __syncthreads();
@@ -122,6 +158,41 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     __syncthreads();
 }
 
+// The RMS scale 1 / sqrt(mean(x^2) + eps) from the late prologue's partial sums (after its barrier).
+__device__ __forceinline__ float norm_scale(int n, float eps) {
+    double t = 0.0;
+    for (int i = 0; i < static_cast<int>(blockDim.x >> 5); ++i) t += s_ssq[i];
+    return static_cast<float>(1.0 / sqrt(t / n + eps));
+}
+
+// Reduce-scatter of R rows' lane partial sums over the warp: log2(R) halving steps (R - 1 shuffles) then
+// 5 - log2(R) plain ones, instead of R full warp_sum trees (5R shuffles; 40 for gate|up's R = 8, all on the
+// kernel's tail). Lane l returns the total of row scatter_row<R>(l); the 32 / R lanes of a row agree.
+template <int R>
+__device__ __forceinline__ int scatter_row(int lane) {
+    int row = 0;
+#pragma unroll
+    for (int n = R, off = 16; n > 1; n >>= 1, off >>= 1)
+        if (lane & off) row += n / 2;
+    return row;
+}
+template <int R>
+__device__ __forceinline__ float warp_sum_rows(float (&acc)[R], int lane) {
+    int off = 16;
+#pragma unroll
+    for (int n = R; n > 1; n >>= 1, off >>= 1) {
+        const bool hi = (lane & off) != 0;
+#pragma unroll
+        for (int i = 0; i < n / 2; ++i) {
+            const float send = hi ? acc[i] : acc[i + n / 2], keep = hi ? acc[i + n / 2] : acc[i];
+            acc[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, off);
+        }
+    }
+    float v = acc[0];
+    for (; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+    return v;
+}
+
 __host__ __device__ inline size_t norm_smem_bytes(int cols) { return static_cast<size_t>(cols) + 2 * sizeof(float) * static_cast<size_t>(cols / 32); }
 
 __device__ __forceinline__ XQ smem_x(unsigned char* sm, int cols) {
@@ -154,6 +225,7 @@ struct MvParams {
     int accumulate;
     int pdl_early;
     L2Pf pf;  // later launches' weights to request into L2
+    int late;  // late RMS scale (norm_quant_smem)
 };
 
 template <typename P>
@@ -182,11 +254,17 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     }
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
         const SegD s = pick_seg(p, g);
+        if (gi + 1 < g1) {  // a block with several row groups (the output head): the next group's rows into L2
+            int gn = gi + 1;
+            const SegD sn = pick_seg(p, gn);
+            const int n0 = gn * kMvWarps * R, n1 = min(n0 + kMvWarps * R, sn.rows);
+            prefetch_l2(sn.w + static_cast<size_t>(n0) * sn.rb, static_cast<size_t>(max(n1 - n0, 0)) * sn.rb);
+        }
         const int r0 = (g * kMvWarps + w) * R;
         if (r0 >= s.rows) continue;  // warp-uniform
         float acc[R] = {};
@@ -195,14 +273,11 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams 
 #pragma unroll
         for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
         dot_rows<R, UX, EXT>(s.type, rows, p.cols, x, lane, acc);
-        float mine = 0.0f;
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const float a = warp_sum(acc[r]);
-            if (lane == r) mine = a;
-        }
-        if (lane < nv) {
-            const int row = r0 + lane;
+        float mine = warp_sum_rows<R>(acc, lane);
+        const int r = scatter_row<R>(lane);
+        if (lane % (32 / R) == 0 && r < nv) {
+            const int row = r0 + r;
+            if (p.x && p.late) mine *= norm_scale(p.cols, p.eps);
             if (s.bias) mine += s.bias[row];
             s.y[row] = p.accumulate ? s.y[row] + mine : mine;
         }
@@ -224,6 +299,7 @@ struct GluParams {
     float* h;
     int pdl_early;
     L2Pf pf;
+    int late;  // late RMS scale (norm_quant_smem)
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
@@ -248,20 +324,15 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
     const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     float acc[R] = {};
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* rows[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) rows[r] = (up ? p.wu : p.wg) + static_cast<size_t>(row0 + rl + r) * rb;
     dot_rows<R, 1, EXT>(up ? p.tu : p.tg, rows, p.cols, x, lane, acc);
-    float mine = 0.0f;
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-        const float a = warp_sum(acc[r]);
-        if (lane == r) mine = a;
-    }
-    if (lane < R) gu[(up ? 32 : 0) + rl + lane] = mine;
+    const float mine = warp_sum_rows<R>(acc, lane);
+    if (lane % (32 / R) == 0) gu[(up ? 32 : 0) + rl + scatter_row<R>(lane)] = p.late ? mine * norm_scale(p.cols, p.eps) : mine;
     __syncthreads();
     if (w == 0) {
         const float v = silu_mul(gu[lane], gu[32 + lane]);
@@ -294,12 +365,13 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     const NormPre pre = norm_preload(p.norm_w, p.cols);
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+    norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     float acc[2 * P] = {};
     dot_rows<2 * P, 1, EXT>(p.tg, rows, p.cols, x, lane, acc);
     float h[P];
+    const float sc = p.late ? norm_scale(p.cols, p.eps) : 1.0f;
 #pragma unroll
-    for (int q = 0; q < P; ++q) h[q] = silu_mul(warp_sum(acc[2 * q]), warp_sum(acc[2 * q + 1]));
+    for (int q = 0; q < P; ++q) h[q] = silu_mul(sc * warp_sum(acc[2 * q]), sc * warp_sum(acc[2 * q + 1]));
     int last = 0;
     if (lane == 0) {
 #pragma unroll
@@ -456,6 +528,7 @@ struct StagedParams {
     float* h;  // GLU: float output (g_ah or the caller's)
     int pdl_early;
     L2Pf pf;
+    int late;  // late RMS scale (norm_quant_smem)
 };
 
 size_t staged_smem(int cols, bool norm, int nstage) {
@@ -506,7 +579,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
     XQ x{g_aq, g_ad, g_as};
     if (p.x) {
         x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s));
+        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     }
     float acc = 0.0f, gate = 0.0f;
     for (int i = 0; i < total; ++i) {
@@ -517,7 +590,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
         stage_dot<T>(buf + (i % p.nstage) * kStageBytes, s, nb, x, lane, acc);
         __syncwarp();  // the buffer is refilled by a later issue
         if (s != ns - 1) continue;
-        const float a = warp_sum(acc);
+        const float a = warp_sum(acc) * (p.x && p.late ? norm_scale(p.cols, p.eps) : 1.0f);
         acc = 0.0f;
         if (!GLU) {
             const int row = (seg_of_g0 + k) * 8 + w;
@@ -575,6 +648,9 @@ int env_int(const char* name, int def) {
     const char* e = std::getenv(name);
     return e && *e ? std::atoi(e) : def;
 }
+
+// RZ_CUDA_NORM_LATE (default 1): the late RMS scale of the norm prologue (norm_quant_smem).
+int norm_late() { return env_int("RZ_CUDA_NORM_LATE", 1) != 0 ? 1 : 0; }
 
 int sm_count() {
     static const int n = [] {
@@ -647,6 +723,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.norm_w = norm_w;
     p.eps = eps;
     p.accumulate = accumulate ? 1 : 0;
+    p.late = norm_late();
     const size_t smem = x ? norm_smem_bytes(cols) : 0;
     switch (mv_rows_per_warp(rows)) {
         case 4: launch_mv<4>(p, smem, ext); break;
@@ -726,6 +803,7 @@ void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, co
     p.norm_w = norm_w;
     p.eps = eps;
     p.accumulate = accumulate ? 1 : 0;
+    p.late = norm_late();
     launch_staged<false>(p);
 }
 
@@ -802,11 +880,12 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
         sp.eps = eps;
         sp.h = h ? h : glu_scratch();
         sp.pf = pf;
+        sp.late = norm_late();
         launch_staged<true>(sp);
         return;
     }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
-                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf};
+                static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf, norm_late()};
     const size_t smem = norm_smem_bytes(cols);
     const bool ext = ext_type(tg);
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
