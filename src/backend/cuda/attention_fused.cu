@@ -183,6 +183,22 @@ __global__ void attn_fused_kernel(const AttnParams p) {
     }
 }
 
+// a[e] += w * (element e of a 16-byte cache slice): 8 halves or 4 floats.
+template <typename C>
+__device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4& u, float w) {
+    if constexpr (sizeof(C) == 2) {
+        const uint32_t w4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
+            a[2 * k] += w * f.x;
+            a[2 * k + 1] += w * f.y;
+        }
+    } else {
+        a[0] += w * __uint_as_float(u.x), a[1] += w * __uint_as_float(u.y), a[2] += w * __uint_as_float(u.z), a[3] += w * __uint_as_float(u.w);
+    }
+}
+
 // ---- split-KV (flash-decoding) variant: block (h, s) = blockIdx.x % n_head, blockIdx.x / n_head takes the
 // positions [s * chunk, (s + 1) * chunk) of [0, pos] for query head h, chunk = ceil((pos + 1) / ns) with
 // ns = min(s_max, ceil((pos + 1) / c_min)) computed from *pos on the device (the grid is fixed when a graph
@@ -210,12 +226,12 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         prefetch_l2(reinterpret_cast<const uint8_t*>(K + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
         prefetch_l2(reinterpret_cast<const uint8_t*>(V + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
     }
-    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32] | scores[chunk]
+    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[max(blockDim.x, 8 hd)] | red[32] | scores[chunk]
     float* qs = smf;
     float* ks = qs + hd;
     float* vs = ks + hd;
     float* part = vs + hd;
-    float* red = part + blockDim.x;
+    float* red = part + max(static_cast<int>(blockDim.x), 8 * hd);
     float* sc = red + 32;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     const int half = p.n_rot / 2;
@@ -283,26 +299,61 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     __syncthreads();  // also publishes sc[] written by other threads
     sum = 0.0f;
     for (int i = 0; i < nw; ++i) sum += red[i];
-    const int ngrp = blockDim.x / hd;
-    const int gi = tid / hd, d = tid % hd;
-    float acc = 0.0f;
-    if (gi < ngrp) {
-        float a8[8] = {};
-        int t = t0 + gi;
-        for (; t + 7 * ngrp < tc; t += 8 * ngrp) {
-#pragma unroll
-            for (int u = 0; u < 8; ++u) a8[u] += sc[t - t0 + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
-        }
-        for (; t < tc; t += ngrp) a8[0] += sc[t - t0] * from_cache(V[static_cast<size_t>(t) * hd + d]);
-        if (cur && (pos - t0) % ngrp == gi) a8[1] += sc[pos - t0] * vs[d];
-#pragma unroll
-        for (int u = 0; u < 8; ++u) acc += a8[u];
-    }
-    part[tid] = acc;
-    __syncthreads();
+    // Values. The 16-byte slices of a cached row: G = hd / E threads per position (E elements per 16 bytes), so
+    // the block covers blockDim / G positions at once and each thread issues the loads of its next 4 positions
+    // together (one load round up to 128 positions for hd 64 in f16, against ~pos / 32 rounds of 2-byte loads
+    // with a thread per dimension); partial outputs are reduced over the warp with shuffles and over the warps
+    // in shared memory.
+    constexpr int E = 16 / static_cast<int>(sizeof(C));
+    const int G = hd / E;
     float o = 0.0f;
-    if (tid < hd)
-        for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
+    if (hd % E == 0 && G <= 32 && (G & (G - 1)) == 0 && (reinterpret_cast<uintptr_t>(V) & 15) == 0) {
+        const int per = static_cast<int>(blockDim.x) / G, gi = tid / G, c0 = (tid % G) * E;
+        float a[E] = {};
+        int t = t0 + gi;
+        for (; t + 3 * per < tc; t += 4 * per) {
+            uint4 u[4];
+#pragma unroll
+            for (int k = 0; k < 4; ++k) u[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t + k * per) * hd + c0);
+#pragma unroll
+            for (int k = 0; k < 4; ++k) accum16<C>(a, u[k], sc[t + k * per - t0]);
+        }
+        for (; t < tc; t += per) accum16<C>(a, *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t) * hd + c0), sc[t - t0]);
+        if (cur && (pos - t0) % per == gi) {
+            const float w = sc[pos - t0];
+#pragma unroll
+            for (int e = 0; e < E; ++e) a[e] += w * vs[c0 + e];
+        }
+#pragma unroll
+        for (int e = 0; e < E; ++e)
+            for (int off = G; off < 32; off <<= 1) a[e] += __shfl_xor_sync(0xFFFFFFFFu, a[e], off);
+        if (lane < G)
+#pragma unroll
+            for (int e = 0; e < E; ++e) part[warp * hd + c0 + e] = a[e];
+        __syncthreads();
+        if (tid < hd)
+            for (int k = 0; k < nw; ++k) o += part[k * hd + tid];
+    } else {  // other head sizes: a thread per dimension, 8 positions per step
+        const int ngrp = blockDim.x / hd;
+        const int gi = tid / hd, d = tid % hd;
+        float acc = 0.0f;
+        if (gi < ngrp) {
+            float a8[8] = {};
+            int t = t0 + gi;
+            for (; t + 7 * ngrp < tc; t += 8 * ngrp) {
+#pragma unroll
+                for (int u = 0; u < 8; ++u) a8[u] += sc[t - t0 + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
+            }
+            for (; t < tc; t += ngrp) a8[0] += sc[t - t0] * from_cache(V[static_cast<size_t>(t) * hd + d]);
+            if (cur && (pos - t0) % ngrp == gi) a8[1] += sc[pos - t0] * vs[d];
+#pragma unroll
+            for (int u = 0; u < 8; ++u) acc += a8[u];
+        }
+        part[tid] = acc;
+        __syncthreads();
+        if (tid < hd)
+            for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
+    }
     if (ns > 1) {  // publish this split's (o, max, sum); the head's last split combines
         float* P = p.scores + (static_cast<size_t>(h) * p.s_max + s) * (hd + 2);
         if (tid < hd) P[tid] = o;
@@ -370,7 +421,7 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     if (env_attn("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {
         p.s_max = s_max;
         p.c_min = c_min;
-        const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32 + chunk_max);
+        const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + std::max(threads, 8 * hd) + 32 + chunk_max);
         if (f16)
             launch(attn_split_kernel<__half>, n_head * s_max, threads, smem, p);
         else
