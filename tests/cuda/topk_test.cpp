@@ -77,7 +77,7 @@ TEST(CudaTopK, KernelMatchesHostOnNastyRows) {
                 auto dout = cuda::alloc(static_cast<size_t>(rows) * k * sizeof(cuda::TopKEntry), "test top-k");
                 ASSERT_TRUE(dx.ok() && dout.ok());
                 ASSERT_TRUE(cuda::upload(*dx, x.data(), x.size() * sizeof(float)).ok());
-                cuda::top_k_rows(static_cast<const float*>(*dx), rows, n, k, static_cast<cuda::TopKEntry*>(*dout));
+                ASSERT_TRUE(cuda::top_k_rows(static_cast<const float*>(*dx), rows, n, k, static_cast<cuda::TopKEntry*>(*dout)).ok());
                 std::vector<cuda::TopKEntry> got(static_cast<size_t>(rows) * k);
                 ASSERT_TRUE(cuda::download(got.data(), *dout, got.size() * sizeof(cuda::TopKEntry)).ok());
                 ASSERT_TRUE(cuda::sync("top-k test").ok());

@@ -5,15 +5,19 @@
 // larger value or, on equal values, the lower id. The keys are unique, which makes the selection exact and
 // deterministic (no ties left to break). NaN becomes -inf and -0 becomes +0 before the bits are taken: the
 // host sampler's order (runtime/top_k.h).
-//   k == 1: one pass over the row, a max-reduction of the keys.
-//   k >= 2: radix select of the k-th largest key, 8 bits per pass over the row. It stops as soon as the bin of
-//   the selected digit holds exactly the entries still needed (distinct logits: within the 4 passes over the
-//   value bits, usually 2-3; equal logits at the boundary go on into the id bits), then the k keys at or above
-//   the selected prefix are gathered into shared memory and bitonic-sorted.
-// One block of 1024 threads per row; the row is read with float4 loads when it is 16-byte aligned.
+// One launch, grid (chunks of 4096 entries, rows): every block reads its chunk once (float4 loads into
+// registers) and reduces it to its k best keys; the last block of a row to finish (a counter per row) merges
+// the chunks' lists. So a 150k-entry row is read by 38 SMs at once instead of one.
+//   k == 1: max-reductions of the keys.
+//   k >= 2: radix select of the k-th largest key, 8 bits per pass over the keys in registers (then, in the
+//   merge, over the chunks' lists), stopping as soon as the selected digit's bin holds exactly the keys still
+//   needed (distinct values: within the 4 passes over the value bits; equal values at the boundary go on into
+//   the id bits); the k keys at or above the selection are gathered and bitonic-sorted in shared memory.
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <mutex>
+#include <string>
 
 #include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/cuda.h"
@@ -24,7 +28,8 @@ namespace {
 
 using u64 = unsigned long long;
 constexpr int kThreads = 1024;
-constexpr int kPerIter = 4 * kThreads;  // elements per block iteration (4 per thread)
+constexpr int kPer = 4;                 // entries per thread of a chunk (one float4), kept in registers
+constexpr int kChunk = kPer * kThreads;  // entries per block
 
 __device__ __forceinline__ uint32_t clean_bits(float v) {
     uint32_t u = __float_as_uint(v);
@@ -61,86 +66,91 @@ __device__ __forceinline__ void load4(const float* row, int n, bool vec, int i0,
 
 __device__ __forceinline__ u64 umax64(u64 a, u64 b) { return a > b ? a : b; }
 
-__global__ void __launch_bounds__(kThreads) argmax_rows_kernel(const float* x, int n, bool vec, TopKEntry* out) {
-    const float* row = x + static_cast<size_t>(blockIdx.x) * n;
-    u64 best = 0;  // below every key (the smallest, -inf at the largest id, is > 2^32)
-    for (int base = 0; base < n; base += kPerIter) {
-        const int i0 = base + 4 * static_cast<int>(threadIdx.x);
-        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        load4(row, n, vec, i0, v);
+// The block's largest v, in thread 0 (warp_max: shared scratch of kThreads / 32).
+__device__ __forceinline__ u64 block_max(u64 v, u64* warp_max) {
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
-            if (i0 + j < n) best = umax64(best, key_of(v[j], i0 + j));
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) best = umax64(best, __shfl_xor_sync(0xFFFFFFFFu, best, o));
-    __shared__ u64 warp_best[kThreads / 32];
-    if ((threadIdx.x & 31) == 0) warp_best[threadIdx.x >> 5] = best;
+    for (int o = 16; o > 0; o >>= 1) v = umax64(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = v;
     __syncthreads();
     if (threadIdx.x < 32) {
-        best = warp_best[threadIdx.x];
+        v = warp_max[threadIdx.x];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) best = umax64(best, __shfl_xor_sync(0xFFFFFFFFu, best, o));
-        if (threadIdx.x == 0) {
-            const int id = id_of(best);
-            out[blockIdx.x] = TopKEntry{id, reported(row[id])};
-        }
+        for (int o = 16; o > 0; o >>= 1) v = umax64(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
     }
+    return v;
 }
 
-__global__ void __launch_bounds__(kThreads) top_k_rows_kernel(const float* x, int n, bool vec, int k, TopKEntry* out) {
-    const float* row = x + static_cast<size_t>(blockIdx.x) * n;
-    const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
-    __shared__ int hist[256];
-    __shared__ u64 cand[kTopKMax];
-    __shared__ u64 s_prefix, s_mask;
-    __shared__ int s_rem, s_done, s_count;
-    if (tid == 0) s_prefix = 0, s_mask = 0, s_rem = k, s_done = 0, s_count = 0;
-
-    // Radix select: after each pass, (prefix, mask) selects the keys whose top bits equal the digits chosen so
-    // far, and s_rem of those still belong to the top k (every key above the prefix already does).
-    for (int shift = 56; shift >= 0; shift -= 8) {
-        if (tid < 256) hist[tid] = 0;
-        __syncthreads();
-        if (s_done) break;  // uniform: written by warp 0 before the previous barrier
-        const u64 prefix = s_prefix, mask = s_mask;
-        for (int base = 0; base < n; base += kPerIter) {
-            const int i0 = base + 4 * tid;
-            float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            load4(row, n, vec, i0, v);
+// Keys a block selects from: kPer per thread in registers (a chunk of the row), or m keys in global memory
+// (the chunks' lists, written by other blocks of the launch: read past L1). each() calls f(key, valid) the
+// same number of times in every lane (the select's warp votes need whole warps).
+struct RegKeys {
+    u64 key[kPer];
+    bool valid[kPer];
+    template <class F>
+    __device__ __forceinline__ void each(F&& f) const {
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                int d = 256;  // none
-                if (i0 + j < n) {
-                    const u64 key = key_of(v[j], i0 + j);
-                    if ((key & mask) == prefix) d = static_cast<int>((key >> shift) & 0xFFu);
-                }
-                // One shared atomic per distinct digit of the warp: a row's values crowd into a few bins.
-                const unsigned peers = __match_any_sync(0xFFFFFFFFu, d);
-                if (d < 256 && lane == __ffs(peers) - 1) atomicAdd(&hist[d], __popc(peers));
-            }
+        for (int j = 0; j < kPer; ++j) f(key[j], valid[j]);
+    }
+};
+struct GlobalKeys {
+    const u64* p;
+    int m;
+    template <class F>
+    __device__ __forceinline__ void each(F&& f) const {
+        for (int base = 0; base < m; base += kThreads) {
+            const int i = base + static_cast<int>(threadIdx.x);
+            f(i < m ? __ldcg(p + i) : u64{0}, i < m);
         }
+    }
+};
+
+struct Select {
+    u64 prefix, mask;  // the keys whose bits under mask equal prefix are still undecided
+    int rem;           // how many of those belong to the top k (every key above the prefix does)
+    int done;
+    int count;         // gather slots
+    int hist[256];
+};
+
+// Radix select of the k-th largest of src's valid keys (at least k of them): leaves (prefix, mask) such that
+// exactly k keys have (key & mask) >= prefix. 8 bits per pass from the top; stops once the selected digit's bin
+// holds exactly the keys still needed.
+template <class Src>
+__device__ void radix_select(const Src& src, int k, Select& s) {
+    const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
+    __syncthreads();  // earlier readers of s are done
+    if (tid == 0) s.prefix = 0, s.mask = 0, s.rem = k, s.done = 0, s.count = 0;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        if (tid < 256) s.hist[tid] = 0;
         __syncthreads();
-        if (tid < 32) {  // the digit whose bin holds the s_rem-th key from the top: lane l scans bins 255-8l .. 248-8l
+        if (s.done) break;  // uniform: written by warp 0 before the previous barrier
+        const u64 prefix = s.prefix, mask = s.mask;
+        src.each([&](u64 key, bool valid) {
+            const int d = valid && (key & mask) == prefix ? static_cast<int>((key >> shift) & 0xFFu) : 256;
+            // One shared atomic per distinct digit of the warp: a row's values crowd into a few bins.
+            const unsigned peers = __match_any_sync(0xFFFFFFFFu, d);
+            if (d < 256 && lane == __ffs(peers) - 1) atomicAdd(&s.hist[d], __popc(peers));
+        });
+        __syncthreads();
+        if (tid < 32) {  // the digit whose bin holds the rem-th key from the top: lane l scans bins 255-8l .. 248-8l
             int c[8], sum = 0;
 #pragma unroll
-            for (int j = 0; j < 8; ++j) sum += (c[j] = hist[255 - 8 * lane - j]);
+            for (int j = 0; j < 8; ++j) sum += (c[j] = s.hist[255 - 8 * lane - j]);
             int incl = sum;
 #pragma unroll
             for (int o = 1; o < 32; o <<= 1) {
                 const int t = __shfl_up_sync(0xFFFFFFFFu, incl, o);
                 if (lane >= o) incl += t;
             }
-            const int rem = s_rem;
+            const int rem = s.rem;
             int above = incl - sum;
             if (above < rem && incl >= rem) {
                 for (int j = 0; j < 8; ++j) {
                     if (above + c[j] >= rem) {
-                        const int d = 255 - 8 * lane - j;
-                        s_prefix = prefix | (static_cast<u64>(d) << shift);
-                        s_mask = mask | (u64{0xFF} << shift);
-                        s_rem = rem - above;
-                        s_done = c[j] == rem - above;  // the whole bin is in: stop here
+                        s.prefix = prefix | (static_cast<u64>(255 - 8 * lane - j) << shift);
+                        s.mask = mask | (u64{0xFF} << shift);
+                        s.rem = rem - above;
+                        s.done = c[j] == rem - above;  // the whole bin is in
                         break;
                     }
                     above += c[j];
@@ -149,23 +159,82 @@ __global__ void __launch_bounds__(kThreads) top_k_rows_kernel(const float* x, in
         }
         __syncthreads();
     }
+}
 
-    // Gather the k keys at or above the selected prefix (unordered), then sort them in shared memory.
-    const u64 prefix = s_prefix, mask = s_mask;
-    for (int base = 0; base < n; base += kPerIter) {
-        const int i0 = base + 4 * tid;
+// Appends src's keys at or above the selection to dst (unordered; exactly k of them).
+template <class Src>
+__device__ __forceinline__ void gather(const Src& src, Select& s, u64* dst) {
+    const u64 prefix = s.prefix, mask = s.mask;
+    src.each([&](u64 key, bool valid) {
+        if (valid && (key & mask) >= prefix) {
+            const int slot = atomicAdd(&s.count, 1);
+            if (slot < kTopKMax) dst[slot] = key;
+        }
+    });
+}
+
+// grid (B, rows): block b of row r takes the chunk [b kChunk, (b + 1) kChunk) and writes its k best keys (fewer
+// entries: all, padded with 0, below every key) to part[r][b][0:k]; the row's last block to finish merges the
+// B lists into out[r][0:k] and resets counters[r] for the next launch.
+__global__ void __launch_bounds__(kThreads) top_k_kernel(const float* x, int n, bool vec, int k, u64* part, unsigned* counters,
+                                                         TopKEntry* out) {
+    const int r = static_cast<int>(blockIdx.y), b = static_cast<int>(blockIdx.x), B = static_cast<int>(gridDim.x);
+    const int tid = static_cast<int>(threadIdx.x);
+    const float* row = x + static_cast<size_t>(r) * n;
+    u64* row_part = part + static_cast<size_t>(r) * B * k;
+    u64* my_part = row_part + static_cast<size_t>(b) * k;
+    __shared__ Select s;
+    __shared__ u64 cand[kTopKMax];
+    __shared__ u64 warp_max[kThreads / 32];
+    __shared__ bool last;
+
+    const int c0 = b * kChunk, i0 = c0 + kPer * tid, len = min(n, c0 + kChunk) - c0;
+    RegKeys keys;
+    {
         float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         load4(row, n, vec, i0, v);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            if (i0 + j >= n) continue;
-            const u64 key = key_of(v[j], i0 + j);
-            if ((key & mask) >= prefix) {
-                const int slot = atomicAdd(&s_count, 1);
-                if (slot < kTopKMax) cand[slot] = key;
-            }
+        for (int j = 0; j < kPer; ++j) {
+            keys.valid[j] = i0 + j < n;
+            keys.key[j] = keys.valid[j] ? key_of(v[j], i0 + j) : u64{0};
         }
     }
+    if (k == 1) {
+        u64 best = 0;
+#pragma unroll
+        for (int j = 0; j < kPer; ++j) best = umax64(best, keys.key[j]);
+        best = block_max(best, warp_max);
+        if (tid == 0) my_part[0] = best;
+    } else if (len <= k) {
+#pragma unroll
+        for (int j = 0; j < kPer; ++j)
+            if (keys.valid[j]) my_part[i0 + j - c0] = keys.key[j];
+        for (int t = len + tid; t < k; t += kThreads) my_part[t] = 0;
+    } else {
+        radix_select(keys, k, s);
+        gather(keys, s, my_part);
+    }
+
+    // The last block of the row to get here merges (the writes above are visible to it after the fence).
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last = atomicAdd(&counters[r], 1u) == static_cast<unsigned>(B - 1);
+    __syncthreads();
+    if (!last) return;
+    if (k == 1) {
+        u64 best = 0;
+        for (int i = tid; i < B; i += kThreads) best = umax64(best, __ldcg(row_part + i));
+        best = block_max(best, warp_max);
+        if (tid == 0) {
+            const int id = id_of(best);
+            out[r] = TopKEntry{id, reported(row[id])};
+            counters[r] = 0;
+        }
+        return;
+    }
+    const GlobalKeys lists{row_part, B * k};
+    radix_select(lists, k, s);
+    gather(lists, s, cand);
     __syncthreads();
     int p2 = 1;
     while (p2 < k) p2 <<= 1;
@@ -175,27 +244,59 @@ __global__ void __launch_bounds__(kThreads) top_k_rows_kernel(const float* x, in
         for (int stride = size >> 1; stride > 0; stride >>= 1) {
             const int partner = tid ^ stride;
             if (tid < p2 && partner > tid) {
-                const u64 a = cand[tid], b = cand[partner];
-                if ((tid & size) == 0 ? a < b : a > b) cand[tid] = b, cand[partner] = a;
+                const u64 a = cand[tid], c = cand[partner];
+                if ((tid & size) == 0 ? a < c : a > c) cand[tid] = c, cand[partner] = a;
             }
             __syncthreads();
         }
     }
     if (tid < k) {
         const int id = id_of(cand[tid]);
-        out[static_cast<size_t>(blockIdx.x) * k + tid] = TopKEntry{id, reported(row[id])};
+        out[static_cast<size_t>(r) * k + tid] = TopKEntry{id, reported(row[id])};
     }
+    if (tid == 0) counters[r] = 0;
 }
+
+Status cuda_status(cudaError_t e, const char* what) {
+    if (e == cudaSuccess) return Status::Ok();
+    return Status(StatusCode::kInternal, std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
+}
+
+// Scratch of the launches (the chunks' lists and the per-row counters), grown on demand. One for the process:
+// every launch runs on the backend's one stream, so launches never overlap; the mutex covers host threads.
+std::mutex g_mu;
+u64* g_part = nullptr;
+size_t g_part_cap = 0;
+unsigned* g_counters = nullptr;
+int g_counters_cap = 0;
 
 }  // namespace
 
-void top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out) {
-    if (rows <= 0) return;
+Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out) {
+    if (rows <= 0) return Status::Ok();
+    if (n < 1 || k < 1 || k > kTopKMax || k > n)
+        return invalid_argument("top_k_rows: k " + std::to_string(k) + " is not in [1, min(256, " + std::to_string(n) + ")]");
+    const int B = (n + kChunk - 1) / kChunk;
+    const size_t need = static_cast<size_t>(rows) * B * k;
+    std::lock_guard lk(g_mu);
+    if (need > g_part_cap) {
+        (void)cudaFree(g_part);  // synchronises with launches that may still read it
+        g_part = nullptr, g_part_cap = 0;
+        RZ_RETURN_IF_ERROR(cuda_status(cudaMalloc(&g_part, need * sizeof(u64)), "top-k scratch allocation"));
+        g_part_cap = need;
+    }
+    if (rows > g_counters_cap) {
+        (void)cudaFree(g_counters);
+        g_counters = nullptr, g_counters_cap = 0;
+        RZ_RETURN_IF_ERROR(cuda_status(cudaMalloc(&g_counters, static_cast<size_t>(rows) * sizeof(unsigned)), "top-k scratch allocation"));
+        RZ_RETURN_IF_ERROR(cuda_status(cudaMemsetAsync(g_counters, 0, static_cast<size_t>(rows) * sizeof(unsigned), detail::stream()),
+                                       "top-k scratch"));
+        g_counters_cap = rows;
+    }
     const bool vec = n % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
-    if (k == 1)
-        argmax_rows_kernel<<<rows, kThreads, 0, detail::stream()>>>(x, n, vec, out);
-    else
-        top_k_rows_kernel<<<rows, kThreads, 0, detail::stream()>>>(x, n, vec, k, out);
+    top_k_kernel<<<dim3(static_cast<unsigned>(B), static_cast<unsigned>(rows)), kThreads, 0, detail::stream()>>>(x, n, vec, k, g_part,
+                                                                                                              g_counters, out);
+    return cuda_status(cudaGetLastError(), "top-k launch");
 }
 
 }  // namespace rz::cuda

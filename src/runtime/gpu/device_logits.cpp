@@ -94,7 +94,7 @@ Status DeviceLogits::queue_top(int k) {
     const size_t n = static_cast<size_t>(rows_) * static_cast<size_t>(k);
     RZ_RETURN_IF_ERROR(grow_device(n));
     RZ_RETURN_IF_ERROR(grow_host(n));
-    cuda::top_k_rows(dev_, rows_, V_, k, top_dev_);
+    RZ_RETURN_IF_ERROR(cuda::top_k_rows(dev_, rows_, V_, k, top_dev_));
     if (pinned_) {
         RZ_RETURN_IF_ERROR(cuda::copy_async(top_pinned_, top_dev_, n * sizeof(cuda::TopKEntry)));
         top_src_ = top_pinned_;

@@ -143,7 +143,8 @@ struct TopKEntry {
 };
 constexpr int kTopKMax = 256;
 // out[r * k + j], j < k: the k largest entries of row r of x [rows, n] (1 <= k <= min(kTopKMax, n)), in the
-// host sampler's order: descending, the lower id on equal values, NaN as -infinity, -0 == +0. One block per row.
-void top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out);
+// host sampler's order: descending, the lower id on equal values, NaN as -infinity, -0 == +0. Queued on the
+// stream (scratch grows on first use); errors: k out of range, allocation, launch.
+Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out);
 
 }  // namespace rz::cuda
