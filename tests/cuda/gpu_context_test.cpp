@@ -340,23 +340,26 @@ TEST(CudaContext, DecodeBenchmark) {
         ContextOptions o;
         o.n_ctx = std::max(512, np + 256);
         o.n_gpu_layers = 999;
-        // Two ways of reading the greedy token, alternated (A B A B) on one context: the logits row to the host
-        // and runtime::argmax there ("logits", what the loop did before Context::top_k), or Context::top_k(1),
-        // the device argmax with one (id, logit) pair back ("top1"). RZ_CUDA_BENCH_READ=logits|top1: one only.
+        // Ways of reading the greedy token, alternated (A B C A B C) on one context: the logits row to the host
+        // and runtime::argmax there ("logits", what the loop did before Context::top_k), Context::top_k(1), the
+        // device argmax with one (id, logit) pair back ("top1"), or the 40 best (a top-k 40 sampler's read,
+        // "top40"; the token is still the best one). RZ_CUDA_BENCH_READ=logits|top1|top40: one only.
         const char* read_only = std::getenv("RZ_CUDA_BENCH_READ");
         auto g = Context::create(*m, o);
         ASSERT_TRUE(g.ok()) << g.status().message();
-        for (int round = 0; round < 4; ++round) {
-        const bool top1 = round % 2 == 1;
-        if (read_only && std::string(read_only) != (top1 ? "top1" : "logits")) continue;
+        const char* modes[] = {"logits", "top1", "top40"};
+        for (int round = 0; round < 6; ++round) {
+        const std::string mode = modes[round % 3];
+        const int read_k = mode == "top1" ? 1 : mode == "top40" ? 40 : 0;
+        if (read_only && mode != read_only) continue;
         (*g)->seq_clear(0);
         Batch b;
         for (int i = 0; i < np; ++i) b.add(1 + i % 1000, i, 0, i == np - 1);
         ASSERT_TRUE((*g)->decode(b).ok());
         std::vector<TokenLogit> top;
         auto next = [&](size_t row) {
-            if (!top1) return runtime::argmax((*g)->logits(row));  // the generation loop's greedy pick (SIMD)
-            EXPECT_TRUE((*g)->top_k(row, 1, top).ok());
+            if (read_k == 0) return runtime::argmax((*g)->logits(row));  // the generation loop's greedy pick (SIMD)
+            EXPECT_TRUE((*g)->top_k(row, read_k, top).ok());
             return top.empty() ? 0 : top[0].id;
         };
         const int n = 128;
@@ -377,7 +380,8 @@ TEST(CudaContext, DecodeBenchmark) {
         const double tps = n / sec, roof = *bw * 1e9 / bytes;
         std::printf("[bench] %s graphs=%s: decode %.1f tok/s (tg%d, greedy, %s); %.1f MB weights/token; roofline "
                     "%.0f tok/s; %.0f%% of roofline; prompt %d\n",
-                    path.c_str(), graphs, tps, n, top1 ? "device argmax (top_k 1)" : "logits to host each step", bytes / 1e6, roof,
+                    path.c_str(), graphs, tps, n,
+                    read_k == 1 ? "device argmax (top_k 1)" : read_k == 40 ? "device top_k 40" : "logits to host each step", bytes / 1e6, roof,
                     100.0 * tps / roof, np);
         }
         }

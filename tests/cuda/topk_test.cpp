@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <limits>
@@ -40,6 +41,7 @@ void expect_same(const std::vector<TokenLogit>& got, const std::vector<TokenLogi
     }
 }
 
+#ifdef RZ_HAVE_CUDA
 // Values on a coarse grid (many ties), with NaN, -inf, +inf, -0 and +0 sprinkled in; some rows all NaN, some
 // with one value everywhere (the selection then runs into the id bits).
 std::vector<float> nasty_rows(Rng& rng, int rows, int n, int salt) {
@@ -61,6 +63,7 @@ std::vector<float> nasty_rows(Rng& rng, int rows, int n, int salt) {
     }
     return x;
 }
+#endif
 
 TEST(CudaTopK, KernelMatchesHostOnNastyRows) {
     REQUIRE_DEVICE();
@@ -267,6 +270,51 @@ TEST(CudaTopK, GenerationLoopSameTokens) {
                 EXPECT_EQ(a->tokens, c->tokens) << w;
                 EXPECT_EQ(a->tokens.size(), 40u) << w;
             }
+}
+
+// The generation loop on the models of RZ_CUDA_BENCH_MODELS (those with a tokenizer): tokens per second with
+// the candidate path (use_top_k: device top-k) and with the whole rows, alternated A B A B on one context, for
+// greedy and for llama.cpp's default sampling (top_k 40, top_p 0.95, min_p 0.05, temperature 0.8). Both paths
+// must give the same tokens.
+TEST(CudaTopK, GenerationBenchmark) {
+    REQUIRE_DEVICE();
+    const auto models = test::env_list("RZ_CUDA_BENCH_MODELS");
+    if (models.empty()) GTEST_SKIP() << "set RZ_CUDA_BENCH_MODELS";
+    for (const auto& path : models) {
+        auto m = Model::load(path);
+        ASSERT_TRUE(m.ok()) << m.status().message();
+        auto tok = tokenizer::Tokenizer::from_model_file((*m)->file());
+        if (!tok.ok() || (*tok)->n_vocab() != (*m)->info().n_vocab) {
+            std::printf("[bench] %s: no tokenizer of the model's vocabulary size, generation benchmark skipped\n", path.c_str());
+            continue;
+        }
+        auto ctx = gpu_context(*m, 512);
+        ASSERT_TRUE(ctx);
+        auto prompt = (*tok)->encode("Once upon a time, in a small town by the sea,", true, false);
+        ASSERT_TRUE(prompt.ok());
+        Generator gen(*ctx, **tok);
+        for (const bool sampled : {false, true}) {
+            std::vector<int32_t> ref;
+            for (int round = 0; round < 4; ++round) {
+                GenerateOptions o;
+                if (!sampled) o.sampling.temperature = 0.0f;
+                o.sampling.seed = 1234;
+                o.stop.max_tokens = 129;
+                o.stop.ignore_eog = true;
+                o.stop.stop_on_bos = false;
+                o.use_top_k = round % 2 == 1;
+                gen.reset();
+                auto r = gen.generate(*prompt, o, nullptr);
+                ASSERT_TRUE(r.ok()) << r.status().message();
+                if (round == 0) ref = r->tokens;
+                EXPECT_EQ(r->tokens, ref) << path << " round " << round;
+                std::printf("[bench] %s generation loop, %s, %s: %.1f tok/s (tg128 after a %zu-token prompt)\n", path.c_str(),
+                            sampled ? "top_k 40 / top_p 0.95 / min_p 0.05 / temp 0.8" : "greedy",
+                            o.use_top_k ? "device top-k (use_top_k)" : "whole logits rows", r->timings.generation_tokens_per_s(),
+                            prompt->size());
+            }
+        }
+    }
 }
 
 }  // namespace

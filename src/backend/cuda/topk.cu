@@ -133,6 +133,7 @@ __device__ void radix_select(const Src& src, int k, Select& s) {
         });
         __syncthreads();
         if (tid < 32) {  // the digit whose bin holds the rem-th key from the top: lane l scans bins 255-8l .. 248-8l
+            const int rem = s.rem;
             int c[8], sum = 0;
 #pragma unroll
             for (int j = 0; j < 8; ++j) sum += (c[j] = s.hist[255 - 8 * lane - j]);
@@ -142,7 +143,7 @@ __device__ void radix_select(const Src& src, int k, Select& s) {
                 const int t = __shfl_up_sync(0xFFFFFFFFu, incl, o);
                 if (lane >= o) incl += t;
             }
-            const int rem = s.rem;
+            __syncwarp();  // every lane has read s.rem before one of them rewrites it
             int above = incl - sum;
             if (above < rem && incl >= rem) {
                 for (int j = 0; j < 8; ++j) {
@@ -270,15 +271,10 @@ size_t g_part_cap = 0;
 unsigned* g_counters = nullptr;
 int g_counters_cap = 0;
 
-}  // namespace
-
-Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out) {
-    if (rows <= 0) return Status::Ok();
-    if (n < 1 || k < 1 || k > kTopKMax || k > n)
-        return invalid_argument("top_k_rows: k " + std::to_string(k) + " is not in [1, min(256, " + std::to_string(n) + ")]");
+// Grows the scratch for `rows` rows of n entries and k results (caller holds g_mu).
+Status grow_scratch(int rows, int n, int k) {
     const int B = (n + kChunk - 1) / kChunk;
     const size_t need = static_cast<size_t>(rows) * B * k;
-    std::lock_guard lk(g_mu);
     if (need > g_part_cap) {
         (void)cudaFree(g_part);  // synchronises with launches that may still read it
         g_part = nullptr, g_part_cap = 0;
@@ -293,6 +289,29 @@ Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out) {
                                        "top-k scratch"));
         g_counters_cap = rows;
     }
+    return Status::Ok();
+}
+
+Status check_args(int rows, int n, int k) {
+    if (rows < 0 || n < 1 || k < 1 || k > kTopKMax || k > n)
+        return invalid_argument("top_k_rows: k " + std::to_string(k) + " is not in [1, min(256, " + std::to_string(n) + ")]");
+    return Status::Ok();
+}
+
+}  // namespace
+
+Status top_k_reserve(int rows, int n, int k) {
+    RZ_RETURN_IF_ERROR(check_args(rows, n, k));
+    std::lock_guard lk(g_mu);
+    return grow_scratch(rows, n, k);
+}
+
+Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out) {
+    RZ_RETURN_IF_ERROR(check_args(rows, n, k));
+    if (rows == 0) return Status::Ok();
+    const int B = (n + kChunk - 1) / kChunk;
+    std::lock_guard lk(g_mu);
+    RZ_RETURN_IF_ERROR(grow_scratch(rows, n, k));
     const bool vec = n % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
     top_k_kernel<<<dim3(static_cast<unsigned>(B), static_cast<unsigned>(rows)), kThreads, 0, detail::stream()>>>(x, n, vec, k, g_part,
                                                                                                               g_counters, out);

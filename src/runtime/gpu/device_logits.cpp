@@ -16,10 +16,17 @@ DeviceLogits::~DeviceLogits() {
     cuda::free(top_dev_);
 }
 
-void DeviceLogits::configure(int n_vocab, bool pinned, bool device) {
+Status DeviceLogits::configure(int n_vocab, bool pinned, bool device) {
     V_ = n_vocab;
     pinned_ = pinned;
     device_ = device;
+    if (!device_) return Status::Ok();
+    // The one-token step's buffers up front: else the first steps that read top-k would allocate (device,
+    // page-locked and kernel scratch memory: milliseconds) inside a decode.
+    const int k = std::min(kMaxTopK, n_vocab);
+    RZ_RETURN_IF_ERROR(grow_device(static_cast<size_t>(k)));
+    RZ_RETURN_IF_ERROR(grow_host(static_cast<size_t>(k)));
+    return cuda::top_k_reserve(1, n_vocab, k);
 }
 
 void DeviceLogits::begin_step() {

@@ -27,7 +27,8 @@ public:
 
     // Rows of n_vocab floats; pinned: page-locked host buffers for one-row steps and top-k results
     // (RZ_CUDA_PINNED); device: top-k on the device (RZ_CUDA_TOPK; off: top_k() reads the copied row).
-    void configure(int n_vocab, bool pinned, bool device);
+    // Allocates the one-row buffers of device top-k (errors: out of memory).
+    Status configure(int n_vocab, bool pinned, bool device);
     // A decode begins: the previous step's rows are gone, and what their reader used becomes the hint.
     void begin_step();
     // The step's forward pass is queued and leaves rows [n_rows, n_vocab] at dev (device memory, unchanged until

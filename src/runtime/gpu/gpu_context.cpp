@@ -397,7 +397,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     if (const char* e = std::getenv("RZ_CUDA_PINNED")) c->pinned_ = std::strcmp(e, "0") != 0;
     const char* et = std::getenv("RZ_CUDA_TOPK");  // 0: top_k() copies the row and selects on the host
-    c->out_.configure(hp.n_vocab, c->pinned_, !(et && std::strcmp(et, "0") == 0));
+    RZ_RETURN_IF_ERROR(c->out_.configure(hp.n_vocab, c->pinned_, !(et && std::strcmp(et, "0") == 0)));
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);

@@ -146,5 +146,7 @@ constexpr int kTopKMax = 256;
 // host sampler's order: descending, the lower id on equal values, NaN as -infinity, -0 == +0. Queued on the
 // stream (scratch grows on first use); errors: k out of range, allocation, launch.
 Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out);
+// Grows top_k_rows' scratch for those sizes now (context creation), so the first launches do not allocate.
+Status top_k_reserve(int rows, int n, int k);
 
 }  // namespace rz::cuda
