@@ -33,8 +33,12 @@ struct TempFile {
     }
 };
 
-int32_t argmax(std::span<const float> v) {
-    return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+// The greedy token of batch entry i through Context::top_k (k = 1): what a greedy sampler reads, so on the
+// GPU only one (id, logit) pair leaves the device per step (RZ_CUDA_TOPK=0: the whole row, as before).
+Result<int32_t> greedy_token(const runtime::Context& ctx, size_t i) {
+    std::vector<runtime::TokenLogit> top;
+    RZ_RETURN_IF_ERROR(ctx.top_k(i, 1, top));
+    return top[0].id;
 }
 
 // The repetition options of one test, with progress lines naming it.
@@ -125,7 +129,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
                 RZ_RETURN_IF_ERROR(ctx->decode(b));
             }
             const double t_prefill = seconds_since(t0);
-            volatile int32_t first = argmax(ctx->logits(b.size() - 1));
+            RZ_ASSIGN_OR_RETURN(const int32_t first, greedy_token(*ctx, b.size() - 1));
             (void)first;
             const double t_first = seconds_since(t0);
             if (++calls > o.repeat.warmup) measuring = true;
@@ -157,7 +161,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
                 b.clear();
                 b.add(tok, i, 0, true);
                 RZ_RETURN_IF_ERROR(ctx->decode(b));
-                tok = argmax(ctx->logits(0));
+                RZ_ASSIGN_OR_RETURN(tok, greedy_token(*ctx, 0));
             }
             return o.n_gen / std::max(seconds_since(t0), 1e-9);
         };

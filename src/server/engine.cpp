@@ -279,10 +279,18 @@ void Engine::finish_slot(Slot& s, runtime::FinishReason reason, Status error, bo
     stream->finish(std::move(f));
 }
 
-void Engine::after_logits(Slot& s, std::span<const float> logits) {
-    const int32_t tok = s.p.sampler->sample(logits);
+void Engine::after_logits(Slot& s, size_t i) {
+    runtime::Sampler& sampler = *s.p.sampler;
+    const int32_t k = s.p.task.gen.logprobs ? 0 : sampler.top_k_needed();
+    int32_t tok = -1;
     std::optional<runtime::LogprobsEntry> lp;
-    if (s.p.task.gen.logprobs) lp = runtime::compute_logprobs(logits, tok, s.p.task.gen.top_logprobs);
+    if (k > 0 && ctx_->top_k(i, k, top_).ok()) {
+        tok = sampler.sample_top(top_);  // the token sample() would draw from the whole row
+    } else {
+        const std::span<const float> logits = ctx_->logits(i);
+        tok = sampler.sample(logits);
+        if (s.p.task.gen.logprobs) lp = runtime::compute_logprobs(logits, tok, s.p.task.gen.top_logprobs);
+    }
     s.p.sampler->accept(tok);
 
     const auto now = Clock::now();
@@ -398,7 +406,7 @@ void Engine::loop() {
         for (size_t i = 0; i < logit_slot.size(); ++i) {
             Slot* s = logit_slot[i];
             if (s == nullptr || !s->busy) continue;
-            after_logits(*s, ctx_->logits(i));
+            after_logits(*s, i);
         }
         kv_used_ = ctx_->kv_cells_used();
         kv_total_ = ctx_->kv_cells_total();

@@ -340,27 +340,50 @@ TEST(CudaContext, DecodeBenchmark) {
         ContextOptions o;
         o.n_ctx = std::max(512, np + 256);
         o.n_gpu_layers = 999;
+        // Ways of reading the greedy token, alternated (A B C A B C) on one context: the logits row to the host
+        // and runtime::argmax there ("logits", what the loop did before Context::top_k), Context::top_k(1), the
+        // device argmax with one (id, logit) pair back ("top1"), or the 40 best (a top-k 40 sampler's read,
+        // "top40"; the token is still the best one). RZ_CUDA_BENCH_READ=logits|top1|top40: one only.
+        const char* read_only = std::getenv("RZ_CUDA_BENCH_READ");
         auto g = Context::create(*m, o);
         ASSERT_TRUE(g.ok()) << g.status().message();
+        const char* modes[] = {"logits", "top1", "top40"};
+        for (int round = 0; round < 6; ++round) {
+        const std::string mode = modes[round % 3];
+        const int read_k = mode == "top1" ? 1 : mode == "top40" ? 40 : 0;
+        if (read_only && mode != read_only) continue;
+        (*g)->seq_clear(0);
         Batch b;
         for (int i = 0; i < np; ++i) b.add(1 + i % 1000, i, 0, i == np - 1);
         ASSERT_TRUE((*g)->decode(b).ok());
+        std::vector<TokenLogit> top;
+        auto next = [&](size_t row) {
+            if (read_k == 0) return runtime::argmax((*g)->logits(row));  // the generation loop's greedy pick (SIMD)
+            EXPECT_TRUE((*g)->top_k(row, read_k, top).ok());
+            return top.empty() ? 0 : top[0].id;
+        };
         const int n = 128;
+        int32_t t = next(static_cast<size_t>(np - 1));
+        // One untimed step: the decode after a change of reader still brings back what the previous reader used.
+        Batch s0;
+        s0.add(t, np, 0, true);
+        ASSERT_TRUE((*g)->decode(s0).ok());
+        t = next(0);
         const auto t0 = std::chrono::steady_clock::now();
-        // The generation loop's greedy pick (runtime::argmax, SIMD): std::max_element over 32000 logits took
-        // ~30 us per step, ~4% of a step at 1400 tok/s, that the product does not spend.
-        int32_t t = runtime::argmax((*g)->logits(np - 1));
-        for (int i = 0; i < n; ++i) {
+        for (int i = 1; i <= n; ++i) {
             Batch s;
             s.add(t, np + i, 0, true);
             ASSERT_TRUE((*g)->decode(s).ok());
-            t = runtime::argmax((*g)->logits(0));
+            t = next(0);
         }
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double tps = n / sec, roof = *bw * 1e9 / bytes;
-        std::printf("[bench] %s graphs=%s: decode %.1f tok/s (tg%d, greedy, logits to host each step); %.1f MB weights/token; roofline "
+        std::printf("[bench] %s graphs=%s: decode %.1f tok/s (tg%d, greedy, %s); %.1f MB weights/token; roofline "
                     "%.0f tok/s; %.0f%% of roofline; prompt %d\n",
-                    path.c_str(), graphs, tps, n, bytes / 1e6, roof, 100.0 * tps / roof, np);
+                    path.c_str(), graphs, tps, n,
+                    read_k == 1 ? "device argmax (top_k 1)" : read_k == 40 ? "device top_k 40" : "logits to host each step", bytes / 1e6, roof,
+                    100.0 * tps / roof, np);
+        }
         }
         unsetenv("RZ_CUDA_GRAPHS");
     }

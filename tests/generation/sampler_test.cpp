@@ -368,13 +368,15 @@ TEST(Logprobs, LogSoftmaxAndTopN) {
 }
 
 }  // namespace
-// argmax (two vector passes) against the scalar definition: lowest id on ties, NaN entries never win, a NaN
-// at 0 keeps 0; every length from 1 to 70 (vector bodies and tails) and a 151936-entry row.
+// argmax (two vector passes) against the scalar definition of the sampler's order: NaN counts as -inf, the
+// lowest id wins ties (so a NaN at 0 no longer wins); every length from 1 to 70 (vector bodies and tails) and a
+// 151936-entry row.
 TEST(Argmax, MatchesTheScalarDefinition) {
     auto reference = [](const std::vector<float>& v) {
+        auto clean = [](float x) { return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x; };
         size_t best = 0;
         for (size_t i = 1; i < v.size(); ++i)
-            if (v[i] > v[best]) best = i;
+            if (clean(v[i]) > clean(v[best])) best = i;
         return static_cast<int32_t>(best);
     };
     uint64_t state = 12345;
@@ -396,6 +398,9 @@ TEST(Argmax, MatchesTheScalarDefinition) {
         }
     const std::vector<float> all_neg_inf(33, -std::numeric_limits<float>::infinity());
     EXPECT_EQ(argmax(all_neg_inf), 0);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_EQ(argmax(std::vector<float>{nan, -1.0f, 3.0f, nan}), 2);  // NaN at 0 loses to any number
+    EXPECT_EQ(argmax(std::vector<float>{nan, -std::numeric_limits<float>::infinity(), nan}), 0);  // all "-inf": id 0
 }
 
 }  // namespace rz::runtime

@@ -5,6 +5,7 @@
 // server_e2e_test.cpp.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -81,6 +82,10 @@ public:
         return Status::Ok();
     }
     std::span<const float> logits(size_t i) const override { return rows_.at(i); }
+    Status top_k(size_t i, int k, std::vector<runtime::TokenLogit>& out) const override {
+        ++n_top_k;  // the default (host) selection, counted: which path the engine took
+        return Context::top_k(i, k, out);
+    }
     void seq_clear(int32_t s) override { hist_.at(static_cast<size_t>(s)).clear(); }
     int32_t seq_len(int32_t s) const override { return static_cast<int32_t>(hist_.at(static_cast<size_t>(s)).size()); }
     int n_ctx() const override { return n_ctx_; }
@@ -108,6 +113,7 @@ public:
     }
 
     int n_decodes = 0;
+    mutable std::atomic<int> n_top_k{0};
     int max_batch_seen = 0;
     int delay_us = 0;  // makes a decode slow enough for queueing tests
 
@@ -304,6 +310,54 @@ TEST(Engine, SeededSamplingIsReproducibleAndBatchIndependent) {
     EXPECT_EQ(r0.ids, r2.ids);
     EXPECT_EQ(r1.ids, r3.ids);
     EXPECT_NE(r0.ids, r1.ids);
+}
+
+// Requests whose sampler allows it (greedy, top-k without penalties, no logprobs) are sampled from
+// Context::top_k's candidates; the tokens are those of a Sampler over the whole rows with the same options.
+TEST(Engine, TopKCandidatesGiveTheFullRowTokens) {
+    struct Case {
+        Strategy strategy;
+        int top_k;
+        float top_p;
+        bool logprobs;
+        bool candidates;  // expected to read top_k
+    };
+    for (const Case c : {Case{Strategy::kTopK, 10, 1.0f, false, true}, Case{Strategy::kTopP, 5, 0.8f, false, true},
+                         Case{Strategy::kTopP, 0, 0.8f, false, false}, Case{Strategy::kTopK, 10, 1.0f, true, false},
+                         Case{Strategy::kGreedy, 0, 1.0f, false, true}}) {
+        GenTask t = task("sampled", 30);
+        t.gen.sampling.strategy = c.strategy;
+        t.gen.sampling.temperature = 0.9f;
+        t.gen.sampling.top_k = c.top_k;
+        t.gen.sampling.top_p = c.top_p;
+        t.gen.sampling.seed = 77;
+        t.gen.logprobs = c.logprobs;
+        Fixture f(1);
+        auto rs = f.engine->submit(t);
+        ASSERT_TRUE(rs.ok());
+        const Result1 r = wait_for(**rs);
+        // Reference: the engine's option mapping, a Sampler over the full rows.
+        runtime::SamplingParams p;
+        p.seed = 77;
+        p.top_p = c.strategy == Strategy::kTopP ? c.top_p : 1.0f;
+        p.min_p = 0.0f;
+        p.top_k = c.strategy == Strategy::kGreedy ? 0 : c.top_k;
+        p.temperature = c.strategy == Strategy::kGreedy ? 0.0f : 0.9f;
+        auto sampler = runtime::Sampler::create(p, kVocab);
+        ASSERT_TRUE(sampler.ok());
+        EXPECT_EQ((*sampler)->top_k_needed() > 0, c.candidates || c.logprobs);  // logprobs need the row anyway
+        std::vector<int32_t> h = t.prompt, expect;
+        for (int i = 0; i < 30; ++i) {
+            const int32_t next = (*sampler)->sample(FakeContext::row_for(h));
+            (*sampler)->accept(next);
+            if (next == kEos) break;
+            expect.push_back(next);
+            h.push_back(next);
+        }
+        const std::string what = "top_k " + std::to_string(c.top_k) + " logprobs " + std::to_string(c.logprobs);
+        EXPECT_EQ(r.ids, expect) << what;
+        EXPECT_EQ(f.ctx->n_top_k.load() > 0, c.candidates) << what;
+    }
 }
 
 TEST(Engine, StopAcceptingAndCancelAll) {

@@ -14,6 +14,7 @@
 #include "realizar/core/dtype.h"
 #include "realizar/core/status.h"
 #include "realizar/core/thread_pool.h"
+#include "realizar/runtime/top_k.h"
 
 namespace rz::formats {
 class ModelFile;
@@ -90,7 +91,14 @@ public:
     // sequence, context full ("context overflow: sequence 0 holds 4096 of 4096 positions").
     virtual Status decode(const Batch& batch) = 0;
     // Logits [n_vocab] of batch entry i of the last decode(); only for entries that asked for logits.
+    // (The GPU context copies its rows to the host on the first call after a decode, so a caller that only
+    // uses top_k() never pays for that copy.)
     virtual std::span<const float> logits(size_t i) const = 0;
+    // The k largest logits of batch entry i of the last decode() (top_k.h: descending, the lower id on equal
+    // logits, NaN as -infinity), the same entries top_k_row(logits(i), k) gives. Errors: k outside
+    // [1, min(kMaxTopK, n_vocab)], entry i without logits. This default reads logits(i); the GPU context
+    // selects on the device and copies back k pairs instead of the row.
+    virtual Status top_k(size_t i, int k, std::vector<TokenLogit>& out) const;
 
     virtual void seq_clear(int32_t seq_id) = 0;        // drop a sequence's cache
     // Keep only the first n_keep cached positions of a sequence (prefix reuse; n_keep >= seq_len is a no-op).

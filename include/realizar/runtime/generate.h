@@ -63,6 +63,9 @@ struct GenerateOptions {
     bool skip_special               = true;     // special tokens print as "" (else their text)
     bool accept_prompt              = true;     // feed prompt tokens into the penalty window (as llama.cpp's server)
     const std::atomic<bool>* cancel = nullptr;  // set -> stop at the next token with kCancelled
+    // Sample from Context::top_k's candidates when the sampling options allow it (Sampler::top_k_needed; the
+    // same tokens, and on the GPU only k pairs leave the device); false: always the whole logits row.
+    bool use_top_k = true;
 };
 
 struct Timings {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "realizar/core/status.h"
+#include "realizar/runtime/top_k.h"
 
 namespace rz::runtime {
 
@@ -109,6 +110,14 @@ class Sampler {
     // Runs the chain over logits [n_vocab] and draws one token. Does not accept() it: the caller accepts
     // what actually enters the sequence. Candidates (with their final p) stay readable via candidates().
     int32_t sample(std::span<const float> logits);
+    // How many of the best entries of a row (Context::top_k) sample_top() needs to draw exactly the token
+    // sample() would draw from the whole row, with the same candidates and the same random draws: 1 for plain
+    // greedy options, else top_k when nothing before the top-k stage changes logits (no logit bias, penalties
+    // off) and 0 < top_k <= kMaxTopK (top_k < n_vocab). 0: the whole row is needed (sample()).
+    int32_t top_k_needed() const { return top_k_needed_; }
+    // sample() over a row whose top_k_needed() best entries are `top` (in Context::top_k's order). Requires
+    // top_k_needed() > 0 and top.size() == top_k_needed().
+    int32_t sample_top(std::span<const TokenLogit> top);
     // Record a token that became part of the sequence (feeds the penalty window).
     void accept(int32_t token);
     // Forget history and restart the RNG from the seed.
@@ -124,10 +133,13 @@ class Sampler {
 
   private:
     Sampler() = default;
+    int32_t draw();  // runs the chain over cand_ and draws
+
 
     SamplingParams params_;
     int n_vocab_   = 0;
     uint64_t seed_ = 0;
+    int32_t top_k_needed_ = 0;
     Rng rng_{0};
     std::vector<std::unique_ptr<SamplerStage>> stages_;
     Candidates cand_;
@@ -142,7 +154,7 @@ std::unique_ptr<SamplerStage> make_top_p_stage(float p, int32_t min_keep);
 std::unique_ptr<SamplerStage> make_min_p_stage(float p, int32_t min_keep);
 std::unique_ptr<SamplerStage> make_temperature_stage(float temperature);
 
-// Index of the largest logit (lowest id on ties).
+// Index of the largest logit (lowest id on ties; NaN counts as -infinity, so an all -inf/NaN row gives 0).
 int32_t argmax(std::span<const float> logits);
 
 // Log-probabilities of a logits row (log-softmax at temperature 1, computed in double for stability),

@@ -121,7 +121,9 @@ private:
     void loop();
     void admit_locked();
     void finish_slot(Slot& s, runtime::FinishReason reason, Status error = {}, bool timed_out = false);
-    void after_logits(Slot& s, std::span<const float> logits);
+    // Samples batch entry i of the last decode for slot s: from Context::top_k's candidates when the sampler
+    // allows it and no logprobs are asked for (only k pairs leave a GPU), else from the whole row.
+    void after_logits(Slot& s, size_t i);
 
     std::unique_ptr<runtime::Context> ctx_;
     const tokenizer::Tokenizer& tok_;
@@ -137,6 +139,7 @@ private:
     bool cancel_all_ = false;
 
     std::vector<std::unique_ptr<Slot>> slots_;  // engine thread only
+    std::vector<runtime::TokenLogit> top_;       // engine thread only: after_logits' candidates
     std::atomic<int> active_{0};
     std::atomic<int64_t> kv_used_{0}, kv_total_{0};
     std::thread thread_;

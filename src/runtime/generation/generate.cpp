@@ -177,8 +177,17 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
     bool first                = true;
     if (cancelled() && cached_.size() < prompt.size()) stop.set_reason(FinishReason::kCancelled);
     stop.limit_reached();  // max_tokens == 0: prefill only
+    const int32_t k_top = opts.use_top_k ? sampler->top_k_needed() : 0;
+    std::vector<TokenLogit> top;
     while (!stop.done()) {
-        const int32_t id = sampler->sample(ctx_.logits(logits_idx));
+        int32_t id = -1;
+        if (k_top > 0) {
+            // Only the k best entries of the row matter to this sampler (same token as from the full row).
+            RZ_RETURN_IF_ERROR(ctx_.top_k(logits_idx, k_top, top).with_context("sampling"));
+            id = sampler->sample_top(top);
+        } else {
+            id = sampler->sample(ctx_.logits(logits_idx));
+        }
         sampler->accept(id);
         res.tokens.push_back(id);
         if (first) {

@@ -468,6 +468,15 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& params, i
     if (params.top_p < 1.0f) s->stages_.push_back(make_top_p_stage(params.top_p, params.min_keep));
     if (params.min_p > 0.0f) s->stages_.push_back(make_min_p_stage(params.min_p, params.min_keep));
     s->stages_.push_back(make_temperature_stage(params.temperature));
+    // The candidate path (sample_top) is exact when the chain before top-k leaves the logits alone: the top-k
+    // stage then keeps exactly the k best of the row, in the order Context::top_k returns them, and every
+    // later stage and the draw see the same candidates. Plain greedy needs only the best one.
+    if (params.is_plain_greedy()) {
+        s->top_k_needed_ = 1;
+    } else if (params.logit_bias.empty() && !penalties_on && params.top_k > 0 && params.top_k < n_vocab &&
+               params.top_k <= kMaxTopK) {
+        s->top_k_needed_ = params.top_k;
+    }
     return s;
 }
 
@@ -475,12 +484,34 @@ int32_t Sampler::sample(std::span<const float> logits) {
     RZ_ASSERT(static_cast<int>(logits.size()) == n_vocab_, "sampler: logits row size differs from the vocabulary");
     if (params_.is_plain_greedy()) {
         const int32_t id = argmax(logits);
-        cand_.data.assign(1, TokenData{id, logits[static_cast<size_t>(id)], 1.0f});
+        const float l    = logits[static_cast<size_t>(id)];
+        cand_.data.assign(1, TokenData{id, std::isnan(l) ? -std::numeric_limits<float>::infinity() : l, 1.0f});
         cand_.sorted   = true;
         cand_.selected = 0;
         return id;
     }
     cand_.reset(logits);
+    return draw();
+}
+
+int32_t Sampler::sample_top(std::span<const TokenLogit> top) {
+    RZ_ASSERT(top_k_needed_ > 0 && top.size() == static_cast<size_t>(top_k_needed_),
+              "sampler: sample_top needs exactly top_k_needed() candidates");
+    if (params_.is_plain_greedy()) {
+        cand_.data.assign(1, TokenData{top[0].id, top[0].logit, 1.0f});
+        cand_.sorted   = true;
+        cand_.selected = 0;
+        return top[0].id;
+    }
+    // What the top-k stage leaves of the full row: these k, best first (its apply() is then a no-op).
+    cand_.data.resize(top.size());
+    for (size_t i = 0; i < top.size(); ++i) cand_.data[i] = TokenData{top[i].id, top[i].logit, 0.0f};
+    cand_.sorted   = true;
+    cand_.selected = -1;
+    return draw();
+}
+
+int32_t Sampler::draw() {
     for (auto& stage : stages_) stage->apply(cand_);
     RZ_ASSERT(!cand_.data.empty(), "sampler: a stage removed every candidate");
 
@@ -521,6 +552,7 @@ std::unique_ptr<Sampler> Sampler::clone() const {
     s->n_vocab_ = n_vocab_;
     s->seed_    = seed_;
     s->rng_     = rng_;
+    s->top_k_needed_ = top_k_needed_;
     for (const auto& stage : stages_) s->stages_.push_back(stage->clone());
     return s;
 }
@@ -537,18 +569,19 @@ std::string Sampler::describe() const {
 
 // ---- free functions ----
 
-// Same result as `best = i whenever logits[i] > logits[best]` (the lowest id wins ties, NaN entries never win,
-// a NaN at 0 keeps 0), in two vector passes: the max, then its first index. The greedy step of a GPU decode
-// scans a 32k-150k row per token; this is ~6-8x faster than the scalar compare chain (docs/perf/generation.md).
+// The sampler's order (`better` over Candidates::reset's values: NaN as -inf, the lowest id on ties), so the
+// greedy fast path, the chain's greedy pick and Context::top_k(1) agree, in two vector passes: the max, then
+// its first index. The greedy step of a GPU decode scans a 32k-150k row per token; this is ~6-8x faster than
+// the scalar compare chain (docs/perf/generation.md).
 int32_t argmax(std::span<const float> logits) {
     RZ_ASSERT(!logits.empty());
     const float* p = logits.data();
     const size_t n = logits.size();
-    float m = p[0];
-    size_t i = 1;
+    float m = -std::numeric_limits<float>::infinity();
+    size_t i = 0;
 #if defined(__SSE2__)
-    // maxps(x, m) is exactly `x > m ? x : m` per lane, so a NaN element is skipped and a NaN start stays.
-    __m128 m0 = _mm_set1_ps(p[0]), m1 = m0, m2 = m0, m3 = m0;
+    // maxps(x, m) is exactly `x > m ? x : m` per lane, so a NaN element is skipped.
+    __m128 m0 = _mm_set1_ps(m), m1 = m0, m2 = m0, m3 = m0;
     for (; i + 16 <= n; i += 16) {
         m0 = _mm_max_ps(_mm_loadu_ps(p + i), m0);
         m1 = _mm_max_ps(_mm_loadu_ps(p + i + 4), m1);
@@ -563,6 +596,7 @@ int32_t argmax(std::span<const float> logits) {
     for (float l : lanes) m = l > m ? l : m;
 #endif
     for (; i < n; ++i) m = p[i] > m ? p[i] : m;
+    if (m == -std::numeric_limits<float>::infinity()) return 0;  // every entry -inf or NaN: all tie, id 0 wins
     size_t j = 0;
 #if defined(__SSE2__)
     const __m128 mv = _mm_set1_ps(m);
@@ -573,7 +607,8 @@ int32_t argmax(std::span<const float> logits) {
 #endif
     for (; j < n; ++j)
         if (p[j] == m) return static_cast<int32_t>(j);
-    return 0;  // the max is NaN: only possible when logits[0] is NaN
+    RZ_ASSERT(false, "argmax: the maximum was not found again");
+    return 0;
 }
 
 namespace {

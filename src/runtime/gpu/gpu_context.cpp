@@ -4,6 +4,7 @@
 // kernels (other blocks). Only the requested logits rows come back. Partial offload: HybridContext, at the end.
 // A one-token decode with logits (the generation loop's step) replays a CUDA graph captured per sequence:
 // token and position live in device memory, so one graph serves every step (RZ_CUDA_GRAPHS=0 disables it).
+// The logits rows stay on the device until read: logits() copies them, top_k() selects there (DeviceLogits).
 #include "runtime/gpu/gpu_context.h"
 
 #ifdef RZ_HAVE_CUDA
@@ -21,6 +22,7 @@
 #include "realizar/backend/cuda/batch.h"
 #include "realizar/backend/cuda/cuda.h"
 #include "runtime/context_impl.h"
+#include "runtime/gpu/device_logits.h"
 #include "runtime/model_impl.h"
 #include "runtime/ops.h"
 #endif
@@ -72,8 +74,13 @@ public:
     Status decode_hidden(const Batch& b, float* x_out);
     std::span<const float> logits(size_t i) const override {
         if (i >= logit_row_.size() || logit_row_[i] < 0) return {};
-        const size_t V = static_cast<size_t>(hp().n_vocab);
-        return {(logits_src_ ? logits_src_ : logits_.data()) + static_cast<size_t>(logit_row_[i]) * V, V};
+        return out_.row(static_cast<int>(logit_row_[i]));
+    }
+    Status top_k(size_t i, int k, std::vector<TokenLogit>& out) const override {
+        RZ_RETURN_IF_ERROR(check_top_k(k, hp().n_vocab));
+        if (i >= logit_row_.size() || logit_row_[i] < 0)
+            return invalid_argument(fmt::format("top_k: batch entry {} of the last decode has no logits", i));
+        return out_.top_k(static_cast<int>(logit_row_[i]), k, out);
     }
     void seq_clear(int32_t s) override {
         if (s >= 0 && s < n_seq_) len_[static_cast<size_t>(s)] = 0;
@@ -178,10 +185,11 @@ private:
     std::vector<void*> graphs_;  // per sequence, captured on first use
     int32_t* dtp1_ = nullptr;
     float* dlogits1_ = nullptr;
-    bool pinned_ = true;         // RZ_CUDA_PINNED (default 1): the pinned step buffer below
-    void* hstep_ = nullptr;      // pinned: logits [n_vocab] then {token, pos}
-    const float* logits_src_ = nullptr;  // logits() reads here when set (the pinned buffer), else logits_
-    std::vector<float> logits_;
+    bool pinned_ = true;         // RZ_CUDA_PINNED (default 1): the pinned step buffers (below and out_'s)
+    void* hstep_ = nullptr;      // pinned: {token, pos} of the one-token step
+    // The host's view of the last decode's logits rows (lazy copies, device top-k): filled on read, so
+    // mutable under the const logits() / top_k() of the contract.
+    mutable DeviceLogits out_;
     std::vector<int64_t> logit_row_;
     // Batched path. RZ_CUDA_BATCH_MIN (tokens), RZ_CUDA_BATCH_CHUNK, RZ_CUDA_MMV_MAX, RZ_CUDA_GEMM=auto|f16|f32 (batch.h GemmMode).
     int batch_min_ = 2;
@@ -388,6 +396,8 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     const char* eg = std::getenv("RZ_CUDA_GRAPHS");
     c->use_graphs_ = !(eg && std::strcmp(eg, "0") == 0);
     if (const char* e = std::getenv("RZ_CUDA_PINNED")) c->pinned_ = std::strcmp(e, "0") != 0;
+    const char* et = std::getenv("RZ_CUDA_TOPK");  // 0: top_k() copies the row and selects on the host
+    RZ_RETURN_IF_ERROR(c->out_.configure(hp.n_vocab, c->pinned_, !(et && std::strcmp(et, "0") == 0)));
     c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
     if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
@@ -810,7 +820,7 @@ Status GpuContext::decode(const Batch& b) {
     const size_t n = b.size();
     const size_t V = static_cast<size_t>(hp().n_vocab);
     logit_row_.assign(n, -1);
-    logits_src_ = nullptr;
+    out_.begin_step();
     if (n == 1 && b.logits[0] && use_graphs_) {
         const int32_t tp[2] = {b.token[0], b.pos[0]};
         void*& g = graphs_[static_cast<size_t>(b.seq_id[0])];
@@ -820,30 +830,21 @@ Status GpuContext::decode(const Batch& b) {
             RZ_ASSIGN_OR_RETURN(g, cuda::capture_end());
         }
         // Pinned step buffers (RZ_CUDA_PINNED=0: the pageable copies with a synchronisation each): {token, pos}
-        // in and the logits out as stream-ordered DMA around the graph, one synchronisation per step.
+        // in, and what out_ brings back (the row or the top-k results), as stream-ordered DMA around the graph,
+        // one synchronisation per step.
         if (pinned_ && !hstep_) {
-            auto h = cuda::host_alloc(V * sizeof(float) + sizeof(tp));
+            auto h = cuda::host_alloc(sizeof(tp));
             if (h.ok()) hstep_ = *h;
             else pinned_ = false;  // no pinned memory: the pageable copies
         }
-        float* hlog = pinned_ ? static_cast<float*>(hstep_) : nullptr;
-        if (hlog) {
-            int32_t* htp = reinterpret_cast<int32_t*>(hlog + V);
+        if (int32_t* htp = pinned_ ? static_cast<int32_t*>(hstep_) : nullptr) {
             htp[0] = tp[0], htp[1] = tp[1];  // the previous step's copy of it completed at that step's sync
             RZ_RETURN_IF_ERROR(cuda::copy_async(dtp1_, htp, sizeof(tp)));
         } else {
             RZ_RETURN_IF_ERROR(cuda::upload(dtp1_, tp, sizeof(tp)));
         }
         RZ_RETURN_IF_ERROR(cuda::graph_launch(g));
-        if (hlog) {
-            RZ_RETURN_IF_ERROR(cuda::copy_async(hlog, dlogits1_, V * sizeof(float)));
-            RZ_RETURN_IF_ERROR(cuda::sync("decode"));
-            logits_src_ = hlog;
-        } else {
-            logits_.resize(V);
-            RZ_RETURN_IF_ERROR(cuda::download(logits_.data(), dlogits1_, V * sizeof(float)));
-            RZ_RETURN_IF_ERROR(cuda::sync("decode"));
-        }
+        RZ_RETURN_IF_ERROR(out_.end_step(dlogits1_, 1));
         int32_t& l = len_[static_cast<size_t>(b.seq_id[0])];
         l = std::max(l, b.pos[0] + 1);
         logit_row_[0] = 0;
@@ -870,9 +871,7 @@ Status GpuContext::decode(const Batch& b) {
             l = std::max(l, b.pos[i] + 1);
         }
     }
-    logits_.resize(static_cast<size_t>(n_out) * V);
-    Status st = n_out > 0 ? cuda::download(logits_.data(), dlogits_, logits_.size() * sizeof(float)) : cuda::sync("decode");
-    if (st.ok()) st = cuda::sync("decode");
+    Status st = out_.end_step(dlogits_, static_cast<int>(n_out));
     if (!st.ok()) logit_row_.assign(n, -1);
     return st;
 }

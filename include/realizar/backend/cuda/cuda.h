@@ -136,4 +136,17 @@ void graph_destroy(void* graph);
 // Device-to-device copy bandwidth in GB/s ((read + write) bytes / time) over a buffer of `bytes`.
 Result<double> measure_copy_bandwidth(size_t bytes);
 
+// ---- Top-k of logits rows (src/backend/cuda/topk.cu): greedy argmax and top-k on the device ----
+struct TopKEntry {
+    int32_t id;
+    float logit;  // x[r, id]; NaN reported as -infinity
+};
+constexpr int kTopKMax = 256;
+// out[r * k + j], j < k: the k largest entries of row r of x [rows, n] (1 <= k <= min(kTopKMax, n)), in the
+// host sampler's order: descending, the lower id on equal values, NaN as -infinity, -0 == +0. Queued on the
+// stream (scratch grows on first use); errors: k out of range, allocation, launch.
+Status top_k_rows(const float* x, int rows, int n, int k, TopKEntry* out);
+// Grows top_k_rows' scratch for those sizes now (context creation), so the first launches do not allocate.
+Status top_k_reserve(int rows, int n, int k);
+
 }  // namespace rz::cuda
