@@ -2,7 +2,7 @@
 # Reproduces the GPU measurements of docs/perf/cuda.md. Step 1 (here, with nvcc): build test_cuda and pack it
 # with the CLI, its shared libraries and the ../shared files the tests read into $RZ_CUDA_PACK
 # (default build/h-cuda/devpack). Step 2 (on the GPU machine, e.g. the `run` tool with carry=[that dir]):
-#     bash <pack>/run.sh [stages]     stages: unit convert quant bench long ncuwarm ncu sanitizek sanitize
+#     bash <pack>/run.sh [stages]     stages: unit convert quant bench long ncuwarm ncu sanitizek sanitize qtypes
 #     (default: unit convert quant bench long ncu sanitize); RZ_BENCH_CFGS / RZ_LONG_CFGS replace the bench lists.
 # Usage: [RZ_CUDA_BUILD=build/h-cuda] [RZ_CUDA_PACK=dir] tests/cuda/gpu_pack.sh [build dir with realizar]
 set -euo pipefail
@@ -19,12 +19,16 @@ S=../shared
 cp $S/data/tinystories-260K/stories260K-f32.gguf $P/shared/data/tinystories-260K/
 cp -r $S/golden/llama_gqa $S/golden/phi2 $S/golden/qwen2 $S/golden/gpt2 $P/shared/golden/
 cp $S/data/tokenizers/llama2-spm/tokenizer.model $P/shared/data/tokenizers/llama2-spm/
-mkdir -p $P/shared/golden/quant && for t in Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K F16 BF16; do cp $S/golden/quant/q-$t.gguf $P/shared/golden/quant/; done
+mkdir -p $P/shared/golden/quant && for t in Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K F16 BF16 Q2_K Q3_K_M Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS; do cp $S/golden/quant/q-$t.gguf $P/shared/golden/quant/; done
+# The f32 twins of the types read by the generic kernels only (tests/cuda/quant_types_test.cpp), xz-compressed (3.4 MB
+# each raw); run.sh unpacks them on the device.
+for t in Q2_K Q3_K_M Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS; do xz -9 -T2 -c $S/golden/quant/dq-$t.gguf > $P/shared/golden/quant/dq-$t.gguf.xz; done
 cat > $P/run.sh <<'RUN'
 #!/bin/bash
 # Device-side driver for the CUDA tests (carried, not committed). Stages as arguments (default: all).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:$(ls -d /usr/local/cuda*/lib64 2>/dev/null | head -1):$LD_LIBRARY_PATH RZ_SHARED_DIR=$PWD/shared
+for z in shared/golden/quant/*.gguf.xz; do [ -e "$z" ] && xz -d -f "$z"; done
 STAGES=${*:-unit convert quant bench long ncu sanitize}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 # Everything goes to $OUT/log.txt (comes back as a file); a summary is printed at the end.
@@ -97,13 +101,25 @@ if has sanitizek; then  # the kernel tests and the fused Q4_K_M model only (shor
   echo "== memcheck fused layer (Q4_K_M, Q5_K_M, Q4_0; GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q5_k_m.gguf:/tmp/tl-q4_0.gguf timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
   echo "== racecheck kernels"; timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
+if has qtypes; then  # the types without fused kernels (Q2_K, Q3_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS): tests, memcheck, bench
+  pids=""  # synthetic models converted on the host CPUs while the tests run (q4_k_m: the fused path, for the ratio)
+  for t in q2_k q3_k_m q4_k_m; do
+    /usr/bin/time -f "convert $t %e s" timeout 200 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf > /tmp/conv-$t.log 2>&1 &
+    pids="$pids $!"
+  done
+  echo "== quant types"; timeout 90 ./test_cuda --gtest_filter='CudaQuantTypes.*' 2>&1 | grep -E "quant-types|OK \]|FAILED|Failure|Expected|Which|actual|message|[Ee]rror" | head -60
+  echo "== memcheck quant types"; timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaQuantTypes.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
+  wait $pids
+  tail -qn1 /tmp/conv-q2_k.log /tmp/conv-q3_k_m.log /tmp/conv-q4_k_m.log
+  for t in q2_k q3_k_m q4_k_m; do echo "== bench --gpu $t"; timeout 60 ./realizar bench /tmp/tl-$t.gguf --gpu -p 512 -n 128 --max-time 8 2>&1 | grep -v peak_rss | tail -5; done
+fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
   echo "== memcheck fused layer (Q4_K_M, GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
   echo "== racecheck"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter=*GoldenLlama*:*Kernels* 2>&1 | tail -4; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
 echo "==== SUMMARY"
-grep -E "PASSED|FAILED|Failure|gpu-vs|fused-vs|rc=|\] /tmp" "$LOG" | grep -v "^\[  PASSED  \] [0-9]* tests\?\.$" | sed 's/ weights\/token; roofline/ MB; roof/; s/of roofline//' | cut -c1-170
+grep -E "PASSED|FAILED|Failure|gpu-vs|fused-vs|quant-types|rc=|\] /tmp" "$LOG" | grep -v "^\[  PASSED  \] [0-9]* tests\?\.$" | sed 's/ weights\/token; roofline/ MB; roof/; s/of roofline//' | cut -c1-170
 grep -E "^\[  PASSED|^\[  FAILED" "$LOG" | sort | uniq -c
 RUN
 chmod +x $P/run.sh

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/quant_decode.cuh"
 #include "realizar/core/dtype.h"
 
 namespace rz::cuda::batch::detail {
@@ -42,7 +43,8 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, 
 
 // Dequantises elements [8 g, 8 g + 8) of a row into v[8] (the layouts of rz::quant; blocks.h). Eight consecutive
 // elements per thread let a warp store 512 contiguous bytes of f16 with one 16-byte store per lane. Rows are
-// a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K rows start 16-byte aligned (Q8_0, Q4_0, Q6_K: 2-byte).
+// a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K rows start 16-byte aligned (Q8_0, Q4_0, Q6_K and the types of
+// quant_decode.cuh: 2-byte).
 template <int T>
 __device__ __forceinline__ void deq8(const uint8_t* row, int g, float* v) {
     if constexpr (T == static_cast<int>(DType::F32)) {
@@ -99,6 +101,8 @@ __device__ __forceinline__ void deq8(const uint8_t* row, int g, float* v) {
             if constexpr (k5) qi |= static_cast<int>(((hw >> (bits + s)) & 1u) << 4);
             v[i] = a * static_cast<float>(qi) - c;
         }
+    } else if constexpr (rz::cuda::detail::is_extra_type(T)) {  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS
+        rz::cuda::detail::deq_extra<T, 8>(row, 8 * g, v);
     } else {  // Q6_K {ql[128]; qh[64]; int8 scales[16]; half d}: sub-block s = 4 hh + r, element i: nibble (r / 2) of
               // ql[64 hh + 32 (r % 2) + i] | 2 bits (2 r) of qh[32 hh + i] << 4, minus 32, times d * scales[8 hh + 2 r + i / 16]
         const uint8_t* b = row + static_cast<size_t>(g >> 5) * 210;

@@ -107,6 +107,13 @@ void dequant_launch(DType t, const void* W, int cols, int row0, int n, const int
         case DType::Q4_K: RZ_DQ(Q4_K); break;
         case DType::Q5_K: RZ_DQ(Q5_K); break;
         case DType::Q6_K: RZ_DQ(Q6_K); break;
+        case DType::Q4_1: RZ_DQ(Q4_1); break;
+        case DType::Q5_0: RZ_DQ(Q5_0); break;
+        case DType::Q5_1: RZ_DQ(Q5_1); break;
+        case DType::IQ4_NL: RZ_DQ(IQ4_NL); break;
+        case DType::Q2_K: RZ_DQ(Q2_K); break;
+        case DType::Q3_K: RZ_DQ(Q3_K); break;
+        case DType::IQ4_XS: RZ_DQ(IQ4_XS); break;
         default: break;
     }
 #undef RZ_DQ

@@ -98,6 +98,13 @@ void launch(DType t, const uint8_t* w, size_t rb, int rows, int cols, const XT* 
         case DType::Q4_K: RZ_MMV(Q4_K); break;
         case DType::Q5_K: RZ_MMV(Q5_K); break;
         case DType::Q6_K: RZ_MMV(Q6_K); break;
+        case DType::Q4_1: RZ_MMV(Q4_1); break;
+        case DType::Q5_0: RZ_MMV(Q5_0); break;
+        case DType::Q5_1: RZ_MMV(Q5_1); break;
+        case DType::IQ4_NL: RZ_MMV(IQ4_NL); break;
+        case DType::Q2_K: RZ_MMV(Q2_K); break;
+        case DType::Q3_K: RZ_MMV(Q3_K); break;
+        case DType::IQ4_XS: RZ_MMV(IQ4_XS); break;
         default: break;
     }
 #undef RZ_MMV

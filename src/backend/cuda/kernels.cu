@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/quant_decode.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda {
@@ -34,9 +35,13 @@ namespace {
 constexpr int kRowsPerBlock = 4;  // warps per block in matvec
 constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
 
-// Dequantises 32-element sub-block sb of a row into v[32].
+// Dequantises 32-element sub-block sb of a row into v[32]. The primary template serves the types of
+// quant_decode.cuh (Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS); the specialisations below the rest.
 template <int T>
-__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, float* v);
+__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, float* v) {
+    static_assert(is_extra_type(T), "deq_sb: no decoder for this type");
+    deq_extra<T, 32>(row, sb * 32, v);
+}
 
 template <>
 __device__ __forceinline__ void deq_sb<static_cast<int>(DType::F32)>(const uint8_t* row, int sb, float* v) {
@@ -645,7 +650,10 @@ void graph_destroy(void* graph) {
 bool weight_supported(DType t) {
     switch (t) {
         case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0:
-        case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return true;
+        case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
+        // Read by the generic kernels only (quant_decode.cuh): no int8 or fused kernel.
+        case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::IQ4_NL: case DType::Q2_K: case DType::Q3_K:
+        case DType::IQ4_XS: return true;
         default: return false;
     }
 }
@@ -665,6 +673,13 @@ size_t row_bytes(DType t, int64_t n_cols) {
         case DType::Q4_K: LAUNCH(static_cast<int>(DType::Q4_K)); break; \
         case DType::Q5_K: LAUNCH(static_cast<int>(DType::Q5_K)); break; \
         case DType::Q6_K: LAUNCH(static_cast<int>(DType::Q6_K)); break; \
+        case DType::Q4_1: LAUNCH(static_cast<int>(DType::Q4_1)); break; \
+        case DType::Q5_0: LAUNCH(static_cast<int>(DType::Q5_0)); break; \
+        case DType::Q5_1: LAUNCH(static_cast<int>(DType::Q5_1)); break; \
+        case DType::IQ4_NL: LAUNCH(static_cast<int>(DType::IQ4_NL)); break; \
+        case DType::Q2_K: LAUNCH(static_cast<int>(DType::Q2_K)); break; \
+        case DType::Q3_K: LAUNCH(static_cast<int>(DType::Q3_K)); break; \
+        case DType::IQ4_XS: LAUNCH(static_cast<int>(DType::IQ4_XS)); break; \
         default: break;                                              \
     }
 

@@ -220,7 +220,7 @@ Result<DevWeight> GpuContext::upload(const model::Weight& w) {
     if (auto it = uploaded_.find(w.data); it != uploaded_.end()) return it->second;
     if (!cuda::weight_supported(w.dtype))
         return unsupported(fmt::format("GPU context: tensor {} has type {}, which the CUDA kernels do not read (f32, f16, bf16, q8_0, "
-                                       "q4_0, q4_K, q5_K, q6_K)", w.name, dtype_name(w.dtype)));
+                                       "q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs)", w.name, dtype_name(w.dtype)));
     const bool plain = w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16;
     if ((!plain && w.n_cols % 32 != 0) || w.n_rows > (1 << 30) || w.n_cols > (1 << 30))
         return unsupported(fmt::format("GPU context: tensor {} [{}, {}]: quantized rows must be a multiple of 32", w.name, w.n_rows, w.n_cols));

@@ -30,7 +30,8 @@ void host_free(void* p);
 Status copy_async(void* dst, const void* src, size_t bytes);  // direction from the pointers (cudaMemcpyDefault)
 Status sync(const char* where);                            // surfaces asynchronous kernel errors
 
-// Weight types the mat-vec / row-gather kernels read in place.
+// Weight types the mat-vec / row-gather kernels read in place: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and
+// (generic dequantizing kernels only, no int8 / fused kernel) Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS.
 bool weight_supported(DType t);
 // Bytes of one row of n_cols elements (n_cols must be a multiple of the block size).
 size_t row_bytes(DType t, int64_t n_cols);
