@@ -173,15 +173,17 @@ TEST(CudaBatchKernels, LinearMatchesFloat64InRowChunks) {
     }
 }
 
-// One (query row, head) of the reference: softmax(q K^T * scale) V over positions [0, pos] of seq.
+// One (query row, head) of the reference: softmax(q K^T * scale) V over positions [0, pos] of seq (with a
+// sliding window swa > 0: (pos - swa, pos]).
 struct AttnCase {
     int n_head, n_head_kv, hd, n_ctx, n_seq;
     std::vector<int32_t> seq, pos;  // per query row
+    int swa = 0;
 };
 
 void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
     SCOPED_TRACE("heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + " hd " + std::to_string(c.hd) +
-                 (f16_cache ? " f16 cache" : " f32 cache") + (f16_out ? " f16 out" : ""));
+                 (f16_cache ? " f16 cache" : " f32 cache") + (f16_out ? " f16 out" : "") + " window " + std::to_string(c.swa));
     const int n = static_cast<int>(c.seq.size()), Q = c.n_head * c.hd, KV = c.n_head_kv * c.hd, ldq = Q + 2 * KV + 5;
     const size_t cache_n = static_cast<size_t>(c.n_seq) * c.n_head_kv * c.n_ctx * c.hd;
     auto kf = random_floats(cache_n, 11u, 2.0f), vf = random_floats(cache_n, 12u);
@@ -209,7 +211,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
     ASSERT_TRUE(upload(dt.p, tiles.data(), 4 * tiles.size()).ok());
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
     attention_prefill(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), dt.i(),
-                      static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr);
+                      static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, c.swa);
     ASSERT_TRUE(finish("attention test").ok());
     std::vector<float> out32(static_cast<size_t>(n) * Q);
     std::vector<uint16_t> out16(static_cast<size_t>(n) * Q);
@@ -225,18 +227,19 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
     for (int i = 0; i < n; ++i)
         for (int h = 0; h < c.n_head; ++h) {
             const size_t base = (static_cast<size_t>(c.seq[i]) * c.n_head_kv + h / G) * c.n_ctx * c.hd;
-            std::vector<double> s(static_cast<size_t>(c.pos[i]) + 1);
+            std::vector<double> s(static_cast<size_t>(c.pos[i]) + 1, 0.0);
+            const int lo = c.swa > 0 ? std::max(0, c.pos[i] - c.swa + 1) : 0;
             double mx = -1e300, sum = 0.0;
-            for (int t = 0; t <= c.pos[i]; ++t) {
+            for (int t = lo; t <= c.pos[i]; ++t) {
                 double d = 0.0;
                 for (int e = 0; e < c.hd; ++e) d += static_cast<double>(q[static_cast<size_t>(i) * ldq + h * c.hd + e]) * kf[base + static_cast<size_t>(t) * c.hd + e];
                 s[t] = d * scale;
                 mx = std::max(mx, s[t]);
             }
-            for (double& v : s) sum += (v = std::exp(v - mx));
+            for (int t = lo; t <= c.pos[i]; ++t) sum += (s[t] = std::exp(s[t] - mx));
             for (int e = 0; e < c.hd; ++e) {
                 double o = 0.0;
-                for (int t = 0; t <= c.pos[i]; ++t) o += s[t] * vf[base + static_cast<size_t>(t) * c.hd + e];
+                for (int t = lo; t <= c.pos[i]; ++t) o += s[t] * vf[base + static_cast<size_t>(t) * c.hd + e];
                 o /= sum;
                 const size_t at = static_cast<size_t>(i) * Q + h * c.hd + e;
                 const double got = f16_out ? fp16_to_fp32(out16[at]) : out32[at];
@@ -272,6 +275,16 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
     AttnCase big = c;  // tensor cores at head_dim 128 (more shared memory than the default 48 KB)
     big.hd = 128;
     check_attention(big, true, true);
+    // Sliding windows: shorter than a key tile, spanning several, and wider than every position (no effect).
+    for (int swa : {5, 40, 200}) {
+        AttnCase w = c;
+        w.swa = swa;
+        check_attention(w, false, false);
+        check_attention(w, true, false);
+        check_attention(w, true, true);  // tensor cores
+        w.hd = 128;
+        check_attention(w, true, true);
+    }
     std::printf("[attention] tensor cores for f16 cache + f16 output at head_dim 64/128: %s\n", attention_tensor_cores(true, false, 64) ? "on" : "off");
 }
 

@@ -432,6 +432,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         int pos;
         const char* split;  // RZ_CUDA_ATTN_SPLIT; n_ctx >= 2 * (hd + 2) takes the split-KV kernel unless "0"
         const char* cmin;   // RZ_CUDA_ATTN_MIN
+        int swa = 0;        // sliding window: keys (pos - swa, pos]
     };
     // Split cases: several splits with the current position in the last one, a last split holding pos only
     // (n_ctx 300: s_max 4; pos 12, at least 1 position per split: chunks of 4), uneven chunks, splits capped by
@@ -440,12 +441,17 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                           Case{true, true, 64, 16, 9, "1", "64"}, Case{true, false, 64, 8200, 9, "0", "64"}, Case{true, false, 64, 8200, 9, "1", "64"},
                           Case{true, false, 64, 8200, 3000, "1", "64"}, Case{false, true, 64, 1024, 700, "1", "64"},
                           Case{true, false, 64, 300, 12, "1", "1"}, Case{false, false, 64, 1024, 700, "0", "64"},
-                          Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"}}) {
+                          Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"},
+                          // sliding windows: split kernel (several splits, one), one block per head, window past pos
+                          Case{true, false, 64, 1024, 700, "1", "64", 300}, Case{false, true, 64, 1024, 77, "1", "7", 20},
+                          Case{true, false, 64, 300, 299, "1", "16", 1}, Case{false, false, 64, 1024, 700, "0", "64", 33},
+                          Case{true, true, 64, 16, 9, "1", "64", 4}, Case{true, false, 64, 1024, 77, "1", "64", 500}}) {
         const int n_ctx = cs.n_ctx, pos = cs.pos;
         setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
         setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
         SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
-                     std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin);
+                     std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
+                     std::to_string(cs.swa));
         const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
         auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
              v = random_floats(static_cast<size_t>(nkv * hd), 83u);
@@ -482,7 +488,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         ASSERT_TRUE(upload(dinv.p, table.data(), sizeof(float) * table.size()).ok());
         ASSERT_TRUE(upload(dpos.p, &pos, sizeof(pos)).ok());
         attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, dinv.f(), cs.neox,
-                        static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f());
+                        static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f(), cs.swa);
         ASSERT_TRUE(sync("fused attention").ok());
         // Reference: rotate (float cos/sin of double angles, as ops::rope), cache-round the current k and v.
         auto rot = [&](float* x) {
@@ -529,18 +535,19 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         const auto out = download_floats(dout, static_cast<size_t>(nh * hd));
         for (int h = 0; h < nh; ++h) {
             const int g = h / (nh / nkv);
-            std::vector<double> sc(static_cast<size_t>(pos + 1));
+            std::vector<double> sc(static_cast<size_t>(pos + 1), 0.0);
+            const int lo = cs.swa > 0 ? std::max(0, pos - cs.swa + 1) : 0;
             double mx = -1e300, sum = 0.0;
-            for (int t = 0; t <= pos; ++t) {
+            for (int t = lo; t <= pos; ++t) {
                 double d = 0.0;
                 for (int i = 0; i < hd; ++i) d += static_cast<double>(q[static_cast<size_t>(h * hd + i)]) * kc[(static_cast<size_t>(g) * n_ctx + t) * hd + i];
                 sc[static_cast<size_t>(t)] = d * scale;
                 mx = std::max(mx, d * scale);
             }
-            for (double& s : sc) sum += (s = std::exp(s - mx));
+            for (int t = lo; t <= pos; ++t) sum += (sc[static_cast<size_t>(t)] = std::exp(sc[static_cast<size_t>(t)] - mx));
             for (int d = 0; d < hd; ++d) {
                 double o = 0.0;
-                for (int t = 0; t <= pos; ++t) o += sc[static_cast<size_t>(t)] * vc[(static_cast<size_t>(g) * n_ctx + t) * hd + d];
+                for (int t = lo; t <= pos; ++t) o += sc[static_cast<size_t>(t)] * vc[(static_cast<size_t>(g) * n_ctx + t) * hd + d];
                 ASSERT_NEAR(out[static_cast<size_t>(h * hd + d)], o / sum, 2e-5) << "head " << h << " d " << d;
             }
         }

@@ -40,6 +40,7 @@ struct AttnParams {
     L2Pf pf;          // later launches' weights to request into L2
     int s_max;        // split kernel: grid = n_head * s_max blocks
     int c_min;        // split kernel: fewest positions per split
+    int n_swa;        // > 0: sliding window, keys (pos - n_swa, pos] only
 };
 
 // Dot of q (shared memory, float) with cached key row t.
@@ -123,9 +124,9 @@ __global__ void attn_fused_kernel(const AttnParams p) {
         vs[i] = from_cache(vr);
     }
     __syncthreads();
-    const int n_kv = pos + 1;
+    const int n_kv = pos + 1, lo = p.n_swa > 0 ? max(0, pos - p.n_swa + 1) : 0;  // keys [lo, pos]
     float mx = -INFINITY;
-    for (int t = tid; t < n_kv; t += blockDim.x) {
+    for (int t = lo + tid; t < n_kv; t += blockDim.x) {
         float d = 0.0f;
         if (t < pos) {
             d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd);
@@ -144,7 +145,7 @@ __global__ void attn_fused_kernel(const AttnParams p) {
     for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
     __syncthreads();
     float sum = 0.0f;
-    for (int t = tid; t < n_kv; t += blockDim.x) {  // each thread rereads only its own scores
+    for (int t = lo + tid; t < n_kv; t += blockDim.x) {  // each thread rereads only its own scores
         const float e = __expf(sc[t] - mx);
         sc[t] = e;
         sum += e;
@@ -161,13 +162,13 @@ __global__ void attn_fused_kernel(const AttnParams p) {
     if (gi < ngrp) {
         // 8 keys per step with independent loads in flight (the rows were prefetched into L2 before the wait).
         float a8[8] = {};
-        int t = gi;
+        int t = lo + gi;
         for (; t + 7 * ngrp < pos; t += 8 * ngrp) {
 #pragma unroll
             for (int u = 0; u < 8; ++u) a8[u] += sc[t + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
         }
         for (; t < pos; t += ngrp) a8[0] += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
-        if (pos % ngrp == gi) a8[1] += sc[pos] * vs[d];
+        if ((pos - lo) % ngrp == gi) a8[1] += sc[pos] * vs[d];
 #pragma unroll
         for (int u = 0; u < 8; ++u) acc += a8[u];
     }
@@ -212,14 +213,16 @@ __device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the
 template <typename C>
 __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
-    const int n_kv = pos + 1, hd = p.hd, h = blockIdx.x % p.n_head, s = blockIdx.x / p.n_head;
+    // Keys [lo, pos]: all positions, or the sliding window's last n_swa.
+    const int lo = p.n_swa > 0 ? max(0, pos - p.n_swa + 1) : 0;
+    const int n_kv = pos + 1 - lo, hd = p.hd, h = blockIdx.x % p.n_head, s = blockIdx.x / p.n_head;
     const int grp = p.n_head / p.n_head_kv, g = h / grp;
     const int ns0 = min(p.s_max, (n_kv + p.c_min - 1) / p.c_min);
     const int chunk = (n_kv + ns0 - 1) / ns0, ns = (n_kv + chunk - 1) / chunk;  // ns: non-empty splits
     l2pf_issue(p.pf);
     if (s >= ns) return;
-    const int t0 = s * chunk, t1 = min(n_kv, t0 + chunk), tc = min(t1, pos);  // cached keys: [t0, tc)
-    const bool cur = t1 == n_kv;                                              // this split holds position pos
+    const int t0 = lo + s * chunk, t1 = min(pos + 1, t0 + chunk), tc = min(t1, pos);  // cached keys: [t0, tc)
+    const bool cur = t1 == pos + 1;                                                   // this split holds position pos
     C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
     C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
     if (h % grp == 0 && tc > t0) {  // earlier positions of the cache are immutable here: warm L2 with them
@@ -406,11 +409,11 @@ int env_attn(const char* name, int def) {  // read per call: the kernel tests sw
 
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out) {
+                     float* out, int n_swa) {
     const int threads = 256;
     RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
-                 scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0};
+                 scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0, n_swa};
     // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
     // Split-KV (RZ_CUDA_ATTN_SPLIT=0: off): up to ~4 blocks per SM over all heads, at most 8192 positions per
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);

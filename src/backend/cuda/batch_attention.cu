@@ -39,7 +39,7 @@ template <typename C, int DL, int RW>
 __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* __restrict__ q, int ldq, const C* __restrict__ kc,
                                                                   const C* __restrict__ vc, int n_head, int n_head_kv, int hd, int n_ctx,
                                                                   const int32_t* __restrict__ seq, const int32_t* __restrict__ pos,
-                                                                  const int32_t* __restrict__ tiles, float scale, float* __restrict__ out32,
+                                                                  const int32_t* __restrict__ tiles, float scale, int n_swa, float* __restrict__ out32,
                                                                   __half* __restrict__ out16) {
     constexpr int HV = 32 * DL, KLD = HV + 4, R = kWarps * RW;
     extern __shared__ float4 smem4[];
@@ -55,6 +55,9 @@ __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* 
     const C* K = kc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
     const C* V = vc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
     const int kmax = pos[first + count - 1];  // the tile's positions are consecutive: its last row sees the most keys
+    // Sliding window (n_swa > 0): row at position p sees keys (p - n_swa, p]; key tiles below the first row's
+    // window are skipped (the mask below covers the rest).
+    const int klo = n_swa > 0 ? max(0, pos[first] - n_swa + 1) / kKeys * kKeys : 0;
 
     // Row r of the block = (token first + r / GH, query head g * G + h0 + r % GH).
     for (int e = tid; e < R * HV; e += blockDim.x) {
@@ -77,7 +80,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* 
     }
     float* pw = ps + warp * RW * kKeys;  // this warp's P rows
 
-    for (int k0 = 0; k0 <= kmax; k0 += kKeys) {
+    for (int k0 = klo; k0 <= kmax; k0 += kKeys) {
         __syncthreads();  // the previous tile is consumed (and, the first time, q is stored)
         for (int e = tid; e < kKeys * HV; e += blockDim.x) {
             const int t = e / HV, d = e % HV, key = k0 + t;
@@ -104,7 +107,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* 
         const int key = k0 + lane;
 #pragma unroll
         for (int j = 0; j < RW; ++j) {
-            if (key > rpos[j]) sc[j] = -INFINITY;  // causal mask (and rows that do not exist)
+            if (key > rpos[j] || (n_swa > 0 && key <= rpos[j] - n_swa)) sc[j] = -INFINITY;  // causal (+ window) mask; rows that do not exist
             float mx = sc[j];
 #pragma unroll
             for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, s));
@@ -158,7 +161,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* 
 
 template <typename C, int DL>
 void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-            const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16) {
+            const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, float* out32, void* out16) {
     constexpr int RW = rows_per_warp(DL), R = kWarps * RW;
     constexpr size_t smem = smem_bytes<DL, RW>();
     static const bool attr = [] {  // above 48 KB (head_dim > 128) the block must opt in
@@ -170,7 +173,7 @@ void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head,
     const int G = n_head / n_head_kv, GH = std::min(G, R);
     const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_head_kv), static_cast<unsigned>((G + GH - 1) / GH));
     attn_prefill_kernel<C, DL, RW><<<grid, 32 * kWarps, smem, detail::stream()>>>(q, ldq, static_cast<const C*>(kc), static_cast<const C*>(vc),
-                                                                                   n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, scale, out32,
+                                                                                   n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, scale, n_swa, out32,
                                                                                    static_cast<__half*>(out16));
 }
 
@@ -181,8 +184,8 @@ int dl_of(int hd) {
 
 template <typename C>
 void launch_dl(int hd, const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int n_ctx, const int32_t* seq,
-               const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16) {
-#define RZ_ATT(D) launch<C, D>(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, out32, out16)
+               const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, float* out32, void* out16) {
+#define RZ_ATT(D) launch<C, D>(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out32, out16)
     switch (dl_of(hd)) {
         case 1: RZ_ATT(1); break;
         case 2: RZ_ATT(2); break;
@@ -210,13 +213,14 @@ bool attention_tensor_cores(bool f16_cache, bool out32, int hd) {
 }
 
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
-                       const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16) {
+                       const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16,
+                       int n_swa) {
     if (n_tiles <= 0) return;
     if (out16 && attention_tensor_cores(f16, out32 != nullptr, hd) &&
-        detail::attention_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, out16))
+        detail::attention_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out16))
         return;
-    if (f16) launch_dl<__half>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, out32, out16);
-    else launch_dl<float>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, out32, out16);
+    if (f16) launch_dl<__half>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out32, out16);
+    else launch_dl<float>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out32, out16);
 }
 
 }  // namespace rz::cuda::batch

@@ -39,7 +39,7 @@ template <int HD>
 __global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __restrict__ q, int ldq, const __half* __restrict__ kc,
                                                              const __half* __restrict__ vc, int n_head, int n_head_kv, int n_ctx,
                                                              const int32_t* __restrict__ seq, const int32_t* __restrict__ pos,
-                                                             const int32_t* __restrict__ tiles, float scale, __half* __restrict__ out16) {
+                                                             const int32_t* __restrict__ tiles, float scale, int n_swa, __half* __restrict__ out16) {
     using S = Smem<HD>;
     constexpr int DL = HD / 32;
     extern __shared__ __align__(128) unsigned char smem_raw[];  // WMMA pointers must be 32-byte aligned
@@ -52,6 +52,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __res
     const __half* K = kc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
     const __half* V = vc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
     const int kmax = pos[first + count - 1];
+    const int klo = n_swa > 0 ? max(0, pos[first] - n_swa + 1) / kKeys * kKeys : 0;  // sliding window: tiles below it skipped
 
     for (int e = tid; e < kR * HD; e += blockDim.x) {
         const int r = e / HD, d = e % HD, tl = r / GH, hi = h0 + r % GH;
@@ -73,7 +74,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __res
     }
     const int rt = warp >> 1, ct = warp & 1;  // this warp's 16x16 block of S
 
-    for (int k0 = 0; k0 <= kmax; k0 += kKeys) {
+    for (int k0 = klo; k0 <= kmax; k0 += kKeys) {
         __syncthreads();  // previous step consumed (first time: q stored)
         // K and V rows k0 .. k0 + 31 are contiguous in the cache: 16-byte copies, zeros past kmax.
         for (int e = tid; e < kKeys * HD / 8; e += blockDim.x) {
@@ -107,7 +108,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __res
 #pragma unroll
         for (int j = 0; j < kRw; ++j) {
             const int r = warp * kRw + j;
-            float sc = key > rpos[j] ? -INFINITY : sm.s[r * S::SL + lane];
+            float sc = key > rpos[j] || (n_swa > 0 && key <= rpos[j] - n_swa) ? -INFINITY : sm.s[r * S::SL + lane];
             float mx = sc;
 #pragma unroll
             for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, s));
@@ -159,7 +160,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __res
 
 template <int HD>
 void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int n_ctx, const int32_t* seq, const int32_t* pos,
-            const int32_t* tiles, int n_tiles, float scale, void* out16) {
+            const int32_t* tiles, int n_tiles, float scale, int n_swa, void* out16) {
     constexpr size_t smem = sizeof(Smem<HD>);
     static const bool attr = [] {
         if (smem > 48 * 1024) (void)cudaFuncSetAttribute(attn_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
@@ -169,15 +170,15 @@ void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head,
     const int G = n_head / n_head_kv, GH = std::min(G, kR);
     const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_head_kv), static_cast<unsigned>((G + GH - 1) / GH));
     attn_tc_kernel<HD><<<grid, 32 * kWarps, smem, stream()>>>(q, ldq, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head, n_head_kv,
-                                                              n_ctx, seq, pos, tiles, scale, static_cast<__half*>(out16));
+                                                              n_ctx, seq, pos, tiles, scale, n_swa, static_cast<__half*>(out16));
 }
 
 }  // namespace
 
 bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, void* out16) {
-    if (hd == 64) launch<64>(q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, out16);
-    else if (hd == 128) launch<128>(q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, out16);
+                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, void* out16) {
+    if (hd == 64) launch<64>(q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out16);
+    else if (hd == 128) launch<128>(q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out16);
     else return false;
     return true;
 }

@@ -27,7 +27,7 @@ void mmv(DType t, const void* W, size_t rb, int rows, int cols, const void* X, b
 // Tensor-core prefill attention (batch_attention_tc.cu) for an f16 cache and f16 output, head_dim 64 or 128;
 // false (nothing launched) for other head sizes. Tiles of at most 32 / min(G, 32) rows.
 bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, void* out16);
+                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, void* out16);
 
 
 // 6-bit scale and min of sub-block s (0..7) of a Q4_K / Q5_K block from its 12 scale bytes q.

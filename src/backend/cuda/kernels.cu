@@ -481,8 +481,8 @@ __global__ void kv_store_kernel(const float* k, const float* v, C* kc, C* vc, in
 template <typename C>
 __global__ void attention_kernel(const float* __restrict__ q, const C* __restrict__ kc, const C* __restrict__ vc, int n_head,
                                  int n_head_kv, int hd, int n_ctx, const int32_t* posp, float scale, float* __restrict__ scores,
-                                 int quant, float* __restrict__ out) {
-    const int n_kv = *posp + 1;  // keys [0, pos]
+                                 int quant, float* __restrict__ out, int n_swa) {
+    const int pos = *posp, lo = n_swa > 0 ? max(0, pos - n_swa + 1) : 0, n_kv = pos + 1;  // keys [lo, pos]
     extern __shared__ float sm[];  // q[hd] | part[blockDim.x] | red[32]
     float* qs = sm;
     float* part = sm + hd;
@@ -495,7 +495,7 @@ __global__ void attention_kernel(const float* __restrict__ q, const C* __restric
     for (int i = tid; i < hd; i += blockDim.x) qs[i] = q[h * hd + i];
     __syncthreads();
     float mx = -INFINITY;
-    for (int t = warp; t < n_kv; t += nw) {
+    for (int t = lo + warp; t < n_kv; t += nw) {
         float d = 0.0f;
         for (int i = lane; i < hd; i += 32) d += qs[i] * from_cache(K[static_cast<size_t>(t) * hd + i]);
         for (int o = 16; o > 0; o >>= 1) d += __shfl_xor_sync(0xFFFFFFFFu, d, o);
@@ -509,7 +509,7 @@ __global__ void attention_kernel(const float* __restrict__ q, const C* __restric
     for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
     __syncthreads();
     float sum = 0.0f;
-    for (int t = tid; t < n_kv; t += blockDim.x) {
+    for (int t = lo + tid; t < n_kv; t += blockDim.x) {
         const float e = __expf(sc[t] - mx);
         sc[t] = e;
         sum += e;
@@ -523,7 +523,7 @@ __global__ void attention_kernel(const float* __restrict__ q, const C* __restric
     const int grp = tid / hd, d = tid % hd;
     float acc = 0.0f;
     if (grp < ngrp)
-        for (int t = grp; t < n_kv; t += ngrp) acc += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
+        for (int t = lo + grp; t < n_kv; t += ngrp) acc += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
     part[tid] = acc;
     __syncthreads();
     if (tid < hd) {
@@ -785,17 +785,17 @@ void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int 
 }
 
 void attention_decode(const float* q, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
-                      const int32_t* pos, float scale, float* scores, float* out) {
+                      const int32_t* pos, float scale, float* scores, float* out, int n_swa) {
     const int threads = 256;
     const size_t smem = sizeof(float) * static_cast<size_t>(hd + threads + 32);
     const bool qo = int8_flag() && hd % 32 == 0 && n_head * hd <= kMaxQ8Cols;
     pinned_x() = qo ? out : nullptr;
     if (f16)
         attention_kernel<__half><<<n_head, threads, smem, stream()>>>(q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head,
-                                                           n_head_kv, hd, n_ctx, pos, scale, scores, qo ? 1 : 0, out);
+                                                           n_head_kv, hd, n_ctx, pos, scale, scores, qo ? 1 : 0, out, n_swa);
     else
         attention_kernel<float><<<n_head, threads, smem, stream()>>>(q, static_cast<const float*>(kc), static_cast<const float*>(vc), n_head,
-                                                          n_head_kv, hd, n_ctx, pos, scale, scores, qo ? 1 : 0, out);
+                                                          n_head_kv, hd, n_ctx, pos, scale, scores, qo ? 1 : 0, out, n_swa);
 }
 
 void swiglu(const float* gate, const float* up, int n, float* out) { swiglu_kernel<<<blocks_for(n, 256), 256, 0, stream()>>>(gate, up, n, out); }

@@ -271,8 +271,6 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     const std::string arch = m->info().arch;
     // RMSNorm/LayerNorm, sequential or parallel blocks, gated or plain FFNs with any activation, RoPE or learned
     // positions, biases, q/k norms: what the decode kernels do not cover is refused up front.
-    if (hp.n_swa != 0)
-        return unsupported(fmt::format("GPU context: the {} architecture is not supported on the GPU yet (sliding-window attention)", arch));
     if (hp.head_dim > 256 || hp.head_dim % 2 != 0 || hp.n_head % hp.n_head_kv != 0)
         return unsupported(fmt::format("GPU context: head_dim {} with {} / {} heads is not supported", hp.head_dim, hp.n_head, hp.n_head_kv));
     if (opts.n_ctx < 0) return invalid_argument(fmt::format("context size {} is negative", opts.n_ctx));
@@ -489,7 +487,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         prefetch_next();
         cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
-                              scores_, true, att_);
+                              scores_, true, att_, p.n_swa);
         prefetch_next();
         cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
         prefetch_next();
@@ -540,11 +538,11 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         if (fused_attn_) {  // float output: the o mat-vec below quantizes att_ itself
             cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
-                                  scores_, false, att_);
+                                  scores_, false, att_, p.n_swa);
         } else {
             if (inv_freq) cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq, pos, neox);
             cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
-            cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_);
+            cuda::attention_decode(q_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, pos, p.softmax_scale(), scores_, att_, p.n_swa);
         }
         // x += o. A parallel block's FFN reads the same h_ (norm of the layer's input), so adding first is exact.
         cuda::matvec(L.o.dtype, L.o.data, E, Q, att_, f32(L.ob), true, x_);
@@ -733,7 +731,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
             auto a = ins({&L.o});
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
-                                  a.first, a.second);
+                                  a.first, a.second, p.n_swa);
             RZ_RETURN_IF_ERROR(lin(L.o, m, 1.0f, bx_, E));  // x += o(att)
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.ob.data));
             if (!par) {

@@ -57,7 +57,8 @@ void kv_store_rows(const float* src, int ld, int k_col, int v_col, int n, void* 
                    int hd, const int32_t* seq, const int32_t* pos);
 
 // Causal attention for a batch whose k/v are already in the cache: query row t (q at column 0 of qrows, stride ldq)
-// head h attends positions [0, pos[t]] of sequence seq[t], kv head h / (n_head / n_head_kv).
+// head h attends positions [0, pos[t]] of sequence seq[t] (with a sliding window n_swa > 0: (pos[t] - n_swa,
+// pos[t]]), kv head h / (n_head / n_head_kv).
 // tiles: n_tiles pairs {first row, row count} of consecutive rows of ONE sequence with consecutive positions, at most
 // tile_rows(n_head, n_head_kv, hd) rows each (the caller builds them). out [n, n_head * hd]: f32 and/or f16 (either may be null).
 // With an f16 cache, an f16-only output and head_dim 64 or 128, S = Q K^T and P V run on tensor cores (f16 q and
@@ -66,7 +67,8 @@ void kv_store_rows(const float* src, int ld, int k_col, int v_col, int n, void* 
 int tile_rows(int n_head, int n_head_kv, int hd);
 bool attention_tensor_cores(bool f16_cache, bool out32, int hd);
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
-                       const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16);
+                       const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16,
+                       int n_swa = 0);
 
 // out[t, i] = silu(gu[t, i]) * gu[t, F + i] (gate | up of one row, stride 2F); outputs f32 and/or f16, stride F.
 void swiglu_rows(const float* gu, int n, int F, float* out32, void* out16);

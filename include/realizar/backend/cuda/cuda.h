@@ -56,10 +56,11 @@ void rms_norm(const float* x, const float* w, int n, float eps, float* out);
 void rope(float* q, int n_head, float* k, int n_head_kv, int hd, int n_rot, const double* inv_freq, const int32_t* pos, bool neox);
 // Writes k, v [n_head_kv, hd] at position *pos into caches laid out [n_head_kv][n_ctx][hd] (f16 or f32).
 void kv_store(const float* k, const float* v, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx, int hd, const int32_t* pos);
-// One query token at position *pos: out[h] = softmax(q[h] K[g]^T * scale) V[g] over positions [0, *pos],
-// g = h / (n_head / n_head_kv). scores: device scratch of n_head * n_ctx floats.
+// One query token at position *pos: out[h] = softmax(q[h] K[g]^T * scale) V[g] over positions [0, *pos]
+// (with a sliding window n_swa > 0: (*pos - n_swa, *pos]), g = h / (n_head / n_head_kv). scores: device
+// scratch of n_head * n_ctx floats.
 void attention_decode(const float* q, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
-                      const int32_t* pos, float scale, float* scores, float* out);
+                      const int32_t* pos, float scale, float* scores, float* out, int n_swa = 0);
 void swiglu(const float* gate, const float* up, int n, float* out);  // out = silu(gate) * up
 void argmax(const float* x, int n, int32_t* out);                    // out: one device int
 
@@ -103,7 +104,7 @@ void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
 // fused activation buffer. scores: device scratch of n_head * n_ctx floats.
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out);
+                     float* out, int n_swa = 0);  // n_swa > 0: sliding window, positions (*pos - n_swa, *pos] only
 
 // ---- Cross-kernel L2 prefetch (src/backend/cuda/l2_prefetch.cu). Why: each fused kernel is latency bound
 // (prologue, reductions, attention) for most of its time while HBM idles; a layer's weights (~26 MB for
