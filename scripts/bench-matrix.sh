@@ -38,19 +38,20 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; return 0; }
 trap cleanup EXIT INT TERM
 
-free_port() {  # a loopback port nobody listens on
+free_port() {  # a loopback port nobody listens on, below Linux's ephemeral range (32768+: other programs' client sockets)
     local p
     for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
     done
     return 1
 }
 
-wait_http() {  # URL PATH SECONDS
-    local url="$1" path="$2" secs="$3"
+wait_http() {  # URL PATH SECONDS [PID]: 0 ready, 1 timeout, 2 the process PID exited
+    local url="$1" path="$2" secs="$3" pid="${4:-}"
     for _ in $(seq 1 $((secs * 5))); do
         if curl -fs -o /dev/null "$url$path"; then return 0; fi
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then return 2; fi
         sleep 0.2
     done
     return 1
@@ -60,17 +61,24 @@ BENCH_ARGS=(--concurrency "$CONC" -n "$NTOK" --requests "$REQS")
 [[ -n "$PROMPTS" ]] && BENCH_ARGS+=(--prompts "$PROMPTS")
 REPORTS=()
 
-# realizar
-PORT=$(free_port)
+# realizar. A server that exits at once (typically: another program took the port between free_port and its
+# bind) is retried on a fresh port, up to three times.
 if [[ -n "$MODEL" ]]; then SRC=(-m "$MODEL"); else SRC=(--demo); fi
-"$REALIZAR" serve "${SRC[@]}" --host 127.0.0.1 --port "$PORT" --parallel 16 --threads "$THREADS" \
-    >"$LOGS/realizar.log" 2>&1 &
-PIDS+=($!)
-if wait_http "http://127.0.0.1:$PORT" /health 120; then
+UP=1
+for attempt in 1 2 3; do
+    PORT=$(free_port)
+    "$REALIZAR" serve "${SRC[@]}" --host 127.0.0.1 --port "$PORT" --parallel 16 --threads "$THREADS" \
+        >"$LOGS/realizar.log" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$PORT" /health 120 "$!" && UP=0 && break
+    [[ $? -eq 2 ]] || break  # a timeout: no retry
+    echo "bench-matrix: realizar serve exited at start (attempt $attempt): $(tail -n 2 "$LOGS/realizar.log" | tr '\n' ' ')" >&2
+done
+if [[ $UP -eq 0 ]]; then
     "$REALIZAR" bench --url "http://127.0.0.1:$PORT" --api realizar --runtime realizar "${BENCH_ARGS[@]}" \
         --format json -o "$OUT/realizar.json" && REPORTS+=("$OUT/realizar.json")
 else
-    echo "bench-matrix: realizar serve did not come up (see $LOGS/realizar.log)" >&2
+    echo "bench-matrix: realizar serve did not come up (see $LOGS/realizar.log): $(tail -n 3 "$LOGS/realizar.log" | tr '\n' ' ')" >&2
 fi
 
 # llama.cpp's server
