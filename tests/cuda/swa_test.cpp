@@ -1,5 +1,5 @@
 // Sliding-window attention on the GPU against the CPU: stories260K rewritten with llama.attention.sliding_window
-// = 6 (a window shorter than the prompt), through the batched prompt path and token-by-token decode, with the
+// = 6 (a window shorter than the prompt), f32 caches, through the batched prompt path and token-by-token decode, with the
 // default kernels, the one-block decode attention (RZ_CUDA_ATTN_SPLIT=0) and the per-operation sequence
 // (RZ_CUDA_FUSED=0). The window must change the logits (checked against the file without it), so the test
 // cannot pass with the window ignored. Kernel-level references: tests/cuda/kernels_test.cpp (decode) and
@@ -39,6 +39,7 @@ std::unique_ptr<Context> context(const std::shared_ptr<Model>& m, bool gpu) {
     ContextOptions o;
     o.n_ctx = 64;
     o.n_threads = 2;
+    o.cache_type = DType::F32;  // both sides exact up to float summation order: a tight bound below
     o.n_gpu_layers = gpu ? 999 : 0;
     auto c = Context::create(m, o);
     EXPECT_TRUE(c.ok()) << c.status().message();
@@ -90,7 +91,7 @@ TEST(CudaSlidingWindow, MatchesCpu) {
         ASSERT_TRUE(gpu);
         const double e = worst(run(*gpu), ref);
         std::printf("[gpu-swa] window %d, %s: max|gpu-cpu|/std = %.3g over 32 positions\n", kWindow, *env ? env : "default", e);
-        EXPECT_LE(e, 1e-3) << (*env ? env : "default");
+        EXPECT_LE(e, 1e-4) << (*env ? env : "default");
     }
     std::filesystem::remove(path);
 }
