@@ -4,23 +4,14 @@
 
 #include <cmath>
 
+#include "backend/cuda/act.cuh"
 #include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/arch.h"
 
 namespace rz::cuda {
 namespace {
 
-// Block-wide sum of a double (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
-__device__ double block_sum(double v) {
-    __shared__ double red[32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    __syncthreads();  // red may still be read by a previous call
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double t = 0.0;
-    for (int i = 0; i < static_cast<int>(blockDim.x >> 5); ++i) t += red[i];
-    return t;
-}
+using detail::block_sum;
 
 __global__ void layer_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b, int n, float eps,
                                   float* __restrict__ out) {
@@ -50,15 +41,7 @@ __global__ void head_rms_norm_kernel(float* x, const float* __restrict__ w, int 
     }
 }
 
-__device__ __forceinline__ float act1(float x, int a) {
-    switch (a) {
-        case static_cast<int>(Act::kSilu): return x / (1.0f + expf(-x));
-        case static_cast<int>(Act::kGeluTanh): return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-        case static_cast<int>(Act::kGeluErf): return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
-        case static_cast<int>(Act::kRelu): return x > 0.0f ? x : 0.0f;
-        default: return x;
-    }
-}
+using detail::act1;
 
 __global__ void add_kernel(float* x, const float* __restrict__ y, int n) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "backend/cuda/act.cuh"
 #include "backend/cuda/batch_common.cuh"
 #include "realizar/backend/cuda/batch.h"
 
@@ -18,18 +19,7 @@ using detail::stream;
 
 constexpr int kNormThreads = 256;
 
-// Block-wide sum of a double over kNormThreads threads; every thread gets the total.
-__device__ double block_sum(double v) {
-    __shared__ double red[kNormThreads / 32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    __syncthreads();  // red may still be read by the previous call
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double t = 0.0;
-#pragma unroll
-    for (int i = 0; i < kNormThreads / 32; ++i) t += red[i];
-    return t;
-}
+using rz::cuda::detail::block_sum;
 
 // One block per output row; two passes (mean, then squared deviations) like ops::layer_norm.
 __global__ void __launch_bounds__(kNormThreads) layer_norm_rows_kernel(const float* __restrict__ x, int ldx, const int32_t* __restrict__ rows,
@@ -82,16 +72,7 @@ __global__ void scale_add_rows_kernel(float* x, int64_t total, float scale, cons
     x[g] = v;
 }
 
-// The formulas of arch_kernels.cu's act1 (and ops.cpp's scalar act1).
-__device__ __forceinline__ float act1(float x, int a) {
-    switch (a) {
-        case static_cast<int>(Act::kSilu): return x / (1.0f + expf(-x));
-        case static_cast<int>(Act::kGeluTanh): return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-        case static_cast<int>(Act::kGeluErf): return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
-        case static_cast<int>(Act::kRelu): return x > 0.0f ? x : 0.0f;
-        default: return x;
-    }
-}
+using rz::cuda::detail::act1;
 
 template <int A>
 __global__ void act_rows_kernel(const float* __restrict__ a, const float* __restrict__ b, int ld, int n, int F, const float* __restrict__ bias,

@@ -122,21 +122,11 @@ void dequant_launch(DType t, const void* W, int cols, int row0, int n, const int
 // One block per row; sums of squares in double like ops::rms_norm.
 __global__ void rms_norm_rows_kernel(const float* __restrict__ x, int ldx, const int32_t* __restrict__ rows, const float* __restrict__ w,
                                      int n, float eps, float* __restrict__ out32, __half* __restrict__ out16) {
-    __shared__ double red[32];
     const int i = blockIdx.x;
     const float* xr = x + static_cast<size_t>(rows ? rows[i] : i) * ldx;
     double ss = 0.0;
     for (int c = threadIdx.x; c < n; c += blockDim.x) ss += static_cast<double>(xr[c]) * xr[c];
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        double t = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xFFFFFFFFu, t, o);
-        if (threadIdx.x == 0) red[0] = t;
-    }
-    __syncthreads();
-    const double scale = 1.0 / sqrt(red[0] / n + eps);
+    const double scale = 1.0 / sqrt(rz::cuda::detail::block_sum(ss) / n + eps);
     for (int c = threadIdx.x; c < n; c += blockDim.x) {
         const double v = xr[c] * scale;
         const float o = static_cast<float>(w ? v * w[c] : v);

@@ -124,6 +124,34 @@ __device__ __forceinline__ T warp_sum(T v) {
     return v;
 }
 
+// Q4_K nibble dot products of 16 packed 4-bit weights q with int8 activations: the low
+// nibbles against x0 and the high nibbles against x1 (16 each), as {sum low, sum high}.
+__device__ __forceinline__ int2 nibble_dots(const uint4& q, const int4& x0, const int4& x1) {
+    constexpr int m4 = 0x0F0F0F0F;
+    int s0 = __dp4a(static_cast<int>(q.x) & m4, x0.x, 0);
+    s0 = __dp4a(static_cast<int>(q.y) & m4, x0.y, s0);
+    s0 = __dp4a(static_cast<int>(q.z) & m4, x0.z, s0);
+    s0 = __dp4a(static_cast<int>(q.w) & m4, x0.w, s0);
+    int s1 = __dp4a(static_cast<int>(q.x >> 4) & m4, x1.x, 0);
+    s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
+    s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
+    s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
+    return make_int2(s0, s1);
+}
+
+// Sum of a double over the block (blockDim.x a multiple of 32, at most 1024): warp sums, then every thread adds
+// the warp totals in warp order; every thread gets the total. Safe to call repeatedly (norm statistics).
+__device__ __forceinline__ double block_sum(double v) {
+    __shared__ double red[32];
+    v = warp_sum(v);
+    __syncthreads();  // red may still be read by a previous call
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    double t = 0.0;
+    for (int i = 0; i < static_cast<int>(blockDim.x >> 5); ++i) t += red[i];
+    return t;
+}
+
 // ---- Cross-kernel L2 prefetch (set_l2_prefetch in cuda.h). A launch of the fused layer carries up to kPfMax
 // byte ranges of weights that LATER launches read; its blocks request them into L2 before their
 // griddepcontrol.wait (weights are immutable), so HBM streams the next matrices while this kernel is latency
@@ -176,6 +204,8 @@ struct ActBuffer {
 ActBuffer act_buffer();
 bool pdl_on();     // RZ_CUDA_PDL / set_pdl, and an sm_90+ device
 int pdl_early();  // RZ_CUDA_PDL_EARLY=1: kernels let the next one launch before their own wait
+int env_int(const char* name, int def);  // an integer tuning variable, read at each call (tests switch them)
+int sm_count();                          // multiprocessors of the current device (1 when it cannot be read)
 
 // Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
 // launched here wait on griddepcontrol before touching anything the previous kernel writes).

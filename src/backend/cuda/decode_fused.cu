@@ -82,41 +82,52 @@ __device__ __forceinline__ double ssq8(const float4& a, const float4& b) {
            static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
 }
 
+// Quantizes x * w per 32 into sq / sd / ss: chunk 0 of this thread from registers (xa, xb and the preloaded
+// weights), the rest from memory. LATE: x * w as is, and the sum of squares of the chunks it loads is returned;
+// else x * scale * w in double like the CPU reference (ops::rms_norm), and 0 is returned.
+template <bool LATE>
+__device__ __forceinline__ double quant_chunks(const float* __restrict__ x, const float* __restrict__ w, int n, const NormPre& pre,
+                                               const float4& xa, const float4& xb, double scale, int8_t* sq, float* sd, float* ss) {
+    const int tid = threadIdx.x, nt = blockDim.x, i0 = tid * 8;
+    auto scaled = [&](float xv, float wv) { return LATE ? xv * wv : static_cast<float>(static_cast<double>(xv) * scale * wv); };
+    double acc = 0.0;
+    {
+        const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+        const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = scaled(xs[k], ws[k]);
+        quant8_store(v, i0 < n, i0, sq, sd, ss);
+    }
+    for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
+        const int i = base + tid * 8;
+        const bool in = i < n;
+        float v[8] = {};
+        if (in) {
+            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+            const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
+            if (LATE) acc += ssq8(a, b);
+            const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int k = 0; k < 8; ++k) v[k] = scaled(xs[k], ws[k]);
+        }
+        quant8_store(v, in, i, sq, sd, ss);
+    }
+    return acc;
+}
+
 // late: quantize x * w without the RMS scale, which cancels in the int8 codes (q = x w s / (amax(x w) s / 127)),
 // so the block-wide sum of squares leaves the critical path before the dot products: the caller multiplies
 // each dot product by norm_scale() afterwards (RZ_CUDA_NORM_LATE, default on). Otherwise the scale is applied
 // before quantizing (two more block barriers and a second reduction before the first weight is used).
 __device__ void norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, const NormPre& pre, int8_t* sq,
                                 float* sd, float* ss, bool late) {
-    __shared__ double red[32];
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, i0 = tid * 8;
-    const bool in0 = i0 < n;
-    float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the second pass
-    if (in0) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
+    float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa;  // chunk 0 stays in registers for the quantization
+    if (i0 < n) xa = *reinterpret_cast<const float4*>(x + i0), xb = *reinterpret_cast<const float4*>(x + i0 + 4);
     double acc = ssq8(xa, xb);
     if (late) {
-        {
-            const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-            const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
-            float v[8];
-#pragma unroll
-            for (int k = 0; k < 8; ++k) v[k] = xs[k] * ws[k];
-            quant8_store(v, in0, i0, sq, sd, ss);
-        }
-        for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
-            const int i = base + tid * 8;
-            const bool in = i < n;
-            float v[8] = {};
-            if (in) {
-                const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-                const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
-                acc += ssq8(a, b);
-                const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
-#pragma unroll
-                for (int k = 0; k < 8; ++k) v[k] = xs[k] * ws[k];
-            }
-            quant8_store(v, in, i, sq, sd, ss);
-        }
+        acc += quant_chunks<true>(x, w, n, pre, xa, xb, 1.0, sq, sd, ss);
         acc = warp_sum(acc);
         if (lane == 0) s_ssq[tid >> 5] = acc;
         __syncthreads();
@@ -124,6 +135,7 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     }
     for (int i = i0 + nt * 8; i < n; i += nt * 8)
         acc += ssq8(*reinterpret_cast<const float4*>(x + i), *reinterpret_cast<const float4*>(x + i + 4));
+    __shared__ double red[32];
     acc = warp_sum(acc);
     if (lane == 0) red[tid >> 5] = acc;
     __syncthreads();
@@ -133,28 +145,7 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
         if (tid == 0) red[0] = t;
     }
     __syncthreads();
-    const double scale = 1.0 / sqrt(red[0] / n + eps);
-    {
-        const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-        const float ws[8] = {pre.wa.x, pre.wa.y, pre.wa.z, pre.wa.w, pre.wb.x, pre.wb.y, pre.wb.z, pre.wb.w};
-        float v[8];
-#pragma unroll
-        for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
-        quant8_store(v, in0, i0, sq, sd, ss);
-    }
-    for (int base = nt * 8; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
-        const int i = base + tid * 8;
-        const bool in = i < n;
-        float v[8] = {};
-        if (in) {
-            const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
-            const float4 wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
-            const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, ws[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
-#pragma unroll
-            for (int k = 0; k < 8; ++k) v[k] = static_cast<float>(static_cast<double>(xs[k]) * scale * ws[k]);
-        }
-        quant8_store(v, in, i, sq, sd, ss);
-    }
+    (void)quant_chunks<false>(x, w, n, pre, xa, xb, 1.0 / sqrt(red[0] / n + eps), sq, sd, ss);
     __syncthreads();
 }
 
@@ -449,15 +440,8 @@ __device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int 
         const int sb0 = 8 * b + 2 * j;
         const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
         const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
-        constexpr int m4 = 0x0F0F0F0F;
-        int s0 = __dp4a(static_cast<int>(q.x) & m4, x0.x, 0);
-        s0 = __dp4a(static_cast<int>(q.y) & m4, x0.y, s0);
-        s0 = __dp4a(static_cast<int>(q.z) & m4, x0.z, s0);
-        s0 = __dp4a(static_cast<int>(q.w) & m4, x0.w, s0);
-        int s1 = __dp4a(static_cast<int>(q.x >> 4) & m4, x1.x, 0);
-        s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
-        s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
-        s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
+        const int2 nd = nibble_dots(q, x0, x1);
+        const int s0 = nd.x, s1 = nd.y;
         const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h.x));  // d, dmin
         int sc0, sc1, m0, m1;
         k_scale_min_pair(h, j, sc0, sc1, m0, m1);
@@ -644,25 +628,8 @@ bool& pdl_flag() {
     return on;
 }
 
-int env_int(const char* name, int def) {
-    const char* e = std::getenv(name);
-    return e && *e ? std::atoi(e) : def;
-}
-
 // RZ_CUDA_NORM_LATE (default 1): the late RMS scale of the norm prologue (norm_quant_smem).
 int norm_late() { return env_int("RZ_CUDA_NORM_LATE", 1) != 0 ? 1 : 0; }
-
-int sm_count() {
-    static const int n = [] {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 1;
-        }
-        return v;
-    }();
-    return n;
-}
 
 
 template <int R, int UX, bool EXT>
@@ -819,6 +786,23 @@ float* glu_scratch() {
 }  // namespace
 
 namespace detail {
+int env_int(const char* name, int def) {
+    const char* e = std::getenv(name);
+    return e && *e ? std::atoi(e) : def;
+}
+
+int sm_count() {
+    static const int n = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return 1;
+        }
+        return v;
+    }();
+    return n;
+}
+
 ActBuffer act_buffer() {
     static const ActBuffer b = [] {
         void *q = nullptr, *d = nullptr, *sc = nullptr;

@@ -75,15 +75,8 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            constexpr int m4 = 0x0F0F0F0F;
-            int s0 = __dp4a(static_cast<int>(q[r].x) & m4, x0.x, 0);
-            s0 = __dp4a(static_cast<int>(q[r].y) & m4, x0.y, s0);
-            s0 = __dp4a(static_cast<int>(q[r].z) & m4, x0.z, s0);
-            s0 = __dp4a(static_cast<int>(q[r].w) & m4, x0.w, s0);
-            int s1 = __dp4a(static_cast<int>(q[r].x >> 4) & m4, x1.x, 0);
-            s1 = __dp4a(static_cast<int>(q[r].y >> 4) & m4, x1.y, s1);
-            s1 = __dp4a(static_cast<int>(q[r].z >> 4) & m4, x1.z, s1);
-            s1 = __dp4a(static_cast<int>(q[r].w >> 4) & m4, x1.w, s1);
+            const int2 nd = nibble_dots(q[r], x0, x1);
+            const int s0 = nd.x, s1 = nd.y;
             const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
             int sc0, sc1, m0, m1;
             k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);

@@ -322,15 +322,8 @@ __global__ void matvec_q4_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
         const int sb0 = 8 * b + 2 * j;
         const int4 x0 = *reinterpret_cast<const int4*>(g_xq + sb0 * 32 + 16 * hf);
         const int4 x1 = *reinterpret_cast<const int4*>(g_xq + sb0 * 32 + 32 + 16 * hf);
-        constexpr int m4 = 0x0F0F0F0F;
-        int s0 = __dp4a(static_cast<int>(q.x) & m4, x0.x, 0);
-        s0 = __dp4a(static_cast<int>(q.y) & m4, x0.y, s0);
-        s0 = __dp4a(static_cast<int>(q.z) & m4, x0.z, s0);
-        s0 = __dp4a(static_cast<int>(q.w) & m4, x0.w, s0);
-        int s1 = __dp4a(static_cast<int>(q.x >> 4) & m4, x1.x, 0);
-        s1 = __dp4a(static_cast<int>(q.y >> 4) & m4, x1.y, s1);
-        s1 = __dp4a(static_cast<int>(q.z >> 4) & m4, x1.z, s1);
-        s1 = __dp4a(static_cast<int>(q.w >> 4) & m4, x1.w, s1);
+        const int2 nd = nibble_dots(q, x0, x1);
+        const int s0 = nd.x, s1 = nd.y;
         const float d = h2f(static_cast<uint16_t>(h.x & 0xFFFFu)), dmin = h2f(static_cast<uint16_t>(h.x >> 16));
         float sc0, m0, sc1, m1;
         k_scale_min(h, 2 * j, sc0, m0);
@@ -423,19 +416,9 @@ __global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, const i
 // With quant (n a multiple of 32) the output is also quantized into the int8 activation buffer (fused, so
 // the mat-vecs that read it need no quantize launch).
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, int n, float eps, int quant, float* __restrict__ out) {
-    __shared__ double red[32];
     double ss = 0.0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += static_cast<double>(x[i]) * x[i];
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        double t = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xFFFFFFFFu, t, o);
-        if (threadIdx.x == 0) red[0] = t;
-    }
-    __syncthreads();
-    const double scale = 1.0 / sqrt(red[0] / n + eps);
+    const double scale = 1.0 / sqrt(block_sum(ss) / n + eps);
     for (int i0 = 0; i0 < n; i0 += blockDim.x) {  // same trip count for all threads: warps quantize together
         const int i = i0 + static_cast<int>(threadIdx.x);
         float o = 0.0f;

@@ -14,11 +14,6 @@ namespace rz::cuda {
 
 namespace {
 detail::L2Pf g_pending{};  // the backend is used from one host thread (one stream), like the rest of rz_cuda
-
-int env_or(const char* name, int def) {
-    const char* e = std::getenv(name);
-    return e && *e ? std::atoi(e) : def;
-}
 }  // namespace
 
 namespace detail {
@@ -30,7 +25,7 @@ L2Pf take_l2pf() {
 }  // namespace detail
 
 int l2_prefetch_mode() {
-    static const int m = std::clamp(env_or("RZ_CUDA_L2PF", 0), 0, 2);
+    static const int m = std::clamp(detail::env_int("RZ_CUDA_L2PF", 0), 0, 2);
     return m;
 }
 
@@ -41,7 +36,7 @@ size_t l2_prefetch_window() {
             (void)cudaGetLastError();
             l2 = 0;
         }
-        const size_t want = static_cast<size_t>(std::max(0, env_or("RZ_CUDA_L2PF_MB", 24))) << 20;
+        const size_t want = static_cast<size_t>(std::max(0, detail::env_int("RZ_CUDA_L2PF_MB", 24))) << 20;
         // More than 3/4 of the L2 ahead would evict what the running kernels still read.
         return l2 > 0 ? std::min(want, static_cast<size_t>(l2) * 3 / 4) : want;
     }();
