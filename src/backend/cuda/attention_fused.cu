@@ -15,13 +15,13 @@ using namespace detail;
 
 namespace {
 
-// ---- rope + kv store + decode attention, one block per query head. The block ropes its own q head and the
-// current k of its group in shared memory (so no block waits for another), rounds the current k, v through
-// the cache type (what a read-back from the cache would give), and the group's first head writes them to
-// the caches; the other heads read positions [0, pos) from the cache and the current one from shared memory.
-// Scores: one thread per key (its whole row in 16-byte loads, all in flight at once) instead of a warp per
-// key, whose shuffle reductions serialised ~pos / 8 dependent loads per warp. Rotation from a host-computed
-// cos/sin table (the CPU's values) instead of double sin/cos per pair.
+// ---- rope + kv store + decode attention. Every block ropes its own q head and the current k of its group in
+// shared memory (so no block waits for another), rounds the current k, v through the cache type (what a
+// read-back from the cache would give), and the group's first head writes them to the caches; the other heads
+// read earlier positions from the cache and the current one from shared memory. Scores: one thread per key
+// (its whole row in 16-byte loads, all in flight at once) instead of a warp per key, whose shuffle reductions
+// serialised ~pos / 8 dependent loads per warp. Rotation from a host-computed cos/sin table (the CPU's values)
+// instead of double sin/cos per pair.
 struct AttnParams {
     const float* q;
     const float* k;
@@ -36,7 +36,7 @@ struct AttnParams {
     float* out;
     ActBuffer act;  // receives the int8 copy of out when quant
     int pdl_early;
-    int smem_scores;  // scores in shared memory (n_ctx small enough), else in `scores`
+    int smem_scores;  // scores in shared memory, else in `scores` (one split per head over more than 8192 positions)
     L2Pf pf;          // later launches' weights to request into L2
     int s_max;        // split kernel: grid = n_head * s_max blocks
     int c_min;        // split kernel: fewest positions per split
@@ -73,117 +73,6 @@ __device__ __forceinline__ float key_dot(const float* qs, const C* krow, int hd)
     return d;
 }
 
-template <typename C>
-__global__ void attn_fused_kernel(const AttnParams p) {
-    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
-    const int hd = p.hd, h = blockIdx.x, grp = p.n_head / p.n_head_kv, g = h / grp;
-    l2pf_issue(p.pf);
-    C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
-    C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
-    if (h % grp == 0) {  // earlier positions of the cache are immutable here: warm L2 with them
-        prefetch_l2(reinterpret_cast<const uint8_t*>(K), static_cast<size_t>(pos) * hd * sizeof(C));
-        prefetch_l2(reinterpret_cast<const uint8_t*>(V), static_cast<size_t>(pos) * hd * sizeof(C));
-    }
-    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[blockDim.x] | red[32] | scores[n_ctx] (when they fit)
-    float* qs = smf;
-    float* ks = qs + hd;
-    float* vs = ks + hd;
-    float* part = vs + hd;
-    float* red = part + blockDim.x;
-    float* sc = p.smem_scores ? red + 32 : p.scores + static_cast<size_t>(h) * p.n_ctx;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-    const int half = p.n_rot / 2;
-    float2 cs = make_float2(1.0f, 0.0f);
-    if (p.rope_cs && tid < half) cs = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + tid];
-    pdl_sync(p.pdl_early);
-    for (int i = tid; i < hd; i += blockDim.x) {
-        qs[i] = p.q[h * hd + i];
-        ks[i] = p.k[g * hd + i];
-        vs[i] = p.v[g * hd + i];
-    }
-    __syncthreads();
-    if (p.rope_cs) {  // same float operations as ops::rope and the rope kernel
-        if (tid < half) {
-            const int i0 = p.neox ? tid : 2 * tid, i1 = p.neox ? tid + half : 2 * tid + 1;
-            float x0 = qs[i0], x1 = qs[i1];
-            qs[i0] = x0 * cs.x - x1 * cs.y;
-            qs[i1] = x0 * cs.y + x1 * cs.x;
-            x0 = ks[i0], x1 = ks[i1];
-            ks[i0] = x0 * cs.x - x1 * cs.y;
-            ks[i1] = x0 * cs.y + x1 * cs.x;
-        }
-        __syncthreads();
-    }
-    for (int i = tid; i < hd; i += blockDim.x) {
-        const C kr = to_cache<C>(ks[i]), vr = to_cache<C>(vs[i]);
-        if (h % grp == 0) {
-            K[static_cast<size_t>(pos) * hd + i] = kr;
-            V[static_cast<size_t>(pos) * hd + i] = vr;
-        }
-        ks[i] = from_cache(kr);
-        vs[i] = from_cache(vr);
-    }
-    __syncthreads();
-    const int n_kv = pos + 1, lo = p.n_swa > 0 ? max(0, pos - p.n_swa + 1) : 0;  // keys [lo, pos]
-    float mx = -INFINITY;
-    for (int t = lo + tid; t < n_kv; t += blockDim.x) {
-        float d = 0.0f;
-        if (t < pos) {
-            d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd);
-        } else {
-            for (int i = 0; i < hd; ++i) d += qs[i] * ks[i];
-        }
-        d *= p.scale;
-        sc[t] = d;
-        mx = fmaxf(mx, d);
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
-    if (lane == 0) red[warp] = mx;
-    __syncthreads();
-    mx = -INFINITY;
-    for (int i = 0; i < nw; ++i) mx = fmaxf(mx, red[i]);
-    __syncthreads();
-    float sum = 0.0f;
-    for (int t = lo + tid; t < n_kv; t += blockDim.x) {  // each thread rereads only its own scores
-        const float e = __expf(sc[t] - mx);
-        sc[t] = e;
-        sum += e;
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) red[warp] = sum;
-    __threadfence_block();
-    __syncthreads();  // also publishes sc[] written by other threads
-    sum = 0.0f;
-    for (int i = 0; i < nw; ++i) sum += red[i];
-    const int ngrp = blockDim.x / hd;
-    const int gi = tid / hd, d = tid % hd;
-    float acc = 0.0f;
-    if (gi < ngrp) {
-        // 8 keys per step with independent loads in flight (the rows were prefetched into L2 before the wait).
-        float a8[8] = {};
-        int t = lo + gi;
-        for (; t + 7 * ngrp < pos; t += 8 * ngrp) {
-#pragma unroll
-            for (int u = 0; u < 8; ++u) a8[u] += sc[t + u * ngrp] * from_cache(V[static_cast<size_t>(t + u * ngrp) * hd + d]);
-        }
-        for (; t < pos; t += ngrp) a8[0] += sc[t] * from_cache(V[static_cast<size_t>(t) * hd + d]);
-        if ((pos - lo) % ngrp == gi) a8[1] += sc[pos] * vs[d];
-#pragma unroll
-        for (int u = 0; u < 8; ++u) acc += a8[u];
-    }
-    part[tid] = acc;
-    __syncthreads();
-    if (tid < hd) {
-        float o = 0.0f;
-        for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
-        o /= sum;
-        p.out[h * hd + tid] = o;
-        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
-        if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q, p.act.d, p.act.s);
-    }
-}
-
 // a[e] += w * (element e of a 16-byte cache slice): 8 halves or 4 floats.
 template <typename C>
 __device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4& u, float w) {
@@ -200,7 +89,7 @@ __device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4&
     }
 }
 
-// ---- split-KV (flash-decoding) variant: block (h, s) = blockIdx.x % n_head, blockIdx.x / n_head takes the
+// ---- split-KV (flash-decoding): block (h, s) = blockIdx.x % n_head, blockIdx.x / n_head takes the
 // positions [s * chunk, (s + 1) * chunk) of [0, pos] for query head h, chunk = ceil((pos + 1) / ns) with
 // ns = min(s_max, ceil((pos + 1) / c_min)) computed from *pos on the device (the grid is fixed when a graph
 // is captured; blocks past ns exit at once). Why: one block per head puts a 2000-position attention on
@@ -208,6 +97,8 @@ __device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4&
 // writes its unnormalised output, max and sum to the scratch (the scores buffer: n_head * s_max * (hd + 2)
 // floats); the head's last split to finish (atomic counter, reset by it) combines them (the softmax
 // rescaling of flash-decoding), writes out and its int8 copy. One split (short contexts) writes out directly.
+// s_max = 1 is one block per head (RZ_CUDA_ATTN_SPLIT=0, or shapes without room for splits); its scores may
+// then live in `scores` ([n_head, n_ctx]) instead of shared memory.
 __device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the combining block)
 
 template <typename C>
@@ -235,7 +126,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     float* vs = ks + hd;
     float* part = vs + hd;
     float* red = part + max(static_cast<int>(blockDim.x), 8 * hd);
-    float* sc = red + 32;
+    float* sc = p.smem_scores ? red + 32 : p.scores + static_cast<size_t>(h) * p.n_ctx;  // sc[t - t0]
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     const int half = p.n_rot / 2;
     float2 cs = make_float2(1.0f, 0.0f);
@@ -388,23 +279,6 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     }
 }
 
-int sm_count_attn() {
-    static const int n = [] {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 1;
-        }
-        return v;
-    }();
-    return n;
-}
-
-int env_attn(const char* name, int def) {  // read per call: the kernel tests switch it
-    const char* e = std::getenv(name);
-    return e && *e ? std::atoi(e) : def;
-}
-
 }  // namespace
 
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
@@ -418,26 +292,26 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     // Split-KV (RZ_CUDA_ATTN_SPLIT=0: off): up to ~4 blocks per SM over all heads, at most 8192 positions per
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
     // at least RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md) positions per split.
-    const int c_min = std::max(1, env_attn("RZ_CUDA_ATTN_MIN", 128));
-    const int s_max = std::min(std::max((4 * sm_count_attn() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
+    const int c_min = std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128));
+    const int s_max = std::min(std::max((4 * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
-    if (env_attn("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {
+    size_t scores_smem = 0;
+    if (env_int("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {
         p.s_max = s_max;
         p.c_min = c_min;
-        const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + std::max(threads, 8 * hd) + 32 + chunk_max);
-        if (f16)
-            launch(attn_split_kernel<__half>, n_head * s_max, threads, smem, p);
-        else
-            launch(attn_split_kernel<float>, n_head * s_max, threads, smem, p);
-        return;
+        p.smem_scores = 1;
+        scores_smem = static_cast<size_t>(chunk_max);
+    } else {  // one block per head over all positions
+        p.s_max = 1;
+        p.c_min = 1;
+        p.smem_scores = n_ctx <= 8192 ? 1 : 0;
+        scores_smem = p.smem_scores ? static_cast<size_t>(n_ctx) : 0;
     }
-    const bool ssm = n_ctx <= 8192;
-    p.smem_scores = ssm ? 1 : 0;
-    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + threads + 32 + (ssm ? n_ctx : 0));
+    const size_t smem = sizeof(float) * (static_cast<size_t>(3 * hd + std::max(threads, 8 * hd) + 32) + scores_smem);
     if (f16)
-        launch(attn_fused_kernel<__half>, n_head, threads, smem, p);
+        launch(attn_split_kernel<__half>, n_head * p.s_max, threads, smem, p);
     else
-        launch(attn_fused_kernel<float>, n_head, threads, smem, p);
+        launch(attn_split_kernel<float>, n_head * p.s_max, threads, smem, p);
 }
 
 }  // namespace rz::cuda
