@@ -34,15 +34,7 @@ namespace {
 
 bool have_device() { return rz::test::cuda_device_present(); }
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::vector<float> v(n);
-    uint32_t s = seed;
-    for (auto& x : v) {
-        s = s * 1664525u + 1013904223u;
-        x = (static_cast<float>(s >> 8) / static_cast<float>(1u << 24) - 0.5f) * 2.0f * scale;
-    }
-    return v;
-}
+using rz::test::random_floats;
 
 }  // namespace
 

@@ -33,29 +33,8 @@ namespace {
 
 bool have_device() { return test::cuda_device_present(); }
 
-struct DevBuf {
-    void* p = nullptr;
-    explicit DevBuf(size_t bytes) {
-        auto r = alloc(bytes, "test");
-        EXPECT_TRUE(r.ok());
-        if (r.ok()) p = *r;
-    }
-    ~DevBuf() { free(p); }
-    DevBuf(const DevBuf&) = delete;
-    DevBuf& operator=(const DevBuf&) = delete;
-    float* f() const { return static_cast<float*>(p); }
-    int32_t* i() const { return static_cast<int32_t*>(p); }
-};
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::vector<float> v(n);
-    uint32_t s = seed;
-    for (auto& x : v) {
-        s = s * 1664525u + 1013904223u;
-        x = (static_cast<float>(s >> 8) / static_cast<float>(1u << 24) - 0.5f) * 2.0f * scale;
-    }
-    return v;
-}
+using test::DevBuf;
+using test::random_floats;
 
 double half_round(double v) { return fp16_to_fp32(fp32_to_fp16(static_cast<float>(v))); }
 
@@ -335,18 +314,7 @@ std::shared_ptr<Model> load(const std::string& path) {
     return m.ok() ? *m : nullptr;
 }
 
-// max over the rows that asked for logits of max|a - b| / std(b).
-double batch_error(Context& a, Context& b, const Batch& batch) {
-    double worst = 0.0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-        if (!batch.logits[i]) continue;
-        auto x = a.logits(i), y = b.logits(i);
-        EXPECT_EQ(x.size(), y.size());
-        if (x.size() != y.size() || y.empty()) return 1e9;
-        worst = std::max(worst, test::row_error(x, y));
-    }
-    return worst;
-}
+using test::logits_error;
 
 // Runs the batch on both contexts and returns their logits error.
 double run_both(Context& gpu, Context& ref, const Batch& b) {
@@ -354,7 +322,7 @@ double run_both(Context& gpu, Context& ref, const Batch& b) {
     EXPECT_TRUE(sg.ok()) << sg.message();
     EXPECT_TRUE(sr.ok()) << sr.message();
     if (!sg.ok() || !sr.ok()) return 1e9;
-    return batch_error(gpu, ref, b);
+    return logits_error(gpu, ref, b);
 }
 
 Batch prompt_batch(const std::vector<int32_t>& toks, int32_t seq = 0, int32_t start = 0, bool all_logits = true) {
@@ -383,22 +351,7 @@ bool cuda_gemm_f16(const std::shared_ptr<Model>& m) {
 #endif
 }
 
-int32_t argmax(std::span<const float> l) { return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()); }
-
-std::vector<int32_t> greedy(Context& ctx, int32_t first, int32_t start, int n) {
-    std::vector<int32_t> out;
-    int32_t t = first;
-    for (int i = 0; i < n; ++i) {
-        Batch b;
-        b.add(t, start + i, 0, true);
-        Status st = ctx.decode(b);
-        EXPECT_TRUE(st.ok()) << st.message();
-        if (!st.ok()) break;
-        t = argmax(ctx.logits(0));
-        out.push_back(t);
-    }
-    return out;
-}
+using test::greedy;
 
 // A batched prompt (every row asks for logits) on the GPU against the CPU, then greedy continuations.
 double prompt_vs_cpu(const std::string& path, DType cache, int n_prompt, int n_gen, int n_ctx = 256) {
@@ -525,7 +478,7 @@ TEST(CudaBatch, GoldenQuantModelsMatchExactMath) {
         ASSERT_TRUE(st.ok()) << st.message();
         ASSERT_TRUE(exact->decode(b).ok());
         ASSERT_TRUE(chunked->decode(b).ok());
-        const double e_exact = batch_error(*exact, *tbt, b), e_f16 = batch_error(*gpu, *exact, b), e_chunk = batch_error(*chunked, *exact, b);
+        const double e_exact = logits_error(*exact, *tbt, b), e_f16 = logits_error(*gpu, *exact, b), e_chunk = logits_error(*chunked, *exact, b);
         std::printf("[batch] %s: f32-GEMM path vs token-by-token f32 kernels %.3g; default (%s GEMM) vs f32 GEMM %.3g; chunked(10) vs one "
                     "chunk %.3g; default vs cpu %.3g\n",
                     type, e_exact, cuda_gemm_f16(m) ? "f16" : "f32", e_f16, e_chunk, e_cpu);

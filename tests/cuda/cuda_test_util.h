@@ -1,15 +1,21 @@
 #pragma once
 // Helpers shared by the test_cuda files: the ../shared path (RZ_SHARED_DIR in the environment overrides the
 // build-time path: the GPU machine gets a carried copy), whether a device is present, ':'-separated model lists
-// from the environment, and the logits error every GPU-vs-reference test reports.
+// from the environment, the logits error every GPU-vs-reference test reports, reproducible random inputs and
+// an owning device buffer.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "realizar/runtime/context.h"
+#include "realizar/runtime/sampler.h"
 #ifdef RZ_HAVE_CUDA
 #include "realizar/backend/cuda/cuda.h"
 #endif
@@ -58,5 +64,68 @@ inline double rows_error(const std::vector<float>& got, const std::vector<float>
         w = std::max(w, row_error(std::span<const float>(got).subspan(r * V, V), std::span<const float>(ref).subspan(r * V, V)));
     return w;
 }
+
+// The worst row_error of got's logits against ref's over entries [0, rows) of the last decode, skipping those
+// that `asked` (when given) marks as without logits; 1e9, and a failure, when a row is missing or the sizes differ.
+inline double logits_error(runtime::Context& got, runtime::Context& ref, size_t rows, const std::vector<uint8_t>* asked = nullptr) {
+    double worst = 0.0;
+    for (size_t i = 0; i < rows; ++i) {
+        if (asked && !(*asked)[i]) continue;
+        auto x = got.logits(i), y = ref.logits(i);
+        EXPECT_EQ(x.size(), y.size()) << "entry " << i;
+        if (x.size() != y.size() || y.empty()) return 1e9;
+        worst = std::max(worst, row_error(x, y));
+    }
+    return worst;
+}
+// The same over the entries of `batch` that asked for logits.
+inline double logits_error(runtime::Context& got, runtime::Context& ref, const runtime::Batch& batch) {
+    return logits_error(got, ref, batch.size(), &batch.logits);
+}
+
+// Greedy continuation of sequence 0 after its prompt: n tokens from `first` at positions start, start + 1, ...,
+// each the argmax of the step before (runtime::argmax, the generation loop's pick). Stops at a failed decode.
+inline std::vector<int32_t> greedy(runtime::Context& ctx, int32_t first, int32_t start, int n) {
+    std::vector<int32_t> out;
+    int32_t t = first;
+    for (int i = 0; i < n; ++i) {
+        runtime::Batch b;
+        b.add(t, start + i, 0, true);
+        Status st = ctx.decode(b);
+        EXPECT_TRUE(st.ok()) << st.message();
+        if (!st.ok()) break;
+        t = runtime::argmax(ctx.logits(0));
+        out.push_back(t);
+    }
+    return out;
+}
+
+// The tests' linear congruential generator: the next state (its high bits are the usable ones).
+inline uint32_t lcg(uint32_t& s) { return s = s * 1664525u + 1013904223u; }
+
+// n reproducible floats, uniform in [-scale, scale).
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::vector<float> v(n);
+    uint32_t s = seed;
+    for (auto& x : v) x = (static_cast<float>(lcg(s) >> 8) / static_cast<float>(1u << 24) - 0.5f) * 2.0f * scale;
+    return v;
+}
+
+#ifdef RZ_HAVE_CUDA
+// Device memory for one test, freed at scope exit (a failed allocation fails the test and leaves p null).
+struct DevBuf {
+    void* p = nullptr;
+    explicit DevBuf(size_t bytes) {
+        auto r = cuda::alloc(bytes, "test");
+        EXPECT_TRUE(r.ok());
+        if (r.ok()) p = *r;
+    }
+    ~DevBuf() { cuda::free(p); }
+    DevBuf(const DevBuf&) = delete;
+    DevBuf& operator=(const DevBuf&) = delete;
+    float* f() const { return static_cast<float*>(p); }
+    int32_t* i() const { return static_cast<int32_t*>(p); }
+};
+#endif
 
 }  // namespace rz::test

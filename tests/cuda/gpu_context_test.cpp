@@ -64,34 +64,10 @@ double prompt_error(Pair& p, const std::vector<int32_t>& toks) {
     EXPECT_TRUE(p.cpu->decode(b).ok());
     Status st = p.gpu->decode(b);
     EXPECT_TRUE(st.ok()) << st.message();
-    double worst = 0.0;
-    for (size_t i = 0; i < toks.size(); ++i) {
-        auto c = p.cpu->logits(i);
-        auto g = p.gpu->logits(i);
-        EXPECT_EQ(c.size(), g.size());
-        if (c.size() != g.size() || c.empty()) return 1e9;
-        worst = std::max(worst, test::row_error(g, c));
-    }
-    return worst;
+    return test::logits_error(*p.gpu, *p.cpu, toks.size());
 }
 
-int32_t argmax(std::span<const float> l) { return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()); }
-
-// Greedy continuation of one context after its prompt (positions continue at `start`).
-std::vector<int32_t> greedy(Context& ctx, int32_t first, int32_t start, int n) {
-    std::vector<int32_t> out;
-    int32_t t = first;
-    for (int i = 0; i < n; ++i) {
-        Batch b;
-        b.add(t, start + i, 0, true);
-        Status st = ctx.decode(b);
-        EXPECT_TRUE(st.ok()) << st.message();
-        if (!st.ok()) break;
-        t = argmax(ctx.logits(0));
-        out.push_back(t);
-    }
-    return out;
-}
+using test::greedy;
 
 void check_model(const std::string& path, DType cache, const std::vector<int32_t>& prompt, double bound, int n_gen) {
     Pair p = make_pair(path, cache);

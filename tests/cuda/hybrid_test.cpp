@@ -31,18 +31,8 @@ std::unique_ptr<Context> make(const std::shared_ptr<Model>& m, int n_gpu_layers,
     return c.ok() ? std::move(*c) : nullptr;
 }
 
-// max over rows of max|a - b| / std(a).
-double rel_error(Context& ref, Context& got, size_t rows) {
-    double worst = 0.0;
-    for (size_t i = 0; i < rows; ++i) {
-        auto a = ref.logits(i), b = got.logits(i);
-        if (a.size() != b.size() || a.empty()) return 1e9;
-        worst = std::max(worst, test::row_error(b, a));
-    }
-    return worst;
-}
+using test::logits_error;
 
-int32_t argmax(std::span<const float> l) { return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()); }
 
 void check_split(const std::string& path, const std::vector<int32_t>& prompt, int n_gen) {
     auto m = Model::load(path);
@@ -69,7 +59,7 @@ void check_split(const std::string& path, const std::vector<int32_t>& prompt, in
         ASSERT_TRUE(hyb->decode(b).ok());
         auto cpu2 = make(*m, 0);
         ASSERT_TRUE(cpu2->decode(b).ok());
-        const double err = rel_error(*cpu2, *hyb, prompt.size());
+        const double err = logits_error(*hyb, *cpu2, prompt.size());
         std::printf("[hybrid-vs-cpu] %s gpu layers %d of %d: max|hyb-cpu|/std = %.3g\n", path.c_str(), k, L, err);
         EXPECT_LE(err, 1e-3) << path << " split " << k;
         std::vector<int32_t> got;
@@ -118,7 +108,7 @@ TEST(CudaHybrid, SequencesTruncateClearAndErrors) {
     for (int p = 0; p < 3; ++p) b.add(50 + p, p, 1, p == 2);
     ASSERT_TRUE(cpu->decode(b).ok());
     ASSERT_TRUE(hyb->decode(b).ok());
-    EXPECT_LE(rel_error(*cpu, *hyb, 0), 1e-3);
+    EXPECT_LE(logits_error(*hyb, *cpu, b), 1e-3);  // the two entries that asked for logits
     EXPECT_EQ(hyb->seq_len(0), 5);
     EXPECT_EQ(hyb->seq_len(1), 3);
     // Rewind sequence 0 to 2 positions on both, continue with another token: the same logits again.
@@ -129,7 +119,7 @@ TEST(CudaHybrid, SequencesTruncateClearAndErrors) {
     c.add(98, 3, 1, true);
     ASSERT_TRUE(cpu->decode(c).ok());
     ASSERT_TRUE(hyb->decode(c).ok());
-    const double e0 = rel_error(*cpu, *hyb, 2);
+    const double e0 = logits_error(*hyb, *cpu, 2);
     EXPECT_LE(e0, 1e-3);
     // A bad batch is an error and changes nothing.
     Batch bad;
@@ -178,12 +168,12 @@ TEST(CudaHybrid, SeqCopyContinuesLikeTheOriginal) {
         double md = 0.0;
         for (size_t j = 0; j < a.size(); ++j) md = std::max(md, std::fabs(static_cast<double>(a[j]) - b[j]));
         EXPECT_LE(md, 1e-5) << "copy vs original, n_gpu_layers " << ngl;
-        EXPECT_LE(rel_error(*cpu, *gpu, 2), 1e-3) << "n_gpu_layers " << ngl;
+        EXPECT_LE(logits_error(*gpu, *cpu, 2), 1e-3) << "n_gpu_layers " << ngl;
         Batch one;
         one.add(5, 10, 2, true);
         ASSERT_TRUE(gpu->decode(one).ok());
         ASSERT_TRUE(cpu->decode(one).ok());
-        EXPECT_LE(rel_error(*cpu, *gpu, 1), 1e-3) << "n_gpu_layers " << ngl;
+        EXPECT_LE(logits_error(*gpu, *cpu, 1), 1e-3) << "n_gpu_layers " << ngl;
         EXPECT_EQ(gpu->seq_len(2), 11);
         EXPECT_EQ(gpu->seq_len(0), 10);
     }

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "cuda/cuda_test_util.h"
+
 #ifdef RZ_HAVE_CUDA
 #include "realizar/backend/cuda/cuda.h"
 #include "realizar/quant/quant.h"
@@ -19,26 +21,8 @@
 namespace rz::cuda {
 namespace {
 
-struct DevBuf {
-    void* p = nullptr;
-    explicit DevBuf(size_t bytes) {
-        auto r = alloc(bytes, "test");
-        EXPECT_TRUE(r.ok());
-        if (r.ok()) p = *r;
-    }
-    ~DevBuf() { free(p); }
-    float* f() const { return static_cast<float*>(p); }
-};
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::vector<float> v(n);
-    uint32_t s = seed;
-    for (auto& x : v) {
-        s = s * 1664525u + 1013904223u;
-        x = (static_cast<float>(s >> 8) / static_cast<float>(1u << 24) - 0.5f) * 2.0f;
-    }
-    return v;
-}
+using test::DevBuf;
+using test::random_floats;
 
 // Host copy of the GPU's activation quantization (per 32: d = amax / 127, q = round-to-even(x / d)), same
 // float operations, so the int8 path is checked against the exact dot product it is meant to compute.

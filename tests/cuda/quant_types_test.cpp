@@ -35,28 +35,9 @@ constexpr DType kTypes[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL
 
 bool have_device() { return test::cuda_device_present(); }
 
-struct DevBuf {
-    void* p = nullptr;
-    explicit DevBuf(size_t bytes) {
-        auto r = alloc(bytes, "test");
-        EXPECT_TRUE(r.ok());
-        if (r.ok()) p = *r;
-    }
-    ~DevBuf() { free(p); }
-    DevBuf(const DevBuf&) = delete;
-    DevBuf& operator=(const DevBuf&) = delete;
-    float* f() const { return static_cast<float*>(p); }
-    int32_t* i() const { return static_cast<int32_t*>(p); }
-};
-
-uint32_t lcg(uint32_t& s) { return s = s * 1664525u + 1013904223u; }
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::vector<float> v(n);
-    uint32_t s = seed;
-    for (auto& x : v) x = (static_cast<float>(lcg(s) >> 8) / static_cast<float>(1u << 24) - 0.5f) * 2.0f;
-    return v;
-}
+using test::DevBuf;
+using test::lcg;
+using test::random_floats;
 
 // Byte offsets of the f16 fields (d, m, dmin) in each block (realizar/quant/blocks.h).
 std::vector<int> half_fields(DType t) {
@@ -273,33 +254,9 @@ std::unique_ptr<Context> make_ctx(const std::shared_ptr<Model>& m, bool gpu, int
     return c.ok() ? std::move(*c) : nullptr;
 }
 
-int32_t argmax(std::span<const float> l) { return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()); }
+using test::greedy;
 
-// max over the rows of the batch of max|a - b| / std(b); 1e9 when a decode fails.
-double batch_error(Context& a, Context& b, const Batch& batch) {
-    double worst = 0.0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-        auto x = a.logits(i), y = b.logits(i);
-        if (x.size() != y.size() || y.empty()) return 1e9;
-        worst = std::max(worst, test::row_error(x, y));
-    }
-    return worst;
-}
-
-std::vector<int32_t> greedy(Context& ctx, int32_t first, int32_t start, int n) {
-    std::vector<int32_t> out;
-    int32_t t = first;
-    for (int i = 0; i < n; ++i) {
-        Batch b;
-        b.add(t, start + i, 0, true);
-        Status st = ctx.decode(b);
-        EXPECT_TRUE(st.ok()) << st.message();
-        if (!st.ok()) break;
-        t = argmax(ctx.logits(0));
-        out.push_back(t);
-    }
-    return out;
-}
+using test::logits_error;
 
 // The GPU on q-TYPE against the CPU on dq-TYPE (the same weights as f32: the GPU's decoders reproduce rz::quant's
 // dequantization bit for bit, which agrees with gguf-py's dq-TYPE within 1e-6 of each tensor's max |w|
@@ -363,8 +320,8 @@ TEST(CudaQuantTypes, GoldenQuantModelsMatchCpu) {
             const Status st = c->decode(b);
             ASSERT_TRUE(st.ok()) << st.message();
         }
-        const double e_tbt = batch_error(*tbt, *cpu, b), e_exact = batch_error(*exact, *cpu, b), e_def = batch_error(*gpu, *cpu, b);
-        const double e_q = batch_error(*gpu, *cpu_q, b), e_cpu = batch_error(*cpu_q, *cpu, b);
+        const double e_tbt = logits_error(*tbt, *cpu, b), e_exact = logits_error(*exact, *cpu, b), e_def = logits_error(*gpu, *cpu, b);
+        const double e_q = logits_error(*gpu, *cpu_q, b), e_cpu = logits_error(*cpu_q, *cpu, b);
         std::printf("[quant-types] %s vs CPU on dq-%s: one-token path %.3g, batched f32 GEMM %.3g, batched default %.3g | vs CPU on q-%s %.3g "
                     "(CPU q vs dq %.3g)\n",
                     name, name, e_tbt, e_exact, e_def, name, e_q, e_cpu);
