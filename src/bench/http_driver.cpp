@@ -28,7 +28,7 @@ RequestSample run_request(const HttpBenchOptions& o, const std::string& prompt) 
     cli.set_connection_timeout(10, 0);
     cli.set_read_timeout(o.timeout_s, 0);
     cli.set_write_timeout(o.timeout_s, 0);
-    const HttpRequestSpec spec = build_request(o.api, o.model, prompt, o.max_tokens);
+    const HttpRequestSpec spec = build_request(o.api, o.model, prompt, o.max_tokens, o.ignore_eos);
     StreamParser parser(o.api);
     std::string err;
     bool done = false;
@@ -122,6 +122,7 @@ Result<Report> run_http_bench(const HttpBenchOptions& o) {
     if (o.prompts.empty()) return invalid_argument("bench: no prompts");
     if (o.max_tokens < 1) return invalid_argument("bench: -n must be >= 1 for --url");
     if (o.requests < 0) return invalid_argument("bench: --requests must be >= 0");
+    if (o.ignore_eos && o.api == Api::kOllama) return invalid_argument("bench: --ignore-eos: the ollama API has no such option");
     if (o.wait_ready_s > 0) RZ_RETURN_IF_ERROR(wait_until_ready(o, o.wait_ready_s));
     Report rep;
     rep.model = o.url + (o.model.empty() ? "" : " (" + o.model + ")");
@@ -129,7 +130,7 @@ Result<Report> run_http_bench(const HttpBenchOptions& o) {
     std::string concurrency_list;
     for (int c : o.concurrency) concurrency_list += (concurrency_list.empty() ? "" : ",") + std::to_string(c);
     rep.options = {{"url", o.url}, {"api", api_name(o.api)}, {"max_tokens", o.max_tokens},
-                   {"concurrency", concurrency_list}, {"prompts", o.prompts.size()}};
+                   {"ignore_eos", o.ignore_eos}, {"concurrency", concurrency_list}, {"prompts", o.prompts.size()}};
     for (int c : o.concurrency) {
         const int n_req = o.requests > 0 ? std::max(o.requests, c) : std::max(8, 2 * c);
         std::vector<RequestSample> samples(static_cast<size_t>(n_req));
@@ -144,7 +145,7 @@ Result<Report> run_http_bench(const HttpBenchOptions& o) {
         for (auto& th : clients) th.join();
         const double wall_s = ms_between(t0, Clock::now()) / 1000.0;
 
-        std::vector<double> ttft, itl, lat, tps;
+        std::vector<double> ttft, itl, lat, tps, ntok;
         int64_t tokens = 0;
         int errors = 0;
         std::string first_error;
@@ -155,6 +156,7 @@ Result<Report> run_http_bench(const HttpBenchOptions& o) {
                 continue;
             }
             tokens += s.tokens;
+            ntok.push_back(static_cast<double>(s.tokens));
             ttft.push_back(s.ttft_ms);
             lat.push_back(s.latency_ms);
             itl.insert(itl.end(), s.itl_ms.begin(), s.itl_ms.end());
@@ -169,6 +171,9 @@ Result<Report> run_http_bench(const HttpBenchOptions& o) {
         rec.metrics["latency_ms"] = metric_per_request(lat);
         if (!itl.empty()) rec.metrics["itl_ms"] = metric_per_request(itl);
         if (!tps.empty()) rec.metrics["tokens_per_second"] = metric_per_request(tps);
+        // Tokens each request really got: below max_tokens, the model stopped early (end of text, a stop string),
+        // and the aggregate measures shorter requests than asked for (--ignore-eos).
+        if (!ntok.empty()) rec.metrics["tokens_per_request"] = metric_per_request(ntok);
         rec.aggregate_tokens_per_second = wall_s > 0 ? tokens / wall_s : 0.0;
         rec.errors = errors;
         if (errors) rec.params["first_error"] = first_error;

@@ -169,7 +169,7 @@ json merge_reports(const std::vector<json>& reports) {
 // The metrics of a result in display order.
 static std::vector<std::string> metric_names(const json& rec) {
     std::vector<std::string> out;
-    for (const char* m : {"tokens_per_second", "predictions_per_second", "ttft_ms", "itl_ms", "latency_ms"})
+    for (const char* m : {"tokens_per_second", "predictions_per_second", "ttft_ms", "itl_ms", "latency_ms", "tokens_per_request"})
         if (rec.contains(m)) out.push_back(m);
     return out;
 }
@@ -177,6 +177,7 @@ static std::vector<std::string> metric_names(const json& rec) {
 static std::string unit_of(const std::string& metric) {
     if (metric == "tokens_per_second") return "tok/s";
     if (metric == "predictions_per_second") return "pred/s";
+    if (metric == "tokens_per_request") return "tokens";
     return "ms";
 }
 

@@ -28,26 +28,32 @@ const char* api_name(Api a) {
     return "?";
 }
 
-HttpRequestSpec build_request(Api api, const std::string& model, const std::string& prompt, int max_tokens) {
+HttpRequestSpec build_request(Api api, const std::string& model, const std::string& prompt, int max_tokens, bool ignore_eos) {
     const std::string m = model.empty() ? "default" : model;
+    HttpRequestSpec spec;
+    json body;
     switch (api) {
         case Api::kRealizar:
-            return {"/stream/generate", json{{"prompt", prompt}, {"max_tokens", max_tokens}}.dump()};
+            spec.path = "/stream/generate";
+            body = {{"prompt", prompt}, {"max_tokens", max_tokens}};
+            break;
         case Api::kOpenAI:
-            return {"/v1/completions",
-                    json{{"model", m}, {"prompt", prompt}, {"max_tokens", max_tokens}, {"stream", true}}.dump()};
+            spec.path = "/v1/completions";
+            body = {{"model", m}, {"prompt", prompt}, {"max_tokens", max_tokens}, {"stream", true}};
+            break;
         case Api::kLlamaCpp:
             // cache_prompt off: every request pays its prompt, as with the other servers' fresh requests.
-            return {"/completion",
-                    json{{"prompt", prompt}, {"n_predict", max_tokens}, {"stream", true}, {"cache_prompt", false}}.dump()};
+            spec.path = "/completion";
+            body = {{"prompt", prompt}, {"n_predict", max_tokens}, {"stream", true}, {"cache_prompt", false}};
+            break;
         case Api::kOllama:
-            return {"/api/generate", json{{"model", m},
-                                          {"prompt", prompt},
-                                          {"stream", true},
-                                          {"options", {{"num_predict", max_tokens}}}}
-                                         .dump()};
+            spec.path = "/api/generate";
+            body = {{"model", m}, {"prompt", prompt}, {"stream", true}, {"options", {{"num_predict", max_tokens}}}};
+            break;
     }
-    return {};
+    if (ignore_eos && api != Api::kOllama) body["ignore_eos"] = true;
+    spec.body = body.dump();
+    return spec;
 }
 
 static std::optional<int64_t> int_at(const json& j, const char* a, const char* b = nullptr) {

@@ -25,6 +25,7 @@ struct BenchCli {
     int requests = 0;
     double wait_ready = 60;
     bool n_given = false;
+    bool ignore_eos = false;
     bool quiet = false;
     CLI::Option* batch_opt = nullptr;  // given explicitly? (classical default differs)
     // compare / report
@@ -77,6 +78,7 @@ int run_bench(const BenchCli& c) {
     if (rep.cv_target <= 0) return usage_error("--cv must be > 0");
 
     Result<bench::Report> report = internal_error("unreachable");
+    if (c.ignore_eos && c.url.empty()) return usage_error("--ignore-eos needs --url (the local tg test never stops at end-of-text)");
     if (!c.url.empty()) {
         if (!c.model.empty() || !c.synthetic.empty()) return usage_error("give MODEL/--synthetic or --url, not both");
         bench::HttpBenchOptions h;
@@ -95,6 +97,7 @@ int run_bench(const BenchCli& c) {
             h.prompts = bench::default_prompts();
         }
         h.max_tokens = c.n_given ? c.n_gen : 64;
+        h.ignore_eos = c.ignore_eos;
         h.requests = c.requests;
         h.model = c.model_name;
         h.runtime = c.runtime_label;
@@ -190,6 +193,7 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("--api", c->api, "Server API: realizar, openai, llama-cpp, ollama")->capture_default_str();
     cmd->add_option("--concurrency", c->concurrency, "Concurrent clients per level, e.g. 1,4,16")->capture_default_str();
     cmd->add_option("--prompts", c->prompts, "Prompts file: one per line, or a JSON array of strings");
+    cmd->add_flag("--ignore-eos", c->ignore_eos, "With --url: ask the server for all -n tokens past end-of-text (not ollama)");
     cmd->add_option("--requests", c->requests, "Requests per concurrency level (0 = max(8, 2 x concurrency))");
     cmd->add_option("--model-name", c->model_name, "Model name sent to openai/ollama servers");
     cmd->add_option("--runtime", c->runtime_label, "Runtime label in the report (default: the API name)");

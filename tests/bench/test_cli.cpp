@@ -194,6 +194,7 @@ TEST(BenchCli, UsageErrors) {
     EXPECT_EQ(run_cli("bench --synthetic nosuchshape:q4_0 -p 8 -n 8").code, 2);
     EXPECT_EQ(run_cli("bench " + kStories + " --url http://127.0.0.1:1").code, 2);
     EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 --api vllm").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 --ignore-eos").code, 2);
     EXPECT_EQ(run_cli("bench " + kStories + " --cv 0").code, 2);
     EXPECT_EQ(run_cli("bench /nonexistent/model.gguf -p 8 -n 8").code, 1);
 }
@@ -226,6 +227,27 @@ TEST(BenchCli, HttpDriverAgainstOurServer) {
         }
         EXPECT_EQ(rep->results[1].test, "c2");
         expect_valid(to_json(*rep));
+        // --ignore-eos: every request gets all of its tokens, whatever the model would have stopped at.
+        o.ignore_eos = true;
+        o.max_tokens = 400;  // the demo model ends its stories before this (median ~230 tokens without --ignore-eos)
+        o.concurrency = {2};
+        rep = run_http_bench(o);
+        ASSERT_TRUE(rep.ok()) << rep.status().message();
+        const auto& per = rep->results.at(0).metrics.at("tokens_per_request").summary;
+        EXPECT_EQ(per.samples, 4);
+        EXPECT_EQ(per.median, 400.0);
+        EXPECT_EQ(per.max, 400.0);
+        EXPECT_EQ(per.min, 400.0);
+    }
+    {  // the ollama API has no ignore_eos: refused before any request
+        HttpBenchOptions o;
+        o.url = server.url();
+        o.api = Api::kOllama;
+        o.prompts = {"x"};
+        o.ignore_eos = true;
+        auto rep = run_http_bench(o);
+        ASSERT_FALSE(rep.ok());
+        EXPECT_NE(rep.status().message().find("ignore-eos"), std::string::npos) << rep.status().message();
     }
     // Through the CLI, with an error answer counted as an error (max_tokens above the server's limit).
     TempDir d;

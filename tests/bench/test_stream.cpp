@@ -123,6 +123,11 @@ TEST(BenchStream, RequestBodiesFollowEachApi) {
     EXPECT_EQ(json::parse(r.body)["max_tokens"], 16);
     r = build_request(Api::kRealizar, "", "Hi", 16);
     EXPECT_EQ(r.path, "/stream/generate");
+    EXPECT_FALSE(json::parse(r.body).contains("ignore_eos"));
+    // --ignore-eos: the field every API but ollama's understands.
+    for (Api api : {Api::kRealizar, Api::kOpenAI, Api::kLlamaCpp})
+        EXPECT_EQ(json::parse(build_request(api, "", "Hi", 16, true).body)["ignore_eos"], true) << api_name(api);
+    EXPECT_FALSE(json::parse(build_request(Api::kOllama, "m", "Hi", 16, true).body).contains("ignore_eos"));
     EXPECT_FALSE(parse_api("vllm").ok());
     EXPECT_EQ(*parse_api("llama.cpp"), Api::kLlamaCpp);
 }

@@ -55,7 +55,9 @@ struct HttpRequestSpec {
     std::string path;
     std::string body;
 };
-HttpRequestSpec build_request(Api api, const std::string& model, const std::string& prompt, int max_tokens);
+// ignore_eos: ask the server to generate all max_tokens past end-of-text (realizar, openai-compatible servers such
+// as vLLM and llama.cpp's, llama.cpp's /completion); the ollama API has no such option (run_http_bench refuses it).
+HttpRequestSpec build_request(Api api, const std::string& model, const std::string& prompt, int max_tokens, bool ignore_eos = false);
 
 // What one request measured.
 struct RequestSample {
@@ -75,6 +77,7 @@ struct HttpBenchOptions {
     std::vector<int> concurrency = {1};
     std::vector<std::string> prompts;      // used round-robin
     int max_tokens = 64;
+    bool ignore_eos = false;               // every request generates max_tokens (throughput runs)
     int requests = 0;                      // per level; 0 = max(8, 2 * concurrency)
     int timeout_s = 300;                   // per request
     // Before the first level, poll the API's readiness route (realizar and llama-cpp GET /health, openai
