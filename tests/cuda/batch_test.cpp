@@ -512,8 +512,10 @@ TEST(CudaBatch, PrefillBenchmark) {
     if (models.empty()) GTEST_SKIP() << "set RZ_CUDA_BENCH_MODELS";
     using clk = std::chrono::steady_clock;
     const bool pp_only = std::getenv("RZ_CUDA_BENCH_PP_ONLY") != nullptr;  // one pp512 per model (for a profiler)
+    // RZ_CUDA_BENCH_DECODE_S=S: only the batched decode of S sequences, default mode (for a profiler).
+    const int decode_only = std::getenv("RZ_CUDA_BENCH_DECODE_S") ? std::atoi(std::getenv("RZ_CUDA_BENCH_DECODE_S")) : 0;
 #ifdef RZ_HAVE_CUDA
-    if (!pp_only) {  // Parts: dequantization into the f16 scratch, and linear() (dequantize + GEMM) at several batch sizes, for
+    if (!pp_only && decode_only == 0) {  // Parts: dequantization into the f16 scratch, and linear() (dequantize + GEMM) at several batch sizes, for
        // TinyLlama's gate|up shape [11264 x 2048] in Q4_K and Q8_0.
         namespace cb = cuda::batch;
         const int rows = 11264, cols = 2048;
@@ -603,12 +605,12 @@ TEST(CudaBatch, PrefillBenchmark) {
         // tokens replay CUDA graphs unless "no graphs".
         for (const char* mode : {"mmv<=16", "gemm-only", "mmv<=16 no graphs", "gemm-only no graphs", "token-by-token"}) {
             const std::string md = mode;
-            if (pp_only && md != "mmv<=16") continue;
+            if ((pp_only || decode_only > 0) && md != "mmv<=16") continue;
             const bool mmv = md.find("mmv") != std::string::npos, graphs = md.find("no graphs") == std::string::npos;
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", md == "token-by-token" ? "100000" : "2"}, {"RZ_CUDA_MMV_MAX", mmv ? "16" : "0"},
                           {"RZ_CUDA_GRAPHS", graphs ? "1" : "0"}};
             const bool gemm = md != "token-by-token";
-            if (md == "mmv<=16" || md == "token-by-token") {  // pp512 (one 512-token prompt, last logits: llama-bench's pp512); GEMMs in both batched modes
+            if ((md == "mmv<=16" || md == "token-by-token") && decode_only == 0) {  // pp512 (one 512-token prompt, last logits: llama-bench's pp512); GEMMs in both batched modes
                 auto g = make_ctx(m, true, DType::F16, 1024);
                 ASSERT_TRUE(g);
                 const Batch pp = prompt_batch(tokens(512, V, 3u), 0, 0, false);
@@ -636,6 +638,7 @@ TEST(CudaBatch, PrefillBenchmark) {
             // Batched decode: S sequences with a 64-token prompt each, then 32 steps of one token per sequence.
             for (int S : {2, 4, 8, 16}) {
                 if (pp_only) break;
+                if (decode_only > 0 && S != decode_only) continue;
                 auto d = make_ctx(m, true, DType::F16, 256, S);
                 ASSERT_TRUE(d);
                 for (int s = 0; s < S; ++s) ASSERT_TRUE(d->decode(prompt_batch(tokens(64, V, 5u + s), s, 0, false)).ok());
