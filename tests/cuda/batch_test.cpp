@@ -160,9 +160,12 @@ struct AttnCase {
     int swa = 0;
 };
 
-void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
+// rows: the decode-step kernel (rz::cuda::attention_decode_rows: every row its own query over its cached
+// positions) instead of attention_prefill.
+void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows = false) {
     SCOPED_TRACE("heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + " hd " + std::to_string(c.hd) +
-                 (f16_cache ? " f16 cache" : " f32 cache") + (f16_out ? " f16 out" : "") + " window " + std::to_string(c.swa));
+                 (f16_cache ? " f16 cache" : " f32 cache") + (f16_out ? " f16 out" : "") + " window " + std::to_string(c.swa) +
+                 (rows ? " decode rows" : ""));
     const int n = static_cast<int>(c.seq.size()), Q = c.n_head * c.hd, KV = c.n_head_kv * c.hd, ldq = Q + 2 * KV + 5;
     const size_t cache_n = static_cast<size_t>(c.n_seq) * c.n_head_kv * c.n_ctx * c.hd;
     auto kf = random_floats(cache_n, 11u, 2.0f), vf = random_floats(cache_n, 12u);
@@ -189,8 +192,16 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
     ASSERT_TRUE(upload(dpos.p, c.pos.data(), 4 * n).ok());
     ASSERT_TRUE(upload(dt.p, tiles.data(), 4 * tiles.size()).ok());
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
-    attention_prefill(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), dt.i(),
-                      static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, c.swa);
+    if (rows) {
+        const size_t nsc = rz::cuda::attention_decode_rows_scratch(n, c.n_head, c.hd);
+        DevBuf dsc(sizeof(float) * nsc);
+        ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), n,
+                                                    scale, c.swa, dsc.f(), nsc, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, Q));
+        ASSERT_TRUE(finish("attention test").ok());
+    } else {
+        attention_prefill(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), dt.i(),
+                          static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, c.swa);
+    }
     ASSERT_TRUE(finish("attention test").ok());
     std::vector<float> out32(static_cast<size_t>(n) * Q);
     std::vector<uint16_t> out16(static_cast<size_t>(n) * Q);
@@ -201,7 +212,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out) {
     }
     const int G = c.n_head / c.n_head_kv;
     // The tensor-core kernel rounds q (scores up to ~sum|q k|/sqrt(hd) ~ 10 here) and P to f16: ~2^-11 relative.
-    const bool tc = f16_out && attention_tensor_cores(f16_cache, false, c.hd);
+    const bool tc = !rows && f16_out && attention_tensor_cores(f16_cache, false, c.hd);
     auto tol = [&](double o) { return tc ? 1e-2 : (f16_out ? std::fabs(o) / 2048 : 0.0) + 1e-5; };
     for (int i = 0; i < n; ++i)
         for (int h = 0; h < c.n_head; ++h) {
@@ -265,6 +276,41 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
         check_attention(w, true, true);
     }
     std::printf("[attention] tensor cores for f16 cache + f16 output at head_dim 64/128: %s\n", attention_tensor_cores(true, false, 64) ? "on" : "off");
+}
+
+// The decode-step kernel (attention_decode_rows): the rows of the case above (each row its own query over its
+// cached positions, whatever the other rows), head sizes with and without the 16-byte value loop, windows, and
+// long contexts that take several splits per (row, head) with partials combined by the last split.
+TEST(CudaBatchKernels, DecodeRowsAttentionMatchesFloat64) {
+    if (!have_device()) GTEST_SKIP() << "no CUDA device";
+    AttnCase c{8, 2, 64, 96, 3, {}, {}};
+    for (int i = 0; i < 20; ++i) c.seq.push_back(1), c.pos.push_back(3 * i);
+    c.seq.insert(c.seq.end(), {2, 0, 2, 0}), c.pos.insert(c.pos.end(), {95, 10, 3, 0});
+    for (bool f16 : {false, true}) check_attention(c, f16, false, true);
+    check_attention(c, true, true, true);
+    for (int hd : {8, 80, 128, 256}) {
+        AttnCase d = c;
+        d.hd = hd;
+        check_attention(d, false, false, true);
+        check_attention(d, true, true, true);
+    }
+    AttnCase mha = c;
+    mha.n_head = mha.n_head_kv = 4;
+    check_attention(mha, true, false, true);
+    for (int swa : {5, 40, 200}) {
+        AttnCase w = c;
+        w.swa = swa;
+        check_attention(w, true, false, true);
+    }
+    // Long contexts: 2-5 splits of at least 128 positions (4 rows x 8 heads leave room for up to ~17 per head).
+    AttnCase lng{8, 2, 64, 600, 2, {0, 1, 0, 1}, {599, 300, 130, 5}};
+    for (bool f16 : {false, true}) check_attention(lng, f16, false, true);
+    check_attention(lng, true, true, true);
+    lng.swa = 333;
+    check_attention(lng, true, false, true);
+    // Shapes it refuses (more than 1024 row-heads): nothing launched, false.
+    EXPECT_FALSE(rz::cuda::attention_decode_rows(nullptr, 0, nullptr, nullptr, true, 64, 8, 64, 96, nullptr, nullptr, 17, 1.0f, 0, nullptr, 0,
+                                                 nullptr, nullptr, 0));
 }
 
 }  // namespace
@@ -408,35 +454,42 @@ TEST(CudaBatch, GoldenLlamaGqaPrefillMatchesCpu) {
 
 // Mixed batches: three sequences' prompts interleaved, then batched decode steps (one token per sequence,
 // the server's continuous batching), one sequence joining late, against the CPU running the same batches.
+// The decode steps (one token per sequence) take attention_decode_rows, or with RZ_CUDA_DECODE_ROWS=0 the
+// prefill attention kernel.
 TEST(CudaBatch, MixedSequencesMatchCpu) {
     REQUIRE_DEVICE();
     auto m = load(kStories);
     ASSERT_TRUE(m);
-    auto cpu = make_ctx(m, false, DType::F16, 128, 4), gpu = make_ctx(m, true, DType::F16, 128, 4);
-    ASSERT_TRUE(cpu && gpu);
-    const int V = m->info().n_vocab;
-    const auto a = tokens(20, V, 1u), b = tokens(7, V, 2u), c = tokens(33, V, 3u);
-    Batch mixed;
-    for (int i = 0; i < 33; ++i) {  // interleaved, uneven lengths; only some rows ask for logits
-        if (i < 20) mixed.add(a[i], i, 0, i % 3 == 0);
-        if (i < 7) mixed.add(b[i], i, 2, true);
-        mixed.add(c[i], i, 1, i == 32);
+    for (const char* rows : {"1", "0"}) {
+        SCOPED_TRACE(std::string("RZ_CUDA_DECODE_ROWS=") + rows);
+        ScopedEnv env{{"RZ_CUDA_DECODE_ROWS", rows}};
+        auto cpu = make_ctx(m, false, DType::F16, 128, 4), gpu = make_ctx(m, true, DType::F16, 128, 4);
+        ASSERT_TRUE(cpu && gpu);
+        const int V  = m->info().n_vocab;
+        const auto a = tokens(20, V, 1u), b = tokens(7, V, 2u), c = tokens(33, V, 3u);
+        Batch mixed;
+        for (int i = 0; i < 33; ++i) {  // interleaved, uneven lengths; only some rows ask for logits
+            if (i < 20) mixed.add(a[i], i, 0, i % 3 == 0);
+            if (i < 7) mixed.add(b[i], i, 2, true);
+            mixed.add(c[i], i, 1, i == 32);
+        }
+        double worst              = run_both(*gpu, *cpu, mixed);
+        std::vector<int32_t> next = {argmax(cpu->logits(mixed.size() - 1)), 5, 9};
+        for (int step = 0; step < 12; ++step) {
+            Batch d;
+            d.add(next[0], 33 + step, 1, true);
+            d.add(next[1], 20 + step, 0, true);
+            d.add(next[2], 7 + step, 2, true);
+            if (step >= 4) d.add(1 + step, step - 4, 3, true);  // a fourth sequence starts mid-way
+            worst = std::max(worst, run_both(*gpu, *cpu, d));
+            for (size_t i = 0; i < 3; ++i) next[i] = argmax(cpu->logits(i));
+        }
+        std::printf("[batch-vs-cpu] stories260K mixed sequences + batched decode (decode rows %s): %.3g\n", rows,
+                    worst);
+        EXPECT_LE(worst, 1e-3);
+        EXPECT_EQ(gpu->seq_len(1), 45);
+        EXPECT_EQ(gpu->seq_len(3), 8);
     }
-    double worst = run_both(*gpu, *cpu, mixed);
-    std::vector<int32_t> next = {argmax(cpu->logits(mixed.size() - 1)), 5, 9};
-    for (int step = 0; step < 12; ++step) {
-        Batch d;
-        d.add(next[0], 33 + step, 1, true);
-        d.add(next[1], 20 + step, 0, true);
-        d.add(next[2], 7 + step, 2, true);
-        if (step >= 4) d.add(1 + step, step - 4, 3, true);  // a fourth sequence starts mid-way
-        worst = std::max(worst, run_both(*gpu, *cpu, d));
-        for (size_t i = 0; i < 3; ++i) next[i] = argmax(cpu->logits(i));
-    }
-    std::printf("[batch-vs-cpu] stories260K mixed sequences + batched decode: %.3g\n", worst);
-    EXPECT_LE(worst, 1e-3);
-    EXPECT_EQ(gpu->seq_len(1), 45);
-    EXPECT_EQ(gpu->seq_len(3), 8);
 }
 
 // Every weight type the decode path reads, on the small llama-shaped models llama.cpp quantized

@@ -41,6 +41,14 @@ struct AttnParams {
     int s_max;        // split kernel: grid = n_head * s_max blocks
     int c_min;        // split kernel: fewest positions per split
     int n_swa;        // > 0: sliding window, keys (pos - n_swa, pos] only
+    // Several rows (attention_decode_rows): row i = blockIdx.x / (n_head * s_max) is sequence seq_rows[i] at
+    // position pos_rows[i], its q at q + i * ldq, its keys and values all in the cache (stored), its output at
+    // row i of out (or out16) with stride ldo. The one-token launch: pos_rows null, one row.
+    const int32_t* seq_rows;
+    const int32_t* pos_rows;
+    int ldq, ldo, stored;
+    size_t seq_stride;  // cache elements per sequence
+    __half* out16;
 };
 
 // Dot of q (shared memory, float) with cached key row t.
@@ -103,19 +111,22 @@ __device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the
 
 template <typename C>
 __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
-    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
+    const int row = static_cast<int>(blockIdx.x) / (p.n_head * p.s_max), bi = static_cast<int>(blockIdx.x) % (p.n_head * p.s_max);
+    const int pos = p.pos_rows ? p.pos_rows[row] : *p.pos;  // uploaded by the host before the launch (never written by a kernel)
     // Keys [lo, pos]: all positions, or the sliding window's last n_swa.
     const int lo = p.n_swa > 0 ? max(0, pos - p.n_swa + 1) : 0;
-    const int n_kv = pos + 1 - lo, hd = p.hd, h = blockIdx.x % p.n_head, s = blockIdx.x / p.n_head;
+    const int n_kv = pos + 1 - lo, hd = p.hd, h = bi % p.n_head, s = bi / p.n_head;
+    const int hr = row * p.n_head + h;  // this (row, head): its split partials and counter
     const int grp = p.n_head / p.n_head_kv, g = h / grp;
     const int ns0 = min(p.s_max, (n_kv + p.c_min - 1) / p.c_min);
     const int chunk = (n_kv + ns0 - 1) / ns0, ns = (n_kv + chunk - 1) / chunk;  // ns: non-empty splits
     l2pf_issue(p.pf);
     if (s >= ns) return;
-    const int t0 = lo + s * chunk, t1 = min(pos + 1, t0 + chunk), tc = min(t1, pos);  // cached keys: [t0, tc)
-    const bool cur = t1 == pos + 1;                                                   // this split holds position pos
-    C* K = static_cast<C*>(p.kc) + static_cast<size_t>(g) * p.n_ctx * hd;
-    C* V = static_cast<C*>(p.vc) + static_cast<size_t>(g) * p.n_ctx * hd;
+    const int t0 = lo + s * chunk, t1 = min(pos + 1, t0 + chunk), tc = p.stored ? t1 : min(t1, pos);  // cached keys: [t0, tc)
+    const bool cur = !p.stored && t1 == pos + 1;  // this split holds position pos, not yet in the cache
+    const size_t kv0 = (p.pos_rows ? static_cast<size_t>(p.seq_rows[row]) * p.seq_stride : 0) + static_cast<size_t>(g) * p.n_ctx * hd;
+    C* K = static_cast<C*>(p.kc) + kv0;
+    C* V = static_cast<C*>(p.vc) + kv0;
     if (h % grp == 0 && tc > t0) {  // earlier positions of the cache are immutable here: warm L2 with them
         prefetch_l2(reinterpret_cast<const uint8_t*>(K + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
         prefetch_l2(reinterpret_cast<const uint8_t*>(V + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
@@ -133,7 +144,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     if (p.rope_cs && tid < half) cs = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + tid];
     pdl_sync(p.pdl_early);
     for (int i = tid; i < hd; i += blockDim.x) {
-        qs[i] = p.q[h * hd + i];
+        qs[i] = p.q[static_cast<size_t>(row) * p.ldq + h * hd + i];
         if (cur) ks[i] = p.k[g * hd + i], vs[i] = p.v[g * hd + i];
     }
     __syncthreads();
@@ -166,7 +177,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     float mx = -INFINITY;
     for (int t = t0 + tid; t < t1; t += blockDim.x) {
         float d = 0.0f;
-        if (t < pos) {
+        if (t < tc) {
             d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd);
         } else {
             for (int i = 0; i < hd; ++i) d += qs[i] * ks[i];
@@ -249,16 +260,16 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
             for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
     }
     if (ns > 1) {  // publish this split's (o, max, sum); the head's last split combines
-        float* P = p.scores + (static_cast<size_t>(h) * p.s_max + s) * (hd + 2);
+        float* P = p.scores + (static_cast<size_t>(hr) * p.s_max + s) * (hd + 2);
         if (tid < hd) P[tid] = o;
         if (tid == 0) P[hd] = mx, P[hd + 1] = sum;
         __threadfence();
         __syncthreads();
-        if (tid == 0) red[0] = atomicAdd(&g_attn_cnt[h], 1u) == static_cast<unsigned>(ns - 1) ? 1.0f : 0.0f;
+        if (tid == 0) red[0] = atomicAdd(&g_attn_cnt[hr], 1u) == static_cast<unsigned>(ns - 1) ? 1.0f : 0.0f;
         __syncthreads();
         if (red[0] == 0.0f) return;
         __threadfence();
-        const float* P0 = p.scores + static_cast<size_t>(h) * p.s_max * (hd + 2);
+        const float* P0 = p.scores + static_cast<size_t>(hr) * p.s_max * (hd + 2);
         float M = -INFINITY;
         for (int k = 0; k < ns; ++k) M = fmaxf(M, __ldcg(P0 + static_cast<size_t>(k) * (hd + 2) + hd));
         sum = 0.0f;
@@ -269,11 +280,13 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
             sum += w * __ldcg(Pk + hd + 1);
             if (tid < hd) o += w * __ldcg(Pk + tid);
         }
-        if (tid == 0) g_attn_cnt[h] = 0u;
+        if (tid == 0) g_attn_cnt[hr] = 0u;
     }
     if (tid < hd) {
         o /= sum;
-        p.out[h * hd + tid] = o;
+        const size_t at = static_cast<size_t>(row) * p.ldo + h * hd + tid;
+        if (p.out16) p.out16[at] = __float2half_rn(o);
+        else p.out[at] = o;
         // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
         if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q, p.act.d, p.act.s);
     }
@@ -312,6 +325,41 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
         launch(attn_split_kernel<__half>, n_head * p.s_max, threads, smem, p);
     else
         launch(attn_split_kernel<float>, n_head * p.s_max, threads, smem, p);
+}
+
+namespace {
+// Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
+int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
+}  // namespace
+
+size_t attention_decode_rows_scratch(int m_max, int n_head, int hd) {
+    size_t most = 0;
+    for (int m = 1; m <= m_max; ++m) most = std::max(most, static_cast<size_t>(m) * n_head * rows_s_max(m, n_head) * (hd + 2));
+    return most;
+}
+
+bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
+                           const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
+                           float* out32, void* out16, int ldo) {
+    const int threads = 256;
+    if (m <= 0 || hd > threads || m * n_head > 1024) return false;
+    const int s_max = rows_s_max(m, n_head);
+    const int c_min = std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128));
+    const int chunk_max = std::max(c_min, (n_ctx + s_max - 1) / s_max);
+    if (chunk_max > 8192 || static_cast<size_t>(m) * n_head * s_max * (hd + 2) > scratch_floats) return false;
+    AttnParams p{};
+    p.q = q, p.kc = const_cast<void*>(kc), p.vc = const_cast<void*>(vc);
+    p.n_head = n_head, p.n_head_kv = n_head_kv, p.hd = hd, p.n_ctx = n_ctx;
+    p.scale = scale, p.scores = scratch, p.out = out32, p.out16 = static_cast<__half*>(out16);
+    p.act = act_buffer(), p.pdl_early = pdl_early(), p.smem_scores = 1, p.s_max = s_max, p.c_min = c_min, p.n_swa = n_swa;
+    p.seq_rows = seq, p.pos_rows = pos, p.ldq = ldq, p.ldo = ldo, p.stored = 1;
+    p.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
+    const size_t smem = sizeof(float) * (static_cast<size_t>(3 * hd + std::max(threads, 8 * hd) + 32) + static_cast<size_t>(chunk_max));
+    if (f16)
+        launch(attn_split_kernel<__half>, m * n_head * s_max, threads, smem, p);
+    else
+        launch(attn_split_kernel<float>, m * n_head * s_max, threads, smem, p);
+    return true;
 }
 
 }  // namespace rz::cuda

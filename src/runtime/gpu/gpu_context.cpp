@@ -202,6 +202,9 @@ private:
     float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;
     float* bpe_ = nullptr;  // [chunk, E] learned position rows (models with a position table only)
     void* bin16_ = nullptr;
+    float* bdec_ = nullptr;  // split partials of the decode-step attention (attention_decode_rows); null: RZ_CUDA_DECODE_ROWS=0
+    size_t bdec_floats_ = 0;
+    static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
     struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer) -> executable graph of the batched path
@@ -645,6 +648,10 @@ Status GpuContext::batch_alloc() {
     }
     RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
     RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
+    if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS"); !(e && std::strcmp(e, "0") == 0)) {
+        bdec_floats_ = cuda::attention_decode_rows_scratch(kDecodeRowsMax, p.n_head, p.head_dim);
+        RZ_ASSIGN_OR_RETURN(bdec_, dev_floats(bdec_floats_, "batched decode attention partials"));
+    }
     if (pos_embd_) {
         RZ_ASSIGN_OR_RETURN(bpe_, dev_floats(C * E, "batched position embeddings"));
     }
@@ -730,8 +737,15 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
             cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
             auto a = ins({&L.o});
-            cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
-                                  a.first, a.second, p.n_swa);
+            // A decode step (one token per sequence, tiles of one row) takes the split-KV decode kernel: the prefill
+            // kernel pads each sequence's single query into a tile of rows (18.6 vs ~6 us a layer at 4 sequences).
+            const bool decode_rows = n_tiles == m && m <= kDecodeRowsMax && bdec_ &&
+                                     cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_,
+                                                                 dseq, dpos, m, p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, a.first, a.second,
+                                                                 static_cast<int>(Q));
+            if (!decode_rows)
+                cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
+                                      a.first, a.second, p.n_swa);
             RZ_RETURN_IF_ERROR(lin(L.o, m, 1.0f, bx_, E));  // x += o(att)
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.ob.data));
             if (!par) {

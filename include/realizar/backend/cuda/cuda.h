@@ -105,6 +105,17 @@ void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
                      float* out, int n_swa = 0);  // n_swa > 0: sliding window, positions (*pos - n_swa, *pos] only
+// Decode attention of m query rows, one per sequence (a batched decode step): row i is sequence seq[i] at
+// position pos[i], whose k and v the caller has already roped and stored; the split-KV kernel of
+// attention_fused over caches laid out [seq][n_head_kv][n_ctx][hd]. q rows of stride ldq (roped); out rows of
+// stride ldo, f32 (out32) or f16 (out16). seq and pos: device arrays uploaded by the host. scratch: at least
+// attention_decode_rows_scratch(m_max, ...) floats for any m <= m_max. False, with nothing launched, for shapes
+// it does not take (m * n_head > 1024, head_dim > 256, more than 8192 positions per split); then use the
+// batched prefill attention.
+size_t attention_decode_rows_scratch(int m_max, int n_head, int hd);
+bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
+                           const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
+                           float* out32, void* out16, int ldo);
 
 // ---- Cross-kernel L2 prefetch (src/backend/cuda/l2_prefetch.cu). Why: each fused kernel is latency bound
 // (prologue, reductions, attention) for most of its time while HBM idles; a layer's weights (~26 MB for
