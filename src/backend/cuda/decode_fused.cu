@@ -660,12 +660,15 @@ void launch_mv_k(MvParams& p, size_t smem) {
     launch(mv_fused_kernel<R, UX, EXT>, grid, kMvWarps * 32, smem, p);
 }
 
-// ext: the kernel level (ext_level, fused_dot_ext.cuh).
+// ext: the kernels' type-set mask (fused_ext, fused_dot_ext.cuh).
 template <int R, int UX = 1>
 void launch_mv(MvParams& p, size_t smem, int ext) {
-    if (ext == 2) launch_mv_k<R, UX, 2>(p, smem);
-    else if (ext == 1) launch_mv_k<R, UX, 1>(p, smem);
-    else launch_mv_k<R, UX, 0>(p, smem);
+    switch (ext) {
+        case 5: launch_mv_k<R, UX, 5>(p, smem); break;
+        case 3: launch_mv_k<R, UX, 3>(p, smem); break;
+        case 1: launch_mv_k<R, UX, 1>(p, smem); break;
+        default: launch_mv_k<R, UX, 0>(p, smem); break;
+    }
 }
 
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
@@ -676,13 +679,26 @@ int mv_rows_per_warp(int rows) {
 }
 
 void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
+    // Segments of both extra type sets 2 and 4 (fused_dot_ext.cuh; no llama.cpp mix has them in one q|k|v) go out
+    // as two launches, each with its own norm prologue, instead of one kernel reading every type (ptxas gave that
+    // one all 255 registers).
+    int sets = 0;
+    for (int i = 0; i < nseg; ++i) sets |= ext_mask(segs[i].t);
+    if ((sets & 6) == 6) {
+        MatvecSeg a[3], b[3];
+        int na = 0, nb = 0;
+        for (int i = 0; i < nseg; ++i) (ext_mask(segs[i].t) == 4 ? b[nb++] : a[na++]) = segs[i];
+        matvec_fused(a, na, cols, x, norm_w, eps, accumulate, pf);
+        matvec_fused(b, nb, cols, x, norm_w, eps, accumulate, L2Pf{});
+        return;
+    }
     MvParams p{};
     p.pf = pf;
     int rows = 0;
     int ext = 0;
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
-        ext = std::max(ext, ext_level(segs[i].t));
+        ext |= ext_mask(segs[i].t);
         p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
         rows += segs[i].rows;
     }
@@ -694,6 +710,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.accumulate = accumulate ? 1 : 0;
     p.late = norm_late();
     const size_t smem = x ? norm_smem_bytes(cols) : 0;
+    ext = fused_ext(ext);
     switch (mv_rows_per_warp(rows)) {
         case 4: launch_mv<4>(p, smem, ext); break;
         case 2: launch_mv<2>(p, smem, ext); break;
@@ -776,11 +793,15 @@ void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, co
     launch_staged<false>(p);
 }
 
-// The gate|up kernels of a level (ext_level).
+// The gate|up kernels of a type-set mask (fused_ext; gate and up share one type, so never 7).
 template <int R>
-auto glu_fused_for(int ext) { return ext == 2 ? glu_fused_kernel<R, 2> : ext == 1 ? glu_fused_kernel<R, 1> : glu_fused_kernel<R, 0>; }
+auto glu_fused_for(int ext) {
+    return ext == 5 ? glu_fused_kernel<R, 5> : ext == 3 ? glu_fused_kernel<R, 3> : ext == 1 ? glu_fused_kernel<R, 1> : glu_fused_kernel<R, 0>;
+}
 template <int P>
-auto glu_pairs_for(int ext) { return ext == 2 ? glu_pairs_kernel<P, 2> : ext == 1 ? glu_pairs_kernel<P, 1> : glu_pairs_kernel<P, 0>; }
+auto glu_pairs_for(int ext) {
+    return ext == 5 ? glu_pairs_kernel<P, 5> : ext == 3 ? glu_pairs_kernel<P, 3> : ext == 1 ? glu_pairs_kernel<P, 1> : glu_pairs_kernel<P, 0>;
+}
 
 float* glu_scratch() {
     static float* p = [] {
@@ -830,12 +851,13 @@ bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
     // Q6_K rows of an odd number of 210-byte blocks would not be 4-byte aligned (the staged copies need it).
-    // Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks) and Q3_K
-    // (110) rows are 2-byte aligned like Q8_0 and read with 16-bit loads; Q2_K (84) rows are 4-byte and IQ4_XS
-    // (136) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
+    // Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks), Q5_0 (22)
+    // and Q3_K (110) rows are 2-byte aligned like Q8_0 and read with 16-bit loads; Q2_K (84) and Q4_1 (20) rows are
+    // 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
     return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
            (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
-            t == DType::IQ4_XS || t == DType::IQ4_NL || (t == DType::Q6_K && cols % 512 == 0));
+            t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||
+            (t == DType::Q6_K && cols % 512 == 0));
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
@@ -881,7 +903,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
                 static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf, norm_late()};
     const size_t smem = norm_smem_bytes(cols);
-    const int ext = ext_level(tg);
+    const int ext = fused_ext(ext_mask(tg));
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {
         if (!p.h) p.h = glu_scratch();

@@ -1,6 +1,6 @@
 #pragma once
 // Int8 dot products of the fused decode-layer mat-vecs for the low-bit types of llama.cpp's Q2_K, Q3_K_* and
-// IQ4_* files: Q3_K, Q2_K, IQ4_XS, IQ4_NL (same contract as fused_dot.cuh: one warp, R rows, the R rows' loads of
+// IQ4_* files (Q3_K, Q2_K, IQ4_XS, IQ4_NL) and the legacy Q4_1, Q5_0, Q5_1 (same contract as fused_dot.cuh: one warp, R rows, the R rows' loads of
 // a step issued together, acc[r] the lane's partial sum), and dot_rows, the per-type dispatch of every fused
 // kernel with its instantiation levels. Internal to src/backend/cuda; included by decode_fused.cu only.
 //
@@ -24,6 +24,9 @@ constexpr int kQ3_K = static_cast<int>(DType::Q3_K);
 constexpr int kQ2_K = static_cast<int>(DType::Q2_K);
 constexpr int kIQ4_XS = static_cast<int>(DType::IQ4_XS);
 constexpr int kIQ4_NL = static_cast<int>(DType::IQ4_NL);
+constexpr int kQ4_1 = static_cast<int>(DType::Q4_1);
+constexpr int kQ5_0 = static_cast<int>(DType::Q5_0);
+constexpr int kQ5_1 = static_cast<int>(DType::Q5_1);
 
 // Q3_K: 110-byte blocks {hmask[32]; qs[64]; scales[12]; half d} (2-byte aligned: 16-bit loads). Element l of
 // sub-block s = 4 hh + rr (32 elements) has its 2 low bits at bits 2 rr of qs[32 hh + l] and its high bit at bit
@@ -224,15 +227,137 @@ __device__ __forceinline__ void dot_iq4_nl(const uint8_t* const (&rows)[R], int 
     }
 }
 
-// Levels of the fused kernels (their EXT template argument): 0 reads Q8_0, Q4_K and Q6_K; 1 also Q5_K and Q4_0;
-// 2 also Q3_K, Q2_K, IQ4_XS and IQ4_NL. Each kernel is instantiated per level and the host launches the lowest
-// level that reads all of a launch's matrices (ext_level). Why: ptxas gives a kernel the registers of its
-// heaviest type path, and when one kernel dispatched Q5_K / Q4_0 too, the default one-row kernel went from 78
-// registers to 80 with 28 bytes of spill (sm_90) and Q8_0 / Q4_K_M decode lost ~7%. Level 0 compiles to the
-// same code whatever the higher levels add (checked on the PTX of its instantiations).
+// ---- 32-element blocks with a 5th bit and / or a minimum (level 3): Q4_0's lane mapping, 2 lanes per block (lane
+// half hf: qs bytes 8 hf .. 8 hf + 7, i.e. elements 8 hf .. + 7 (low nibbles) and 16 + 8 hf .. + 7 (high nibbles)); a
+// warp step covers 16 blocks. Element j's 5th bit is bit j of the little-endian word qh.
+
+// Bits 0..3 of n as bit 0 of bytes 0..3 (n * 0x00204081 puts bit i at 8 i with no overlapping terms, so no carries).
+__device__ __forceinline__ unsigned spread4(unsigned n) { return ((n & 0xFu) * 0x00204081u) & 0x01010101u; }
+
+// The 4 weights of qs word w (low or high nibbles) with their 5th bits from qh, elements e0 .. e0 + 3: q in 0..31
+// (Q5_1), or SIGNED: q - 16 as int8 (Q5_0: 0xF0 + low where the 5th bit is clear, as Q3_K's 0xFC).
+template <bool HI, bool SIGNED>
+__device__ __forceinline__ int q5_bytes(unsigned w, unsigned qh, int e0) {
+    const unsigned lo = (HI ? w >> 4 : w) & 0x0F0F0F0Fu, h = spread4(qh >> e0);
+    return static_cast<int>(SIGNED ? (h ^ 0x01010101u) * 0xF0u + lo : (h << 4) | lo);
+}
+
+// Q4_1: 20-byte blocks {half d, m; qs[16]} (4-byte aligned), value d q + m: d xd sum(q xq) + m s, the block's
+// activation sum s = xd sum(xq) added by the hf = 0 lane.
+template <int R, int UX = 1>
+__device__ __forceinline__ void dot_q4_1(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int hf = lane & 1;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
+#pragma unroll U
+    for (int b = lane >> 1; b < nb; b += 16) {
+        const int2 xa = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * hf);
+        const int2 xb = *reinterpret_cast<const int2*>(x.q + b * 32 + 16 + 8 * hf);
+        const float xd = x.d[b], xs = hf == 0 ? x.s[b] : 0.0f;
+        unsigned dm[R], w0[R], w1[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 20;
+            dm[r] = *reinterpret_cast<const unsigned*>(blk);
+            w0[r] = *reinterpret_cast<const unsigned*>(blk + 4 + 8 * hf), w1[r] = *reinterpret_cast<const unsigned*>(blk + 8 + 8 * hf);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            constexpr unsigned m4 = 0x0F0F0F0Fu;
+            int s = __dp4a(static_cast<int>(w0[r] & m4), xa.x, 0);
+            s = __dp4a(static_cast<int>(w1[r] & m4), xa.y, s);
+            s = __dp4a(static_cast<int>((w0[r] >> 4) & m4), xb.x, s);
+            s = __dp4a(static_cast<int>((w1[r] >> 4) & m4), xb.y, s);
+            const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&dm[r]));  // d, m
+            acc[r] += f.x * xd * static_cast<float>(s) + f.y * xs;
+        }
+    }
+}
+
+// Q5_0: 22-byte blocks {half d; qh[4]; qs[16]} (2-byte aligned: 16-bit loads), value d (q - 16).
+template <int R, int UX = 1>
+__device__ __forceinline__ void dot_q5_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int hf = lane & 1, e = 8 * hf;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
+#pragma unroll U
+    for (int b = lane >> 1; b < nb; b += 16) {
+        const int2 xa = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * hf);
+        const int2 xb = *reinterpret_cast<const int2*>(x.q + b * 32 + 16 + 8 * hf);
+        const float xd = x.d[b];
+        float d[R];
+        unsigned qh[R], w0[R], w1[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 22;
+            d[r] = h2f(ld16(blk));
+            qh[r] = static_cast<unsigned>(ld32_a2(blk + 2));
+            w0[r] = static_cast<unsigned>(ld32_a2(blk + 6 + 8 * hf)), w1[r] = static_cast<unsigned>(ld32_a2(blk + 10 + 8 * hf));
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            int s = __dp4a(q5_bytes<false, true>(w0[r], qh[r], e), xa.x, 0);
+            s = __dp4a(q5_bytes<false, true>(w1[r], qh[r], e + 4), xa.y, s);
+            s = __dp4a(q5_bytes<true, true>(w0[r], qh[r], e + 16), xb.x, s);
+            s = __dp4a(q5_bytes<true, true>(w1[r], qh[r], e + 20), xb.y, s);
+            acc[r] += d[r] * xd * static_cast<float>(s);
+        }
+    }
+}
+
+// Q5_1: 24-byte blocks {half d, m; qh[4]; qs[16]} (8-byte aligned), value d q + m (q in 0..31): as Q4_1.
+template <int R, int UX = 1>
+__device__ __forceinline__ void dot_q5_1(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int hf = lane & 1, e = 8 * hf;
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
+#pragma unroll U
+    for (int b = lane >> 1; b < nb; b += 16) {
+        const int2 xa = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * hf);
+        const int2 xb = *reinterpret_cast<const int2*>(x.q + b * 32 + 16 + 8 * hf);
+        const float xd = x.d[b], xs = hf == 0 ? x.s[b] : 0.0f;
+        uint2 hd[R], w[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 24;
+            hd[r] = *reinterpret_cast<const uint2*>(blk);  // d, m | qh
+            w[r] = *reinterpret_cast<const uint2*>(blk + 8 + 8 * hf);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            int s = __dp4a(q5_bytes<false, false>(w[r].x, hd[r].y, e), xa.x, 0);
+            s = __dp4a(q5_bytes<false, false>(w[r].y, hd[r].y, e + 4), xa.y, s);
+            s = __dp4a(q5_bytes<true, false>(w[r].x, hd[r].y, e + 16), xb.x, s);
+            s = __dp4a(q5_bytes<true, false>(w[r].y, hd[r].y, e + 20), xb.y, s);
+            const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&hd[r].x));  // d, m
+            acc[r] += f.x * xd * static_cast<float>(s) + f.y * xs;
+        }
+    }
+}
+
+// Type sets of the fused kernels (their EXT template argument, a bit mask): none: Q8_0, Q4_K and Q6_K; bit 1: also
+// Q5_K and Q4_0; bit 2: also Q3_K, Q2_K, IQ4_XS and IQ4_NL; bit 4: also Q4_1, Q5_0 and Q5_1. Each kernel is
+// instantiated for the masks 0, 1, 3 and 5 and the host launches the smallest one covering a launch's matrices
+// (ext_mask, fused_ext; matvec_fused splits a launch holding types of both sets 2 and 4). Why: ptxas gives a kernel
+// the registers of its heaviest type path (or more: with every type in one kernel the default one-row mat-vec took
+// all 255), and when one kernel dispatched Q5_K / Q4_0 too, the default one-row kernel went from 78 registers to 80
+// with 28 bytes of spill (sm_90) and Q8_0 / Q4_K_M decode lost ~7%. Mask 0 compiles to the same code whatever the
+// other sets add (checked on the PTX of its instantiations), and so does mask 1. Llama.cpp's mixes need 3 (Q2_K,
+// Q3_K_*: q|k|v mixes Q3_K and Q5_K; IQ4_*) or 5 (Q4_1, Q5_0, Q5_1 with a Q6_K head).
 template <int R, int UX = 1, int EXT = 0>
 __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
-    if constexpr (EXT >= 2) {
+    if constexpr ((EXT & 4) != 0) {
+        if (t == kQ4_1) {
+            dot_q4_1<R, UX>(rows, cols / 32, x, lane, acc);
+            return;
+        }
+        if (t == kQ5_0) {
+            dot_q5_0<R, UX>(rows, cols / 32, x, lane, acc);
+            return;
+        }
+        if (t == kQ5_1) {
+            dot_q5_1<R, UX>(rows, cols / 32, x, lane, acc);
+            return;
+        }
+    }
+    if constexpr ((EXT & 2) != 0) {
         if (t == kQ3_K) {
             dot_q3_k<R, UX>(rows, cols / 256, x, lane, acc);
             return;
@@ -251,7 +376,7 @@ __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R],
         }
     }
     const int nb = blocks_per_row(t, cols);
-    if constexpr (EXT >= 1) {
+    if constexpr ((EXT & 1) != 0) {
         if (t == kQ5_K) {
             dot_q5_k<R, UX>(rows, nb, x, lane, acc);
             return;
@@ -266,10 +391,13 @@ __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R],
     else dot_q8_0<R, UX>(rows, nb, x, lane, acc);
 }
 
-// The kernel level a matrix of type t needs (see dot_rows).
-inline int ext_level(DType t) {
+// The type set (bit) of type t, and the instantiated mask covering the sets of a launch (see dot_rows; not both 2
+// and 4).
+inline int ext_mask(DType t) {
+    if (t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1) return 4;
     if (t == DType::Q3_K || t == DType::Q2_K || t == DType::IQ4_XS || t == DType::IQ4_NL) return 2;
     return t == DType::Q5_K || t == DType::Q4_0 ? 1 : 0;
 }
+inline int fused_ext(int mask) { return mask == 0 ? 0 : mask == 1 ? 1 : (mask & 4) != 0 ? 5 : 3; }
 
 }  // namespace rz::cuda::detail::fused
