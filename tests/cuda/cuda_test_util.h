@@ -2,7 +2,7 @@
 // Helpers shared by the test_cuda files: the ../shared path (RZ_SHARED_DIR in the environment overrides the
 // build-time path: the GPU machine gets a carried copy), whether a device is present, ':'-separated model lists
 // from the environment, the logits error every GPU-vs-reference test reports, reproducible random inputs and
-// an owning device buffer.
+// an owning device buffer, quantized test matrices.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "realizar/core/fp16.h"
 #include "realizar/runtime/context.h"
 #include "realizar/runtime/sampler.h"
 #ifdef RZ_HAVE_CUDA
 #include "realizar/backend/cuda/cuda.h"
+#include "realizar/quant/quant.h"
 #endif
 
 namespace rz::test {
@@ -126,6 +128,50 @@ struct DevBuf {
     float* f() const { return static_cast<float*>(p); }
     int32_t* i() const { return static_cast<int32_t*>(p); }
 };
+
+// Byte offsets of the f16 fields (d, m, dmin) in each block (realizar/quant/blocks.h).
+inline std::vector<int> half_fields(DType t) {
+    switch (t) {
+        case DType::Q4_1: case DType::Q5_1: case DType::Q4_K: case DType::Q5_K: return {0, 2};
+        case DType::Q5_0: case DType::IQ4_NL: case DType::IQ4_XS: case DType::Q8_0: case DType::Q4_0: return {0};
+        case DType::Q2_K: return {80, 82};
+        case DType::Q3_K: return {108};
+        case DType::Q6_K: return {208};
+        default: return {};
+    }
+}
+
+struct Matrix {
+    std::vector<uint8_t> q;  // as stored
+    std::vector<float> deq;  // rz::quant::dequantize_row of it
+};
+
+// rows x cols of a quantized type t: random bytes (every scale, high-bit and mask pattern) with finite random
+// halves of either sign in the d / m / dmin fields, or (quantized) random floats through the reference quantizer.
+inline Matrix make_matrix(DType t, int rows, int cols, uint32_t seed, bool quantized) {
+    Matrix m;
+    const size_t rb = cuda::row_bytes(t, cols);
+    m.q.resize(rb * rows);
+    m.deq.resize(static_cast<size_t>(rows) * cols);
+    if (quantized) {
+        const auto src = random_floats(static_cast<size_t>(rows) * cols, seed);
+        for (int r = 0; r < rows; ++r)
+            EXPECT_TRUE(quant::quantize_row(t, src.data() + static_cast<size_t>(r) * cols, m.q.data() + rb * r, cols).ok());
+    } else {
+        uint32_t s = seed;
+        for (auto& b : m.q) b = static_cast<uint8_t>(lcg(s) >> 24);
+        const DTypeInfo* in = dtype_info(t);
+        for (size_t b = 0; b < m.q.size(); b += in->type_size)
+            for (int off : half_fields(t)) {
+                const float v = (static_cast<float>(lcg(s) >> 8) / static_cast<float>(1u << 24) - 0.5f) * 0.1f;
+                const uint16_t h = fp32_to_fp16(v);
+                m.q[b + off] = static_cast<uint8_t>(h & 0xFF), m.q[b + off + 1] = static_cast<uint8_t>(h >> 8);
+            }
+    }
+    for (int r = 0; r < rows; ++r)
+        EXPECT_TRUE(quant::dequantize_row(t, m.q.data() + rb * r, m.deq.data() + static_cast<size_t>(r) * cols, cols).ok());
+    return m;
+}
 #endif
 
 }  // namespace rz::test

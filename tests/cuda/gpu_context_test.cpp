@@ -234,10 +234,12 @@ TEST(CudaContext, QuantizedModelsCloseToCpu) {
     }
 }
 
-// The fused 5-launch layer (default) against the previous kernel sequence (RZ_CUDA_FUSED=0) on the same GPU:
-// the same quantization of the activations, only summation orders differ, but a float rounding that moves one
-// int8 activation by a step is amplified by 22 random layers (as between float and int8 activations, 0.15 of
-// std): measured 0.063 (Q4_K_M) / 0.047 (Q8_0) on H200 with the first fused version; bound 0.1.
+// The fused 5-launch layer (default) against the previous kernel sequence (RZ_CUDA_FUSED=0) on the same GPU.
+// Models of Q8_0 / Q4_K / Q6_K only: the same quantization of the activations, only summation orders differ, but a
+// float rounding that moves one int8 activation by a step is amplified by 22 random layers: measured 0.063
+// (Q4_K_M) / 0.047 (Q8_0) on H200 with the first fused version; bound 0.1. Models with other types: the old
+// sequence reads those in float (it has int8 kernels for Q8_0 / Q4_K / Q6_K only), so this is int8 against f32
+// activations: measured 0.064-0.102 (Q3_K_M, Q2_K, Q4_1, Q5_0, Q5_1, Q5_K_M, Q4_0; H200); bound 0.15.
 TEST(CudaContext, FusedLayerMatchesUnfused) {
     REQUIRE_DEVICE();
     const auto models = env_list("RZ_CUDA_QUANT_MODELS");
@@ -248,7 +250,7 @@ TEST(CudaContext, FusedLayerMatchesUnfused) {
         ASSERT_TRUE(m.ok()) << m.status().message();
 #ifdef RZ_HAVE_CUDA
         // The comparison means something only if the default side takes the fused layer: it does when every layer
-        // matrix and the output head has a fused kernel (GpuContext::fused_capable; Q5_K_M and Q4_0 included).
+        // matrix and the output head has a fused kernel (GpuContext::fused_capable; every quantization convert writes).
         const auto* mi = dynamic_cast<const ModelImpl*>(m->get());
         ASSERT_NE(mi, nullptr);
         for (const auto& L : mi->weights().layers)
@@ -258,6 +260,14 @@ TEST(CudaContext, FusedLayerMatchesUnfused) {
                 }
         const auto& head = mi->weights().output();
         EXPECT_TRUE(cuda::fused_supported(head.dtype, static_cast<int>(head.n_cols))) << path << ": output " << dtype_name(head.dtype);
+        const auto old_int8 = [](DType t) { return t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K; };
+        bool both_int8 = old_int8(head.dtype);
+        for (const auto& L : mi->weights().layers)
+            for (const auto& w : L.w)
+                if (w && w.n_rows > 1) both_int8 = both_int8 && old_int8(w.dtype);
+        const double bound = both_int8 ? 0.1 : 0.15;
+#else
+        const double bound = 0.1;
 #endif
         ContextOptions o;
         o.n_ctx = 64;
@@ -275,7 +285,7 @@ TEST(CudaContext, FusedLayerMatchesUnfused) {
         p.gpu = std::move(*new_ctx);
         const double err = prompt_error(p, prompt);
         std::printf("[fused-vs-unfused] %s: max|fused-unfused|/std = %.3g\n", path.c_str(), err);
-        EXPECT_LE(err, 0.1) << path;
+        EXPECT_LE(err, bound) << path;
         // Greedy steps through the graph path too.
         const int32_t first = argmax(p.cpu->logits(prompt.size() - 1));
         const auto a = greedy(*p.cpu, first, static_cast<int32_t>(prompt.size()), 16);

@@ -20,7 +20,7 @@ cp $S/data/tinystories-260K/stories260K-f32.gguf $P/shared/data/tinystories-260K
 cp -r $S/golden/llama_gqa $S/golden/phi2 $S/golden/qwen2 $S/golden/gpt2 $P/shared/golden/
 cp $S/data/tokenizers/llama2-spm/tokenizer.model $P/shared/data/tokenizers/llama2-spm/
 mkdir -p $P/shared/golden/quant && for t in Q8_0 Q4_0 Q4_K_M Q5_K_M Q6_K F16 BF16 Q2_K Q3_K_M Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS; do cp $S/golden/quant/q-$t.gguf $P/shared/golden/quant/; done
-# The f32 twins of the types read by the generic kernels only (tests/cuda/quant_types_test.cpp), xz-compressed (3.4 MB
+# The f32 twins of the types of tests/cuda/quant_types_test.cpp (no int8 kernel outside the fused layer), xz-compressed (3.4 MB
 # each raw); run.sh unpacks them on the device.
 for t in Q2_K Q3_K_M Q4_1 Q5_0 Q5_1 IQ4_NL IQ4_XS; do xz -9 -T2 -c $S/golden/quant/dq-$t.gguf > $P/shared/golden/quant/dq-$t.gguf.xz; done
 cat > $P/run.sh <<'RUN'
@@ -101,17 +101,23 @@ if has sanitizek; then  # the kernel tests and the fused Q4_K_M model only (shor
   echo "== memcheck fused layer (Q4_K_M, Q5_K_M, Q4_0; GPU vs CPU)"; RZ_CUDA_QUANT_MODELS=/tmp/tl-q4_k_m.gguf:/tmp/tl-q5_k_m.gguf:/tmp/tl-q4_0.gguf timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Quantized*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
   echo "== racecheck kernels"; timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaKernels.Fused*' 2>&1 | tail -3; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
-if has qtypes; then  # the types without fused kernels (Q2_K, Q3_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS): tests, memcheck, bench
-  pids=""  # synthetic models converted on the host CPUs while the tests run (q4_k_m: the fused path, for the ratio)
-  for t in q2_k q3_k_m q4_k_m; do
+if has qtypes; then  # Q2_K, Q3_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS (fused_dot_ext.cuh): tests, memcheck, bench
+  pids=""  # synthetic models converted on the host CPUs while the tests run (q4_k_m: the older fused path, for the ratio)
+  QT="q2_k q3_k_m q4_1 q5_0 q5_1 q4_k_m"
+  for t in $QT; do
     /usr/bin/time -f "convert $t %e s" timeout 200 ./realizar convert --synthetic tinyllama-1.1b --type $t --vocab shared/data/tokenizers/llama2-spm/tokenizer.model -o /tmp/tl-$t.gguf > /tmp/conv-$t.log 2>&1 &
     pids="$pids $!"
   done
-  echo "== quant types"; timeout 90 ./test_cuda --gtest_filter='CudaQuantTypes.*' 2>&1 | grep -E "quant-types|OK \]|FAILED|Failure|Expected|Which|actual|message|[Ee]rror" | head -60
+  echo "== quant types"; timeout 90 ./test_cuda --gtest_filter='CudaQuantTypes.*' 2>&1 | grep -E "quant-types|fused-golden|OK \]|FAILED|Failure|Expected|Which|actual|message|[Ee]rror" | head -60
   echo "== memcheck quant types"; timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='CudaQuantTypes.*' 2>&1 | tail -3; echo "memcheck rc=${PIPESTATUS[0]}"
   wait $pids
-  tail -qn1 /tmp/conv-q2_k.log /tmp/conv-q3_k_m.log /tmp/conv-q4_k_m.log
-  for t in q2_k q3_k_m q4_k_m; do echo "== bench --gpu $t"; timeout 60 ./realizar bench /tmp/tl-$t.gguf --gpu -p 512 -n 128 --max-time 8 2>&1 | grep -v peak_rss | tail -5; done
+  for t in $QT; do tail -qn1 /tmp/conv-$t.log; done
+  QM=$(for t in $QT; do printf "/tmp/tl-%s.gguf:" $t; done)
+  echo "== fused vs unfused, gpu vs cpu"; RZ_CUDA_QUANT_MODELS=$QM timeout 200 ./test_cuda --gtest_filter='*Quantized*:*FusedLayer*' 2>&1 | grep -E "gpu-vs|fused-vs|OK|FAIL|Failure|Expected|Which|actual" | head -40
+  for cfg in RZ_CUDA_FUSED=0 RZ_CUDA_FUSED=1 RZ_CUDA_FUSED=0 RZ_CUDA_FUSED=1; do  # the old sequence (f32 mat-vecs for these types), then the fused layer
+    echo "== bench $cfg"
+    env $cfg RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$QM timeout 90 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, /[$cfg] (/"
+  done
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
@@ -119,7 +125,7 @@ if has sanitize; then
   echo "== racecheck"; timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 ./test_cuda --gtest_filter=*GoldenLlama*:*Kernels* 2>&1 | tail -4; echo "racecheck rc=${PIPESTATUS[0]}"
 fi
 echo "==== SUMMARY"
-grep -E "PASSED|FAILED|Failure|gpu-vs|fused-vs|quant-types|rc=|\] /tmp" "$LOG" | grep -v "^\[  PASSED  \] [0-9]* tests\?\.$" | sed 's/ weights\/token; roofline/ MB; roof/; s/of roofline//' | cut -c1-170
+grep -E "PASSED|FAILED|Failure|gpu-vs|fused-vs|fused-golden|quant-types|rc=|\] /tmp" "$LOG" | grep -v "^\[  PASSED  \] [0-9]* tests\?\.$" | sed 's/ weights\/token; roofline/ MB; roof/; s/of roofline//' | cut -c1-170
 grep -E "^\[  PASSED|^\[  FAILED" "$LOG" | sort | uniq -c
 RUN
 chmod +x $P/run.sh

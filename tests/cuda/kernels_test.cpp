@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/cuda_test_util.h"
@@ -119,21 +121,17 @@ TEST(CudaKernels, ArgmaxAndSwiglu) {
 
 // ---- fused decode-layer kernels (decode_fused.cu) -----------------------------------------------------------
 
-// A quantized random matrix: its device copy and the rows rz::quant dequantises it to.
+// A random matrix of a quantized type: its device copy and the rows rz::quant dequantises it to. quantized: random
+// floats through the reference quantizer; else random bytes (every scale, high-bit and mask pattern, test::make_matrix).
 struct QMat {
     DType t;
     int rows, cols;
     std::vector<float> deq;  // [rows, cols]
     DevBuf dev;
-    QMat(DType t_, int rows_, int cols_, uint32_t seed) : t(t_), rows(rows_), cols(cols_), deq(static_cast<size_t>(rows_) * cols_), dev(row_bytes(t_, cols_) * rows_) {
-        const size_t rb = row_bytes(t, cols);
-        const auto src = random_floats(deq.size(), seed);
-        std::vector<uint8_t> q(rb * rows);
-        for (int r = 0; r < rows; ++r) {
-            EXPECT_TRUE(quant::quantize_row(t, src.data() + static_cast<size_t>(r) * cols, q.data() + rb * r, cols).ok());
-            EXPECT_TRUE(quant::dequantize_row(t, q.data() + rb * r, deq.data() + static_cast<size_t>(r) * cols, cols).ok());
-        }
-        EXPECT_TRUE(upload(dev.p, q.data(), q.size()).ok());
+    QMat(DType t_, int rows_, int cols_, uint32_t seed, bool quantized = true) : t(t_), rows(rows_), cols(cols_), dev(row_bytes(t_, cols_) * rows_) {
+        test::Matrix m = test::make_matrix(t, rows, cols, seed, quantized);
+        deq = std::move(m.deq);
+        EXPECT_TRUE(upload(dev.p, m.q.data(), m.q.size()).ok());
     }
     // float64 W x over the dequantised rows, and sum |w x| (the scale of its rounding error).
     void ref(const std::vector<float>& x, std::vector<double>& y, std::vector<double>& mag) const {
@@ -184,16 +182,31 @@ void clear_variant() {
     unsetenv("RZ_CUDA_MV_R");
 }
 
-// matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M or Q5_K_M layer:
-// rows not a multiple of the row group; Q4_0 mixed in), with biases and accumulate, rows of 1-3 stages, for each
-// kernel variant (launches with a Q5_K or Q4_0 segment take the direct kernels under RZ_CUDA_STAGED=1 too).
+// matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M, Q5_K_M, Q3_K_M or
+// Q2_K layer: rows not a multiple of the row group; the other fused types mixed in, every kernel type set of
+// fused_dot_ext.cuh), with biases and accumulate, rows of 1-3 stages, for each kernel variant (launches with a
+// segment of a type other than Q8_0 / Q4_K / Q6_K take the direct kernels under RZ_CUDA_STAGED=1 too). The types of
+// fused_dot_ext.cuh also as random bytes: every scale, min, high-bit and codebook pattern.
 TEST(CudaKernels, FusedNormMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const DType kTriples[][3] = {{DType::Q4_K, DType::Q8_0, DType::Q6_K}, {DType::Q5_K, DType::Q4_0, DType::Q6_K}};
-    for (int ti = 0; ti < 2 * 3; ++ti) {
-        const auto& tt = kTriples[ti / 3];
+    struct Seg {
+        DType t;
+        bool quantized;  // reference-quantized, else random bytes
+    };
+    const Seg kTriples[][3] = {{{DType::Q4_K, true}, {DType::Q8_0, true}, {DType::Q6_K, true}},
+                               {{DType::Q5_K, true}, {DType::Q4_0, true}, {DType::Q6_K, true}},
+                               {{DType::Q3_K, false}, {DType::Q2_K, false}, {DType::IQ4_XS, false}},
+                               {{DType::IQ4_NL, false}, {DType::Q3_K, true}, {DType::Q5_K, true}},
+                               {{DType::Q2_K, true}, {DType::IQ4_NL, true}, {DType::IQ4_XS, true}},
+                               {{DType::Q4_1, false}, {DType::Q5_0, false}, {DType::Q5_1, false}},
+                               {{DType::Q5_1, true}, {DType::Q4_1, true}, {DType::Q6_K, true}},
+                               {{DType::Q5_0, true}, {DType::Q3_K, false}, {DType::Q8_0, true}}};  // both extra type sets: two launches
+    constexpr int kNT = static_cast<int>(sizeof(kTriples) / sizeof(kTriples[0]));
+    for (int ti = 0; ti < kNT * 3; ++ti) {
+        const Seg(&ts)[3] = kTriples[ti / 3];
+        const DType tt[3] = {ts[0].t, ts[1].t, ts[2].t};
         const int cols = std::array{512, 2048, 3072}[static_cast<size_t>(ti % 3)];
-        QMat a(tt[0], 37, cols, 11u), b(tt[1], 70, cols, 12u), c(tt[2], 5, cols, 13u);
+        QMat a(tt[0], 37, cols, 11u, ts[0].quantized), b(tt[1], 70, cols, 12u, ts[1].quantized), c(tt[2], 5, cols, 13u, ts[2].quantized);
         const auto x = random_floats(static_cast<size_t>(cols), 21u), w = random_floats(static_cast<size_t>(cols), 22u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));
         DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols);
@@ -202,7 +215,8 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
         for (const Variant& var : kVariants) {
             set_variant(var);
             for (bool acc : {false, true}) {
-                SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) + " cols " + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
+                SCOPED_TRACE(std::string(dtype_name(tt[0])) + (ts[0].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[1])) +
+                             (ts[1].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[2])) + (ts[2].quantized ? "" : " (bytes)") + " cols " + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};
@@ -330,13 +344,23 @@ TEST(CudaKernels, L2PrefetchPlan) {
 }
 
 // gate|up with the norm prologue and the GLU epilogue (h = silu(g) * u against float64), then matvec_act over
-// the int8 buffer it wrote (down projection, accumulate) against the host quantization of the GPU's h.
+// the int8 buffer it wrote (down projections of every fused type, accumulate) against the host quantization of the
+// GPU's h. The types of fused_dot_ext.cuh: gate and the down matrices of random bytes, up reference-quantized.
 TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const int E = 512, F2 = 256;  // n_ff: 8 GLU blocks; a multiple of 256 for the down projection's int8 kernels
-    for (DType tg : {DType::Q4_K, DType::Q8_0, DType::Q6_K, DType::Q5_K, DType::Q4_0}) {
-        QMat g(tg, F2, E, 51u), u(tg, F2, E, 52u);
-        QMat down(DType::Q4_K, 40, F2, 53u), down8(DType::Q8_0, 33, F2, 54u), down5(DType::Q5_K, 19, F2, 55u), down40(DType::Q4_0, 45, F2, 56u);
+    const auto low_bit = [](DType t) {
+        return t == DType::Q3_K || t == DType::Q2_K || t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 ||
+               t == DType::Q5_1;
+    };
+    std::vector<std::unique_ptr<QMat>> downs;
+    uint32_t seed = 53u;
+    for (DType t : {DType::Q4_K, DType::Q8_0, DType::Q5_K, DType::Q4_0, DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL, DType::Q4_1,
+                    DType::Q5_0, DType::Q5_1})
+        downs.push_back(std::make_unique<QMat>(t, 19 + static_cast<int>(seed % 29u), F2, seed, !low_bit(t))), ++seed;
+    for (DType tg : {DType::Q4_K, DType::Q8_0, DType::Q6_K, DType::Q5_K, DType::Q4_0, DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL,
+                     DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
+        QMat g(tg, F2, E, 51u, !low_bit(tg)), u(tg, F2, E, 52u);
         const auto x = random_floats(static_cast<size_t>(E), 61u), w = random_floats(static_cast<size_t>(E), 62u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-6f));
         std::vector<double> gr, gm, ur, um;
@@ -363,7 +387,8 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
             }
             // The int8 buffer now holds q8(h): the down projections read it (x += W h).
             const auto hq = quantize_like_gpu(h);
-            for (const QMat* d : {&down, &down8, &down5, &down40}) {
+            for (const auto& dp : downs) {
+                const QMat* d = dp.get();
                 const auto y0 = random_floats(static_cast<size_t>(d->rows), 70u);
                 DevBuf dy(sizeof(float) * d->rows);
                 ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * d->rows).ok());

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "backend/cuda/common.cuh"
-#include "backend/cuda/fused_dot.cuh"
+#include "backend/cuda/fused_dot_ext.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda {
@@ -228,7 +228,7 @@ __device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
     return p.seg[2];
 }
 
-template <int R, int UX, bool EXT>
+template <int R, int UX, int EXT>
 __global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -294,7 +294,7 @@ struct GluParams {
 };
 
 // Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for TinyLlama) run in one wave.
-template <int R, bool EXT>
+template <int R, int EXT>
 __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     __shared__ float gu[64];
@@ -338,7 +338,7 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
 // staged kernel below).
 __device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
 
-template <int P, bool EXT>
+template <int P, int EXT>
 __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -632,7 +632,7 @@ bool& pdl_flag() {
 int norm_late() { return env_int("RZ_CUDA_NORM_LATE", 1) != 0 ? 1 : 0; }
 
 
-template <int R, int UX, bool EXT>
+template <int R, int UX, int EXT>
 int resident_blocks(size_t smem) {
     static std::map<size_t, int> cache;
     auto it = cache.find(smem);
@@ -645,7 +645,7 @@ int resident_blocks(size_t smem) {
     return cache[smem] = std::max(1, n) * sm_count();
 }
 
-template <int R, int UX, bool EXT>
+template <int R, int UX, int EXT>
 void launch_mv_k(MvParams& p, size_t smem) {
     for (int i = 0; i < p.nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
@@ -660,10 +660,15 @@ void launch_mv_k(MvParams& p, size_t smem) {
     launch(mv_fused_kernel<R, UX, EXT>, grid, kMvWarps * 32, smem, p);
 }
 
+// ext: the kernels' type-set mask (fused_ext, fused_dot_ext.cuh).
 template <int R, int UX = 1>
-void launch_mv(MvParams& p, size_t smem, bool ext) {
-    if (ext) launch_mv_k<R, UX, true>(p, smem);
-    else launch_mv_k<R, UX, false>(p, smem);
+void launch_mv(MvParams& p, size_t smem, int ext) {
+    switch (ext) {
+        case 5: launch_mv_k<R, UX, 5>(p, smem); break;
+        case 3: launch_mv_k<R, UX, 3>(p, smem); break;
+        case 1: launch_mv_k<R, UX, 1>(p, smem); break;
+        default: launch_mv_k<R, UX, 0>(p, smem); break;
+    }
 }
 
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
@@ -674,13 +679,26 @@ int mv_rows_per_warp(int rows) {
 }
 
 void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
+    // Segments of both extra type sets 2 and 4 (fused_dot_ext.cuh; no llama.cpp mix has them in one q|k|v) go out
+    // as two launches, each with its own norm prologue, instead of one kernel reading every type (ptxas gave that
+    // one all 255 registers).
+    int sets = 0;
+    for (int i = 0; i < nseg; ++i) sets |= ext_mask(segs[i].t);
+    if ((sets & 6) == 6) {
+        MatvecSeg a[3], b[3];
+        int na = 0, nb = 0;
+        for (int i = 0; i < nseg; ++i) (ext_mask(segs[i].t) == 4 ? b[nb++] : a[na++]) = segs[i];
+        matvec_fused(a, na, cols, x, norm_w, eps, accumulate, pf);
+        matvec_fused(b, nb, cols, x, norm_w, eps, accumulate, L2Pf{});
+        return;
+    }
     MvParams p{};
     p.pf = pf;
     int rows = 0;
-    bool ext = false;
+    int ext = 0;
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
-        ext = ext || ext_type(segs[i].t);
+        ext |= ext_mask(segs[i].t);
         p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
         rows += segs[i].rows;
     }
@@ -692,6 +710,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.accumulate = accumulate ? 1 : 0;
     p.late = norm_late();
     const size_t smem = x ? norm_smem_bytes(cols) : 0;
+    ext = fused_ext(ext);
     switch (mv_rows_per_warp(rows)) {
         case 4: launch_mv<4>(p, smem, ext); break;
         case 2: launch_mv<2>(p, smem, ext); break;
@@ -711,7 +730,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
 // activation buffer (down, o). Staged Q6_K down was faster than the direct kernel with the old unroll
 // (ncu, H200: 11.9 vs 14.5 us), but with the doubled unroll (RZ_CUDA_MV_U=2) the direct kernels everywhere
 // measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
-// The staged kernels read Q8_0, Q4_K and Q6_K only (Q5_K and Q4_0 always take the direct kernels).
+// The staged kernels read Q8_0, Q4_K and Q6_K only (the other types always take the direct kernels).
 bool staged_type(DType t) { return t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K; }
 
 bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
@@ -774,6 +793,16 @@ void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, co
     launch_staged<false>(p);
 }
 
+// The gate|up kernels of a type-set mask (fused_ext; gate and up share one type, so never 7).
+template <int R>
+auto glu_fused_for(int ext) {
+    return ext == 5 ? glu_fused_kernel<R, 5> : ext == 3 ? glu_fused_kernel<R, 3> : ext == 1 ? glu_fused_kernel<R, 1> : glu_fused_kernel<R, 0>;
+}
+template <int P>
+auto glu_pairs_for(int ext) {
+    return ext == 5 ? glu_pairs_kernel<P, 5> : ext == 3 ? glu_pairs_kernel<P, 3> : ext == 1 ? glu_pairs_kernel<P, 1> : glu_pairs_kernel<P, 0>;
+}
+
 float* glu_scratch() {
     static float* p = [] {
         void* a = nullptr;
@@ -822,10 +851,13 @@ bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
     // Q6_K rows of an odd number of 210-byte blocks would not be 4-byte aligned (the staged copies need it).
-    // Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0 rows (18-byte blocks) are 2-byte
-    // aligned like Q8_0.
+    // Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks), Q5_0 (22)
+    // and Q3_K (110) rows are 2-byte aligned like Q8_0 and read with 16-bit loads; Q2_K (84) and Q4_1 (20) rows are
+    // 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
     return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
-           (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || (t == DType::Q6_K && cols % 512 == 0));
+           (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
+            t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||
+            (t == DType::Q6_K && cols % 512 == 0));
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
@@ -871,21 +903,21 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
                 static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf, norm_late()};
     const size_t smem = norm_smem_bytes(cols);
-    const bool ext = ext_type(tg);
+    const int ext = fused_ext(ext_mask(tg));
     const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
     if (pairs == 1 || pairs == 2) {
         if (!p.h) p.h = glu_scratch();
         if (pairs == 2 && n_ff % (kMvWarps * 2) == 0)
-            launch(ext ? glu_pairs_kernel<2, true> : glu_pairs_kernel<2, false>, n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
+            launch(glu_pairs_for<2>(ext), n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
         else
-            launch(ext ? glu_pairs_kernel<1, true> : glu_pairs_kernel<1, false>, n_ff / kMvWarps, kMvWarps * 32, smem, p);
+            launch(glu_pairs_for<1>(ext), n_ff / kMvWarps, kMvWarps * 32, smem, p);
         return;
     }
     const int grid = n_ff / 32;
     if (env_int("RZ_CUDA_GLU_R", 8) == 4)  // rows per warp: 64 / R warps per block
-        launch(ext ? glu_fused_kernel<4, true> : glu_fused_kernel<4, false>, grid, 16 * 32, smem, p);
+        launch(glu_fused_for<4>(ext), grid, 16 * 32, smem, p);
     else
-        launch(ext ? glu_fused_kernel<8, true> : glu_fused_kernel<8, false>, grid, 8 * 32, smem, p);
+        launch(glu_fused_for<8>(ext), grid, 8 * 32, smem, p);
 }
 
 

@@ -1,7 +1,8 @@
 #pragma once
 // Int8 dot products of the fused decode-layer mat-vecs (decode_fused.cu): one warp computes R rows' partial
-// sums against the int8 activation (per-32 scales d and d * sum(q)) for each weight type of the fused path
-// (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K). Internal to src/backend/cuda; included by decode_fused.cu only.
+// sums against the int8 activation (per-32 scales d and d * sum(q)) for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K; the
+// low-bit types and the per-type dispatch (dot_rows) are in fused_dot_ext.cuh. Internal to src/backend/cuda;
+// included by decode_fused.cu (through fused_dot_ext.cuh) only.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -215,30 +216,5 @@ __device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb
 
 // Blocks per row of type t (32 elements per Q8_0 / Q4_0 block, 256 per super-block).
 __host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 || t == kQ4_0 ? cols / 32 : cols / 256; }
-
-// EXT: the kernel also reads Q5_K and Q4_0. Kernels are instantiated twice (EXT false / true) and the host
-// takes the EXT one only for launches with such a matrix: the per-kernel register allocation is the maximum
-// over every type's path, and the Q5_K / Q4_0 paths pushed the default one-row kernel from 78 registers to 80
-// with 28 bytes of spill (ptxas, sm_90), which cost the Q8_0 / Q4_K_M models ~7% decode speed.
-template <int R, int UX = 1, bool EXT = false>
-__device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
-    const int nb = blocks_per_row(t, cols);
-    if constexpr (EXT) {
-        if (t == kQ5_K) {
-            dot_q5_k<R, UX>(rows, nb, x, lane, acc);
-            return;
-        }
-        if (t == kQ4_0) {
-            dot_q4_0<R, UX>(rows, nb, x, lane, acc);
-            return;
-        }
-    }
-    if (t == kQ4_K) dot_q4_k<R, UX>(rows, nb, x, lane, acc);
-    else if (t == kQ6_K) dot_q6_k<R, UX>(rows, nb, x, lane, acc);
-    else dot_q8_0<R, UX>(rows, nb, x, lane, acc);
-}
-
-// Whether a matrix of type t needs the EXT kernels.
-inline bool ext_type(DType t) { return t == DType::Q5_K || t == DType::Q4_0; }
 
 }  // namespace rz::cuda::detail::fused

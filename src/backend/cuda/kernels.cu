@@ -634,7 +634,7 @@ bool weight_supported(DType t) {
     switch (t) {
         case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0:
         case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
-        // Read by the generic kernels only (quant_decode.cuh): no int8 or fused kernel.
+        // Read by the generic kernels (quant_decode.cuh) here; int8 kernels only in the fused layer (fused_dot_ext.cuh).
         case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::IQ4_NL: case DType::Q2_K: case DType::Q3_K:
         case DType::IQ4_XS: return true;
         default: return false;

@@ -2,8 +2,9 @@
 // Device decoders of the weight types the generic (dequantizing) CUDA kernels read besides F32/F16/BF16, Q8_0,
 // Q4_0, Q4_K, Q5_K and Q6_K: Q4_1, Q5_0, Q5_1, IQ4_NL (32-element blocks) and Q2_K, Q3_K, IQ4_XS (256-element
 // super-blocks). Layouts as in rz::quant (realizar/quant/blocks.h; the CPU reference dequantizers in
-// src/quant/dequantize.cpp). These types have no fused int8 decode kernel: a model holding them takes the
-// unfused kernel sequence (matvec_kernel, get_row) and, for batches, the dequantize + GEMM / multi-row mat-vec.
+// src/quant/dequantize.cpp). Outside the fused decode layer (whose int8 kernels for them are in fused_dot_ext.cuh)
+// these decoders are how they are read: the unfused kernel sequence (matvec_kernel, get_row) and, for batches, the
+// dequantize + GEMM / multi-row mat-vec.
 //
 // deq_extra<T, N>(row, e0, v): elements [e0, e0 + N) of a row into v[N], N = 32 (a sub-block: the float mat-vec
 // and the embedding row) or 8 (the batched path's groups), e0 a multiple of N. Every value is computed with the

@@ -31,7 +31,8 @@ Status copy_async(void* dst, const void* src, size_t bytes);  // direction from 
 Status sync(const char* where);                            // surfaces asynchronous kernel errors
 
 // Weight types the mat-vec / row-gather kernels read in place: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and
-// (generic dequantizing kernels only, no int8 / fused kernel) Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS.
+// (generic dequantizing kernels; int8 kernels in the fused decode layer only) Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K,
+// IQ4_XS.
 bool weight_supported(DType t);
 // Bytes of one row of n_cols elements (n_cols must be a multiple of the block size).
 size_t row_bytes(DType t, int64_t n_cols);
@@ -74,8 +75,8 @@ void argmax(const float* x, int n, int32_t* out);                    // out: one
 // (RZ_CUDA_PDL=0 or set_pdl(false) turns it off).
 void set_pdl(bool on);
 bool pdl_enabled();
-// Whether the fused mat-vecs read weights of type t with rows of `cols` (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K (Q6_K:
-// cols % 512 == 0); cols % 256 == 0;
+// Whether the fused mat-vecs read weights of type t with rows of `cols` (every quantized type above: Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (cols % 512 == 0), IQ4_XS); cols % 256 == 0;
 // up to kFusedMaxNormCols for the normalising kernels, 131072 for matvec_act).
 constexpr int kFusedMaxNormCols = 32768;
 bool fused_supported(DType t, int cols);
