@@ -42,13 +42,6 @@ Status cublas_check(cublasStatus_t s, const char* what) {
     return Status(StatusCode::kInternal, std::string("cuBLAS ") + what + ": " + cublasGetStatusString(s));
 }
 
-template <typename O>
-__device__ __forceinline__ O from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-
 __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
     const __half2 h = __floats2half2_rn(a, b);  // a in the low half (the lower address)
     return *reinterpret_cast<const uint32_t*>(&h);
@@ -80,7 +73,7 @@ __global__ void dequant_plain_kernel(const uint8_t* __restrict__ W, size_t rb, i
     if (g >= static_cast<int64_t>(n) * cols) return;
     const int i = static_cast<int>(g / cols), c = static_cast<int>(g % cols);
     const int64_t r = idx ? idx[i] : row0 + i;
-    out[g] = from_float<O>(detail::plain_at<T>(W + static_cast<size_t>(r) * rb, c));
+    out[g] = rz::cuda::detail::to_cache<O>(detail::plain_at<T>(W + static_cast<size_t>(r) * rb, c));  // float or half (rn)
 }
 
 template <typename O>
