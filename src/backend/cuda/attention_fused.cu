@@ -292,20 +292,37 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     }
 }
 
+constexpr int kAttnThreads = 256;
+
+// Fewest positions per split: RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md).
+int attn_min_chunk() { return std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128)); }
+
+// Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
+int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
+
+// The split kernel on `grid` blocks with shared memory for q, k, v, the partials, the reduction and `scores`
+// floats of scores.
+void launch_split(const AttnParams& p, bool f16, int grid, size_t scores) {
+    const size_t smem = sizeof(float) * (static_cast<size_t>(3 * p.hd + std::max(kAttnThreads, 8 * p.hd) + 32) + scores);
+    if (f16)
+        launch(attn_split_kernel<__half>, grid, kAttnThreads, smem, p);
+    else
+        launch(attn_split_kernel<float>, grid, kAttnThreads, smem, p);
+}
+
 }  // namespace
 
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
                      float* out, int n_swa) {
-    const int threads = 256;
-    RZ_ASSERT(hd <= threads && n_rot / 2 <= threads, "attention_fused: head_dim above 256");
+    RZ_ASSERT(hd <= kAttnThreads && n_rot / 2 <= kAttnThreads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
                  scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0, n_swa};
     // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
     // Split-KV (RZ_CUDA_ATTN_SPLIT=0: off): up to ~4 blocks per SM over all heads, at most 8192 positions per
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
-    // at least RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md) positions per split.
-    const int c_min = std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128));
+    // at least attn_min_chunk() positions per split.
+    const int c_min = attn_min_chunk();
     const int s_max = std::min(std::max((4 * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
     size_t scores_smem = 0;
@@ -320,17 +337,8 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
         p.smem_scores = n_ctx <= 8192 ? 1 : 0;
         scores_smem = p.smem_scores ? static_cast<size_t>(n_ctx) : 0;
     }
-    const size_t smem = sizeof(float) * (static_cast<size_t>(3 * hd + std::max(threads, 8 * hd) + 32) + scores_smem);
-    if (f16)
-        launch(attn_split_kernel<__half>, n_head * p.s_max, threads, smem, p);
-    else
-        launch(attn_split_kernel<float>, n_head * p.s_max, threads, smem, p);
+    launch_split(p, f16, n_head * p.s_max, scores_smem);
 }
-
-namespace {
-// Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
-int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
-}  // namespace
 
 size_t attention_decode_rows_scratch(int m_max, int n_head, int hd) {
     size_t most = 0;
@@ -341,24 +349,19 @@ size_t attention_decode_rows_scratch(int m_max, int n_head, int hd) {
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
                            float* out32, void* out16, int ldo) {
-    const int threads = 256;
-    if (m <= 0 || hd > threads || m * n_head > 1024) return false;
+    if (m <= 0 || hd > kAttnThreads || m * n_head > 1024) return false;
     const int s_max = rows_s_max(m, n_head);
-    const int c_min = std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128));
+    const int c_min = attn_min_chunk();
     const int chunk_max = std::max(c_min, (n_ctx + s_max - 1) / s_max);
     if (chunk_max > 8192 || static_cast<size_t>(m) * n_head * s_max * (hd + 2) > scratch_floats) return false;
     AttnParams p{};
     p.q = q, p.kc = const_cast<void*>(kc), p.vc = const_cast<void*>(vc);
     p.n_head = n_head, p.n_head_kv = n_head_kv, p.hd = hd, p.n_ctx = n_ctx;
     p.scale = scale, p.scores = scratch, p.out = out32, p.out16 = static_cast<__half*>(out16);
-    p.act = act_buffer(), p.pdl_early = pdl_early(), p.smem_scores = 1, p.s_max = s_max, p.c_min = c_min, p.n_swa = n_swa;
+    p.pdl_early = pdl_early(), p.smem_scores = 1, p.s_max = s_max, p.c_min = c_min, p.n_swa = n_swa;
     p.seq_rows = seq, p.pos_rows = pos, p.ldq = ldq, p.ldo = ldo, p.stored = 1;
     p.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
-    const size_t smem = sizeof(float) * (static_cast<size_t>(3 * hd + std::max(threads, 8 * hd) + 32) + static_cast<size_t>(chunk_max));
-    if (f16)
-        launch(attn_split_kernel<__half>, m * n_head * s_max, threads, smem, p);
-    else
-        launch(attn_split_kernel<float>, m * n_head * s_max, threads, smem, p);
+    launch_split(p, f16, m * n_head * s_max, static_cast<size_t>(chunk_max));
     return true;
 }
 
