@@ -202,7 +202,8 @@ private:
     float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;
     float* bpe_ = nullptr;  // [chunk, E] learned position rows (models with a position table only)
     void* bin16_ = nullptr;
-    float* bdec_ = nullptr;  // split partials of the decode-step attention (attention_decode_rows); null: RZ_CUDA_DECODE_ROWS=0
+    bool decode_rows_ = true;  // RZ_CUDA_DECODE_ROWS (default 1): decode steps take attention_decode_rows
+    float* bdec_ = nullptr;    // its split partials (allocated with the batched buffers when decode_rows_)
     size_t bdec_floats_ = 0;
     static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
@@ -403,6 +404,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
     if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
+    if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_GEMM"))
         c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
                                                                                                                : cuda::batch::GemmMode::kAuto;
@@ -648,7 +650,7 @@ Status GpuContext::batch_alloc() {
     }
     RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
     RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
-    if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS"); !(e && std::strcmp(e, "0") == 0)) {
+    if (decode_rows_) {
         bdec_floats_ = cuda::attention_decode_rows_scratch(kDecodeRowsMax, p.n_head, p.head_dim);
         RZ_ASSIGN_OR_RETURN(bdec_, dev_floats(bdec_floats_, "batched decode attention partials"));
     }
@@ -737,8 +739,9 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
             cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
             auto a = ins({&L.o});
-            // A decode step (one token per sequence, tiles of one row) takes the split-KV decode kernel: the prefill
-            // kernel pads each sequence's single query into a tile of rows (18.6 vs ~6 us a layer at 4 sequences).
+            // A decode step (every attention tile one row: each row a lone query over its own cached positions) takes
+            // the split-KV decode kernel: the prefill kernel pads each single query into a tile of rows (18.6 vs ~6 us
+            // a layer at 4 sequences).
             const bool decode_rows = n_tiles == m && m <= kDecodeRowsMax && bdec_ &&
                                      cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_,
                                                                  dseq, dpos, m, p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, a.first, a.second,
