@@ -31,16 +31,7 @@ std::vector<float> read_floats(const std::string& path) {
     return out;
 }
 
-std::unique_ptr<Context> context(const std::shared_ptr<Model>& m, int n_gpu_layers) {
-    ContextOptions o;
-    o.n_ctx = 128;
-    o.cache_type = DType::F32;
-    o.n_threads = 2;
-    o.n_gpu_layers = n_gpu_layers;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
-}
+using test::make_context;
 
 std::vector<float> run(Context& ctx, const std::vector<int32_t>& toks) {
     Batch b;
@@ -67,8 +58,8 @@ TEST_P(CudaGoldenArch, LogitsMatchHuggingFaceAndCpuAndGreedy) {
         const auto& refs = *variant ? j["logits_bf16"] : j["logits"];
         for (size_t k = 0; k < refs.size(); ++k) {
             const auto toks = j["sequences"][k].get<std::vector<int32_t>>();
-            auto gpu = context(*m, -1);
-            auto cpu = context(*m, 0);
+            auto gpu = make_context(*m, -1);
+            auto cpu = make_context(*m, 0);
             ASSERT_TRUE(gpu && cpu);
             const auto g = run(*gpu, toks), c = run(*cpu, toks);
             const auto ref = read_floats(dir + "/" + refs[k]["file"].get<std::string>());
@@ -82,7 +73,7 @@ TEST_P(CudaGoldenArch, LogitsMatchHuggingFaceAndCpuAndGreedy) {
     // Greedy continuation with the device KV cache (compared while HF's top-1 margin is clear of our error).
     auto m = Model::load(dir);
     ASSERT_TRUE(m.ok());
-    auto gpu = context(*m, -1);
+    auto gpu = make_context(*m, -1);
     ASSERT_TRUE(gpu);
     const auto prompt = j["greedy"]["prompt"].get<std::vector<int32_t>>();
     const auto want = j["greedy"]["tokens"].get<std::vector<int32_t>>();

@@ -233,14 +233,7 @@ struct Env {  // environment variables for the contexts created in its scope (re
 };
 
 std::unique_ptr<Context> ctx(const std::shared_ptr<Model>& m, int n_gpu_layers, DType cache = DType::F32) {
-    ContextOptions o;
-    o.n_ctx = 128;
-    o.cache_type = cache;
-    o.n_threads = 2;
-    o.n_gpu_layers = n_gpu_layers;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
+    return test::make_context(m, n_gpu_layers, 128, cache);
 }
 
 // All rows' logits of one prompt batch.

@@ -343,15 +343,7 @@ struct ScopedEnv {
 };
 
 std::unique_ptr<Context> make_ctx(const std::shared_ptr<Model>& m, bool gpu, DType cache, int n_ctx, int n_seq = 1) {
-    ContextOptions o;
-    o.n_ctx = n_ctx;
-    o.n_seq_max = n_seq;
-    o.cache_type = cache;
-    o.n_threads = 4;
-    o.n_gpu_layers = gpu ? 999 : 0;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
+    return test::make_context(m, gpu ? 999 : 0, n_ctx, cache, n_seq, 4);
 }
 
 std::shared_ptr<Model> load(const std::string& path) {

@@ -1,14 +1,15 @@
 #pragma once
 // Helpers shared by the test_cuda files: the ../shared path (RZ_SHARED_DIR in the environment overrides the
 // build-time path: the GPU machine gets a carried copy), whether a device is present, ':'-separated model lists
-// from the environment, the logits error every GPU-vs-reference test reports, reproducible random inputs and
-// an owning device buffer, quantized test matrices.
+// from the environment, contexts, the logits error every GPU-vs-reference test reports, reproducible random
+// inputs and an owning device buffer, quantized test matrices.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <span>
 #include <sstream>
 #include <string>
@@ -46,6 +47,21 @@ inline std::vector<std::string> env_list(const char* name) {
     while (std::getline(ss, s, ':'))
         if (!s.empty()) out.push_back(s);
     return out;
+}
+
+// A context of m for the tests: n_gpu_layers 0 runs it on the CPU, 999 (or -1) all on the GPU, anything between
+// splits it. A failed creation fails the test and gives null.
+inline std::unique_ptr<runtime::Context> make_context(const std::shared_ptr<runtime::Model>& m, int n_gpu_layers, int n_ctx = 128,
+                                                      DType cache = DType::F32, int n_seq = 1, int n_threads = 2) {
+    runtime::ContextOptions o;
+    o.n_ctx = n_ctx;
+    o.n_seq_max = n_seq;
+    o.cache_type = cache;
+    o.n_threads = n_threads;
+    o.n_gpu_layers = n_gpu_layers;
+    auto c = runtime::Context::create(m, o);
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    return c.ok() ? std::move(*c) : nullptr;
 }
 
 // max |got - ref| / std(ref) over one logits row (mean and variance in double).

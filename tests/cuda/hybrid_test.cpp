@@ -20,15 +20,7 @@ const std::string& kSharedDir = test::cuda_shared_dir();
 using test::cuda_device_present;
 
 std::unique_ptr<Context> make(const std::shared_ptr<Model>& m, int n_gpu_layers, int n_seq = 1) {
-    ContextOptions o;
-    o.n_ctx = 128;
-    o.n_seq_max = n_seq;
-    o.cache_type = DType::F32;
-    o.n_threads = 2;
-    o.n_gpu_layers = n_gpu_layers;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
+    return test::make_context(m, n_gpu_layers, 128, DType::F32, n_seq);
 }
 
 using test::logits_error;

@@ -206,14 +206,7 @@ std::shared_ptr<Model> load(const std::string& path) {
 }
 
 std::unique_ptr<Context> make_ctx(const std::shared_ptr<Model>& m, bool gpu, int n_ctx = 128) {
-    ContextOptions o;
-    o.n_ctx = n_ctx;
-    o.cache_type = DType::F32;
-    o.n_threads = 4;
-    o.n_gpu_layers = gpu ? 999 : 0;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
+    return test::make_context(m, gpu ? 999 : 0, n_ctx, DType::F32, 1, 4);
 }
 
 using test::greedy;

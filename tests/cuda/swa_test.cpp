@@ -36,14 +36,8 @@ std::string windowed_copy() {
 }
 
 std::unique_ptr<Context> context(const std::shared_ptr<Model>& m, bool gpu) {
-    ContextOptions o;
-    o.n_ctx = 64;
-    o.n_threads = 2;
-    o.cache_type = DType::F32;  // both sides exact up to float summation order: a tight bound below
-    o.n_gpu_layers = gpu ? 999 : 0;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
+    // f32 caches: both sides exact up to float summation order, a tight bound below.
+    return test::make_context(m, gpu ? 999 : 0, 64, DType::F32);
 }
 
 // Logits of a 20-token prompt (every position) then of 12 greedy tokens, one decode each.

@@ -108,12 +108,7 @@ std::shared_ptr<Model> load_stories() {
 }
 
 std::unique_ptr<Context> gpu_context(const std::shared_ptr<Model>& m, int n_ctx = 128) {
-    ContextOptions o;
-    o.n_ctx = n_ctx;
-    o.n_gpu_layers = 999;
-    auto c = Context::create(m, o);
-    EXPECT_TRUE(c.ok()) << c.status().message();
-    return c.ok() ? std::move(*c) : nullptr;
+    return test::make_context(m, 999, n_ctx, ContextOptions{}.cache_type, 1, ContextOptions{}.n_threads);  // the default options
 }
 
 // Each read pattern the engine or the generation loop may use, on one-token graph steps and on batches.
