@@ -38,23 +38,8 @@ using test::random_floats;
 
 double half_round(double v) { return fp16_to_fp32(fp32_to_fp16(static_cast<float>(v))); }
 
-struct QuantMatrix {
-    std::vector<uint8_t> q;    // as stored
-    std::vector<float> deq;    // the CPU's dequantization
-};
-
-QuantMatrix make_matrix(DType t, int rows, int cols, uint32_t seed) {
-    QuantMatrix m;
-    const size_t rb = row_bytes(t, cols);
-    const auto src = random_floats(static_cast<size_t>(rows) * cols, seed);
-    m.q.resize(rb * rows);
-    m.deq.resize(static_cast<size_t>(rows) * cols);
-    for (int r = 0; r < rows; ++r) {
-        EXPECT_TRUE(quant::quantize_row(t, src.data() + static_cast<size_t>(r) * cols, m.q.data() + rb * r, cols).ok());
-        EXPECT_TRUE(quant::dequantize_row(t, m.q.data() + rb * r, m.deq.data() + static_cast<size_t>(r) * cols, cols).ok());
-    }
-    return m;
-}
+// Random floats through the reference quantizer (test::make_matrix), host and device layouts.
+test::Matrix make_matrix(DType t, int rows, int cols, uint32_t seed) { return test::make_matrix(t, rows, cols, seed, true); }
 
 constexpr DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
@@ -65,9 +50,9 @@ TEST(CudaBatchKernels, DequantToF16AndF32MatchCpu) {
         for (int cols : {256, 512 + 256}) {
             SCOPED_TRACE(std::string(dtype_name(t)) + " cols " + std::to_string(cols));
             const int rows = 11;
-            const QuantMatrix m = make_matrix(t, rows, cols, 17u + static_cast<uint32_t>(t));
-            DevBuf dw(m.q.size()), d32(sizeof(float) * rows * cols), d16(2 * rows * cols), didx(4 * 3);
-            ASSERT_TRUE(upload(dw.p, m.q.data(), m.q.size()).ok());
+            const test::Matrix m = make_matrix(t, rows, cols, 17u + static_cast<uint32_t>(t));
+            DevBuf dw(m.dev.size()), d32(sizeof(float) * rows * cols), d16(2 * rows * cols), didx(4 * 3);
+            ASSERT_TRUE(upload(dw.p, m.dev.data(), m.dev.size()).ok());
             // Rows [3, 11) in place, then rows {10, 0, 5} gathered (the embedding lookup).
             dequant_rows(t, dw.p, cols, 3, rows - 3, nullptr, false, d32.p);
             dequant_rows(t, dw.p, cols, 3, rows - 3, nullptr, true, d16.p);
@@ -96,9 +81,9 @@ TEST(CudaBatchKernels, DequantToF16AndF32MatchCpu) {
     // Plain types whose rows are not a multiple of 32 (stories260K's n_ff = 172).
     for (DType t : {DType::F32, DType::F16, DType::BF16}) {
         const int rows = 5, cols = 172;
-        const QuantMatrix m = make_matrix(t, rows, cols, 3u);
-        DevBuf dw(m.q.size()), d16(2 * rows * cols);
-        ASSERT_TRUE(upload(dw.p, m.q.data(), m.q.size()).ok());
+        const test::Matrix m = make_matrix(t, rows, cols, 3u);
+        DevBuf dw(m.dev.size()), d16(2 * rows * cols);
+        ASSERT_TRUE(upload(dw.p, m.dev.data(), m.dev.size()).ok());
         dequant_rows(t, dw.p, cols, 0, rows, nullptr, true, d16.p);
         std::vector<uint16_t> g16(static_cast<size_t>(rows) * cols);
         ASSERT_TRUE(finish("test").ok());
@@ -117,14 +102,14 @@ TEST(CudaBatchKernels, LinearMatchesFloat64InRowChunks) {
             const bool f16 = variant % 2 == 0, mmv = variant >= 2;
             SCOPED_TRACE(std::string(dtype_name(t)) + (f16 ? " f16" : " f32") + (mmv ? " mat-vec" : " GEMM"));
             const int rows = 45, cols = 512, n = 13, ldy = rows + 3;
-            const QuantMatrix m = make_matrix(t, rows, cols, 5u + static_cast<uint32_t>(t));
+            const test::Matrix m = make_matrix(t, rows, cols, 5u + static_cast<uint32_t>(t));
             const auto x = random_floats(static_cast<size_t>(n) * cols, 9u);
             const auto y0 = random_floats(static_cast<size_t>(n) * ldy, 4u);
             std::vector<uint16_t> xh(x.size());
             for (size_t i = 0; i < x.size(); ++i) xh[i] = fp32_to_fp16(x[i]);
             const size_t srb = scratch_row_bytes(t, cols, f16);
-            DevBuf dw(m.q.size()), dx(sizeof(float) * x.size()), dy(sizeof(float) * y0.size()), ds(std::max<size_t>(7 * srb, 16));
-            ASSERT_TRUE(upload(dw.p, m.q.data(), m.q.size()).ok());
+            DevBuf dw(m.dev.size()), dx(sizeof(float) * x.size()), dy(sizeof(float) * y0.size()), ds(std::max<size_t>(7 * srb, 16));
+            ASSERT_TRUE(upload(dw.p, m.dev.data(), m.dev.size()).ok());
             ASSERT_TRUE(upload(dx.p, f16 ? static_cast<const void*>(xh.data()) : x.data(), f16 ? 2 * xh.size() : 4 * x.size()).ok());
             ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * y0.size()).ok());
             ASSERT_TRUE(linear(t, dw.p, rows, cols, dx.p, n, 1.0f, dy.f(), ldy, f16, ds.p, 7 * srb, mmv ? 64 : 0).ok());

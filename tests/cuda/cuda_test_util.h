@@ -157,16 +157,23 @@ inline std::vector<int> half_fields(DType t) {
     }
 }
 
+// Bytes of one row in the file's layout (what rz::quant reads and writes; cuda::row_bytes is the device layout's).
+inline size_t file_row_bytes(DType t, int cols) {
+    const DTypeInfo* in = dtype_info(t);
+    return static_cast<size_t>(cols / in->block_size) * in->type_size;
+}
+
 struct Matrix {
-    std::vector<uint8_t> q;  // as stored
-    std::vector<float> deq;  // rz::quant::dequantize_row of it
+    std::vector<uint8_t> q;    // as stored in a file
+    std::vector<uint8_t> dev;  // the device layout of q (cuda::pack_rows): what the kernels read
+    std::vector<float> deq;    // rz::quant::dequantize_row of q
 };
 
 // rows x cols of a quantized type t: random bytes (every scale, high-bit and mask pattern) with finite random
 // halves of either sign in the d / m / dmin fields, or (quantized) random floats through the reference quantizer.
 inline Matrix make_matrix(DType t, int rows, int cols, uint32_t seed, bool quantized) {
     Matrix m;
-    const size_t rb = cuda::row_bytes(t, cols);
+    const size_t rb = file_row_bytes(t, cols);
     m.q.resize(rb * rows);
     m.deq.resize(static_cast<size_t>(rows) * cols);
     if (quantized) {
@@ -186,6 +193,8 @@ inline Matrix make_matrix(DType t, int rows, int cols, uint32_t seed, bool quant
     }
     for (int r = 0; r < rows; ++r)
         EXPECT_TRUE(quant::dequantize_row(t, m.q.data() + rb * r, m.deq.data() + static_cast<size_t>(r) * cols, cols).ok());
+    m.dev.resize(cuda::row_bytes(t, cols) * rows);
+    cuda::pack_rows(t, cols, rows, m.q.data(), m.dev.data());
     return m;
 }
 #endif

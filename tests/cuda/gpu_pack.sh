@@ -56,7 +56,7 @@ if has quant; then
 fi
 if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
-  # RZ_CUDA_STAGED=0 (default): direct (register) fused mat-vecs only, 1: staged (cp.async) only, 2: staged for Q6_K;
+  # RZ_CUDA_STAGED=0 (default): direct (register) fused mat-vecs only, 1: staged (cp.async) for Q8_0 / Q4_K launches;
   # MV_U: unroll of the one-row-per-warp kernel (default 2); ATTN_SPLIT=0: one attention block per head; ATTN_MIN:
   # fewest positions per attention split (default 128); L2PF=1|2: cross-kernel L2 prefetch (off by default);
   # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches;

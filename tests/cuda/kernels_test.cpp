@@ -42,7 +42,7 @@ std::vector<float> quantize_like_gpu(const std::vector<float>& x) {
 void check_type(DType t, int rows, int cols, bool int8x = false) {
     SCOPED_TRACE(std::string(dtype_name(t)) + " cols " + std::to_string(cols) + (int8x ? " int8 x" : ""));
     set_int8_activations(int8x);
-    const size_t rb = row_bytes(t, cols);
+    const size_t rb = test::file_row_bytes(t, cols);
     const auto src = random_floats(static_cast<size_t>(rows) * cols, 7u + static_cast<uint32_t>(t));
     std::vector<uint8_t> q(rb * rows);
     std::vector<float> deq(static_cast<size_t>(rows) * cols);
@@ -55,8 +55,8 @@ void check_type(DType t, int rows, int cols, bool int8x = false) {
     const bool int8_kernel = int8x && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
     const auto xr = int8_kernel ? quantize_like_gpu(x) : x;
     const auto bias = random_floats(static_cast<size_t>(rows), 5u);
-    DevBuf dw(q.size()), dx(sizeof(float) * cols), db(sizeof(float) * rows), dy(sizeof(float) * rows), drow(sizeof(float) * cols);
-    ASSERT_TRUE(upload(dw.p, q.data(), q.size()).ok());
+    DevBuf dw(row_bytes(t, cols) * rows), dx(sizeof(float) * cols), db(sizeof(float) * rows), dy(sizeof(float) * rows), drow(sizeof(float) * cols);
+    ASSERT_TRUE(upload_rows(dw.p, t, cols, rows, q.data()).ok());  // into the device layout
     ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
     ASSERT_TRUE(upload(db.p, bias.data(), sizeof(float) * rows).ok());
     ASSERT_TRUE(upload(dy.p, bias.data(), sizeof(float) * rows).ok());  // accumulate onto y = bias
@@ -131,7 +131,7 @@ struct QMat {
     QMat(DType t_, int rows_, int cols_, uint32_t seed, bool quantized = true) : t(t_), rows(rows_), cols(cols_), dev(row_bytes(t_, cols_) * rows_) {
         test::Matrix m = test::make_matrix(t, rows, cols, seed, quantized);
         deq = std::move(m.deq);
-        EXPECT_TRUE(upload(dev.p, m.q.data(), m.q.size()).ok());
+        EXPECT_TRUE(upload(dev.p, m.dev.data(), m.dev.size()).ok());
     }
     // float64 W x over the dequantised rows, and sum |w x| (the scale of its rounding error).
     void ref(const std::vector<float>& x, std::vector<double>& y, std::vector<double>& mag) const {
@@ -185,7 +185,7 @@ void clear_variant() {
 // matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M, Q5_K_M, Q3_K_M or
 // Q2_K layer: rows not a multiple of the row group; the other fused types mixed in, every kernel type set of
 // fused_dot_ext.cuh), with biases and accumulate, rows of 1-3 stages, for each kernel variant (launches with a
-// segment of a type other than Q8_0 / Q4_K / Q6_K take the direct kernels under RZ_CUDA_STAGED=1 too). The types of
+// segment of a type other than Q8_0 / Q4_K take the direct kernels under RZ_CUDA_STAGED=1 too). The types of
 // fused_dot_ext.cuh also as random bytes: every scale, min, high-bit and codebook pattern.
 TEST(CudaKernels, FusedNormMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
@@ -200,12 +200,13 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
                                {{DType::Q2_K, true}, {DType::IQ4_NL, true}, {DType::IQ4_XS, true}},
                                {{DType::Q4_1, false}, {DType::Q5_0, false}, {DType::Q5_1, false}},
                                {{DType::Q5_1, true}, {DType::Q4_1, true}, {DType::Q6_K, true}},
-                               {{DType::Q5_0, true}, {DType::Q3_K, false}, {DType::Q8_0, true}}};  // both extra type sets: two launches
+                               {{DType::Q5_0, true}, {DType::Q3_K, false}, {DType::Q8_0, true}},  // both extra type sets: two launches
+                               {{DType::Q6_K, false}, {DType::Q4_K, false}, {DType::Q8_0, false}}};
     constexpr int kNT = static_cast<int>(sizeof(kTriples) / sizeof(kTriples[0]));
     for (int ti = 0; ti < kNT * 3; ++ti) {
         const Seg(&ts)[3] = kTriples[ti / 3];
         const DType tt[3] = {ts[0].t, ts[1].t, ts[2].t};
-        const int cols = std::array{512, 2048, 3072}[static_cast<size_t>(ti % 3)];
+        const int cols = std::array{512, 2048, 2816}[static_cast<size_t>(ti % 3)];  // 2, 8, 11 super-blocks (Q6_K rows padded)
         QMat a(tt[0], 37, cols, 11u, ts[0].quantized), b(tt[1], 70, cols, 12u, ts[1].quantized), c(tt[2], 5, cols, 13u, ts[2].quantized);
         const auto x = random_floats(static_cast<size_t>(cols), 21u), w = random_floats(static_cast<size_t>(cols), 22u);
         const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-5f));

@@ -17,6 +17,8 @@ using rz::cuda::detail::blocks_for;
 using rz::cuda::detail::h2f;
 using rz::cuda::detail::ld16;
 using rz::cuda::detail::plain_at;
+using rz::cuda::detail::q6_block;
+using rz::cuda::detail::Q6Block;
 using rz::cuda::detail::stream;
 
 // Multi-vector mat-vec (batch_mmv.cu): Y[t, 0:rows] = beta Y + W X[t]^T for t < n, W read once per kMmvTokens
@@ -41,12 +43,12 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, 
     }
 }
 
-// Dequantises elements [8 g, 8 g + 8) of a row into v[8] (the layouts of rz::quant; blocks.h). Eight consecutive
-// elements per thread let a warp store 512 contiguous bytes of f16 with one 16-byte store per lane. Rows are
-// a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K rows start 16-byte aligned (Q8_0, Q4_0, Q6_K and the types of
-// quant_decode.cuh: 2-byte).
+// Dequantises elements [8 g, 8 g + 8) of a row of ng such groups into v[8] (the layouts of rz::quant, blocks.h,
+// except Q6_K's device layout, q6_block). Eight consecutive elements per thread let a warp store 512 contiguous
+// bytes of f16 with one 16-byte store per lane. Rows are a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K/Q6_K
+// rows start 16-byte aligned (Q8_0, Q4_0 and the types of quant_decode.cuh: 2-byte).
 template <int T>
-__device__ __forceinline__ void deq8(const uint8_t* row, int g, float* v) {
+__device__ __forceinline__ void deq8(const uint8_t* row, int g, int ng, float* v) {
     if constexpr (T == static_cast<int>(DType::F32)) {
         const float4* p = reinterpret_cast<const float4*>(row) + 2 * g;
         const float4 a = p[0], b = p[1];
@@ -103,21 +105,20 @@ __device__ __forceinline__ void deq8(const uint8_t* row, int g, float* v) {
         }
     } else if constexpr (rz::cuda::detail::is_extra_type(T)) {  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS
         rz::cuda::detail::deq_extra<T, 8>(row, 8 * g, v);
-    } else {  // Q6_K {ql[128]; qh[64]; int8 scales[16]; half d}: sub-block s = 4 hh + r, element i: nibble (r / 2) of
+    } else {  // Q6_K (device layout, q6_block): sub-block s = 4 hh + r, element i: nibble (r / 2) of
               // ql[64 hh + 32 (r % 2) + i] | 2 bits (2 r) of qh[32 hh + i] << 4, minus 32, times d * scales[8 hh + 2 r + i / 16]
-        const uint8_t* b = row + static_cast<size_t>(g >> 5) * 210;
+        const Q6Block q = q6_block(row, ng >> 5, g >> 5);
         const int e = (g & 31) * 8, s = e >> 5, i0 = e & 31, hh = s >> 2, r = s & 3;
-        const uint8_t* ql = b + 64 * hh + 32 * (r & 1) + i0;
-        const uint8_t* qh = b + 128 + 32 * hh + i0;
-        const float d = h2f(ld16(b + 208)) * static_cast<float>(reinterpret_cast<const int8_t*>(b + 192)[8 * hh + 2 * r + (i0 >> 4)]);
+        const uint2 l = *reinterpret_cast<const uint2*>(q.ql + 64 * hh + 32 * (r & 1) + i0);
+        const uint2 hb = *reinterpret_cast<const uint2*>(q.qh + 32 * hh + i0);
+        const float d = q.d * static_cast<float>(q.sc[8 * hh + 2 * r + (i0 >> 4)]);
         const int shl = (r >> 1) * 4, shh = 2 * r;
 #pragma unroll
-        for (int i = 0; i < 8; i += 2) {
-            const uint16_t l = ld16(ql + i), hb = ld16(qh + i);
-            const int q0 = static_cast<int>(((l & 0xFF) >> shl) & 0xF) | static_cast<int>((((hb & 0xFF) >> shh) & 3) << 4);
-            const int q1 = static_cast<int>(((l >> 8) >> shl) & 0xF) | static_cast<int>((((hb >> 8) >> shh) & 3) << 4);
-            v[i] = d * static_cast<float>(q0 - 32);
-            v[i + 1] = d * static_cast<float>(q1 - 32);
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t lw = i < 4 ? l.x : l.y, hw = i < 4 ? hb.x : hb.y;
+            const int bits = 8 * (i & 3);
+            const int qv = static_cast<int>((lw >> (bits + shl)) & 0xF) | static_cast<int>(((hw >> (bits + shh)) & 3) << 4);
+            v[i] = d * static_cast<float>(qv - 32);
         }
     }
 }

@@ -56,7 +56,7 @@ __global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t rb, int ng,
     const int i = static_cast<int>(t / ng), g = static_cast<int>(t % ng);
     const int64_t r = idx ? idx[i] : row0 + i;
     float v[8];
-    detail::deq8<T>(W + static_cast<size_t>(r) * rb, g, v);
+    detail::deq8<T>(W + static_cast<size_t>(r) * rb, g, ng, v);
     if constexpr (sizeof(O) == 2) {
         reinterpret_cast<uint4*>(out)[t] = make_uint4(pack_half2(v[0], v[1]), pack_half2(v[2], v[3]), pack_half2(v[4], v[5]), pack_half2(v[6], v[7]));
     } else {
@@ -79,8 +79,7 @@ __global__ void dequant_plain_kernel(const uint8_t* __restrict__ W, size_t rb, i
 template <typename O>
 void dequant_launch(DType t, const void* W, int cols, int row0, int n, const int32_t* idx, O* out) {
     const auto* w = static_cast<const uint8_t*>(W);
-    const DTypeInfo* in = dtype_info(t);
-    const size_t rb = static_cast<size_t>(cols / in->block_size) * in->type_size;
+    const size_t rb = row_bytes(t, cols);  // the device layout (Q6_K repacked)
     if (cols % 32 != 0) {
         const int g = blocks_for(static_cast<int64_t>(n) * cols, 256);
         if (t == DType::F32) dequant_plain_kernel<static_cast<int>(DType::F32), O><<<g, 256, 0, stream()>>>(w, rb, cols, row0, n, idx, out);
@@ -251,8 +250,7 @@ void dequant_rows(DType t, const void* W, int cols, int row0, int n, const int32
 Status linear(DType t, const void* W, int rows, int cols, const void* X, int n, float beta, float* Y, int ldy, bool f16, void* scratch,
               size_t scratch_bytes, int mmv_max) {
     if (n <= 0 || rows <= 0) return Status::Ok();
-    const DTypeInfo* in = dtype_info(t);
-    const size_t rb = static_cast<size_t>(cols / in->block_size) * in->type_size;
+    const size_t rb = row_bytes(t, cols);  // the device layout (Q6_K repacked)
     if (n <= mmv_max && cols % 32 == 0) {
         detail::mmv(t, W, rb, rows, cols, X, f16, n, beta, Y, ldy);
         return Status::Ok();

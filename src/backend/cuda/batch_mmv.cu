@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(32 * kWarps) mmv_kernel(const uint8_t* __restr
     for (int g = warp * 32 + lane; g < ng; g += 32 * kWarps) {
         float w[kRowsPerBlock][8];
 #pragma unroll
-        for (int r = 0; r < kRowsPerBlock; ++r) deq8<T>(W + static_cast<size_t>(r0 + min(r, nr - 1)) * rb, g, w[r]);
+        for (int r = 0; r < kRowsPerBlock; ++r) deq8<T>(W + static_cast<size_t>(r0 + min(r, nr - 1)) * rb, g, ng, w[r]);
 #pragma unroll
         for (int t = 0; t < kMmvTokens; ++t) {
             if (t >= n) break;

@@ -29,7 +29,19 @@ __device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
     const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
     return (w >> (8 * (i & 3))) & 0xFFu;
 }
-// 4 bytes from a 2-byte aligned address (Q8_0 and Q6_K blocks are only 2-byte aligned).
+// Block b of a Q6_K row in the device layout (row_bytes, pack_rows in cuda.h; the row starts 16-byte aligned):
+// ql [nb][128] at 0, qh [nb][64] at 128 nb, int8 scales [nb][16] at 192 nb, half d [nb] at 208 nb.
+struct Q6Block {
+    const uint8_t* ql;  // 128 bytes, 16-byte aligned
+    const uint8_t* qh;  // 64 bytes, 16-byte aligned
+    const int8_t* sc;   // 16 scales, 16-byte aligned
+    float d;
+};
+__device__ __forceinline__ Q6Block q6_block(const uint8_t* row, int nb, int b) {
+    return Q6Block{row + 128 * b, row + 128 * nb + 64 * b, reinterpret_cast<const int8_t*>(row + 192 * nb + 16 * b),
+                   h2f(ld16(row + 208 * nb + 2 * b))};
+}
+// 4 bytes from a 2-byte aligned address (Q8_0 blocks are only 2-byte aligned).
 __device__ __forceinline__ int ld32_a2(const uint8_t* p) {
     const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
     return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));

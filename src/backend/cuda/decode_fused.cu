@@ -378,16 +378,16 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     }
 }
 
-// ---- staged mat-vec (default): each warp streams its rows through shared memory in stages of ~1-1.7 KB
-// with cp.async, coalesced 16-byte (4-byte for the 2-byte aligned Q6_K rows) copies, nstage - 1 stages in
+// ---- staged mat-vec (RZ_CUDA_STAGED=1; measured slower than the direct kernels): each warp streams its rows
+// through shared memory in stages of ~1 KB with cp.async, coalesced 16-byte copies, nstage - 1 stages in
 // flight. The first stages are issued before griddepcontrol.wait, so a short matrix (a warp's whole row is one
 // stage) is read from HBM while the previous kernel still runs. Lanes then decode the blocks from shared
 // memory with the lane mapping of the direct kernels above (whose narrow 2-byte global loads, spread over
-// several cache lines per instruction, made Q6_K and Q8_0 L1-bound). One row per warp, 8 warps per block.
+// several cache lines per instruction, made Q8_0 L1-bound). One row per warp, 8 warps per block.
 // GLU mode: warp item pairs (gate row j, up row j); the warp writes h[j] = silu(g) * u and counts it in its
 // 32-row sub-block; the warp that completes a sub-block quantizes it into the activation buffer (so any
 // row partition works and the grid can fill the GPU evenly).
-constexpr int kStageBytes = 1680;  // largest stage: 8 Q6_K blocks (also 8 Q4_K = 1152, 32 Q8_0 = 1088)
+constexpr int kStageBytes = 1152;  // largest stage: 8 Q4_K blocks (32 Q8_0 = 1088)
 __device__ float g_ah[kMaxActCols];  // GLU output in float (h)
 
 template <int T>
@@ -395,10 +395,6 @@ struct Layout;
 template <>
 struct Layout<kQ4_K> {
     static constexpr int kBB = 144, kBPS = 8, kCH = 16;
-};
-template <>
-struct Layout<kQ6_K> {
-    static constexpr int kBB = 210, kBPS = 8, kCH = 4;
 };
 template <>
 struct Layout<kQ8_0> {
@@ -448,39 +444,6 @@ __device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int 
         const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
         acc += dm.x * (x.d[sb0] * static_cast<float>(s0 * sc0) + x.d[sb0 + 1] * static_cast<float>(s1 * sc1)) -
                dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
-    }
-}
-
-template <>
-__device__ __forceinline__ void stage_dot<kQ6_K>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
-    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
-#pragma unroll
-    for (int sub = 0; sub < 2; ++sub) {
-        const int bl = sub * 4 + (lane >> 3), b = s * 8 + bl;
-        if (b >= nb) break;
-        const uint8_t* blk = buf + bl * 210;
-        const uint8_t* ql = blk + 64 * hh + l0;
-        const uint8_t* qh = blk + 128 + 32 * hh + l0;
-        const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
-        const int la[2] = {ld32_a2(ql), ld32_a2(ql + 4)}, lb[2] = {ld32_a2(ql + 32), ld32_a2(ql + 36)};
-        const int hq[2] = {ld32_a2(qh), ld32_a2(qh + 4)};
-        float sum4 = 0.0f;
-#pragma unroll
-        for (int rr = 0; rr < 4; ++rr) {
-            const int sbi = 8 * b + 4 * hh + rr;
-            const int2 xv = *reinterpret_cast<const int2*>(x.q + sbi * 32 + l0);
-            int sd = 0;
-#pragma unroll
-            for (int i = 0; i < 2; ++i) {
-                const int src = (rr & 1) ? lb[i] : la[i];
-                const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
-                const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
-                const int v = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
-                sd = __dp4a(v, i == 0 ? xv.x : xv.y, sd);
-            }
-            sum4 += static_cast<float>(scl[2 * rr]) * x.d[sbi] * static_cast<float>(sd);
-        }
-        acc += h2f(ld16(blk + 208)) * sum4;
     }
 }
 
@@ -608,7 +571,6 @@ __global__ void __launch_bounds__(kMvWarps * 32) mv_staged_kernel(const StagedPa
     int g = blockIdx.x * p.per_block;
     const int t = GLU ? p.seg[0].type : pick_seg(p, g).type;
     if (t == kQ4_K) staged_body<kQ4_K, GLU>(p, sm);
-    else if (t == kQ6_K) staged_body<kQ6_K, GLU>(p, sm);
     else staged_body<kQ8_0, GLU>(p, sm);
 }
 
@@ -726,22 +688,16 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
-// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged for every matrix, 2 staged for Q6_K matrices over the
-// activation buffer (down, o). Staged Q6_K down was faster than the direct kernel with the old unroll
-// (ncu, H200: 11.9 vs 14.5 us), but with the doubled unroll (RZ_CUDA_MV_U=2) the direct kernels everywhere
-// measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
-// The staged kernels read Q8_0, Q4_K and Q6_K only (the other types always take the direct kernels).
-bool staged_type(DType t) { return t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K; }
+// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged where every segment is Q8_0 or Q4_K. With the doubled
+// unroll (RZ_CUDA_MV_U=2) the direct kernels measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md
+// "round 2"). Q6_K, whose staged copies once avoided the 2-byte loads of its 210-byte blocks, is read directly
+// since its rows are repacked at upload (row_bytes in cuda.h).
+bool staged_type(DType t) { return t == DType::Q8_0 || t == DType::Q4_K; }
 
-bool use_staged(const MatvecSeg* segs, int nseg, bool act) {
+bool use_staged(const MatvecSeg* segs, int nseg) {
     for (int i = 0; i < nseg; ++i)
         if (!staged_type(segs[i].t)) return false;
-    const int mode = env_int("RZ_CUDA_STAGED", 0);
-    if (mode != 2) return mode != 0;
-    if (!act) return false;
-    for (int i = 0; i < nseg; ++i)
-        if (segs[i].t != DType::Q6_K) return false;
-    return true;
+    return env_int("RZ_CUDA_STAGED", 0) != 0;
 }
 
 template <bool GLU>
@@ -850,19 +806,18 @@ void set_pdl(bool on) { pdl_flag() = on; }
 bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
-    // Q6_K rows of an odd number of 210-byte blocks would not be 4-byte aligned (the staged copies need it).
-    // Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks), Q5_0 (22)
+    // Q6_K rows are repacked and 16-byte aligned on the device (row_bytes). Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks), Q5_0 (22)
     // and Q3_K (110) rows are 2-byte aligned like Q8_0 and read with 16-bit loads; Q2_K (84) and Q4_1 (20) rows are
     // 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
     return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
            (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
             t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||
-            (t == DType::Q6_K && cols % 512 == 0));
+            t == DType::Q6_K);
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
     const L2Pf pf = take_l2pf();
-    if (use_staged(segs, nseg, false))
+    if (use_staged(segs, nseg))
         matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
     else
         matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
@@ -870,7 +825,7 @@ void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, cons
 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
     const L2Pf pf = take_l2pf();
-    if (use_staged(&seg, 1, true))
+    if (use_staged(&seg, 1))
         matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
     else
         matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
@@ -883,7 +838,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
     const L2Pf pf = take_l2pf();
     const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
     const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
-    if (staged_type(tg) && (sg >= 0 ? sg != 0 : use_staged(&gs, 1, false))) {
+    if (staged_type(tg) && (sg >= 0 ? sg != 0 : use_staged(&gs, 1))) {
         StagedParams sp{};
         const size_t rb = row_bytes(tg, cols);
         sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};

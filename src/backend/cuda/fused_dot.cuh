@@ -87,8 +87,9 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of the
-// half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0): 32 weights.
+// Q6_K (device layout, q6_block): 8 lanes per block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7
+// of each of the half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0, scales 8hh ..
+// 8hh + 7): 32 weights from four 8-byte loads.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
@@ -108,15 +109,14 @@ __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb
         int sc[R][4];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 210;
-            const uint8_t* ql = blk + 64 * hh + l0;
-            const uint8_t* qh = blk + 128 + 32 * hh + l0;
-            la[r][0] = ld32_a2(ql), la[r][1] = ld32_a2(ql + 4), lb[r][0] = ld32_a2(ql + 32), lb[r][1] = ld32_a2(ql + 36);
-            hq[r][0] = ld32_a2(qh), hq[r][1] = ld32_a2(qh + 4);
-            const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
+            const Q6Block q = q6_block(rows[r], nb, b);
+            const int2 a = *reinterpret_cast<const int2*>(q.ql + 64 * hh + l0), c = *reinterpret_cast<const int2*>(q.ql + 64 * hh + 32 + l0);
+            const int2 h = *reinterpret_cast<const int2*>(q.qh + 32 * hh + l0), s8 = *reinterpret_cast<const int2*>(q.sc + 8 * hh);
+            la[r][0] = a.x, la[r][1] = a.y, lb[r][0] = c.x, lb[r][1] = c.y, hq[r][0] = h.x, hq[r][1] = h.y;
 #pragma unroll
-            for (int rr = 0; rr < 4; ++rr) sc[r][rr] = scl[2 * rr];
-            d[r] = h2f(ld16(blk + 208));
+            for (int rr = 0; rr < 4; ++rr)  // scale byte (l0 / 16) + 2 rr of the 8
+                sc[r][rr] = static_cast<int8_t>(static_cast<uint32_t>(rr < 2 ? s8.x : s8.y) >> (8 * ((l0 >> 4) + 2 * (rr & 1))));
+            d[r] = q.d;
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {

@@ -4,7 +4,10 @@
 // the graph launch and the step synchronises once.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/cuda.h"
@@ -30,6 +33,45 @@ void host_free(void* p) {
 
 Status copy_async(void* dst, const void* src, size_t bytes) {
     return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, detail::stream()), "async copy");
+}
+
+// Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) -> the row arrays of row_bytes (cuda.h).
+void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst) {
+    const DTypeInfo* in = dtype_info(t);
+    const size_t srb = static_cast<size_t>(n_cols / in->block_size) * in->type_size, drb = row_bytes(t, n_cols);
+    const auto* s = static_cast<const uint8_t*>(src);
+    auto* d = static_cast<uint8_t*>(dst);
+    if (t != DType::Q6_K) {
+        std::memcpy(d, s, srb * static_cast<size_t>(rows));
+        return;
+    }
+    const size_t nb = static_cast<size_t>(n_cols / 256);
+    for (int64_t r = 0; r < rows; ++r, s += srb, d += drb) {
+        for (size_t b = 0; b < nb; ++b) {
+            const uint8_t* blk = s + 210 * b;
+            std::memcpy(d + 128 * b, blk, 128);
+            std::memcpy(d + 128 * nb + 64 * b, blk + 128, 64);
+            std::memcpy(d + 192 * nb + 16 * b, blk + 192, 16);
+            std::memcpy(d + 208 * nb + 2 * b, blk + 208, 2);
+        }
+        std::memset(d + 210 * nb, 0, drb - 210 * nb);
+    }
+}
+
+Status upload_rows(void* dst, DType t, int64_t n_cols, int64_t rows, const void* src) {
+    const size_t drb = row_bytes(t, n_cols);
+    if (t != DType::Q6_K) return upload(dst, src, drb * static_cast<size_t>(rows));
+    const DTypeInfo* in = dtype_info(t);
+    const size_t srb = static_cast<size_t>(n_cols / in->block_size) * in->type_size;
+    // Through a bounded host buffer (~16 MB), so a large head does not need a second full-size host copy.
+    const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((size_t{16} << 20) / drb));
+    std::vector<uint8_t> buf(drb * static_cast<size_t>(std::min(chunk, rows)));
+    for (int64_t r = 0; r < rows; r += chunk) {
+        const int64_t n = std::min(chunk, rows - r);
+        pack_rows(t, n_cols, n, static_cast<const uint8_t*>(src) + srb * static_cast<size_t>(r), buf.data());
+        RZ_RETURN_IF_ERROR(upload(static_cast<uint8_t*>(dst) + drb * static_cast<size_t>(r), buf.data(), drb * static_cast<size_t>(n)));
+    }
+    return Status::Ok();
 }
 
 }  // namespace rz::cuda

@@ -35,16 +35,17 @@ namespace {
 constexpr int kRowsPerBlock = 4;  // warps per block in matvec
 constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
 
-// Dequantises 32-element sub-block sb of a row into v[32]. The primary template serves the types of
+// Dequantises 32-element sub-block sb of a row of nsb sub-blocks (the Q6_K device layout needs nsb) into v[32].
+// The primary template serves the types of
 // quant_decode.cuh (Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS); the specialisations below the rest.
 template <int T>
-__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, int /*nsb*/, float* v) {
     static_assert(is_extra_type(T), "deq_sb: no decoder for this type");
     deq_extra<T, 32>(row, sb * 32, v);
 }
 
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::F32)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::F32)>(const uint8_t* row, int sb, int, float* v) {
     const float4* p = reinterpret_cast<const float4*>(row) + sb * 8;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -54,7 +55,7 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::F32)>(const uint8
 }
 
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::F16)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::F16)>(const uint8_t* row, int sb, int, float* v) {
     const uint4* p = reinterpret_cast<const uint4*>(row + sb * 64);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -69,7 +70,7 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::F16)>(const uint8
 }
 
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::BF16)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::BF16)>(const uint8_t* row, int sb, int, float* v) {
     const uint4* p = reinterpret_cast<const uint4*>(row + sb * 64);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -85,7 +86,7 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::BF16)>(const uint
 
 // Q8_0: 34-byte blocks {half d; int8 qs[32]} are only 2-byte aligned: 16-bit loads.
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint8_t* row, int sb, int, float* v) {
     const uint8_t* b = row + static_cast<size_t>(sb) * 34;
     const float d = h2f(ld16(b));
 #pragma unroll
@@ -98,7 +99,7 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint
 
 // Q4_0: 18-byte blocks {half d; uint8 qs[16]}: element j = low nibble of qs[j], j + 16 = high nibble; (q - 8) d.
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_0)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_0)>(const uint8_t* row, int sb, int, float* v) {
     const uint8_t* b = row + static_cast<size_t>(sb) * 18;
     const float d = h2f(ld16(b));
 #pragma unroll
@@ -131,7 +132,7 @@ __device__ __forceinline__ void k_header(const uint8_t* b, int s, float& d, floa
 // Q4_K: 144-byte blocks {half d, dmin; scales[12]; qs[128]}; sub-block s uses qs[32 (s/2) ..] low (s even)
 // or high (s odd) nibbles, scale/min s.
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_K)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_K)>(const uint8_t* row, int sb, int, float* v) {
     const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 144;
     const int s = sb & 7;
     float d, dmin, sc, m;
@@ -150,7 +151,7 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_K)>(const uint
 // Q5_K: 176-byte blocks {half d, dmin; scales[12]; qh[32]; qs[128]}; the fifth bit of element l of
 // sub-block s is bit s of qh[l].
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q5_K)>(const uint8_t* row, int sb, float* v) {
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q5_K)>(const uint8_t* row, int sb, int, float* v) {
     const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 176;
     const int s = sb & 7;
     float d, dmin, sc, m;
@@ -167,30 +168,26 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q5_K)>(const uint
     }
 }
 
-// Q6_K: 210-byte blocks {ql[128]; qh[64]; int8 scales[16]; half d} (2-byte aligned). Sub-block s: half
-// h = s/4, quarter r = s%4: element l = low/high nibble (r/2) of ql[64h + 32(r%2) + l] with bits 2r.. of
-// qh[32h + l], scale scales[8h + 2r + l/16].
+// Q6_K (device layout, q6_block): sub-block s: half h = s/4, quarter r = s%4: element l = low/high nibble (r/2)
+// of ql[64h + 32(r%2) + l] with bits 2r.. of qh[32h + l], scale scales[8h + 2r + l/16].
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q6_K)>(const uint8_t* row, int sb, float* v) {
-    const uint8_t* b = row + static_cast<size_t>(sb >> 3) * 210;
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q6_K)>(const uint8_t* row, int sb, int nsb, float* v) {
+    const Q6Block q = q6_block(row, nsb >> 3, sb >> 3);
     const int s = sb & 7, hh = s >> 2, r = s & 3;
-    const uint8_t* ql = b + 64 * hh + 32 * (r & 1);
-    const uint8_t* qh = b + 128 + 32 * hh;
-    const int8_t* scl = reinterpret_cast<const int8_t*>(b + 192 + 8 * hh + 2 * r);
-    const float d = h2f(ld16(b + 208));
-    const float d0 = d * static_cast<float>(scl[0]), d1 = d * static_cast<float>(scl[1]);
+    const uint4* ql = reinterpret_cast<const uint4*>(q.ql + 64 * hh + 32 * (r & 1));
+    const uint4* qh = reinterpret_cast<const uint4*>(q.qh + 32 * hh);
+    const float d0 = q.d * static_cast<float>(q.sc[8 * hh + 2 * r]), d1 = q.d * static_cast<float>(q.sc[8 * hh + 2 * r + 1]);
     const int shl = (r >> 1) * 4, shh = 2 * r;
 #pragma unroll
-    for (int i = 0; i < 16; ++i) {
-        const uint16_t l = ld16(ql + 2 * i), hb = ld16(qh + 2 * i);
-        const int q0 = static_cast<int>(((l & 0xFF) >> shl) & 0xF) | static_cast<int>((((hb & 0xFF) >> shh) & 3) << 4);
-        const int q1 = static_cast<int>(((l >> 8) >> shl) & 0xF) | static_cast<int>((((hb >> 8) >> shh) & 3) << 4);
-        const float dd = i < 8 ? d0 : d1;
-        v[2 * i] = dd * static_cast<float>(q0 - 32);
-        v[2 * i + 1] = dd * static_cast<float>(q1 - 32);
+    for (int half = 0; half < 2; ++half) {
+        const uint4 l = ql[half], hb = qh[half];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            const int qv = static_cast<int>((byte_of(l, i) >> shl) & 0xF) | static_cast<int>(((byte_of(hb, i) >> shh) & 3) << 4);
+            v[16 * half + i] = (half ? d1 : d0) * static_cast<float>(qv - 32);
+        }
     }
 }
-
 
 // kRowsPerWarp rows per warp share each x sub-block load (x is re-read once per row group, not per row).
 template <int T>
@@ -217,7 +214,7 @@ __global__ void matvec_kernel(const uint8_t* __restrict__ W, size_t rb, int rows
         for (int rr = 0; rr < kRowsPerWarp; ++rr) {
             if (r0 + rr >= rows) break;
             float v[32];
-            deq_sb<T>(W + static_cast<size_t>(r0 + rr) * rb, sb, v);
+            deq_sb<T>(W + static_cast<size_t>(r0 + rr) * rb, sb, nsb, v);
 #pragma unroll
             for (int i = 0; i < 32; ++i) acc[rr] += v[i] * xs[i];
         }
@@ -334,7 +331,7 @@ __global__ void matvec_q4_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
     store_row(acc, r, valid, S, bias, accumulate, y);
 }
 
-// Q6_K: 8 lanes per 210-byte block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of
+// Q6_K (device layout, q6_block): 8 lanes per block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7 of each of
 // the half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0), i.e. 32 weights.
 __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
                                  int accumulate, float* __restrict__ y, int S) {
@@ -346,13 +343,13 @@ __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
     float acc = 0.0f;
 #pragma unroll 2
     for (int b = (lane >> 3) + 4 * part; valid && b < nb; b += 4 * S) {
-        const uint8_t* blk = row + static_cast<size_t>(b) * 210;
-        const uint8_t* ql = blk + 64 * hh + l0;
-        const uint8_t* qh = blk + 128 + 32 * hh + l0;
-        const int8_t* scl = reinterpret_cast<const int8_t*>(blk + 192 + 8 * hh + (l0 >> 4));
-        const int la[2] = {ld32_a2(ql), ld32_a2(ql + 4)}, lb[2] = {ld32_a2(ql + 32), ld32_a2(ql + 36)};
-        const int hq[2] = {ld32_a2(qh), ld32_a2(qh + 4)};
-        const float d = h2f(ld16(blk + 208));
+        const Q6Block q = q6_block(row, nb, b);
+        const int2 a = *reinterpret_cast<const int2*>(q.ql + 64 * hh + l0), c = *reinterpret_cast<const int2*>(q.ql + 64 * hh + 32 + l0);
+        const int2 h = *reinterpret_cast<const int2*>(q.qh + 32 * hh + l0);
+        const int8_t* scl = q.sc + 8 * hh + (l0 >> 4);
+        const int la[2] = {a.x, a.y}, lb[2] = {c.x, c.y};
+        const int hq[2] = {h.x, h.y};
+        const float d = q.d;
         float sum4 = 0.0f;
 #pragma unroll
         for (int rr = 0; rr < 4; ++rr) {
@@ -407,7 +404,7 @@ __global__ void get_row_kernel(const uint8_t* __restrict__ W, size_t rb, const i
     if (sb >= nsb) return;
     const int row = *rowp;
     float v[32];
-    deq_sb<T>(W + static_cast<size_t>(row) * rb, sb, v);
+    deq_sb<T>(W + static_cast<size_t>(row) * rb, sb, nsb, v);
 #pragma unroll
     for (int i = 0; i < 32; ++i) out[sb * 32 + i] = v[i] * scale;
 }
@@ -643,7 +640,8 @@ bool weight_supported(DType t) {
 
 size_t row_bytes(DType t, int64_t n_cols) {
     const DTypeInfo* in = dtype_info(t);
-    return static_cast<size_t>(n_cols / in->block_size) * in->type_size;
+    const size_t b = static_cast<size_t>(n_cols / in->block_size) * in->type_size;
+    return t == DType::Q6_K ? (b + 15) / 16 * 16 : b;  // Q6_K: the repacked row, padded (q6_row in common.cuh)
 }
 
 #define RZ_CUDA_DISPATCH(t, LAUNCH)                                   \

@@ -230,7 +230,7 @@ Result<DevWeight> GpuContext::upload(const model::Weight& w) {
         return unsupported(fmt::format("GPU context: tensor {} [{}, {}]: quantized rows must be a multiple of 32", w.name, w.n_rows, w.n_cols));
     const size_t bytes = cuda::row_bytes(w.dtype, w.n_cols) * static_cast<size_t>(w.n_rows);
     RZ_ASSIGN_OR_RETURN(void* p, dev_alloc(bytes, "tensor " + w.name));
-    RZ_RETURN_IF_ERROR(cuda::upload(p, w.data, bytes));
+    RZ_RETURN_IF_ERROR(cuda::upload_rows(p, w.dtype, w.n_cols, w.n_rows, w.data));  // into the device layout (Q6_K repacked)
     DevWeight d{w.dtype, p, static_cast<int>(w.n_rows), static_cast<int>(w.n_cols)};
     uploaded_[w.data] = d;
     return d;
@@ -248,7 +248,7 @@ Result<DevWeight> GpuContext::upload_stacked(std::initializer_list<const model::
     RZ_ASSIGN_OR_RETURN(void* p, dev_alloc(rb * static_cast<size_t>(rows), "tensor " + w0.name + " (stacked)"));
     size_t off = 0;
     for (const model::Weight* w : ws) {
-        RZ_RETURN_IF_ERROR(cuda::upload(static_cast<uint8_t*>(p) + off, w->data, rb * static_cast<size_t>(w->n_rows)));
+        RZ_RETURN_IF_ERROR(cuda::upload_rows(static_cast<uint8_t*>(p) + off, w0.dtype, w0.n_cols, w->n_rows, w->data));
         off += rb * static_cast<size_t>(w->n_rows);
     }
     return DevWeight{w0.dtype, p, static_cast<int>(rows), static_cast<int>(w0.n_cols)};

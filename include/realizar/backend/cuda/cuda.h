@@ -34,8 +34,18 @@ Status sync(const char* where);                            // surfaces asynchron
 // (generic dequantizing kernels; int8 kernels in the fused decode layer only) Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K,
 // IQ4_XS.
 bool weight_supported(DType t);
-// Bytes of one row of n_cols elements (n_cols must be a multiple of the block size).
+// Device layout of weight rows. Every type keeps the file's block layout except Q6_K: its 210-byte blocks allow only
+// 2-byte aligned loads (the output head, the largest matrix of a Q4_K_M model, read at 1.7 TB/s with 16-bit loads
+// and 46% issue efficiency), so each Q6_K row is stored as four arrays, ql [nb][128], qh [nb][64], int8 scales
+// [nb][16] and half d [nb] (nb = n_cols / 256 blocks), padded to a multiple of 16 bytes: every array starts 16-byte
+// aligned and the kernels read 8-byte words. upload_rows converts; a raw upload() of Q6_K bytes is wrong.
+// row_bytes: the device row stride of n_cols elements (n_cols a multiple of the block size).
 size_t row_bytes(DType t, int64_t n_cols);
+// Host: rows x n_cols of type t from the file's layout (src, rows packed back to back) into the device layout
+// (dst, rows x row_bytes(t, n_cols) bytes).
+void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst);
+// Uploads rows x n_cols of type t given in the file's layout into the device layout at dst.
+Status upload_rows(void* dst, DType t, int64_t n_cols, int64_t rows, const void* src);
 
 // y[r] = (accumulate ? y[r] : 0) + bias[r] + sum_c W[r, c] x[c]; W [rows, cols] in dtype t. bias may be null.
 void matvec(DType t, const void* W, int rows, int cols, const float* x, const float* bias, bool accumulate, float* y);
