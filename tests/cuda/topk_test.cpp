@@ -203,6 +203,20 @@ TEST(CudaTopK, ContextTopKMatchesItsLogits) {
     }
 }
 
+// The same reads through the fused decode layer (int8 kernels, repacked Q6_K): llama.cpp's files of the golden
+// quant model (tok512 vocabulary; output rows 0-7 are special: all zero, constant, ...).
+TEST(CudaTopK, ContextTopKOnFusedLayer) {
+    REQUIRE_DEVICE();
+    for (const char* name : {"Q4_K_M", "Q6_K", "Q8_0"}) {
+        auto m = Model::load(test::cuda_shared_dir() + "/golden/quant/q-" + name + ".gguf");
+        ASSERT_TRUE(m.ok()) << m.status().message();
+        auto ctx = gpu_context(*m);
+        ASSERT_TRUE(ctx);
+        check_reads(*ctx, std::string("fused layer ") + name);
+        if (HasFatalFailure()) return;
+    }
+}
+
 // Device argmax equals the host's argmax of the CPU context's logits on real model logits (the same model on
 // both: equal greedy walks as long as no two logits are within the GPU/CPU rounding, which holds here).
 TEST(CudaTopK, GreedyWalkMatchesCpu) {
