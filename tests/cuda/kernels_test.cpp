@@ -99,6 +99,7 @@ TEST(CudaKernels, DequantAndMatvecMatchCpuForEveryWeightType) {
         check_type(t, 5, 8192, true);  // long rows: split over 4 warps per row
     }
     for (DType t : {DType::F32, DType::F16, DType::BF16}) check_type(t, 9, 172);  // rows not a multiple of 32
+    for (DType t : {DType::Q8_0, DType::Q4_0}) check_type(t, 7, 416);  // 13 blocks: Q8_0's last 8-block group holds 5
 }
 
 TEST(CudaKernels, ArgmaxAndSwiglu) {

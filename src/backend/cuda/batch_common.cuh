@@ -19,6 +19,8 @@ using rz::cuda::detail::ld16;
 using rz::cuda::detail::plain_at;
 using rz::cuda::detail::q6_block;
 using rz::cuda::detail::Q6Block;
+using rz::cuda::detail::q8_block;
+using rz::cuda::detail::Q8Block;
 using rz::cuda::detail::stream;
 
 // Multi-vector mat-vec (batch_mmv.cu): Y[t, 0:rows] = beta Y + W X[t]^T for t < n, W read once per kMmvTokens
@@ -44,9 +46,9 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, 
 }
 
 // Dequantises elements [8 g, 8 g + 8) of a row of ng such groups into v[8] (the layouts of rz::quant, blocks.h,
-// except Q6_K's device layout, q6_block). Eight consecutive elements per thread let a warp store 512 contiguous
+// except the Q6_K and Q8_0 device layouts, q6_block and q8_block). Eight consecutive elements per thread let a warp store 512 contiguous
 // bytes of f16 with one 16-byte store per lane. Rows are a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K/Q6_K
-// rows start 16-byte aligned (Q8_0, Q4_0 and the types of quant_decode.cuh: 2-byte).
+// rows start 16-byte aligned, Q8_0 too (device layout; Q4_0 and the types of quant_decode.cuh: 2-byte).
 template <int T>
 __device__ __forceinline__ void deq8(const uint8_t* row, int g, int ng, float* v) {
     if constexpr (T == static_cast<int>(DType::F32)) {
@@ -66,16 +68,11 @@ __device__ __forceinline__ void deq8(const uint8_t* row, int g, int ng, float* v
                 v[2 * j + 1] = __uint_as_float(w[j] & 0xFFFF0000u);
             }
         }
-    } else if constexpr (T == static_cast<int>(DType::Q8_0)) {  // {half d; int8 qs[32]}
-        const uint8_t* b = row + static_cast<size_t>(g >> 2) * 34;
-        const float d = h2f(ld16(b));
-        const uint8_t* q = b + 2 + 8 * (g & 3);
+    } else if constexpr (T == static_cast<int>(DType::Q8_0)) {  // device layout (q8_block)
+        const Q8Block q = q8_block(row, ng >> 2, g >> 2);
+        const uint2 u = *reinterpret_cast<const uint2*>(q.qs + 8 * (g & 3));
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const uint16_t w = ld16(q + 2 * i);
-            v[2 * i] = d * static_cast<float>(static_cast<int8_t>(w & 0xFF));
-            v[2 * i + 1] = d * static_cast<float>(static_cast<int8_t>(w >> 8));
-        }
+        for (int i = 0; i < 8; ++i) v[i] = q.d * static_cast<float>(static_cast<int8_t>(((i < 4 ? u.x : u.y) >> (8 * (i & 3))) & 0xFFu));
     } else if constexpr (T == static_cast<int>(DType::Q4_0)) {  // {half d; qs[16]}: j low nibble of qs[j], j + 16 high; (q - 8) d
         const uint8_t* b = row + static_cast<size_t>(g >> 2) * 18;
         const float d = h2f(ld16(b));

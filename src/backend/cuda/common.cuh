@@ -41,7 +41,20 @@ __device__ __forceinline__ Q6Block q6_block(const uint8_t* row, int nb, int b) {
     return Q6Block{row + 128 * b, row + 128 * nb + 64 * b, reinterpret_cast<const int8_t*>(row + 192 * nb + 16 * b),
                    h2f(ld16(row + 208 * nb + 2 * b))};
 }
-// 4 bytes from a 2-byte aligned address (Q8_0 blocks are only 2-byte aligned).
+// Block b of a Q8_0 row in the device layout (the row starts 16-byte aligned): groups of 8 blocks (the last one
+// m = nb - 8 (nb / 8) < 8 when nb % 8 != 0), each 32 m int8 codes, then m half scales: 272 bytes, so every group and
+// every block's codes start 16-byte aligned and a block's d is found from the group, without nb in the address
+// (a second array at 32 nb cost the gate|up kernel 32 bytes of register spills).
+struct Q8Block {
+    const int8_t* qs;  // 32 codes, 16-byte aligned
+    float d;
+};
+__device__ __forceinline__ Q8Block q8_block(const uint8_t* row, int nb, int b) {
+    const int g0 = b & ~7, j = b & 7, m = min(8, nb - g0);
+    const uint8_t* g = row + 34 * g0;
+    return Q8Block{reinterpret_cast<const int8_t*>(g + 32 * j), h2f(ld16(g + 32 * m + 2 * j))};
+}
+// 4 bytes from a 2-byte aligned address (Q4_0, Q5_0, IQ4_NL and Q3_K blocks are only 2-byte aligned).
 __device__ __forceinline__ int ld32_a2(const uint8_t* p) {
     const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
     return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));

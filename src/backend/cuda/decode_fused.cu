@@ -228,8 +228,11 @@ __device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
     return p.seg[2];
 }
 
+// Register budgets (blocks per SM): set 0 (Q4_K, Q6_K) 3, i.e. <= 80 registers (no spills on sm_90; left to itself
+// ptxas gave its one-row kernel 128, which cost Q4_K_M decode ~1.5%); the others 2, <= 128 (unbounded ~200). Q8_0's
+// 16-byte loads in flight measured 3% faster at 128 registers than at 80 (H200).
 template <int R, int UX, int EXT>
-__global__ void __launch_bounds__(kMvWarps * 32) mv_fused_kernel(const MvParams p) {
+__global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
@@ -387,7 +390,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
 // GLU mode: warp item pairs (gate row j, up row j); the warp writes h[j] = silu(g) * u and counts it in its
 // 32-row sub-block; the warp that completes a sub-block quantizes it into the activation buffer (so any
 // row partition works and the grid can fill the GPU evenly).
-constexpr int kStageBytes = 1152;  // largest stage: 8 Q4_K blocks (32 Q8_0 = 1088)
+constexpr int kStageBytes = 1152;  // a stage: 8 Q4_K blocks
 __device__ float g_ah[kMaxActCols];  // GLU output in float (h)
 
 template <int T>
@@ -395,10 +398,6 @@ struct Layout;
 template <>
 struct Layout<kQ4_K> {
     static constexpr int kBB = 144, kBPS = 8, kCH = 16;
-};
-template <>
-struct Layout<kQ8_0> {
-    static constexpr int kBB = 34, kBPS = 32, kCH = 16;
 };
 
 template <int CH>
@@ -444,20 +443,6 @@ __device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int 
         const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
         acc += dm.x * (x.d[sb0] * static_cast<float>(s0 * sc0) + x.d[sb0 + 1] * static_cast<float>(s1 * sc1)) -
                dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
-    }
-}
-
-template <>
-__device__ __forceinline__ void stage_dot<kQ8_0>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
-    const int qq = lane & 3;
-#pragma unroll
-    for (int sub = 0; sub < 4; ++sub) {
-        const int bl = sub * 8 + (lane >> 2), b = s * 32 + bl;
-        if (b >= nb) break;
-        const uint8_t* blk = buf + bl * 34;
-        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
-        const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
-        acc += h2f(ld16(blk)) * x.d[b] * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
     }
 }
 
@@ -568,10 +553,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
 template <bool GLU>
 __global__ void __launch_bounds__(kMvWarps * 32) mv_staged_kernel(const StagedParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
-    int g = blockIdx.x * p.per_block;
-    const int t = GLU ? p.seg[0].type : pick_seg(p, g).type;
-    if (t == kQ4_K) staged_body<kQ4_K, GLU>(p, sm);
-    else staged_body<kQ8_0, GLU>(p, sm);
+    staged_body<kQ4_K, GLU>(p, sm);  // Q4_K only (staged_type)
 }
 
 // ---- host side --------------------------------------------------------------------------------------------
@@ -626,6 +608,7 @@ void launch_mv_k(MvParams& p, size_t smem) {
 template <int R, int UX = 1>
 void launch_mv(MvParams& p, size_t smem, int ext) {
     switch (ext) {
+        case 8: launch_mv_k<R, UX, 8>(p, smem); break;
         case 5: launch_mv_k<R, UX, 5>(p, smem); break;
         case 3: launch_mv_k<R, UX, 3>(p, smem); break;
         case 1: launch_mv_k<R, UX, 1>(p, smem); break;
@@ -641,15 +624,16 @@ int mv_rows_per_warp(int rows) {
 }
 
 void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
-    // Segments of both extra type sets 2 and 4 (fused_dot_ext.cuh; no llama.cpp mix has them in one q|k|v) go out
-    // as two launches, each with its own norm prologue, instead of one kernel reading every type (ptxas gave that
-    // one all 255 registers).
+    // Segments of both extra type sets 2 and 4, or Q8_0 with another set (fused_dot_ext.cuh; no llama.cpp mix has
+    // them in one q|k|v) go out as two launches, each with its own norm prologue, instead of one kernel reading
+    // every type (ptxas gave that one all 255 registers).
     int sets = 0;
     for (int i = 0; i < nseg; ++i) sets |= ext_mask(segs[i].t);
-    if ((sets & 6) == 6) {
+    const int apart = (sets & 6) == 6 ? 4 : (sets & 8) != 0 && sets != 8 ? 8 : 0;  // the set launched on its own
+    if (apart != 0) {
         MatvecSeg a[3], b[3];
         int na = 0, nb = 0;
-        for (int i = 0; i < nseg; ++i) (ext_mask(segs[i].t) == 4 ? b[nb++] : a[na++]) = segs[i];
+        for (int i = 0; i < nseg; ++i) (ext_mask(segs[i].t) == apart ? b[nb++] : a[na++]) = segs[i];
         matvec_fused(a, na, cols, x, norm_w, eps, accumulate, pf);
         matvec_fused(b, nb, cols, x, norm_w, eps, accumulate, L2Pf{});
         return;
@@ -688,11 +672,11 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
-// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged where every segment is Q8_0 or Q4_K. With the doubled
-// unroll (RZ_CUDA_MV_U=2) the direct kernels measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md
-// "round 2"). Q6_K, whose staged copies once avoided the 2-byte loads of its 210-byte blocks, is read directly
-// since its rows are repacked at upload (row_bytes in cuda.h).
-bool staged_type(DType t) { return t == DType::Q8_0 || t == DType::Q4_K; }
+// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged where every segment is Q4_K. With the doubled unroll
+// (RZ_CUDA_MV_U=2) the direct kernels measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
+// Q6_K and Q8_0, whose staged copies once avoided the 2-byte loads of their blocks, are read directly since their
+// rows are repacked at upload (row_bytes in cuda.h).
+bool staged_type(DType t) { return t == DType::Q4_K; }
 
 bool use_staged(const MatvecSeg* segs, int nseg) {
     for (int i = 0; i < nseg; ++i)
@@ -752,11 +736,19 @@ void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, co
 // The gate|up kernels of a type-set mask (fused_ext; gate and up share one type, so never 7).
 template <int R>
 auto glu_fused_for(int ext) {
-    return ext == 5 ? glu_fused_kernel<R, 5> : ext == 3 ? glu_fused_kernel<R, 3> : ext == 1 ? glu_fused_kernel<R, 1> : glu_fused_kernel<R, 0>;
+    return ext == 8   ? glu_fused_kernel<R, 8>
+           : ext == 5 ? glu_fused_kernel<R, 5>
+           : ext == 3 ? glu_fused_kernel<R, 3>
+           : ext == 1 ? glu_fused_kernel<R, 1>
+                      : glu_fused_kernel<R, 0>;
 }
 template <int P>
 auto glu_pairs_for(int ext) {
-    return ext == 5 ? glu_pairs_kernel<P, 5> : ext == 3 ? glu_pairs_kernel<P, 3> : ext == 1 ? glu_pairs_kernel<P, 1> : glu_pairs_kernel<P, 0>;
+    return ext == 8   ? glu_pairs_kernel<P, 8>
+           : ext == 5 ? glu_pairs_kernel<P, 5>
+           : ext == 3 ? glu_pairs_kernel<P, 3>
+           : ext == 1 ? glu_pairs_kernel<P, 1>
+                      : glu_pairs_kernel<P, 0>;
 }
 
 float* glu_scratch() {
@@ -806,9 +798,10 @@ void set_pdl(bool on) { pdl_flag() = on; }
 bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
-    // Q6_K rows are repacked and 16-byte aligned on the device (row_bytes). Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks), Q5_0 (22)
-    // and Q3_K (110) rows are 2-byte aligned like Q8_0 and read with 16-bit loads; Q2_K (84) and Q4_1 (20) rows are
-    // 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
+    // Q6_K and Q8_0 rows are repacked and 16-byte aligned on the device (row_bytes). Q5_K rows (176-byte blocks)
+    // keep the 16-byte alignment of Q4_K; Q4_0, IQ4_NL (18-byte blocks), Q5_0 (22) and Q3_K (110) rows are 2-byte
+    // aligned and read with 16-bit loads; Q2_K (84) and Q4_1 (20) rows are 4-byte, IQ4_XS (136) and Q5_1 (24) rows
+    // 8-byte aligned, which their kernels' 32- and 64-bit loads need.
     return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
            (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
             t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||

@@ -32,23 +32,42 @@ struct XQ {
 // (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum over
 // rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
 
-// Q8_0: 4 lanes per 34-byte block, 8 weights each; a warp step covers 8 blocks.
-// UX multiplies the loop unroll (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long
-// row (down: 22 Q4_K super-blocks per warp) takes fewer dependent memory round trips.
+// Q8_0 (device layout, q8_block): L lanes per block, 32 / L codes each in one load; a warp step covers 32 / L
+// blocks. L = 2 (16-byte loads) for 1-2 rows per warp; with 4+ rows (gate|up's 8) L = 4 (8-byte loads), which keeps
+// the rows' loads in flight within gate|up's register budget. UX multiplies the loop unroll
+// (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long row (down: 22 Q4_K super-blocks
+// per warp) takes fewer dependent memory round trips.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int qq = lane & 3;
-    constexpr int U = (R >= 4 ? 1 : 4 / R) * UX;
+    constexpr int L = R >= 4 ? 4 : 2, N = 32 / L, BPS = 32 / L;  // lanes per block, codes per lane, blocks per step
+    constexpr int U = (R >= 2 ? 1 : 2) * UX;
+    const int part = lane % L;
 #pragma unroll U
-    for (int b = lane >> 2; b < nb; b += 8) {
-        const int2 xv = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * qq);
+    for (int b = lane / L; b < nb; b += BPS) {
         const float xd = x.d[b];
+        int xv[N / 4];
+        if constexpr (L == 2) {
+            const int4 v = *reinterpret_cast<const int4*>(x.q + b * 32 + N * part);
+            xv[0] = v.x, xv[1] = v.y, xv[2] = v.z, xv[3] = v.w;
+        } else {
+            const int2 v = *reinterpret_cast<const int2*>(x.q + b * 32 + N * part);
+            xv[0] = v.x, xv[1] = v.y;
+        }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 34;
-            const float d = h2f(ld16(blk));
-            const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
-            acc[r] += d * xd * static_cast<float>(__dp4a(w1, xv.y, __dp4a(w0, xv.x, 0)));
+            const Q8Block q = q8_block(rows[r], nb, b);
+            int w[N / 4];
+            if constexpr (L == 2) {
+                const int4 v = *reinterpret_cast<const int4*>(q.qs + N * part);
+                w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+            } else {
+                const int2 v = *reinterpret_cast<const int2*>(q.qs + N * part);
+                w[0] = v.x, w[1] = v.y;
+            }
+            int sdot = 0;
+#pragma unroll
+            for (int i = 0; i < N / 4; ++i) sdot = __dp4a(w[i], xv[i], sdot);
+            acc[r] += q.d * xd * static_cast<float>(sdot);
         }
     }
 }

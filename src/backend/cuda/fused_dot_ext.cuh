@@ -332,10 +332,12 @@ __device__ __forceinline__ void dot_q5_1(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Type sets of the fused kernels (their EXT template argument, a bit mask): none: Q8_0, Q4_K and Q6_K; bit 1: also
-// Q5_K and Q4_0; bit 2: also Q3_K, Q2_K, IQ4_XS and IQ4_NL; bit 4: also Q4_1, Q5_0 and Q5_1. Each kernel is
-// instantiated for the masks 0, 1, 3 and 5 and the host launches the smallest one covering a launch's matrices
-// (ext_mask, fused_ext; matvec_fused splits a launch holding types of both sets 2 and 4). Why: ptxas gives a kernel
+// Type sets of the fused kernels (their EXT template argument, a bit mask): none: Q4_K and Q6_K; bit 1: also
+// Q5_K and Q4_0; bit 2: also Q3_K, Q2_K, IQ4_XS and IQ4_NL; bit 4: also Q4_1, Q5_0 and Q5_1; bit 8: also Q8_0.
+// Each kernel is instantiated for the masks 0, 1, 3, 5 and 8 and the host launches the smallest one covering a
+// launch's matrices (ext_mask, fused_ext; matvec_fused splits a launch holding types of both sets 2 and 4, or Q8_0
+// and another set). Q8_0 has its own set since its 16-byte loads took the one-row kernel from 76 to 128 registers,
+// which cost Q4_K_M decode 1-2% when the Q4_K launches shared that kernel. Why: ptxas gives a kernel
 // the registers of its heaviest type path (or more: with every type in one kernel the default one-row mat-vec took
 // all 255), and when one kernel dispatched Q5_K / Q4_0 too, the default one-row kernel went from 78 registers to 80
 // with 28 bytes of spill (sm_90) and Q8_0 / Q4_K_M decode lost ~7%. Mask 0 compiles to the same code whatever the
@@ -386,18 +388,24 @@ __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R],
             return;
         }
     }
+    if constexpr ((EXT & 8) != 0) {
+        if (t == kQ8_0) {
+            dot_q8_0<R, UX>(rows, nb, x, lane, acc);
+            return;
+        }
+    }
     if (t == kQ4_K) dot_q4_k<R, UX>(rows, nb, x, lane, acc);
-    else if (t == kQ6_K) dot_q6_k<R, UX>(rows, nb, x, lane, acc);
-    else dot_q8_0<R, UX>(rows, nb, x, lane, acc);
+    else dot_q6_k<R, UX>(rows, nb, x, lane, acc);
 }
 
 // The type set (bit) of type t, and the instantiated mask covering the sets of a launch (see dot_rows; not both 2
-// and 4).
+// and 4, and 8 only alone).
 inline int ext_mask(DType t) {
+    if (t == DType::Q8_0) return 8;
     if (t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1) return 4;
     if (t == DType::Q3_K || t == DType::Q2_K || t == DType::IQ4_XS || t == DType::IQ4_NL) return 2;
     return t == DType::Q5_K || t == DType::Q4_0 ? 1 : 0;
 }
-inline int fused_ext(int mask) { return mask == 0 ? 0 : mask == 1 ? 1 : (mask & 4) != 0 ? 5 : 3; }
+inline int fused_ext(int mask) { return mask == 0 ? 0 : mask == 8 ? 8 : mask == 1 ? 1 : (mask & 4) != 0 ? 5 : 3; }
 
 }  // namespace rz::cuda::detail::fused

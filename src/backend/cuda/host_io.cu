@@ -35,12 +35,29 @@ Status copy_async(void* dst, const void* src, size_t bytes) {
     return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, detail::stream()), "async copy");
 }
 
-// Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) -> the row arrays of row_bytes (cuda.h).
+// Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) and Q8_0 block {half d; int8 qs[32]} (34) ->
+// the row arrays of row_bytes (cuda.h).
 void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst) {
     const DTypeInfo* in = dtype_info(t);
     const size_t srb = static_cast<size_t>(n_cols / in->block_size) * in->type_size, drb = row_bytes(t, n_cols);
     const auto* s = static_cast<const uint8_t*>(src);
     auto* d = static_cast<uint8_t*>(dst);
+    if (t == DType::Q8_0) {  // groups of 8 blocks: 32 m codes, then m scales (q8_block in common.cuh)
+        const size_t nb = static_cast<size_t>(n_cols / 32);
+        for (int64_t r = 0; r < rows; ++r, s += srb, d += drb) {
+            for (size_t g0 = 0; g0 < nb; g0 += 8) {
+                const size_t m = std::min<size_t>(8, nb - g0);
+                uint8_t* g = d + 34 * g0;
+                for (size_t j = 0; j < m; ++j) {
+                    const uint8_t* blk = s + 34 * (g0 + j);
+                    std::memcpy(g + 32 * j, blk + 2, 32);
+                    std::memcpy(g + 32 * m + 2 * j, blk, 2);
+                }
+            }
+            std::memset(d + 34 * nb, 0, drb - 34 * nb);
+        }
+        return;
+    }
     if (t != DType::Q6_K) {
         std::memcpy(d, s, srb * static_cast<size_t>(rows));
         return;
@@ -60,7 +77,7 @@ void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst
 
 Status upload_rows(void* dst, DType t, int64_t n_cols, int64_t rows, const void* src) {
     const size_t drb = row_bytes(t, n_cols);
-    if (t != DType::Q6_K) return upload(dst, src, drb * static_cast<size_t>(rows));
+    if (t != DType::Q6_K && t != DType::Q8_0) return upload(dst, src, drb * static_cast<size_t>(rows));
     const DTypeInfo* in = dtype_info(t);
     const size_t srb = static_cast<size_t>(n_cols / in->block_size) * in->type_size;
     // Through a bounded host buffer (~16 MB), so a large head does not need a second full-size host copy.

@@ -84,16 +84,15 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::BF16)>(const uint
     }
 }
 
-// Q8_0: 34-byte blocks {half d; int8 qs[32]} are only 2-byte aligned: 16-bit loads.
+// Q8_0 (device layout, q8_block): 32 int8 codes times d.
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint8_t* row, int sb, int, float* v) {
-    const uint8_t* b = row + static_cast<size_t>(sb) * 34;
-    const float d = h2f(ld16(b));
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint8_t* row, int sb, int nsb, float* v) {
+    const Q8Block q = q8_block(row, nsb, sb);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) {
-        const uint16_t w = ld16(b + 2 + 2 * i);
-        v[2 * i] = d * static_cast<float>(static_cast<int8_t>(w & 0xFF));
-        v[2 * i + 1] = d * static_cast<float>(static_cast<int8_t>(w >> 8));
+    for (int h = 0; h < 2; ++h) {
+        const uint4 u = reinterpret_cast<const uint4*>(q.qs)[h];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) v[16 * h + i] = q.d * static_cast<float>(static_cast<int8_t>(byte_of(u, i)));
     }
 }
 
@@ -278,7 +277,7 @@ __device__ __forceinline__ void store_row(float acc, int r, bool valid, int S, c
     }
 }
 
-// Q8_0: 4 lanes per 34-byte block, 8 weights (2 ints) each; a warp covers 8 blocks per step.
+// Q8_0 (device layout, q8_block): 4 lanes per block, 8 weights (2 ints) each; a warp covers 8 blocks per step.
 __global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
                                  int accumulate, float* __restrict__ y, int S) {
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -289,12 +288,11 @@ __global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
     float acc = 0.0f;
 #pragma unroll 4
     for (int b = (lane >> 2) + 8 * part; valid && b < nb; b += 8 * S) {
-        const uint8_t* blk = row + static_cast<size_t>(b) * 34;
-        const float d = h2f(ld16(blk));
-        const int w0 = ld32_a2(blk + 2 + 8 * qq), w1 = ld32_a2(blk + 6 + 8 * qq);
+        const Q8Block q = q8_block(row, nb, b);
+        const int2 wv = *reinterpret_cast<const int2*>(q.qs + 8 * qq);
         const int2 xv = *reinterpret_cast<const int2*>(g_xq + b * 32 + 8 * qq);
-        const int s = __dp4a(w1, xv.y, __dp4a(w0, xv.x, 0));
-        acc += d * g_xd[b] * static_cast<float>(s);
+        const int s = __dp4a(wv.y, xv.y, __dp4a(wv.x, xv.x, 0));
+        acc += q.d * g_xd[b] * static_cast<float>(s);
     }
     store_row(acc, r, valid, S, bias, accumulate, y);
 }
@@ -641,7 +639,7 @@ bool weight_supported(DType t) {
 size_t row_bytes(DType t, int64_t n_cols) {
     const DTypeInfo* in = dtype_info(t);
     const size_t b = static_cast<size_t>(n_cols / in->block_size) * in->type_size;
-    return t == DType::Q6_K ? (b + 15) / 16 * 16 : b;  // Q6_K: the repacked row, padded (q6_row in common.cuh)
+    return t == DType::Q6_K || t == DType::Q8_0 ? (b + 15) / 16 * 16 : b;  // repacked rows, padded (common.cuh)
 }
 
 #define RZ_CUDA_DISPATCH(t, LAUNCH)                                   \
