@@ -32,41 +32,23 @@ struct XQ {
 // (more bytes in flight per lane, which is what short rows lack); acc[r] is the lane's partial sum over
 // rows[r] (the caller points rows past a matrix's end at a valid row and discards them).
 
-// Q8_0 (device layout, q8_block): L lanes per block, 32 / L codes each in one load; a warp step covers 32 / L
-// blocks. L = 2 (16-byte loads) for 1-2 rows per warp; with 4+ rows (gate|up's 8) L = 4 (8-byte loads), which keeps
-// the rows' loads in flight within gate|up's register budget. UX multiplies the loop unroll
-// (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long row (down: 22 Q4_K super-blocks
-// per warp) takes fewer dependent memory round trips.
+// Q8_0 (device layout, q8_block): 2 lanes per block, 16 codes each in one 16-byte load; a warp step covers 16
+// blocks (gate|up's 8 rows per warp fit 128 registers without spills in Q8_0's own type set).
+// UX multiplies the loop unroll (RZ_CUDA_MV_U): more loop steps' loads issued before the first use, so a long
+// row (down: 22 Q4_K super-blocks per warp) takes fewer dependent memory round trips.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    constexpr int L = R >= 4 ? 4 : 2, N = 32 / L, BPS = 32 / L;  // lanes per block, codes per lane, blocks per step
     constexpr int U = (R >= 2 ? 1 : 2) * UX;
-    const int part = lane % L;
+    const int hf = lane & 1;
 #pragma unroll U
-    for (int b = lane / L; b < nb; b += BPS) {
+    for (int b = lane >> 1; b < nb; b += 16) {
+        const int4 xv = *reinterpret_cast<const int4*>(x.q + b * 32 + 16 * hf);
         const float xd = x.d[b];
-        int xv[N / 4];
-        if constexpr (L == 2) {
-            const int4 v = *reinterpret_cast<const int4*>(x.q + b * 32 + N * part);
-            xv[0] = v.x, xv[1] = v.y, xv[2] = v.z, xv[3] = v.w;
-        } else {
-            const int2 v = *reinterpret_cast<const int2*>(x.q + b * 32 + N * part);
-            xv[0] = v.x, xv[1] = v.y;
-        }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const Q8Block q = q8_block(rows[r], nb, b);
-            int w[N / 4];
-            if constexpr (L == 2) {
-                const int4 v = *reinterpret_cast<const int4*>(q.qs + N * part);
-                w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
-            } else {
-                const int2 v = *reinterpret_cast<const int2*>(q.qs + N * part);
-                w[0] = v.x, w[1] = v.y;
-            }
-            int sdot = 0;
-#pragma unroll
-            for (int i = 0; i < N / 4; ++i) sdot = __dp4a(w[i], xv[i], sdot);
+            const int4 w = *reinterpret_cast<const int4*>(q.qs + 16 * hf);
+            const int sdot = __dp4a(w.w, xv.w, __dp4a(w.z, xv.z, __dp4a(w.y, xv.y, __dp4a(w.x, xv.x, 0))));
             acc[r] += q.d * xd * static_cast<float>(sdot);
         }
     }
