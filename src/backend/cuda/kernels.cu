@@ -277,21 +277,23 @@ __device__ __forceinline__ void store_row(float acc, int r, bool valid, int S, c
     }
 }
 
-// Q8_0 (device layout, q8_block): 4 lanes per block, 8 weights (2 ints) each; a warp covers 8 blocks per step.
+// Q8_0 (device layout, q8_block): 2 lanes per block, 16 codes each (one 16-byte load); a warp covers 16 blocks
+// per step (4 lanes with 8-byte loads measured 8% slower end to end than the file layout's 16-bit loads; this
+// mapping 7.5-15% faster: H200, tinyllama with RZ_CUDA_FUSED=0 789 vs 735 tok/s, phi-2 446 vs 387).
 __global__ void matvec_q8_0_dp4a(const uint8_t* __restrict__ W, size_t rb, int rows, int nb, const float* __restrict__ bias,
                                  int accumulate, float* __restrict__ y, int S) {
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     const int r = blockIdx.x * (kWarpsDp4a / S) + w / S, part = w % S;
     const bool valid = r < rows;
     const uint8_t* row = W + static_cast<size_t>(valid ? r : 0) * rb;
-    const int qq = lane & 3;
+    const int hf = lane & 1;
     float acc = 0.0f;
 #pragma unroll 4
-    for (int b = (lane >> 2) + 8 * part; valid && b < nb; b += 8 * S) {
+    for (int b = (lane >> 1) + 16 * part; valid && b < nb; b += 16 * S) {
         const Q8Block q = q8_block(row, nb, b);
-        const int2 wv = *reinterpret_cast<const int2*>(q.qs + 8 * qq);
-        const int2 xv = *reinterpret_cast<const int2*>(g_xq + b * 32 + 8 * qq);
-        const int s = __dp4a(wv.y, xv.y, __dp4a(wv.x, xv.x, 0));
+        const int4 wv = *reinterpret_cast<const int4*>(q.qs + 16 * hf);
+        const int4 xv = *reinterpret_cast<const int4*>(g_xq + b * 32 + 16 * hf);
+        const int s = __dp4a(wv.w, xv.w, __dp4a(wv.z, xv.z, __dp4a(wv.y, xv.y, __dp4a(wv.x, xv.x, 0))));
         acc += q.d * g_xd[b] * static_cast<float>(s);
     }
     store_row(acc, r, valid, S, bias, accumulate, y);
@@ -715,7 +717,7 @@ void matvec_glu(DType t, const void* W, int rows, int cols, const float* x, cons
         // Few rows (q|k|v, o, down of a small model): split rows over warps so enough warps are in flight.
         // But each warp keeps >= 2 loop steps: a Q4_K row of 2048 (8 blocks, 2 steps of 4) is not split.
         int S = !split_flag() || rows >= 8192 ? 1 : rows >= 4096 ? 2 : 4;
-        const int steps = t == DType::Q8_0 ? (nsb + 7) / 8 : (nsb / 8 + 3) / 4;  // loop steps with S = 1
+        const int steps = t == DType::Q8_0 ? (nsb + 15) / 16 : (nsb / 8 + 3) / 4;  // loop steps with S = 1
         while (S > 1 && steps < 2 * S) S /= 2;
         const int g = blocks_for(rows, kWarpsDp4a / S), acc = accumulate ? 1 : 0;
         if (t == DType::Q8_0) matvec_q8_0_dp4a<<<g, 32 * kWarpsDp4a, 0, stream()>>>(w, rb, rows, nsb, bias, acc, y, S);
