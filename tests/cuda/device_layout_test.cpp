@@ -1,0 +1,85 @@
+// The device layouts of weight rows (cuda::row_bytes / pack_rows, cuda.h): host-side, so they run without a GPU
+// (in CI too). A reader written from the layout's description takes every block back out of the packed rows and
+// must give the file's bytes; the padding is zero and the stride a multiple of 16 bytes. The kernels' tests (on a
+// device) check that the GPU decoders read the same layout.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_test_util.h"
+
+#ifdef RZ_HAVE_CUDA
+#include "realizar/backend/cuda/cuda.h"
+
+namespace rz::cuda {
+namespace {
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+    std::vector<uint8_t> v(n);
+    for (auto& b : v) b = static_cast<uint8_t>(test::lcg(seed) >> 24);
+    return v;
+}
+
+// Block b of a packed row, rebuilt in the file's byte order.
+std::vector<uint8_t> file_block(DType t, const uint8_t* row, int nb, int b) {
+    std::vector<uint8_t> out;
+    auto put = [&](const uint8_t* p, size_t n) { out.insert(out.end(), p, p + n); };
+    if (t == DType::Q6_K) {  // {ql[128]; qh[64]; scales[16]; d} from four row arrays
+        put(row + 128 * b, 128);
+        put(row + 128 * nb + 64 * b, 64);
+        put(row + 192 * nb + 16 * b, 16);
+        put(row + 208 * nb + 2 * b, 2);
+    } else {  // Q8_0 {d; qs[32]} from groups of 8 blocks: codes, then scales
+        const int g0 = b / 8 * 8, j = b % 8, m = nb - g0 < 8 ? nb - g0 : 8;
+        const uint8_t* g = row + 34 * g0;
+        put(g + 32 * m + 2 * j, 2);
+        put(g + 32 * j, 32);
+    }
+    return out;
+}
+
+TEST(CudaDeviceLayout, PackedRowsHoldEveryBlockAndZeroPadding) {
+    struct Case {
+        DType t;
+        int cols;
+    };
+    // Q6_K: 1, 2, 9 and 11 super-blocks (padding 14, 12, 6, 2 bytes); Q8_0: 1, 8, 13 and 88 blocks (a short last group).
+    for (const Case c : {Case{DType::Q6_K, 256}, Case{DType::Q6_K, 512}, Case{DType::Q6_K, 2304}, Case{DType::Q6_K, 2816},
+                         Case{DType::Q8_0, 32}, Case{DType::Q8_0, 256}, Case{DType::Q8_0, 416}, Case{DType::Q8_0, 2816}}) {
+        SCOPED_TRACE(std::string(dtype_name(c.t)) + " cols " + std::to_string(c.cols));
+        const int rows = 5;
+        const size_t frb = test::file_row_bytes(c.t, c.cols), drb = row_bytes(c.t, c.cols);
+        EXPECT_EQ(drb % 16, 0u);
+        EXPECT_GE(drb, frb);
+        EXPECT_LT(drb, frb + 16);
+        const auto src = random_bytes(frb * rows, 7u + static_cast<uint32_t>(c.cols));
+        std::vector<uint8_t> dst(drb * rows, 0xAB);
+        pack_rows(c.t, c.cols, rows, src.data(), dst.data());
+        const int bs = c.t == DType::Q6_K ? 256 : 32, bb = c.t == DType::Q6_K ? 210 : 34, nb = c.cols / bs;
+        for (int r = 0; r < rows; ++r) {
+            const uint8_t* row = dst.data() + drb * r;
+            for (int b = 0; b < nb; ++b) {
+                const auto got = file_block(c.t, row, nb, b);
+                ASSERT_EQ(0, std::memcmp(got.data(), src.data() + frb * r + static_cast<size_t>(bb) * b, static_cast<size_t>(bb)))
+                    << "row " << r << " block " << b;
+            }
+            for (size_t i = frb; i < drb; ++i) ASSERT_EQ(row[i], 0) << "padding byte " << i - frb << " of row " << r;
+        }
+    }
+    // Every other type keeps the file's layout.
+    for (DType t : {DType::Q4_K, DType::Q4_0, DType::F16}) {
+        const int cols = 512;
+        EXPECT_EQ(row_bytes(t, cols), test::file_row_bytes(t, cols)) << dtype_name(t);
+        const auto src = random_bytes(test::file_row_bytes(t, cols) * 3, 3u);
+        std::vector<uint8_t> dst(src.size());
+        pack_rows(t, cols, 3, src.data(), dst.data());
+        EXPECT_EQ(dst, src) << dtype_name(t);
+    }
+}
+
+}  // namespace
+}  // namespace rz::cuda
+#endif  // RZ_HAVE_CUDA
