@@ -25,6 +25,13 @@ __device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
     else return __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[c]) << 16);
 }
 inline int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
+// Bytes of a row of n_cols elements in the file's block layout, and whether the device stores type t repacked
+// (Q6_K, Q8_0: row_bytes, pack_rows in cuda.h; q6_block, q8_block below).
+inline size_t file_row_bytes(DType t, int64_t n_cols) {
+    const DTypeInfo* in = dtype_info(t);
+    return static_cast<size_t>(n_cols / in->block_size) * in->type_size;
+}
+inline bool repacked(DType t) { return t == DType::Q6_K || t == DType::Q8_0; }
 __device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
     const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
     return (w >> (8 * (i & 3))) & 0xFFu;

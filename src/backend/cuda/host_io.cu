@@ -38,10 +38,13 @@ Status copy_async(void* dst, const void* src, size_t bytes) {
 // Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) and Q8_0 block {half d; int8 qs[32]} (34) ->
 // the row arrays of row_bytes (cuda.h).
 void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst) {
-    const DTypeInfo* in = dtype_info(t);
-    const size_t srb = static_cast<size_t>(n_cols / in->block_size) * in->type_size, drb = row_bytes(t, n_cols);
+    const size_t srb = detail::file_row_bytes(t, n_cols), drb = row_bytes(t, n_cols);
     const auto* s = static_cast<const uint8_t*>(src);
     auto* d = static_cast<uint8_t*>(dst);
+    if (!detail::repacked(t)) {
+        std::memcpy(d, s, srb * static_cast<size_t>(rows));
+        return;
+    }
     if (t == DType::Q8_0) {  // groups of 8 blocks: 32 m codes, then m scales (q8_block in common.cuh)
         const size_t nb = static_cast<size_t>(n_cols / 32);
         for (int64_t r = 0; r < rows; ++r, s += srb, d += drb) {
@@ -58,11 +61,7 @@ void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst
         }
         return;
     }
-    if (t != DType::Q6_K) {
-        std::memcpy(d, s, srb * static_cast<size_t>(rows));
-        return;
-    }
-    const size_t nb = static_cast<size_t>(n_cols / 256);
+    const size_t nb = static_cast<size_t>(n_cols / 256);  // Q6_K
     for (int64_t r = 0; r < rows; ++r, s += srb, d += drb) {
         for (size_t b = 0; b < nb; ++b) {
             const uint8_t* blk = s + 210 * b;
@@ -77,9 +76,8 @@ void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst
 
 Status upload_rows(void* dst, DType t, int64_t n_cols, int64_t rows, const void* src) {
     const size_t drb = row_bytes(t, n_cols);
-    if (t != DType::Q6_K && t != DType::Q8_0) return upload(dst, src, drb * static_cast<size_t>(rows));
-    const DTypeInfo* in = dtype_info(t);
-    const size_t srb = static_cast<size_t>(n_cols / in->block_size) * in->type_size;
+    if (!detail::repacked(t)) return upload(dst, src, drb * static_cast<size_t>(rows));
+    const size_t srb = detail::file_row_bytes(t, n_cols);
     // Through a bounded host buffer (~16 MB), so a large head does not need a second full-size host copy.
     const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((size_t{16} << 20) / drb));
     std::vector<uint8_t> buf(drb * static_cast<size_t>(std::min(chunk, rows)));

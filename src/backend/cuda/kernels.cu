@@ -639,9 +639,8 @@ bool weight_supported(DType t) {
 }
 
 size_t row_bytes(DType t, int64_t n_cols) {
-    const DTypeInfo* in = dtype_info(t);
-    const size_t b = static_cast<size_t>(n_cols / in->block_size) * in->type_size;
-    return t == DType::Q6_K || t == DType::Q8_0 ? (b + 15) / 16 * 16 : b;  // repacked rows, padded (common.cuh)
+    const size_t b = file_row_bytes(t, n_cols);
+    return repacked(t) ? (b + 15) / 16 * 16 : b;  // repacked rows are padded to 16 bytes
 }
 
 #define RZ_CUDA_DISPATCH(t, LAUNCH)                                   \
