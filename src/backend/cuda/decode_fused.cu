@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "backend/cuda/common.cuh"
@@ -397,16 +398,12 @@ template <int T>
 struct Layout;
 template <>
 struct Layout<kQ4_K> {
-    static constexpr int kBB = 144, kBPS = 8, kCH = 16;
+    static constexpr int kBB = 144, kBPS = 8;
 };
 
-template <int CH>
-__device__ __forceinline__ void cp_async(void* dst, const void* src) {
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
     const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    if constexpr (CH == 16)
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-    else
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait(int pending) {  // at most `pending` groups still in flight
@@ -500,7 +497,7 @@ __device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char
             const int bytes = min(L::kBPS, nb - s * L::kBPS) * L::kBB;
             const uint8_t* src = row_of(k) + static_cast<size_t>(s) * L::kBPS * L::kBB;
             uint8_t* dst = buf + (i % p.nstage) * kStageBytes;
-            for (int c = lane * L::kCH; c < bytes; c += 32 * L::kCH) cp_async<L::kCH>(dst + c, src + c);
+            for (int c = lane * 16; c < bytes; c += 32 * 16) cp_async16(dst + c, src + c);
         }
         cp_async_commit();
     };
@@ -604,16 +601,22 @@ void launch_mv_k(MvParams& p, size_t smem) {
     launch(mv_fused_kernel<R, UX, EXT>, grid, kMvWarps * 32, smem, p);
 }
 
-// ext: the kernels' type-set mask (fused_ext, fused_dot_ext.cuh).
+// f(std::integral_constant<int, E>{}) for the instantiated type-set mask E == ext (fused_ext, fused_dot_ext.cuh):
+// the one list of the masks the fused kernels are instantiated for.
+template <typename F>
+decltype(auto) with_ext(int ext, F&& f) {
+    switch (ext) {
+        case 8: return f(std::integral_constant<int, 8>{});
+        case 5: return f(std::integral_constant<int, 5>{});
+        case 3: return f(std::integral_constant<int, 3>{});
+        case 1: return f(std::integral_constant<int, 1>{});
+        default: return f(std::integral_constant<int, 0>{});
+    }
+}
+
 template <int R, int UX = 1>
 void launch_mv(MvParams& p, size_t smem, int ext) {
-    switch (ext) {
-        case 8: launch_mv_k<R, UX, 8>(p, smem); break;
-        case 5: launch_mv_k<R, UX, 5>(p, smem); break;
-        case 3: launch_mv_k<R, UX, 3>(p, smem); break;
-        case 1: launch_mv_k<R, UX, 1>(p, smem); break;
-        default: launch_mv_k<R, UX, 0>(p, smem); break;
-    }
+    with_ext(ext, [&](auto e) { launch_mv_k<R, UX, decltype(e)::value>(p, smem); });
 }
 
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4) or by size.
@@ -736,19 +739,11 @@ void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, co
 // The gate|up kernels of a type-set mask (fused_ext; gate and up share one type, so never 7).
 template <int R>
 auto glu_fused_for(int ext) {
-    return ext == 8   ? glu_fused_kernel<R, 8>
-           : ext == 5 ? glu_fused_kernel<R, 5>
-           : ext == 3 ? glu_fused_kernel<R, 3>
-           : ext == 1 ? glu_fused_kernel<R, 1>
-                      : glu_fused_kernel<R, 0>;
+    return with_ext(ext, [](auto e) { return &glu_fused_kernel<R, decltype(e)::value>; });
 }
 template <int P>
 auto glu_pairs_for(int ext) {
-    return ext == 8   ? glu_pairs_kernel<P, 8>
-           : ext == 5 ? glu_pairs_kernel<P, 5>
-           : ext == 3 ? glu_pairs_kernel<P, 3>
-           : ext == 1 ? glu_pairs_kernel<P, 1>
-                      : glu_pairs_kernel<P, 0>;
+    return with_ext(ext, [](auto e) { return &glu_pairs_kernel<P, decltype(e)::value>; });
 }
 
 float* glu_scratch() {
