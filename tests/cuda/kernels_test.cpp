@@ -42,21 +42,16 @@ std::vector<float> quantize_like_gpu(const std::vector<float>& x) {
 void check_type(DType t, int rows, int cols, bool int8x = false) {
     SCOPED_TRACE(std::string(dtype_name(t)) + " cols " + std::to_string(cols) + (int8x ? " int8 x" : ""));
     set_int8_activations(int8x);
-    const size_t rb = test::file_row_bytes(t, cols);
-    const auto src = random_floats(static_cast<size_t>(rows) * cols, 7u + static_cast<uint32_t>(t));
-    std::vector<uint8_t> q(rb * rows);
-    std::vector<float> deq(static_cast<size_t>(rows) * cols);
-    for (int r = 0; r < rows; ++r) {
-        ASSERT_TRUE(quant::quantize_row(t, src.data() + static_cast<size_t>(r) * cols, q.data() + rb * r, cols).ok());
-        ASSERT_TRUE(quant::dequantize_row(t, q.data() + rb * r, deq.data() + static_cast<size_t>(r) * cols, cols).ok());
-    }
+    const test::Matrix m = test::make_matrix(t, rows, cols, 7u + static_cast<uint32_t>(t), true);
+    ASSERT_FALSE(::testing::Test::HasFailure()) << "quantizing the test rows failed";
+    const std::vector<float>& deq = m.deq;
     const auto x = random_floats(static_cast<size_t>(cols), 99u);
     // What the kernel multiplies with: the int8 path exists for Q8_0, Q4_K and Q6_K only.
     const bool int8_kernel = int8x && (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K);
     const auto xr = int8_kernel ? quantize_like_gpu(x) : x;
     const auto bias = random_floats(static_cast<size_t>(rows), 5u);
     DevBuf dw(row_bytes(t, cols) * rows), dx(sizeof(float) * cols), db(sizeof(float) * rows), dy(sizeof(float) * rows), drow(sizeof(float) * cols);
-    ASSERT_TRUE(upload_rows(dw.p, t, cols, rows, q.data()).ok());  // into the device layout
+    ASSERT_TRUE(upload_rows(dw.p, t, cols, rows, m.q.data()).ok());  // the file layout through upload_rows
     ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
     ASSERT_TRUE(upload(db.p, bias.data(), sizeof(float) * rows).ok());
     ASSERT_TRUE(upload(dy.p, bias.data(), sizeof(float) * rows).ok());  // accumulate onto y = bias
@@ -186,7 +181,7 @@ void clear_variant() {
 // matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M, Q5_K_M, Q3_K_M or
 // Q2_K layer: rows not a multiple of the row group; the other fused types mixed in, every kernel type set of
 // fused_dot_ext.cuh), with biases and accumulate, rows of 1-3 stages, for each kernel variant (launches with a
-// segment of a type other than Q8_0 / Q4_K take the direct kernels under RZ_CUDA_STAGED=1 too). The types of
+// segment of a type other than Q4_K take the direct kernels under RZ_CUDA_STAGED=1 too). The types of
 // fused_dot_ext.cuh also as random bytes: every scale, min, high-bit and codebook pattern.
 TEST(CudaKernels, FusedNormMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
