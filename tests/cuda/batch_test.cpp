@@ -36,8 +36,6 @@ bool have_device() { return test::cuda_device_present(); }
 using test::DevBuf;
 using test::random_floats;
 
-double half_round(double v) { return fp16_to_fp32(fp32_to_fp16(static_cast<float>(v))); }
-
 // Random floats through the reference quantizer (test::make_matrix), host and device layouts.
 test::Matrix make_matrix(DType t, int rows, int cols, uint32_t seed) { return test::make_matrix(t, rows, cols, seed, true); }
 
@@ -102,38 +100,9 @@ TEST(CudaBatchKernels, LinearMatchesFloat64InRowChunks) {
         for (int variant = 0; variant < 4; ++variant) {
             const bool f16 = variant % 2 == 0, mmv = variant >= 2;
             SCOPED_TRACE(std::string(dtype_name(t)) + (f16 ? " f16" : " f32") + (mmv ? " mat-vec" : " GEMM"));
-            const int rows = 45, cols = 512, n = 13, ldy = rows + 3;
-            const test::Matrix m = make_matrix(t, rows, cols, 5u + static_cast<uint32_t>(t));
-            const auto x = random_floats(static_cast<size_t>(n) * cols, 9u);
-            const auto y0 = random_floats(static_cast<size_t>(n) * ldy, 4u);
-            std::vector<uint16_t> xh(x.size());
-            for (size_t i = 0; i < x.size(); ++i) xh[i] = fp32_to_fp16(x[i]);
-            const size_t srb = scratch_row_bytes(t, cols, f16);
-            DevBuf dw(m.dev.size()), dx(sizeof(float) * x.size()), dy(sizeof(float) * y0.size()), ds(std::max<size_t>(7 * srb, 16));
-            ASSERT_TRUE(upload(dw.p, m.dev.data(), m.dev.size()).ok());
-            ASSERT_TRUE(upload(dx.p, f16 ? static_cast<const void*>(xh.data()) : x.data(), f16 ? 2 * xh.size() : 4 * x.size()).ok());
-            ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * y0.size()).ok());
-            ASSERT_TRUE(linear(t, dw.p, rows, cols, dx.p, n, 1.0f, dy.f(), ldy, f16, ds.p, 7 * srb, mmv ? 64 : 0).ok());
-            ASSERT_TRUE(finish("test").ok());
-            std::vector<float> y(y0.size());
-            ASSERT_TRUE(download(y.data(), dy.p, sizeof(float) * y.size()).ok());
-            for (int i = 0; i < n; ++i)
-                for (int r = 0; r < ldy; ++r) {
-                    const size_t at = static_cast<size_t>(i) * ldy + r;
-                    if (r >= rows) {  // columns beyond the matrix are untouched
-                        ASSERT_EQ(y[at], y0[at]);
-                        continue;
-                    }
-                    double ref = y0[at], mag = std::fabs(y0[at]);
-                    for (int c = 0; c < cols; ++c) {
-                        double w = m.deq[static_cast<size_t>(r) * cols + c], xv = x[static_cast<size_t>(i) * cols + c];
-                        if (f16) xv = half_round(xv);
-                        if (f16 && !mmv) w = half_round(w);  // the GEMM reads f16 weights, the mat-vec exact ones
-                        ref += w * xv;
-                        mag += std::fabs(w * xv);
-                    }
-                    ASSERT_NEAR(y[at], ref, 1e-5 * mag) << "token " << i << " row " << r;
-                }
+            const int rows = 45, cols = 512;
+            test::check_batch_linear(t, make_matrix(t, rows, cols, 5u + static_cast<uint32_t>(t)), rows, cols, f16, mmv);
+            if (HasFatalFailure()) return;
         }
     }
 }

@@ -19,6 +19,7 @@
 #include "realizar/runtime/context.h"
 #include "realizar/runtime/sampler.h"
 #ifdef RZ_HAVE_CUDA
+#include "realizar/backend/cuda/batch.h"
 #include "realizar/backend/cuda/cuda.h"
 #include "realizar/quant/quant.h"
 #endif
@@ -196,6 +197,45 @@ inline Matrix make_matrix(DType t, int rows, int cols, uint32_t seed, bool quant
     m.dev.resize(cuda::row_bytes(t, cols) * rows);
     cuda::pack_rows(t, cols, rows, m.q.data(), m.dev.data());
     return m;
+}
+
+// batch::linear over m (rows x cols, test::make_matrix) for 13 tokens into output rows of rows + 3 (the 3 beyond the
+// matrix must stay untouched): the multi-row mat-vec (mmv: a pass of 8 tokens and one of 5) or the GEMM through a
+// 7-row scratch (W converted in chunks), f16 or f32 inputs, against float64 over the same (rounded) operands.
+inline void check_batch_linear(DType t, const Matrix& m, int rows, int cols, bool f16, bool mmv) {
+    namespace cb = cuda::batch;
+    const int n = 13, ldy = rows + 3;
+    const auto x = random_floats(static_cast<size_t>(n) * cols, 9u);
+    const auto y0 = random_floats(static_cast<size_t>(n) * ldy, 4u);
+    auto half_round = [](double v) { return static_cast<double>(fp16_to_fp32(fp32_to_fp16(static_cast<float>(v)))); };
+    std::vector<uint16_t> xh(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xh[i] = fp32_to_fp16(x[i]);
+    const size_t srb = cb::scratch_row_bytes(t, cols, f16);
+    DevBuf dw(m.dev.size()), dx(sizeof(float) * x.size()), dy(sizeof(float) * y0.size()), ds(std::max<size_t>(7 * srb, 16));
+    ASSERT_TRUE(cuda::upload(dw.p, m.dev.data(), m.dev.size()).ok());
+    ASSERT_TRUE(cuda::upload(dx.p, f16 ? static_cast<const void*>(xh.data()) : x.data(), f16 ? 2 * xh.size() : 4 * x.size()).ok());
+    ASSERT_TRUE(cuda::upload(dy.p, y0.data(), sizeof(float) * y0.size()).ok());
+    ASSERT_TRUE(cb::linear(t, dw.p, rows, cols, dx.p, n, 1.0f, dy.f(), ldy, f16, ds.p, 7 * srb, mmv ? 64 : 0).ok());
+    ASSERT_TRUE(cb::finish("test").ok());
+    std::vector<float> y(y0.size());
+    ASSERT_TRUE(cuda::download(y.data(), dy.p, sizeof(float) * y.size()).ok());
+    for (int i = 0; i < n; ++i)
+        for (int r = 0; r < ldy; ++r) {
+            const size_t at = static_cast<size_t>(i) * ldy + r;
+            if (r >= rows) {  // columns beyond the matrix are untouched
+                ASSERT_EQ(y[at], y0[at]);
+                continue;
+            }
+            double ref = y0[at], mag = std::fabs(y0[at]);
+            for (int c = 0; c < cols; ++c) {
+                double w = m.deq[static_cast<size_t>(r) * cols + c], xv = x[static_cast<size_t>(i) * cols + c];
+                if (f16) xv = half_round(xv);
+                if (f16 && !mmv) w = half_round(w);  // the GEMM reads f16 weights, the mat-vec exact ones
+                ref += w * xv;
+                mag += std::fabs(w * xv);
+            }
+            ASSERT_NEAR(y[at], ref, 1e-5 * mag) << "token " << i << " row " << r;
+        }
 }
 #endif
 
