@@ -51,31 +51,39 @@ struct AttnParams {
     __half* out16;
 };
 
-// Dot of q (shared memory, float) with cached key row t.
+// Dot of q (shared memory, float) with cached key row t. The row's 16-byte slices are loaded 8 at a time before
+// any is used (64 f16 or 32 f32 elements a round trip): with a load per loop step the compiler kept each slice's
+// load behind the previous one's arithmetic, so a 64-element f16 key cost 8 dependent L2 round trips. The sums
+// keep the element order of the plain loop.
 template <typename C>
 __device__ __forceinline__ float key_dot(const float* qs, const C* krow, int hd) {
+    constexpr int E = 16 / static_cast<int>(sizeof(C));  // elements per 16-byte slice
     float d = 0.0f;
-    if constexpr (sizeof(C) == 2) {
-        if (hd % 8 == 0) {
-            for (int i = 0; i < hd; i += 8) {
-                const uint4 u = *reinterpret_cast<const uint4*>(krow + i);
-                const uint32_t w4[4] = {u.x, u.y, u.z, u.w};
+    if (hd % E == 0) {
+        for (int i0 = 0; i0 < hd; i0 += 8 * E) {
+            const int n = min(8, (hd - i0) / E);
+            uint4 u[8];
 #pragma unroll
-                for (int k = 0; k < 4; ++k) {
-                    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
-                    d += qs[i + 2 * k] * f.x + qs[i + 2 * k + 1] * f.y;
+            for (int j = 0; j < 8; ++j)
+                if (j < n) u[j] = *reinterpret_cast<const uint4*>(krow + i0 + j * E);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                if (j >= n) break;
+                const float* q = qs + i0 + j * E;
+                if constexpr (sizeof(C) == 2) {
+                    const uint32_t w4[4] = {u[j].x, u[j].y, u[j].z, u[j].w};
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) {
+                        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
+                        d += q[2 * k] * f.x + q[2 * k + 1] * f.y;
+                    }
+                } else {
+                    d += q[0] * __uint_as_float(u[j].x) + q[1] * __uint_as_float(u[j].y) + q[2] * __uint_as_float(u[j].z) +
+                         q[3] * __uint_as_float(u[j].w);
                 }
             }
-            return d;
         }
-    } else {
-        if (hd % 4 == 0) {
-            for (int i = 0; i < hd; i += 4) {
-                const float4 f = *reinterpret_cast<const float4*>(krow + i);
-                d += qs[i] * f.x + qs[i + 1] * f.y + qs[i + 2] * f.z + qs[i + 3] * f.w;
-            }
-            return d;
-        }
+        return d;
     }
     for (int i = 0; i < hd; ++i) d += qs[i] * from_cache(krow[i]);
     return d;
@@ -215,15 +223,16 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     if (hd % E == 0 && G <= 32 && (G & (G - 1)) == 0 && (reinterpret_cast<uintptr_t>(V) & 15) == 0) {
         const int per = static_cast<int>(blockDim.x) / G, gi = tid / G, c0 = (tid % G) * E;
         float a[E] = {};
-        int t = t0 + gi;
-        for (; t + 3 * per < tc; t += 4 * per) {
+        // Up to 4 positions' loads in flight, the last partial round included (it was one load at a time).
+        for (int t = t0 + gi; t < tc; t += 4 * per) {
             uint4 u[4];
 #pragma unroll
-            for (int k = 0; k < 4; ++k) u[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t + k * per) * hd + c0);
+            for (int k = 0; k < 4; ++k)
+                if (t + k * per < tc) u[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t + k * per) * hd + c0);
 #pragma unroll
-            for (int k = 0; k < 4; ++k) accum16<C>(a, u[k], sc[t + k * per - t0]);
+            for (int k = 0; k < 4; ++k)
+                if (t + k * per < tc) accum16<C>(a, u[k], sc[t + k * per - t0]);
         }
-        for (; t < tc; t += per) accum16<C>(a, *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t) * hd + c0), sc[t - t0]);
         if (cur && (pos - t0) % per == gi) {
             const float w = sc[pos - t0];
 #pragma unroll
