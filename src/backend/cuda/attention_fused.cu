@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <tuple>
 
 #include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/cuda.h"
@@ -51,41 +53,54 @@ struct AttnParams {
     __half* out16;
 };
 
-// Dot of q (shared memory, float) with cached key row t. The row's 16-byte slices are loaded 8 at a time before
-// any is used (64 f16 or 32 f32 elements a round trip): with a load per loop step the compiler kept each slice's
-// load behind the previous one's arithmetic, so a 64-element f16 key cost 8 dependent L2 round trips. The sums
-// keep the element order of the plain loop.
+// Up to 8 16-byte slices of a cached key row (8 E elements, E = 16 / sizeof(C)), all loaded before any is used.
 template <typename C>
-__device__ __forceinline__ float key_dot(const float* qs, const C* krow, int hd) {
-    constexpr int E = 16 / static_cast<int>(sizeof(C));  // elements per 16-byte slice
-    float d = 0.0f;
-    if (hd % E == 0) {
-        for (int i0 = 0; i0 < hd; i0 += 8 * E) {
-            const int n = min(8, (hd - i0) / E);
-            uint4 u[8];
+__device__ __forceinline__ void key_chunk_load(uint4 (&u)[8], const C* krow, int n) {
+    constexpr int E = 16 / static_cast<int>(sizeof(C));
 #pragma unroll
-            for (int j = 0; j < 8; ++j)
-                if (j < n) u[j] = *reinterpret_cast<const uint4*>(krow + i0 + j * E);
+    for (int j = 0; j < 8; ++j)
+        if (j < n) u[j] = *reinterpret_cast<const uint4*>(krow + j * E);
+}
+
+// d + the dot of q (shared memory) with the n slices in u, in element order.
+template <typename C>
+__device__ __forceinline__ float key_chunk_dot(float d, const float* q, const uint4 (&u)[8], int n) {
+    constexpr int E = 16 / static_cast<int>(sizeof(C));
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                if (j >= n) break;
-                const float* q = qs + i0 + j * E;
-                if constexpr (sizeof(C) == 2) {
-                    const uint32_t w4[4] = {u[j].x, u[j].y, u[j].z, u[j].w};
+    for (int j = 0; j < 8; ++j) {
+        if (j >= n) break;
+        const float* qj = q + j * E;
+        if constexpr (sizeof(C) == 2) {
+            const uint32_t w4[4] = {u[j].x, u[j].y, u[j].z, u[j].w};
 #pragma unroll
-                    for (int k = 0; k < 4; ++k) {
-                        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
-                        d += q[2 * k] * f.x + q[2 * k + 1] * f.y;
-                    }
-                } else {
-                    d += q[0] * __uint_as_float(u[j].x) + q[1] * __uint_as_float(u[j].y) + q[2] * __uint_as_float(u[j].z) +
-                         q[3] * __uint_as_float(u[j].w);
-                }
+            for (int k = 0; k < 4; ++k) {
+                const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
+                d += qj[2 * k] * f.x + qj[2 * k + 1] * f.y;
             }
+        } else {
+            d += qj[0] * __uint_as_float(u[j].x) + qj[1] * __uint_as_float(u[j].y) + qj[2] * __uint_as_float(u[j].z) + qj[3] * __uint_as_float(u[j].w);
         }
-        return d;
     }
-    for (int i = 0; i < hd; ++i) d += qs[i] * from_cache(krow[i]);
+    return d;
+}
+
+// Dot of q (shared memory, float) with cached key row t, hd % E == 0: the row's slices are loaded 8 at a time
+// before any is used (64 f16 or 32 f32 elements a round trip; with a load per loop step the compiler kept each
+// slice's load behind the previous one's arithmetic, so a 64-element f16 key cost 8 dependent L2 round trips).
+// `first` (n0 slices, n0 > 0): the row's first chunk, already loaded. The sums keep the element order of the
+// plain loop.
+template <typename C>
+__device__ __forceinline__ float key_dot(const float* qs, const C* krow, int hd, const uint4 (&first)[8], int n0) {
+    constexpr int E = 16 / static_cast<int>(sizeof(C));
+    float d = 0.0f;
+    int i0 = 0;
+    if (n0 > 0) d = key_chunk_dot<C>(d, qs, first, n0), i0 = 8 * E;
+    for (; i0 < hd; i0 += 8 * E) {
+        const int n = min(8, (hd - i0) / E);
+        uint4 u[8];
+        key_chunk_load<C>(u, krow + i0, n);
+        d = key_chunk_dot<C>(d, qs + i0, u, n);
+    }
     return d;
 }
 
@@ -117,7 +132,7 @@ __device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4&
 // then live in `scores` ([n_head, n_ctx]) instead of shared memory.
 __device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the combining block)
 
-template <typename C>
+template <typename C, int EARLY>
 __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     const int row = static_cast<int>(blockIdx.x) / (p.n_head * p.s_max), bi = static_cast<int>(blockIdx.x) % (p.n_head * p.s_max);
     const int pos = p.pos_rows ? p.pos_rows[row] : *p.pos;  // uploaded by the host before the launch (never written by a kernel)
@@ -148,6 +163,25 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     float* sc = p.smem_scores ? red + 32 : p.scores + static_cast<size_t>(h) * p.n_ctx;  // sc[t - t0]
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     const int half = p.n_rot / 2;
+    // This thread's first cached key row and its first value slices, loaded before the wait (one-token launch
+    // only: rows below pos were written by earlier steps' attention launches, complete before the previous
+    // kernel's own wait returned; the batched path stores its rows in the same step). Their L2 round trips then
+    // overlap the previous kernel instead of following the q load and the scores.
+    constexpr int E = 16 / static_cast<int>(sizeof(C));
+    const int G = hd / E;  // threads per value row (the 16-byte value path below)
+    const bool vfast = hd % E == 0 && G <= 32 && (G & (G - 1)) == 0 && (reinterpret_cast<uintptr_t>(V) & 15) == 0;
+    const int per = vfast ? static_cast<int>(blockDim.x) / G : 1, gi = vfast ? tid / G : 0, c0 = vfast ? (tid % G) * E : 0;
+    uint4 kpre[8], vpre[4];
+    const int kn = EARLY >= 1 && !p.stored && hd % E == 0 && t0 + tid < tc ? min(8, G) : 0;
+    if (kn > 0) key_chunk_load<C>(kpre, K + static_cast<size_t>(t0 + tid) * hd, kn);
+    const bool vearly = EARLY >= 2 && !p.stored && vfast;
+    if (vearly) {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const int t = t0 + gi + k * per;
+            if (t < tc) vpre[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t) * hd + c0);
+        }
+    }
     float2 cs = make_float2(1.0f, 0.0f);
     if (p.rope_cs && tid < half) cs = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + tid];
     pdl_sync(p.pdl_early);
@@ -183,10 +217,19 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         __syncthreads();
     }
     float mx = -INFINITY;
-    for (int t = t0 + tid; t < t1; t += blockDim.x) {
+    int t = t0 + tid;
+    if (kn > 0) {  // this thread's first key, its first chunk loaded before the wait
+        const float d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd, kpre, kn) * p.scale;
+        sc[t - t0] = d;
+        mx = d;
+        t += blockDim.x;
+    }
+    for (; t < t1; t += blockDim.x) {
         float d = 0.0f;
-        if (t < tc) {
-            d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd);
+        if (t < tc && hd % E == 0) {
+            d = key_dot<C>(qs, K + static_cast<size_t>(t) * hd, hd, kpre, 0);
+        } else if (t < tc) {
+            for (int i = 0; i < hd; ++i) d += qs[i] * from_cache(K[static_cast<size_t>(t) * hd + i]);
         } else {
             for (int i = 0; i < hd; ++i) d += qs[i] * ks[i];
         }
@@ -217,14 +260,19 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     // together (one load round up to 128 positions for hd 64 in f16, against ~pos / 32 rounds of 2-byte loads
     // with a thread per dimension); partial outputs are reduced over the warp with shuffles and over the warps
     // in shared memory.
-    constexpr int E = 16 / static_cast<int>(sizeof(C));
-    const int G = hd / E;
     float o = 0.0f;
-    if (hd % E == 0 && G <= 32 && (G & (G - 1)) == 0 && (reinterpret_cast<uintptr_t>(V) & 15) == 0) {
-        const int per = static_cast<int>(blockDim.x) / G, gi = tid / G, c0 = (tid % G) * E;
+    if (vfast) {
         float a[E] = {};
-        // Up to 4 positions' loads in flight, the last partial round included (it was one load at a time).
-        for (int t = t0 + gi; t < tc; t += 4 * per) {
+        // Up to 4 positions' loads in flight, the last partial round included (it was one load at a time); the
+        // first round was loaded before the wait (one-token launch).
+        int t = t0 + gi;
+        if (vearly) {
+#pragma unroll
+            for (int k = 0; k < 4; ++k)
+                if (t + k * per < tc) accum16<C>(a, vpre[k], sc[t + k * per - t0]);
+            t += 4 * per;
+        }
+        for (; t < tc; t += 4 * per) {
             uint4 u[4];
 #pragma unroll
             for (int k = 0; k < 4; ++k)
@@ -307,16 +355,38 @@ constexpr int kAttnThreads = 256;
 int attn_min_chunk() { return std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128)); }
 
 // Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
-int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
+// The split kernel's instantiation for the cache type and RZ_CUDA_ATTN_EARLY (default 2: the first key chunk and
+// value round loaded before the wait; 1: the key chunk only; 0: neither, 80 instead of 127 registers).
+template <typename C>
+auto split_kernel() {
+    const int early = env_int("RZ_CUDA_ATTN_EARLY", 2);
+    return early == 2 ? attn_split_kernel<C, 2> : early == 1 ? attn_split_kernel<C, 1> : attn_split_kernel<C, 0>;
+}
+
+// Resident split blocks per SM (registers; shared memory for q, k, v, the partials and 512 scores), at most 4:
+// the splits per head are sized to one wave of them.
+int attn_blocks_per_sm(bool f16, int hd) {
+    static std::map<std::tuple<bool, int, int>, int> cache;
+    const auto key = std::make_tuple(f16, hd, env_int("RZ_CUDA_ATTN_EARLY", 2));
+    if (const auto it = cache.find(key); it != cache.end()) return it->second;
+    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + std::max(kAttnThreads, 8 * hd) + 32 + 512);
+    int n = 0;
+    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(), kAttnThreads, smem)
+                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(), kAttnThreads, smem);
+    if (e != cudaSuccess) (void)cudaGetLastError(), n = 4;
+    return cache[key] = std::clamp(n, 1, 4);
+}
+
+int rows_s_max(int m, int n_head, int per_sm) { return std::max(1, (per_sm * sm_count() + m * n_head - 1) / (m * n_head)); }
 
 // The split kernel on `grid` blocks with shared memory for q, k, v, the partials, the reduction and `scores`
 // floats of scores.
 void launch_split(const AttnParams& p, bool f16, int grid, size_t scores) {
     const size_t smem = sizeof(float) * (static_cast<size_t>(3 * p.hd + std::max(kAttnThreads, 8 * p.hd) + 32) + scores);
     if (f16)
-        launch(attn_split_kernel<__half>, grid, kAttnThreads, smem, p);
+        launch(split_kernel<__half>(), grid, kAttnThreads, smem, p);
     else
-        launch(attn_split_kernel<float>, grid, kAttnThreads, smem, p);
+        launch(split_kernel<float>(), grid, kAttnThreads, smem, p);
 }
 
 }  // namespace
@@ -332,7 +402,8 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
     // at least attn_min_chunk() positions per split.
     const int c_min = attn_min_chunk();
-    const int s_max = std::min(std::max((4 * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
+    const int per_sm = attn_blocks_per_sm(f16, hd);
+    const int s_max = std::min(std::max((per_sm * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
     size_t scores_smem = 0;
     if (env_int("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {
@@ -351,7 +422,7 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
 
 size_t attention_decode_rows_scratch(int m_max, int n_head, int hd) {
     size_t most = 0;
-    for (int m = 1; m <= m_max; ++m) most = std::max(most, static_cast<size_t>(m) * n_head * rows_s_max(m, n_head) * (hd + 2));
+    for (int m = 1; m <= m_max; ++m) most = std::max(most, static_cast<size_t>(m) * n_head * rows_s_max(m, n_head, 4) * (hd + 2));  // 4: the most attn_blocks_per_sm gives
     return most;
 }
 
@@ -359,7 +430,7 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
                            float* out32, void* out16, int ldo) {
     if (m <= 0 || hd > kAttnThreads || m * n_head > 1024) return false;
-    const int s_max = rows_s_max(m, n_head);
+    const int s_max = rows_s_max(m, n_head, attn_blocks_per_sm(f16, hd));
     const int c_min = attn_min_chunk();
     const int chunk_max = std::max(c_min, (n_ctx + s_max - 1) / s_max);
     if (chunk_max > 8192 || static_cast<size_t>(m) * n_head * s_max * (hd + 2) > scratch_floats) return false;
