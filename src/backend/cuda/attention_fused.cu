@@ -354,39 +354,41 @@ constexpr int kAttnThreads = 256;
 // Fewest positions per split: RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md).
 int attn_min_chunk() { return std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128)); }
 
-// Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
-// The split kernel's instantiation for the cache type and RZ_CUDA_ATTN_EARLY (default 2: the first key chunk and
-// value round loaded before the wait; 1: the key chunk only; 0: neither, 80 instead of 127 registers).
+// Early loads of the one-token launch: RZ_CUDA_ATTN_EARLY (default 2: the first key chunk and value round before
+// the wait; 1: the key chunk only; 0: neither). The batched rows (attention_decode_rows) store their keys in the
+// same step, so they take the kernel without them (80 instead of 127 registers, 3 blocks per SM instead of 2).
+int one_token_early() { return std::clamp(env_int("RZ_CUDA_ATTN_EARLY", 2), 0, 2); }
+
 template <typename C>
-auto split_kernel() {
-    const int early = env_int("RZ_CUDA_ATTN_EARLY", 2);
+auto split_kernel(int early) {
     return early == 2 ? attn_split_kernel<C, 2> : early == 1 ? attn_split_kernel<C, 1> : attn_split_kernel<C, 0>;
 }
 
 // Resident split blocks per SM (registers; shared memory for q, k, v, the partials and 512 scores), at most 4:
 // the splits per head are sized to one wave of them.
-int attn_blocks_per_sm(bool f16, int hd) {
+int attn_blocks_per_sm(bool f16, int hd, int early) {
     static std::map<std::tuple<bool, int, int>, int> cache;
-    const auto key = std::make_tuple(f16, hd, env_int("RZ_CUDA_ATTN_EARLY", 2));
+    const auto key = std::make_tuple(f16, hd, early);
     if (const auto it = cache.find(key); it != cache.end()) return it->second;
     const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + std::max(kAttnThreads, 8 * hd) + 32 + 512);
     int n = 0;
-    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(), kAttnThreads, smem)
-                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(), kAttnThreads, smem);
+    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early), kAttnThreads, smem)
+                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early), kAttnThreads, smem);
     if (e != cudaSuccess) (void)cudaGetLastError(), n = 4;
     return cache[key] = std::clamp(n, 1, 4);
 }
 
-int rows_s_max(int m, int n_head, int per_sm) { return std::max(1, (per_sm * sm_count() + m * n_head - 1) / (m * n_head)); }
+// Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
+int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
 
 // The split kernel on `grid` blocks with shared memory for q, k, v, the partials, the reduction and `scores`
 // floats of scores.
-void launch_split(const AttnParams& p, bool f16, int grid, size_t scores) {
+void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t scores) {
     const size_t smem = sizeof(float) * (static_cast<size_t>(3 * p.hd + std::max(kAttnThreads, 8 * p.hd) + 32) + scores);
     if (f16)
-        launch(split_kernel<__half>(), grid, kAttnThreads, smem, p);
+        launch(split_kernel<__half>(early), grid, kAttnThreads, smem, p);
     else
-        launch(split_kernel<float>(), grid, kAttnThreads, smem, p);
+        launch(split_kernel<float>(early), grid, kAttnThreads, smem, p);
 }
 
 }  // namespace
@@ -402,7 +404,7 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
     // at least attn_min_chunk() positions per split.
     const int c_min = attn_min_chunk();
-    const int per_sm = attn_blocks_per_sm(f16, hd);
+    const int early = one_token_early(), per_sm = attn_blocks_per_sm(f16, hd, early);
     const int s_max = std::min(std::max((per_sm * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
     size_t scores_smem = 0;
@@ -417,12 +419,12 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
         p.smem_scores = n_ctx <= 8192 ? 1 : 0;
         scores_smem = p.smem_scores ? static_cast<size_t>(n_ctx) : 0;
     }
-    launch_split(p, f16, n_head * p.s_max, scores_smem);
+    launch_split(p, f16, early, n_head * p.s_max, scores_smem);
 }
 
 size_t attention_decode_rows_scratch(int m_max, int n_head, int hd) {
     size_t most = 0;
-    for (int m = 1; m <= m_max; ++m) most = std::max(most, static_cast<size_t>(m) * n_head * rows_s_max(m, n_head, 4) * (hd + 2));  // 4: the most attn_blocks_per_sm gives
+    for (int m = 1; m <= m_max; ++m) most = std::max(most, static_cast<size_t>(m) * n_head * rows_s_max(m, n_head) * (hd + 2));
     return most;
 }
 
@@ -430,7 +432,7 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
                            float* out32, void* out16, int ldo) {
     if (m <= 0 || hd > kAttnThreads || m * n_head > 1024) return false;
-    const int s_max = rows_s_max(m, n_head, attn_blocks_per_sm(f16, hd));
+    const int s_max = rows_s_max(m, n_head);
     const int c_min = attn_min_chunk();
     const int chunk_max = std::max(c_min, (n_ctx + s_max - 1) / s_max);
     if (chunk_max > 8192 || static_cast<size_t>(m) * n_head * s_max * (hd + 2) > scratch_floats) return false;
@@ -441,7 +443,7 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
     p.pdl_early = pdl_early(), p.smem_scores = 1, p.s_max = s_max, p.c_min = c_min, p.n_swa = n_swa;
     p.seq_rows = seq, p.pos_rows = pos, p.ldq = ldq, p.ldo = ldo, p.stored = 1;
     p.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
-    launch_split(p, f16, m * n_head * s_max, static_cast<size_t>(chunk_max));
+    launch_split(p, f16, 0, m * n_head * s_max, static_cast<size_t>(chunk_max));
     return true;
 }
 
