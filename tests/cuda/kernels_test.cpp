@@ -440,133 +440,139 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         const char* cmin;   // RZ_CUDA_ATTN_MIN
         int swa = 0;        // sliding window: keys (pos - swa, pos]
     };
-    // Split cases: several splits with the current position in the last one, a last split holding pos only
-    // (n_ctx 300: s_max 4; pos 12, at least 1 position per split: chunks of 4), uneven chunks, splits capped by
-    // s_max, one split (short context), and the one-block-per-head kernel (split "0", or n_ctx 16).
-    for (const Case cs : {Case{false, false, 64, 16, 9, "1", "64"}, Case{true, false, 64, 16, 9, "1", "64"}, Case{false, true, 32, 16, 9, "1", "64"},
-                          Case{true, true, 64, 16, 9, "1", "64"}, Case{true, false, 64, 8200, 9, "0", "64"}, Case{true, false, 64, 8200, 9, "1", "64"},
-                          Case{true, false, 64, 8200, 3000, "1", "64"}, Case{false, true, 64, 1024, 700, "1", "64"},
-                          Case{true, false, 64, 300, 12, "1", "1"}, Case{false, false, 64, 1024, 700, "0", "64"},
-                          Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"},
-                          // sliding windows: split kernel (several splits, one), one block per head, window past pos
-                          Case{true, false, 64, 1024, 700, "1", "64", 300}, Case{false, true, 64, 1024, 77, "1", "7", 20},
-                          Case{true, false, 64, 300, 299, "1", "16", 1}, Case{false, false, 64, 1024, 700, "0", "64", 33},
-                          Case{true, true, 64, 16, 9, "1", "64", 4}, Case{true, false, 64, 1024, 77, "1", "64", 500}}) {
-        const int n_ctx = cs.n_ctx, pos = cs.pos;
-        setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
-        setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
-        SCOPED_TRACE(std::string(cs.f16 ? "f16" : "f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
-                     std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
-                     std::to_string(cs.swa));
-        const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
-        auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
-             v = random_floats(static_cast<size_t>(nkv * hd), 83u);
-        const auto kf = random_floats(ncache, 84u), vf = random_floats(ncache, 85u);
-        // Cache contents as stored (f16 rounds) and as read back.
-        std::vector<uint8_t> kraw(ncache * esz), vraw(ncache * esz);
-        std::vector<float> kc(ncache), vc(ncache);
-        for (size_t i = 0; i < ncache; ++i) {
-            if (cs.f16) {
-                const uint16_t a = f2h(kf[i]), b = f2h(vf[i]);
-                std::memcpy(&kraw[2 * i], &a, 2), std::memcpy(&vraw[2 * i], &b, 2);
-                kc[i] = h2f_host(a), vc[i] = h2f_host(b);
-            } else {
-                std::memcpy(&kraw[4 * i], &kf[i], 4), std::memcpy(&vraw[4 * i], &vf[i], 4);
-                kc[i] = kf[i], vc[i] = vf[i];
-            }
-        }
-        std::vector<double> inv(static_cast<size_t>(cs.n_rot / 2));
-        for (int i = 0; i < cs.n_rot / 2; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * i / cs.n_rot);
-        std::vector<float> table(static_cast<size_t>(n_ctx) * cs.n_rot);  // [n_ctx][n_rot / 2] (cos, sin)
-        for (int t = 0; t < n_ctx; ++t)
-            for (int i = 0; i < cs.n_rot / 2; ++i) {
-                const double a = static_cast<double>(t) * inv[static_cast<size_t>(i)];
-                table[static_cast<size_t>(t * cs.n_rot + 2 * i)] = static_cast<float>(std::cos(a));
-                table[static_cast<size_t>(t * cs.n_rot + 2 * i + 1)] = static_cast<float>(std::sin(a));
-            }
-        DevBuf dq(sizeof(float) * q.size()), dk(sizeof(float) * k.size()), dv(sizeof(float) * v.size()), dkc(ncache * esz), dvc(ncache * esz),
-            dinv(sizeof(float) * table.size()), dpos(sizeof(int32_t)), dsc(sizeof(float) * nh * n_ctx), dout(sizeof(float) * nh * hd);
-        ASSERT_TRUE(upload(dq.p, q.data(), sizeof(float) * q.size()).ok());
-        ASSERT_TRUE(upload(dk.p, k.data(), sizeof(float) * k.size()).ok());
-        ASSERT_TRUE(upload(dv.p, v.data(), sizeof(float) * v.size()).ok());
-        ASSERT_TRUE(upload(dkc.p, kraw.data(), kraw.size()).ok());
-        ASSERT_TRUE(upload(dvc.p, vraw.data(), vraw.size()).ok());
-        ASSERT_TRUE(upload(dinv.p, table.data(), sizeof(float) * table.size()).ok());
-        ASSERT_TRUE(upload(dpos.p, &pos, sizeof(pos)).ok());
-        attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, dinv.f(), cs.neox,
-                        static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f(), cs.swa);
-        ASSERT_TRUE(sync("fused attention").ok());
-        // Reference: rotate (float cos/sin of double angles, as ops::rope), cache-round the current k and v.
-        auto rot = [&](float* x) {
-            const int half = cs.n_rot / 2;
-            for (int i = 0; i < half; ++i) {
-                const double a = static_cast<double>(pos) * inv[static_cast<size_t>(i)];
-                const double c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
-                const int i0 = cs.neox ? i : 2 * i, i1 = cs.neox ? i + half : 2 * i + 1;
-                const double x0 = x[i0], x1 = x[i1];
-                x[i0] = static_cast<float>(x0 * c - x1 * s);
-                x[i1] = static_cast<float>(x0 * s + x1 * c);
-            }
-        };
-        for (int h = 0; h < nh; ++h) rot(q.data() + h * hd);
-        for (int g = 0; g < nkv; ++g) rot(k.data() + g * hd);
-        std::vector<uint8_t> kgot(ncache * esz), vgot(ncache * esz);
-        ASSERT_TRUE(download(kgot.data(), dkc.p, kgot.size()).ok());
-        ASSERT_TRUE(download(vgot.data(), dvc.p, vgot.size()).ok());
-        auto got_at = [&](const std::vector<uint8_t>& raw, size_t i) {
-            if (!cs.f16) {
-                float f;
-                std::memcpy(&f, &raw[4 * i], 4);
-                return f;
-            }
-            uint16_t b;
-            std::memcpy(&b, &raw[2 * i], 2);
-            return h2f_host(b);
-        };
-        for (int g = 0; g < nkv; ++g)
-            for (int t = 0; t < n_ctx; ++t)
-                for (int d = 0; d < hd; ++d) {
-                    const size_t i = (static_cast<size_t>(g) * n_ctx + t) * hd + d;
-                    if (t != pos) {  // untouched
-                        ASSERT_EQ(std::memcmp(&kgot[i * esz], &kraw[i * esz], esz), 0) << "k cache g " << g << " t " << t;
-                        ASSERT_EQ(std::memcmp(&vgot[i * esz], &vraw[i * esz], esz), 0) << "v cache g " << g << " t " << t;
-                        continue;
-                    }
-                    const float kw = k[static_cast<size_t>(g * hd + d)], vw = v[static_cast<size_t>(g * hd + d)];
-                    const float tol = cs.f16 ? 1e-3f * std::fabs(kw) + 1e-6f : 1e-6f;
-                    ASSERT_NEAR(got_at(kgot, i), kw, tol) << "k at pos, g " << g << " d " << d;
-                    ASSERT_NEAR(got_at(vgot, i), vw, cs.f16 ? 1e-3f * std::fabs(vw) + 1e-6f : 0.0f) << "v at pos, g " << g << " d " << d;
-                    kc[i] = got_at(kgot, i), vc[i] = got_at(vgot, i);  // the reference reads what was stored
+    // Each case with the first key chunk and value round loaded before the wait (default), the key chunk only,
+    // and neither (RZ_CUDA_ATTN_EARLY 2 / 1 / 0).
+    for (const char* early : {"2", "1", "0"}) {
+        setenv("RZ_CUDA_ATTN_EARLY", early, 1);
+        // Split cases: several splits with the current position in the last one, a last split holding pos only
+        // (n_ctx 300: s_max 4; pos 12, at least 1 position per split: chunks of 4), uneven chunks, splits capped by
+        // s_max, one split (short context), and the one-block-per-head kernel (split "0", or n_ctx 16).
+        for (const Case cs : {Case{false, false, 64, 16, 9, "1", "64"}, Case{true, false, 64, 16, 9, "1", "64"}, Case{false, true, 32, 16, 9, "1", "64"},
+                              Case{true, true, 64, 16, 9, "1", "64"}, Case{true, false, 64, 8200, 9, "0", "64"}, Case{true, false, 64, 8200, 9, "1", "64"},
+                              Case{true, false, 64, 8200, 3000, "1", "64"}, Case{false, true, 64, 1024, 700, "1", "64"},
+                              Case{true, false, 64, 300, 12, "1", "1"}, Case{false, false, 64, 1024, 700, "0", "64"},
+                              Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"},
+                              // sliding windows: split kernel (several splits, one), one block per head, window past pos
+                              Case{true, false, 64, 1024, 700, "1", "64", 300}, Case{false, true, 64, 1024, 77, "1", "7", 20},
+                              Case{true, false, 64, 300, 299, "1", "16", 1}, Case{false, false, 64, 1024, 700, "0", "64", 33},
+                              Case{true, true, 64, 16, 9, "1", "64", 4}, Case{true, false, 64, 1024, 77, "1", "64", 500}}) {
+            const int n_ctx = cs.n_ctx, pos = cs.pos;
+            setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
+            setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
+            SCOPED_TRACE(std::string("early ") + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
+                         std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
+                         std::to_string(cs.swa));
+            const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
+            auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
+                 v = random_floats(static_cast<size_t>(nkv * hd), 83u);
+            const auto kf = random_floats(ncache, 84u), vf = random_floats(ncache, 85u);
+            // Cache contents as stored (f16 rounds) and as read back.
+            std::vector<uint8_t> kraw(ncache * esz), vraw(ncache * esz);
+            std::vector<float> kc(ncache), vc(ncache);
+            for (size_t i = 0; i < ncache; ++i) {
+                if (cs.f16) {
+                    const uint16_t a = f2h(kf[i]), b = f2h(vf[i]);
+                    std::memcpy(&kraw[2 * i], &a, 2), std::memcpy(&vraw[2 * i], &b, 2);
+                    kc[i] = h2f_host(a), vc[i] = h2f_host(b);
+                } else {
+                    std::memcpy(&kraw[4 * i], &kf[i], 4), std::memcpy(&vraw[4 * i], &vf[i], 4);
+                    kc[i] = kf[i], vc[i] = vf[i];
                 }
-        const auto out = download_floats(dout, static_cast<size_t>(nh * hd));
-        for (int h = 0; h < nh; ++h) {
-            const int g = h / (nh / nkv);
-            std::vector<double> sc(static_cast<size_t>(pos + 1), 0.0);
-            const int lo = cs.swa > 0 ? std::max(0, pos - cs.swa + 1) : 0;
-            double mx = -1e300, sum = 0.0;
-            for (int t = lo; t <= pos; ++t) {
-                double d = 0.0;
-                for (int i = 0; i < hd; ++i) d += static_cast<double>(q[static_cast<size_t>(h * hd + i)]) * kc[(static_cast<size_t>(g) * n_ctx + t) * hd + i];
-                sc[static_cast<size_t>(t)] = d * scale;
-                mx = std::max(mx, d * scale);
             }
-            for (int t = lo; t <= pos; ++t) sum += (sc[static_cast<size_t>(t)] = std::exp(sc[static_cast<size_t>(t)] - mx));
-            for (int d = 0; d < hd; ++d) {
-                double o = 0.0;
-                for (int t = lo; t <= pos; ++t) o += sc[static_cast<size_t>(t)] * vc[(static_cast<size_t>(g) * n_ctx + t) * hd + d];
-                ASSERT_NEAR(out[static_cast<size_t>(h * hd + d)], o / sum, 2e-5) << "head " << h << " d " << d;
+            std::vector<double> inv(static_cast<size_t>(cs.n_rot / 2));
+            for (int i = 0; i < cs.n_rot / 2; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * i / cs.n_rot);
+            std::vector<float> table(static_cast<size_t>(n_ctx) * cs.n_rot);  // [n_ctx][n_rot / 2] (cos, sin)
+            for (int t = 0; t < n_ctx; ++t)
+                for (int i = 0; i < cs.n_rot / 2; ++i) {
+                    const double a = static_cast<double>(t) * inv[static_cast<size_t>(i)];
+                    table[static_cast<size_t>(t * cs.n_rot + 2 * i)] = static_cast<float>(std::cos(a));
+                    table[static_cast<size_t>(t * cs.n_rot + 2 * i + 1)] = static_cast<float>(std::sin(a));
+                }
+            DevBuf dq(sizeof(float) * q.size()), dk(sizeof(float) * k.size()), dv(sizeof(float) * v.size()), dkc(ncache * esz), dvc(ncache * esz),
+                dinv(sizeof(float) * table.size()), dpos(sizeof(int32_t)), dsc(sizeof(float) * nh * n_ctx), dout(sizeof(float) * nh * hd);
+            ASSERT_TRUE(upload(dq.p, q.data(), sizeof(float) * q.size()).ok());
+            ASSERT_TRUE(upload(dk.p, k.data(), sizeof(float) * k.size()).ok());
+            ASSERT_TRUE(upload(dv.p, v.data(), sizeof(float) * v.size()).ok());
+            ASSERT_TRUE(upload(dkc.p, kraw.data(), kraw.size()).ok());
+            ASSERT_TRUE(upload(dvc.p, vraw.data(), vraw.size()).ok());
+            ASSERT_TRUE(upload(dinv.p, table.data(), sizeof(float) * table.size()).ok());
+            ASSERT_TRUE(upload(dpos.p, &pos, sizeof(pos)).ok());
+            attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, dinv.f(), cs.neox,
+                            static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f(), cs.swa);
+            ASSERT_TRUE(sync("fused attention").ok());
+            // Reference: rotate (float cos/sin of double angles, as ops::rope), cache-round the current k and v.
+            auto rot = [&](float* x) {
+                const int half = cs.n_rot / 2;
+                for (int i = 0; i < half; ++i) {
+                    const double a = static_cast<double>(pos) * inv[static_cast<size_t>(i)];
+                    const double c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
+                    const int i0 = cs.neox ? i : 2 * i, i1 = cs.neox ? i + half : 2 * i + 1;
+                    const double x0 = x[i0], x1 = x[i1];
+                    x[i0] = static_cast<float>(x0 * c - x1 * s);
+                    x[i1] = static_cast<float>(x0 * s + x1 * c);
+                }
+            };
+            for (int h = 0; h < nh; ++h) rot(q.data() + h * hd);
+            for (int g = 0; g < nkv; ++g) rot(k.data() + g * hd);
+            std::vector<uint8_t> kgot(ncache * esz), vgot(ncache * esz);
+            ASSERT_TRUE(download(kgot.data(), dkc.p, kgot.size()).ok());
+            ASSERT_TRUE(download(vgot.data(), dvc.p, vgot.size()).ok());
+            auto got_at = [&](const std::vector<uint8_t>& raw, size_t i) {
+                if (!cs.f16) {
+                    float f;
+                    std::memcpy(&f, &raw[4 * i], 4);
+                    return f;
+                }
+                uint16_t b;
+                std::memcpy(&b, &raw[2 * i], 2);
+                return h2f_host(b);
+            };
+            for (int g = 0; g < nkv; ++g)
+                for (int t = 0; t < n_ctx; ++t)
+                    for (int d = 0; d < hd; ++d) {
+                        const size_t i = (static_cast<size_t>(g) * n_ctx + t) * hd + d;
+                        if (t != pos) {  // untouched
+                            ASSERT_EQ(std::memcmp(&kgot[i * esz], &kraw[i * esz], esz), 0) << "k cache g " << g << " t " << t;
+                            ASSERT_EQ(std::memcmp(&vgot[i * esz], &vraw[i * esz], esz), 0) << "v cache g " << g << " t " << t;
+                            continue;
+                        }
+                        const float kw = k[static_cast<size_t>(g * hd + d)], vw = v[static_cast<size_t>(g * hd + d)];
+                        const float tol = cs.f16 ? 1e-3f * std::fabs(kw) + 1e-6f : 1e-6f;
+                        ASSERT_NEAR(got_at(kgot, i), kw, tol) << "k at pos, g " << g << " d " << d;
+                        ASSERT_NEAR(got_at(vgot, i), vw, cs.f16 ? 1e-3f * std::fabs(vw) + 1e-6f : 0.0f) << "v at pos, g " << g << " d " << d;
+                        kc[i] = got_at(kgot, i), vc[i] = got_at(vgot, i);  // the reference reads what was stored
+                    }
+            const auto out = download_floats(dout, static_cast<size_t>(nh * hd));
+            for (int h = 0; h < nh; ++h) {
+                const int g = h / (nh / nkv);
+                std::vector<double> sc(static_cast<size_t>(pos + 1), 0.0);
+                const int lo = cs.swa > 0 ? std::max(0, pos - cs.swa + 1) : 0;
+                double mx = -1e300, sum = 0.0;
+                for (int t = lo; t <= pos; ++t) {
+                    double d = 0.0;
+                    for (int i = 0; i < hd; ++i) d += static_cast<double>(q[static_cast<size_t>(h * hd + i)]) * kc[(static_cast<size_t>(g) * n_ctx + t) * hd + i];
+                    sc[static_cast<size_t>(t)] = d * scale;
+                    mx = std::max(mx, d * scale);
+                }
+                for (int t = lo; t <= pos; ++t) sum += (sc[static_cast<size_t>(t)] = std::exp(sc[static_cast<size_t>(t)] - mx));
+                for (int d = 0; d < hd; ++d) {
+                    double o = 0.0;
+                    for (int t = lo; t <= pos; ++t) o += sc[static_cast<size_t>(t)] * vc[(static_cast<size_t>(g) * n_ctx + t) * hd + d];
+                    ASSERT_NEAR(out[static_cast<size_t>(h * hd + d)], o / sum, 2e-5) << "head " << h << " d " << d;
+                }
             }
+            // The o projection reads the int8 copy of out.
+            QMat o(DType::Q8_0, 24, nh * hd, 86u);
+            DevBuf dy(sizeof(float) * 24);
+            matvec_act(MatvecSeg{o.t, o.dev.p, o.rows, nullptr, dy.f()}, nh * hd, false);
+            ASSERT_TRUE(sync("o after fused attention").ok());
+            const auto y = download_floats(dy, 24);
+            std::vector<double> ref, mag;
+            o.ref(quantize_like_gpu(out), ref, mag);
+            for (int r = 0; r < 24; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "o row " << r;
         }
-        // The o projection reads the int8 copy of out.
-        QMat o(DType::Q8_0, 24, nh * hd, 86u);
-        DevBuf dy(sizeof(float) * 24);
-        matvec_act(MatvecSeg{o.t, o.dev.p, o.rows, nullptr, dy.f()}, nh * hd, false);
-        ASSERT_TRUE(sync("o after fused attention").ok());
-        const auto y = download_floats(dy, 24);
-        std::vector<double> ref, mag;
-        o.ref(quantize_like_gpu(out), ref, mag);
-        for (int r = 0; r < 24; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "o row " << r;
     }
+    unsetenv("RZ_CUDA_ATTN_EARLY");
     unsetenv("RZ_CUDA_ATTN_SPLIT");
     unsetenv("RZ_CUDA_ATTN_MIN");
 }
