@@ -56,11 +56,10 @@ if has quant; then
 fi
 if has bench; then
   # "RZ_CUDA_FUSED=0": the previous kernel sequence (the baseline of the ratio); the rest: variants of the fused layer.
-  # RZ_CUDA_STAGED=0 (default): direct (register) fused mat-vecs only, 1: staged (cp.async) for Q8_0 / Q4_K launches;
   # MV_U: unroll of the one-row-per-warp kernel (default 2); ATTN_SPLIT=0: one attention block per head; ATTN_MIN:
   # fewest positions per attention split (default 128); L2PF=1|2: cross-kernel L2 prefetch (off by default);
   # PDL_EARLY=1: kernels trigger the next launch before their wait; PDL=0: plain launches;
-  # GLU_R / GLU_PAIRS / STAGED_GLU: gate|up kernel (direct with 8 / 4 rows per warp; pairs kernel; staged).
+  # GLU_R / GLU_PAIRS: gate|up kernel (direct with 8 / 4 rows per warp; pairs kernel).
   # Round 3: PINNED=0: the one-token step's pageable copies (the round-2 defaults); MV_R=1|4: rows per warp of
   # the output head (by size: 2).
   for cfg in ${RZ_BENCH_CFGS:-"RZ_CUDA_FUSED=0,RZ_CUDA_PINNED=0" "RZ_CUDA_PINNED=0" "RZ_CUDA_FUSED=1" "RZ_CUDA_FUSED=0" \

@@ -158,31 +158,25 @@ std::vector<float> download_floats(const DevBuf& b, size_t n) {
     return v;
 }
 
-// Kernel variants of the fused mat-vecs: the staged kernel with 2-4 stages (default 3), the direct kernels
-// with 1, 2, 4 rows per warp.
+// Kernel variants of the fused mat-vecs: 1, 2, 4 rows per warp, and the one-row kernel's loop unrolled 1, 2, 4.
 struct Variant {
-    const char* staged;
-    const char* knob;  // RZ_CUDA_STAGES or RZ_CUDA_MV_R
+    const char* rows;          // RZ_CUDA_MV_R
     const char* unroll = "2";  // RZ_CUDA_MV_U (one-row-per-warp kernel)
 };
-constexpr Variant kVariants[] = {{"1", "2"}, {"1", "3"}, {"1", "4"}, {"0", "1"}, {"0", "2"}, {"0", "4"}, {"0", "1", "1"}, {"0", "1", "4"}};
+constexpr Variant kVariants[] = {{"1"}, {"2"}, {"4"}, {"1", "1"}, {"1", "4"}};
 void set_variant(const Variant& v) {
-    setenv("RZ_CUDA_STAGED", v.staged, 1);
-    setenv(v.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_MV_R", v.knob, 1);
+    setenv("RZ_CUDA_MV_R", v.rows, 1);
     setenv("RZ_CUDA_MV_U", v.unroll, 1);
 }
 void clear_variant() {
     unsetenv("RZ_CUDA_MV_U");
-    unsetenv("RZ_CUDA_STAGED");
-    unsetenv("RZ_CUDA_STAGES");
     unsetenv("RZ_CUDA_MV_R");
 }
 
 // matvec_norm over three segments of different types and row counts (q | k | v of a Q4_K_M, Q5_K_M, Q3_K_M or
 // Q2_K layer: rows not a multiple of the row group; the other fused types mixed in, every kernel type set of
-// fused_dot_ext.cuh), with biases and accumulate, rows of 1-3 stages, for each kernel variant (launches with a
-// segment of a type other than Q4_K take the direct kernels under RZ_CUDA_STAGED=1 too). The types of
-// fused_dot_ext.cuh also as random bytes: every scale, min, high-bit and codebook pattern.
+// fused_dot_ext.cuh), with biases and accumulate, for each kernel variant. The types of fused_dot_ext.cuh also
+// as random bytes: every scale, min, high-bit and codebook pattern.
 TEST(CudaKernels, FusedNormMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     struct Seg {
@@ -213,7 +207,7 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
             set_variant(var);
             for (bool acc : {false, true}) {
                 SCOPED_TRACE(std::string(dtype_name(tt[0])) + (ts[0].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[1])) +
-                             (ts[1].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[2])) + (ts[2].quantized ? "" : " (bytes)") + " cols " + std::to_string(cols) + " staged " + var.staged + " knob " + var.knob + " unroll " + var.unroll + (acc ? " accumulate" : ""));
+                             (ts[1].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[2])) + (ts[2].quantized ? "" : " (bytes)") + " cols " + std::to_string(cols) + " rows " + var.rows + " unroll " + var.unroll + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};
@@ -248,7 +242,7 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
 }
 
 // A tall matrix (the output head's shape class): blocks take runs of several row groups; Q8_0 rows of 8 blocks
-// (a partial stage).
+// (one group of the device layout).
 TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const int rows = 24000, cols = 256;
@@ -262,7 +256,7 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
     for (const Variant& var : kVariants) {
         set_variant(var);
-        SCOPED_TRACE(std::string("staged ") + var.staged + " knob " + var.knob + " unroll " + var.unroll);
+        SCOPED_TRACE(std::string("rows per warp ") + var.rows + " unroll " + var.unroll);
         const MatvecSeg s{m.t, m.dev.p, rows, nullptr, dy.f()};
         matvec_norm(&s, 1, cols, dx.f(), dw.f(), 1e-5f, false);
         ASSERT_TRUE(sync("tall matvec").ok());
@@ -366,13 +360,15 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dh(sizeof(float) * F2);
         ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
-        // Staged (2-4 stages), direct with 4 or 8 rows per warp, pairs kernel with 1 or 2 outputs per warp.
-        for (const Variant& var : {Variant{"1", "2"}, Variant{"1", "3"}, Variant{"1", "4"}, Variant{"0", "4"}, Variant{"0", "8"}, Variant{"P", "1"},
-                                   Variant{"P", "2"}}) {
-            SCOPED_TRACE(std::string(dtype_name(tg)) + " staged " + var.staged + " knob " + var.knob);
-            const bool pairs = var.staged[0] == 'P';
-            setenv("RZ_CUDA_STAGED", pairs ? "0" : var.staged, 1);
-            setenv(pairs ? "RZ_CUDA_GLU_PAIRS" : var.staged[0] == '1' ? "RZ_CUDA_STAGES" : "RZ_CUDA_GLU_R", var.knob, 1);
+        // Direct with 4 or 8 rows per warp, pairs kernel with 1 or 2 outputs per warp.
+        struct GluVariant {
+            const char* name;  // RZ_CUDA_GLU_R or RZ_CUDA_GLU_PAIRS
+            const char* value;
+        };
+        for (const GluVariant& var : {GluVariant{"RZ_CUDA_GLU_R", "4"}, GluVariant{"RZ_CUDA_GLU_R", "8"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "1"},
+                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "2"}}) {
+            SCOPED_TRACE(std::string(dtype_name(tg)) + " " + var.name + "=" + var.value);
+            setenv(var.name, var.value, 1);
             matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
             ASSERT_TRUE(sync("fused glu").ok());
             const auto h = download_floats(dh, static_cast<size_t>(F2));

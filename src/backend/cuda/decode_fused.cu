@@ -338,8 +338,8 @@ __global__ void __launch_bounds__(64 / R * 32, 2) glu_fused_kernel(const GluPara
 
 // ---- gate|up, pairs variant (RZ_CUDA_GLU_PAIRS=1|2): warp w of block b owns P consecutive outputs j (rows gate j
 // and up j, 2P rows in flight at once), so the grid has n_ff / (8P) blocks of 8 warps: more and lighter warps
-// than the 32-output blocks above. The warp completing a 32-output sub-block quantizes it (the counters of the
-// staged kernel below).
+// than the 32-output blocks above. The warp completing a 32-output sub-block quantizes it (counters per
+// sub-block).
 __device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
 
 template <int P, int EXT>
@@ -382,176 +382,7 @@ __global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParam
     }
 }
 
-// ---- staged mat-vec (RZ_CUDA_STAGED=1; measured slower than the direct kernels): each warp streams its rows
-// through shared memory in stages of ~1 KB with cp.async, coalesced 16-byte copies, nstage - 1 stages in
-// flight. The first stages are issued before griddepcontrol.wait, so a short matrix (a warp's whole row is one
-// stage) is read from HBM while the previous kernel still runs. Lanes then decode the blocks from shared
-// memory with the lane mapping of the direct kernels above (whose narrow 2-byte global loads, spread over
-// several cache lines per instruction, made Q8_0 L1-bound). One row per warp, 8 warps per block.
-// GLU mode: warp item pairs (gate row j, up row j); the warp writes h[j] = silu(g) * u and counts it in its
-// 32-row sub-block; the warp that completes a sub-block quantizes it into the activation buffer (so any
-// row partition works and the grid can fill the GPU evenly).
-constexpr int kStageBytes = 1152;  // a stage: 8 Q4_K blocks
-__device__ float g_ah[kMaxActCols];  // GLU output in float (h)
-
-template <int T>
-struct Layout;
-template <>
-struct Layout<kQ4_K> {
-    static constexpr int kBB = 144, kBPS = 8;
-};
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
-    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait(int pending) {  // at most `pending` groups still in flight
-    switch (pending) {
-        case 0: asm volatile("cp.async.wait_group 0;" ::: "memory"); break;
-        case 1: asm volatile("cp.async.wait_group 1;" ::: "memory"); break;
-        case 2: asm volatile("cp.async.wait_group 2;" ::: "memory"); break;
-        default: asm volatile("cp.async.wait_group 3;" ::: "memory"); break;
-    }
-}
-
-// Stage s of a row (blocks [s * kBPS, ...)) from shared memory: lane partial sums into acc.
-template <int T>
-__device__ __forceinline__ void stage_dot(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc);
-
-template <>
-__device__ __forceinline__ void stage_dot<kQ4_K>(const uint8_t* buf, int s, int nb, const XQ& x, int lane, float& acc) {
-    const int k = lane & 7, j = k >> 1, hf = k & 1;
-#pragma unroll
-    for (int sub = 0; sub < 2; ++sub) {
-        const int bl = sub * 4 + (lane >> 3), b = s * 8 + bl;
-        if (b >= nb) break;
-        const uint8_t* blk = buf + bl * 144;
-        const uint4 h = *reinterpret_cast<const uint4*>(blk);
-        const uint4 q = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j + 16 * hf);
-        const int sb0 = 8 * b + 2 * j;
-        const int4 x0 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 16 * hf);
-        const int4 x1 = *reinterpret_cast<const int4*>(x.q + sb0 * 32 + 32 + 16 * hf);
-        const int2 nd = nibble_dots(q, x0, x1);
-        const int s0 = nd.x, s1 = nd.y;
-        const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h.x));  // d, dmin
-        int sc0, sc1, m0, m1;
-        k_scale_min_pair(h, j, sc0, sc1, m0, m1);
-        const float xs0 = hf == 0 ? x.s[sb0] : 0.0f, xs1 = hf == 0 ? x.s[sb0 + 1] : 0.0f;
-        acc += dm.x * (x.d[sb0] * static_cast<float>(s0 * sc0) + x.d[sb0 + 1] * static_cast<float>(s1 * sc1)) -
-               dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
-    }
-}
-
-struct StagedParams {
-    SegD seg[3];  // GLU: seg[0] gate, seg[1] up (same type and rows)
-    int nseg;
-    int ngroups;    // groups of 8 rows (GLU: 8 output indices = 16 rows)
-    int per_block;  // groups per block
-    int cols;
-    int nstage;
-    const float* x;  // null: the fused activation buffer
-    const float* norm_w;
-    float eps;
-    int accumulate;
-    float* h;  // GLU: float output (g_ah or the caller's)
-    int pdl_early;
-    L2Pf pf;
-    int late;  // late RMS scale (norm_quant_smem)
-};
-
-size_t staged_smem(int cols, bool norm, int nstage) {
-    const size_t n = norm ? (norm_smem_bytes(cols) + 15) / 16 * 16 : 0;
-    return n + static_cast<size_t>(kMvWarps) * nstage * kStageBytes;
-}
-
-template <int T, bool GLU>
-__device__ __forceinline__ void staged_body(const StagedParams& p, unsigned char* sm) {
-    using L = Layout<T>;
-    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
-    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
-    const int nb = blocks_per_row(T, p.cols), ns = (nb + L::kBPS - 1) / L::kBPS;
-    const size_t nsm = p.x ? (norm_smem_bytes(p.cols) + 15) / 16 * 16 : 0;
-    uint8_t* buf = sm + nsm + static_cast<size_t>(w) * p.nstage * kStageBytes;
-    // Items of this warp. Plain: row (g - first group of its segment) * 8 + w of the group's segment (a block
-    // spans several segments only with per_block == 1). GLU: gate row j, up row j, j = g * 8 + w.
-    int seg_of_g0 = g0;
-    const SegD sg = GLU ? p.seg[0] : pick_seg(p, seg_of_g0);
-    int nitems = 0;
-    if (GLU) {
-        nitems = 2 * (g1 - g0);
-    } else {
-        while (g0 + nitems < g1 && (seg_of_g0 + nitems) * 8 + w < sg.rows) ++nitems;
-    }
-    auto row_of = [&](int k) -> const uint8_t* {
-        if (GLU) {
-            const int j = (g0 + (k >> 1)) * 8 + w;
-            return (k & 1 ? p.seg[1].w : p.seg[0].w) + static_cast<size_t>(j) * sg.rb;
-        }
-        return sg.w + static_cast<size_t>((seg_of_g0 + k) * 8 + w) * sg.rb;
-    };
-    const int total = nitems * ns;
-    auto issue = [&](int i) {
-        if (i < total) {
-            const int k = i / ns, s = i % ns;
-            const int bytes = min(L::kBPS, nb - s * L::kBPS) * L::kBB;
-            const uint8_t* src = row_of(k) + static_cast<size_t>(s) * L::kBPS * L::kBB;
-            uint8_t* dst = buf + (i % p.nstage) * kStageBytes;
-            for (int c = lane * 16; c < bytes; c += 32 * 16) cp_async16(dst + c, src + c);
-        }
-        cp_async_commit();
-    };
-    l2pf_issue(p.pf);
-    for (int i = 0; i < p.nstage - 1; ++i) issue(i);  // weights are immutable: before the wait
-    const NormPre pre = norm_preload(p.x ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
-    pdl_sync(p.pdl_early);
-    XQ x{g_aq, g_ad, g_as};
-    if (p.x) {
-        x = smem_x(sm, p.cols);
-        norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
-    }
-    float acc = 0.0f, gate = 0.0f;
-    for (int i = 0; i < total; ++i) {
-        issue(i + p.nstage - 1);
-        cp_async_wait(p.nstage - 1);
-        __syncwarp();
-        const int k = i / ns, s = i % ns;
-        stage_dot<T>(buf + (i % p.nstage) * kStageBytes, s, nb, x, lane, acc);
-        __syncwarp();  // the buffer is refilled by a later issue
-        if (s != ns - 1) continue;
-        const float a = warp_sum(acc) * (p.x && p.late ? norm_scale(p.cols, p.eps) : 1.0f);
-        acc = 0.0f;
-        if (!GLU) {
-            const int row = (seg_of_g0 + k) * 8 + w;
-            if (lane == 0) {
-                const float b = sg.bias ? sg.bias[row] : 0.0f;
-                sg.y[row] = p.accumulate ? sg.y[row] + a + b : a + b;
-            }
-        } else if (!(k & 1)) {
-            gate = a;
-        } else {
-            const int j = (g0 + (k >> 1)) * 8 + w;
-            int last = 0;
-            if (lane == 0) {
-                p.h[j] = silu_mul(gate, a);
-                __threadfence();
-                last = atomicAdd(&g_cnt[j >> 5], 1u) == 31u;
-            }
-            if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j / 32: quantize it
-                __threadfence();
-                const float v = __ldcg(p.h + (j & ~31) + lane);
-                quantize32_to(v, j >> 5, lane, g_aq, g_ad, g_as);
-                if (lane == 0) g_cnt[j >> 5] = 0u;
-            }
-        }
-    }
-}
-
-template <bool GLU>
-__global__ void __launch_bounds__(kMvWarps * 32) mv_staged_kernel(const StagedParams p) {
-    extern __shared__ __align__(16) unsigned char sm[];
-    staged_body<kQ4_K, GLU>(p, sm);  // Q4_K only (staged_type)
-}
+__device__ float g_ah[kMaxActCols];  // GLU output in float (h) of the pairs kernel when the caller passes none
 
 // ---- host side --------------------------------------------------------------------------------------------
 
@@ -681,67 +512,6 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
 }
 
-// RZ_CUDA_STAGED: 0 (default) direct kernels only, 1 staged where every segment is Q4_K. With the doubled unroll
-// (RZ_CUDA_MV_U=2) the direct kernels measured best: 1384 vs 1259 tok/s Q4_K_M (docs/perf/cuda.md "round 2").
-// Q6_K and Q8_0, whose staged copies once avoided the 2-byte loads of their blocks, are read directly since their
-// rows are repacked at upload (row_bytes in cuda.h).
-bool staged_type(DType t) { return t == DType::Q4_K; }
-
-bool use_staged(const MatvecSeg* segs, int nseg) {
-    for (int i = 0; i < nseg; ++i)
-        if (!staged_type(segs[i].t)) return false;
-    return env_int("RZ_CUDA_STAGED", 0) != 0;
-}
-
-template <bool GLU>
-void launch_staged(StagedParams& p) {
-    p.nstage = std::clamp(env_int("RZ_CUDA_STAGES", 3), 2, 4);
-    const size_t smem = staged_smem(p.cols, p.x != nullptr, p.nstage);
-    static size_t smem_set = 48 * 1024;  // dynamic shared memory above 48 KB must be allowed per kernel
-    if (smem > smem_set) {
-        (void)cudaFuncSetAttribute(mv_staged_kernel<GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-        smem_set = smem;
-    }
-    static std::map<size_t, int> resident;
-    auto it = resident.find(smem);
-    if (it == resident.end()) {
-        int n = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_staged_kernel<GLU>, kMvWarps * 32, smem) != cudaSuccess) {
-            (void)cudaGetLastError();
-            n = 1;
-        }
-        it = resident.emplace(smem, std::max(1, n) * sm_count()).first;
-    }
-    // Up to two resident waves one group per block (the block scheduler balances them); beyond, each block
-    // takes a contiguous run of groups so its prologue is shared (the output head).
-    // At most one resident wave (a second, partial wave doubles the time of a latency-bound kernel); each
-    // block's groups are pipelined through its stages. Several segments (q, k, v): one group per block, since
-    // a block's items all come from the segment of its first group.
-    const int grid0 = std::min(p.ngroups, it->second);
-    p.per_block = !GLU && p.nseg > 1 ? 1 : (p.ngroups + grid0 - 1) / grid0;
-    const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
-    p.pdl_early = pdl_early();
-    launch(mv_staged_kernel<GLU>, grid, kMvWarps * 32, smem, p);
-}
-
-void matvec_staged(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate, const L2Pf& pf) {
-    StagedParams p{};
-    p.pf = pf;
-    for (int i = 0; i < nseg; ++i) {
-        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows,
-                        static_cast<int>(segs[i].t), (segs[i].rows + 7) / 8};
-        p.ngroups += p.seg[i].ngroups;
-    }
-    p.nseg = nseg;
-    p.cols = cols;
-    p.x = x;
-    p.norm_w = norm_w;
-    p.eps = eps;
-    p.accumulate = accumulate ? 1 : 0;
-    p.late = norm_late();
-    launch_staged<false>(p);
-}
-
 // The gate|up kernels of a type-set mask (fused_ext; gate and up share one type, so never 7).
 template <int R>
 auto glu_fused_for(int ext) {
@@ -810,45 +580,16 @@ bool fused_supported(DType t, int cols) {
 }
 
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate) {
-    const L2Pf pf = take_l2pf();
-    if (use_staged(segs, nseg))
-        matvec_staged(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
-    else
-        matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, pf);
+    matvec_fused(segs, nseg, cols, x, norm_w, eps, accumulate, take_l2pf());
 }
 
-void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) {
-    const L2Pf pf = take_l2pf();
-    if (use_staged(&seg, 1))
-        matvec_staged(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
-    else
-        matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, pf);
-}
+void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) { matvec_fused(&seg, 1, cols, nullptr, nullptr, 0.0f, accumulate, take_l2pf()); }
 
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
                      float eps, float* h) {
     RZ_ASSERT(tg == tu, "matvec_glu_norm: gate and up types differ");
     RZ_ASSERT(n_ff % 32 == 0 && n_ff <= kMaxActCols, "matvec_glu_norm: n_ff");
     const L2Pf pf = take_l2pf();
-    const MatvecSeg gs{tg, Wg, n_ff, nullptr, nullptr};
-    const int sg = env_int("RZ_CUDA_STAGED_GLU", -1);  // overrides RZ_CUDA_STAGED for gate|up
-    if (staged_type(tg) && (sg >= 0 ? sg != 0 : use_staged(&gs, 1))) {
-        StagedParams sp{};
-        const size_t rb = row_bytes(tg, cols);
-        sp.seg[0] = SegD{static_cast<const uint8_t*>(Wg), nullptr, nullptr, rb, n_ff, static_cast<int>(tg), n_ff / 8};
-        sp.seg[1] = SegD{static_cast<const uint8_t*>(Wu), nullptr, nullptr, rb, n_ff, static_cast<int>(tu), 0};
-        sp.nseg = 2;
-        sp.ngroups = n_ff / 8;
-        sp.cols = cols;
-        sp.x = x;
-        sp.norm_w = norm_w;
-        sp.eps = eps;
-        sp.h = h ? h : glu_scratch();
-        sp.pf = pf;
-        sp.late = norm_late();
-        launch_staged<true>(sp);
-        return;
-    }
     GluParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(tg, cols), row_bytes(tu, cols),
                 static_cast<int>(tg), static_cast<int>(tu), cols, x, norm_w, eps, h, pdl_early(), pf, norm_late()};
     const size_t smem = norm_smem_bytes(cols);
