@@ -477,13 +477,12 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
     MvParams p{};
     p.pf = pf;
-    int rows = 0;
-    int ext = 0;
+    int rows = 0, groups1 = 0;  // groups1: row groups of the one-row kernel
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
-        ext |= ext_mask(segs[i].t);
         p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
         rows += segs[i].rows;
+        groups1 += (segs[i].rows + kMvWarps - 1) / kMvWarps;
     }
     p.nseg = nseg;
     p.cols = cols;
@@ -493,9 +492,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.accumulate = accumulate ? 1 : 0;
     p.late = norm_late();
     const size_t smem = x ? norm_smem_bytes(cols) : 0;
-    ext = fused_ext(ext);
-    int groups1 = 0;
-    for (int i = 0; i < nseg; ++i) groups1 += (segs[i].rows + kMvWarps - 1) / kMvWarps;
+    const int ext = fused_ext(sets);
     const int resident1 = with_ext(ext, [&](auto e) { return resident_blocks<1, 2, decltype(e)::value>(smem); });
     switch (mv_rows_per_warp(rows, groups1, resident1)) {
         case 4: launch_mv<4>(p, smem, ext); break;

@@ -217,7 +217,8 @@ __device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Blocks per row of type t (32 elements per Q8_0 / Q4_0 block, 256 per super-block).
+// Blocks per row of the types dot_rows hands it (32 elements per Q8_0 / Q4_0 block, 256 per Q4_K / Q5_K / Q6_K
+// super-block; the types of fused_dot_ext.cuh get their counts there).
 __host__ __device__ __forceinline__ int blocks_per_row(int t, int cols) { return t == kQ8_0 || t == kQ4_0 ? cols / 32 : cols / 256; }
 
 }  // namespace rz::cuda::detail::fused
