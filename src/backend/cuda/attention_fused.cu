@@ -364,13 +364,16 @@ auto split_kernel(int early) {
     return early == 2 ? attn_split_kernel<C, 2> : early == 1 ? attn_split_kernel<C, 1> : attn_split_kernel<C, 0>;
 }
 
-// Resident split blocks per SM (registers; shared memory for q, k, v, the partials and 512 scores), at most 4:
-// the splits per head are sized to one wave of them.
+// Shared memory of a split block: q, k, v, the partials, the reduction and `scores` floats of scores.
+size_t split_smem(int hd, size_t scores) { return sizeof(float) * (static_cast<size_t>(3 * hd + std::max(kAttnThreads, 8 * hd) + 32) + scores); }
+
+// Resident split blocks per SM (registers; shared memory with 512 scores), at most 4: the splits per head are sized
+// to one wave of them.
 int attn_blocks_per_sm(bool f16, int hd, int early) {
     static std::map<std::tuple<bool, int, int>, int> cache;
     const auto key = std::make_tuple(f16, hd, early);
     if (const auto it = cache.find(key); it != cache.end()) return it->second;
-    const size_t smem = sizeof(float) * static_cast<size_t>(3 * hd + std::max(kAttnThreads, 8 * hd) + 32 + 512);
+    const size_t smem = split_smem(hd, 512);
     int n = 0;
     const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early), kAttnThreads, smem)
                               : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early), kAttnThreads, smem);
@@ -381,10 +384,9 @@ int attn_blocks_per_sm(bool f16, int hd, int early) {
 // Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
 int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
 
-// The split kernel on `grid` blocks with shared memory for q, k, v, the partials, the reduction and `scores`
-// floats of scores.
+// The split kernel on `grid` blocks with split_smem(hd, scores) of shared memory.
 void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t scores) {
-    const size_t smem = sizeof(float) * (static_cast<size_t>(3 * p.hd + std::max(kAttnThreads, 8 * p.hd) + 32) + scores);
+    const size_t smem = split_smem(p.hd, scores);
     if (f16)
         launch(split_kernel<__half>(early), grid, kAttnThreads, smem, p);
     else
