@@ -489,6 +489,81 @@ TEST(CudaBatch, GoldenQuantModelsMatchExactMath) {
     }
 }
 
+// Decode steps of 2-8 sequences through the fused rows kernels (cuda::matvec_rows: the default for such steps)
+// against the same steps token by token through the one-token fused layer. Both take the same int8 activations
+// and dot products, so their logits differ only by float rounding (RoPE tables, attention kernel, summation
+// order) and the odd activation code it moves across a rounding edge; the multi-vector float mat-vec
+// (RZ_CUDA_FUSED_ROWS=0, the batched path before) differs from the one-token layer by its int8 rounding. The
+// prompts go in token by token in every context, so the three KV caches start equal. Golden quant models of the
+// types the rows kernels read (one layer: the strict check), and the models in RZ_CUDA_QUANT_MODELS (e.g.
+// synthetic tinyllama Q4_K_M, Q8_0: a bound only, see below).
+TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
+    REQUIRE_DEVICE();
+    std::vector<std::string> paths;
+    for (const char* t : {"Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"}) paths.push_back(kShared + "/golden/quant/q-" + t + ".gguf");
+    for (const auto& p : env_list("RZ_CUDA_QUANT_MODELS")) paths.push_back(p);
+    constexpr int kSeqs = 8;
+    for (const auto& path : paths) {
+        SCOPED_TRACE(path);
+        auto m = load(path);
+        ASSERT_TRUE(m);
+        const int V = m->info().n_vocab;
+        std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv;
+        {
+            ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};
+            one = make_ctx(m, true, DType::F16, 160, kSeqs);
+        }
+        {
+            ScopedEnv env{{"RZ_CUDA_FUSED_ROWS", "0"}};
+            mmv = make_ctx(m, true, DType::F16, 160, kSeqs);
+        }
+        ASSERT_TRUE(rows && one && mmv);
+        std::vector<int32_t> len(kSeqs), next(kSeqs);
+        for (int s = 0; s < kSeqs; ++s) {  // prompts of 3..24 tokens, one token per batch everywhere
+            const auto t = tokens(3 + 3 * s, V, 40u + static_cast<uint32_t>(s));
+            for (size_t i = 0; i < t.size(); ++i) {
+                Batch b;
+                b.add(t[i], static_cast<int32_t>(i), s, i + 1 == t.size());
+                for (Context* c : {rows.get(), one.get(), mmv.get()}) ASSERT_TRUE(c->decode(b).ok());
+            }
+            len[static_cast<size_t>(s)] = static_cast<int32_t>(t.size());
+            next[static_cast<size_t>(s)] = argmax(one->logits(0));
+        }
+        // Steps of m sequences (S = 2, 4, 8 kernels, with padding rows for 3 and 5), not in sequence order.
+        double e_rows = 0.0, e_mmv = 0.0;
+        std::string steps;
+        for (int m_step : {2, 3, 5, 8, 8, 4, 7}) {
+            Batch b;
+            for (int i = 0; i < m_step; ++i) {
+                const int s = (5 * i + m_step) % kSeqs;  // distinct for i < 8 (5 is odd)
+                b.add(next[static_cast<size_t>(s)], len[static_cast<size_t>(s)]++, s, true);
+            }
+            for (Context* c : {rows.get(), one.get(), mmv.get()}) ASSERT_TRUE(c->decode(b).ok());
+            const double er = logits_error(*rows, *one, b), em = logits_error(*mmv, *one, b);
+            e_rows = std::max(e_rows, er);
+            e_mmv = std::max(e_mmv, em);
+            char buf[64];
+            std::snprintf(buf, sizeof buf, " %.2g/%.2g", er, em);
+            steps += buf;
+            for (int i = 0; i < m_step; ++i) next[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])] = argmax(one->logits(static_cast<size_t>(i)));
+        }
+        std::printf("[fused-rows] %s: decode steps of 2-8 sequences, rows kernels vs one token at a time %.3g of std; multi-vector float "
+                    "mat-vec vs one token at a time %.3g (per step:%s)\n",
+                    path.c_str(), e_rows, e_mmv, steps.c_str());
+        if (path.find("/golden/quant/") != std::string::npos) {
+            // One layer: the two paths' float rounding stays at float rounding (measured on an H200: <= 3.1e-5
+            // of std, the float mat-vec 0.78-0.94).
+            EXPECT_LE(e_rows, 1e-3);
+            EXPECT_LE(e_rows, 0.01 * e_mmv) << "the rows kernels should reproduce the one-token int8 arithmetic";
+        } else {
+            // 22 layers of random synthetic weights amplify any rounding difference: the batched attention path
+            // alone (shared by both batched modes) moves tinyllama's logits by 0.02-0.06 of std from the one-token
+            // path already at the first step (H200), so only a bound here.
+            EXPECT_LE(e_rows, 0.15);
+        }
+    }
+}
+
 // Errors of the batched path are the context's usual errors, and a failed batch leaves no logits.
 TEST(CudaBatch, OverflowInsideABatchIsAnError) {
     REQUIRE_DEVICE();

@@ -280,6 +280,60 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     }
 }
 
+// The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5 and 8 tokens (the
+// S = 2, 4, 8 kernels, padded for 3 and 5), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
+// Q6_K, Q8_0 with Q4_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
+// with the norm and without it (the attention output's plain quantization), plain and accumulating.
+TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K}, {DType::Q5_K, DType::Q4_0, DType::Q6_K}, {DType::Q8_0, DType::Q4_K, DType::Q8_0}};
+    const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
+    for (const auto& tt : kTriples) {
+        ASSERT_TRUE(fused_rows_supported(tt[0], cols) && fused_rows_supported(tt[1], cols) && fused_rows_supported(tt[2], cols));
+        const QMat a(tt[0], rows[0], cols, 51u), b(tt[1], rows[1], cols, 52u), c(tt[2], rows[2], cols, 53u);
+        const QMat* mats[3] = {&a, &b, &c};
+        const auto x = random_floats(static_cast<size_t>(kMaxM) * cols, 61u), w = random_floats(static_cast<size_t>(cols), 62u);
+        DevBuf dx(sizeof(float) * kMaxM * cols), dw(sizeof(float) * cols);
+        ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
+        ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
+        for (int m : {2, 3, 5, 8})
+            for (bool norm : {true, false})
+                for (bool acc : {false, true}) {
+                    SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) +
+                                 " tokens " + std::to_string(m) + (norm ? " norm" : " plain") + (acc ? " accumulate" : ""));
+                    const int ldy = 5000;  // every segment's token rows 5000 floats apart
+                    DevBuf ys[3] = {DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy)};
+                    std::vector<std::vector<float>> init(3);
+                    MatvecSeg segs[3];
+                    for (int i = 0; i < 3; ++i) {
+                        init[static_cast<size_t>(i)] = random_floats(static_cast<size_t>(kMaxM) * ldy, 70u + static_cast<uint32_t>(i));
+                        ASSERT_TRUE(upload(ys[i].p, init[static_cast<size_t>(i)].data(), sizeof(float) * kMaxM * ldy).ok());
+                        segs[i] = MatvecSeg{tt[i], mats[i]->dev.p, rows[i], nullptr, ys[i].f()};
+                    }
+                    matvec_rows(segs, 3, cols, dx.f(), cols, norm ? dw.f() : nullptr, 1e-5f, m, ldy, acc);
+                    ASSERT_TRUE(sync("rows matvec").ok());
+                    for (int i = 0; i < 3; ++i) {
+                        const auto y = download_floats(ys[i], static_cast<size_t>(kMaxM) * ldy);
+                        for (int t = 0; t < kMaxM; ++t) {
+                            const size_t o = static_cast<size_t>(t) * ldy;
+                            if (t >= m) {  // rows past m untouched
+                                for (int r = 0; r < rows[i]; ++r) ASSERT_EQ(y[o + r], init[static_cast<size_t>(i)][o + r]) << "token " << t;
+                                continue;
+                            }
+                            const std::vector<float> xt(x.begin() + static_cast<std::ptrdiff_t>(t) * cols, x.begin() + static_cast<std::ptrdiff_t>(t + 1) * cols);
+                            const auto xr = quantize_like_gpu(norm ? rms_norm_ref(xt, w, 1e-5f) : xt);
+                            std::vector<double> ref, mag;
+                            mats[i]->ref(xr, ref, mag);
+                            for (int r = 0; r < rows[i]; ++r) {
+                                const double want = ref[static_cast<size_t>(r)] + (acc ? init[static_cast<size_t>(i)][o + r] : 0.0);
+                                ASSERT_NEAR(y[o + r], want, 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "segment " << i << " token " << t << " row " << r;
+                            }
+                        }
+                    }
+                }
+    }
+}
+
 // The L2 prefetch planner (host only): every byte of the launches' weight stream is requested exactly once and
 // in order, each launch's own bytes by that launch or earlier, never more than `window` past the start of a
 // launch's own bytes (unless its own bytes need it), at most 8 ranges per launch, adjacent ranges merged.

@@ -137,6 +137,8 @@ private:
     // Whether every layer matrix and the output head can take the fused int8 kernels (cuda::matvec_norm & co)
     // and the block is the llama one they implement (RMSNorm, SiLU-gated FFN; biases on q|k|v, o, down, output).
     bool fused_capable() const;
+    // Whether every layer matrix also has a rows kernel (cuda::fused_rows_supported) and the shapes fit them.
+    bool rows_capable() const;
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -203,6 +205,11 @@ private:
     float* bpe_ = nullptr;  // [chunk, E] learned position rows (models with a position table only)
     void* bin16_ = nullptr;
     bool decode_rows_ = true;  // RZ_CUDA_DECODE_ROWS (default 1): decode steps take attention_decode_rows
+    // Decode steps of 2..kFusedRowsMax sequences take the fused int8 mat-vecs (cuda::matvec_rows) when every layer
+    // matrix has a rows kernel (RZ_CUDA_FUSED_ROWS=0: the multi-vector mat-vec of the batched path); head_rows_:
+    // the output head too.
+    bool fused_rows_ = false;
+    bool head_rows_ = false;
     float* bdec_ = nullptr;    // its split partials (allocated with the batched buffers when decode_rows_)
     size_t bdec_floats_ = 0;
     static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows
@@ -405,6 +412,9 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
     if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
+    const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
+    c->fused_rows_ = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0) && c->rows_capable();
+    c->head_rows_ = c->fused_rows_ && c->output_ && cuda::fused_rows_supported(c->output_.dtype, hp.n_embd);
     if (const char* e = std::getenv("RZ_CUDA_GEMM"))
         c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
                                                                                                                : cuda::batch::GemmMode::kAuto;
@@ -412,6 +422,26 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     c->batch_ok_ = true;
     RZ_RETURN_IF_ERROR(cuda::sync("GPU context creation"));
     return c;
+}
+
+bool GpuContext::rows_capable() const {
+    const model::HParams& p = hp();
+    const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
+    auto ok = [](const DevWeight& w, int cols) { return cuda::fused_rows_supported(w.dtype, cols); };
+    // One launch takes Q8_0 with Q4_K / Q6_K but not with Q5_K / Q4_0 (cuda.h).
+    auto qkv_ok = [&](const Layer& L) {
+        if (L.qkv) return ok(L.qkv, E);
+        if (!ok(L.q, E) || !ok(L.k, E) || !ok(L.v, E)) return false;
+        const bool q8 = L.q.dtype == DType::Q8_0 || L.k.dtype == DType::Q8_0 || L.v.dtype == DType::Q8_0;
+        auto set1 = [](const DevWeight& w) { return w.dtype == DType::Q5_K || w.dtype == DType::Q4_0; };
+        return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
+    };
+    if (!cuda::fused_rows_fit(cuda::kFusedRowsMax, std::max(E, Q), F)) return false;
+    for (const Layer& L : layers_) {
+        if (!qkv_ok(L) || !ok(L.o, Q) || !ok(L.down, F)) return false;
+        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
+    }
+    return true;
 }
 
 bool GpuContext::fused_capable() const {
@@ -704,16 +734,53 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         RZ_RETURN_IF_ERROR(lin(L.gate, m_cur, 0.0f, bgu_, 2 * F));
         return lin(L.up, m_cur, 0.0f, bgu_ + F, 2 * F);
     };
+    // A decode step of 2..kFusedRowsMax sequences (one token each) through the fused int8 kernels (cuda.h,
+    // matvec_rows): each weight is read once for all m tokens, as in the one-token layer, in 7 launches a layer
+    // (the per-row RoPE, KV store and split-KV attention of the batched path between q|k|v and o).
+    const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+    auto rows_layer = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+        if (L.qkv) {
+            const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_};
+            cuda::matvec_rows(&s, 1, E, bx_, E, f32(L.attn_norm), p.norm_eps, m, QKV, false);
+        } else {
+            const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), bqkv_},
+                                          {L.k.dtype, L.k.data, KV, f32(L.kb), bqkv_ + Q},
+                                          {L.v.dtype, L.v.data, KV, f32(L.vb), bqkv_ + Q + KV}};
+            cuda::matvec_rows(s, 3, E, bx_, E, f32(L.attn_norm), p.norm_eps, m, QKV, false);
+        }
+        if (p.rope_type != model::RopeType::kNone)
+            cb::rope_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, p.n_rot, inv_freq_, dpos, p.rope_type == model::RopeType::kNeox);
+        uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
+        uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
+        cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
+        float* att = bgu_;  // [m, Q] in float: free until the GLU, which writes the fused buffer instead
+        if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
+                                         p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q)))
+            cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
+                                  nullptr, p.n_swa);
+        const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
+        cuda::matvec_rows(&o, 1, Q, att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
+        const DevWeight& g = L.gate_up ? L.gate_up : L.gate;
+        const void* up = L.gate_up ? static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(g.dtype, E) * static_cast<size_t>(F) : L.up.data;
+        cuda::matvec_glu_rows(g.dtype, g.data, up, F, E, bx_, E, f32(L.ffn_norm), p.norm_eps, m);
+        const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
+        cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(silu(gate) * up)
+    };
     // The launches of one chunk of m tokens (bints_ holds its token | pos | seq | logits rows | tiles); only these
     // counts and device pointers enter a launch, so a small batch's sequence can be captured once and replayed.
     auto run_chunk = [&](int m, int n_tiles, int n_out, float* logits) -> Status {
         const int32_t *dtok = bints_, *dpos = bints_ + m, *dseq = dpos + m, *dl = dseq + m, *dtiles = dl + m;
         m_cur = m;
+        const bool rows = fused_rows_ && n_tiles == m && cuda::fused_rows_fit(m, std::max(E, Q), F);
         cb::dequant_rows(tok_embd_.dtype, tok_embd_.data, E, 0, m, dtok, false, bx_);
         if (pos_embd_) cb::dequant_rows(pos_embd_.dtype, pos_embd_.data, E, 0, m, dpos, false, bpe_);
         cb::scale_add_rows(bx_, m, E, p.embd_scale, pos_embd_ ? bpe_ : nullptr);  // x = x * scale (gemma) + P[pos] (gpt2)
         for (int il = 0; il < layer_end_; ++il) {
             const Layer& L = layers_[static_cast<size_t>(il)];
+            if (rows) {
+                rows_layer(L, il, m, dpos, dseq, n_tiles, dtiles);
+                continue;
+            }
             // A parallel block's FFN reads the attention's input: its up projections run before the attention
             // overwrites the GEMM inputs, so the normed rows need not be kept.
             auto h = par ? ins({&L.qkv, &L.q, &L.k, &L.v, &L.gate_up, &L.gate, &L.up}) : ins({&L.qkv, &L.q, &L.k, &L.v});
@@ -767,7 +834,10 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             RZ_RETURN_IF_ERROR(lin(L.down, m, 1.0f, bx_, E));  // x += down(act(gate) * up) or down(act(up))
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.down_b.data));
         }
-        if (n_out > 0) {  // the output head only for the rows that asked for logits
+        if (rows && n_out == m && head_rows_) {  // every row asked for logits (then dl is 0..m-1)
+            const cuda::MatvecSeg s{output_.dtype, output_.data, V, f32(output_b_), logits};
+            cuda::matvec_rows(&s, 1, E, bx_, E, f32(out_norm_), p.norm_eps, m, V, false);
+        } else if (n_out > 0) {  // the output head only for the rows that asked for logits
             auto h = ins({&output_});
             bnorm(bx_, dl, n_out, out_norm_, out_norm_b_, h);
             RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, logits, V));

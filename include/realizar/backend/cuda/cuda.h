@@ -109,6 +109,20 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
 // y = (accumulate ? y : 0) + bias + W a over the fused activation buffer a [cols] (written by
 // matvec_glu_norm or attention_fused with quant_out).
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
+// ---- The same mat-vecs for m <= kFusedRowsMax tokens at once (src/backend/cuda/decode_rows.cu): a decode step
+// of several sequences reads each weight once. Types: Q4_K, Q5_K, Q6_K, Q4_0, Q8_0 (fused_rows_supported; Q8_0
+// not with Q5_K / Q4_0 in one launch); fused_rows_fit: m tokens of norm_cols-long normed rows and act_cols-long
+// fused-buffer rows fit the kernels' shared memory and the fused activation buffer.
+constexpr int kFusedRowsMax = 8;
+bool fused_rows_supported(DType t, int cols);
+bool fused_rows_fit(int m, int norm_cols, int act_cols);
+// For each token t < m: y_s[t ldy + r] = (accumulate ? y : 0) + bias + W_s x'_t, with x'_t = q8(rms_norm(x_t) * norm_w)
+// (x_t = x + t ldx), q8(x_t) when norm_w is null, and row t of the fused activation buffer ([m, cols]) when x is null.
+void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
+                 bool accumulate);
+// matvec_glu_norm for m tokens (Wg, Wu of type t): row t of the fused activation buffer ([m, n_ff]) receives
+// q8(silu(g_t) * u_t).
+void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m);
 // RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one

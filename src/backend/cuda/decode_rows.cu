@@ -1,0 +1,293 @@
+// Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-8 clients; cuda.h,
+// matvec_rows): the one-token kernels of decode_fused.cu with S activation rows. A step of S tokens reads each
+// weight byte from memory once, like one token: every warp runs its row's dot product once per token, and the
+// passes after the first find the row's bytes in L1 (a warp's rows are a few KB). The norm prologue quantizes
+// the S rows of x into shared memory in one pass, with the RMS scale of each row applied after the dot products
+// (the late scale of the one-token prologue), so the block waits at one barrier, not 3 per token.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <type_traits>
+#include <utility>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/fused_dot_ext.cuh"
+#include "backend/cuda/fused_dot_rows.cuh"
+#include "backend/cuda/fused_prologue.cuh"
+#include "realizar/backend/cuda/cuda.h"
+
+namespace rz::cuda {
+
+using namespace detail;
+using namespace detail::fused;
+
+namespace {
+
+constexpr int kWarps = 8;       // warps per block, as the one-token kernels
+constexpr int kActCols = 1 << 17;  // elements of the fused activation buffer (decode_fused.cu)
+#ifndef RZ_GLU_TOKENS
+#define RZ_GLU_TOKENS 4
+#endif
+constexpr int kGluTokens = RZ_GLU_TOKENS;  // tokens per pass of the gate|up kernel
+
+// The RMS scale of each token row from the last rows_prologue (1 without a norm).
+__shared__ float s_rscale[kFusedRowsMax];
+
+// x rows [m, n] (row t at x + t ldx; rows from m to S - 1 repeat row m - 1) times w (null: 1), quantized per 32
+// into shared memory: token t's codes and scales at sm + t norm_smem_bytes(n) (smem_x). With w, each row's sum of
+// squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it.
+template <int S>
+__device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const float* __restrict__ w, int n, float eps, unsigned char* sm) {
+    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
+    const size_t stride = norm_smem_bytes(n);
+    double acc[S] = {};
+    for (int base = 0; base < n; base += nt * 8) {  // the same trip count everywhere: quant8_store shuffles
+        const int i = base + tid * 8;
+        const bool in = i < n;
+        float4 wa = make_float4(1.f, 1.f, 1.f, 1.f), wb = wa;
+        if (in && w) wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
+        float4 xa[S], xb[S];
+#pragma unroll
+        for (int t = 0; t < S; ++t) {  // every row's loads first: one round trip
+            xa[t] = xb[t] = make_float4(0.f, 0.f, 0.f, 0.f);
+            const float* xr = x + static_cast<size_t>(min(t, m - 1)) * ldx;
+            if (in) xa[t] = *reinterpret_cast<const float4*>(xr + i), xb[t] = *reinterpret_cast<const float4*>(xr + i + 4);
+        }
+#pragma unroll
+        for (int t = 0; t < S; ++t) {
+            acc[t] += ssq8(xa[t], xb[t]);
+            const float v[8] = {xa[t].x * wa.x, xa[t].y * wa.y, xa[t].z * wa.z, xa[t].w * wa.w,
+                                xb[t].x * wb.x, xb[t].y * wb.y, xb[t].z * wb.z, xb[t].w * wb.w};
+            int8_t* sq = reinterpret_cast<int8_t*>(sm + t * stride);
+            float* sd = reinterpret_cast<float*>(sm + t * stride + n);
+            quant8_store(v, in, i, sq, sd, sd + n / 32);
+        }
+    }
+    __shared__ double red[kFusedRowsMax][32];
+#pragma unroll
+    for (int t = 0; t < S; ++t) {
+        const double v = warp_sum(acc[t]);
+        if (lane == 0) red[t][wid] = v;
+    }
+    __syncthreads();
+    if (tid < S) {
+        double tot = 0.0;
+        for (int k = 0; k < (nt >> 5); ++k) tot += red[tid][k];
+        s_rscale[tid] = w ? static_cast<float>(1.0 / sqrt(tot / n + eps)) : 1.0f;
+    }
+    __syncthreads();
+}
+
+// Token t's int8 activation: shared memory after rows_prologue, else row min(t, m - 1) of the fused buffer.
+__device__ __forceinline__ XQ row_x(const unsigned char* sm, bool smem, const ActBuffer& a, int t, int m, int n) {
+    if (smem) return smem_x(const_cast<unsigned char*>(sm) + t * norm_smem_bytes(n), n);
+    const size_t r = static_cast<size_t>(min(t, m - 1));
+    return XQ{a.q + r * n, a.d + r * (n / 32), a.s + r * (n / 32)};
+}
+
+struct RowsParams {
+    SegD seg[3];
+    int nseg;
+    int ngroups;    // total row groups (kWarps rows each)
+    int per_block;  // row groups per block
+    int cols;
+    const float* x;  // [m, cols] at ldx; null: the fused activation buffer's rows
+    int ldx;
+    const float* norm_w;  // null with x: quantize x as it is (the attention output)
+    float eps;
+    int m;    // tokens (<= S)
+    int ldy;  // y row stride of every segment
+    int accumulate;
+    ActBuffer act;
+};
+
+// y_t = (accumulate ? y_t : 0) + bias + W x_t for the m tokens, one row per warp (S passes over it).
+template <int S, int EXT>
+__global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    {  // weights are immutable: this block's first row group into L2 before the wait
+        int g = g0;
+        const SegD s = pick_seg(p, g);
+        const int r0 = g * kWarps, r1 = min(r0 + kWarps, s.rows);
+        prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
+    }
+    pdl_sync(0);
+    if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    for (int gi = g0; gi < g1; ++gi) {
+        int g = gi;
+        const SegD s = pick_seg(p, g);
+        const int r0 = g * kWarps + w;
+        if (r0 >= s.rows) continue;  // warp-uniform
+        const uint8_t* rows[1] = {s.w + static_cast<size_t>(r0) * s.rb};
+        XQ xs[S];
+#pragma unroll
+        for (int t = 0; t < S; ++t) xs[t] = row_x(sm, p.x != nullptr, p.act, t, p.m, p.cols);
+        float acc[1][S] = {};
+        dot_rows_t<1, S, EXT>(s.type, rows, p.cols, xs, lane, acc);
+        float mine = warp_sum_rows<S>(acc[0], lane);
+        const int t = scatter_row<S>(lane);
+        if (lane % (32 / S) == 0 && t < p.m) {
+            if (p.x) mine *= s_rscale[t];
+            if (s.bias) mine += s.bias[r0];
+            float* y = s.y + static_cast<size_t>(t) * p.ldy + r0;
+            *y = p.accumulate ? *y + mine : mine;
+        }
+    }
+}
+
+struct GluRowsParams {
+    const uint8_t* wg;
+    const uint8_t* wu;
+    size_t rb;
+    int type;
+    int cols;
+    int n_ff;
+    const float* x;  // [m, cols] at ldx
+    int ldx;
+    const float* norm_w;
+    float eps;
+    int m;
+    ActBuffer act;
+};
+
+// gate|up of the m tokens and the GLU: block b owns outputs [32 b, 32 b + 32), warp w the 4 outputs 4w .. 4w + 3 of
+// them, two at a time (4 rows in flight: gate j, up j, gate j + 1, up j + 1) for kGluTokens tokens at a time, so
+// the R x T partial sums and the decoded weights stay in registers; warp t < m then quantizes token t's 32
+// outputs silu(g) * u as sub-block b of fused-buffer row t.
+template <int S, int EXT>
+__global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    __shared__ float gu[S][64];  // token t: gate outputs at [t][0, 32), up outputs at [t][32, 64)
+    constexpr int R = 4, T = S < kGluTokens ? S : kGluTokens;
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int j0 = blockIdx.x * 32 + 4 * w;  // this warp's first output
+    if (lane < 8) {  // immutable: the warp's 8 rows into L2 before the wait
+        const uint8_t* base = (lane & 1 ? p.wu : p.wg) + static_cast<size_t>(j0 + (lane >> 1)) * p.rb;
+        for (size_t o = 0; o < p.rb; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
+    }
+    pdl_sync(0);
+    rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+#pragma unroll 1
+    for (int pass = 0; pass < 2; ++pass) {
+        const int j = j0 + 2 * pass;
+        const uint8_t* rows[R] = {p.wg + static_cast<size_t>(j) * p.rb, p.wu + static_cast<size_t>(j) * p.rb,
+                                  p.wg + static_cast<size_t>(j + 1) * p.rb, p.wu + static_cast<size_t>(j + 1) * p.rb};
+#pragma unroll 1
+        for (int t0 = 0; t0 < S; t0 += T) {
+            XQ xs[T];
+#pragma unroll
+            for (int t = 0; t < T; ++t) xs[t] = row_x(sm, true, p.act, t0 + t, p.m, p.cols);
+            float acc[R][T] = {};
+            dot_rows_t<R, T, EXT>(p.type, rows, p.cols, xs, lane, acc);
+#pragma unroll
+            for (int t = 0; t < T; ++t) {
+                float a[R];
+#pragma unroll
+                for (int r = 0; r < R; ++r) a[r] = acc[r][t];
+                const float mine = warp_sum_rows<R>(a, lane);
+                const int r = scatter_row<R>(lane);  // row r: output j + r / 2, gate (even) or up (odd)
+                if (lane % (32 / R) == 0) gu[t0 + t][(r & 1 ? 32 : 0) + 4 * w + 2 * pass + (r >> 1)] = mine * s_rscale[t0 + t];
+            }
+        }
+    }
+    __syncthreads();
+    if (w < p.m && w < S) {
+        const float v = silu_mul(gu[w][lane], gu[w][32 + lane]);
+        const size_t o = static_cast<size_t>(w) * p.n_ff;
+        quantize32_to(v, blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
+    }
+}
+
+// Blocks of k resident on the device with smem bytes of dynamic shared memory (cached per kernel and size).
+template <typename K>
+int resident(K k, size_t smem) {
+    static std::map<std::pair<const void*, size_t>, int> cache;
+    const auto key = std::make_pair(reinterpret_cast<const void*>(k), smem);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kWarps * 32, smem) != cudaSuccess) {
+        (void)cudaGetLastError();
+        n = 1;
+    }
+    return cache[key] = std::max(1, n) * sm_count();
+}
+
+// S, the kernels' token count: m rounded up to 2, 4 or 8 (the padding rows are computed and dropped).
+template <typename F>
+void with_s(int m, F&& f) {
+    if (m <= 2) f(std::integral_constant<int, 2>{});
+    else if (m <= 4) f(std::integral_constant<int, 4>{});
+    else f(std::integral_constant<int, 8>{});
+}
+
+// The type-set mask of a rows launch (0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 8: also Q8_0), or -1 where the rows
+// kernels are not instantiated (the llama.cpp low-bit and legacy sets, or Q8_0 with Q5_K / Q4_0).
+int rows_ext(int sets) { return sets == 0 || sets == 1 || sets == 8 ? sets : -1; }
+template <typename F>
+void with_rows_ext(int ext, F&& f) {
+    if (ext == 8) f(std::integral_constant<int, 8>{});
+    else if (ext == 1) f(std::integral_constant<int, 1>{});
+    else f(std::integral_constant<int, 0>{});
+}
+
+}  // namespace
+
+bool fused_rows_supported(DType t, int cols) { return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0; }
+
+bool fused_rows_fit(int m, int norm_cols, int act_cols) {
+    return m >= 2 && m <= kFusedRowsMax && static_cast<size_t>(kFusedRowsMax) * norm_smem_bytes(norm_cols) <= 48 * 1024 &&
+           static_cast<size_t>(kFusedRowsMax) * static_cast<size_t>(act_cols) <= static_cast<size_t>(kActCols);
+}
+
+void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
+                 bool accumulate) {
+    RZ_ASSERT(m >= 1 && m <= kFusedRowsMax && nseg >= 1 && nseg <= 3, "matvec_rows: tokens / segments");
+    RowsParams p{};
+    int sets = 0;
+    for (int i = 0; i < nseg; ++i) {
+        const int t = static_cast<int>(segs[i].t);
+        sets |= ext_mask(segs[i].t);
+        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t,
+                        (segs[i].rows + kWarps - 1) / kWarps};
+        p.ngroups += p.seg[i].ngroups;
+    }
+    const int ext = rows_ext(sets);
+    RZ_ASSERT(ext >= 0, "matvec_rows: types without rows kernels (fused_rows_supported)");
+    p.nseg = nseg;
+    p.cols = cols;
+    p.x = x;
+    p.ldx = ldx;
+    p.norm_w = norm_w;
+    p.eps = eps;
+    p.m = m;
+    p.ldy = ldy;
+    p.accumulate = accumulate ? 1 : 0;
+    p.act = act_buffer();
+    with_s(m, [&](auto s) {
+        const size_t smem = x ? static_cast<size_t>(decltype(s)::value) * norm_smem_bytes(cols) : 0;
+        with_rows_ext(ext, [&](auto e) {
+            const auto k = &mv_rows_kernel<decltype(s)::value, decltype(e)::value>;
+            const int grid0 = std::min(p.ngroups, resident(k, smem));
+            p.per_block = (p.ngroups + grid0 - 1) / grid0;
+            launch(k, (p.ngroups + p.per_block - 1) / p.per_block, kWarps * 32, smem, p);
+        });
+    });
+}
+
+void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m) {
+    RZ_ASSERT(m >= 1 && m <= kFusedRowsMax && n_ff % 32 == 0, "matvec_glu_rows: tokens / n_ff");
+    const int ext = rows_ext(ext_mask(t));
+    RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
+    const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
+                          x, ldx, norm_w, eps, m, act_buffer()};
+    with_s(m, [&](auto s) {
+        const size_t smem = static_cast<size_t>(decltype(s)::value) * norm_smem_bytes(cols);
+        with_rows_ext(ext, [&](auto e) { launch(&glu_rows_kernel<decltype(s)::value, decltype(e)::value>, n_ff / 32, kWarps * 32, smem, p); });
+    });
+}
+
+}  // namespace rz::cuda

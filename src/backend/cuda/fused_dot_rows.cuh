@@ -1,0 +1,177 @@
+#pragma once
+// Int8 dot products of R weight rows with T activation rows at once (decode_rows.cu: a decode step of several
+// sequences): fused_dot.cuh's lane mappings and block formats, with each step's weight loads and per-row decoding
+// (scales, minimums, unpacked codes) done once and applied to the T tokens' activations. acc[r][t] is the lane's
+// partial sum of row r with token t. The types of the rows kernels only: Q4_K, Q6_K (mask 0), Q5_K, Q4_0 (mask 1),
+// Q8_0 (mask 8). Internal to src/backend/cuda; included by decode_rows.cu only.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/fused_dot.cuh"
+
+namespace rz::cuda::detail::fused {
+
+__device__ __forceinline__ int dp4a4(const int4& w, const int4& x) {
+    return __dp4a(w.w, x.w, __dp4a(w.z, x.z, __dp4a(w.y, x.y, __dp4a(w.x, x.x, 0))));
+}
+
+// Q8_0: as dot_q8_0 (2 lanes per block, one 16-byte load of codes each).
+template <int R, int T>
+__device__ __forceinline__ void dott_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+    const int hf = lane & 1;
+    for (int b = lane >> 1; b < nb; b += 16) {
+        int4 w[R];
+        float d[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const Q8Block q = q8_block(rows[r], nb, b);
+            w[r] = *reinterpret_cast<const int4*>(q.qs + 16 * hf);
+            d[r] = q.d;
+        }
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const int4 xv = *reinterpret_cast<const int4*>(x[t].q + b * 32 + 16 * hf);
+            const float xd = x[t].d[b];
+#pragma unroll
+            for (int r = 0; r < R; ++r) acc[r][t] += d[r] * xd * static_cast<float>(dp4a4(w[r], xv));
+        }
+    }
+}
+
+// Q4_K and Q5_K (FIVE): as dot_q4_k / dot_q5_k (8 lanes per super-block, lane (j, hf) covers 16 elements of
+// sub-blocks 2j and 2j + 1).
+template <int R, int T, bool FIVE>
+__device__ __forceinline__ void dott_qk(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+    const int k = lane & 7, j = k >> 1, hf = k & 1;
+    constexpr int BS = FIVE ? 176 : 144, QS = FIVE ? 48 : 16;
+    for (int b = lane >> 3; b < nb; b += 4) {
+        const int sb0 = 8 * b + 2 * j;
+        int lo[R][4], hi[R][4];  // the 16 weights of sub-block 2j (lo) and 2j + 1 (hi), 4 per word
+        float d0[R], d1[R], m0[R], m1[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * BS;
+            const uint4 h = *reinterpret_cast<const uint4*>(blk);
+            const uint4 q = *reinterpret_cast<const uint4*>(blk + QS + 32 * j + 16 * hf);
+            const unsigned ql[4] = {q.x, q.y, q.z, q.w};
+            unsigned hb[4] = {0u, 0u, 0u, 0u};
+            if constexpr (FIVE) {
+                const uint4 qh = *reinterpret_cast<const uint4*>(blk + 16 + 16 * hf);
+                hb[0] = qh.x, hb[1] = qh.y, hb[2] = qh.z, hb[3] = qh.w;
+            }
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                constexpr unsigned m4 = 0x0F0F0F0Fu, b1 = 0x01010101u;
+                lo[r][i] = static_cast<int>((ql[i] & m4) | (FIVE ? ((hb[i] >> (2 * j)) & b1) << 4 : 0u));
+                hi[r][i] = static_cast<int>(((ql[i] >> 4) & m4) | (FIVE ? ((hb[i] >> (2 * j + 1)) & b1) << 4 : 0u));
+            }
+            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h.x));  // d, dmin
+            int sc0, sc1, mn0, mn1;
+            k_scale_min_pair(h, j, sc0, sc1, mn0, mn1);
+            d0[r] = dm.x * static_cast<float>(sc0), d1[r] = dm.x * static_cast<float>(sc1);
+            m0[r] = hf == 0 ? dm.y * static_cast<float>(mn0) : 0.0f, m1[r] = hf == 0 ? dm.y * static_cast<float>(mn1) : 0.0f;
+        }
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const int4 x0 = *reinterpret_cast<const int4*>(x[t].q + sb0 * 32 + 16 * hf);
+            const int4 x1 = *reinterpret_cast<const int4*>(x[t].q + sb0 * 32 + 32 + 16 * hf);
+            const float xd0 = x[t].d[sb0], xd1 = x[t].d[sb0 + 1], xs0 = x[t].s[sb0], xs1 = x[t].s[sb0 + 1];
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                const int s0 = __dp4a(lo[r][3], x0.w, __dp4a(lo[r][2], x0.z, __dp4a(lo[r][1], x0.y, __dp4a(lo[r][0], x0.x, 0))));
+                const int s1 = __dp4a(hi[r][3], x1.w, __dp4a(hi[r][2], x1.z, __dp4a(hi[r][1], x1.y, __dp4a(hi[r][0], x1.x, 0))));
+                acc[r][t] += xd0 * static_cast<float>(s0) * d0[r] + xd1 * static_cast<float>(s1) * d1[r] - (xs0 * m0[r] + xs1 * m1[r]);
+            }
+        }
+    }
+}
+
+// Q6_K: as dot_q6_k (8 lanes per block, lane k: half hh = k/4, elements l0 = 8 (k%4) .. +7 of its 4 sub-blocks).
+template <int R, int T>
+__device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+    const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
+    for (int b = lane >> 3; b < nb; b += 4) {
+        int v[R][4][2];  // signed 6-bit weights of sub-block rr, 2 words of 4
+        float ds[R][4];  // d * scale of sub-block rr
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const Q6Block q = q6_block(rows[r], nb, b);
+            const int2 a = *reinterpret_cast<const int2*>(q.ql + 64 * hh + l0), c = *reinterpret_cast<const int2*>(q.ql + 64 * hh + 32 + l0);
+            const int2 h = *reinterpret_cast<const int2*>(q.qh + 32 * hh + l0), s8 = *reinterpret_cast<const int2*>(q.sc + 8 * hh);
+            const int la[2] = {a.x, a.y}, lb[2] = {c.x, c.y}, hq[2] = {h.x, h.y};
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) {
+                const int sc = static_cast<int8_t>(static_cast<uint32_t>(rr < 2 ? s8.x : s8.y) >> (8 * ((l0 >> 4) + 2 * (rr & 1))));
+                ds[r][rr] = q.d * static_cast<float>(sc);
+#pragma unroll
+                for (int i = 0; i < 2; ++i) {
+                    const int src = (rr & 1) ? lb[i] : la[i];
+                    const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
+                    const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
+                    v[r][rr][i] = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+#pragma unroll
+            for (int rr = 0; rr < 4; ++rr) {
+                const int sbi = 8 * b + 4 * hh + rr;
+                const int2 xv = *reinterpret_cast<const int2*>(x[t].q + sbi * 32 + l0);
+                const float xd = x[t].d[sbi];
+#pragma unroll
+                for (int r = 0; r < R; ++r) acc[r][t] += ds[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0)));
+            }
+        }
+    }
+}
+
+// Q4_0: as dot_q4_0 (2 lanes per 18-byte block, 16-bit loads).
+template <int R, int T>
+__device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+    const int hf = lane & 1;
+    for (int b = lane >> 1; b < nb; b += 16) {
+        float d[R];
+        int v[R][4];  // elements 8hf .. +7 (words 0, 1) and 16 + 8hf .. +7 (words 2, 3) as q - 8
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 18;
+            d[r] = h2f(ld16(blk));
+            const unsigned a = static_cast<unsigned>(ld32_a2(blk + 2 + 8 * hf)), c = static_cast<unsigned>(ld32_a2(blk + 6 + 8 * hf));
+            constexpr unsigned m4 = 0x0F0F0F0Fu, k8 = 0x08080808u;
+            v[r][0] = static_cast<int>(__vsub4(a & m4, k8)), v[r][1] = static_cast<int>(__vsub4(c & m4, k8));
+            v[r][2] = static_cast<int>(__vsub4((a >> 4) & m4, k8)), v[r][3] = static_cast<int>(__vsub4((c >> 4) & m4, k8));
+        }
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const int2 xa = *reinterpret_cast<const int2*>(x[t].q + b * 32 + 8 * hf);
+            const int2 xb = *reinterpret_cast<const int2*>(x[t].q + b * 32 + 16 + 8 * hf);
+            const float xd = x[t].d[b];
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                const int s = __dp4a(v[r][3], xb.y, __dp4a(v[r][2], xb.x, __dp4a(v[r][1], xa.y, __dp4a(v[r][0], xa.x, 0))));
+                acc[r][t] += d[r] * xd * static_cast<float>(s);
+            }
+        }
+    }
+}
+
+// The per-type dispatch of the rows kernels (type-set masks 0, 1, 8 as dot_rows).
+template <int R, int T, int EXT>
+__device__ __forceinline__ void dot_rows_t(int t, const uint8_t* const (&rows)[R], int cols, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+    const int nb = blocks_per_row(t, cols);
+    if constexpr ((EXT & 1) != 0) {
+        if (t == kQ5_K) return dott_qk<R, T, true>(rows, nb, x, lane, acc);
+        if (t == kQ4_0) return dott_q4_0<R, T>(rows, nb, x, lane, acc);
+    }
+    if constexpr ((EXT & 8) != 0) {
+        if (t == kQ8_0) return dott_q8_0<R, T>(rows, nb, x, lane, acc);
+    }
+    if (t == kQ4_K) dott_qk<R, T, false>(rows, nb, x, lane, acc);
+    else dott_q6_k<R, T>(rows, nb, x, lane, acc);
+}
+
+}  // namespace rz::cuda::detail::fused
