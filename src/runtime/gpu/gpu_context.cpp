@@ -436,7 +436,8 @@ bool GpuContext::rows_capable() const {
         auto set1 = [](const DevWeight& w) { return w.dtype == DType::Q5_K || w.dtype == DType::Q4_0; };
         return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
     };
-    if (!cuda::fused_rows_fit(cuda::kFusedRowsMax, std::max(E, Q), F)) return false;
+    // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the GLU).
+    if (!cuda::fused_rows_fit(cuda::kFusedRowsMax, std::max(E, Q), F) || 2 * F < Q) return false;
     for (const Layer& L : layers_) {
         if (!qkv_ok(L) || !ok(L.o, Q) || !ok(L.down, F)) return false;
         if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
