@@ -26,10 +26,7 @@ namespace {
 
 constexpr int kWarps = 8;       // warps per block, as the one-token kernels
 constexpr int kActCols = 1 << 17;  // elements of the fused activation buffer (decode_fused.cu)
-#ifndef RZ_GLU_TOKENS
-#define RZ_GLU_TOKENS 4
-#endif
-constexpr int kGluTokens = RZ_GLU_TOKENS;  // tokens per pass of the gate|up kernel
+constexpr int kGluTokens = 4;  // tokens per pass of the gate|up kernel (8 measured the same)
 
 // The RMS scale of each token row from the last rows_prologue (1 without a norm).
 __shared__ float s_rscale[kFusedRowsMax];
@@ -79,11 +76,14 @@ __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const
     __syncthreads();
 }
 
-// Token t's int8 activation: shared memory after rows_prologue, else row min(t, m - 1) of the fused buffer.
-__device__ __forceinline__ XQ row_x(const unsigned char* sm, bool smem, const ActBuffer& a, int t, int m, int n) {
-    if (smem) return smem_x(const_cast<unsigned char*>(sm) + t * norm_smem_bytes(n), n);
-    const size_t r = static_cast<size_t>(min(t, m - 1));
-    return XQ{a.q + r * n, a.d + r * (n / 32), a.s + r * (n / 32)};
+// The tokens' int8 activations (token t at t times the strides): shared memory after rows_prologue (token t's
+// region at t norm_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n]. Rows m .. S - 1 hold
+// row m - 1 again (rows_prologue) or the gate|up kernel's padding rows, whose results are dropped.
+__device__ __forceinline__ XQT rows_x(const unsigned char* sm, bool smem, const ActBuffer& a, int n) {
+    if (!smem) return XQT{a.q, a.d, a.s, n, n / 32};
+    const int stride = static_cast<int>(norm_smem_bytes(n));
+    const float* d = reinterpret_cast<const float*>(sm + n);
+    return XQT{reinterpret_cast<const int8_t*>(sm), d, d + n / 32, stride, stride / 4};
 }
 
 struct RowsParams {
@@ -102,7 +102,8 @@ struct RowsParams {
     ActBuffer act;
 };
 
-// y_t = (accumulate ? y_t : 0) + bias + W x_t for the m tokens, one row per warp (S passes over it).
+// y_t = (accumulate ? y_t : 0) + bias + W x_t for the m tokens, one row per warp. (Two rows per warp, sharing each
+// token's activation loads, measured 3-7% slower at 8 tokens.)
 template <int S, int EXT>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
@@ -122,11 +123,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
         const int r0 = g * kWarps + w;
         if (r0 >= s.rows) continue;  // warp-uniform
         const uint8_t* rows[1] = {s.w + static_cast<size_t>(r0) * s.rb};
-        XQ xs[S];
-#pragma unroll
-        for (int t = 0; t < S; ++t) xs[t] = row_x(sm, p.x != nullptr, p.act, t, p.m, p.cols);
         float acc[1][S] = {};
-        dot_rows_t<1, S, EXT>(s.type, rows, p.cols, xs, lane, acc);
+        dot_rows_t<1, S, EXT>(s.type, rows, p.cols, rows_x(sm, p.x != nullptr, p.act, p.cols), lane, acc);
         float mine = warp_sum_rows<S>(acc[0], lane);
         const int t = scatter_row<S>(lane);
         if (lane % (32 / S) == 0 && t < p.m) {
@@ -155,7 +153,7 @@ struct GluRowsParams {
 
 // gate|up of the m tokens and the GLU: block b owns outputs [32 b, 32 b + 32), warp w the 4 outputs 4w .. 4w + 3 of
 // them, two at a time (4 rows in flight: gate j, up j, gate j + 1, up j + 1) for kGluTokens tokens at a time, so
-// the R x T partial sums and the decoded weights stay in registers; warp t < m then quantizes token t's 32
+// the R x T partial sums and the decoded weights stay in registers; warp t < S then quantizes token t's 32
 // outputs silu(g) * u as sub-block b of fused-buffer row t.
 template <int S, int EXT>
 __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsParams p) {
@@ -177,9 +175,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
                                   p.wg + static_cast<size_t>(j + 1) * p.rb, p.wu + static_cast<size_t>(j + 1) * p.rb};
 #pragma unroll 1
         for (int t0 = 0; t0 < S; t0 += T) {
-            XQ xs[T];
-#pragma unroll
-            for (int t = 0; t < T; ++t) xs[t] = row_x(sm, true, p.act, t0 + t, p.m, p.cols);
+            XQT xs = rows_x(sm, true, p.act, p.cols);
+            xs.q += t0 * xs.qs, xs.d += t0 * xs.ds, xs.s += t0 * xs.ds;
             float acc[R][T] = {};
             dot_rows_t<R, T, EXT>(p.type, rows, p.cols, xs, lane, acc);
 #pragma unroll
@@ -194,7 +191,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
         }
     }
     __syncthreads();
-    if (w < p.m && w < S) {
+    if (w < S) {  // the padding rows too: down reads S rows
         const float v = silu_mul(gu[w][lane], gu[w][32 + lane]);
         const size_t o = static_cast<size_t>(w) * p.n_ff;
         quantize32_to(v, blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
@@ -251,9 +248,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     for (int i = 0; i < nseg; ++i) {
         const int t = static_cast<int>(segs[i].t);
         sets |= ext_mask(segs[i].t);
-        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t,
-                        (segs[i].rows + kWarps - 1) / kWarps};
-        p.ngroups += p.seg[i].ngroups;
+        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
     }
     const int ext = rows_ext(sets);
     RZ_ASSERT(ext >= 0, "matvec_rows: types without rows kernels (fused_rows_supported)");
@@ -267,6 +262,10 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.ldy = ldy;
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
+    for (int i = 0; i < nseg; ++i) {
+        p.seg[i].ngroups = (p.seg[i].rows + kWarps - 1) / kWarps;
+        p.ngroups += p.seg[i].ngroups;
+    }
     with_s(m, [&](auto s) {
         const size_t smem = x ? static_cast<size_t>(decltype(s)::value) * norm_smem_bytes(cols) : 0;
         with_rows_ext(ext, [&](auto e) {

@@ -14,13 +14,23 @@
 
 namespace rz::cuda::detail::fused {
 
+// The T tokens' int8 activations: token t's codes at q + t qs, its per-32 scales at d + t ds and s + t ds (one base
+// and two strides instead of T descriptors: 8 tokens' pointers took 48 registers).
+struct XQT {
+    const int8_t* q;
+    const float* d;
+    const float* s;
+    int qs;  // bytes
+    int ds;  // floats
+};
+
 __device__ __forceinline__ int dp4a4(const int4& w, const int4& x) {
     return __dp4a(w.w, x.w, __dp4a(w.z, x.z, __dp4a(w.y, x.y, __dp4a(w.x, x.x, 0))));
 }
 
 // Q8_0: as dot_q8_0 (2 lanes per block, one 16-byte load of codes each).
 template <int R, int T>
-__device__ __forceinline__ void dott_q8_0(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+__device__ __forceinline__ void dott_q8_0(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int hf = lane & 1;
     for (int b = lane >> 1; b < nb; b += 16) {
         int4 w[R];
@@ -33,8 +43,8 @@ __device__ __forceinline__ void dott_q8_0(const uint8_t* const (&rows)[R], int n
         }
 #pragma unroll
         for (int t = 0; t < T; ++t) {
-            const int4 xv = *reinterpret_cast<const int4*>(x[t].q + b * 32 + 16 * hf);
-            const float xd = x[t].d[b];
+            const int4 xv = *reinterpret_cast<const int4*>(x.q + t * x.qs + b * 32 + 16 * hf);
+            const float xd = x.d[t * x.ds + b];
 #pragma unroll
             for (int r = 0; r < R; ++r) acc[r][t] += d[r] * xd * static_cast<float>(dp4a4(w[r], xv));
         }
@@ -44,7 +54,7 @@ __device__ __forceinline__ void dott_q8_0(const uint8_t* const (&rows)[R], int n
 // Q4_K and Q5_K (FIVE): as dot_q4_k / dot_q5_k (8 lanes per super-block, lane (j, hf) covers 16 elements of
 // sub-blocks 2j and 2j + 1).
 template <int R, int T, bool FIVE>
-__device__ __forceinline__ void dott_qk(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+__device__ __forceinline__ void dott_qk(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int k = lane & 7, j = k >> 1, hf = k & 1;
     constexpr int BS = FIVE ? 176 : 144, QS = FIVE ? 48 : 16;
     for (int b = lane >> 3; b < nb; b += 4) {
@@ -76,9 +86,9 @@ __device__ __forceinline__ void dott_qk(const uint8_t* const (&rows)[R], int nb,
         }
 #pragma unroll
         for (int t = 0; t < T; ++t) {
-            const int4 x0 = *reinterpret_cast<const int4*>(x[t].q + sb0 * 32 + 16 * hf);
-            const int4 x1 = *reinterpret_cast<const int4*>(x[t].q + sb0 * 32 + 32 + 16 * hf);
-            const float xd0 = x[t].d[sb0], xd1 = x[t].d[sb0 + 1], xs0 = x[t].s[sb0], xs1 = x[t].s[sb0 + 1];
+            const int4 x0 = *reinterpret_cast<const int4*>(x.q + t * x.qs + sb0 * 32 + 16 * hf);
+            const int4 x1 = *reinterpret_cast<const int4*>(x.q + t * x.qs + sb0 * 32 + 32 + 16 * hf);
+            const float xd0 = x.d[t * x.ds + sb0], xd1 = x.d[t * x.ds + sb0 + 1], xs0 = x.s[t * x.ds + sb0], xs1 = x.s[t * x.ds + sb0 + 1];
 #pragma unroll
             for (int r = 0; r < R; ++r) {
                 const int s0 = __dp4a(lo[r][3], x0.w, __dp4a(lo[r][2], x0.z, __dp4a(lo[r][1], x0.y, __dp4a(lo[r][0], x0.x, 0))));
@@ -91,7 +101,7 @@ __device__ __forceinline__ void dott_qk(const uint8_t* const (&rows)[R], int nb,
 
 // Q6_K: as dot_q6_k (8 lanes per block, lane k: half hh = k/4, elements l0 = 8 (k%4) .. +7 of its 4 sub-blocks).
 template <int R, int T>
-__device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+__device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
     for (int b = lane >> 3; b < nb; b += 4) {
         int v[R][4][2];  // signed 6-bit weights of sub-block rr, 2 words of 4
@@ -120,8 +130,8 @@ __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int n
 #pragma unroll
             for (int rr = 0; rr < 4; ++rr) {
                 const int sbi = 8 * b + 4 * hh + rr;
-                const int2 xv = *reinterpret_cast<const int2*>(x[t].q + sbi * 32 + l0);
-                const float xd = x[t].d[sbi];
+                const int2 xv = *reinterpret_cast<const int2*>(x.q + t * x.qs + sbi * 32 + l0);
+                const float xd = x.d[t * x.ds + sbi];
 #pragma unroll
                 for (int r = 0; r < R; ++r) acc[r][t] += ds[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0)));
             }
@@ -131,7 +141,7 @@ __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int n
 
 // Q4_0: as dot_q4_0 (2 lanes per 18-byte block, 16-bit loads).
 template <int R, int T>
-__device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int nb, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+__device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int hf = lane & 1;
     for (int b = lane >> 1; b < nb; b += 16) {
         float d[R];
@@ -147,9 +157,9 @@ __device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int n
         }
 #pragma unroll
         for (int t = 0; t < T; ++t) {
-            const int2 xa = *reinterpret_cast<const int2*>(x[t].q + b * 32 + 8 * hf);
-            const int2 xb = *reinterpret_cast<const int2*>(x[t].q + b * 32 + 16 + 8 * hf);
-            const float xd = x[t].d[b];
+            const int2 xa = *reinterpret_cast<const int2*>(x.q + t * x.qs + b * 32 + 8 * hf);
+            const int2 xb = *reinterpret_cast<const int2*>(x.q + t * x.qs + b * 32 + 16 + 8 * hf);
+            const float xd = x.d[t * x.ds + b];
 #pragma unroll
             for (int r = 0; r < R; ++r) {
                 const int s = __dp4a(v[r][3], xb.y, __dp4a(v[r][2], xb.x, __dp4a(v[r][1], xa.y, __dp4a(v[r][0], xa.x, 0))));
@@ -161,7 +171,7 @@ __device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int n
 
 // The per-type dispatch of the rows kernels (type-set masks 0, 1, 8 as dot_rows).
 template <int R, int T, int EXT>
-__device__ __forceinline__ void dot_rows_t(int t, const uint8_t* const (&rows)[R], int cols, const XQ (&x)[T], int lane, float (&acc)[R][T]) {
+__device__ __forceinline__ void dot_rows_t(int t, const uint8_t* const (&rows)[R], int cols, const XQT& x, int lane, float (&acc)[R][T]) {
     const int nb = blocks_per_row(t, cols);
     if constexpr ((EXT & 1) != 0) {
         if (t == kQ5_K) return dott_qk<R, T, true>(rows, nb, x, lane, acc);
