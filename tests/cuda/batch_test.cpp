@@ -233,6 +233,57 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
     std::printf("[attention] tensor cores for f16 cache + f16 output at head_dim 64/128: %s\n", attention_tensor_cores(true, false, 64) ? "on" : "off");
 }
 
+// The one-launch RoPE + KV store of the fused decode steps (rope_store_rows) against rope_rows then kv_store_rows:
+// the same q rows and the same cache bytes, bit for bit, for NORM and NEOX rotation, full and partial rotary
+// dimensions, no rotation, f16 and f32 caches, rows of several sequences at scattered positions.
+TEST(CudaBatchKernels, RopeStoreRowsMatchesRopeThenStore) {
+    if (!have_device()) GTEST_SKIP() << "no CUDA device";
+    const int n = 5, n_head = 8, n_head_kv = 2, n_ctx = 40, n_seq = 3;
+    const std::vector<int32_t> seq = {2, 0, 1, 0, 2}, pos = {39, 0, 17, 5, 3};
+    for (int hd : {64, 80})
+        for (int n_rot : {hd, 32})
+            for (int mode : {0, 1, 2})  // NORM, NEOX, none
+                for (bool f16 : {false, true}) {
+                    SCOPED_TRACE("hd " + std::to_string(hd) + " n_rot " + std::to_string(n_rot) + " mode " + std::to_string(mode) + (f16 ? " f16" : " f32"));
+                    const int Q = n_head * hd, KV = n_head_kv * hd, ld = Q + 2 * KV + 3;
+                    const auto x = random_floats(static_cast<size_t>(n) * ld, 5u + static_cast<uint32_t>(hd + n_rot + mode));
+                    std::vector<double> inv(static_cast<size_t>(n_rot / 2));
+                    for (int i = 0; i < n_rot / 2; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * i / n_rot);
+                    const size_t esz = f16 ? 2 : 4, cache = static_cast<size_t>(n_seq) * n_head_kv * n_ctx * hd * esz;
+                    DevBuf a(sizeof(float) * x.size()), b(sizeof(float) * x.size()), ka(cache), va(cache), kb(cache), vb(cache),
+                        di(sizeof(int32_t) * 2 * n), dinv(sizeof(double) * inv.size());
+                    std::vector<int32_t> ints(seq);
+                    ints.insert(ints.end(), pos.begin(), pos.end());
+                    const std::vector<uint8_t> zero(cache, 0);
+                    ASSERT_TRUE(cuda::upload(a.p, x.data(), sizeof(float) * x.size()).ok());
+                    ASSERT_TRUE(cuda::upload(b.p, x.data(), sizeof(float) * x.size()).ok());
+                    for (const DevBuf* c : {&ka, &va, &kb, &vb}) ASSERT_TRUE(cuda::upload(c->p, zero.data(), cache).ok());
+                    ASSERT_TRUE(cuda::upload(di.p, ints.data(), sizeof(int32_t) * ints.size()).ok());
+                    ASSERT_TRUE(cuda::upload(dinv.p, inv.data(), sizeof(double) * inv.size()).ok());
+                    const double* dinvp = mode == 2 ? nullptr : static_cast<const double*>(dinv.p);
+                    const int32_t *dseq = di.i(), *dpos = di.i() + n;
+                    if (dinvp) rope_rows(a.f(), ld, Q, n, n_head, n_head_kv, hd, n_rot, dinvp, dpos, mode == 1);
+                    kv_store_rows(a.f(), ld, Q, Q + KV, n, ka.p, va.p, f16, n_head_kv, n_ctx, hd, dseq, dpos);
+                    rope_store_rows(b.f(), ld, Q, Q + KV, n, n_head, n_head_kv, hd, n_rot, dinvp, mode == 1, kb.p, vb.p, f16, n_ctx, dseq, dpos);
+                    ASSERT_TRUE(finish("rope + store").ok());
+                    std::vector<float> ya(x.size()), yb(x.size());
+                    ASSERT_TRUE(cuda::download(ya.data(), a.p, sizeof(float) * x.size()).ok());
+                    ASSERT_TRUE(cuda::download(yb.data(), b.p, sizeof(float) * x.size()).ok());
+                    for (int t = 0; t < n; ++t)  // q: rotated the same; the k and v columns are not compared (only the cache is read)
+                        for (int c = 0; c < Q; ++c) {
+                            const size_t o = static_cast<size_t>(t) * ld + c;
+                            ASSERT_EQ(ya[o], yb[o]) << "row " << t << " q element " << c;
+                        }
+                    for (const auto& pr : {std::make_pair(&ka, &kb), std::make_pair(&va, &vb)}) {
+                        std::vector<uint8_t> ca(cache), cb2(cache);
+                        ASSERT_TRUE(cuda::download(ca.data(), pr.first->p, cache).ok());
+                        ASSERT_TRUE(cuda::download(cb2.data(), pr.second->p, cache).ok());
+                        ASSERT_TRUE(ca == cb2) << (pr.first == &ka ? "k" : "v") << " cache";
+                        ASSERT_NE(ca, zero);
+                    }
+                }
+}
+
 // The decode-step kernel (attention_decode_rows): the rows of the case above (each row its own query over its
 // cached positions, whatever the other rows), head sizes with and without the 16-byte value loop, windows, and
 // long contexts that take several splits per (row, head) with partials combined by the last split.

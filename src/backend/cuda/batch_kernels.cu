@@ -187,6 +187,54 @@ __global__ void kv_store_rows_kernel(const float* src, int ld, int k_col, int v_
     }
 }
 
+// rope_rows and kv_store_rows in one launch (the fused decode steps of several sequences, decode_rows.cu): per row t,
+// threads [0, Hq) rotate a pair of q, [Hq, Hq + Hk) a pair of k and store both into the cache, then one thread per
+// k element past n_rot and per v element stores it. The same float operations as the two kernels. Launched with
+// programmatic dependent launch: it waits for q|k|v before reading them and lets the attention launch early.
+template <typename C>
+__global__ void rope_store_rows_kernel(float* qkv, int ld, int k_col, int v_col, int n, int n_head, int n_head_kv, int hd, int n_rot,
+                                       const double* inv_freq, const int32_t* seq, const int32_t* pos, int neox, C* kc, C* vc, int n_ctx) {
+    rz::cuda::detail::pdl_sync(0);
+    const int half = inv_freq ? n_rot / 2 : 0, hq = n_head * half, hk = n_head_kv * half, tail = hd - 2 * half;
+    const int per_row = hq + hk + n_head_kv * tail + n_head_kv * hd;
+    const int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (g >= static_cast<int64_t>(n) * per_row) return;
+    const int t = static_cast<int>(g / per_row);
+    int r = static_cast<int>(g % per_row);
+    float* row = qkv + static_cast<size_t>(t) * ld;
+    const size_t cache_head = static_cast<size_t>(seq[t]) * n_head_kv;  // + head, then * n_ctx + pos, * hd + d
+    auto at = [&](int gh, int d) { return ((cache_head + gh) * n_ctx + pos[t]) * hd + d; };
+    auto put = [](C* c, size_t o, float v) {
+        if constexpr (sizeof(C) == 2) c[o] = __float2half_rn(v);
+        else c[o] = v;
+    };
+    if (r < hq + hk) {  // a rotary pair of q (stays in qkv) or of k (into the cache)
+        const bool is_q = r < hq;
+        const int h = (is_q ? r : r - hq) / half, i = (is_q ? r : r - hq) % half;
+        float* x = is_q ? row + h * hd : row + k_col + h * hd;
+        const double a = static_cast<double>(pos[t]) * inv_freq[i];
+        const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
+        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+        const float x0 = x[i0], x1 = x[i1];
+        const float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+        if (is_q) {
+            x[i0] = y0, x[i1] = y1;
+        } else {
+            put(kc, at(h, i0), y0);
+            put(kc, at(h, i1), y1);
+        }
+        return;
+    }
+    r -= hq + hk;
+    if (r < n_head_kv * tail) {  // k elements past the rotary ones
+        const int h = r / tail, d = 2 * half + r % tail;
+        put(kc, at(h, d), row[k_col + h * hd + d]);
+        return;
+    }
+    r -= n_head_kv * tail;
+    put(vc, at(r / hd, r % hd), row[v_col + r]);
+}
+
 __global__ void swiglu_rows_kernel(const float* __restrict__ gu, int n, int F, float* __restrict__ out32, __half* __restrict__ out16) {
     const int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (g >= static_cast<int64_t>(n) * F) return;
@@ -305,6 +353,20 @@ void kv_store_rows(const float* src, int ld, int k_col, int v_col, int n, void* 
     else
         kv_store_rows_kernel<float><<<g, 256, 0, stream()>>>(src, ld, k_col, v_col, n, static_cast<float*>(kc), static_cast<float*>(vc), n_head_kv,
                                                            n_ctx, hd, seq, pos);
+}
+
+void rope_store_rows(float* qkv, int ld, int k_col, int v_col, int n, int n_head, int n_head_kv, int hd, int n_rot, const double* inv_freq,
+                     bool neox, void* kc, void* vc, bool f16, int n_ctx, const int32_t* seq, const int32_t* pos) {
+    const int half = inv_freq ? n_rot / 2 : 0;
+    const int64_t total = static_cast<int64_t>(n) * ((n_head + n_head_kv) * half + n_head_kv * (hd - 2 * half) + n_head_kv * hd);
+    if (total <= 0) return;
+    const int g = blocks_for(total, 256);
+    if (f16)
+        rz::cuda::detail::launch(rope_store_rows_kernel<__half>, g, 256, 0, qkv, ld, k_col, v_col, n, n_head, n_head_kv, hd, n_rot, inv_freq, seq, pos,
+                                 neox ? 1 : 0, static_cast<__half*>(kc), static_cast<__half*>(vc), n_ctx);
+    else
+        rz::cuda::detail::launch(rope_store_rows_kernel<float>, g, 256, 0, qkv, ld, k_col, v_col, n, n_head, n_head_kv, hd, n_rot, inv_freq, seq, pos,
+                                 neox ? 1 : 0, static_cast<float*>(kc), static_cast<float*>(vc), n_ctx);
 }
 
 void swiglu_rows(const float* gu, int n, int F, float* out32, void* out16) {

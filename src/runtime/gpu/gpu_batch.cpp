@@ -93,8 +93,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         return lin(L.up, m_cur, 0.0f, bgu_ + F, 2 * F);
     };
     // A decode step of 2..kFusedRowsMax sequences (one token each) through the fused int8 kernels (cuda.h,
-    // matvec_rows): each weight is read once for all m tokens, as in the one-token layer, in 7 launches a layer
-    // (the per-row RoPE, KV store and split-KV attention of the batched path between q|k|v and o).
+    // matvec_rows): each weight is read once for all m tokens, as in the one-token layer, in 6 launches a layer
+    // (RoPE + KV store in one launch, and the split-KV attention of the batched path, between q|k|v and o).
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
     auto rows_layer = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
         if (L.qkv) {
@@ -106,11 +106,10 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                                           {L.v.dtype, L.v.data, KV, f32(L.vb), bqkv_ + Q + KV}};
             cuda::matvec_rows(s, 3, E, bx_, E, f32(L.attn_norm), p.norm_eps, m, QKV, false);
         }
-        if (p.rope_type != model::RopeType::kNone)
-            cb::rope_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, p.n_rot, inv_freq_, dpos, p.rope_type == model::RopeType::kNeox);
         uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
         uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
-        cb::kv_store_rows(bqkv_, QKV, Q, Q + KV, m, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, dseq, dpos);
+        cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,
+                            p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
         float* att = bgu_;  // [m, Q] in float: free until the GLU, which writes the fused buffer instead
         if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
                                          p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q)))

@@ -56,6 +56,11 @@ void rope_rows(float* qk, int ld, int k_col, int n, int n_head, int n_head_kv, i
 void kv_store_rows(const float* src, int ld, int k_col, int v_col, int n, void* kc, void* vc, bool f16, int n_head_kv, int n_ctx,
                    int hd, const int32_t* seq, const int32_t* pos);
 
+// rope_rows (inv_freq null: none) then kv_store_rows of the k and v columns of qkv, in one launch with programmatic
+// dependent launch (the fused decode steps of several sequences); q is rotated in place, k goes to the cache only.
+void rope_store_rows(float* qkv, int ld, int k_col, int v_col, int n, int n_head, int n_head_kv, int hd, int n_rot, const double* inv_freq,
+                     bool neox, void* kc, void* vc, bool f16, int n_ctx, const int32_t* seq, const int32_t* pos);
+
 // Causal attention for a batch whose k/v are already in the cache: query row t (q at column 0 of qrows, stride ldq)
 // head h attends positions [0, pos[t]] of sequence seq[t] (with a sliding window n_swa > 0: (pos[t] - n_swa,
 // pos[t]]), kv head h / (n_head / n_head_kv).
