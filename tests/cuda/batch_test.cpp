@@ -554,11 +554,13 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
     for (const char* t : {"Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"}) paths.push_back(kShared + "/golden/quant/q-" + t + ".gguf");
     for (const auto& p : env_list("RZ_CUDA_QUANT_MODELS")) paths.push_back(p);
     constexpr int kSeqs = 8;
+    for (const char* mma : {"1", "0"})  // the tensor-core rows kernels (Q4_K / Q6_K launches of 3-8 tokens), then dp4a
     for (const auto& path : paths) {
-        SCOPED_TRACE(path);
+        SCOPED_TRACE(path + " RZ_CUDA_ROWS_MMA=" + mma);
         auto m = load(path);
         ASSERT_TRUE(m);
         const int V = m->info().n_vocab;
+        ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}};  // read at each launch: the graphs of these contexts capture it
         std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv;
         {
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};
@@ -598,9 +600,9 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
             steps += buf;
             for (int i = 0; i < m_step; ++i) next[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])] = argmax(one->logits(static_cast<size_t>(i)));
         }
-        std::printf("[fused-rows] %s: decode steps of 2-8 sequences, rows kernels vs one token at a time %.3g of std; multi-vector float "
-                    "mat-vec vs one token at a time %.3g (per step:%s)\n",
-                    path.c_str(), e_rows, e_mmv, steps.c_str());
+        std::printf("[fused-rows] %s (RZ_CUDA_ROWS_MMA=%s): decode steps of 2-8 sequences, rows kernels vs one token at a time %.3g of std; "
+                    "multi-vector float mat-vec vs one token at a time %.3g (per step:%s)\n",
+                    path.c_str(), mma, e_rows, e_mmv, steps.c_str());
         if (path.find("/golden/quant/") != std::string::npos) {
             // One layer: the two paths' float rounding stays at float rounding (measured on an H200: <= 3.1e-5
             // of std, the float mat-vec 0.78-0.94).

@@ -283,12 +283,15 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5 and 8 tokens (the
 // S = 2, 4, 8 kernels, padded for 3 and 5), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
 // Q6_K, Q8_0 with Q4_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
-// with the norm and without it (the attention output's plain quantization), plain and accumulating.
+// with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
+// tensor-core kernels (Q4_K|Q6_K launches of 3-8 tokens) and without.
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K}, {DType::Q5_K, DType::Q4_0, DType::Q6_K}, {DType::Q8_0, DType::Q4_K, DType::Q8_0}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
+    for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q6_K from 3 tokens) and the dp4a ones
     for (const auto& tt : kTriples) {
+        setenv("RZ_CUDA_ROWS_MMA", mma, 1);
         ASSERT_TRUE(fused_rows_supported(tt[0], cols) && fused_rows_supported(tt[1], cols) && fused_rows_supported(tt[2], cols));
         const QMat a(tt[0], rows[0], cols, 51u), b(tt[1], rows[1], cols, 52u), c(tt[2], rows[2], cols, 53u);
         const QMat* mats[3] = {&a, &b, &c};
@@ -300,7 +303,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
             for (bool norm : {true, false})
                 for (bool acc : {false, true}) {
                     SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) +
-                                 " tokens " + std::to_string(m) + (norm ? " norm" : " plain") + (acc ? " accumulate" : ""));
+                                 " tokens " + std::to_string(m) + (norm ? " norm" : " plain") + (acc ? " accumulate" : "") + " RZ_CUDA_ROWS_MMA=" + mma);
                     const int ldy = 5000;  // every segment's token rows 5000 floats apart
                     DevBuf ys[3] = {DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy)};
                     std::vector<std::vector<float>> init(3);
@@ -332,6 +335,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                     }
                 }
     }
+    unsetenv("RZ_CUDA_ROWS_MMA");
 }
 
 // The L2 prefetch planner (host only): every byte of the launches' weight stream is requested exactly once and

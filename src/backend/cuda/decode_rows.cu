@@ -14,6 +14,7 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/fused_dot_ext.cuh"
 #include "backend/cuda/fused_dot_rows.cuh"
+#include "backend/cuda/fused_mma_rows.cuh"
 #include "backend/cuda/fused_prologue.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
@@ -28,16 +29,22 @@ constexpr int kWarps = 8;       // warps per block, as the one-token kernels
 constexpr int kActCols = 1 << 17;  // elements of the fused activation buffer (decode_fused.cu)
 constexpr int kGluTokens = 4;  // tokens per pass of the gate|up kernel (8 measured the same)
 
+// Bytes of one token's activation in shared memory: norm_smem_bytes plus 32, so that consecutive tokens start 8
+// banks apart (for n a multiple of 512, norm_smem_bytes(n) is a multiple of 128 bytes: the tensor-core kernels'
+// 8 lanes reading 8 tokens at one offset hit one bank 8 times; with 8 banks, each half-warp phase of their 8-byte
+// loads is conflict-free).
+__host__ __device__ inline size_t token_smem_bytes(int n) { return norm_smem_bytes(n) + 32; }
+
 // The RMS scale of each token row from the last rows_prologue (1 without a norm).
 __shared__ float s_rscale[kFusedRowsMax];
 
 // x rows [m, n] (row t at x + t ldx; rows from m to S - 1 repeat row m - 1) times w (null: 1), quantized per 32
-// into shared memory: token t's codes and scales at sm + t norm_smem_bytes(n) (smem_x). With w, each row's sum of
+// into shared memory: token t's codes and scales at sm + t token_smem_bytes(n) (smem_x). With w, each row's sum of
 // squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it.
 template <int S>
 __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const float* __restrict__ w, int n, float eps, unsigned char* sm) {
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
-    const size_t stride = norm_smem_bytes(n);
+    const size_t stride = token_smem_bytes(n);
     double acc[S] = {};
     for (int base = 0; base < n; base += nt * 8) {  // the same trip count everywhere: quant8_store shuffles
         const int i = base + tid * 8;
@@ -77,11 +84,11 @@ __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const
 }
 
 // The tokens' int8 activations (token t at t times the strides): shared memory after rows_prologue (token t's
-// region at t norm_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n]. Rows m .. S - 1 hold
+// region at t token_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n]. Rows m .. S - 1 hold
 // row m - 1 again (rows_prologue) or the gate|up kernel's padding rows, whose results are dropped.
 __device__ __forceinline__ XQT rows_x(const unsigned char* sm, bool smem, const ActBuffer& a, int n) {
     if (!smem) return XQT{a.q, a.d, a.s, n, n / 32};
-    const int stride = static_cast<int>(norm_smem_bytes(n));
+    const int stride = static_cast<int>(token_smem_bytes(n));
     const float* d = reinterpret_cast<const float*>(sm + n);
     return XQT{reinterpret_cast<const int8_t*>(sm), d, d + n / 32, stride, stride / 4};
 }
@@ -132,6 +139,49 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
             if (s.bias) mine += s.bias[r0];
             float* y = s.y + static_cast<size_t>(t) * p.ldy + r0;
             *y = p.accumulate ? *y + mine : mine;
+        }
+    }
+}
+
+// ---- tensor-core versions for 4-8 tokens (fused_mma_rows.cuh; types Q4_K, Q6_K): a block computes one tile of
+// 16 consecutive rows of a segment, its 8 warps each a share of the row's blocks, reduced in shared memory.
+__device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
+    const int per = (nb + kWarps - 1) / kWarps;
+    k0 = min(nb, w * per), k1 = min(nb, k0 + per);
+}
+
+template <int S>
+__global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    __shared__ float red[kWarps][16][8];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int g = blockIdx.x;
+    const SegD s = pick_seg(p, g);  // g: the tile within the segment
+    const int r0 = g * 16;
+    prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(min(16, s.rows - r0)) * s.rb);  // immutable: before the wait
+    pdl_sync(0);
+    if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    const MmaLane L = mma_lane<S>(lane);
+    const int gl = lane >> 2;
+    const uint8_t* lo = s.w + static_cast<size_t>(min(r0 + gl, s.rows - 1)) * s.rb;
+    const uint8_t* hi = s.w + static_cast<size_t>(min(r0 + gl + 8, s.rows - 1)) * s.rb;
+    const int nb = blocks_per_row(s.type, p.cols);
+    int k0, k1;
+    mma_share(nb, w, k0, k1);
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    mma_tile<S>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols), L, acc);
+    red[w][gl][2 * L.q] = acc[0], red[w][gl][2 * L.q + 1] = acc[1], red[w][gl + 8][2 * L.q] = acc[2], red[w][gl + 8][2 * L.q + 1] = acc[3];
+    __syncthreads();
+    if (threadIdx.x < 128) {
+        const int r = static_cast<int>(threadIdx.x) >> 3, t = static_cast<int>(threadIdx.x) & 7, row = r0 + r;
+        if (t < p.m && row < s.rows) {
+            float v = 0.0f;
+#pragma unroll
+            for (int i = 0; i < kWarps; ++i) v += red[i][r][t];
+            if (p.x) v *= s_rscale[t];
+            if (s.bias) v += s.bias[row];
+            float* y = s.y + static_cast<size_t>(t) * p.ldy + row;
+            *y = p.accumulate ? *y + v : v;
         }
     }
 }
@@ -198,6 +248,37 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
     }
 }
 
+// gate|up of the m tokens and the GLU on tensor cores: block b owns outputs [32 b, 32 b + 32) as 4 tiles of 16 rows
+// (gate rows j .. j + 7, then up rows j .. j + 7), warp w tile w % 4 over half w / 4 of the row's blocks; warp t < S
+// then quantizes token t's 32 outputs as gate_up_rows_kernel does.
+template <int S>
+__global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsParams p) {
+    extern __shared__ __align__(16) unsigned char sm[];
+    __shared__ float red[kWarps][16][8];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31, gl = lane >> 2;
+    const int j = blockIdx.x * 32 + 8 * (w & 3) + gl;  // this lane's output
+    if (lane < 8) {  // immutable: the tile's rows into L2 before the wait (warps 0-3: gate, 4-7: up)
+        const uint8_t* base = (w < 4 ? p.wg : p.wu) + static_cast<size_t>(blockIdx.x * 32 + 8 * (w & 3) + lane) * p.rb;
+        for (size_t o = 0; o < p.rb; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
+    }
+    pdl_sync(0);
+    rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    const MmaLane L = mma_lane<S>(lane);
+    const int nb = blocks_per_row(p.type, p.cols);
+    const int half = (nb + 1) / 2, k0 = w < 4 ? 0 : half, k1 = w < 4 ? half : nb;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    mma_tile<S>(p.type, p.wg + static_cast<size_t>(j) * p.rb, p.wu + static_cast<size_t>(j) * p.rb, nb, k0, k1, rows_x(sm, true, p.act, p.cols), L, acc);
+    red[w][gl][2 * L.q] = acc[0], red[w][gl][2 * L.q + 1] = acc[1], red[w][gl + 8][2 * L.q] = acc[2], red[w][gl + 8][2 * L.q + 1] = acc[3];
+    __syncthreads();
+    if (w < S) {  // lane = output 8 tile + r of the block, token w
+        const int tile = lane >> 3, r = lane & 7;
+        const float gate = (red[tile][r][w] + red[tile + 4][r][w]) * s_rscale[w];
+        const float up = (red[tile][r + 8][w] + red[tile + 4][r + 8][w]) * s_rscale[w];
+        const size_t o = static_cast<size_t>(w) * p.n_ff;
+        quantize32_to(silu_mul(gate, up), blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
+    }
+}
+
 // Blocks of k resident on the device with smem bytes of dynamic shared memory (cached per kernel and size).
 template <typename K>
 int resident(K k, size_t smem) {
@@ -224,6 +305,11 @@ void with_s(int m, F&& f) {
 // The type-set mask of a rows launch (0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 8: also Q8_0), or -1 where the rows
 // kernels are not instantiated (the llama.cpp low-bit and legacy sets, or Q8_0 with Q5_K / Q4_0).
 int rows_ext(int sets) { return sets == 0 || sets == 1 || sets == 8 ? sets : -1; }
+// Tensor-core kernels for 3-8 tokens (the 4- and 8-token kernels) where every matrix of a launch is Q4_K or Q6_K;
+// RZ_CUDA_ROWS_MMA=0: the dp4a kernels throughout.
+bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
+bool mma_type(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+
 template <typename F>
 void with_rows_ext(int ext, F&& f) {
     if (ext == 8) f(std::integral_constant<int, 8>{});
@@ -236,7 +322,7 @@ void with_rows_ext(int ext, F&& f) {
 bool fused_rows_supported(DType t, int cols) { return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0; }
 
 bool fused_rows_fit(int m, int norm_cols, int act_cols) {
-    return m >= 2 && m <= kFusedRowsMax && static_cast<size_t>(kFusedRowsMax) * norm_smem_bytes(norm_cols) <= 48 * 1024 &&
+    return m >= 2 && m <= kFusedRowsMax && static_cast<size_t>(kFusedRowsMax) * token_smem_bytes(norm_cols) <= 48 * 1024 &&
            static_cast<size_t>(kFusedRowsMax) * static_cast<size_t>(act_cols) <= static_cast<size_t>(kActCols);
 }
 
@@ -262,12 +348,25 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.ldy = ldy;
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
+    bool mma = m > 2 && mma_rows();
+    for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t);
+    if (mma) {  // one block per 16-row tile
+        for (int i = 0; i < nseg; ++i) {
+            p.seg[i].ngroups = (p.seg[i].rows + 15) / 16;
+            p.ngroups += p.seg[i].ngroups;
+        }
+        with_s(m, [&](auto s) {
+            constexpr int S = decltype(s)::value;
+            if constexpr (S >= 4) launch(&mv_mma_kernel<S>, p.ngroups, kWarps * 32, x ? S * token_smem_bytes(cols) : 0, p);
+        });
+        return;
+    }
     for (int i = 0; i < nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kWarps - 1) / kWarps;
         p.ngroups += p.seg[i].ngroups;
     }
     with_s(m, [&](auto s) {
-        const size_t smem = x ? static_cast<size_t>(decltype(s)::value) * norm_smem_bytes(cols) : 0;
+        const size_t smem = x ? static_cast<size_t>(decltype(s)::value) * token_smem_bytes(cols) : 0;
         with_rows_ext(ext, [&](auto e) {
             const auto k = &mv_rows_kernel<decltype(s)::value, decltype(e)::value>;
             const int grid0 = std::min(p.ngroups, resident(k, smem));
@@ -283,8 +382,13 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
                           x, ldx, norm_w, eps, m, act_buffer()};
+    const bool mma = m > 2 && mma_rows() && mma_type(t);
     with_s(m, [&](auto s) {
-        const size_t smem = static_cast<size_t>(decltype(s)::value) * norm_smem_bytes(cols);
+        const size_t smem = static_cast<size_t>(decltype(s)::value) * token_smem_bytes(cols);
+        constexpr int S = decltype(s)::value;
+        if constexpr (S >= 4) {
+            if (mma) return launch(&glu_mma_kernel<S>, n_ff / 32, kWarps * 32, smem, p);
+        }
         with_rows_ext(ext, [&](auto e) { launch(&glu_rows_kernel<decltype(s)::value, decltype(e)::value>, n_ff / 32, kWarps * 32, smem, p); });
     });
 }

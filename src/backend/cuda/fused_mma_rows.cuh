@@ -1,0 +1,131 @@
+#pragma once
+// Tensor-core dot products of the fused rows kernels (decode_rows.cu) for 4-8 tokens: one warp multiplies a tile of
+// 16 weight rows by the 8 token columns of the int8 activations with mma.sync (m16n8k32, m16n8k16 for Q6_K's
+// 16-element scale groups), one quant block (or scale group) per instruction, and scales the int32 tile into
+// float partial sums. At 8 tokens the dp4a kernels are instruction-bound (each weight word decoded and dotted 8
+// times by one lane); here a weight word is decoded once and the 8 tokens cost one instruction. Types: Q4_K, Q6_K
+// (device layout of common.cuh). Q8_0 was measured too (as Q4_K's loads, 8-byte per row and lane): no faster than
+// its dp4a kernel at 8 tokens and 20% slower at 4, since its dp4a path has no decoding to save. sm_80+.
+//
+// Fragments (PTX ISA, mma .s8, lane = 4 g + q): A (16 x 32, row-major) a0 = row g, k 4q .. 4q + 3; a1 = row g + 8,
+// same k; a2, a3 = the same rows at k + 16. B (32 x 8) b0 = k 4q .. 4q + 3 of column (token) g; b1 = k + 16. C
+// c0, c1 = row g, tokens 2q, 2q + 1; c2, c3 = row g + 8, same tokens. m16n8k16: a0, a1 and b0 only. The order of k
+// within one instruction is free as long as A and B agree: for a 32-element sub-block lane q takes bytes 8q .. 8q + 7
+// of its rows and of its token (one 8-byte load each; mma k 4q .. 4q + 3 are elements 8q .. 8q + 3, k 16 + 4q .. are
+// 8q + 4 ..), so 4 lanes read a row's 32 contiguous bytes (measured 1.40 vs 1.49 ms a tinyllama step of 8 tokens
+// against the fragment order, two 4-byte loads).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/fused_dot_rows.cuh"
+
+namespace rz::cuda::detail::fused {
+
+__device__ __forceinline__ void mma_k32(int (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
+}
+__device__ __forceinline__ void mma_k16(int (&c)[4], unsigned a0, unsigned a1, unsigned b0) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(b0));
+#endif
+}
+__device__ __forceinline__ unsigned ld_u32(const void* p) { return *reinterpret_cast<const unsigned*>(p); }
+__device__ __forceinline__ uint2 ld_u64(const void* p) { return *reinterpret_cast<const uint2*>(p); }
+
+// The lane's view of a tile: weight rows lo (g) and hi (g + 8), tokens t0 = 2q, t1 = 2q + 1 (C columns) and its B
+// column tb = g, each clamped to the S tokens the activations hold.
+struct MmaLane {
+    int q, tb, t0, t1;
+};
+template <int S>
+__device__ __forceinline__ MmaLane mma_lane(int lane) {
+    const int g = lane >> 2, q = lane & 3;
+    return MmaLane{q, min(g, S - 1), min(2 * q, S - 1), min(2 * q + 1, S - 1)};
+}
+
+// Q4_K: per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high: 2j + 1); the scale
+// d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q) (x.s).
+template <int S>
+__device__ __forceinline__ void mma_q4_k(const uint8_t* lo, const uint8_t* hi, int b0, int b1, const XQT& x, const MmaLane& L, float (&acc)[4]) {
+    const int8_t* xb = x.q + L.tb * x.qs;
+    for (int b = b0; b < b1; ++b) {
+        const uint8_t* bl = lo + static_cast<size_t>(b) * 144;
+        const uint8_t* bh = hi + static_cast<size_t>(b) * 144;
+        const uint4 hl = *reinterpret_cast<const uint4*>(bl), hh = *reinterpret_cast<const uint4*>(bh);
+        const float2 ml = __half22float2(*reinterpret_cast<const __half2*>(&hl.x)), mh = __half22float2(*reinterpret_cast<const __half2*>(&hh.x));
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const uint2 wl = ld_u64(bl + 16 + 32 * j + 8 * L.q), wh = ld_u64(bh + 16 + 32 * j + 8 * L.q);
+            int scl[2], mnl[2], sch[2], mnh[2];
+            k_scale_min_pair(hl, j, scl[0], scl[1], mnl[0], mnl[1]);
+            k_scale_min_pair(hh, j, sch[0], sch[1], mnh[0], mnh[1]);
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {  // sub-block 2j + h: low (h = 0) or high nibbles
+                constexpr unsigned m4 = 0x0F0F0F0Fu;
+                const int sb = 8 * b + 2 * j + h;
+                int c[4] = {0, 0, 0, 0};
+                const uint2 xv = ld_u64(xb + 32 * sb + 8 * L.q);
+                mma_k32(c, (wl.x >> (4 * h)) & m4, (wh.x >> (4 * h)) & m4, (wl.y >> (4 * h)) & m4, (wh.y >> (4 * h)) & m4, xv.x, xv.y);
+                const float d0 = x.d[L.t0 * x.ds + sb], d1 = x.d[L.t1 * x.ds + sb];
+                const float s0 = x.s[L.t0 * x.ds + sb], s1 = x.s[L.t1 * x.ds + sb];
+                const float fl = ml.x * static_cast<float>(scl[h]), fh = mh.x * static_cast<float>(sch[h]);
+                const float nl = ml.y * static_cast<float>(mnl[h]), nh = mh.y * static_cast<float>(mnh[h]);
+                acc[0] += fl * d0 * static_cast<float>(c[0]) - nl * s0, acc[1] += fl * d1 * static_cast<float>(c[1]) - nl * s1;
+                acc[2] += fh * d0 * static_cast<float>(c[2]) - nh * s0, acc[3] += fh * d1 * static_cast<float>(c[3]) - nh * s1;
+            }
+        }
+    }
+}
+
+// Q6_K (device layout, q6_block): element 128 hh + 32 rr + l has its low 4 bits in ql byte 64 hh + 32 (rr & 1) + l
+// (high nibble for rr >= 2), its high 2 bits at bits 2 rr of qh byte 32 hh + l, and scale 8 hh + 2 rr + l / 16; one
+// m16n8k16 per 16-element scale group.
+template <int S>
+__device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, int nb, int b0, int b1, const XQT& x, const MmaLane& L,
+                                         float (&acc)[4]) {
+    const int8_t* xb = x.q + L.tb * x.qs;
+    for (int b = b0; b < b1; ++b) {
+        const Q6Block ql = q6_block(lo, nb, b), qh = q6_block(hi, nb, b);
+        const uint4 sl = *reinterpret_cast<const uint4*>(ql.sc), sh = *reinterpret_cast<const uint4*>(qh.sc);
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+            for (int l16 = 0; l16 < 2; ++l16) {
+                const int l0 = 16 * l16 + 4 * L.q;
+                const unsigned la0 = ld_u32(ql.ql + 64 * hh + l0), la1 = ld_u32(ql.ql + 64 * hh + 32 + l0), lhb = ld_u32(ql.qh + 32 * hh + l0);
+                const unsigned ha0 = ld_u32(qh.ql + 64 * hh + l0), ha1 = ld_u32(qh.ql + 64 * hh + 32 + l0), hhb = ld_u32(qh.qh + 32 * hh + l0);
+#pragma unroll
+                for (int rr = 0; rr < 4; ++rr) {
+                    constexpr unsigned m4 = 0x0F0F0F0Fu, m2 = 0x03030303u, k32 = 0x20202020u;
+                    const unsigned wl = (((rr & 1) ? la1 : la0) >> (4 * (rr >> 1))) & m4, wh = (((rr & 1) ? ha1 : ha0) >> (4 * (rr >> 1))) & m4;
+                    const unsigned vl = __vsub4(wl | (((lhb >> (2 * rr)) & m2) << 4), k32), vh = __vsub4(wh | (((hhb >> (2 * rr)) & m2) << 4), k32);
+                    const int sb = 8 * b + 4 * hh + rr, si = 8 * hh + 2 * rr + l16;  // activation sub-block, scale index
+                    int c[4] = {0, 0, 0, 0};
+                    mma_k16(c, vl, vh, ld_u32(xb + 32 * sb + l0));
+                    const float d0 = x.d[L.t0 * x.ds + sb], d1 = x.d[L.t1 * x.ds + sb];
+                    const float fl = ql.d * static_cast<float>(static_cast<int8_t>(byte_of(sl, si)));
+                    const float fh = qh.d * static_cast<float>(static_cast<int8_t>(byte_of(sh, si)));
+                    acc[0] += fl * d0 * static_cast<float>(c[0]), acc[1] += fl * d1 * static_cast<float>(c[1]);
+                    acc[2] += fh * d0 * static_cast<float>(c[2]), acc[3] += fh * d1 * static_cast<float>(c[3]);
+                }
+            }
+    }
+}
+
+// The tile's partial sums (acc in the c0..c3 layout) over this warp's share [k0, k1) of the rows' nb super-blocks.
+template <int S>
+__device__ __forceinline__ void mma_tile(int t, const uint8_t* lo, const uint8_t* hi, int nb, int k0, int k1, const XQT& x, const MmaLane& L,
+                                         float (&acc)[4]) {
+    if (t == kQ4_K) mma_q4_k<S>(lo, hi, k0, k1, x, L, acc);
+    else mma_q6_k<S>(lo, hi, nb, k0, k1, x, L, acc);
+}
+
+}  // namespace rz::cuda::detail::fused
