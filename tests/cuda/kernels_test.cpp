@@ -280,8 +280,8 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     }
 }
 
-// The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5 and 8 tokens (the
-// S = 2, 4, 8 kernels, padded for 3 and 5), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
+// The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
+// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K|Q6_K only), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
 // Q6_K, Q8_0 with Q4_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
 // tensor-core kernels (Q4_K|Q6_K launches of 3-8 tokens) and without.
@@ -292,16 +292,18 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q6_K from 3 tokens) and the dp4a ones
     for (const auto& tt : kTriples) {
         setenv("RZ_CUDA_ROWS_MMA", mma, 1);
-        ASSERT_TRUE(fused_rows_supported(tt[0], cols) && fused_rows_supported(tt[1], cols) && fused_rows_supported(tt[2], cols));
+        auto takes = [&](int m) { return fused_rows_supported(tt[0], cols, m) && fused_rows_supported(tt[1], cols, m) && fused_rows_supported(tt[2], cols, m); };
+        ASSERT_TRUE(takes(kFusedRowsDp4a));
         const QMat a(tt[0], rows[0], cols, 51u), b(tt[1], rows[1], cols, 52u), c(tt[2], rows[2], cols, 53u);
         const QMat* mats[3] = {&a, &b, &c};
         const auto x = random_floats(static_cast<size_t>(kMaxM) * cols, 61u), w = random_floats(static_cast<size_t>(cols), 62u);
         DevBuf dx(sizeof(float) * kMaxM * cols), dw(sizeof(float) * cols);
         ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
-        for (int m : {2, 3, 5, 8})
+        for (int m : {2, 3, 5, 8, 12, 16})  // above 8: the Q4_K|Q6_K triple only (tensor cores)
             for (bool norm : {true, false})
                 for (bool acc : {false, true}) {
+                    if (!takes(m)) continue;
                     SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) +
                                  " tokens " + std::to_string(m) + (norm ? " norm" : " plain") + (acc ? " accumulate" : "") + " RZ_CUDA_ROWS_MMA=" + mma);
                     const int ldy = 5000;  // every segment's token rows 5000 floats apart

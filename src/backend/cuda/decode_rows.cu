@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <type_traits>
 #include <utility>
 
@@ -45,27 +46,32 @@ template <int S>
 __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const float* __restrict__ w, int n, float eps, unsigned char* sm) {
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
     const size_t stride = token_smem_bytes(n);
+    constexpr int C = S < 8 ? S : 8;  // rows whose loads go out together (registers)
     double acc[S] = {};
     for (int base = 0; base < n; base += nt * 8) {  // the same trip count everywhere: quant8_store shuffles
         const int i = base + tid * 8;
         const bool in = i < n;
         float4 wa = make_float4(1.f, 1.f, 1.f, 1.f), wb = wa;
         if (in && w) wa = *reinterpret_cast<const float4*>(w + i), wb = *reinterpret_cast<const float4*>(w + i + 4);
-        float4 xa[S], xb[S];
 #pragma unroll
-        for (int t = 0; t < S; ++t) {  // every row's loads first: one round trip
-            xa[t] = xb[t] = make_float4(0.f, 0.f, 0.f, 0.f);
-            const float* xr = x + static_cast<size_t>(min(t, m - 1)) * ldx;
-            if (in) xa[t] = *reinterpret_cast<const float4*>(xr + i), xb[t] = *reinterpret_cast<const float4*>(xr + i + 4);
-        }
+        for (int t0 = 0; t0 < S; t0 += C) {
+            float4 xa[C], xb[C];
 #pragma unroll
-        for (int t = 0; t < S; ++t) {
-            acc[t] += ssq8(xa[t], xb[t]);
-            const float v[8] = {xa[t].x * wa.x, xa[t].y * wa.y, xa[t].z * wa.z, xa[t].w * wa.w,
-                                xb[t].x * wb.x, xb[t].y * wb.y, xb[t].z * wb.z, xb[t].w * wb.w};
-            int8_t* sq = reinterpret_cast<int8_t*>(sm + t * stride);
-            float* sd = reinterpret_cast<float*>(sm + t * stride + n);
-            quant8_store(v, in, i, sq, sd, sd + n / 32);
+            for (int c = 0; c < C; ++c) {  // C rows' loads first: one round trip
+                xa[c] = xb[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+                const float* xr = x + static_cast<size_t>(min(t0 + c, m - 1)) * ldx;
+                if (in) xa[c] = *reinterpret_cast<const float4*>(xr + i), xb[c] = *reinterpret_cast<const float4*>(xr + i + 4);
+            }
+#pragma unroll
+            for (int c = 0; c < C; ++c) {
+                const int t = t0 + c;
+                acc[t] += ssq8(xa[c], xb[c]);
+                const float v[8] = {xa[c].x * wa.x, xa[c].y * wa.y, xa[c].z * wa.z, xa[c].w * wa.w,
+                                    xb[c].x * wb.x, xb[c].y * wb.y, xb[c].z * wb.z, xb[c].w * wb.w};
+                int8_t* sq = reinterpret_cast<int8_t*>(sm + t * stride);
+                float* sd = reinterpret_cast<float*>(sm + t * stride + n);
+                quant8_store(v, in, i, sq, sd, sd + n / 32);
+            }
         }
     }
     __shared__ double red[kFusedRowsMax][32];
@@ -143,7 +149,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
     }
 }
 
-// ---- tensor-core versions for 4-8 tokens (fused_mma_rows.cuh; types Q4_K, Q6_K): a block computes one tile of
+// ---- tensor-core versions for 4-16 tokens (fused_mma_rows.cuh; types Q4_K, Q6_K): a block computes one tile of
 // 16 consecutive rows of a segment, its 8 warps each a share of the row's blocks, reduced in shared memory.
 __device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
     const int per = (nb + kWarps - 1) / kWarps;
@@ -152,8 +158,9 @@ __device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
 
 template <int S>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams p) {
+    constexpr int NT = kTokenTiles<S>;
     extern __shared__ __align__(16) unsigned char sm[];
-    __shared__ float red[kWarps][16][8];
+    __shared__ float red[kWarps][16][8 * NT];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     int g = blockIdx.x;
     const SegD s = pick_seg(p, g);  // g: the tile within the segment
@@ -161,19 +168,22 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(min(16, s.rows - r0)) * s.rb);  // immutable: before the wait
     pdl_sync(0);
     if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
-    const MmaLane L = mma_lane<S>(lane);
-    const int gl = lane >> 2;
-    const uint8_t* lo = s.w + static_cast<size_t>(min(r0 + gl, s.rows - 1)) * s.rb;
-    const uint8_t* hi = s.w + static_cast<size_t>(min(r0 + gl + 8, s.rows - 1)) * s.rb;
+    const MmaLane L{lane & 3, lane >> 2};
+    const uint8_t* lo = s.w + static_cast<size_t>(min(r0 + L.g, s.rows - 1)) * s.rb;
+    const uint8_t* hi = s.w + static_cast<size_t>(min(r0 + L.g + 8, s.rows - 1)) * s.rb;
     const int nb = blocks_per_row(s.type, p.cols);
     int k0, k1;
     mma_share(nb, w, k0, k1);
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    float acc[NT][4] = {};
     mma_tile<S>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols), L, acc);
-    red[w][gl][2 * L.q] = acc[0], red[w][gl][2 * L.q + 1] = acc[1], red[w][gl + 8][2 * L.q] = acc[2], red[w][gl + 8][2 * L.q + 1] = acc[3];
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+        const int t = 8 * n + 2 * L.q;
+        red[w][L.g][t] = acc[n][0], red[w][L.g][t + 1] = acc[n][1], red[w][L.g + 8][t] = acc[n][2], red[w][L.g + 8][t + 1] = acc[n][3];
+    }
     __syncthreads();
-    if (threadIdx.x < 128) {
-        const int r = static_cast<int>(threadIdx.x) >> 3, t = static_cast<int>(threadIdx.x) & 7, row = r0 + r;
+    for (int e = static_cast<int>(threadIdx.x); e < 16 * 8 * NT; e += kWarps * 32) {
+        const int r = e / (8 * NT), t = e % (8 * NT), row = r0 + r;
         if (t < p.m && row < s.rows) {
             float v = 0.0f;
 #pragma unroll
@@ -253,30 +263,56 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
 // then quantizes token t's 32 outputs as gate_up_rows_kernel does.
 template <int S>
 __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsParams p) {
+    constexpr int NT = kTokenTiles<S>;
     extern __shared__ __align__(16) unsigned char sm[];
-    __shared__ float red[kWarps][16][8];
-    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31, gl = lane >> 2;
-    const int j = blockIdx.x * 32 + 8 * (w & 3) + gl;  // this lane's output
+    __shared__ float red[kWarps][16][8 * NT];
+    const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const MmaLane L{lane & 3, lane >> 2};
+    const int j = blockIdx.x * 32 + 8 * (w & 3) + L.g;  // this lane's output
     if (lane < 8) {  // immutable: the tile's rows into L2 before the wait (warps 0-3: gate, 4-7: up)
         const uint8_t* base = (w < 4 ? p.wg : p.wu) + static_cast<size_t>(blockIdx.x * 32 + 8 * (w & 3) + lane) * p.rb;
         for (size_t o = 0; o < p.rb; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
     }
     pdl_sync(0);
     rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
-    const MmaLane L = mma_lane<S>(lane);
     const int nb = blocks_per_row(p.type, p.cols);
     const int half = (nb + 1) / 2, k0 = w < 4 ? 0 : half, k1 = w < 4 ? half : nb;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    float acc[NT][4] = {};
     mma_tile<S>(p.type, p.wg + static_cast<size_t>(j) * p.rb, p.wu + static_cast<size_t>(j) * p.rb, nb, k0, k1, rows_x(sm, true, p.act, p.cols), L, acc);
-    red[w][gl][2 * L.q] = acc[0], red[w][gl][2 * L.q + 1] = acc[1], red[w][gl + 8][2 * L.q] = acc[2], red[w][gl + 8][2 * L.q + 1] = acc[3];
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+        const int t = 8 * n + 2 * L.q;
+        red[w][L.g][t] = acc[n][0], red[w][L.g][t + 1] = acc[n][1], red[w][L.g + 8][t] = acc[n][2], red[w][L.g + 8][t + 1] = acc[n][3];
+    }
     __syncthreads();
-    if (w < S) {  // lane = output 8 tile + r of the block, token w
+    for (int t = w; t < S; t += kWarps) {  // lane = output 8 tile + r of the block, token t (the padding rows too: down reads S rows)
         const int tile = lane >> 3, r = lane & 7;
-        const float gate = (red[tile][r][w] + red[tile + 4][r][w]) * s_rscale[w];
-        const float up = (red[tile][r + 8][w] + red[tile + 4][r + 8][w]) * s_rscale[w];
-        const size_t o = static_cast<size_t>(w) * p.n_ff;
+        const float gate = (red[tile][r][t] + red[tile + 4][r][t]) * s_rscale[t];
+        const float up = (red[tile][r + 8][t] + red[tile + 4][r + 8][t]) * s_rscale[t];
+        const size_t o = static_cast<size_t>(t) * p.n_ff;
         quantize32_to(silu_mul(gate, up), blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
     }
+}
+
+// Lets kernel k take up to the device's opt-in shared memory (16 tokens of a 2048-wide activation are 41 KB besides
+// the kernels' 12 KB of static shared memory; without this a launch over 48 KB in all fails). Once per kernel.
+template <typename K>
+void allow_smem(K k) {
+    static std::set<const void*> done;
+    if (!done.insert(reinterpret_cast<const void*>(k)).second) return;
+    int dev = 0, optin = 0;
+    cudaFuncAttributes a{};
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+        cudaFuncGetAttributes(&a, k) == cudaSuccess && optin > static_cast<int>(a.sharedSizeBytes))
+        (void)cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(a.sharedSizeBytes));
+    (void)cudaGetLastError();
+}
+
+// launch() for the rows kernels, with allow_smem.
+template <typename K, typename P>
+void launch_rows(K k, int grid, size_t smem, const P& p) {
+    allow_smem(k);
+    launch(k, grid, kWarps * 32, smem, p);
 }
 
 // Blocks of k resident on the device with smem bytes of dynamic shared memory (cached per kernel and size).
@@ -286,6 +322,7 @@ int resident(K k, size_t smem) {
     const auto key = std::make_pair(reinterpret_cast<const void*>(k), smem);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
+    allow_smem(k);
     int n = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kWarps * 32, smem) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -299,14 +336,16 @@ template <typename F>
 void with_s(int m, F&& f) {
     if (m <= 2) f(std::integral_constant<int, 2>{});
     else if (m <= 4) f(std::integral_constant<int, 4>{});
-    else f(std::integral_constant<int, 8>{});
+    else if (m <= 8) f(std::integral_constant<int, 8>{});
+    else f(std::integral_constant<int, 16>{});
 }
+int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
 
 // The type-set mask of a rows launch (0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 8: also Q8_0), or -1 where the rows
 // kernels are not instantiated (the llama.cpp low-bit and legacy sets, or Q8_0 with Q5_K / Q4_0).
 int rows_ext(int sets) { return sets == 0 || sets == 1 || sets == 8 ? sets : -1; }
-// Tensor-core kernels for 3-8 tokens (the 4- and 8-token kernels) where every matrix of a launch is Q4_K or Q6_K;
-// RZ_CUDA_ROWS_MMA=0: the dp4a kernels throughout.
+// Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels) where every matrix of a launch is Q4_K or
+// Q6_K; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the tensor-core kernels exist).
 bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
 bool mma_type(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 
@@ -319,11 +358,15 @@ void with_rows_ext(int ext, F&& f) {
 
 }  // namespace
 
-bool fused_rows_supported(DType t, int cols) { return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0; }
+bool fused_rows_supported(DType t, int cols, int m) {
+    if (m > kFusedRowsDp4a) return fused_supported(t, cols) && mma_type(t);
+    return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0;
+}
 
 bool fused_rows_fit(int m, int norm_cols, int act_cols) {
-    return m >= 2 && m <= kFusedRowsMax && static_cast<size_t>(kFusedRowsMax) * token_smem_bytes(norm_cols) <= 48 * 1024 &&
-           static_cast<size_t>(kFusedRowsMax) * static_cast<size_t>(act_cols) <= static_cast<size_t>(kActCols);
+    if (m < 2 || m > kFusedRowsMax) return false;
+    const size_t S = static_cast<size_t>(s_of(m));  // 96 KB: two blocks an SM still fit (sm_80: 164 KB, sm_90: 228 KB)
+    return S * token_smem_bytes(norm_cols) <= 96 * 1024 && S * static_cast<size_t>(act_cols) <= static_cast<size_t>(kActCols);
 }
 
 void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
@@ -348,8 +391,9 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.ldy = ldy;
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
-    bool mma = m > 2 && mma_rows();
+    bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);
     for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t);
+    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need Q4_K / Q6_K (fused_rows_supported)");
     if (mma) {  // one block per 16-row tile
         for (int i = 0; i < nseg; ++i) {
             p.seg[i].ngroups = (p.seg[i].rows + 15) / 16;
@@ -357,7 +401,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
         }
         with_s(m, [&](auto s) {
             constexpr int S = decltype(s)::value;
-            if constexpr (S >= 4) launch(&mv_mma_kernel<S>, p.ngroups, kWarps * 32, x ? S * token_smem_bytes(cols) : 0, p);
+            if constexpr (S >= 4) launch_rows(&mv_mma_kernel<S>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
         });
         return;
     }
@@ -366,13 +410,16 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
         p.ngroups += p.seg[i].ngroups;
     }
     with_s(m, [&](auto s) {
-        const size_t smem = x ? static_cast<size_t>(decltype(s)::value) * token_smem_bytes(cols) : 0;
-        with_rows_ext(ext, [&](auto e) {
-            const auto k = &mv_rows_kernel<decltype(s)::value, decltype(e)::value>;
-            const int grid0 = std::min(p.ngroups, resident(k, smem));
-            p.per_block = (p.ngroups + grid0 - 1) / grid0;
-            launch(k, (p.ngroups + p.per_block - 1) / p.per_block, kWarps * 32, smem, p);
-        });
+        constexpr int S = decltype(s)::value;
+        if constexpr (S <= kFusedRowsDp4a) {
+            const size_t smem = x ? static_cast<size_t>(S) * token_smem_bytes(cols) : 0;
+            with_rows_ext(ext, [&](auto e) {
+                const auto k = &mv_rows_kernel<S, decltype(e)::value>;
+                const int grid0 = std::min(p.ngroups, resident(k, smem));
+                p.per_block = (p.ngroups + grid0 - 1) / grid0;
+                launch_rows(k, (p.ngroups + p.per_block - 1) / p.per_block, smem, p);
+            });
+        }
     });
 }
 
@@ -382,14 +429,15 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
                           x, ldx, norm_w, eps, m, act_buffer()};
-    const bool mma = m > 2 && mma_rows() && mma_type(t);
+    const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t);
+    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need Q4_K / Q6_K (fused_rows_supported)");
     with_s(m, [&](auto s) {
-        const size_t smem = static_cast<size_t>(decltype(s)::value) * token_smem_bytes(cols);
         constexpr int S = decltype(s)::value;
+        const size_t smem = static_cast<size_t>(S) * token_smem_bytes(cols);
         if constexpr (S >= 4) {
-            if (mma) return launch(&glu_mma_kernel<S>, n_ff / 32, kWarps * 32, smem, p);
+            if (mma) return launch_rows(&glu_mma_kernel<S>, n_ff / 32, smem, p);
         }
-        with_rows_ext(ext, [&](auto e) { launch(&glu_rows_kernel<decltype(s)::value, decltype(e)::value>, n_ff / 32, kWarps * 32, smem, p); });
+        if constexpr (S <= kFusedRowsDp4a) with_rows_ext(ext, [&](auto e) { launch_rows(&glu_rows_kernel<S, decltype(e)::value>, n_ff / 32, smem, p); });
     });
 }
 

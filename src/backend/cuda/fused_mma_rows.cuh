@@ -40,22 +40,24 @@ __device__ __forceinline__ void mma_k16(int (&c)[4], unsigned a0, unsigned a1, u
 __device__ __forceinline__ unsigned ld_u32(const void* p) { return *reinterpret_cast<const unsigned*>(p); }
 __device__ __forceinline__ uint2 ld_u64(const void* p) { return *reinterpret_cast<const uint2*>(p); }
 
-// The lane's view of a tile: weight rows lo (g) and hi (g + 8), tokens t0 = 2q, t1 = 2q + 1 (C columns) and its B
-// column tb = g, each clamped to the S tokens the activations hold.
+// The token tiles of S tokens: 8 per mma column block (S = 4: one tile, columns 4-7 repeat token 3 and are dropped).
+template <int S>
+constexpr int kTokenTiles = S > 8 ? S / 8 : 1;
+
+// The lane's view of a tile: weight rows lo (g) and hi (g + 8); in token tile n its B column is token 8n + g and its
+// C columns tokens 8n + 2q, 8n + 2q + 1, each clamped to the S tokens the activations hold.
 struct MmaLane {
-    int q, tb, t0, t1;
+    int q, g;
 };
 template <int S>
-__device__ __forceinline__ MmaLane mma_lane(int lane) {
-    const int g = lane >> 2, q = lane & 3;
-    return MmaLane{q, min(g, S - 1), min(2 * q, S - 1), min(2 * q + 1, S - 1)};
-}
+__device__ __forceinline__ int mma_tok(int t) { return min(t, S - 1); }
 
 // Q4_K: per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high: 2j + 1); the scale
 // d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q) (x.s).
 template <int S>
-__device__ __forceinline__ void mma_q4_k(const uint8_t* lo, const uint8_t* hi, int b0, int b1, const XQT& x, const MmaLane& L, float (&acc)[4]) {
-    const int8_t* xb = x.q + L.tb * x.qs;
+__device__ __forceinline__ void mma_q4_k(const uint8_t* lo, const uint8_t* hi, int b0, int b1, const XQT& x, const MmaLane& L,
+                                         float (&acc)[kTokenTiles<S>][4]) {
+    constexpr int NT = kTokenTiles<S>;
     for (int b = b0; b < b1; ++b) {
         const uint8_t* bl = lo + static_cast<size_t>(b) * 144;
         const uint8_t* bh = hi + static_cast<size_t>(b) * 144;
@@ -71,15 +73,20 @@ __device__ __forceinline__ void mma_q4_k(const uint8_t* lo, const uint8_t* hi, i
             for (int h = 0; h < 2; ++h) {  // sub-block 2j + h: low (h = 0) or high nibbles
                 constexpr unsigned m4 = 0x0F0F0F0Fu;
                 const int sb = 8 * b + 2 * j + h;
-                int c[4] = {0, 0, 0, 0};
-                const uint2 xv = ld_u64(xb + 32 * sb + 8 * L.q);
-                mma_k32(c, (wl.x >> (4 * h)) & m4, (wh.x >> (4 * h)) & m4, (wl.y >> (4 * h)) & m4, (wh.y >> (4 * h)) & m4, xv.x, xv.y);
-                const float d0 = x.d[L.t0 * x.ds + sb], d1 = x.d[L.t1 * x.ds + sb];
-                const float s0 = x.s[L.t0 * x.ds + sb], s1 = x.s[L.t1 * x.ds + sb];
+                const unsigned a0 = (wl.x >> (4 * h)) & m4, a1 = (wh.x >> (4 * h)) & m4, a2 = (wl.y >> (4 * h)) & m4, a3 = (wh.y >> (4 * h)) & m4;
                 const float fl = ml.x * static_cast<float>(scl[h]), fh = mh.x * static_cast<float>(sch[h]);
                 const float nl = ml.y * static_cast<float>(mnl[h]), nh = mh.y * static_cast<float>(mnh[h]);
-                acc[0] += fl * d0 * static_cast<float>(c[0]) - nl * s0, acc[1] += fl * d1 * static_cast<float>(c[1]) - nl * s1;
-                acc[2] += fh * d0 * static_cast<float>(c[2]) - nh * s0, acc[3] += fh * d1 * static_cast<float>(c[3]) - nh * s1;
+#pragma unroll
+                for (int n = 0; n < NT; ++n) {
+                    const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
+                    const uint2 xv = ld_u64(x.q + tb * x.qs + 32 * sb + 8 * L.q);
+                    int c[4] = {0, 0, 0, 0};
+                    mma_k32(c, a0, a1, a2, a3, xv.x, xv.y);
+                    const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
+                    const float s0 = x.s[t0 * x.ds + sb], s1 = x.s[t1 * x.ds + sb];
+                    acc[n][0] += fl * d0 * static_cast<float>(c[0]) - nl * s0, acc[n][1] += fl * d1 * static_cast<float>(c[1]) - nl * s1;
+                    acc[n][2] += fh * d0 * static_cast<float>(c[2]) - nh * s0, acc[n][3] += fh * d1 * static_cast<float>(c[3]) - nh * s1;
+                }
             }
         }
     }
@@ -90,8 +97,8 @@ __device__ __forceinline__ void mma_q4_k(const uint8_t* lo, const uint8_t* hi, i
 // m16n8k16 per 16-element scale group.
 template <int S>
 __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, int nb, int b0, int b1, const XQT& x, const MmaLane& L,
-                                         float (&acc)[4]) {
-    const int8_t* xb = x.q + L.tb * x.qs;
+                                         float (&acc)[kTokenTiles<S>][4]) {
+    constexpr int NT = kTokenTiles<S>;
     for (int b = b0; b < b1; ++b) {
         const Q6Block ql = q6_block(lo, nb, b), qh = q6_block(hi, nb, b);
         const uint4 sl = *reinterpret_cast<const uint4*>(ql.sc), sh = *reinterpret_cast<const uint4*>(qh.sc);
@@ -108,22 +115,27 @@ __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, i
                     const unsigned wl = (((rr & 1) ? la1 : la0) >> (4 * (rr >> 1))) & m4, wh = (((rr & 1) ? ha1 : ha0) >> (4 * (rr >> 1))) & m4;
                     const unsigned vl = __vsub4(wl | (((lhb >> (2 * rr)) & m2) << 4), k32), vh = __vsub4(wh | (((hhb >> (2 * rr)) & m2) << 4), k32);
                     const int sb = 8 * b + 4 * hh + rr, si = 8 * hh + 2 * rr + l16;  // activation sub-block, scale index
-                    int c[4] = {0, 0, 0, 0};
-                    mma_k16(c, vl, vh, ld_u32(xb + 32 * sb + l0));
-                    const float d0 = x.d[L.t0 * x.ds + sb], d1 = x.d[L.t1 * x.ds + sb];
                     const float fl = ql.d * static_cast<float>(static_cast<int8_t>(byte_of(sl, si)));
                     const float fh = qh.d * static_cast<float>(static_cast<int8_t>(byte_of(sh, si)));
-                    acc[0] += fl * d0 * static_cast<float>(c[0]), acc[1] += fl * d1 * static_cast<float>(c[1]);
-                    acc[2] += fh * d0 * static_cast<float>(c[2]), acc[3] += fh * d1 * static_cast<float>(c[3]);
+#pragma unroll
+                    for (int n = 0; n < NT; ++n) {
+                        const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
+                        int c[4] = {0, 0, 0, 0};
+                        mma_k16(c, vl, vh, ld_u32(x.q + tb * x.qs + 32 * sb + l0));
+                        const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
+                        acc[n][0] += fl * d0 * static_cast<float>(c[0]), acc[n][1] += fl * d1 * static_cast<float>(c[1]);
+                        acc[n][2] += fh * d0 * static_cast<float>(c[2]), acc[n][3] += fh * d1 * static_cast<float>(c[3]);
+                    }
                 }
             }
     }
 }
 
-// The tile's partial sums (acc in the c0..c3 layout) over this warp's share [k0, k1) of the rows' nb super-blocks.
+// The tile's partial sums (acc[n] in the c0..c3 layout of token tile n) over this warp's share [k0, k1) of the rows'
+// nb super-blocks.
 template <int S>
 __device__ __forceinline__ void mma_tile(int t, const uint8_t* lo, const uint8_t* hi, int nb, int k0, int k1, const XQT& x, const MmaLane& L,
-                                         float (&acc)[4]) {
+                                         float (&acc)[kTokenTiles<S>][4]) {
     if (t == kQ4_K) mma_q4_k<S>(lo, hi, k0, k1, x, L, acc);
     else mma_q6_k<S>(lo, hi, nb, k0, k1, x, L, acc);
 }

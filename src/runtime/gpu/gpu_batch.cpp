@@ -92,7 +92,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         RZ_RETURN_IF_ERROR(lin(L.gate, m_cur, 0.0f, bgu_, 2 * F));
         return lin(L.up, m_cur, 0.0f, bgu_ + F, 2 * F);
     };
-    // A decode step of 2..kFusedRowsMax sequences (one token each) through the fused int8 kernels (cuda.h,
+    // A decode step of 2..rows_max_ sequences (one token each) through the fused int8 kernels (cuda.h,
     // matvec_rows): each weight is read once for all m tokens, as in the one-token layer, in 6 launches a layer
     // (RoPE + KV store in one launch, and the split-KV attention of the batched path, between q|k|v and o).
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
@@ -128,7 +128,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     auto run_chunk = [&](int m, int n_tiles, int n_out, float* logits) -> Status {
         const int32_t *dtok = bints_, *dpos = bints_ + m, *dseq = dpos + m, *dl = dseq + m, *dtiles = dl + m;
         m_cur = m;
-        const bool rows = fused_rows_ && n_tiles == m && cuda::fused_rows_fit(m, std::max(E, Q), F);
+        const bool rows = m <= rows_max_ && n_tiles == m && cuda::fused_rows_fit(m, std::max(E, Q), F);
         cb::dequant_rows(tok_embd_.dtype, tok_embd_.data, E, 0, m, dtok, false, bx_);
         if (pos_embd_) cb::dequant_rows(pos_embd_.dtype, pos_embd_.data, E, 0, m, dpos, false, bpe_);
         cb::scale_add_rows(bx_, m, E, p.embd_scale, pos_embd_ ? bpe_ : nullptr);  // x = x * scale (gemma) + P[pos] (gpt2)
@@ -191,7 +191,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             RZ_RETURN_IF_ERROR(lin(L.down, m, 1.0f, bx_, E));  // x += down(act(gate) * up) or down(act(up))
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.down_b.data));
         }
-        if (rows && n_out == m && head_rows_) {  // every row asked for logits (then dl is 0..m-1)
+        if (rows && n_out == m && m <= head_rows_max_) {  // every row asked for logits (then dl is 0..m-1)
             const cuda::MatvecSeg s{output_.dtype, output_.data, V, f32(output_b_), logits};
             cuda::matvec_rows(&s, 1, E, bx_, E, f32(out_norm_), p.norm_eps, m, V, false);
         } else if (n_out > 0) {  // the output head only for the rows that asked for logits

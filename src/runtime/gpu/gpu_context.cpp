@@ -210,8 +210,12 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
-    c->fused_rows_ = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0) && c->rows_capable();
-    c->head_rows_ = c->fused_rows_ && c->output_ && cuda::fused_rows_supported(c->output_.dtype, hp.n_embd);
+    const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);
+    if (rows_on && c->rows_capable(cuda::kFusedRowsDp4a)) {
+        c->rows_max_ = c->rows_capable(cuda::kFusedRowsMax) ? cuda::kFusedRowsMax : cuda::kFusedRowsDp4a;
+        for (int rows : {cuda::kFusedRowsDp4a, cuda::kFusedRowsMax})
+            if (rows <= c->rows_max_ && c->output_ && cuda::fused_rows_supported(c->output_.dtype, hp.n_embd, rows)) c->head_rows_max_ = rows;
+    }
     if (const char* e = std::getenv("RZ_CUDA_GEMM"))
         c->gemm_mode_ = std::strcmp(e, "f16") == 0 ? cuda::batch::GemmMode::kF16 : std::strcmp(e, "f32") == 0 ? cuda::batch::GemmMode::kF32
                                                                                                                : cuda::batch::GemmMode::kAuto;
@@ -221,10 +225,10 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     return c;
 }
 
-bool GpuContext::rows_capable() const {
+bool GpuContext::rows_capable(int m) const {
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
-    auto ok = [](const DevWeight& w, int cols) { return cuda::fused_rows_supported(w.dtype, cols); };
+    auto ok = [m](const DevWeight& w, int cols) { return cuda::fused_rows_supported(w.dtype, cols, m); };
     // One launch takes Q8_0 with Q4_K / Q6_K but not with Q5_K / Q4_0 (cuda.h).
     auto qkv_ok = [&](const Layer& L) {
         if (L.qkv) return ok(L.qkv, E);
@@ -234,7 +238,7 @@ bool GpuContext::rows_capable() const {
         return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
     };
     // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the GLU).
-    if (!cuda::fused_rows_fit(cuda::kFusedRowsMax, std::max(E, Q), F) || 2 * F < Q) return false;
+    if (!cuda::fused_rows_fit(m, std::max(E, Q), F) || 2 * F < Q) return false;
     for (const Layer& L : layers_) {
         if (!qkv_ok(L) || !ok(L.o, Q) || !ok(L.down, F)) return false;
         if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;

@@ -119,8 +119,8 @@ private:
     // Whether every layer matrix and the output head can take the fused int8 kernels (cuda::matvec_norm & co)
     // and the block is the llama one they implement (RMSNorm, SiLU-gated FFN; biases on q|k|v, o, down, output).
     bool fused_capable() const;
-    // Whether every layer matrix also has a rows kernel (cuda::fused_rows_supported) and the shapes fit them.
-    bool rows_capable() const;
+    // Whether every layer matrix also has a rows kernel for m tokens (cuda::fused_rows_supported) and the shapes fit.
+    bool rows_capable(int m) const;
     size_t kv_offset(int il, int seq) const {  // elements to the [n_head_kv][n_ctx][hd] slab of (layer, seq)
         return (static_cast<size_t>(il) * n_seq_ + static_cast<size_t>(seq)) * static_cast<size_t>(hp().n_head_kv) * n_ctx_ * hp().head_dim;
     }
@@ -187,11 +187,11 @@ private:
     float* bpe_ = nullptr;  // [chunk, E] learned position rows (models with a position table only)
     void* bin16_ = nullptr;
     bool decode_rows_ = true;  // RZ_CUDA_DECODE_ROWS (default 1): decode steps take attention_decode_rows
-    // Decode steps of 2..kFusedRowsMax sequences take the fused int8 mat-vecs (cuda::matvec_rows) when every layer
-    // matrix has a rows kernel (RZ_CUDA_FUSED_ROWS=0: the multi-vector mat-vec of the batched path); head_rows_:
-    // the output head too.
-    bool fused_rows_ = false;
-    bool head_rows_ = false;
+    // Decode steps of 2..rows_max_ sequences take the fused int8 mat-vecs (cuda::matvec_rows: 0, 8 or 16, by the
+    // types; RZ_CUDA_FUSED_ROWS=0: 0, the multi-vector mat-vec of the batched path), the output head too up to
+    // head_rows_max_ rows.
+    int rows_max_ = 0;
+    int head_rows_max_ = 0;
     float* bdec_ = nullptr;    // its split partials (allocated with the batched buffers when decode_rows_)
     size_t bdec_floats_ = 0;
     static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows

@@ -110,11 +110,13 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
 // matvec_glu_norm or attention_fused with quant_out).
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
 // ---- The same mat-vecs for m <= kFusedRowsMax tokens at once (src/backend/cuda/decode_rows.cu): a decode step
-// of several sequences reads each weight once. Types: Q4_K, Q5_K, Q6_K, Q4_0, Q8_0 (fused_rows_supported; Q8_0
-// not with Q5_K / Q4_0 in one launch); fused_rows_fit: m tokens of norm_cols-long normed rows and act_cols-long
+// of several sequences reads each weight once. Up to kFusedRowsDp4a tokens: Q4_K, Q5_K, Q6_K, Q4_0, Q8_0 (Q8_0 not
+// with Q5_K / Q4_0 in one launch); more: Q4_K and Q6_K only (tensor cores). fused_rows_supported(t, cols, m): type t
+// with rows of `cols` for m tokens; fused_rows_fit: m tokens of norm_cols-long normed rows and act_cols-long
 // fused-buffer rows fit the kernels' shared memory and the fused activation buffer.
-constexpr int kFusedRowsMax = 8;
-bool fused_rows_supported(DType t, int cols);
+constexpr int kFusedRowsMax = 16;
+constexpr int kFusedRowsDp4a = 8;
+bool fused_rows_supported(DType t, int cols, int m);
 bool fused_rows_fit(int m, int norm_cols, int act_cols);
 // For each token t < m: y_s[t ldy + r] = (accumulate ? y : 0) + bias + W_s x'_t, with x'_t = q8(rms_norm(x_t) * norm_w)
 // (x_t = x + t ldx), q8(x_t) when norm_w is null, and row t of the fused activation buffer ([m, cols]) when x is null.
