@@ -281,7 +281,7 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
 }
 
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
-// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K|Q6_K only), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
+// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K, Q6_K, Q8_0 only), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
 // Q6_K, Q8_0 with Q4_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
 // tensor-core kernels (Q4_K|Q6_K launches of 3-8 tokens) and without.
@@ -300,7 +300,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
         DevBuf dx(sizeof(float) * kMaxM * cols), dw(sizeof(float) * cols);
         ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
-        for (int m : {2, 3, 5, 8, 12, 16})  // above 8: the Q4_K|Q6_K triple only (tensor cores)
+        for (int m : {2, 3, 5, 8, 12, 16})  // above 8: the Q4_K|Q6_K and Q8_0|Q4_K triples (tensor cores)
             for (bool norm : {true, false})
                 for (bool acc : {false, true}) {
                     if (!takes(m)) continue;

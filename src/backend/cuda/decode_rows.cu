@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
     }
 }
 
-// ---- tensor-core versions for 4-16 tokens (fused_mma_rows.cuh; types Q4_K, Q6_K): a block computes one tile of
+// ---- tensor-core versions for 4-16 tokens (fused_mma_rows.cuh; types Q4_K, Q6_K, and Q8_0 at 16): a block computes one tile of
 // 16 consecutive rows of a segment, its 8 warps each a share of the row's blocks, reduced in shared memory.
 __device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
     const int per = (nb + kWarps - 1) / kWarps;
@@ -345,9 +345,10 @@ int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
 // kernels are not instantiated (the llama.cpp low-bit and legacy sets, or Q8_0 with Q5_K / Q4_0).
 int rows_ext(int sets) { return sets == 0 || sets == 1 || sets == 8 ? sets : -1; }
 // Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels) where every matrix of a launch is Q4_K or
-// Q6_K; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the tensor-core kernels exist).
+// Q6_K, and above 8 tokens also Q8_0; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the
+// tensor-core kernels exist).
 bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
-bool mma_type(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+bool mma_type(DType t, int m) { return t == DType::Q4_K || t == DType::Q6_K || (m > kFusedRowsDp4a && t == DType::Q8_0); }
 
 template <typename F>
 void with_rows_ext(int ext, F&& f) {
@@ -359,7 +360,7 @@ void with_rows_ext(int ext, F&& f) {
 }  // namespace
 
 bool fused_rows_supported(DType t, int cols, int m) {
-    if (m > kFusedRowsDp4a) return fused_supported(t, cols) && mma_type(t);
+    if (m > kFusedRowsDp4a) return fused_supported(t, cols) && mma_type(t, m);
     return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0;
 }
 
@@ -392,7 +393,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
     bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);
-    for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t);
+    for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need Q4_K / Q6_K (fused_rows_supported)");
     if (mma) {  // one block per 16-row tile
         for (int i = 0; i < nseg; ++i) {
@@ -429,7 +430,7 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
                           x, ldx, norm_w, eps, m, act_buffer()};
-    const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t);
+    const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need Q4_K / Q6_K (fused_rows_supported)");
     with_s(m, [&](auto s) {
         constexpr int S = decltype(s)::value;
