@@ -1,9 +1,10 @@
-// Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-8 clients; cuda.h,
-// matvec_rows): the one-token kernels of decode_fused.cu with S activation rows. A step of S tokens reads each
-// weight byte from memory once, like one token: every warp runs its row's dot product once per token, and the
-// passes after the first find the row's bytes in L1 (a warp's rows are a few KB). The norm prologue quantizes
-// the S rows of x into shared memory in one pass, with the RMS scale of each row applied after the dot products
-// (the late scale of the one-token prologue), so the block waits at one barrier, not 3 per token.
+// Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-16 clients; cuda.h,
+// matvec_rows): the one-token kernels of decode_fused.cu with S activation rows, so a step of S tokens reads each
+// weight byte from memory once, like one token. Up to 8 tokens the dp4a kernels apply each step's decoded weights
+// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q6_K matrices from 3 tokens, and Q8_0 from 9, take
+// int8 tensor cores (fused_mma_rows.cuh). The norm prologue quantizes the S rows of x into shared memory in one
+// pass, with the RMS scale of each row applied after the dot products (the late scale of the one-token prologue),
+// so the block waits at one barrier, not 3 per token.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -260,7 +261,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
 
 // gate|up of the m tokens and the GLU on tensor cores: block b owns outputs [32 b, 32 b + 32) as 4 tiles of 16 rows
 // (gate rows j .. j + 7, then up rows j .. j + 7), warp w tile w % 4 over half w / 4 of the row's blocks; warp t < S
-// then quantizes token t's 32 outputs as gate_up_rows_kernel does.
+// then quantizes token t's 32 outputs as glu_rows_kernel does.
 template <int S>
 __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsParams p) {
     constexpr int NT = kTokenTiles<S>;
