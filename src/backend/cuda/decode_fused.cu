@@ -29,7 +29,6 @@ using namespace detail::fused;
 
 namespace {
 
-constexpr int kMaxActCols = 1 << 17;  // longest activation the fused buffer holds (n_ff, n_head * head_dim)
 constexpr int kMvWarps = 8;           // warps per block of the plain fused mat-vec
 // The fused activation buffer: int8 values, per-32 scales d and d * sum(q).
 __device__ __align__(16) int8_t g_aq[kMaxActCols];

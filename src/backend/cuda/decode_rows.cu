@@ -28,7 +28,6 @@ using namespace detail::fused;
 namespace {
 
 constexpr int kWarps = 8;       // warps per block, as the one-token kernels
-constexpr int kActCols = 1 << 17;  // elements of the fused activation buffer (decode_fused.cu)
 constexpr int kGluTokens = 4;  // tokens per pass of the gate|up kernel (8 measured the same)
 
 // Bytes of one token's activation in shared memory: norm_smem_bytes plus 32, so that consecutive tokens start 8
@@ -368,7 +367,7 @@ bool fused_rows_supported(DType t, int cols, int m) {
 bool fused_rows_fit(int m, int norm_cols, int act_cols) {
     if (m < 2 || m > kFusedRowsMax) return false;
     const size_t S = static_cast<size_t>(s_of(m));  // 96 KB: two blocks an SM still fit (sm_80: 164 KB, sm_90: 228 KB)
-    return S * token_smem_bytes(norm_cols) <= 96 * 1024 && S * static_cast<size_t>(act_cols) <= static_cast<size_t>(kActCols);
+    return S * token_smem_bytes(norm_cols) <= 96 * 1024 && S * static_cast<size_t>(act_cols) <= static_cast<size_t>(kMaxActCols);
 }
 
 void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,

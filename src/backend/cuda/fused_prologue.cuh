@@ -15,6 +15,10 @@
 namespace rz::cuda::detail::fused {
 namespace {
 
+// Elements of the fused activation buffer (decode_fused.cu's g_aq): the longest activation of one token (n_ff,
+// n_head * head_dim), or the rows of a decode step of several sequences (decode_rows.cu).
+constexpr int kMaxActCols = 1 << 17;
+
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
 // takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum
 // of squares is in double like the CPU reference (ops::rms_norm) and the old rms_norm kernel.
