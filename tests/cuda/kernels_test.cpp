@@ -280,6 +280,29 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     }
 }
 
+// Which decode steps of several sequences the rows kernels take (host rules, no device needed): every rows type up
+// to 8 tokens, only the tensor-core types (Q4_K, Q6_K, Q8_0) above, none past 16 tokens; the shared memory of 16
+// normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of a 9000-wide
+// FFN overflow the fused activation buffer.
+TEST(CudaKernels, FusedRowsSelection) {
+    for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q5_K, DType::Q4_0}) {
+        EXPECT_TRUE(fused_rows_supported(t, 2048, 2)) << dtype_name(t);
+        EXPECT_TRUE(fused_rows_supported(t, 2048, kFusedRowsDp4a)) << dtype_name(t);
+        const bool mma = t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0;
+        EXPECT_EQ(fused_rows_supported(t, 2048, kFusedRowsMax), mma) << dtype_name(t);
+    }
+    for (DType t : {DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::Q5_0, DType::F16}) EXPECT_FALSE(fused_rows_supported(t, 2048, 4)) << dtype_name(t);
+    EXPECT_FALSE(fused_rows_supported(DType::Q4_K, 2000, 4));  // not a multiple of 256
+    EXPECT_TRUE(fused_rows_fit(2, 2048, 5632));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 5632));
+    EXPECT_FALSE(fused_rows_fit(1, 2048, 5632));
+    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax + 1, 2048, 5632));
+    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 8192, 5632));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 8192, 5632));
+    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 2048, 9000));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 2048, 9000));
+}
+
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
 // S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K, Q6_K, Q8_0 only), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
 // Q6_K, Q8_0 with Q4_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
