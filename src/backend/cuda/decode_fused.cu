@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -229,29 +228,12 @@ int norm_late() { return env_int("RZ_CUDA_NORM_LATE", 1) != 0 ? 1 : 0; }
 
 
 template <int R, int UX, int EXT>
-int resident_blocks(size_t smem) {
-    static std::map<size_t, int> cache;
-    auto it = cache.find(smem);
-    if (it != cache.end()) return it->second;
-    int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mv_fused_kernel<R, UX, EXT>, kMvWarps * 32, smem) != cudaSuccess) {
-        (void)cudaGetLastError();
-        n = 1;
-    }
-    return cache[smem] = std::max(1, n) * sm_count();
-}
-
-template <int R, int UX, int EXT>
 void launch_mv_k(MvParams& p, size_t smem) {
     for (int i = 0; i < p.nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
         p.ngroups += p.seg[i].ngroups;
     }
-    // Few row groups per block where possible (one wave), else an even share of the resident blocks.
-    const int cap = resident_blocks<R, UX, EXT>(smem);
-    const int grid0 = std::min(p.ngroups, cap);
-    p.per_block = (p.ngroups + grid0 - 1) / grid0;
-    const int grid = (p.ngroups + p.per_block - 1) / p.per_block;
+    const int grid = spread_groups(p, resident_blocks(mv_fused_kernel<R, UX, EXT>, kMvWarps * 32, smem));
     p.pdl_early = pdl_early();
     launch(mv_fused_kernel<R, UX, EXT>, grid, kMvWarps * 32, smem, p);
 }
@@ -304,7 +286,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.late = norm_late();
     const size_t smem = x ? norm_smem_bytes(cols) : 0;
     const int ext = fused_ext(sets);
-    const int resident1 = with_ext(ext, [&](auto e) { return resident_blocks<1, 2, decltype(e)::value>(smem); });
+    const int resident1 = with_ext(ext, [&](auto e) { return resident_blocks(mv_fused_kernel<1, 2, decltype(e)::value>, kMvWarps * 32, smem); });
     switch (mv_rows_per_warp(rows, groups1, resident1)) {
         case 4: launch_mv<4>(p, smem, ext); break;
         case 2: launch_mv<2>(p, smem, ext); break;

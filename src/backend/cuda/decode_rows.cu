@@ -8,7 +8,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <map>
 #include <set>
 #include <type_traits>
 #include <utility>
@@ -315,20 +314,11 @@ void launch_rows(K k, int grid, size_t smem, const P& p) {
     launch(k, grid, kWarps * 32, smem, p);
 }
 
-// Blocks of k resident on the device with smem bytes of dynamic shared memory (cached per kernel and size).
+// resident_blocks (fused_prologue.cuh) of a rows kernel, after allow_smem.
 template <typename K>
 int resident(K k, size_t smem) {
-    static std::map<std::pair<const void*, size_t>, int> cache;
-    const auto key = std::make_pair(reinterpret_cast<const void*>(k), smem);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
     allow_smem(k);
-    int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kWarps * 32, smem) != cudaSuccess) {
-        (void)cudaGetLastError();
-        n = 1;
-    }
-    return cache[key] = std::max(1, n) * sm_count();
+    return resident_blocks(k, kWarps * 32, smem);
 }
 
 // S, the kernels' token count: m rounded up to 2, 4 or 8 (the padding rows are computed and dropped).
@@ -416,9 +406,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
             const size_t smem = x ? static_cast<size_t>(S) * token_smem_bytes(cols) : 0;
             with_rows_ext(ext, [&](auto e) {
                 const auto k = &mv_rows_kernel<S, decltype(e)::value>;
-                const int grid0 = std::min(p.ngroups, resident(k, smem));
-                p.per_block = (p.ngroups + grid0 - 1) / grid0;
-                launch_rows(k, (p.ngroups + p.per_block - 1) / p.per_block, smem, p);
+                launch_rows(k, spread_groups(p, resident(k, smem)), smem, p);
             });
         }
     });

@@ -5,9 +5,12 @@
 // src/backend/cuda.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <type_traits>
+#include <utility>
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/fused_dot.cuh"
@@ -209,6 +212,30 @@ decltype(auto) with_ext(int ext, F&& f) {
         case 1: return f(std::integral_constant<int, 1>{});
         default: return f(std::integral_constant<int, 0>{});
     }
+}
+
+// Host: blocks of kernel k (threads each, smem bytes of dynamic shared memory) resident on the whole device, cached
+// per kernel and size (the fused mat-vecs size their grids to it: each block then normalises x once).
+template <typename K>
+int resident_blocks(K k, int threads, size_t smem) {
+    static std::map<std::pair<const void*, size_t>, int> cache;
+    const auto key = std::make_pair(reinterpret_cast<const void*>(k), smem);
+    if (const auto it = cache.find(key); it != cache.end()) return it->second;
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, threads, smem) != cudaSuccess) {
+        (void)cudaGetLastError();
+        n = 1;
+    }
+    return cache[key] = std::max(1, n) * sm_count();
+}
+
+// Host: spreads p.ngroups row groups over at most `cap` blocks (one wave where they fit, else an even share of the
+// resident blocks): sets p.per_block and returns the grid.
+template <typename P>
+int spread_groups(P& p, int cap) {
+    const int grid0 = std::min(p.ngroups, cap);
+    p.per_block = (p.ngroups + grid0 - 1) / grid0;
+    return (p.ngroups + p.per_block - 1) / p.per_block;
 }
 
 }  // namespace
