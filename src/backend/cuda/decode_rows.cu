@@ -155,6 +155,17 @@ __device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
     k0 = min(nb, w * per), k1 = min(nb, k0 + per);
 }
 
+// The lane's C fragments of the NT token tiles (acc[n], c0..c3 layout) into its warp's slot red [16 rows][8 NT tokens]
+// of the block's reduction over the row shares.
+template <int NT>
+__device__ __forceinline__ void tile_to_smem(float (&red)[16][8 * NT], const float (&acc)[NT][4], const MmaLane& L) {
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+        const int t = 8 * n + 2 * L.q;
+        red[L.g][t] = acc[n][0], red[L.g][t + 1] = acc[n][1], red[L.g + 8][t] = acc[n][2], red[L.g + 8][t + 1] = acc[n][3];
+    }
+}
+
 template <int S>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams p) {
     constexpr int NT = kTokenTiles<S>;
@@ -175,11 +186,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     mma_share(nb, w, k0, k1);
     float acc[NT][4] = {};
     mma_tile<S>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols), L, acc);
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-        const int t = 8 * n + 2 * L.q;
-        red[w][L.g][t] = acc[n][0], red[w][L.g][t + 1] = acc[n][1], red[w][L.g + 8][t] = acc[n][2], red[w][L.g + 8][t + 1] = acc[n][3];
-    }
+    tile_to_smem<NT>(red[w], acc, L);
     __syncthreads();
     for (int e = static_cast<int>(threadIdx.x); e < 16 * 8 * NT; e += kWarps * 32) {
         const int r = e / (8 * NT), t = e % (8 * NT), row = r0 + r;
@@ -278,11 +285,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
     const int half = (nb + 1) / 2, k0 = w < 4 ? 0 : half, k1 = w < 4 ? half : nb;
     float acc[NT][4] = {};
     mma_tile<S>(p.type, p.wg + static_cast<size_t>(j) * p.rb, p.wu + static_cast<size_t>(j) * p.rb, nb, k0, k1, rows_x(sm, true, p.act, p.cols), L, acc);
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-        const int t = 8 * n + 2 * L.q;
-        red[w][L.g][t] = acc[n][0], red[w][L.g][t + 1] = acc[n][1], red[w][L.g + 8][t] = acc[n][2], red[w][L.g + 8][t + 1] = acc[n][3];
-    }
+    tile_to_smem<NT>(red[w], acc, L);
     __syncthreads();
     for (int t = w; t < S; t += kWarps) {  // lane = output 8 tile + r of the block, token t (the padding rows too: down reads S rows)
         const int tile = lane >> 3, r = lane & 7;
