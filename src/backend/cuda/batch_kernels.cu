@@ -150,7 +150,21 @@ __global__ void rms_norm_rows_kernel(const float* __restrict__ x, int ldx, const
     for (int c = threadIdx.x; c < n; c += blockDim.x) put(c, xr[c] * scale, w ? w[c] : 1.0f);
 }
 
-// One thread per (row, head of q then k, rotary pair); angles in double like ops::rope_cos_sin.
+// Rotary pair i of one head x (half = n_rot / 2 pairs) at position p: elements i0, i1 rotated by p inv_freq[i], the
+// angle in double like ops::rope_cos_sin (NEOX pairs i, i + half; NORM 2i, 2i + 1).
+struct RotPair {
+    int i0, i1;
+    float y0, y1;
+};
+__device__ __forceinline__ RotPair rotate_pair(const float* x, int i, int half, int p, const double* inv_freq, int neox) {
+    const double a = static_cast<double>(p) * inv_freq[i];
+    const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
+    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+    const float x0 = x[i0], x1 = x[i1];
+    return RotPair{i0, i1, x0 * c - x1 * s, x0 * s + x1 * c};
+}
+
+// One thread per (row, head of q then k, rotary pair).
 __global__ void rope_rows_kernel(float* qk, int ld, int k_col, int n, int n_head, int n_head_kv, int hd, int n_rot, const double* inv_freq,
                                  const int32_t* pos, int neox) {
     const int half = n_rot / 2, per_row = (n_head + n_head_kv) * half;
@@ -160,12 +174,9 @@ __global__ void rope_rows_kernel(float* qk, int ld, int k_col, int n, int n_head
     const int h = r / half, i = r % half;
     float* row = qk + static_cast<size_t>(t) * ld;
     float* x = h < n_head ? row + h * hd : row + k_col + (h - n_head) * hd;
-    const double a = static_cast<double>(pos[t]) * inv_freq[i];
-    const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
-    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-    const float x0 = x[i0], x1 = x[i1];
-    x[i0] = x0 * c - x1 * s;
-    x[i1] = x0 * s + x1 * c;
+    const RotPair r2 = rotate_pair(x, i, half, pos[t], inv_freq, neox);
+    x[r2.i0] = r2.y0;
+    x[r2.i1] = r2.y1;
 }
 
 template <typename C>
@@ -178,13 +189,8 @@ __global__ void kv_store_rows_kernel(const float* src, int ld, int k_col, int v_
     const int gh = j / hd, d = j % hd;
     const size_t o = ((static_cast<size_t>(seq[t]) * n_head_kv + gh) * n_ctx + pos[t]) * hd + d;
     const float* row = src + static_cast<size_t>(t) * ld;
-    if constexpr (sizeof(C) == 2) {
-        kc[o] = __float2half_rn(row[k_col + j]);
-        vc[o] = __float2half_rn(row[v_col + j]);
-    } else {
-        kc[o] = row[k_col + j];
-        vc[o] = row[v_col + j];
-    }
+    kc[o] = rz::cuda::detail::to_cache<C>(row[k_col + j]);
+    vc[o] = rz::cuda::detail::to_cache<C>(row[v_col + j]);
 }
 
 // rope_rows and kv_store_rows in one launch (the fused decode steps of several sequences, decode_rows.cu): per row t,
@@ -204,35 +210,28 @@ __global__ void rope_store_rows_kernel(float* qkv, int ld, int k_col, int v_col,
     float* row = qkv + static_cast<size_t>(t) * ld;
     const size_t cache_head = static_cast<size_t>(seq[t]) * n_head_kv;  // + head, then * n_ctx + pos, * hd + d
     auto at = [&](int gh, int d) { return ((cache_head + gh) * n_ctx + pos[t]) * hd + d; };
-    auto put = [](C* c, size_t o, float v) {
-        if constexpr (sizeof(C) == 2) c[o] = __float2half_rn(v);
-        else c[o] = v;
-    };
+    using rz::cuda::detail::to_cache;
     if (r < hq + hk) {  // a rotary pair of q (stays in qkv) or of k (into the cache)
         const bool is_q = r < hq;
         const int h = (is_q ? r : r - hq) / half, i = (is_q ? r : r - hq) % half;
         float* x = is_q ? row + h * hd : row + k_col + h * hd;
-        const double a = static_cast<double>(pos[t]) * inv_freq[i];
-        const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
-        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-        const float x0 = x[i0], x1 = x[i1];
-        const float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+        const RotPair y = rotate_pair(x, i, half, pos[t], inv_freq, neox);
         if (is_q) {
-            x[i0] = y0, x[i1] = y1;
+            x[y.i0] = y.y0, x[y.i1] = y.y1;
         } else {
-            put(kc, at(h, i0), y0);
-            put(kc, at(h, i1), y1);
+            kc[at(h, y.i0)] = to_cache<C>(y.y0);
+            kc[at(h, y.i1)] = to_cache<C>(y.y1);
         }
         return;
     }
     r -= hq + hk;
     if (r < n_head_kv * tail) {  // k elements past the rotary ones
         const int h = r / tail, d = 2 * half + r % tail;
-        put(kc, at(h, d), row[k_col + h * hd + d]);
+        kc[at(h, d)] = to_cache<C>(row[k_col + h * hd + d]);
         return;
     }
     r -= n_head_kv * tail;
-    put(vc, at(r / hd, r % hd), row[v_col + r]);
+    vc[at(r / hd, r % hd)] = to_cache<C>(row[v_col + r]);
 }
 
 __global__ void swiglu_rows_kernel(const float* __restrict__ gu, int n, int F, float* __restrict__ out32, __half* __restrict__ out16) {
