@@ -229,37 +229,30 @@ bool GpuContext::rows_capable(int m) const {
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
     auto ok = [m](const DevWeight& w, int cols) { return cuda::fused_rows_supported(w.dtype, cols, m); };
-    // One launch takes Q8_0 with Q4_K / Q6_K but not with Q5_K / Q4_0 (cuda.h).
-    auto qkv_ok = [&](const Layer& L) {
-        if (L.qkv) return ok(L.qkv, E);
-        if (!ok(L.q, E) || !ok(L.k, E) || !ok(L.v, E)) return false;
+    // One launch takes Q8_0 with Q4_K / Q6_K but not with Q5_K / Q4_0 (cuda.h): separate q, k, v share one.
+    auto qkv_mix_ok = [](const Layer& L) {
+        if (L.qkv) return true;
         const bool q8 = L.q.dtype == DType::Q8_0 || L.k.dtype == DType::Q8_0 || L.v.dtype == DType::Q8_0;
         auto set1 = [](const DevWeight& w) { return w.dtype == DType::Q5_K || w.dtype == DType::Q4_0; };
         return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
     };
     // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the GLU).
     if (!cuda::fused_rows_fit(m, std::max(E, Q), F) || 2 * F < Q) return false;
-    for (const Layer& L : layers_) {
-        if (!qkv_ok(L) || !ok(L.o, Q) || !ok(L.down, F)) return false;
-        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
-    }
+    for (const Layer& L : layers_)
+        if (!layer_matrices(L, ok) || !qkv_mix_ok(L)) return false;
     return true;
 }
 
 bool GpuContext::fused_capable() const {
     const model::HParams& p = hp();
-    const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
+    const int E = p.n_embd, F = p.n_ff;
     if (E > cuda::kFusedMaxNormCols || p.head_dim % 32 != 0 || F % 32 != 0) return false;
     if (p.norm != model::NormType::kRms || p.ffn != model::FfnType::kGated || p.act != model::Activation::kSilu || p.parallel_block || pos_embd_ ||
         out_norm_b_)
         return false;
     auto ok = [](const DevWeight& w, int cols) { return cuda::fused_supported(w.dtype, cols); };
-    for (const Layer& L : layers_) {
-        if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b) return false;
-        if (L.qkv ? !ok(L.qkv, E) : !(ok(L.q, E) && ok(L.k, E) && ok(L.v, E))) return false;
-        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
-        if (!ok(L.o, Q) || !ok(L.down, F)) return false;
-    }
+    for (const Layer& L : layers_)
+        if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b || !layer_matrices(L, ok)) return false;
     return !output_ || ok(output_, E);  // partial offload uploads no output head
 }
 

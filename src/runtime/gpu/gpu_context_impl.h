@@ -140,6 +140,15 @@ private:
         DevWeight attn_norm, attn_norm_b, q, k, v, o, qb, kb, vb, ob, q_norm, k_norm, ffn_norm, ffn_norm_b, gate, up, up_b, down, down_b;
         DevWeight qkv, qkv_b, gate_up;  // stacked (or stored fused) when the parts share a dtype (then q/k/v, gate/up stay empty)
     };
+    // Whether ok(matrix, its column count) holds for every matrix of layer L: q|k|v (stacked or not), o, gate|up (of
+    // one type when separate), down. For fused_capable and rows_capable.
+    template <typename Ok>
+    bool layer_matrices(const Layer& L, Ok ok) const {
+        const int E = hp().n_embd, Q = hp().n_embd_q(), F = hp().n_ff;
+        if (L.qkv ? !ok(L.qkv, E) : !(ok(L.q, E) && ok(L.k, E) && ok(L.v, E))) return false;
+        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
+        return ok(L.o, Q) && ok(L.down, F);
+    }
     // out = norm(x) with the model's norm (RMSNorm, or LayerNorm with optional bias).
     void norm(const float* x, const DevWeight& w, const DevWeight& b, float* out) const {
         if (hp().norm == model::NormType::kRms)
