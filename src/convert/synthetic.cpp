@@ -20,6 +20,9 @@ struct Shape {
     const char* name;
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     double rope_theta;
+    const char* arch = "llama";  // the others are written as llama blocks of their shape
+    int head_dim = 0;            // 0: n_embd / n_head
+    bool tied = false;           // output head = token embeddings
 };
 
 // From each model's config.json (public model cards).
@@ -28,6 +31,10 @@ constexpr Shape kShapes[] = {
     {"qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0},
     {"llama-3.2-1b", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0},
     {"phi-2", 51200, 2560, 32, 32, 32, 10240, 2048, 10000.0},
+    {"qwen3-0.6b", 151936, 1024, 28, 16, 8, 3072, 40960, 1000000.0, "qwen3", 128, true},
+    {"qwen3-1.7b", 151936, 2048, 28, 16, 8, 6144, 40960, 1000000.0, "qwen3", 128, true},
+    {"qwen3-4b", 151936, 2560, 36, 32, 8, 9728, 40960, 1000000.0, "qwen3", 128, true},
+    {"qwen3-8b", 151936, 4096, 36, 32, 8, 12288, 40960, 1000000.0, "qwen3", 128, false},
 };
 
 std::string lower(std::string s) {
@@ -71,6 +78,9 @@ Status write_synthetic(const SyntheticOptions& o) {
     sp.n_ff = shape->n_ff;
     sp.n_ctx = shape->n_ctx;
     sp.rope_theta = shape->rope_theta;
+    sp.arch = shape->arch;
+    sp.head_dim = shape->head_dim;
+    sp.tied = shape->tied;
     sp.seed = o.seed;
     // The synthetic writer itself produces these exactly as llama.cpp's mix would; the others are written in
     // F16 and quantized by the conversion pass with our recipe.

@@ -46,57 +46,71 @@ Result<DType> synthetic_tensor_type(const std::string& ftype, const std::string&
 }
 
 Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
-    if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.n_embd % sp.n_head != 0 || sp.n_head % sp.n_head_kv != 0 ||
-        sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
+    if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.head_dim < 0 || (sp.head_dim == 0 && sp.n_embd % sp.n_head != 0) ||
+        sp.n_head % sp.n_head_kv != 0 || sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
         return invalid_argument("synthetic model: inconsistent shape");
-    const int64_t hd = sp.n_embd / sp.n_head;
-    const int64_t kv = hd * sp.n_head_kv;
+    if (sp.arch != "llama" && sp.arch != "qwen3") return invalid_argument(fmt::format("synthetic model: unknown architecture '{}'", sp.arch));
+    const bool qwen3 = sp.arch == "qwen3";
+    const int64_t hd = sp.head_dim > 0 ? sp.head_dim : sp.n_embd / sp.n_head;
+    const int64_t q = hd * sp.n_head, kv = hd * sp.n_head_kv;
     struct T {
         std::string name;
         int layer;
         int64_t rows, cols;
         DType type;
         bool norm;
+        float spread = 0.1f;  // norm weights: 1 + spread * N(0, 1)
     };
     std::vector<T> ts;
-    auto add = [&](std::string name, int layer, int64_t rows, int64_t cols, bool norm) -> Status {
+    auto add = [&](std::string name, int layer, int64_t rows, int64_t cols, bool norm, float spread = 0.1f) -> Status {
         DType t = DType::F32;
-        if (!norm) {
-            RZ_ASSIGN_OR_RETURN(t, synthetic_tensor_type(sp.ftype, name, layer, sp.n_layer));
+        if (!norm) {  // a tied token_embd is the output matrix too: llama.cpp's mixes give it the output's type
+            const bool as_output = sp.tied && name == "token_embd.weight";
+            RZ_ASSIGN_OR_RETURN(t, synthetic_tensor_type(sp.ftype, as_output ? "output.weight" : name, layer, sp.n_layer));
         }
-        ts.push_back({std::move(name), layer, rows, cols, t, norm});
+        ts.push_back({std::move(name), layer, rows, cols, t, norm, spread});
         return Status::Ok();
     };
     RZ_RETURN_IF_ERROR(add("token_embd.weight", -1, sp.n_vocab, sp.n_embd, false));
     for (int il = 0; il < sp.n_layer; ++il) {
         const std::string b = fmt::format("blk.{}.", il);
         RZ_RETURN_IF_ERROR(add(b + "attn_norm.weight", il, 1, sp.n_embd, true));
-        RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, sp.n_embd, sp.n_embd, false));
+        RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, q, sp.n_embd, false));
         RZ_RETURN_IF_ERROR(add(b + "attn_k.weight", il, kv, sp.n_embd, false));
         RZ_RETURN_IF_ERROR(add(b + "attn_v.weight", il, kv, sp.n_embd, false));
-        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, sp.n_embd, false));
+        if (qwen3) {  // spread wider than the other norms: a path that skipped them moves the logits clearly (tests)
+            RZ_RETURN_IF_ERROR(add(b + "attn_q_norm.weight", il, 1, hd, true, 0.5f));
+            RZ_RETURN_IF_ERROR(add(b + "attn_k_norm.weight", il, 1, hd, true, 0.5f));
+        }
+        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q, false));
         RZ_RETURN_IF_ERROR(add(b + "ffn_norm.weight", il, 1, sp.n_embd, true));
         RZ_RETURN_IF_ERROR(add(b + "ffn_gate.weight", il, sp.n_ff, sp.n_embd, false));
         RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff, false));
         RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd, false));
     }
     RZ_RETURN_IF_ERROR(add("output_norm.weight", -1, 1, sp.n_embd, true));
-    RZ_RETURN_IF_ERROR(add("output.weight", -1, sp.n_vocab, sp.n_embd, false));
+    if (!sp.tied) RZ_RETURN_IF_ERROR(add("output.weight", -1, sp.n_vocab, sp.n_embd, false));
 
     formats::GgufWriter w(path);
     using formats::MetaValue;
-    w.add_metadata("general.architecture", MetaValue::str("llama"));
-    w.add_metadata("general.name", MetaValue::str(fmt::format("synthetic-{}L-{}d-{}", sp.n_layer, sp.n_embd, sp.ftype)));
-    w.add_metadata("llama.context_length", MetaValue::u32(static_cast<uint32_t>(sp.n_ctx)));
-    w.add_metadata("llama.embedding_length", MetaValue::u32(static_cast<uint32_t>(sp.n_embd)));
-    w.add_metadata("llama.block_count", MetaValue::u32(static_cast<uint32_t>(sp.n_layer)));
-    w.add_metadata("llama.feed_forward_length", MetaValue::u32(static_cast<uint32_t>(sp.n_ff)));
-    w.add_metadata("llama.attention.head_count", MetaValue::u32(static_cast<uint32_t>(sp.n_head)));
-    w.add_metadata("llama.attention.head_count_kv", MetaValue::u32(static_cast<uint32_t>(sp.n_head_kv)));
-    w.add_metadata("llama.attention.layer_norm_rms_epsilon", MetaValue::f32(1e-5f));
-    w.add_metadata("llama.rope.freq_base", MetaValue::f32(static_cast<float>(sp.rope_theta)));
-    w.add_metadata("llama.rope.dimension_count", MetaValue::u32(static_cast<uint32_t>(hd)));
-    w.add_metadata("llama.vocab_size", MetaValue::u32(static_cast<uint32_t>(sp.n_vocab)));
+    const std::string a = sp.arch;
+    const auto u32 = [](int64_t v) { return MetaValue::u32(static_cast<uint32_t>(v)); };
+    w.add_metadata("general.architecture", MetaValue::str(a));
+    w.add_metadata("general.name", MetaValue::str(fmt::format("synthetic-{}-{}L-{}d-{}", a, sp.n_layer, sp.n_embd, sp.ftype)));
+    w.add_metadata(a + ".context_length", u32(sp.n_ctx));
+    w.add_metadata(a + ".embedding_length", u32(sp.n_embd));
+    w.add_metadata(a + ".block_count", u32(sp.n_layer));
+    w.add_metadata(a + ".feed_forward_length", u32(sp.n_ff));
+    w.add_metadata(a + ".attention.head_count", u32(sp.n_head));
+    w.add_metadata(a + ".attention.head_count_kv", u32(sp.n_head_kv));
+    if (sp.head_dim > 0) {
+        w.add_metadata(a + ".attention.key_length", u32(hd));
+        w.add_metadata(a + ".attention.value_length", u32(hd));
+    }
+    w.add_metadata(a + ".attention.layer_norm_rms_epsilon", MetaValue::f32(qwen3 ? 1e-6f : 1e-5f));
+    w.add_metadata(a + ".rope.freq_base", MetaValue::f32(static_cast<float>(sp.rope_theta)));
+    w.add_metadata(a + ".rope.dimension_count", u32(hd));
+    w.add_metadata(a + ".vocab_size", u32(sp.n_vocab));
     for (const T& t : ts) w.add_tensor(t.name, t.type, t.norm ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols});
     RZ_RETURN_IF_ERROR(w.begin());
 
@@ -107,7 +121,7 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     for (const T& t : ts) {
         if (t.norm) {
             row.resize(static_cast<size_t>(t.cols));
-            for (auto& x : row) x = 1.0f + 0.1f * rng.normal();
+            for (auto& x : row) x = 1.0f + t.spread * rng.normal();
             RZ_RETURN_IF_ERROR(w.write_tensor({reinterpret_cast<const uint8_t*>(row.data()), row.size() * 4}));
             continue;
         }

@@ -181,7 +181,7 @@ TEST(Synthetic, RejectsUnknownShapesAndOversizedVocabulariesBeforeWriting) {
     o.type = "q7_x";
     EXPECT_EQ(convert::write_synthetic(o).code(), StatusCode::kInvalidArgument);
     EXPECT_TRUE(fs::is_empty(dir.path()));
-    EXPECT_EQ(convert::synthetic_shapes().size(), 4u);
+    EXPECT_EQ(convert::synthetic_shapes().size(), 8u);
 }
 
 }  // namespace

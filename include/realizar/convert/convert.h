@@ -82,9 +82,10 @@ Result<std::vector<std::pair<std::string, formats::MetaValue>>> apr_metadata_fro
 
 namespace rz::convert {
 
-// `realizar convert --synthetic SHAPE`: a llama-architecture GGUF with the exact tensor shapes of a known model
-// (tinyllama-1.1b, qwen2.5-0.5b, llama-3.2-1b, phi-2: their n_vocab, n_embd, n_layer, heads, n_ff, n_ctx,
-// rope theta), deterministic random weights (model::write_synthetic_gguf) and the real vocabulary of
+// `realizar convert --synthetic SHAPE`: a GGUF with the exact tensor shapes of a known model (tinyllama-1.1b,
+// qwen2.5-0.5b, llama-3.2-1b, phi-2 as llama blocks; qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b as qwen3 blocks with
+// their q/k norms, head_dim 128 and tied heads: their n_vocab, n_embd, n_layer, heads, n_ff, n_ctx, rope theta),
+// deterministic random weights (model::write_synthetic_gguf) and the real vocabulary of
 // `vocab` (its token count must equal the shape's n_vocab). Written atomically like every conversion.
 struct SyntheticOptions {
     std::string shape;

@@ -1,0 +1,83 @@
+// The synthetic writer's qwen3 blocks (model::write_synthetic_gguf with arch "qwen3", the `convert --synthetic
+// qwen3-*` shapes): they must load as qwen3 (q/k norms, explicit head_dim wider than n_embd / n_head, tied head
+// with llama.cpp's output type) and run, since the GPU benchmarks of that architecture rest on them.
+#include <cmath>
+
+#include "convert/convert_util.h"
+#include "realizar/formats/model_file.h"
+#include "realizar/model/synthetic.h"
+#include "realizar/runtime/context.h"
+#include "runtime/model_impl.h"
+
+namespace rz::test {
+namespace {
+
+model::SyntheticSpec small_qwen3(const std::string& ftype) {
+    model::SyntheticSpec sp;
+    sp.arch    = "qwen3";
+    sp.n_vocab = 512, sp.n_embd = 256, sp.n_layer = 2, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64, sp.n_ff = 512,
+    sp.n_ctx     = 128;
+    sp.tied      = true;
+    sp.ftype     = ftype;
+    sp.pool_rows = 8;
+    return sp;
+}
+
+TEST(Synthetic, Qwen3BlocksLoadAsQwen3WithTiedHead) {
+    ScratchDir dir;
+    for (const char* ftype : {"Q4_K_M", "Q8_0"}) {
+        SCOPED_TRACE(ftype);
+        const std::string path = dir / (std::string(ftype) + ".gguf");
+        ASSERT_TRUE(model::write_synthetic_gguf(path, small_qwen3(ftype)).ok());
+        auto f = formats::open_model_file(path);
+        ASSERT_TRUE(f.ok()) << f.status().message();
+        EXPECT_EQ(f->find_tensor("output.weight"), nullptr) << "a tied model has no output matrix";
+        auto m = runtime::Model::load(path);
+        ASSERT_TRUE(m.ok()) << m.status().message();
+        const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
+        ASSERT_NE(mi, nullptr);
+        EXPECT_EQ((*m)->info().arch, "qwen3");
+        EXPECT_EQ(mi->hp().head_dim, 64);
+        EXPECT_EQ(mi->hp().n_embd_q(), 512);  // q wider than the residual stream
+        EXPECT_EQ(mi->hp().rope_type, model::RopeType::kNeox);
+        const auto& L0 = mi->weights().layers[0];
+        ASSERT_TRUE(L0[model::Role::kAttnQNorm] && L0[model::Role::kAttnKNorm]);
+        EXPECT_EQ(L0[model::Role::kAttnQNorm].n_cols, 64);
+        EXPECT_EQ(L0[model::Role::kAttnOut].n_cols, 512);
+        // llama.cpp's mixes give a tied token_embd the output's type: Q6_K in Q4_K_M, Q8_0 in Q8_0.
+        const bool k = std::string(ftype) == "Q4_K_M";
+        EXPECT_EQ(mi->weights().output().dtype, k ? DType::Q6_K : DType::Q8_0);
+        EXPECT_EQ(L0[model::Role::kAttnQ].dtype, k ? DType::Q4_K : DType::Q8_0);
+        runtime::ContextOptions o;
+        o.n_ctx     = 32;
+        o.n_threads = 2;
+        auto c      = runtime::Context::create(*m, o);
+        ASSERT_TRUE(c.ok()) << c.status().message();
+        runtime::Batch b;
+        for (int i = 0; i < 5; ++i) b.add(7 + 31 * i, i, 0, i == 4);
+        ASSERT_TRUE((*c)->decode(b).ok());
+        const auto l = (*c)->logits(4);
+        ASSERT_EQ(l.size(), 512u);
+        double ss = 0.0;
+        for (float v : l) {
+            ASSERT_TRUE(std::isfinite(v));
+            ss += static_cast<double>(v) * v;
+        }
+        EXPECT_GT(ss, 0.0);
+    }
+}
+
+TEST(Synthetic, RejectsUnknownArchitecturesAndInconsistentHeadDims) {
+    ScratchDir dir;
+    auto sp = small_qwen3("Q8_0");
+    sp.arch = "gpt-5";
+    EXPECT_EQ(model::write_synthetic_gguf(dir / "a.gguf", sp).code(), StatusCode::kInvalidArgument);
+    sp          = small_qwen3("Q8_0");
+    sp.head_dim = 0, sp.n_head = 7, sp.n_head_kv = 7;  // 256 is not a multiple of 7 and no head_dim is given
+    EXPECT_EQ(model::write_synthetic_gguf(dir / "b.gguf", sp).code(), StatusCode::kInvalidArgument);
+    sp.head_dim = -1;
+    EXPECT_EQ(model::write_synthetic_gguf(dir / "c.gguf", sp).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace rz::test
