@@ -518,6 +518,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         const char* split;  // RZ_CUDA_ATTN_SPLIT; n_ctx >= 2 * (hd + 2) takes the split-KV kernel unless "0"
         const char* cmin;   // RZ_CUDA_ATTN_MIN
         int swa = 0;        // sliding window: keys (pos - swa, pos]
+        bool qkn = false;   // qwen3's per-head q/k RMSNorm before RoPE
     };
     // Each case with the first key chunk and value round loaded before the wait (default), the key chunk only,
     // and neither (RZ_CUDA_ATTN_EARLY 2 / 1 / 0).
@@ -534,13 +535,16 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                               // sliding windows: split kernel (several splits, one), one block per head, window past pos
                               Case{true, false, 64, 1024, 700, "1", "64", 300}, Case{false, true, 64, 1024, 77, "1", "7", 20},
                               Case{true, false, 64, 300, 299, "1", "16", 1}, Case{false, false, 64, 1024, 700, "0", "64", 33},
-                              Case{true, true, 64, 16, 9, "1", "64", 4}, Case{true, false, 64, 1024, 77, "1", "64", 500}}) {
+                              Case{true, true, 64, 16, 9, "1", "64", 4}, Case{true, false, 64, 1024, 77, "1", "64", 500},
+                              // q/k norms: one split, several (NEOX), one block per head
+                              Case{true, false, 64, 16, 9, "1", "64", 0, true}, Case{false, true, 64, 1024, 700, "1", "64", 0, true},
+                              Case{true, false, 64, 8200, 9, "0", "64", 0, true}}) {
             const int n_ctx = cs.n_ctx, pos = cs.pos;
             setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
             setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
             SCOPED_TRACE(std::string("early ") + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
                          std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
-                         std::to_string(cs.swa));
+                         std::to_string(cs.swa) + (cs.qkn ? " q/k norm" : ""));
             const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
             auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
                  v = random_floats(static_cast<size_t>(nkv * hd), 83u);
@@ -576,9 +580,28 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
             ASSERT_TRUE(upload(dvc.p, vraw.data(), vraw.size()).ok());
             ASSERT_TRUE(upload(dinv.p, table.data(), sizeof(float) * table.size()).ok());
             ASSERT_TRUE(upload(dpos.p, &pos, sizeof(pos)).ok());
+            // q/k norm weights around 1 (as trained ones are), eps large enough to matter in the reference.
+            auto wq = random_floats(static_cast<size_t>(hd), 87u), wk = random_floats(static_cast<size_t>(hd), 88u);
+            for (auto* w : {&wq, &wk})
+                for (auto& x : *w) x = 1.0f + 0.3f * x;
+            const float eps = 1e-2f;
+            DevBuf dwq(sizeof(float) * hd), dwk(sizeof(float) * hd);
+            ASSERT_TRUE(upload(dwq.p, wq.data(), sizeof(float) * hd).ok());
+            ASSERT_TRUE(upload(dwk.p, wk.data(), sizeof(float) * hd).ok());
             attention_fused(dq.f(), dk.f(), dv.f(), dkc.p, dvc.p, cs.f16, nh, nkv, hd, n_ctx, cs.n_rot, dinv.f(), cs.neox,
-                            static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f(), cs.swa);
+                            static_cast<const int32_t*>(dpos.p), scale, dsc.f(), true, dout.f(), cs.swa, cs.qkn ? dwq.f() : nullptr,
+                            cs.qkn ? dwk.f() : nullptr, eps);
             ASSERT_TRUE(sync("fused attention").ok());
+            if (cs.qkn) {  // head_rms_norm's arithmetic: the sum of squares and the scaling in double
+                auto norm = [&](float* x, const std::vector<float>& w) {
+                    double ss = 0.0;
+                    for (int i = 0; i < hd; ++i) ss += static_cast<double>(x[i]) * x[i];
+                    const double sc = 1.0 / std::sqrt(ss / hd + eps);
+                    for (int i = 0; i < hd; ++i) x[i] = static_cast<float>(x[i] * sc * w[static_cast<size_t>(i)]);
+                };
+                for (int h = 0; h < nh; ++h) norm(q.data() + h * hd, wq);
+                for (int g = 0; g < nkv; ++g) norm(k.data() + g * hd, wk);
+            }
             // Reference: rotate (float cos/sin of double angles, as ops::rope), cache-round the current k and v.
             auto rot = [&](float* x) {
                 const int half = cs.n_rot / 2;

@@ -51,6 +51,10 @@ struct AttnParams {
     int ldq, ldo, stored;
     size_t seq_stride;  // cache elements per sequence
     __half* out16;
+    // Per-head RMSNorm of q and of the current k before RoPE (qwen3; the QKN kernels only): weights [hd], or null.
+    const float* q_norm;
+    const float* k_norm;
+    float qk_eps;
 };
 
 // Up to 8 16-byte slices of a cached key row (8 E elements, E = 16 / sizeof(C)), all loaded before any is used.
@@ -132,7 +136,18 @@ __device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4&
 // then live in `scores` ([n_head, n_ctx]) instead of shared memory.
 __device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the combining block)
 
-template <typename C, int EARLY>
+// x [hd] (shared memory) times w / rms(x), by one warp; sums in double like the unfused kernels (head_rms_norm).
+__device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd, float eps, int lane) {
+    double ss = 0.0;
+    for (int d = lane; d < hd; d += 32) ss += static_cast<double>(x[d]) * x[d];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+    const double scale = 1.0 / sqrt(ss / hd + eps);
+    for (int d = lane; d < hd; d += 32) x[d] = static_cast<float>(x[d] * scale * w[d]);
+}
+
+// QKN: the per-head q/k RMSNorm (a template parameter so that the other models' kernels keep their code).
+template <typename C, int EARLY, bool QKN>
 __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     const int row = static_cast<int>(blockIdx.x) / (p.n_head * p.s_max), bi = static_cast<int>(blockIdx.x) % (p.n_head * p.s_max);
     const int pos = p.pos_rows ? p.pos_rows[row] : *p.pos;  // uploaded by the host before the launch (never written by a kernel)
@@ -190,6 +205,11 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         if (cur) ks[i] = p.k[g * hd + i], vs[i] = p.v[g * hd + i];
     }
     __syncthreads();
+    if constexpr (QKN) {  // warp 0 normalises q, warp 1 the current k (the cache stores it normalised and roped)
+        if (warp == 0 && p.q_norm) head_norm_warp(qs, p.q_norm, hd, p.qk_eps, lane);
+        if (warp == 1 && cur && p.k_norm) head_norm_warp(ks, p.k_norm, hd, p.qk_eps, lane);
+        __syncthreads();
+    }
     if (p.rope_cs) {  // same float operations as ops::rope and the rope kernel
         if (tid < half) {
             const int i0 = p.neox ? tid : 2 * tid, i1 = p.neox ? tid + half : 2 * tid + 1;
@@ -359,9 +379,14 @@ int attn_min_chunk() { return std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128)); }
 // same step, so they take the kernel without them (80 instead of 127 registers, 3 blocks per SM instead of 2).
 int one_token_early() { return std::clamp(env_int("RZ_CUDA_ATTN_EARLY", 2), 0, 2); }
 
+template <typename C, bool QKN>
+auto split_kernel_qkn(int early) {
+    return early == 2 ? attn_split_kernel<C, 2, QKN> : early == 1 ? attn_split_kernel<C, 1, QKN> : attn_split_kernel<C, 0, QKN>;
+}
+
 template <typename C>
-auto split_kernel(int early) {
-    return early == 2 ? attn_split_kernel<C, 2> : early == 1 ? attn_split_kernel<C, 1> : attn_split_kernel<C, 0>;
+auto split_kernel(int early, bool qkn) {
+    return qkn ? split_kernel_qkn<C, true>(early) : split_kernel_qkn<C, false>(early);
 }
 
 // Shared memory of a split block: q, k, v, the partials, the reduction and `scores` floats of scores.
@@ -369,14 +394,14 @@ size_t split_smem(int hd, size_t scores) { return sizeof(float) * (static_cast<s
 
 // Resident split blocks per SM (registers; shared memory with 512 scores), at most 4: the splits per head are sized
 // to one wave of them.
-int attn_blocks_per_sm(bool f16, int hd, int early) {
-    static std::map<std::tuple<bool, int, int>, int> cache;
-    const auto key = std::make_tuple(f16, hd, early);
+int attn_blocks_per_sm(bool f16, int hd, int early, bool qkn) {
+    static std::map<std::tuple<bool, int, int, bool>, int> cache;
+    const auto key = std::make_tuple(f16, hd, early, qkn);
     if (const auto it = cache.find(key); it != cache.end()) return it->second;
     const size_t smem = split_smem(hd, 512);
     int n = 0;
-    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early), kAttnThreads, smem)
-                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early), kAttnThreads, smem);
+    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early, qkn), kAttnThreads, smem)
+                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early, qkn), kAttnThreads, smem);
     if (e != cudaSuccess) (void)cudaGetLastError(), n = 4;
     return cache[key] = std::clamp(n, 1, 4);
 }
@@ -387,26 +412,28 @@ int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_h
 // The split kernel on `grid` blocks with split_smem(hd, scores) of shared memory.
 void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t scores) {
     const size_t smem = split_smem(p.hd, scores);
+    const bool qkn = p.q_norm || p.k_norm;
     if (f16)
-        launch(split_kernel<__half>(early), grid, kAttnThreads, smem, p);
+        launch(split_kernel<__half>(early, qkn), grid, kAttnThreads, smem, p);
     else
-        launch(split_kernel<float>(early), grid, kAttnThreads, smem, p);
+        launch(split_kernel<float>(early, qkn), grid, kAttnThreads, smem, p);
 }
 
 }  // namespace
 
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out, int n_swa) {
+                     float* out, int n_swa, const float* q_norm, const float* k_norm, float qk_eps) {
     RZ_ASSERT(hd <= kAttnThreads && n_rot / 2 <= kAttnThreads, "attention_fused: head_dim above 256");
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
                  scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0, n_swa};
+    p.q_norm = q_norm, p.k_norm = k_norm, p.qk_eps = qk_eps;
     // Scores in shared memory up to 8192 positions (32 KB; the rest of the block's 48 KB holds q, k, v, partials).
     // Split-KV (RZ_CUDA_ATTN_SPLIT=0: off): up to ~4 blocks per SM over all heads, at most 8192 positions per
     // split (shared-memory scores), the partials must fit the scores buffer (s_max * (hd + 2) <= n_ctx);
     // at least attn_min_chunk() positions per split.
     const int c_min = attn_min_chunk();
-    const int early = one_token_early(), per_sm = attn_blocks_per_sm(f16, hd, early);
+    const int early = one_token_early(), per_sm = attn_blocks_per_sm(f16, hd, early, q_norm || k_norm);
     const int s_max = std::min(std::max((per_sm * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
     size_t scores_smem = 0;

@@ -106,6 +106,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                                           {L.v.dtype, L.v.data, KV, f32(L.vb), bqkv_ + Q + KV}};
             cuda::matvec_rows(s, 3, E, bx_, E, f32(L.attn_norm), p.norm_eps, m, QKV, false);
         }
+        if (L.q_norm || L.k_norm)  // qwen3: per-head RMSNorm of q and k before RoPE (its own launch on this path)
+            cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
         uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
         uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
         cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,

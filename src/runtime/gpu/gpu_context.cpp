@@ -251,8 +251,10 @@ bool GpuContext::fused_capable() const {
         out_norm_b_)
         return false;
     auto ok = [](const DevWeight& w, int cols) { return cuda::fused_supported(w.dtype, cols); };
+    // qwen3's per-head q/k norms run inside the attention launch (one weight row of head_dim each).
+    auto head_norm_ok = [&p](const DevWeight& w) { return !w || (w.rows == 1 && w.cols == p.head_dim); };
     for (const Layer& L : layers_)
-        if (L.attn_norm_b || L.ffn_norm_b || L.q_norm || L.k_norm || L.up_b || !layer_matrices(L, ok)) return false;
+        if (L.attn_norm_b || L.ffn_norm_b || !head_norm_ok(L.q_norm) || !head_norm_ok(L.k_norm) || L.up_b || !layer_matrices(L, ok)) return false;
     return !output_ || ok(output_, E);  // partial offload uploads no output head
 }
 
@@ -317,7 +319,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         prefetch_next();
         cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
-                              scores_, true, att_, p.n_swa);
+                              scores_, true, att_, p.n_swa, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
         prefetch_next();
         cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
         prefetch_next();

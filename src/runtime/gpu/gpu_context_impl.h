@@ -86,6 +86,10 @@ public:
     }
     int64_t kv_cells_total() const override { return static_cast<int64_t>(n_seq_) * n_ctx_; }
     const Model& model() const override { return *model_; }
+    // The decode paths this context takes (for tests): the fused one-token layer, and the most sequences of a decode
+    // step the fused rows kernels take (0: none).
+    bool fused_layer() const { return fused_mv_; }
+    int fused_rows_max() const { return rows_max_; }
 
 private:
     const model::HParams& hp() const { return m_->hp(); }

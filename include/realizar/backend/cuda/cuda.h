@@ -130,10 +130,12 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
 // block per query head; q, k, v are not modified. *pos is read before the wait on the previous kernel: it must
 // come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with quant_out (hd % 32 == 0) also the
-// fused activation buffer. scores: device scratch of n_head * n_ctx floats.
+// fused activation buffer. scores: device scratch of n_head * n_ctx floats. n_swa > 0: sliding window, positions
+// (*pos - n_swa, *pos] only. q_norm / k_norm (qwen3; [hd] each, or null): every q head and the current k head
+// RMS-normalised with that weight (eps qk_eps) before RoPE, as head_rms_norm.
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out, int n_swa = 0);  // n_swa > 0: sliding window, positions (*pos - n_swa, *pos] only
+                     float* out, int n_swa = 0, const float* q_norm = nullptr, const float* k_norm = nullptr, float qk_eps = 0.0f);
 // Decode attention of m query rows, one per sequence (a batched decode step): row i is sequence seq[i] at
 // position pos[i], whose k and v the caller has already roped and stored; the split-KV kernel of
 // attention_fused over caches laid out [seq][n_head_kv][n_ctx][hd]. q rows of stride ldq (roped); out rows of

@@ -1,0 +1,150 @@
+// qwen3 on the GPU's fast paths: the fused one-token layer (its per-head q/k RMSNorm inside the attention launch)
+// and decode steps of several sequences through the fused rows kernels (the norm as its own launch), on synthetic
+// qwen3 models (model::write_synthetic_gguf: head_dim 64 with q twice the residual width, tied head) in Q8_0 and
+// Q4_K_M. References: the unfused kernel sequence (head_rms_norm, then RoPE, store and attention), the same steps
+// one token at a time, and the CPU. CudaGoldenArch covers the block's float arithmetic against Hugging Face through
+// the unfused path (CudaBatchShaped's qwen3 model); FusedAttentionMatchesReference pins the kernel to float64.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "cuda/cuda_test_util.h"
+#include "realizar/model/synthetic.h"
+#include "realizar/runtime/context.h"
+#ifdef RZ_HAVE_CUDA
+#include "runtime/gpu/gpu_context_impl.h"
+#endif
+
+namespace rz::runtime {
+namespace {
+
+struct ScopedEnv {
+    std::vector<std::string> names;
+    explicit ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vs) {
+        for (const auto& [k, v] : vs) setenv(k, v, 1), names.emplace_back(k);
+    }
+    ~ScopedEnv() {
+        for (const auto& n : names) unsetenv(n.c_str());
+    }
+};
+
+std::shared_ptr<Model> synthetic_qwen3(const std::string& ftype, const std::string& path) {
+    model::SyntheticSpec sp;
+    sp.arch    = "qwen3";
+    sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64,
+    sp.n_ff = 768, sp.n_ctx = 256;
+    sp.tied  = true;
+    sp.ftype = ftype;
+    sp.seed  = 77;
+    EXPECT_TRUE(model::write_synthetic_gguf(path, sp).ok());
+    auto m = Model::load(path);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return m.ok() ? *m : nullptr;
+}
+
+int32_t argmax(std::span<const float> l) {
+    return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+}
+
+// Worst row error of the logits rows a and b give for the entries of batch bt that asked for logits.
+double logits_error(const Context& a, const Context& b, const Batch& bt) {
+    double e = 0.0;
+    for (size_t i = 0; i < bt.size(); ++i)
+        if (bt.logits[i]) e = std::max(e, test::row_error(a.logits(i), b.logits(i)));
+    return e;
+}
+
+TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
+    if (!test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+#ifdef RZ_HAVE_CUDA
+    const std::string dir =
+        (std::filesystem::temp_directory_path() / ("rz_qwen3_" + std::to_string(::getpid()))).string();
+    std::filesystem::create_directories(dir);
+    for (const char* ftype : {"Q8_0", "Q4_K_M"}) {
+        SCOPED_TRACE(ftype);
+        auto m = synthetic_qwen3(ftype, dir + "/" + ftype + ".gguf");
+        ASSERT_TRUE(m);
+        constexpr int kSeqs = 4;
+        std::unique_ptr<Context> fused, unfused, rows;
+        {
+            ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};  // every batch token by token through the one-token path
+            fused = test::make_context(m, -1, 128, DType::F16, kSeqs);
+            ScopedEnv env2{{"RZ_CUDA_FUSED", "0"}};
+            unfused = test::make_context(m, -1, 128, DType::F16, kSeqs);
+        }
+        rows     = test::make_context(m, -1, 128, DType::F16, kSeqs);
+        auto cpu = test::make_context(m, 0, 128, DType::F16, kSeqs);
+        ASSERT_TRUE(fused && unfused && rows && cpu);
+        const auto* gf = dynamic_cast<const gpu::GpuContext*>(fused.get());
+        const auto* gu = dynamic_cast<const gpu::GpuContext*>(unfused.get());
+        const auto* gr = dynamic_cast<const gpu::GpuContext*>(rows.get());
+        ASSERT_TRUE(gf && gu && gr);
+        EXPECT_TRUE(gf->fused_layer()) << "qwen3 should take the fused decode layer";
+        EXPECT_FALSE(gu->fused_layer());
+        EXPECT_GE(gr->fused_rows_max(), kSeqs) << "qwen3 decode steps should take the fused rows kernels";
+        // Prompts of 6..15 tokens, token by token everywhere (the KV caches start equal), then steps of all 4
+        // sequences (the rows kernels in `rows`, one token at a time in `fused`), greedy from `fused`.
+        const int V      = m->info().n_vocab;
+        double e_unfused = 0.0, e_cpu = 0.0, e_rows = 0.0, e_rows_unfused = 0.0;
+        std::vector<int32_t> len(kSeqs), next(kSeqs);
+        uint32_t s = 5u;
+        for (int q = 0; q < kSeqs; ++q) {
+            const int n = 6 + 3 * q;
+            for (int i = 0; i < n; ++i) {
+                s = s * 1664525u + 1013904223u;
+                Batch b;
+                b.add(static_cast<int32_t>((s >> 8) % static_cast<uint32_t>(V)), i, q, true);
+                for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get()}) ASSERT_TRUE(c->decode(b).ok());
+                e_unfused = std::max(e_unfused, logits_error(*fused, *unfused, b));
+                e_cpu     = std::max(e_cpu, logits_error(*fused, *cpu, b));
+                e_rows    = std::max(e_rows, logits_error(*rows, *fused, b));
+            }
+            len[static_cast<size_t>(q)]  = n;
+            next[static_cast<size_t>(q)] = argmax(fused->logits(0));
+        }
+        const double e_prompt_rows = e_rows;
+        for (int step = 0; step < 6; ++step) {
+            Batch b;
+            for (int i = 0; i < kSeqs; ++i) {
+                const int q = (i + step) % kSeqs;
+                b.add(next[static_cast<size_t>(q)], len[static_cast<size_t>(q)]++, q, true);
+            }
+            for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get()}) ASSERT_TRUE(c->decode(b).ok());
+            e_unfused      = std::max(e_unfused, logits_error(*fused, *unfused, b));
+            e_cpu          = std::max(e_cpu, logits_error(*fused, *cpu, b));
+            e_rows         = std::max(e_rows, logits_error(*rows, *fused, b));
+            e_rows_unfused = std::max(e_rows_unfused, logits_error(*rows, *unfused, b));
+            for (int i = 0; i < kSeqs; ++i)
+                next[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])] =
+                    argmax(fused->logits(static_cast<size_t>(i)));
+        }
+        std::printf(
+            "[qwen3] synthetic %s: fused one-token layer vs unfused kernels %.3g of std, vs CPU %.3g; rows steps of %d "
+            "vs one "
+            "token at a time %.3g (single tokens %.3g), vs unfused kernels %.3g\n",
+            ftype, e_unfused, e_cpu, kSeqs, e_rows, e_prompt_rows, e_rows_unfused);
+        // Measured on an H200: fused vs unfused 0.036-0.047 (Q8_0) / 0.035-0.051 (Q4_K_M), rows vs one token 8e-7-0.017
+        // / 0.026-0.033, vs the CPU 0.065-0.073 / 0.171-0.181; with the q/k norms skipped in both fused paths (a test
+        // build) fused vs unfused was 3.0 / 3.1. Both GPU paths quantize the activations to int8 per 32 and normalise q
+        // and k in double; they differ by summation order, and the rows steps by their RoPE arithmetic (angles from
+        // inv_freq instead of the cos/sin table) too. A float rounding that moves one int8 activation code by a step is
+        // amplified by the 3 random layers (the one-layer golden models of FusedRowsDecodeMatchesOneTokenLayer stay at
+        // 3e-5), so the bounds are loose, but a missing or misplaced q/k norm moves the logits by more than their std.
+        // The CPU quantizes activations otherwise (Q8_K per 256 for the K types).
+        EXPECT_GT(e_unfused, 0.0) << "identical logits: the fused layer did not run";
+        EXPECT_LE(e_unfused, 0.15);
+        EXPECT_LE(e_rows, 0.15);
+        EXPECT_LE(e_rows_unfused, 0.3);  // the rows path's own norm launch against the unfused reference
+        EXPECT_LE(e_cpu, 0.3);
+    }
+    std::filesystem::remove_all(dir);
+#endif
+}
+
+}  // namespace
+}  // namespace rz::runtime
