@@ -555,18 +555,19 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
     for (const auto& t : types) paths.push_back(kShared + "/golden/quant/q-" + t + ".gguf");
     for (const auto& p : env_list("RZ_CUDA_QUANT_MODELS")) paths.push_back(p);
     constexpr int kSeqs = 16;
-    for (const char* mma : {"1", "0"})  // the tensor-core rows kernels (Q4_K / Q6_K launches of 3-8 tokens), then dp4a
+    for (const char* mma : {"1", "0"})  // the tensor-core rows kernels (Q4_K / Q5_K / Q6_K launches of 3-8 tokens), then dp4a
     for (const auto& path : paths) {
         SCOPED_TRACE(path + " RZ_CUDA_ROWS_MMA=" + mma);
         auto m = load(path);
         ASSERT_TRUE(m);
         const int V = m->info().n_vocab;
-        // Steps of 9-16 sequences take the rows kernels only where every matrix is Q4_K, Q6_K or Q8_0 (tensor cores).
+        // Steps of 9-16 sequences take the rows kernels only where every matrix is Q4_K, Q5_K, Q6_K or Q8_0 (tensor cores).
         bool sixteen = true;
         if (const auto* mi = dynamic_cast<const ModelImpl*>(m.get())) {
             for (const auto& L : mi->weights().layers)
                 for (const auto& w : L.w)
-                    if (w && w.n_rows > 1) sixteen = sixteen && (w.dtype == DType::Q4_K || w.dtype == DType::Q6_K || w.dtype == DType::Q8_0);
+                    if (w && w.n_rows > 1)
+                        sixteen = sixteen && (w.dtype == DType::Q4_K || w.dtype == DType::Q5_K || w.dtype == DType::Q6_K || w.dtype == DType::Q8_0);
         }
         ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}};  // read at each launch: the graphs of these contexts capture it
         std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv;

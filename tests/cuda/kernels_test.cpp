@@ -288,7 +288,7 @@ TEST(CudaKernels, FusedRowsSelection) {
     for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q5_K, DType::Q4_0}) {
         EXPECT_TRUE(fused_rows_supported(t, 2048, 2)) << dtype_name(t);
         EXPECT_TRUE(fused_rows_supported(t, 2048, kFusedRowsDp4a)) << dtype_name(t);
-        const bool mma = t == DType::Q4_K || t == DType::Q6_K || t == DType::Q8_0;
+        const bool mma = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || t == DType::Q8_0;
         EXPECT_EQ(fused_rows_supported(t, 2048, kFusedRowsMax), mma) << dtype_name(t);
     }
     for (DType t : {DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::Q5_0, DType::F16}) EXPECT_FALSE(fused_rows_supported(t, 2048, 4)) << dtype_name(t);
@@ -304,15 +304,18 @@ TEST(CudaKernels, FusedRowsSelection) {
 }
 
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
-// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K, Q6_K, Q8_0 only), each type set the rows kernels read (Q4_K|Q6_K, Q5_K|Q4_0 with
-// Q6_K, Q8_0 with Q4_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
+// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K, Q5_K, Q6_K, Q8_0 only), each type set the rows kernels
+// read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
-// tensor-core kernels (Q4_K|Q6_K launches of 3-8 tokens) and without.
+// tensor-core kernels (Q4_K|Q5_K|Q6_K launches of 3-8 tokens) and without.
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K}, {DType::Q5_K, DType::Q4_0, DType::Q6_K}, {DType::Q8_0, DType::Q4_K, DType::Q8_0}};
+    const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K},
+                                 {DType::Q5_K, DType::Q4_0, DType::Q6_K},
+                                 {DType::Q8_0, DType::Q4_K, DType::Q8_0},
+                                 {DType::Q5_K, DType::Q6_K, DType::Q5_K}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
-    for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q6_K from 3 tokens) and the dp4a ones
+    for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q5_K|Q6_K from 3 tokens) and the dp4a ones
     for (const auto& tt : kTriples) {
         setenv("RZ_CUDA_ROWS_MMA", mma, 1);
         auto takes = [&](int m) { return fused_rows_supported(tt[0], cols, m) && fused_rows_supported(tt[1], cols, m) && fused_rows_supported(tt[2], cols, m); };
@@ -323,7 +326,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
         DevBuf dx(sizeof(float) * kMaxM * cols), dw(sizeof(float) * cols);
         ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
-        for (int m : {2, 3, 5, 8, 12, 16})  // above 8: the Q4_K|Q6_K and Q8_0|Q4_K triples (tensor cores)
+        for (int m : {2, 3, 5, 8, 12, 16})  // above 8: the triples without Q4_0 (tensor cores)
             for (bool norm : {true, false})
                 for (bool acc : {false, true}) {
                     if (!takes(m)) continue;

@@ -1,7 +1,7 @@
 // Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-16 clients; cuda.h,
 // matvec_rows): the one-token kernels of decode_fused.cu with S activation rows, so a step of S tokens reads each
 // weight byte from memory once, like one token. Up to 8 tokens the dp4a kernels apply each step's decoded weights
-// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q6_K matrices from 3 tokens, and Q8_0 from 9, take
+// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q5_K / Q6_K matrices from 3 tokens, and Q8_0 from 9, take
 // int8 tensor cores (fused_mma_rows.cuh). The norm prologue quantizes the S rows of x into shared memory in one
 // pass, with the RMS scale of each row applied after the dot products (the late scale of the one-token prologue),
 // so the block waits at one barrier, not 3 per token.
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
     }
 }
 
-// ---- tensor-core versions for 4-16 tokens (fused_mma_rows.cuh; types Q4_K, Q6_K, and Q8_0 at 16): a block computes one tile of
+// ---- tensor-core versions for 4-16 tokens (fused_mma_rows.cuh; types Q4_K, Q5_K, Q6_K, and Q8_0 above 8): a block computes one tile of
 // 16 consecutive rows of a segment, its 8 warps each a share of the row's blocks, reduced in shared memory.
 __device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
     const int per = (nb + kWarps - 1) / kWarps;
@@ -337,11 +337,11 @@ int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
 // The type-set mask of a rows launch (0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 8: also Q8_0), or -1 where the rows
 // kernels are not instantiated (the llama.cpp low-bit and legacy sets, or Q8_0 with Q5_K / Q4_0).
 int rows_ext(int sets) { return sets == 0 || sets == 1 || sets == 8 ? sets : -1; }
-// Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels) where every matrix of a launch is Q4_K or
-// Q6_K, and above 8 tokens also Q8_0; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the
+// Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels) where every matrix of a launch is Q4_K, Q5_K
+// or Q6_K, and above 8 tokens also Q8_0; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the
 // tensor-core kernels exist).
 bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
-bool mma_type(DType t, int m) { return t == DType::Q4_K || t == DType::Q6_K || (m > kFusedRowsDp4a && t == DType::Q8_0); }
+bool mma_type(DType t, int m) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || (m > kFusedRowsDp4a && t == DType::Q8_0); }
 
 template <typename F>
 void with_rows_ext(int ext, F&& f) {
@@ -387,7 +387,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.act = act_buffer();
     bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);
     for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t, m);
-    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need Q4_K / Q6_K (fused_rows_supported)");
+    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need Q4_K / Q5_K / Q6_K / Q8_0 (fused_rows_supported)");
     if (mma) {  // one block per 16-row tile
         for (int i = 0; i < nseg; ++i) {
             p.seg[i].ngroups = (p.seg[i].rows + 15) / 16;
@@ -422,7 +422,7 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
                           x, ldx, norm_w, eps, m, act_buffer()};
     const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
-    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need Q4_K / Q6_K (fused_rows_supported)");
+    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need Q4_K / Q5_K / Q6_K / Q8_0 (fused_rows_supported)");
     with_s(m, [&](auto s) {
         constexpr int S = decltype(s)::value;
         const size_t smem = static_cast<size_t>(S) * token_smem_bytes(cols);

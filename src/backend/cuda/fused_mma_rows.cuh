@@ -3,8 +3,8 @@
 // 16 weight rows by the 8 token columns of the int8 activations with mma.sync (m16n8k32, m16n8k16 for Q6_K's
 // 16-element scale groups), one quant block (or scale group) per instruction, and scales the int32 tile into
 // float partial sums. At 8 tokens the dp4a kernels are instruction-bound (each weight word decoded and dotted 8
-// times by one lane); here a weight word is decoded once and the 8 tokens cost one instruction. Types: Q4_K, Q6_K
-// (device layouts of common.cuh), and Q8_0 above 8 tokens only: at 8 it measured no faster than its dp4a kernel and
+// times by one lane); here a weight word is decoded once and the 8 tokens cost one instruction. Types: Q4_K, Q5_K,
+// Q6_K (device layouts of common.cuh), and Q8_0 above 8 tokens only: at 8 it measured no faster than its dp4a kernel and
 // 20% slower at 4, since its dp4a path has no decoding to save. sm_80+.
 //
 // Fragments (PTX ISA, mma .s8, lane = 4 g + q): A (16 x 32, row-major) a0 = row g, k 4q .. 4q + 3; a1 = row g + 8,
@@ -74,28 +74,37 @@ __device__ __forceinline__ void mma_q8_0(const uint8_t* lo, const uint8_t* hi, i
     }
 }
 
-// Q4_K: per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high: 2j + 1); the scale
-// d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q) (x.s).
-template <int S>
-__device__ __forceinline__ void mma_q4_k(const uint8_t* lo, const uint8_t* hi, int b0, int b1, const XQT& x, const MmaLane& L,
-                                         float (&acc)[kTokenTiles<S>][4]) {
-    constexpr int NT = kTokenTiles<S>;
+// Q4_K and Q5_K (FIVE): per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high:
+// 2j + 1); the scale d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q)
+// (x.s). Q5_K (176-byte blocks {d, dmin; scales[12]; qh[32]; qs[128]}): element l of sub-block s adds bit s of
+// qh[l] as its 5th bit; lane q's elements 8q .. 8q + 7 take qh bytes 8q .. 8q + 7 in every pair.
+template <int S, bool FIVE>
+__device__ __forceinline__ void mma_qk(const uint8_t* lo, const uint8_t* hi, int b0, int b1, const XQT& x, const MmaLane& L,
+                                       float (&acc)[kTokenTiles<S>][4]) {
+    constexpr int NT = kTokenTiles<S>, BS = FIVE ? 176 : 144, QS = FIVE ? 48 : 16;
     for (int b = b0; b < b1; ++b) {
-        const uint8_t* bl = lo + static_cast<size_t>(b) * 144;
-        const uint8_t* bh = hi + static_cast<size_t>(b) * 144;
+        const uint8_t* bl = lo + static_cast<size_t>(b) * BS;
+        const uint8_t* bh = hi + static_cast<size_t>(b) * BS;
         const uint4 hl = *reinterpret_cast<const uint4*>(bl), hh = *reinterpret_cast<const uint4*>(bh);
         const float2 ml = __half22float2(*reinterpret_cast<const __half2*>(&hl.x)), mh = __half22float2(*reinterpret_cast<const __half2*>(&hh.x));
+        uint2 fl5 = {0u, 0u}, fh5 = {0u, 0u};  // Q5_K: the rows' qh bytes 8q .. 8q + 7
+        if constexpr (FIVE) fl5 = ld_u64(bl + 16 + 8 * L.q), fh5 = ld_u64(bh + 16 + 8 * L.q);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const uint2 wl = ld_u64(bl + 16 + 32 * j + 8 * L.q), wh = ld_u64(bh + 16 + 32 * j + 8 * L.q);
+            const uint2 wl = ld_u64(bl + QS + 32 * j + 8 * L.q), wh = ld_u64(bh + QS + 32 * j + 8 * L.q);
             int scl[2], mnl[2], sch[2], mnh[2];
             k_scale_min_pair(hl, j, scl[0], scl[1], mnl[0], mnl[1]);
             k_scale_min_pair(hh, j, sch[0], sch[1], mnh[0], mnh[1]);
 #pragma unroll
             for (int h = 0; h < 2; ++h) {  // sub-block 2j + h: low (h = 0) or high nibbles
-                constexpr unsigned m4 = 0x0F0F0F0Fu;
+                constexpr unsigned m4 = 0x0F0F0F0Fu, m1 = 0x01010101u;
                 const int sb = 8 * b + 2 * j + h;
-                const unsigned a0 = (wl.x >> (4 * h)) & m4, a1 = (wh.x >> (4 * h)) & m4, a2 = (wl.y >> (4 * h)) & m4, a3 = (wh.y >> (4 * h)) & m4;
+                unsigned a0 = (wl.x >> (4 * h)) & m4, a1 = (wh.x >> (4 * h)) & m4, a2 = (wl.y >> (4 * h)) & m4, a3 = (wh.y >> (4 * h)) & m4;
+                if constexpr (FIVE) {
+                    const int bit = 2 * j + h;
+                    a0 |= ((fl5.x >> bit) & m1) << 4, a1 |= ((fh5.x >> bit) & m1) << 4;
+                    a2 |= ((fl5.y >> bit) & m1) << 4, a3 |= ((fh5.y >> bit) & m1) << 4;
+                }
                 const float fl = ml.x * static_cast<float>(scl[h]), fh = mh.x * static_cast<float>(sch[h]);
                 const float nl = ml.y * static_cast<float>(mnl[h]), nh = mh.y * static_cast<float>(mnh[h]);
 #pragma unroll
@@ -161,7 +170,8 @@ __device__ __forceinline__ void mma_tile(int t, const uint8_t* lo, const uint8_t
     if constexpr (S > 8) {  // Q8_0 only above 8 tokens (see above): the smaller kernels stay without its code
         if (t == kQ8_0) return mma_q8_0<S>(lo, hi, nb, k0, k1, x, L, acc);
     }
-    if (t == kQ4_K) mma_q4_k<S>(lo, hi, k0, k1, x, L, acc);
+    if (t == kQ4_K) mma_qk<S, false>(lo, hi, k0, k1, x, L, acc);
+    else if (t == kQ5_K) mma_qk<S, true>(lo, hi, k0, k1, x, L, acc);
     else mma_q6_k<S>(lo, hi, nb, k0, k1, x, L, acc);
 }
 

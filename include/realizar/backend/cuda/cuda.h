@@ -111,7 +111,7 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
 // ---- The same mat-vecs for m <= kFusedRowsMax tokens at once (src/backend/cuda/decode_rows.cu): a decode step
 // of several sequences reads each weight once. Up to kFusedRowsDp4a tokens: Q4_K, Q5_K, Q6_K, Q4_0, Q8_0 (Q8_0 not
-// with Q5_K / Q4_0 in one launch); more: Q4_K, Q6_K and Q8_0 (tensor cores). fused_rows_supported(t, cols, m): type t
+// with Q5_K / Q4_0 in one launch); more: Q4_K, Q5_K, Q6_K and Q8_0 (tensor cores). fused_rows_supported(t, cols, m): type t
 // with rows of `cols` for m tokens; fused_rows_fit: m tokens of norm_cols-long normed rows and act_cols-long
 // fused-buffer rows fit the kernels' shared memory and the fused activation buffer.
 constexpr int kFusedRowsMax = 16;
