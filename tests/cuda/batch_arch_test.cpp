@@ -219,18 +219,7 @@ namespace {
 
 const std::string& kShared = test::cuda_shared_dir();
 
-struct Env {  // environment variables for the contexts created in its scope (read at Context::create)
-    std::vector<std::string> names;
-    Env(std::initializer_list<std::pair<const char*, const char*>> kv) {
-        for (const auto& [k, v] : kv) {
-            setenv(k, v, 1);
-            names.emplace_back(k);
-        }
-    }
-    ~Env() {
-        for (const auto& k : names) unsetenv(k.c_str());
-    }
-};
+using Env = test::ScopedEnv;  // environment variables for the contexts created in its scope
 
 std::unique_ptr<Context> ctx(const std::shared_ptr<Model>& m, int n_gpu_layers, DType cache = DType::F32) {
     return test::make_context(m, n_gpu_layers, 128, cache);

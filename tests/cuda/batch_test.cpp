@@ -334,19 +334,7 @@ using test::env_list;
 #define REQUIRE_DEVICE() \
     if (!have_device()) GTEST_SKIP() << "no CUDA device"
 
-// Sets environment variables for the contexts created in its scope (the GPU context reads them at create()).
-struct ScopedEnv {
-    std::vector<std::string> names;
-    ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> kv) {
-        for (const auto& [k, v] : kv) {
-            setenv(k, v, 1);
-            names.emplace_back(k);
-        }
-    }
-    ~ScopedEnv() {
-        for (const auto& k : names) unsetenv(k.c_str());
-    }
-};
+using test::ScopedEnv;
 
 std::unique_ptr<Context> make_ctx(const std::shared_ptr<Model>& m, bool gpu, DType cache, int n_ctx, int n_seq = 1) {
     return test::make_context(m, gpu ? 999 : 0, n_ctx, cache, n_seq, 4);

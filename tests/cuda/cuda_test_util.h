@@ -13,6 +13,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "realizar/core/fp16.h"
@@ -49,6 +50,20 @@ inline std::vector<std::string> env_list(const char* name) {
         if (!s.empty()) out.push_back(s);
     return out;
 }
+
+// Sets environment variables for the contexts created in its scope (the GPU context reads them at create()).
+struct ScopedEnv {
+    std::vector<std::string> names;
+    ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> kv) {
+        for (const auto& [k, v] : kv) {
+            setenv(k, v, 1);
+            names.emplace_back(k);
+        }
+    }
+    ~ScopedEnv() {
+        for (const auto& k : names) unsetenv(k.c_str());
+    }
+};
 
 // A context of m for the tests: n_gpu_layers 0 runs it on the CPU, 999 (or -1) all on the GPU, anything between
 // splits it. A failed creation fails the test and gives null.

@@ -156,19 +156,7 @@ namespace {
 
 bool have_device() { return test::cuda_device_present(); }
 
-// Sets environment variables for the contexts created in its scope (the GPU context reads them at create()).
-struct ScopedEnv {
-    std::vector<std::string> names;
-    ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> kv) {
-        for (const auto& [k, v] : kv) {
-            setenv(k, v, 1);
-            names.emplace_back(k);
-        }
-    }
-    ~ScopedEnv() {
-        for (const auto& k : names) unsetenv(k.c_str());
-    }
-};
+using test::ScopedEnv;
 
 std::shared_ptr<Model> load(const std::string& path) {
     auto m = Model::load(path);

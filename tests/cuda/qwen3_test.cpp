@@ -23,15 +23,7 @@
 namespace rz::runtime {
 namespace {
 
-struct ScopedEnv {
-    std::vector<std::string> names;
-    explicit ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vs) {
-        for (const auto& [k, v] : vs) setenv(k, v, 1), names.emplace_back(k);
-    }
-    ~ScopedEnv() {
-        for (const auto& n : names) unsetenv(n.c_str());
-    }
-};
+using test::ScopedEnv;
 
 std::shared_ptr<Model> synthetic_qwen3(const std::string& ftype, const std::string& path) {
     model::SyntheticSpec sp;
@@ -45,18 +37,6 @@ std::shared_ptr<Model> synthetic_qwen3(const std::string& ftype, const std::stri
     auto m = Model::load(path);
     EXPECT_TRUE(m.ok()) << m.status().message();
     return m.ok() ? *m : nullptr;
-}
-
-int32_t argmax(std::span<const float> l) {
-    return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
-}
-
-// Worst row error of the logits rows a and b give for the entries of batch bt that asked for logits.
-double logits_error(const Context& a, const Context& b, const Batch& bt) {
-    double e = 0.0;
-    for (size_t i = 0; i < bt.size(); ++i)
-        if (bt.logits[i]) e = std::max(e, test::row_error(a.logits(i), b.logits(i)));
-    return e;
 }
 
 TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
@@ -100,9 +80,9 @@ TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
                 Batch b;
                 b.add(static_cast<int32_t>((s >> 8) % static_cast<uint32_t>(V)), i, q, true);
                 for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get()}) ASSERT_TRUE(c->decode(b).ok());
-                e_unfused = std::max(e_unfused, logits_error(*fused, *unfused, b));
-                e_cpu     = std::max(e_cpu, logits_error(*fused, *cpu, b));
-                e_rows    = std::max(e_rows, logits_error(*rows, *fused, b));
+                e_unfused = std::max(e_unfused, test::logits_error(*fused, *unfused, b));
+                e_cpu     = std::max(e_cpu, test::logits_error(*fused, *cpu, b));
+                e_rows    = std::max(e_rows, test::logits_error(*rows, *fused, b));
             }
             len[static_cast<size_t>(q)]  = n;
             next[static_cast<size_t>(q)] = argmax(fused->logits(0));
@@ -115,10 +95,10 @@ TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
                 b.add(next[static_cast<size_t>(q)], len[static_cast<size_t>(q)]++, q, true);
             }
             for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get()}) ASSERT_TRUE(c->decode(b).ok());
-            e_unfused      = std::max(e_unfused, logits_error(*fused, *unfused, b));
-            e_cpu          = std::max(e_cpu, logits_error(*fused, *cpu, b));
-            e_rows         = std::max(e_rows, logits_error(*rows, *fused, b));
-            e_rows_unfused = std::max(e_rows_unfused, logits_error(*rows, *unfused, b));
+            e_unfused      = std::max(e_unfused, test::logits_error(*fused, *unfused, b));
+            e_cpu          = std::max(e_cpu, test::logits_error(*fused, *cpu, b));
+            e_rows         = std::max(e_rows, test::logits_error(*rows, *fused, b));
+            e_rows_unfused = std::max(e_rows_unfused, test::logits_error(*rows, *unfused, b));
             for (int i = 0; i < kSeqs; ++i)
                 next[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])] =
                     argmax(fused->logits(static_cast<size_t>(i)));
