@@ -272,8 +272,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.pf = pf;
     int rows = 0, groups1 = 0;  // groups1: row groups of the one-row kernel
     for (int i = 0; i < nseg; ++i) {
-        const int t = static_cast<int>(segs[i].t);
-        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
+        p.seg[i] = seg_of(segs[i], cols);
         rows += segs[i].rows;
         groups1 += (segs[i].rows + kMvWarps - 1) / kMvWarps;
     }

@@ -369,9 +369,8 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     RowsParams p{};
     int sets = 0;
     for (int i = 0; i < nseg; ++i) {
-        const int t = static_cast<int>(segs[i].t);
         sets |= ext_mask(segs[i].t);
-        p.seg[i] = SegD{static_cast<const uint8_t*>(segs[i].W), segs[i].bias, segs[i].y, row_bytes(segs[i].t, cols), segs[i].rows, t, 0};
+        p.seg[i] = seg_of(segs[i], cols);
     }
     const int ext = rows_ext(sets);
     RZ_ASSERT(ext >= 0, "matvec_rows: types without rows kernels (fused_rows_supported)");
@@ -388,20 +387,17 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);
     for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need Q4_K / Q5_K / Q6_K / Q8_0 (fused_rows_supported)");
-    if (mma) {  // one block per 16-row tile
-        for (int i = 0; i < nseg; ++i) {
-            p.seg[i].ngroups = (p.seg[i].rows + 15) / 16;
-            p.ngroups += p.seg[i].ngroups;
-        }
+    const int group = mma ? 16 : kWarps;  // rows of a group: a 16-row tensor-core tile, or a row per warp
+    for (int i = 0; i < nseg; ++i) {
+        p.seg[i].ngroups = (p.seg[i].rows + group - 1) / group;
+        p.ngroups += p.seg[i].ngroups;
+    }
+    if (mma) {  // one block per tile
         with_s(m, [&](auto s) {
             constexpr int S = decltype(s)::value;
             if constexpr (S >= 4) launch_rows(&mv_mma_kernel<S>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
         });
         return;
-    }
-    for (int i = 0; i < nseg; ++i) {
-        p.seg[i].ngroups = (p.seg[i].rows + kWarps - 1) / kWarps;
-        p.ngroups += p.seg[i].ngroups;
     }
     with_s(m, [&](auto s) {
         constexpr int S = decltype(s)::value;

@@ -14,6 +14,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/fused_dot.cuh"
+#include "realizar/backend/cuda/cuda.h"
 
 namespace rz::cuda::detail::fused {
 namespace {
@@ -191,6 +192,11 @@ struct SegD {
     int type;
     int ngroups;
 };
+
+// A launch's segment from the caller's MatvecSeg over rows of `cols` (host side; ngroups is filled per kernel).
+inline SegD seg_of(const MatvecSeg& m, int cols) {
+    return SegD{static_cast<const uint8_t*>(m.W), m.bias, m.y, row_bytes(m.t, cols), m.rows, static_cast<int>(m.t), 0};
+}
 
 template <typename P>
 __device__ __forceinline__ SegD pick_seg(const P& p, int& g) {
