@@ -91,7 +91,15 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
     if (is_output) return base == DType::Q8_0 ? DType::Q8_0 : DType::Q6_K;  // row fallback applied by the caller
     auto has = [&](const char* part) { return name.find(part) != std::string::npos; };
     const int i = layer, n = n_layer;
-    if (has(".attn_v.") || has(".attn_qkv.")) {
+    if (has(".attn_qkv.")) {  // llama.cpp's rule for a fused q|k|v (phi2, ...), not attn_v's
+        switch (f.mix) {
+            case Mix::kQ3KM: return DType::Q4_K;
+            case Mix::kQ4KM: return DType::Q5_K;
+            case Mix::kQ5KM: return DType::Q6_K;
+            default: return base;
+        }
+    }
+    if (has(".attn_v.")) {
         switch (f.mix) {
             case Mix::kQ2K: return n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
             case Mix::kQ3KM: return i < 2 ? DType::Q5_K : DType::Q4_K;

@@ -20,9 +20,10 @@ struct Shape {
     const char* name;
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     double rope_theta;
-    const char* arch = "llama";  // the others are written as llama blocks of their shape
+    const char* arch = "llama";  // the others (qwen2.5, llama-3.2) are written as llama blocks of their shape
     int head_dim = 0;            // 0: n_embd / n_head
     bool tied = false;           // output head = token embeddings
+    int n_rot = 0;               // rotated dims per head; 0: head_dim
 };
 
 // From each model's config.json (public model cards).
@@ -30,7 +31,7 @@ constexpr Shape kShapes[] = {
     {"tinyllama-1.1b", 32000, 2048, 22, 32, 4, 5632, 2048, 10000.0},
     {"qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0},
     {"llama-3.2-1b", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0},
-    {"phi-2", 51200, 2560, 32, 32, 32, 10240, 2048, 10000.0},
+    {"phi-2", 51200, 2560, 32, 32, 32, 10240, 2048, 10000.0, "phi2", 0, false, 32},  // partial_rotary_factor 0.4 of 80
     {"qwen3-0.6b", 151936, 1024, 28, 16, 8, 3072, 40960, 1000000.0, "qwen3", 128, true},
     {"qwen3-1.7b", 151936, 2048, 28, 16, 8, 6144, 40960, 1000000.0, "qwen3", 128, true},
     {"qwen3-4b", 151936, 2560, 36, 32, 8, 9728, 40960, 1000000.0, "qwen3", 128, true},
@@ -81,6 +82,7 @@ Status write_synthetic(const SyntheticOptions& o) {
     sp.arch = shape->arch;
     sp.head_dim = shape->head_dim;
     sp.tied = shape->tied;
+    sp.n_rot = shape->n_rot;
     sp.seed = o.seed;
     // The synthetic writer itself produces these exactly as llama.cpp's mix would; the others are written in
     // F16 and quantized by the conversion pass with our recipe.

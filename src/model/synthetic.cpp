@@ -37,8 +37,10 @@ Result<DType> synthetic_tensor_type(const std::string& ftype, const std::string&
     const bool is_output = name == "output.weight";
     const bool more = layer >= 0 && use_more_bits(layer, n_layer) &&
                       (name.find("attn_v") != std::string::npos || name.find("ffn_down") != std::string::npos);
-    if (ftype == "Q4_K_M") return is_output || more ? DType::Q6_K : DType::Q4_K;
-    if (ftype == "Q5_K_M") return is_output || more ? DType::Q6_K : DType::Q5_K;
+    // llama.cpp gives a fused q|k|v (phi2) one step more than the base type in these mixes.
+    const bool qkv = name.find("attn_qkv") != std::string::npos;
+    if (ftype == "Q4_K_M") return is_output || more ? DType::Q6_K : qkv ? DType::Q5_K : DType::Q4_K;
+    if (ftype == "Q5_K_M") return is_output || more || qkv ? DType::Q6_K : DType::Q5_K;
     if (ftype == "Q4_0") return is_output ? DType::Q6_K : DType::Q4_0;
     auto t = dtype_from_name(ftype);
     if (!t) return invalid_argument(fmt::format("synthetic model: unknown ftype '{}'", ftype));
@@ -49,47 +51,66 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.head_dim < 0 || (sp.head_dim == 0 && sp.n_embd % sp.n_head != 0) ||
         sp.n_head % sp.n_head_kv != 0 || sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
         return invalid_argument("synthetic model: inconsistent shape");
-    if (sp.arch != "llama" && sp.arch != "qwen3") return invalid_argument(fmt::format("synthetic model: unknown architecture '{}'", sp.arch));
-    const bool qwen3 = sp.arch == "qwen3";
+    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2")
+        return invalid_argument(fmt::format("synthetic model: unknown architecture '{}'", sp.arch));
+    const bool qwen3 = sp.arch == "qwen3", phi2 = sp.arch == "phi2";
     const int64_t hd = sp.head_dim > 0 ? sp.head_dim : sp.n_embd / sp.n_head;
     const int64_t q = hd * sp.n_head, kv = hd * sp.n_head_kv;
+    if (sp.n_rot < 0 || sp.n_rot > hd || sp.n_rot % 2 != 0) return invalid_argument("synthetic model: n_rot outside [0, head_dim] or odd");
     struct T {
         std::string name;
         int layer;
         int64_t rows, cols;
         DType type;
-        bool norm;
-        float spread = 0.1f;  // norm weights: 1 + spread * N(0, 1)
+        bool vec;      // a norm weight or bias vector (F32): center + spread * N(0, 1)
+        float center;  // 1 for norm weights, 0 for biases
+        float spread;
     };
     std::vector<T> ts;
-    auto add = [&](std::string name, int layer, int64_t rows, int64_t cols, bool norm, float spread = 0.1f) -> Status {
-        DType t = DType::F32;
-        if (!norm) {  // a tied token_embd is the output matrix too: llama.cpp's mixes give it the output's type
-            const bool as_output = sp.tied && name == "token_embd.weight";
-            RZ_ASSIGN_OR_RETURN(t, synthetic_tensor_type(sp.ftype, as_output ? "output.weight" : name, layer, sp.n_layer));
-        }
-        ts.push_back({std::move(name), layer, rows, cols, t, norm, spread});
+    auto add = [&](std::string name, int layer, int64_t rows, int64_t cols) -> Status {
+        // a tied token_embd is the output matrix too: llama.cpp's mixes give it the output's type
+        const bool as_output = sp.tied && name == "token_embd.weight";
+        RZ_ASSIGN_OR_RETURN(DType t, synthetic_tensor_type(sp.ftype, as_output ? "output.weight" : name, layer, sp.n_layer));
+        ts.push_back({std::move(name), layer, rows, cols, t, false, 0.0f, 0.0f});
         return Status::Ok();
     };
-    RZ_RETURN_IF_ERROR(add("token_embd.weight", -1, sp.n_vocab, sp.n_embd, false));
-    for (int il = 0; il < sp.n_layer; ++il) {
+    auto add_vec = [&](std::string name, int64_t n, float center, float spread = 0.1f) {
+        ts.push_back({std::move(name), -1, 1, n, DType::F32, true, center, spread});
+    };
+    RZ_RETURN_IF_ERROR(add("token_embd.weight", -1, sp.n_vocab, sp.n_embd));
+    for (int il = 0; il < sp.n_layer && phi2; ++il) {  // LayerNorm (bias) feeding attention and the MLP in parallel
         const std::string b = fmt::format("blk.{}.", il);
-        RZ_RETURN_IF_ERROR(add(b + "attn_norm.weight", il, 1, sp.n_embd, true));
-        RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, q, sp.n_embd, false));
-        RZ_RETURN_IF_ERROR(add(b + "attn_k.weight", il, kv, sp.n_embd, false));
-        RZ_RETURN_IF_ERROR(add(b + "attn_v.weight", il, kv, sp.n_embd, false));
-        if (qwen3) {  // spread wider than the other norms: a path that skipped them moves the logits clearly (tests)
-            RZ_RETURN_IF_ERROR(add(b + "attn_q_norm.weight", il, 1, hd, true, 0.5f));
-            RZ_RETURN_IF_ERROR(add(b + "attn_k_norm.weight", il, 1, hd, true, 0.5f));
-        }
-        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q, false));
-        RZ_RETURN_IF_ERROR(add(b + "ffn_norm.weight", il, 1, sp.n_embd, true));
-        RZ_RETURN_IF_ERROR(add(b + "ffn_gate.weight", il, sp.n_ff, sp.n_embd, false));
-        RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff, false));
-        RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd, false));
+        add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
+        add_vec(b + "attn_norm.bias", sp.n_embd, 0.0f);
+        RZ_RETURN_IF_ERROR(add(b + "attn_qkv.weight", il, q + 2 * kv, sp.n_embd));
+        add_vec(b + "attn_qkv.bias", q + 2 * kv, 0.0f);
+        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q));
+        add_vec(b + "attn_output.bias", sp.n_embd, 0.0f);
+        RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd));
+        add_vec(b + "ffn_up.bias", sp.n_ff, 0.0f);
+        RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff));
+        add_vec(b + "ffn_down.bias", sp.n_embd, 0.0f);
     }
-    RZ_RETURN_IF_ERROR(add("output_norm.weight", -1, 1, sp.n_embd, true));
-    if (!sp.tied) RZ_RETURN_IF_ERROR(add("output.weight", -1, sp.n_vocab, sp.n_embd, false));
+    for (int il = 0; il < sp.n_layer && !phi2; ++il) {
+        const std::string b = fmt::format("blk.{}.", il);
+        add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
+        RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, q, sp.n_embd));
+        RZ_RETURN_IF_ERROR(add(b + "attn_k.weight", il, kv, sp.n_embd));
+        RZ_RETURN_IF_ERROR(add(b + "attn_v.weight", il, kv, sp.n_embd));
+        if (qwen3) {  // spread wider than the other norms: a path that skipped them moves the logits clearly (tests)
+            add_vec(b + "attn_q_norm.weight", hd, 1.0f, 0.5f);
+            add_vec(b + "attn_k_norm.weight", hd, 1.0f, 0.5f);
+        }
+        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q));
+        add_vec(b + "ffn_norm.weight", sp.n_embd, 1.0f);
+        RZ_RETURN_IF_ERROR(add(b + "ffn_gate.weight", il, sp.n_ff, sp.n_embd));
+        RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff));
+        RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd));
+    }
+    add_vec("output_norm.weight", sp.n_embd, 1.0f);
+    if (phi2) add_vec("output_norm.bias", sp.n_embd, 0.0f);
+    if (!sp.tied) RZ_RETURN_IF_ERROR(add("output.weight", -1, sp.n_vocab, sp.n_embd));
+    if (phi2 && !sp.tied) add_vec("output.bias", sp.n_vocab, 0.0f);
 
     formats::GgufWriter w(path);
     using formats::MetaValue;
@@ -107,11 +128,11 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
         w.add_metadata(a + ".attention.key_length", u32(hd));
         w.add_metadata(a + ".attention.value_length", u32(hd));
     }
-    w.add_metadata(a + ".attention.layer_norm_rms_epsilon", MetaValue::f32(qwen3 ? 1e-6f : 1e-5f));
+    w.add_metadata(a + (phi2 ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), MetaValue::f32(qwen3 ? 1e-6f : 1e-5f));
     w.add_metadata(a + ".rope.freq_base", MetaValue::f32(static_cast<float>(sp.rope_theta)));
-    w.add_metadata(a + ".rope.dimension_count", u32(hd));
+    w.add_metadata(a + ".rope.dimension_count", u32(sp.n_rot > 0 ? sp.n_rot : hd));
     w.add_metadata(a + ".vocab_size", u32(sp.n_vocab));
-    for (const T& t : ts) w.add_tensor(t.name, t.type, t.norm ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols});
+    for (const T& t : ts) w.add_tensor(t.name, t.type, t.vec ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols});
     RZ_RETURN_IF_ERROR(w.begin());
 
     Rng rng{sp.seed * 0x9E3779B97F4A7C15ull + 1};
@@ -119,9 +140,9 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     std::map<std::pair<DType, int64_t>, std::vector<uint8_t>> pools;
     std::vector<float> row;
     for (const T& t : ts) {
-        if (t.norm) {
+        if (t.vec) {
             row.resize(static_cast<size_t>(t.cols));
-            for (auto& x : row) x = 1.0f + t.spread * rng.normal();
+            for (auto& x : row) x = t.center + t.spread * rng.normal();
             RZ_RETURN_IF_ERROR(w.write_tensor({reinterpret_cast<const uint8_t*>(row.data()), row.size() * 4}));
             continue;
         }

@@ -74,6 +74,12 @@ TEST(QuantMix, LlamaCppRecipes) {
     EXPECT_EQ(mix("q2_k", "blk.9.attn_v.weight", 9, 22, 2), DType::Q3_K);
     EXPECT_EQ(mix("q2_k", "blk.9.ffn_down.weight", 9, 22), DType::Q3_K);
     EXPECT_EQ(mix("q2_k", "blk.9.attn_output.weight", 9, 22), DType::Q3_K);
+    // A fused q|k|v (phi2) has its own rule in llama.cpp, not attn_v's: one step up in Q3_K_M / Q4_K_M / Q5_K_M on every layer.
+    EXPECT_EQ(mix("q4_k_m", "blk.0.attn_qkv.weight", 0, 32), DType::Q5_K);
+    EXPECT_EQ(mix("q4_k_m", "blk.5.attn_qkv.weight", 5, 32), DType::Q5_K);
+    EXPECT_EQ(mix("q5_k_m", "blk.5.attn_qkv.weight", 5, 32), DType::Q6_K);
+    EXPECT_EQ(mix("q3_k_m", "blk.0.attn_qkv.weight", 0, 32), DType::Q4_K);
+    EXPECT_EQ(mix("q4_k_s", "blk.0.attn_qkv.weight", 0, 32), DType::Q4_K);
     EXPECT_EQ(mix("q8_0", "output.weight", -1, 22), DType::Q8_0);
     EXPECT_EQ(mix("q4_0", "output.weight", -1, 22), DType::Q6_K);
     EXPECT_EQ(mix("f16", "output.weight", -1, 22), DType::F16);

@@ -1,6 +1,7 @@
-// The synthetic writer's qwen3 blocks (model::write_synthetic_gguf with arch "qwen3", the `convert --synthetic
-// qwen3-*` shapes): they must load as qwen3 (q/k norms, explicit head_dim wider than n_embd / n_head, tied head
-// with llama.cpp's output type) and run, since the GPU benchmarks of that architecture rest on them.
+// The synthetic writer's qwen3 and phi2 blocks (model::write_synthetic_gguf with arch "qwen3" / "phi2", the `convert
+// --synthetic qwen3-*` / `phi-2` shapes): they must load as their architectures (qwen3: q/k norms, explicit head_dim
+// wider than n_embd / n_head, tied head with llama.cpp's output type; phi2 below) and run, since the GPU benchmarks
+// of those architectures rest on them.
 #include <cmath>
 
 #include "convert/convert_util.h"
@@ -65,6 +66,59 @@ TEST(Synthetic, Qwen3BlocksLoadAsQwen3WithTiedHead) {
         }
         EXPECT_GT(ss, 0.0);
     }
+}
+
+// phi2 blocks (the `convert --synthetic phi-2` shape): LayerNorm with bias, parallel attention and plain GELU MLP, fused
+// q|k|v with llama.cpp's Q4_K_M type for it (Q5_K), partial rotary, biases on every projection and the head.
+TEST(Synthetic, Phi2BlocksLoadAsPhi2) {
+    ScratchDir dir;
+    model::SyntheticSpec sp;
+    sp.arch    = "phi2";
+    sp.n_vocab = 512, sp.n_embd = 256, sp.n_layer = 2, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 1024, sp.n_ctx = 128;
+    sp.n_rot     = 16;
+    sp.ftype     = "Q4_K_M";
+    sp.pool_rows = 8;
+    const std::string path = dir / "phi2.gguf";
+    ASSERT_TRUE(model::write_synthetic_gguf(path, sp).ok());
+    auto m = runtime::Model::load(path);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
+    ASSERT_NE(mi, nullptr);
+    EXPECT_EQ((*m)->info().arch, "phi2");
+    const model::HParams& hp = mi->hp();
+    EXPECT_TRUE(hp.parallel_block);
+    EXPECT_EQ(hp.norm, model::NormType::kLayer);
+    EXPECT_EQ(hp.ffn, model::FfnType::kPlain);
+    EXPECT_EQ(hp.act, model::Activation::kGeluTanh);
+    EXPECT_EQ(hp.n_rot, 16);
+    EXPECT_EQ(hp.head_dim, 64);
+    const auto& w  = mi->weights();
+    const auto& L1 = w.layers[1];
+    ASSERT_TRUE(L1[model::Role::kAttnQkv] && L1[model::Role::kAttnQkvB] && L1[model::Role::kAttnNormB] && L1[model::Role::kFfnUpB] &&
+                L1[model::Role::kFfnDownB] && L1[model::Role::kAttnOutB]);
+    EXPECT_FALSE(L1[model::Role::kFfnGate]);
+    EXPECT_EQ(L1[model::Role::kAttnQkv].dtype, DType::Q5_K);
+    EXPECT_EQ(L1[model::Role::kFfnUp].dtype, DType::Q4_K);
+    EXPECT_TRUE(w[model::Role::kOutputB] && w[model::Role::kOutputNormB]);
+    EXPECT_EQ(w.output().dtype, DType::Q6_K);
+    runtime::ContextOptions o;
+    o.n_ctx     = 32;
+    o.n_threads = 2;
+    auto c      = runtime::Context::create(*m, o);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    runtime::Batch b;
+    for (int i = 0; i < 5; ++i) b.add(7 + 31 * i, i, 0, i == 4);
+    ASSERT_TRUE((*c)->decode(b).ok());
+    const auto l = (*c)->logits(4);
+    ASSERT_EQ(l.size(), 512u);
+    double ss = 0.0;
+    for (float v : l) {
+        ASSERT_TRUE(std::isfinite(v));
+        ss += static_cast<double>(v) * v;
+    }
+    EXPECT_GT(ss, 0.0);
+    sp.n_rot = 65;  // beyond head_dim
+    EXPECT_EQ(model::write_synthetic_gguf(dir / "bad.gguf", sp).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Synthetic, RejectsUnknownArchitecturesAndInconsistentHeadDims) {
