@@ -51,7 +51,7 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.head_dim < 0 || (sp.head_dim == 0 && sp.n_embd % sp.n_head != 0) ||
         sp.n_head % sp.n_head_kv != 0 || sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
         return invalid_argument("synthetic model: inconsistent shape");
-    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2")
+    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2" && sp.arch != "gemma")
         return invalid_argument(fmt::format("synthetic model: unknown architecture '{}'", sp.arch));
     const bool qwen3 = sp.arch == "qwen3", phi2 = sp.arch == "phi2";
     const int64_t hd = sp.head_dim > 0 ? sp.head_dim : sp.n_embd / sp.n_head;
