@@ -1,9 +1,16 @@
-// qwen3 on the GPU's fast paths: the fused one-token layer (its per-head q/k RMSNorm inside the attention launch)
-// and decode steps of several sequences through the fused rows kernels (the norm as its own launch), on synthetic
-// qwen3 models (model::write_synthetic_gguf: head_dim 64 with q twice the residual width, tied head) in Q8_0 and
-// Q4_K_M. References: the unfused kernel sequence (head_rms_norm, then RoPE, store and attention), the same steps
-// one token at a time, and the CPU. CudaGoldenArch covers the block's float arithmetic against Hugging Face through
-// the unfused path (CudaBatchShaped's qwen3 model); FusedAttentionMatchesReference pins the kernel to float64.
+// Non-llama blocks on the GPU's fast paths, on synthetic models (model::write_synthetic_gguf) in Q8_0 and Q4_K_M:
+// - qwen3: the fused one-token layer (its per-head q/k RMSNorm inside the attention launch) and decode steps of several
+//   sequences through the fused rows kernels (the norm as its own launch); head_dim 64 with q twice the residual
+//   width, tied head.
+// - phi2: the fused one-token layer with the LayerNorm prologue (biases), the parallel block (FFN before o), the plain
+//   GELU FFN kernel and o quantizing the float attention output of head_dim 80 itself; partial NEOX rotary (32 of
+//   80), biases on every projection and the head. Decode steps of several sequences: the rows kernels composed with
+//   LayerNorm rows and the FFN in float (gpu_batch.cpp rows_layer_generic).
+// - gemma: the fused one-token layer with the GELU-gated FFN kernel, head_dim 128 (twice n_embd / n_head), one KV
+//   head, tied head, scaled embeddings; decode steps through the rows kernels with the GELU GLU.
+// References: the unfused kernel sequence, the same steps one token at a time, and the CPU. CudaGoldenArch covers
+// the blocks' float arithmetic against Hugging Face through the unfused path; FusedAttentionMatchesReference pins
+// the attention kernel to float64.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -25,12 +32,21 @@ namespace {
 
 using test::ScopedEnv;
 
-std::shared_ptr<Model> synthetic_qwen3(const std::string& ftype, const std::string& path) {
+std::shared_ptr<Model> synthetic(const std::string& arch, const std::string& ftype, const std::string& path) {
     model::SyntheticSpec sp;
-    sp.arch    = "qwen3";
-    sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64,
-    sp.n_ff = 768, sp.n_ctx = 256;
-    sp.tied  = true;
+    sp.arch = arch;
+    if (arch == "qwen3") {
+        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64,
+        sp.n_ff = 768, sp.n_ctx = 256;
+        sp.tied = true;
+    } else if (arch == "gemma") {  // GELU-gated FFN, embeddings scaled by sqrt(n_embd), tied head, head_dim > n_embd / n_head
+        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 1, sp.head_dim = 128, sp.n_ff = 1024,
+        sp.n_ctx = 256;
+        sp.tied = true;
+    } else {  // phi2: phi-2's head_dim 80 and rotary 32, the fused kernels' smallest multiple of 256 for the width
+        sp.n_vocab = 1024, sp.n_embd = 1280, sp.n_layer = 3, sp.n_head = 16, sp.n_head_kv = 16, sp.n_ff = 1024, sp.n_ctx = 256;
+        sp.n_rot = 32;
+    }
     sp.ftype = ftype;
     sp.seed  = 77;
     EXPECT_TRUE(model::write_synthetic_gguf(path, sp).ok());
@@ -39,15 +55,18 @@ std::shared_ptr<Model> synthetic_qwen3(const std::string& ftype, const std::stri
     return m.ok() ? *m : nullptr;
 }
 
-TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
+class CudaFusedArch : public testing::TestWithParam<std::string> {};
+
+TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
     if (!test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
 #ifdef RZ_HAVE_CUDA
+    const std::string arch = GetParam();
     const std::string dir =
-        (std::filesystem::temp_directory_path() / ("rz_qwen3_" + std::to_string(::getpid()))).string();
+        (std::filesystem::temp_directory_path() / ("rz_" + arch + "_" + std::to_string(::getpid()))).string();
     std::filesystem::create_directories(dir);
     for (const char* ftype : {"Q8_0", "Q4_K_M"}) {
         SCOPED_TRACE(ftype);
-        auto m = synthetic_qwen3(ftype, dir + "/" + ftype + ".gguf");
+        auto m = synthetic(arch, ftype, dir + "/" + ftype + ".gguf");
         ASSERT_TRUE(m);
         constexpr int kSeqs = 4;
         std::unique_ptr<Context> fused, unfused, rows;
@@ -64,9 +83,9 @@ TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
         const auto* gu = dynamic_cast<const gpu::GpuContext*>(unfused.get());
         const auto* gr = dynamic_cast<const gpu::GpuContext*>(rows.get());
         ASSERT_TRUE(gf && gu && gr);
-        EXPECT_TRUE(gf->fused_layer()) << "qwen3 should take the fused decode layer";
+        EXPECT_TRUE(gf->fused_layer()) << arch << " should take the fused decode layer";
         EXPECT_FALSE(gu->fused_layer());
-        EXPECT_GE(gr->fused_rows_max(), kSeqs) << "qwen3 decode steps should take the fused rows kernels";
+        EXPECT_GE(gr->fused_rows_max(), kSeqs) << arch << " decode steps should take the fused rows kernels";
         // Prompts of 6..15 tokens, token by token everywhere (the KV caches start equal), then steps of all 4
         // sequences (the rows kernels in `rows`, one token at a time in `fused`), greedy from `fused`.
         const int V      = m->info().n_vocab;
@@ -104,10 +123,9 @@ TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
                     argmax(fused->logits(static_cast<size_t>(i)));
         }
         std::printf(
-            "[qwen3] synthetic %s: fused one-token layer vs unfused kernels %.3g of std, vs CPU %.3g; rows steps of %d "
-            "vs one "
+            "[%s] synthetic %s: fused one-token layer vs unfused kernels %.3g of std, vs CPU %.3g; steps of %d vs one "
             "token at a time %.3g (single tokens %.3g), vs unfused kernels %.3g\n",
-            ftype, e_unfused, e_cpu, kSeqs, e_rows, e_prompt_rows, e_rows_unfused);
+            arch.c_str(), ftype, e_unfused, e_cpu, kSeqs, e_rows, e_prompt_rows, e_rows_unfused);
         // Measured on an H200: fused vs unfused 0.036-0.047 (Q8_0) / 0.035-0.051 (Q4_K_M), rows vs one token 8e-7-0.017
         // / 0.026-0.033, vs the CPU 0.065-0.073 / 0.171-0.181; with the q/k norms skipped in both fused paths (a test
         // build) fused vs unfused was 3.0 / 3.1. Both GPU paths quantize the activations to int8 per 32 and normalise q
@@ -125,6 +143,8 @@ TEST(CudaQwen3, FusedLayerAndRowsStepsMatchReferences) {
     std::filesystem::remove_all(dir);
 #endif
 }
+
+INSTANTIATE_TEST_SUITE_P(Archs, CudaFusedArch, testing::Values("qwen3", "phi2", "gemma"), [](const auto& i) { return i.param; });
 
 }  // namespace
 }  // namespace rz::runtime

@@ -280,6 +280,79 @@ TEST(CudaKernels, FusedNormMatvecTallMatrix) {
     }
 }
 
+// The other blocks' prologues and FFN kernels against float64: LayerNorm with bias (phi2, gpt2) and the plain
+// quantization (o over a float attention output) in matvec_prologue; matvec_ffn_norm's plain FFN (phi2: biased up,
+// GELU) and gated GELU (gemma), its float h output against act(W x' + b) and act(g) * u, and the down projection
+// over its quantized buffer. cols 2560 (phi-2's width: 10 super-blocks, not a power of two).
+std::vector<float> layer_norm_ref(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& b, float eps) {
+    double mean = 0.0, var = 0.0;
+    for (float v : x) mean += v;
+    mean /= static_cast<double>(x.size());
+    for (float v : x) var += (v - mean) * (v - mean);
+    const double scale = 1.0 / std::sqrt(var / static_cast<double>(x.size()) + eps);
+    std::vector<float> out(x.size());
+    for (size_t i = 0; i < x.size(); ++i) out[i] = static_cast<float>((x[i] - mean) * scale * w[i] + b[i]);
+    return out;
+}
+
+double gelu_tanh(double v) { return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
+
+TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int cols = 2560, n_ff = 256;
+    auto x = random_floats(static_cast<size_t>(cols), 51u);
+    for (auto& v : x) v += 0.7f;  // a mean LayerNorm must remove
+    const auto w = random_floats(static_cast<size_t>(cols), 52u), b = random_floats(static_cast<size_t>(cols), 53u);
+    const auto ub = random_floats(static_cast<size_t>(n_ff), 54u);
+    DevBuf dx(sizeof(float) * cols), dw(sizeof(float) * cols), db(sizeof(float) * cols), dub(sizeof(float) * n_ff), dh(sizeof(float) * n_ff),
+        dy(sizeof(float) * 64), dd(sizeof(float) * 64);
+    ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * cols).ok());
+    ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * cols).ok());
+    ASSERT_TRUE(upload(db.p, b.data(), sizeof(float) * cols).ok());
+    ASSERT_TRUE(upload(dub.p, ub.data(), sizeof(float) * n_ff).ok());
+    const auto ln = quantize_like_gpu(layer_norm_ref(x, w, b, 1e-5f));
+    for (DType t : {DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+        SCOPED_TRACE(dtype_name(t));
+        QMat m(t, 64, cols, 61u), up(t, n_ff, cols, 62u), gate(t, n_ff, cols, 63u), down(t, 64, n_ff, 64u);
+        std::vector<double> ref, mag, gref, gmag;
+        for (const NormKind kind : {NormKind::kLayer, NormKind::kNone}) {
+            const MatvecSeg s{t, m.dev.p, 64, nullptr, dy.f()};
+            matvec_prologue(&s, 1, cols, dx.f(), NormSpec{kind, dw.f(), db.f(), 1e-5f}, false);
+            ASSERT_TRUE(sync("matvec_prologue").ok());
+            m.ref(kind == NormKind::kLayer ? ln : quantize_like_gpu(x), ref, mag);
+            const auto y = download_floats(dy, 64);
+            for (int r = 0; r < 64; ++r)
+                ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0))
+                    << (kind == NormKind::kLayer ? "layer norm" : "plain") << " row " << r;
+        }
+        for (const bool gated : {false, true}) {
+            SCOPED_TRACE(gated ? "gated GELU" : "plain GELU");
+            matvec_ffn_norm(t, gated ? gate.dev.p : nullptr, t, up.dev.p, gated ? nullptr : dub.f(), n_ff, cols, dx.f(),
+                            NormSpec{NormKind::kLayer, dw.f(), db.f(), 1e-5f}, Act::kGeluTanh, dh.f());
+            // down over the quantized activations, accumulating onto 1s
+            const std::vector<float> ones(64, 1.0f);
+            ASSERT_TRUE(upload(dd.p, ones.data(), sizeof(float) * 64).ok());
+            matvec_act({t, down.dev.p, 64, nullptr, dd.f()}, n_ff, true);
+            ASSERT_TRUE(sync("matvec_ffn_norm").ok());
+            up.ref(ln, ref, mag);
+            if (gated) gate.ref(ln, gref, gmag);
+            const auto h = download_floats(dh, static_cast<size_t>(n_ff));
+            for (int j = 0; j < n_ff; ++j) {
+                const size_t i = static_cast<size_t>(j);
+                const double want = gated ? gelu_tanh(gref[i]) * ref[i] : gelu_tanh(ref[i] + ub[i]);
+                const double tol = gated ? 3e-5 * ((gmag[i] + 1.0) * (std::fabs(ref[i]) + 1.0) + (mag[i] + 1.0) * (std::fabs(gref[i]) + 1.0))
+                                         : 3e-5 * (mag[i] + 1.0) * 1.2;
+                ASSERT_NEAR(h[i], want, tol) << "output " << j;
+            }
+            std::vector<double> dref, dmag;
+            down.ref(quantize_like_gpu(h), dref, dmag);
+            const auto y = download_floats(dd, 64);
+            for (int r = 0; r < 64; ++r)
+                ASSERT_NEAR(y[static_cast<size_t>(r)], 1.0 + dref[static_cast<size_t>(r)], 3e-5 * (dmag[static_cast<size_t>(r)] + 1.0)) << "down row " << r;
+        }
+    }
+}
+
 // Which decode steps of several sequences the rows kernels take (host rules, no device needed): every rows type up
 // to 8 tokens, only the tensor-core types (Q4_K, Q6_K, Q8_0) above, none past 16 tokens; the shared memory of 16
 // normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of a 9000-wide

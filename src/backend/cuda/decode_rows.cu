@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "backend/cuda/act.cuh"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/fused_dot_ext.cuh"
 #include "backend/cuda/fused_dot_rows.cuh"
@@ -215,7 +216,11 @@ struct GluRowsParams {
     float eps;
     int m;
     ActBuffer act;
+    int fn;  // Act (arch.h) of the GLU: act(g) * u
 };
+
+// The GLU product: silu(g) * u as before for the llama block, act(g) * u for the others (gemma's GELU).
+__device__ __forceinline__ float glu_of(float g, float u, int fn) { return fn == static_cast<int>(Act::kSilu) ? silu_mul(g, u) : act1(g, fn) * u; }
 
 // gate|up of the m tokens and the GLU: block b owns outputs [32 b, 32 b + 32), warp w the 4 outputs 4w .. 4w + 3 of
 // them, two at a time (4 rows in flight: gate j, up j, gate j + 1, up j + 1) for kGluTokens tokens at a time, so
@@ -258,7 +263,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
     }
     __syncthreads();
     if (w < S) {  // the padding rows too: down reads S rows
-        const float v = silu_mul(gu[w][lane], gu[w][32 + lane]);
+        const float v = glu_of(gu[w][lane], gu[w][32 + lane], p.fn);
         const size_t o = static_cast<size_t>(w) * p.n_ff;
         quantize32_to(v, blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
     }
@@ -292,8 +297,35 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
         const float gate = (red[tile][r][t] + red[tile + 4][r][t]) * s_rscale[t];
         const float up = (red[tile][r + 8][t] + red[tile + 4][r + 8][t]) * s_rscale[t];
         const size_t o = static_cast<size_t>(t) * p.n_ff;
-        quantize32_to(silu_mul(gate, up), blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
+        quantize32_to(glu_of(gate, up, p.fn), blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
     }
+}
+
+// The FFN activation of the other blocks' decode steps (phi2, gpt2: their projections come from matvec_rows in
+// float): row t < S of the fused activation buffer ([S, F]) = q8(act(a_t + bias)) (plain) or q8(act(a_t) * b_t)
+// (gated), one warp per 32 outputs; rows m .. S - 1 repeat row m - 1, as the rows prologue pads its tokens.
+struct ActQ8Params {
+    const float* a;
+    const float* b;  // null: plain
+    int ld;          // row stride of a and b
+    int m;
+    int F;
+    const float* bias;  // plain only, may be null
+    int fn;             // Act
+    int per_row;        // blocks per token row
+    ActBuffer act;
+};
+
+__global__ void __launch_bounds__(kWarps * 32) act_q8_rows_kernel(const ActQ8Params p) {
+    const int t = static_cast<int>(blockIdx.x) / p.per_row, lane = threadIdx.x & 31;
+    const int sb = (static_cast<int>(blockIdx.x) % p.per_row) * kWarps + static_cast<int>(threadIdx.x >> 5);
+    pdl_sync(0);
+    if (sb * 32 >= p.F) return;  // warp-uniform
+    const size_t src = static_cast<size_t>(min(t, p.m - 1)) * p.ld;
+    const int j = sb * 32 + lane;
+    const float v = p.b ? glu_of(p.a[src + j], p.b[src + j], p.fn) : act1(p.a[src + j] + (p.bias ? p.bias[j] : 0.0f), p.fn);
+    const size_t o = static_cast<size_t>(t) * p.F;
+    quantize32_to(v, sb, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
 }
 
 // Lets kernel k take up to the device's opt-in shared memory (16 tokens of a 2048-wide activation are 41 KB besides
@@ -411,12 +443,20 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     });
 }
 
-void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m) {
+void act_rows_q8(const float* a, const float* b, int ld, int m, int F, const float* bias, Act act) {
+    RZ_ASSERT(m >= 1 && m <= kFusedRowsMax && F % 32 == 0 && s_of(m) * F <= kMaxActCols, "act_rows_q8: tokens / F");
+    const int per_row = (F / 32 + kWarps - 1) / kWarps;
+    const ActQ8Params p{a, b, ld, m, F, bias, static_cast<int>(act), per_row, act_buffer()};
+    launch(act_q8_rows_kernel, s_of(m) * per_row, kWarps * 32, 0, p);
+}
+
+void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m,
+                     Act act) {
     RZ_ASSERT(m >= 1 && m <= kFusedRowsMax && n_ff % 32 == 0, "matvec_glu_rows: tokens / n_ff");
     const int ext = rows_ext(ext_mask(t));
     RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
-                          x, ldx, norm_w, eps, m, act_buffer()};
+                          x, ldx, norm_w, eps, m, act_buffer(), static_cast<int>(act)};
     const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need Q4_K / Q5_K / Q6_K / Q8_0 (fused_rows_supported)");
     with_s(m, [&](auto s) {

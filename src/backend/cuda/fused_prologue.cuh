@@ -138,6 +138,68 @@ __device__ void norm_quant_smem(const float* __restrict__ x, const float* __rest
     __syncthreads();
 }
 
+// ---- the other prologues (non-llama blocks): LayerNorm with bias (phi2, gpt2) and a plain quantization of x (the o
+// projection over attention rows whose head_dim is not a multiple of 32, e.g. phi-2's 80, so the attention kernel
+// cannot quantize its own per-head output). Kinds as in cuda.h's NormKind.
+constexpr int kNormRms = 0, kNormLayer = 1, kNormNone = 2;
+
+// out = (x - mean) / sqrt(var + eps) * w + b quantized per 32 into sq / sd / ss; mean and variance in double from one
+// pass of sums (the CPU's ops::layer_norm takes two passes; in double over float inputs the difference is far below
+// the int8 step).
+__device__ void layer_norm_quant_smem(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b, int n, float eps,
+                                      int8_t* sq, float* sd, float* ss) {
+    const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31;
+    double s = 0.0, s2 = 0.0;
+    for (int i = tid * 8; i < n; i += nt * 8) {
+        const float4 a = *reinterpret_cast<const float4*>(x + i), c = *reinterpret_cast<const float4*>(x + i + 4);
+        s += static_cast<double>(a.x) + a.y + a.z + a.w + c.x + c.y + c.z + c.w;
+        s2 += ssq8(a, c);
+    }
+    __shared__ double red[2][32];
+    s = warp_sum(s);
+    s2 = warp_sum(s2);
+    if (lane == 0) red[0][tid >> 5] = s, red[1][tid >> 5] = s2;
+    __syncthreads();
+    double S = 0.0, S2 = 0.0;
+    for (int i = 0; i < (nt >> 5); ++i) S += red[0][i], S2 += red[1][i];
+    const double mean = S / n, scale = 1.0 / sqrt(fmax(S2 / n - mean * mean, 0.0) + eps);
+    for (int base = 0; base < n; base += nt * 8) {  // same trip count everywhere: the shuffles see whole warps
+        const int i = base + tid * 8;
+        const bool in = i < n;
+        float v[8] = {};
+        if (in)
+#pragma unroll
+            for (int k = 0; k < 8; ++k) v[k] = static_cast<float>((static_cast<double>(x[i + k]) - mean) * scale * w[i + k] + (b ? b[i + k] : 0.0f));
+        quant8_store(v, in, i, sq, sd, ss);
+    }
+    __syncthreads();
+}
+
+// x itself quantized per 32 into sq / sd / ss.
+__device__ void plain_quant_smem(const float* __restrict__ x, int n, int8_t* sq, float* sd, float* ss) {
+    const int tid = threadIdx.x, nt = blockDim.x;
+    for (int base = 0; base < n; base += nt * 8) {
+        const int i = base + tid * 8;
+        const bool in = i < n;
+        float v[8] = {};
+        if (in) {
+            const float4 a = *reinterpret_cast<const float4*>(x + i), c = *reinterpret_cast<const float4*>(x + i + 4);
+            v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = c.x, v[5] = c.y, v[6] = c.z, v[7] = c.w;
+        }
+        quant8_store(v, in, i, sq, sd, ss);
+    }
+    __syncthreads();
+}
+
+// The prologue of a launch: x' of the given kind quantized into the block's shared memory (x.q, x.d, x.s of smem_x).
+// late applies to kNormRms only (the host passes 0 otherwise).
+__device__ __forceinline__ void prologue_smem(int kind, const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
+                                              int n, float eps, const NormPre& pre, int8_t* sq, float* sd, float* ss, bool late) {
+    if (kind == kNormLayer) layer_norm_quant_smem(x, w, b, n, eps, sq, sd, ss);
+    else if (kind == kNormNone) plain_quant_smem(x, n, sq, sd, ss);
+    else norm_quant_smem(x, w, n, eps, pre, sq, sd, ss, late);
+}
+
 // The RMS scale 1 / sqrt(mean(x^2) + eps) from the late prologue's partial sums (after its barrier).
 __device__ __forceinline__ float norm_scale(int n, float eps) {
     double t = 0.0;

@@ -121,9 +121,68 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         cuda::matvec_rows(&o, 1, Q, att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
         const DevWeight& g = L.gate_up ? L.gate_up : L.gate;
         const void* up = L.gate_up ? static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(g.dtype, E) * static_cast<size_t>(F) : L.up.data;
-        cuda::matvec_glu_rows(g.dtype, g.data, up, F, E, bx_, E, f32(L.ffn_norm), p.norm_eps, m);
+        cuda::matvec_glu_rows(g.dtype, g.data, up, F, E, bx_, E, f32(L.ffn_norm), p.norm_eps, m, act(p.act));
         const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
-        cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(silu(gate) * up)
+        cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(gate) * up)
+    };
+    // The same for the other blocks (LayerNorm, a plain FFN, parallel attention and FFN: phi2, gpt2), composed of the
+    // rows kernels and the batched path's row kernels: LayerNorm rows of their own launch (the rows kernels then
+    // quantize them as they are), the FFN's projections in float, then its activation quantized into the fused
+    // buffer (act_rows_q8) for down. Scratch in bgu_ (GpuContext::rows_capable checks the fit): att [m, Q] | normed x
+    // [m, E] | FFN projections [m, 2F].
+    const bool rows_llama = p.norm == model::NormType::kRms && gated && !par;
+    auto rows_layer_generic = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+        float* att = bgu_;
+        float* hn = att + static_cast<size_t>(m) * Q;
+        float* fu = hn + static_cast<size_t>(m) * E;
+        // x' rows for the rows kernels: x and the RMS weights (their prologue), or LayerNorm rows and no weights.
+        auto normed = [&](const DevWeight& w, const DevWeight& wb) -> std::pair<const float*, const float*> {
+            if (p.norm == model::NormType::kRms) return {bx_, f32(w)};
+            cb::layer_norm_rows(bx_, E, nullptr, m, f32(w), f32(wb), E, p.norm_eps, hn, nullptr);
+            return {hn, nullptr};
+        };
+        auto ffn = [&](std::pair<const float*, const float*> xn) {  // activation rows [m, F] into the fused buffer
+            if (!gated) {
+                const cuda::MatvecSeg u{L.up.dtype, L.up.data, F, nullptr, fu};
+                cuda::matvec_rows(&u, 1, E, xn.first, E, xn.second, p.norm_eps, m, F, false);
+                cuda::act_rows_q8(fu, nullptr, F, m, F, f32(L.up_b), act(p.act));
+                return;
+            }
+            if (L.gate_up) {
+                const cuda::MatvecSeg gu{L.gate_up.dtype, L.gate_up.data, 2 * F, nullptr, fu};
+                cuda::matvec_rows(&gu, 1, E, xn.first, E, xn.second, p.norm_eps, m, 2 * F, false);
+            } else {
+                const cuda::MatvecSeg gu[2] = {{L.gate.dtype, L.gate.data, F, nullptr, fu}, {L.up.dtype, L.up.data, F, nullptr, fu + F}};
+                cuda::matvec_rows(gu, 2, E, xn.first, E, xn.second, p.norm_eps, m, 2 * F, false);
+            }
+            cuda::act_rows_q8(fu, fu + F, 2 * F, m, F, nullptr, act(p.act));
+        };
+        const auto xa = normed(L.attn_norm, L.attn_norm_b);
+        if (L.qkv) {
+            const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_};
+            cuda::matvec_rows(&s, 1, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
+        } else {
+            const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), bqkv_},
+                                          {L.k.dtype, L.k.data, KV, f32(L.kb), bqkv_ + Q},
+                                          {L.v.dtype, L.v.data, KV, f32(L.vb), bqkv_ + Q + KV}};
+            cuda::matvec_rows(s, 3, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
+        }
+        if (par) ffn(xa);  // the FFN of a parallel block reads the attention's normed input
+        if (L.q_norm || L.k_norm)
+            cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
+        uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
+        uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
+        cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,
+                            p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
+        if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
+                                         p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q)))
+            cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
+                                  nullptr, p.n_swa);
+        const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
+        cuda::matvec_rows(&o, 1, Q, att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
+        if (!par) ffn(normed(L.ffn_norm, L.ffn_norm_b));
+        const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
+        cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(...))
     };
     // The launches of one chunk of m tokens (bints_ holds its token | pos | seq | logits rows | tiles); only these
     // counts and device pointers enter a launch, so a small batch's sequence can be captured once and replayed.
@@ -137,7 +196,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         for (int il = 0; il < layer_end_; ++il) {
             const Layer& L = layers_[static_cast<size_t>(il)];
             if (rows) {
-                rows_layer(L, il, m, dpos, dseq, n_tiles, dtiles);
+                if (rows_llama) rows_layer(L, il, m, dpos, dseq, n_tiles, dtiles);
+                else rows_layer_generic(L, il, m, dpos, dseq, n_tiles, dtiles);
                 continue;
             }
             // A parallel block's FFN reads the attention's input: its up projections run before the attention
@@ -195,7 +255,13 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         }
         if (rows && n_out == m && m <= head_rows_max_) {  // every row asked for logits (then dl is 0..m-1)
             const cuda::MatvecSeg s{output_.dtype, output_.data, V, f32(output_b_), logits};
-            cuda::matvec_rows(&s, 1, E, bx_, E, f32(out_norm_), p.norm_eps, m, V, false);
+            if (p.norm == model::NormType::kRms) {
+                cuda::matvec_rows(&s, 1, E, bx_, E, f32(out_norm_), p.norm_eps, m, V, false);
+            } else {  // LayerNorm rows into the FFN scratch (free now), quantized as they are
+                float* hn = bgu_ + static_cast<size_t>(m) * Q;
+                cb::layer_norm_rows(bx_, E, nullptr, m, f32(out_norm_), f32(out_norm_b_), E, p.norm_eps, hn, nullptr);
+                cuda::matvec_rows(&s, 1, E, hn, E, nullptr, 0.0f, m, V, false);
+            }
         } else if (n_out > 0) {  // the output head only for the rows that asked for logits
             auto h = ins({&output_});
             bnorm(bx_, dl, n_out, out_norm_, out_norm_b_, h);

@@ -236,8 +236,12 @@ bool GpuContext::rows_capable(int m) const {
         auto set1 = [](const DevWeight& w) { return w.dtype == DType::Q5_K || w.dtype == DType::Q4_0; };
         return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
     };
-    // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the GLU).
+    // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the GLU). The other blocks (gpu_batch.cpp,
+    // rows_layer_generic) also keep there normed rows [m, E] and the FFN's projections [m, 2F].
+    const bool generic = !(p.norm == model::NormType::kRms && p.ffn == model::FfnType::kGated && !p.parallel_block);
     if (!cuda::fused_rows_fit(m, std::max(E, Q), F) || 2 * F < Q) return false;
+    if (generic && static_cast<size_t>(m) * static_cast<size_t>(Q + E + 2 * F) > static_cast<size_t>(batch_chunk_) * 2 * static_cast<size_t>(F))
+        return false;
     for (const Layer& L : layers_)
         if (!layer_matrices(L, ok) || !qkv_mix_ok(L)) return false;
     return true;
@@ -246,15 +250,15 @@ bool GpuContext::rows_capable(int m) const {
 bool GpuContext::fused_capable() const {
     const model::HParams& p = hp();
     const int E = p.n_embd, F = p.n_ff;
-    if (E > cuda::kFusedMaxNormCols || p.head_dim % 32 != 0 || F % 32 != 0) return false;
-    if (p.norm != model::NormType::kRms || p.ffn != model::FfnType::kGated || p.act != model::Activation::kSilu || p.parallel_block || pos_embd_ ||
-        out_norm_b_)
-        return false;
+    const bool plain = p.ffn == model::FfnType::kPlain, layer_norm = p.norm == model::NormType::kLayer;
+    if (E > cuda::kFusedMaxNormCols || F % 32 != 0 || (!layer_norm && (out_norm_b_ || p.norm != model::NormType::kRms))) return false;
     auto ok = [](const DevWeight& w, int cols) { return cuda::fused_supported(w.dtype, cols); };
     // qwen3's per-head q/k norms run inside the attention launch (one weight row of head_dim each).
-    auto head_norm_ok = [&p](const DevWeight& w) { return !w || (w.rows == 1 && w.cols == p.head_dim); };
-    for (const Layer& L : layers_)
-        if (L.attn_norm_b || L.ffn_norm_b || !head_norm_ok(L.q_norm) || !head_norm_ok(L.k_norm) || L.up_b || !layer_matrices(L, ok)) return false;
+    auto head_norm_ok = [&p](const DevWeight& w) { return !w || (w.rows == 1 && w.cols == p.head_dim && p.head_dim % 32 == 0); };
+    for (const Layer& L : layers_) {
+        if ((!layer_norm && (L.attn_norm_b || L.ffn_norm_b)) || !head_norm_ok(L.q_norm) || !head_norm_ok(L.k_norm) || (L.up_b && !plain)) return false;
+        if (!layer_matrices(L, ok)) return false;
+    }
     return !output_ || ok(output_, E);  // partial offload uploads no output head
 }
 
@@ -277,7 +281,15 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
     const size_t esz = kv_f16_ ? 2 : 4;
     const float* rope_cs = p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr;
     const bool neox = p.rope_type == model::RopeType::kNeox;
+    const bool plain = p.ffn == model::FfnType::kPlain, par = p.parallel_block;
+    // The attention kernel quantizes its output into the fused activation buffer for o (matvec_act) when each head is
+    // whole 32-element groups, and not in a parallel block, whose FFN (run between attention and o, below) writes
+    // that buffer; else o quantizes the float output in its prologue.
+    const bool att_q8 = hd % 32 == 0 && !par;
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
+    const auto nspec = [&](const DevWeight& w, const DevWeight& b) {
+        return cuda::NormSpec{p.norm == model::NormType::kLayer ? cuda::NormKind::kLayer : cuda::NormKind::kRms, f32(w), f32(b), p.norm_eps};
+    };
     // Cross-kernel L2 prefetch (cuda.h): the weight ranges of every launch below in launch order (5 per layer,
     // then the head), planned into a slice per launch that set_l2_prefetch hands to that launch.
     std::vector<std::vector<cuda::ByteRange>> plan;
@@ -290,8 +302,10 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
             const Layer& L = layers_[static_cast<size_t>(il)];
             launches.push_back(L.qkv ? std::vector{br(L.qkv)} : std::vector{br(L.q), br(L.k), br(L.v)});
             launches.emplace_back();  // attention: no weights
-            launches.push_back({br(L.o)});
-            launches.push_back(L.gate_up ? std::vector{br(L.gate_up)} : std::vector{br(L.gate), br(L.up)});
+            const std::vector<cuda::ByteRange> o{br(L.o)};
+            const std::vector<cuda::ByteRange> ffn = plain ? std::vector{br(L.up)} : L.gate_up ? std::vector{br(L.gate_up)} : std::vector{br(L.gate), br(L.up)};
+            launches.push_back(par ? ffn : o);
+            launches.push_back(par ? o : ffn);
             launches.push_back({br(L.down)});
         }
         if (logits_dst) launches.push_back({br(output_)});
@@ -303,39 +317,56 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         ++li;
     };
     cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
+    if (pos_embd_) {  // learned absolute positions (gpt2): x += P[pos]
+        cuda::get_row(pos_embd_.dtype, pos_embd_.data, E, pos, 1.0f, h_);
+        cuda::add(x_, h_, E);
+    }
     for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
         const Layer& L = layers_[static_cast<size_t>(il)];
         prefetch_next();
         if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_};
-            cuda::matvec_norm(&s, 1, E, x_, f32(L.attn_norm), p.norm_eps, false);
+            cuda::matvec_prologue(&s, 1, E, x_, nspec(L.attn_norm, L.attn_norm_b), false);
         } else {
             const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), q_},
                                           {L.k.dtype, L.k.data, KV, f32(L.kb), k_},
                                           {L.v.dtype, L.v.data, KV, f32(L.vb), v_}};
-            cuda::matvec_norm(s, 3, E, x_, f32(L.attn_norm), p.norm_eps, false);
+            cuda::matvec_prologue(s, 3, E, x_, nspec(L.attn_norm, L.attn_norm_b), false);
         }
         uint8_t* kc = kc_ + kv_offset(il, seq) * esz;
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         prefetch_next();
         cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
-                              scores_, true, att_, p.n_swa, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
+                              scores_, att_q8, att_, p.n_swa, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
+        const auto o_proj = [&] {  // x += o
+            prefetch_next();
+            const cuda::MatvecSeg s{L.o.dtype, L.o.data, E, f32(L.ob), x_};
+            if (att_q8) cuda::matvec_act(s, Q, true);
+            else cuda::matvec_prologue(&s, 1, Q, att_, cuda::NormSpec{cuda::NormKind::kNone}, true);
+        };
+        // The FFN's first half into the fused activation buffer. A parallel block's FFN normalises the layer's input
+        // with the attention's norm, so it runs before o adds to x.
+        const auto ffn_in = [&] {
+            prefetch_next();
+            const cuda::NormSpec n = par ? nspec(L.attn_norm, L.attn_norm_b) : nspec(L.ffn_norm, L.ffn_norm_b);
+            if (plain) {
+                cuda::matvec_ffn_norm(L.up.dtype, nullptr, L.up.dtype, L.up.data, f32(L.up_b), F, E, x_, n, act(p.act), nullptr);
+            } else if (L.gate_up) {
+                const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
+                cuda::matvec_ffn_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, nullptr, F, E, x_, n, act(p.act), nullptr);
+            } else {
+                cuda::matvec_ffn_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, nullptr, F, E, x_, n, act(p.act), nullptr);
+            }
+        };
+        if (par) ffn_in(), o_proj();
+        else o_proj(), ffn_in();
         prefetch_next();
-        cuda::matvec_act({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, true);  // x += o
-        prefetch_next();
-        if (L.gate_up) {
-            const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
-            cuda::matvec_glu_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
-        } else {
-            cuda::matvec_glu_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, F, E, x_, f32(L.ffn_norm), p.norm_eps, nullptr);
-        }
-        prefetch_next();
-        cuda::matvec_act({L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, true);  // x += down(silu(gate) * up)
+        cuda::matvec_act({L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, true);  // x += down(act(...))
     }
     if (logits_dst) {
         prefetch_next();
         const cuda::MatvecSeg s{output_.dtype, output_.data, p.n_vocab, f32(output_b_), logits_dst};
-        cuda::matvec_norm(&s, 1, E, x_, f32(out_norm_), p.norm_eps, false);
+        cuda::matvec_prologue(&s, 1, E, x_, nspec(out_norm_, out_norm_b_), false);
     }
     RZ_ASSERT(plan.empty() || li == plan.size(), "forward_fused: prefetch plan and launches differ");
 }

@@ -120,8 +120,9 @@ private:
     // layer layer_end_ - 1. Scratch is allocated on first use (batch_alloc). Only for blocks batch_ok_ covers.
     Status forward_batch(const Batch& b, float* x_host = nullptr);
     Status batch_alloc();
-    // Whether every layer matrix and the output head can take the fused int8 kernels (cuda::matvec_norm & co)
-    // and the block is the llama one they implement (RMSNorm, SiLU-gated FFN; biases on q|k|v, o, down, output).
+    // Whether every layer matrix and the output head can take the fused int8 kernels (cuda::matvec_norm & co) and the
+    // block is one they implement: RMSNorm or LayerNorm (with biases), a gated FFN of any activation or a plain one
+    // (biased up), sequential or parallel (phi2), learned positions (gpt2); biases on q|k|v, o, down, output.
     bool fused_capable() const;
     // Whether every layer matrix also has a rows kernel for m tokens (cuda::fused_rows_supported) and the shapes fit.
     bool rows_capable(int m) const;
@@ -145,12 +146,16 @@ private:
         DevWeight qkv, qkv_b, gate_up;  // stacked (or stored fused) when the parts share a dtype (then q/k/v, gate/up stay empty)
     };
     // Whether ok(matrix, its column count) holds for every matrix of layer L: q|k|v (stacked or not), o, gate|up (of
-    // one type when separate), down. For fused_capable and rows_capable.
+    // one type when separate; up alone in a plain FFN), down. For fused_capable and rows_capable.
     template <typename Ok>
     bool layer_matrices(const Layer& L, Ok ok) const {
         const int E = hp().n_embd, Q = hp().n_embd_q(), F = hp().n_ff;
         if (L.qkv ? !ok(L.qkv, E) : !(ok(L.q, E) && ok(L.k, E) && ok(L.v, E))) return false;
-        if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) return false;
+        if (hp().ffn == model::FfnType::kPlain) {
+            if (!ok(L.up, E)) return false;
+        } else if (L.gate_up ? !ok(L.gate_up, E) : !(ok(L.gate, E) && ok(L.up, E) && L.gate.dtype == L.up.dtype)) {
+            return false;
+        }
         return ok(L.o, Q) && ok(L.down, F);
     }
     // out = norm(x) with the model's norm (RMSNorm, or LayerNorm with optional bias).

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "realizar/backend/cuda/arch.h"
 #include "realizar/core/dtype.h"
 #include "realizar/core/status.h"
 
@@ -109,6 +110,22 @@ void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_f
 // y = (accumulate ? y : 0) + bias + W a over the fused activation buffer a [cols] (written by
 // matvec_glu_norm or attention_fused with quant_out).
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate);
+// The prologue of the other blocks (phi2, gpt2, gemma): x' = LayerNorm(x) * w + b (sums in double), RMSNorm as above,
+// or x itself (kNone: the o projection over attention output that attention_fused cannot quantize, head_dim % 32 != 0).
+enum class NormKind : int { kRms = 0, kLayer = 1, kNone = 2 };
+struct NormSpec {
+    NormKind kind = NormKind::kRms;
+    const float* w = nullptr;  // [cols]; null only with kNone
+    const float* b = nullptr;  // kLayer: [cols] or null
+    float eps = 0.0f;
+};
+// matvec_norm with any prologue: y_s = W_s q8(norm(x[0:cols])).
+void matvec_prologue(const MatvecSeg* segs, int nseg, int cols, const float* x, const NormSpec& norm, bool accumulate);
+// The FFN's first half with any prologue and activation (n_ff % 32 == 0): gated (Wg non-null): q8(act(g) * u) into the
+// fused activation buffer, as matvec_glu_norm; plain (Wg null: phi2, gpt2): q8(act(Wu x' + up_b)).
+// h (may be null) receives the same values in float.
+void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const float* up_b, int n_ff, int cols, const float* x,
+                     const NormSpec& norm, Act act, float* h);
 // ---- The same mat-vecs for m <= kFusedRowsMax tokens at once (src/backend/cuda/decode_rows.cu): a decode step
 // of several sequences reads each weight once. Up to kFusedRowsDp4a tokens: Q4_K, Q5_K, Q6_K, Q4_0, Q8_0 (Q8_0 not
 // with Q5_K / Q4_0 in one launch); more: Q4_K, Q5_K, Q6_K and Q8_0 (tensor cores). fused_rows_supported(t, cols, m): type t
@@ -123,8 +140,12 @@ bool fused_rows_fit(int m, int norm_cols, int act_cols);
 void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
                  bool accumulate);
 // matvec_glu_norm for m tokens (Wg, Wu of type t): row t of the fused activation buffer ([m, n_ff]) receives
-// q8(silu(g_t) * u_t).
-void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m);
+// q8(act(g_t) * u_t).
+void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m,
+                     Act act = Act::kSilu);
+// The FFN activation of m tokens from float projections (rows of stride ld) into the fused activation buffer's rows
+// [m, F] for matvec_rows over it: q8(act(a_t + bias)) (b null: a plain FFN) or q8(act(a_t) * b_t) (gated).
+void act_rows_q8(const float* a, const float* b, int ld, int m, int F, const float* bias, Act act);
 // RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
