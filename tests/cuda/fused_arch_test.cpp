@@ -5,7 +5,7 @@
 // - phi2: the fused one-token layer with the LayerNorm prologue (biases), the parallel block (FFN before o), the plain
 //   GELU FFN kernel and o quantizing the float attention output of head_dim 80 itself; partial NEOX rotary (32 of
 //   80), biases on every projection and the head. Decode steps of several sequences: the rows kernels composed with
-//   LayerNorm rows and the FFN in float (gpu_batch.cpp rows_layer_generic).
+//   LayerNorm rows and the up projection in float, its activation quantized by act_rows_q8 (gpu_batch.cpp rows_layer).
 // - gemma: the fused one-token layer with the GELU-gated FFN kernel, head_dim 128 (twice n_embd / n_head), one KV
 //   head, tied head, scaled embeddings; decode steps through the rows kernels with the GELU GLU.
 // References: the unfused kernel sequence, the same steps one token at a time, and the CPU. CudaGoldenArch covers

@@ -301,16 +301,15 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
     }
 }
 
-// The FFN activation of the other blocks' decode steps (phi2, gpt2: their projections come from matvec_rows in
-// float): row t < S of the fused activation buffer ([S, F]) = q8(act(a_t + bias)) (plain) or q8(act(a_t) * b_t)
-// (gated), one warp per 32 outputs; rows m .. S - 1 repeat row m - 1, as the rows prologue pads its tokens.
+// The activation of a plain FFN's decode steps (phi2, gpt2: the up projection comes from matvec_rows in float): row
+// t < S of the fused activation buffer ([S, F]) = q8(act(a_t + bias)), one warp per 32 outputs; rows m .. S - 1
+// repeat row m - 1, as the rows prologue pads its tokens.
 struct ActQ8Params {
     const float* a;
-    const float* b;  // null: plain
-    int ld;          // row stride of a and b
+    int ld;  // row stride of a
     int m;
     int F;
-    const float* bias;  // plain only, may be null
+    const float* bias;  // may be null
     int fn;             // Act
     int per_row;        // blocks per token row
     ActBuffer act;
@@ -323,7 +322,7 @@ __global__ void __launch_bounds__(kWarps * 32) act_q8_rows_kernel(const ActQ8Par
     if (sb * 32 >= p.F) return;  // warp-uniform
     const size_t src = static_cast<size_t>(min(t, p.m - 1)) * p.ld;
     const int j = sb * 32 + lane;
-    const float v = p.b ? glu_of(p.a[src + j], p.b[src + j], p.fn) : act1(p.a[src + j] + (p.bias ? p.bias[j] : 0.0f), p.fn);
+    const float v = act1(p.a[src + j] + (p.bias ? p.bias[j] : 0.0f), p.fn);
     const size_t o = static_cast<size_t>(t) * p.F;
     quantize32_to(v, sb, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
 }
@@ -443,10 +442,10 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     });
 }
 
-void act_rows_q8(const float* a, const float* b, int ld, int m, int F, const float* bias, Act act) {
+void act_rows_q8(const float* a, int ld, int m, int F, const float* bias, Act act) {
     RZ_ASSERT(m >= 1 && m <= kFusedRowsMax && F % 32 == 0 && s_of(m) * F <= kMaxActCols, "act_rows_q8: tokens / F");
     const int per_row = (F / 32 + kWarps - 1) / kWarps;
-    const ActQ8Params p{a, b, ld, m, F, bias, static_cast<int>(act), per_row, act_buffer()};
+    const ActQ8Params p{a, ld, m, F, bias, static_cast<int>(act), per_row, act_buffer()};
     launch(act_q8_rows_kernel, s_of(m) * per_row, kWarps * 32, 0, p);
 }
 

@@ -96,44 +96,31 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     // matvec_rows): each weight is read once for all m tokens, as in the one-token layer, in 6 launches a layer
     // (RoPE + KV store in one launch, and the split-KV attention of the batched path, between q|k|v and o).
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
-    auto rows_layer = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
-        if (L.qkv) {
-            const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_};
-            cuda::matvec_rows(&s, 1, E, bx_, E, f32(L.attn_norm), p.norm_eps, m, QKV, false);
-        } else {
-            const cuda::MatvecSeg s[3] = {{L.q.dtype, L.q.data, Q, f32(L.qb), bqkv_},
-                                          {L.k.dtype, L.k.data, KV, f32(L.kb), bqkv_ + Q},
-                                          {L.v.dtype, L.v.data, KV, f32(L.vb), bqkv_ + Q + KV}};
-            cuda::matvec_rows(s, 3, E, bx_, E, f32(L.attn_norm), p.norm_eps, m, QKV, false);
-        }
-        if (L.q_norm || L.k_norm)  // qwen3: per-head RMSNorm of q and k before RoPE (its own launch on this path)
+    // From q|k|v rows to x += o(att): qwen3's q/k norm (its own launch on this path), RoPE and the KV store in one
+    // launch, the split-KV decode attention (the prefill kernel for shapes it does not take) into att = bgu_ ([m, Q]
+    // floats, free until the FFN, which writes the fused buffer or bgu_ beyond m Q), and o.
+    auto rows_attention = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+        if (L.q_norm || L.k_norm)
             cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
         uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
         uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
         cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,
                             p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
-        float* att = bgu_;  // [m, Q] in float: free until the GLU, which writes the fused buffer instead
+        float* att = bgu_;
         if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
                                          p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q)))
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
                                   nullptr, p.n_swa);
         const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
         cuda::matvec_rows(&o, 1, Q, att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
-        const DevWeight& g = L.gate_up ? L.gate_up : L.gate;
-        const void* up = L.gate_up ? static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(g.dtype, E) * static_cast<size_t>(F) : L.up.data;
-        cuda::matvec_glu_rows(g.dtype, g.data, up, F, E, bx_, E, f32(L.ffn_norm), p.norm_eps, m, act(p.act));
-        const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
-        cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(gate) * up)
     };
-    // The same for the other blocks (LayerNorm, a plain FFN, parallel attention and FFN: phi2, gpt2), composed of the
-    // rows kernels and the batched path's row kernels: LayerNorm rows of their own launch (the rows kernels then
-    // quantize them as they are), the FFN's projections in float, then its activation quantized into the fused
-    // buffer (act_rows_q8) for down. Scratch in bgu_ (GpuContext::rows_capable checks the fit): att [m, Q] | normed x
-    // [m, E] | FFN projections [m, 2F].
-    const bool rows_llama = p.norm == model::NormType::kRms && gated && !par;
-    auto rows_layer_generic = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
-        float* att = bgu_;
-        float* hn = att + static_cast<size_t>(m) * Q;
+    // One layer of the step. The other blocks' parts (LayerNorm, a plain FFN, parallel attention and FFN: phi2, gpt2)
+    // are composed of the same kernels and the batched path's row kernels: LayerNorm rows of their own launch (the
+    // rows kernels then quantize them as they are), and a plain FFN's up projection in float, its bias and activation
+    // quantized into the fused buffer by act_rows_q8. Scratch in bgu_ (GpuContext::rows_capable checks the fit):
+    // att [m, Q] | LayerNorm rows [m, E] | up [m, F].
+    auto rows_layer = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+        float* hn = bgu_ + static_cast<size_t>(m) * Q;
         float* fu = hn + static_cast<size_t>(m) * E;
         // x' rows for the rows kernels: x and the RMS weights (their prologue), or LayerNorm rows and no weights.
         auto normed = [&](const DevWeight& w, const DevWeight& wb) -> std::pair<const float*, const float*> {
@@ -142,20 +129,15 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             return {hn, nullptr};
         };
         auto ffn = [&](std::pair<const float*, const float*> xn) {  // activation rows [m, F] into the fused buffer
-            if (!gated) {
-                const cuda::MatvecSeg u{L.up.dtype, L.up.data, F, nullptr, fu};
-                cuda::matvec_rows(&u, 1, E, xn.first, E, xn.second, p.norm_eps, m, F, false);
-                cuda::act_rows_q8(fu, nullptr, F, m, F, f32(L.up_b), act(p.act));
+            if (gated) {
+                const DevWeight& g = L.gate_up ? L.gate_up : L.gate;
+                const void* up = L.gate_up ? static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(g.dtype, E) * static_cast<size_t>(F) : L.up.data;
+                cuda::matvec_glu_rows(g.dtype, g.data, up, F, E, xn.first, E, xn.second, p.norm_eps, m, act(p.act));
                 return;
             }
-            if (L.gate_up) {
-                const cuda::MatvecSeg gu{L.gate_up.dtype, L.gate_up.data, 2 * F, nullptr, fu};
-                cuda::matvec_rows(&gu, 1, E, xn.first, E, xn.second, p.norm_eps, m, 2 * F, false);
-            } else {
-                const cuda::MatvecSeg gu[2] = {{L.gate.dtype, L.gate.data, F, nullptr, fu}, {L.up.dtype, L.up.data, F, nullptr, fu + F}};
-                cuda::matvec_rows(gu, 2, E, xn.first, E, xn.second, p.norm_eps, m, 2 * F, false);
-            }
-            cuda::act_rows_q8(fu, fu + F, 2 * F, m, F, nullptr, act(p.act));
+            const cuda::MatvecSeg u{L.up.dtype, L.up.data, F, nullptr, fu};
+            cuda::matvec_rows(&u, 1, E, xn.first, E, xn.second, p.norm_eps, m, F, false);
+            cuda::act_rows_q8(fu, F, m, F, f32(L.up_b), act(p.act));
         };
         const auto xa = normed(L.attn_norm, L.attn_norm_b);
         if (L.qkv) {
@@ -168,18 +150,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             cuda::matvec_rows(s, 3, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
         }
         if (par) ffn(xa);  // the FFN of a parallel block reads the attention's normed input
-        if (L.q_norm || L.k_norm)
-            cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
-        uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
-        uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
-        cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,
-                            p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
-        if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
-                                         p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q)))
-            cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
-                                  nullptr, p.n_swa);
-        const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
-        cuda::matvec_rows(&o, 1, Q, att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
+        rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles);
         if (!par) ffn(normed(L.ffn_norm, L.ffn_norm_b));
         const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
         cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(...))
@@ -196,8 +167,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         for (int il = 0; il < layer_end_; ++il) {
             const Layer& L = layers_[static_cast<size_t>(il)];
             if (rows) {
-                if (rows_llama) rows_layer(L, il, m, dpos, dseq, n_tiles, dtiles);
-                else rows_layer_generic(L, il, m, dpos, dseq, n_tiles, dtiles);
+                rows_layer(L, il, m, dpos, dseq, n_tiles, dtiles);
                 continue;
             }
             // A parallel block's FFN reads the attention's input: its up projections run before the attention

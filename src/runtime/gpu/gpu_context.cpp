@@ -236,12 +236,11 @@ bool GpuContext::rows_capable(int m) const {
         auto set1 = [](const DevWeight& w) { return w.dtype == DType::Q5_K || w.dtype == DType::Q4_0; };
         return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
     };
-    // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the GLU). The other blocks (gpu_batch.cpp,
-    // rows_layer_generic) also keep there normed rows [m, E] and the FFN's projections [m, 2F].
-    const bool generic = !(p.norm == model::NormType::kRms && p.ffn == model::FfnType::kGated && !p.parallel_block);
-    if (!cuda::fused_rows_fit(m, std::max(E, Q), F) || 2 * F < Q) return false;
-    if (generic && static_cast<size_t>(m) * static_cast<size_t>(Q + E + 2 * F) > static_cast<size_t>(batch_chunk_) * 2 * static_cast<size_t>(F))
-        return false;
+    // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the FFN), and after them LayerNorm rows
+    // [m, E] and a plain FFN's up projection [m, F] (gpu_batch.cpp rows_layer).
+    const size_t scratch = static_cast<size_t>(Q) + (p.norm == model::NormType::kLayer ? E : 0) + (p.ffn == model::FfnType::kPlain ? F : 0);
+    const size_t m_run = static_cast<size_t>(std::min(m, batch_chunk_));  // a step runs in chunks of at most batch_chunk_ tokens
+    if (!cuda::fused_rows_fit(m, std::max(E, Q), F) || m_run * scratch > static_cast<size_t>(batch_chunk_) * 2 * static_cast<size_t>(F)) return false;
     for (const Layer& L : layers_)
         if (!layer_matrices(L, ok) || !qkv_mix_ok(L)) return false;
     return true;

@@ -143,9 +143,9 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
 // q8(act(g_t) * u_t).
 void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m,
                      Act act = Act::kSilu);
-// The FFN activation of m tokens from float projections (rows of stride ld) into the fused activation buffer's rows
-// [m, F] for matvec_rows over it: q8(act(a_t + bias)) (b null: a plain FFN) or q8(act(a_t) * b_t) (gated).
-void act_rows_q8(const float* a, const float* b, int ld, int m, int F, const float* bias, Act act);
+// A plain FFN's activation of m tokens from their float up projections (rows of stride ld) into the fused activation
+// buffer's rows [m, F] for matvec_rows over it: q8(act(a_t + bias)) (bias may be null).
+void act_rows_q8(const float* a, int ld, int m, int F, const float* bias, Act act);
 // RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
