@@ -20,8 +20,9 @@ namespace rz::cuda::detail::fused {
 namespace {
 
 // Elements of the fused activation buffer (decode_fused.cu's g_aq): the longest activation of one token (n_ff,
-// n_head * head_dim), or the rows of a decode step of several sequences (decode_rows.cu).
-constexpr int kMaxActCols = 1 << 17;
+// n_head * head_dim), or the rows of a decode step of several sequences (decode_rows.cu): 16 rows of phi-2's
+// n_ff 10240 (1.4 MB of device memory in all, with the per-32 scales and the GLU pairs kernel's float copy).
+constexpr int kMaxActCols = 1 << 18;
 
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
 // takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum
