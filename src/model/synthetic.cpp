@@ -51,9 +51,10 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.head_dim < 0 || (sp.head_dim == 0 && sp.n_embd % sp.n_head != 0) ||
         sp.n_head % sp.n_head_kv != 0 || sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
         return invalid_argument("synthetic model: inconsistent shape");
-    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2" && sp.arch != "gemma")
+    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2" && sp.arch != "gemma" && sp.arch != "gpt2")
         return invalid_argument(fmt::format("synthetic model: unknown architecture '{}'", sp.arch));
-    const bool qwen3 = sp.arch == "qwen3", phi2 = sp.arch == "phi2";
+    const bool qwen3 = sp.arch == "qwen3", phi2 = sp.arch == "phi2", gpt2 = sp.arch == "gpt2";
+    const bool ln = phi2 || gpt2;  // LayerNorm with bias, fused q|k|v, biased projections, plain GELU MLP
     const int64_t hd = sp.head_dim > 0 ? sp.head_dim : sp.n_embd / sp.n_head;
     const int64_t q = hd * sp.n_head, kv = hd * sp.n_head_kv;
     if (sp.n_rot < 0 || sp.n_rot > hd || sp.n_rot % 2 != 0) return invalid_argument("synthetic model: n_rot outside [0, head_dim] or odd");
@@ -78,7 +79,8 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
         ts.push_back({std::move(name), -1, 1, n, DType::F32, true, center, spread});
     };
     RZ_RETURN_IF_ERROR(add("token_embd.weight", -1, sp.n_vocab, sp.n_embd));
-    for (int il = 0; il < sp.n_layer && phi2; ++il) {  // LayerNorm (bias) feeding attention and the MLP in parallel
+    if (gpt2) ts.push_back({"position_embd.weight", -1, sp.n_ctx, sp.n_embd, DType::F32, false, 0.0f, 0.0f});  // learned positions
+    for (int il = 0; il < sp.n_layer && ln; ++il) {  // phi2: one LayerNorm feeding attention and the MLP in parallel
         const std::string b = fmt::format("blk.{}.", il);
         add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
         add_vec(b + "attn_norm.bias", sp.n_embd, 0.0f);
@@ -86,12 +88,16 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
         add_vec(b + "attn_qkv.bias", q + 2 * kv, 0.0f);
         RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q));
         add_vec(b + "attn_output.bias", sp.n_embd, 0.0f);
+        if (gpt2) {
+            add_vec(b + "ffn_norm.weight", sp.n_embd, 1.0f);
+            add_vec(b + "ffn_norm.bias", sp.n_embd, 0.0f);
+        }
         RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd));
         add_vec(b + "ffn_up.bias", sp.n_ff, 0.0f);
         RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff));
         add_vec(b + "ffn_down.bias", sp.n_embd, 0.0f);
     }
-    for (int il = 0; il < sp.n_layer && !phi2; ++il) {
+    for (int il = 0; il < sp.n_layer && !ln; ++il) {
         const std::string b = fmt::format("blk.{}.", il);
         add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
         RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, q, sp.n_embd));
@@ -108,7 +114,7 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
         RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd));
     }
     add_vec("output_norm.weight", sp.n_embd, 1.0f);
-    if (phi2) add_vec("output_norm.bias", sp.n_embd, 0.0f);
+    if (ln) add_vec("output_norm.bias", sp.n_embd, 0.0f);
     if (!sp.tied) RZ_RETURN_IF_ERROR(add("output.weight", -1, sp.n_vocab, sp.n_embd));
     if (phi2 && !sp.tied) add_vec("output.bias", sp.n_vocab, 0.0f);
 
@@ -128,7 +134,7 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
         w.add_metadata(a + ".attention.key_length", u32(hd));
         w.add_metadata(a + ".attention.value_length", u32(hd));
     }
-    w.add_metadata(a + (phi2 ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), MetaValue::f32(qwen3 ? 1e-6f : 1e-5f));
+    w.add_metadata(a + (ln ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), MetaValue::f32(qwen3 ? 1e-6f : 1e-5f));
     w.add_metadata(a + ".rope.freq_base", MetaValue::f32(static_cast<float>(sp.rope_theta)));
     w.add_metadata(a + ".rope.dimension_count", u32(sp.n_rot > 0 ? sp.n_rot : hd));
     w.add_metadata(a + ".vocab_size", u32(sp.n_vocab));

@@ -1,7 +1,7 @@
-// The synthetic writer's qwen3 and phi2 blocks (model::write_synthetic_gguf with arch "qwen3" / "phi2", the `convert
-// --synthetic qwen3-*` / `phi-2` shapes): they must load as their architectures (qwen3: q/k norms, explicit head_dim
-// wider than n_embd / n_head, tied head with llama.cpp's output type; phi2 below) and run, since the GPU benchmarks
-// of those architectures rest on them.
+// The synthetic writer's qwen3, phi2, gemma and gpt2 blocks (model::write_synthetic_gguf; the `convert --synthetic
+// qwen3-*` / `phi-2` shapes): they must load as their architectures (qwen3: q/k norms, explicit head_dim wider than
+// n_embd / n_head, tied head with llama.cpp's output type; the others below) and run, since the GPU benchmarks and
+// tests of those architectures rest on them.
 #include <cmath>
 
 #include "convert/convert_util.h"
@@ -132,6 +132,34 @@ TEST(Synthetic, GemmaBlocksLoadAsGemma) {
     EXPECT_FLOAT_EQ(mi->hp().embd_scale, 16.0f);  // sqrt(256)
     EXPECT_EQ(mi->hp().head_dim, 128);
     EXPECT_EQ(mi->hp().rope_type, model::RopeType::kNeox);
+    expect_runs_on_cpu(*m);
+}
+
+// gpt2 blocks: learned positions, a LayerNorm (bias) before attention and before the plain GELU MLP, tied head.
+TEST(Synthetic, Gpt2BlocksLoadAsGpt2) {
+    ScratchDir dir;
+    model::SyntheticSpec sp;
+    sp.arch    = "gpt2";
+    sp.n_vocab = 512, sp.n_embd = 256, sp.n_layer = 2, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 1024, sp.n_ctx = 64;
+    sp.tied      = true;
+    sp.ftype     = "Q4_K_M";
+    sp.pool_rows = 8;
+    const std::string path = dir / "gpt2.gguf";
+    ASSERT_TRUE(model::write_synthetic_gguf(path, sp).ok());
+    auto m = runtime::Model::load(path);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
+    ASSERT_NE(mi, nullptr);
+    EXPECT_EQ((*m)->info().arch, "gpt2");
+    const model::HParams& hp = mi->hp();
+    EXPECT_FALSE(hp.parallel_block);
+    EXPECT_EQ(hp.norm, model::NormType::kLayer);
+    EXPECT_EQ(hp.ffn, model::FfnType::kPlain);
+    EXPECT_EQ(hp.rope_type, model::RopeType::kNone);
+    const auto& w = mi->weights();
+    EXPECT_TRUE(w[model::Role::kPosEmbd]);
+    EXPECT_TRUE(w.layers[1][model::Role::kFfnNormB] && w.layers[1][model::Role::kAttnQkvB]);
+    EXPECT_EQ(w.output().dtype, DType::Q6_K);  // the tied token_embd with the output's type
     expect_runs_on_cpu(*m);
 }
 

@@ -8,6 +8,8 @@
 //   LayerNorm rows and the up projection in float, its activation quantized by act_rows_q8 (gpu_batch.cpp rows_layer).
 // - gemma: the fused one-token layer with the GELU-gated FFN kernel, head_dim 128 (twice n_embd / n_head), one KV
 //   head, tied head, scaled embeddings; decode steps through the rows kernels with the GELU GLU.
+// - gpt2: phi2's parts in sequence (a LayerNorm before the FFN too, the attention quantizing its own output for o),
+//   learned positions, no RoPE, tied head.
 // References: the unfused kernel sequence, the same steps one token at a time, and the CPU. CudaGoldenArch covers
 // the blocks' float arithmetic against Hugging Face through the unfused path; FusedAttentionMatchesReference pins
 // the attention kernel to float64.
@@ -42,6 +44,9 @@ std::shared_ptr<Model> synthetic(const std::string& arch, const std::string& fty
     } else if (arch == "gemma") {  // GELU-gated FFN, embeddings scaled by sqrt(n_embd), tied head, head_dim > n_embd / n_head
         sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 1, sp.head_dim = 128, sp.n_ff = 1024,
         sp.n_ctx = 256;
+        sp.tied = true;
+    } else if (arch == "gpt2") {  // learned positions, sequential LayerNorms, plain GELU MLP, no RoPE, tied head
+        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 1024, sp.n_ctx = 256;
         sp.tied = true;
     } else {  // phi2: phi-2's head_dim 80 and rotary 32, the fused kernels' smallest multiple of 256 for the width
         sp.n_vocab = 1024, sp.n_embd = 1280, sp.n_layer = 3, sp.n_head = 16, sp.n_head_kv = 16, sp.n_ff = 1024, sp.n_ctx = 256;
@@ -145,7 +150,7 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
 #endif
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, CudaFusedArch, testing::Values("qwen3", "phi2", "gemma"), [](const auto& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(Archs, CudaFusedArch, testing::Values("qwen3", "phi2", "gemma", "gpt2"), [](const auto& i) { return i.param; });
 
 }  // namespace
 }  // namespace rz::runtime
