@@ -355,8 +355,8 @@ TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
 
 // Which decode steps of several sequences the rows kernels take (host rules, no device needed): every rows type up
 // to 8 tokens, only the tensor-core types (Q4_K, Q6_K, Q8_0) above, none past 16 tokens; the shared memory of 16
-// normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of a 17000-wide
-// FFN overflow the fused activation buffer, phi-2's 10240 fit.
+// normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of phi-2's
+// 10240-wide FFN overflow the fused activation buffer (its steps of 9-16 take the GEMM path: fused_prologue.cuh).
 TEST(CudaKernels, FusedRowsSelection) {
     for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q5_K, DType::Q4_0}) {
         EXPECT_TRUE(fused_rows_supported(t, 2048, 2)) << dtype_name(t);
@@ -372,9 +372,9 @@ TEST(CudaKernels, FusedRowsSelection) {
     EXPECT_FALSE(fused_rows_fit(kFusedRowsMax + 1, 2048, 5632));
     EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 8192, 5632));
     EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 8192, 5632));
-    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 2048, 17000));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 2048, 17000));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2560, 10240));
+    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 2560, 10240));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 2560, 10240));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 8192));
 }
 
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the

@@ -90,7 +90,7 @@ void set_pdl(bool on);
 bool pdl_enabled();
 // Whether the fused mat-vecs read weights of type t with rows of `cols` (every quantized type above: Q8_0, Q4_0,
 // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (cols % 512 == 0), IQ4_XS); cols % 256 == 0;
-// up to kFusedMaxNormCols for the normalising kernels, 262144 for matvec_act).
+// up to kFusedMaxNormCols for the normalising kernels, 131072 for matvec_act).
 constexpr int kFusedMaxNormCols = 32768;
 bool fused_supported(DType t, int cols);
 // One mat-vec of a fused launch: y[0:rows] = (accumulate ? y : 0) + bias + W x; bias may be null.
