@@ -34,6 +34,7 @@ namespace {
 
 using test::ScopedEnv;
 
+#ifdef RZ_HAVE_CUDA
 std::shared_ptr<Model> synthetic(const std::string& arch, const std::string& ftype, const std::string& path) {
     model::SyntheticSpec sp;
     sp.arch = arch;
@@ -59,6 +60,7 @@ std::shared_ptr<Model> synthetic(const std::string& arch, const std::string& fty
     EXPECT_TRUE(m.ok()) << m.status().message();
     return m.ok() ? *m : nullptr;
 }
+#endif
 
 class CudaFusedArch : public testing::TestWithParam<std::string> {};
 
