@@ -24,6 +24,21 @@ model::SyntheticSpec small_qwen3(const std::string& ftype) {
     return sp;
 }
 
+// Writes sp to path and loads it back as a ModelImpl of architecture sp.arch; null (the test failed) otherwise.
+std::shared_ptr<runtime::Model> write_and_load(const std::string& path, const model::SyntheticSpec& sp) {
+    const Status st = model::write_synthetic_gguf(path, sp);
+    EXPECT_TRUE(st.ok()) << st.message();
+    if (!st.ok()) return nullptr;
+    auto m = runtime::Model::load(path);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    if (!m.ok() || dynamic_cast<const runtime::ModelImpl*>(m->get()) == nullptr) {
+        ADD_FAILURE() << path << ": not loaded as a ModelImpl";
+        return nullptr;
+    }
+    EXPECT_EQ((*m)->info().arch, sp.arch);
+    return *m;
+}
+
 // Five tokens through the CPU give finite, non-zero logits (512-token vocabularies).
 void expect_runs_on_cpu(const std::shared_ptr<runtime::Model>& m) {
     runtime::ContextOptions o;
@@ -49,15 +64,12 @@ TEST(Synthetic, Qwen3BlocksLoadAsQwen3WithTiedHead) {
     for (const char* ftype : {"Q4_K_M", "Q8_0"}) {
         SCOPED_TRACE(ftype);
         const std::string path = dir / (std::string(ftype) + ".gguf");
-        ASSERT_TRUE(model::write_synthetic_gguf(path, small_qwen3(ftype)).ok());
+        auto m = write_and_load(path, small_qwen3(ftype));
+        ASSERT_TRUE(m);
+        const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m.get());
         auto f = formats::open_model_file(path);
         ASSERT_TRUE(f.ok()) << f.status().message();
         EXPECT_EQ(f->find_tensor("output.weight"), nullptr) << "a tied model has no output matrix";
-        auto m = runtime::Model::load(path);
-        ASSERT_TRUE(m.ok()) << m.status().message();
-        const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
-        ASSERT_NE(mi, nullptr);
-        EXPECT_EQ((*m)->info().arch, "qwen3");
         EXPECT_EQ(mi->hp().head_dim, 64);
         EXPECT_EQ(mi->hp().n_embd_q(), 512);  // q wider than the residual stream
         EXPECT_EQ(mi->hp().rope_type, model::RopeType::kNeox);
@@ -69,7 +81,7 @@ TEST(Synthetic, Qwen3BlocksLoadAsQwen3WithTiedHead) {
         const bool k = std::string(ftype) == "Q4_K_M";
         EXPECT_EQ(mi->weights().output().dtype, k ? DType::Q6_K : DType::Q8_0);
         EXPECT_EQ(L0[model::Role::kAttnQ].dtype, k ? DType::Q4_K : DType::Q8_0);
-        expect_runs_on_cpu(*m);
+        expect_runs_on_cpu(m);
     }
 }
 
@@ -83,13 +95,9 @@ TEST(Synthetic, Phi2BlocksLoadAsPhi2) {
     sp.n_rot     = 16;
     sp.ftype     = "Q4_K_M";
     sp.pool_rows = 8;
-    const std::string path = dir / "phi2.gguf";
-    ASSERT_TRUE(model::write_synthetic_gguf(path, sp).ok());
-    auto m = runtime::Model::load(path);
-    ASSERT_TRUE(m.ok()) << m.status().message();
-    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
-    ASSERT_NE(mi, nullptr);
-    EXPECT_EQ((*m)->info().arch, "phi2");
+    auto m = write_and_load(dir / "phi2.gguf", sp);
+    ASSERT_TRUE(m);
+    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m.get());
     const model::HParams& hp = mi->hp();
     EXPECT_TRUE(hp.parallel_block);
     EXPECT_EQ(hp.norm, model::NormType::kLayer);
@@ -106,7 +114,7 @@ TEST(Synthetic, Phi2BlocksLoadAsPhi2) {
     EXPECT_EQ(L1[model::Role::kFfnUp].dtype, DType::Q4_K);
     EXPECT_TRUE(w[model::Role::kOutputB] && w[model::Role::kOutputNormB]);
     EXPECT_EQ(w.output().dtype, DType::Q6_K);
-    expect_runs_on_cpu(*m);
+    expect_runs_on_cpu(m);
     sp.n_rot = 65;  // beyond head_dim
     EXPECT_EQ(model::write_synthetic_gguf(dir / "bad.gguf", sp).code(), StatusCode::kInvalidArgument);
 }
@@ -120,19 +128,15 @@ TEST(Synthetic, GemmaBlocksLoadAsGemma) {
     sp.tied      = true;
     sp.ftype     = "Q8_0";
     sp.pool_rows = 8;
-    const std::string path = dir / "gemma.gguf";
-    ASSERT_TRUE(model::write_synthetic_gguf(path, sp).ok());
-    auto m = runtime::Model::load(path);
-    ASSERT_TRUE(m.ok()) << m.status().message();
-    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
-    ASSERT_NE(mi, nullptr);
-    EXPECT_EQ((*m)->info().arch, "gemma");
+    auto m = write_and_load(dir / "gemma.gguf", sp);
+    ASSERT_TRUE(m);
+    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m.get());
     EXPECT_EQ(mi->hp().act, model::Activation::kGeluTanh);
     EXPECT_EQ(mi->hp().ffn, model::FfnType::kGated);
     EXPECT_FLOAT_EQ(mi->hp().embd_scale, 16.0f);  // sqrt(256)
     EXPECT_EQ(mi->hp().head_dim, 128);
     EXPECT_EQ(mi->hp().rope_type, model::RopeType::kNeox);
-    expect_runs_on_cpu(*m);
+    expect_runs_on_cpu(m);
 }
 
 // gpt2 blocks: learned positions, a LayerNorm (bias) before attention and before the plain GELU MLP, tied head.
@@ -144,13 +148,9 @@ TEST(Synthetic, Gpt2BlocksLoadAsGpt2) {
     sp.tied      = true;
     sp.ftype     = "Q4_K_M";
     sp.pool_rows = 8;
-    const std::string path = dir / "gpt2.gguf";
-    ASSERT_TRUE(model::write_synthetic_gguf(path, sp).ok());
-    auto m = runtime::Model::load(path);
-    ASSERT_TRUE(m.ok()) << m.status().message();
-    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m->get());
-    ASSERT_NE(mi, nullptr);
-    EXPECT_EQ((*m)->info().arch, "gpt2");
+    auto m = write_and_load(dir / "gpt2.gguf", sp);
+    ASSERT_TRUE(m);
+    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m.get());
     const model::HParams& hp = mi->hp();
     EXPECT_FALSE(hp.parallel_block);
     EXPECT_EQ(hp.norm, model::NormType::kLayer);
@@ -160,7 +160,7 @@ TEST(Synthetic, Gpt2BlocksLoadAsGpt2) {
     EXPECT_TRUE(w[model::Role::kPosEmbd]);
     EXPECT_TRUE(w.layers[1][model::Role::kFfnNormB] && w.layers[1][model::Role::kAttnQkvB]);
     EXPECT_EQ(w.output().dtype, DType::Q6_K);  // the tied token_embd with the output's type
-    expect_runs_on_cpu(*m);
+    expect_runs_on_cpu(m);
 }
 
 TEST(Synthetic, RejectsUnknownArchitecturesAndInconsistentHeadDims) {
