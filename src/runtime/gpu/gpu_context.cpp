@@ -273,6 +273,15 @@ void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst
     }
 }
 
+void GpuContext::embed(const int32_t* tp) {
+    const model::HParams& p = hp();
+    cuda::get_row(tok_embd_.dtype, tok_embd_.data, p.n_embd, tp, p.embd_scale, x_);
+    if (pos_embd_) {  // learned absolute positions (gpt2): x += P[pos]
+        cuda::get_row(pos_embd_.dtype, pos_embd_.data, p.n_embd, tp + 1, 1.0f, h_);
+        cuda::add(x_, h_, p.n_embd);
+    }
+}
+
 void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst) {
     const int32_t* pos = tp + 1;
     const model::HParams& p = hp();
@@ -315,11 +324,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         if (li < plan.size()) cuda::set_l2_prefetch(plan[li].data(), static_cast<int>(plan[li].size()));
         ++li;
     };
-    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
-    if (pos_embd_) {  // learned absolute positions (gpt2): x += P[pos]
-        cuda::get_row(pos_embd_.dtype, pos_embd_.data, E, pos, 1.0f, h_);
-        cuda::add(x_, h_, E);
-    }
+    embed(tp);
     for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
         const Layer& L = layers_[static_cast<size_t>(il)];
         prefetch_next();
@@ -379,11 +384,7 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
     const double* inv_freq = p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr;
     const float* rope_cs = p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr;
     const bool neox = p.rope_type == model::RopeType::kNeox;
-    cuda::get_row(tok_embd_.dtype, tok_embd_.data, E, tp, p.embd_scale, x_);
-    if (pos_embd_) {  // learned absolute positions (gpt2): x += P[pos]
-        cuda::get_row(pos_embd_.dtype, pos_embd_.data, E, pos, 1.0f, h_);
-        cuda::add(x_, h_, E);
-    }
+    embed(tp);
     for (int il = 0; il < layer_end_; ++il) {
         const Layer& L = layers_[static_cast<size_t>(il)];
         norm(x_, L.attn_norm, L.attn_norm_b, h_);

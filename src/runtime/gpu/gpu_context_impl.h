@@ -108,6 +108,8 @@ private:
     // Concatenates f32 vectors (q | k | v biases) into one device vector; empty when one is not f32.
     Result<DevWeight> upload_concat(std::initializer_list<const model::Weight*> ws);
     Status validate(const Batch& b) const;
+    // x_ = the embedding row of token *tp (times embd_scale), plus the learned position row of tp[1] (gpt2).
+    void embed(const int32_t* tp);
     // tp: device {token, position}.
     void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
     // The layers [0, layer_end_) of forward_token, from the embedding row; the hidden state is left in x_.
