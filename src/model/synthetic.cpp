@@ -80,25 +80,25 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     };
     RZ_RETURN_IF_ERROR(add("token_embd.weight", -1, sp.n_vocab, sp.n_embd));
     if (gpt2) ts.push_back({"position_embd.weight", -1, sp.n_ctx, sp.n_embd, DType::F32, false, 0.0f, 0.0f});  // learned positions
-    for (int il = 0; il < sp.n_layer && ln; ++il) {  // phi2: one LayerNorm feeding attention and the MLP in parallel
+    for (int il = 0; il < sp.n_layer; ++il) {
         const std::string b = fmt::format("blk.{}.", il);
-        add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
-        add_vec(b + "attn_norm.bias", sp.n_embd, 0.0f);
-        RZ_RETURN_IF_ERROR(add(b + "attn_qkv.weight", il, q + 2 * kv, sp.n_embd));
-        add_vec(b + "attn_qkv.bias", q + 2 * kv, 0.0f);
-        RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q));
-        add_vec(b + "attn_output.bias", sp.n_embd, 0.0f);
-        if (gpt2) {
-            add_vec(b + "ffn_norm.weight", sp.n_embd, 1.0f);
-            add_vec(b + "ffn_norm.bias", sp.n_embd, 0.0f);
+        if (ln) {  // phi2: one LayerNorm feeding attention and the MLP in parallel; gpt2: a LayerNorm before each
+            add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
+            add_vec(b + "attn_norm.bias", sp.n_embd, 0.0f);
+            RZ_RETURN_IF_ERROR(add(b + "attn_qkv.weight", il, q + 2 * kv, sp.n_embd));
+            add_vec(b + "attn_qkv.bias", q + 2 * kv, 0.0f);
+            RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q));
+            add_vec(b + "attn_output.bias", sp.n_embd, 0.0f);
+            if (gpt2) {
+                add_vec(b + "ffn_norm.weight", sp.n_embd, 1.0f);
+                add_vec(b + "ffn_norm.bias", sp.n_embd, 0.0f);
+            }
+            RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd));
+            add_vec(b + "ffn_up.bias", sp.n_ff, 0.0f);
+            RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff));
+            add_vec(b + "ffn_down.bias", sp.n_embd, 0.0f);
+            continue;
         }
-        RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, sp.n_ff, sp.n_embd));
-        add_vec(b + "ffn_up.bias", sp.n_ff, 0.0f);
-        RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff));
-        add_vec(b + "ffn_down.bias", sp.n_embd, 0.0f);
-    }
-    for (int il = 0; il < sp.n_layer && !ln; ++il) {
-        const std::string b = fmt::format("blk.{}.", il);
         add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
         RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, q, sp.n_embd));
         RZ_RETURN_IF_ERROR(add(b + "attn_k.weight", il, kv, sp.n_embd));
