@@ -353,8 +353,9 @@ TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
     }
 }
 
-// Which decode steps of several sequences the rows kernels take (host rules, no device needed): every rows type up
-// to 8 tokens, only the tensor-core types (Q4_K, Q6_K, Q8_0) above, none past 16 tokens; the shared memory of 16
+// Which decode steps of several sequences the rows kernels take (host rules, no device needed): every fused type up
+// to 8 tokens, only the tensor-core types (Q4_K, Q5_K, Q6_K, Q8_0) above, none past 16 tokens; which types share a
+// launch (Q8_0 only with Q4_K / Q6_K, the low-bit set not with the legacy one); the shared memory of 16
 // normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of phi-2's
 // 10240-wide FFN overflow the fused activation buffer (its steps of 9-16 take the GEMM path: fused_prologue.cuh).
 TEST(CudaKernels, FusedRowsSelection) {
@@ -364,7 +365,21 @@ TEST(CudaKernels, FusedRowsSelection) {
         const bool mma = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || t == DType::Q8_0;
         EXPECT_EQ(fused_rows_supported(t, 2048, kFusedRowsMax), mma) << dtype_name(t);
     }
-    for (DType t : {DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::Q5_0, DType::F16}) EXPECT_FALSE(fused_rows_supported(t, 2048, 4)) << dtype_name(t);
+    for (DType t : {DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL, DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
+        EXPECT_TRUE(fused_rows_supported(t, 2048, 2)) << dtype_name(t);
+        EXPECT_TRUE(fused_rows_supported(t, 2048, kFusedRowsDp4a)) << dtype_name(t);
+        EXPECT_FALSE(fused_rows_supported(t, 2048, kFusedRowsDp4a + 1)) << dtype_name(t);
+    }
+    EXPECT_FALSE(fused_rows_supported(DType::F16, 2048, 4));
+    const DType q3km[3] = {DType::Q3_K, DType::Q3_K, DType::Q5_K}, legacy[3] = {DType::Q5_0, DType::Q5_0, DType::Q6_K},
+                q8k[3] = {DType::Q8_0, DType::Q8_0, DType::Q6_K}, q8q5[3] = {DType::Q8_0, DType::Q8_0, DType::Q5_K},
+                q8q3[3] = {DType::Q8_0, DType::Q3_K, DType::Q8_0}, both[3] = {DType::Q3_K, DType::Q5_0, DType::Q4_K};
+    EXPECT_TRUE(fused_rows_mix(q3km, 3));
+    EXPECT_TRUE(fused_rows_mix(legacy, 3));
+    EXPECT_TRUE(fused_rows_mix(q8k, 3));
+    EXPECT_FALSE(fused_rows_mix(q8q5, 3));
+    EXPECT_FALSE(fused_rows_mix(q8q3, 3));
+    EXPECT_FALSE(fused_rows_mix(both, 3));
     EXPECT_FALSE(fused_rows_supported(DType::Q4_K, 2000, 4));  // not a multiple of 256
     EXPECT_TRUE(fused_rows_fit(2, 2048, 5632));
     EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 5632));
@@ -379,7 +394,8 @@ TEST(CudaKernels, FusedRowsSelection) {
 
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
 // S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K, Q5_K, Q6_K, Q8_0 only), each type set the rows kernels
-// read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
+// read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K, the low-bit set Q3_K|Q2_K|IQ4_XS|IQ4_NL with Q5_K
+// and Q4_K, the legacy set Q4_1|Q5_0|Q5_1), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
 // tensor-core kernels (Q4_K|Q5_K|Q6_K launches of 3-8 tokens) and without.
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
@@ -387,7 +403,10 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K},
                                  {DType::Q5_K, DType::Q4_0, DType::Q6_K},
                                  {DType::Q8_0, DType::Q4_K, DType::Q8_0},
-                                 {DType::Q5_K, DType::Q6_K, DType::Q5_K}};
+                                 {DType::Q5_K, DType::Q6_K, DType::Q5_K},
+                                 {DType::Q3_K, DType::Q5_K, DType::Q2_K},
+                                 {DType::IQ4_XS, DType::Q4_K, DType::IQ4_NL},
+                                 {DType::Q4_1, DType::Q5_0, DType::Q5_1}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
     for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q5_K|Q6_K from 3 tokens) and the dp4a ones
     for (const auto& tt : kTriples) {
@@ -438,6 +457,63 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                 }
     }
     unsetenv("RZ_CUDA_ROWS_MMA");
+}
+
+// gate|up of m tokens with the GLU (matvec_glu_rows: every fused type, 2, 3 and 8 tokens: the S = 2, 4, 8 kernels, padded
+// for 3) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
+// 1/64: exact) read by matvec_rows returns as the dequantized codes. Each code is within half a quantization step
+// of the float64 product plus the dot products' rounding bound. Gate matrices of the low-bit types are random bytes.
+TEST(CudaKernels, FusedGluRowsMatchReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int E = 512, F2 = 256, kM = kFusedRowsDp4a;
+    std::vector<uint8_t> eye(test::file_row_bytes(DType::Q8_0, F2) * F2, 0);  // row r: code 64 at column r, d = 1/64
+    for (int r = 0; r < F2; ++r)
+        for (int b = 0; b < F2 / 32; ++b) {
+            uint8_t* blk = eye.data() + static_cast<size_t>(r) * test::file_row_bytes(DType::Q8_0, F2) + 34 * b;
+            const uint16_t d = 0x2400;  // 1/64 as a half
+            std::memcpy(blk, &d, 2);
+            if (r / 32 == b) blk[2 + r % 32] = 64;
+        }
+    DevBuf deye(row_bytes(DType::Q8_0, F2) * F2), dy(sizeof(float) * kM * F2);
+    ASSERT_TRUE(upload_rows(deye.p, DType::Q8_0, F2, F2, eye.data()).ok());
+    const auto x = random_floats(static_cast<size_t>(kM) * E, 81u), w = random_floats(static_cast<size_t>(E), 82u);
+    DevBuf dx(sizeof(float) * kM * E), dw(sizeof(float) * E);
+    ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
+    ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
+    for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::Q4_0, DType::Q8_0, DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL,
+                    DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
+        const bool low_bit = t == DType::Q3_K || t == DType::Q2_K || t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 ||
+                             t == DType::Q5_0 || t == DType::Q5_1;
+        const QMat g(t, F2, E, 91u, !low_bit), u(t, F2, E, 92u);
+        for (int m : {2, 3, 8}) {
+            SCOPED_TRACE(std::string(dtype_name(t)) + " tokens " + std::to_string(m));
+            matvec_glu_rows(t, g.dev.p, u.dev.p, F2, E, dx.f(), E, dw.f(), 1e-6f, m, Act::kSilu);
+            const MatvecSeg seg{DType::Q8_0, deye.p, F2, nullptr, dy.f()};
+            matvec_rows(&seg, 1, F2, nullptr, F2, nullptr, 0.0f, m, F2, false);
+            ASSERT_TRUE(sync("glu rows").ok());
+            const auto y = download_floats(dy, static_cast<size_t>(m) * F2);
+            for (int tk = 0; tk < m; ++tk) {
+                const std::vector<float> xt(x.begin() + static_cast<std::ptrdiff_t>(tk) * E, x.begin() + static_cast<std::ptrdiff_t>(tk + 1) * E);
+                const auto xr = quantize_like_gpu(rms_norm_ref(xt, w, 1e-6f));
+                std::vector<double> gr, gm, ur, um, h(static_cast<size_t>(F2)), err(static_cast<size_t>(F2));
+                g.ref(xr, gr, gm);
+                u.ref(xr, ur, um);
+                for (size_t i = 0; i < h.size(); ++i) {
+                    const double eg = 3e-5 * (gm[i] + 1.0), eu = 3e-5 * (um[i] + 1.0);
+                    h[i] = gr[i] / (1.0 + std::exp(-gr[i])) * ur[i];
+                    err[i] = 1.2 * eg * (std::fabs(ur[i]) + eu) + eu * (std::fabs(gr[i]) + eg) + 1e-6;
+                }
+                for (int b = 0; b < F2 / 32; ++b) {
+                    double amax = 0.0, emax = 0.0;
+                    for (int i = 32 * b; i < 32 * b + 32; ++i) amax = std::max(amax, std::fabs(h[static_cast<size_t>(i)])), emax = std::max(emax, err[static_cast<size_t>(i)]);
+                    const double half_step = 0.5 * (amax + emax) / 127.0 * (1.0 + 1e-5);
+                    for (int i = 32 * b; i < 32 * b + 32; ++i)
+                        ASSERT_NEAR(y[static_cast<size_t>(tk) * F2 + static_cast<size_t>(i)], h[static_cast<size_t>(i)], half_step + err[static_cast<size_t>(i)])
+                            << "token " << tk << " output " << i;
+                }
+            }
+        }
+    }
 }
 
 // The L2 prefetch planner (host only): every byte of the launches' weight stream is requested exactly once and

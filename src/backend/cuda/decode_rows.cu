@@ -15,7 +15,7 @@
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/fused_dot_ext.cuh"
-#include "backend/cuda/fused_dot_rows.cuh"
+#include "backend/cuda/fused_dot_rows_ext.cuh"
 #include "backend/cuda/fused_mma_rows.cuh"
 #include "backend/cuda/fused_prologue.cuh"
 #include "realizar/backend/cuda/cuda.h"
@@ -365,9 +365,10 @@ void with_s(int m, F&& f) {
 }
 int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
 
-// The type-set mask of a rows launch (0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 8: also Q8_0), or -1 where the rows
-// kernels are not instantiated (the llama.cpp low-bit and legacy sets, or Q8_0 with Q5_K / Q4_0).
-int rows_ext(int sets) { return sets == 0 || sets == 1 || sets == 8 ? sets : -1; }
+// The instantiated type-set mask of a rows launch (dot_rows's masks: 0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 3: also the
+// low-bit set; 5: also the legacy set; 8: Q8_0 with Q4_K, Q6_K), or -1: no rows kernel takes both the low-bit and
+// the legacy set, or Q8_0 with any type of bits 1, 2, 4.
+int rows_ext(int sets) { return (sets & 8) != 0 ? (sets == 8 ? 8 : -1) : (sets & 6) == 6 ? -1 : fused_ext(sets); }
 // Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels) where every matrix of a launch is Q4_K, Q5_K
 // or Q6_K, and above 8 tokens also Q8_0; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the
 // tensor-core kernels exist).
@@ -377,6 +378,8 @@ bool mma_type(DType t, int m) { return t == DType::Q4_K || t == DType::Q5_K || t
 template <typename F>
 void with_rows_ext(int ext, F&& f) {
     if (ext == 8) f(std::integral_constant<int, 8>{});
+    else if (ext == 5) f(std::integral_constant<int, 5>{});
+    else if (ext == 3) f(std::integral_constant<int, 3>{});
     else if (ext == 1) f(std::integral_constant<int, 1>{});
     else f(std::integral_constant<int, 0>{});
 }
@@ -386,6 +389,12 @@ void with_rows_ext(int ext, F&& f) {
 bool fused_rows_supported(DType t, int cols, int m) {
     if (m > kFusedRowsDp4a) return fused_supported(t, cols) && mma_type(t, m);
     return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0;
+}
+
+bool fused_rows_mix(const DType* types, int n) {
+    int sets = 0;
+    for (int i = 0; i < n; ++i) sets |= ext_mask(types[i]);
+    return rows_ext(sets) >= 0;
 }
 
 bool fused_rows_fit(int m, int norm_cols, int act_cols) {

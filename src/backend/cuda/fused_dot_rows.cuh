@@ -2,8 +2,9 @@
 // Int8 dot products of R weight rows with T activation rows at once (decode_rows.cu: a decode step of several
 // sequences): fused_dot.cuh's lane mappings and block formats, with each step's weight loads and per-row decoding
 // (scales, minimums, unpacked codes) done once and applied to the T tokens' activations. acc[r][t] is the lane's
-// partial sum of row r with token t. The types of the rows kernels only: Q4_K, Q6_K (mask 0), Q5_K, Q4_0 (mask 1),
-// Q8_0 (mask 8). Internal to src/backend/cuda; included by decode_rows.cu only.
+// partial sum of row r with token t: Q4_K, Q6_K (mask 0), Q5_K, Q4_0 (mask 1), Q8_0 (mask 8); the low-bit and legacy
+// types and the dispatch are in fused_dot_rows_ext.cuh. Internal to src/backend/cuda; included by decode_rows.cu
+// (through fused_dot_rows_ext.cuh) and fused_mma_rows.cuh.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -167,21 +168,6 @@ __device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int n
             }
         }
     }
-}
-
-// The per-type dispatch of the rows kernels (type-set masks 0, 1, 8 as dot_rows).
-template <int R, int T, int EXT>
-__device__ __forceinline__ void dot_rows_t(int t, const uint8_t* const (&rows)[R], int cols, const XQT& x, int lane, float (&acc)[R][T]) {
-    const int nb = blocks_per_row(t, cols);
-    if constexpr ((EXT & 1) != 0) {
-        if (t == kQ5_K) return dott_qk<R, T, true>(rows, nb, x, lane, acc);
-        if (t == kQ4_0) return dott_q4_0<R, T>(rows, nb, x, lane, acc);
-    }
-    if constexpr ((EXT & 8) != 0) {
-        if (t == kQ8_0) return dott_q8_0<R, T>(rows, nb, x, lane, acc);
-    }
-    if (t == kQ4_K) dott_qk<R, T, false>(rows, nb, x, lane, acc);
-    else dott_q6_k<R, T>(rows, nb, x, lane, acc);
 }
 
 }  // namespace rz::cuda::detail::fused

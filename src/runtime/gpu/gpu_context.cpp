@@ -229,12 +229,10 @@ bool GpuContext::rows_capable(int m) const {
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), F = p.n_ff;
     auto ok = [m](const DevWeight& w, int cols) { return cuda::fused_rows_supported(w.dtype, cols, m); };
-    // One launch takes Q8_0 with Q4_K / Q6_K but not with Q5_K / Q4_0 (cuda.h): separate q, k, v share one.
+    // Separate q, k, v share one launch, which takes only some type mixes (cuda.h, fused_rows_mix).
     auto qkv_mix_ok = [](const Layer& L) {
-        if (L.qkv) return true;
-        const bool q8 = L.q.dtype == DType::Q8_0 || L.k.dtype == DType::Q8_0 || L.v.dtype == DType::Q8_0;
-        auto set1 = [](const DevWeight& w) { return w.dtype == DType::Q5_K || w.dtype == DType::Q4_0; };
-        return !(q8 && (set1(L.q) || set1(L.k) || set1(L.v)));
+        const DType t[3] = {L.q.dtype, L.k.dtype, L.v.dtype};
+        return L.qkv || cuda::fused_rows_mix(t, 3);
     };
     // The attention rows [m, Q] go to bgu_ ([chunk, 2F] floats, idle until the FFN), and after them LayerNorm rows
     // [m, E] and a plain FFN's up projection [m, F] (gpu_batch.cpp rows_layer).
