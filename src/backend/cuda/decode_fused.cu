@@ -42,7 +42,6 @@ struct MvParams {
     SegD seg[3];
     int nseg;
     int ngroups;    // total row groups
-    int per_block;  // row groups per block
     int cols;
     const float* x;  // null: the fused activation buffer
     const float* norm_w;
@@ -63,7 +62,8 @@ template <int R, int UX, int EXT, bool GEN = false>
 __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
-    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    int g0, g1;
+    block_groups(p, g0, g1);
     l2pf_issue(p.pf);
     {  // weights are immutable: start pulling this block's first row group into L2 before the wait
         int g = g0;

@@ -103,7 +103,6 @@ struct RowsParams {
     SegD seg[3];
     int nseg;
     int ngroups;    // total row groups (kWarps rows each)
-    int per_block;  // row groups per block
     int cols;
     const float* x;  // [m, cols] at ldx; null: the fused activation buffer's rows
     int ldx;
@@ -121,7 +120,8 @@ template <int S, int EXT>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
-    const int g0 = blockIdx.x * p.per_block, g1 = min(g0 + p.per_block, p.ngroups);
+    int g0, g1;
+    block_groups(p, g0, g1);
     {  // weights are immutable: this block's first row group into L2 before the wait
         int g = g0;
         const SegD s = pick_seg(p, g);
