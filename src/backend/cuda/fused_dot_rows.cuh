@@ -100,6 +100,32 @@ __device__ __forceinline__ void dott_qk(const uint8_t* const (&rows)[R], int nb,
     }
 }
 
+// The token loop of Q6_K's lane mapping (Q6_K, and Q3_K and Q2_K in fused_dot_rows_ext.cuh): for each token,
+// acc[r][t] += ds[r][rr] xd dot(v[r][rr], x) over the lane's 4 sub-blocks rr of block b, and with MIN (Q2_K) minus
+// dmn[r][rr] times xd times the sum of the lane's 8 activation codes of the sub-block.
+template <int R, int T, bool MIN>
+__device__ __forceinline__ void q6map_tokens(int b, int hh, int l0, const XQT& x, const int (&v)[R][4][2], const float (&ds)[R][4],
+                                             const float (&dmn)[R][4], float (&acc)[R][T]) {
+#pragma unroll
+    for (int t = 0; t < T; ++t) {
+#pragma unroll
+        for (int rr = 0; rr < 4; ++rr) {
+            const int sbi = 8 * b + 4 * hh + rr;
+            const int2 xv = *reinterpret_cast<const int2*>(x.q + t * x.qs + sbi * 32 + l0);
+            const float xd = x.d[t * x.ds + sbi];
+            if constexpr (MIN) {
+                const float xm = xd * static_cast<float>(__dp4a(xv.y, 0x01010101, __dp4a(xv.x, 0x01010101, 0)));
+#pragma unroll
+                for (int r = 0; r < R; ++r)
+                    acc[r][t] += ds[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0))) - dmn[r][rr] * xm;
+            } else {
+#pragma unroll
+                for (int r = 0; r < R; ++r) acc[r][t] += ds[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0)));
+            }
+        }
+    }
+}
+
 // Q6_K: as dot_q6_k (8 lanes per block, lane k: half hh = k/4, elements l0 = 8 (k%4) .. +7 of its 4 sub-blocks).
 template <int R, int T>
 __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
@@ -126,17 +152,7 @@ __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int n
                 }
             }
         }
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) {
-                const int sbi = 8 * b + 4 * hh + rr;
-                const int2 xv = *reinterpret_cast<const int2*>(x.q + t * x.qs + sbi * 32 + l0);
-                const float xd = x.d[t * x.ds + sbi];
-#pragma unroll
-                for (int r = 0; r < R; ++r) acc[r][t] += ds[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0)));
-            }
-        }
+        q6map_tokens<R, T, false>(b, hh, l0, x, v, ds, ds, acc);
     }
 }
 

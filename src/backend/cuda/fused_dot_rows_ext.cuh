@@ -48,17 +48,7 @@ __device__ __forceinline__ void dott_q3_k(const uint8_t* const (&rows)[R], int n
                 for (int i = 0; i < 2; ++i) v[r][rr][i] = static_cast<int>(((nh[i] >> rr) & 0x01010101u) * 0xFCu + ((qs[i] >> (2 * rr)) & 0x03030303u));
             }
         }
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) {
-                const int sbi = 8 * b + 4 * hh + rr;
-                const int2 xv = *reinterpret_cast<const int2*>(x.q + t * x.qs + sbi * 32 + l0);
-                const float xd = x.d[t * x.ds + sbi];
-#pragma unroll
-                for (int r = 0; r < R; ++r) acc[r][t] += ds[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0)));
-            }
-        }
+        q6map_tokens<R, T, false>(b, hh, l0, x, v, ds, ds, acc);
     }
 }
 
@@ -87,19 +77,7 @@ __device__ __forceinline__ void dott_q2_k(const uint8_t* const (&rows)[R], int n
                 for (int i = 0; i < 2; ++i) v[r][rr][i] = static_cast<int>((qs[i] >> (2 * rr)) & 0x03030303u);
             }
         }
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-#pragma unroll
-            for (int rr = 0; rr < 4; ++rr) {
-                const int sbi = 8 * b + 4 * hh + rr;
-                const int2 xv = *reinterpret_cast<const int2*>(x.q + t * x.qs + sbi * 32 + l0);
-                const float xd = x.d[t * x.ds + sbi];
-                const float xm = xd * static_cast<float>(__dp4a(xv.y, 0x01010101, __dp4a(xv.x, 0x01010101, 0)));
-#pragma unroll
-                for (int r = 0; r < R; ++r)
-                    acc[r][t] += dsc[r][rr] * xd * static_cast<float>(__dp4a(v[r][rr][1], xv.y, __dp4a(v[r][rr][0], xv.x, 0))) - dmn[r][rr] * xm;
-            }
-        }
+        q6map_tokens<R, T, true>(b, hh, l0, x, v, dsc, dmn, acc);
     }
 }
 
