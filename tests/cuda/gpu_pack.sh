@@ -2,7 +2,7 @@
 # Reproduces the GPU measurements of docs/perf/cuda.md. Step 1 (here, with nvcc): build test_cuda and pack it
 # with the CLI, its shared libraries and the ../shared files the tests read into $RZ_CUDA_PACK
 # (default build/h-cuda/devpack). Step 2 (on the GPU machine, e.g. the `run` tool with carry=[that dir]):
-#     bash <pack>/run.sh [stages]     stages: unit convert quant bench long ncuwarm ncu sanitizek sanitize qtypes
+#     bash <pack>/run.sh [stages]     stages: unit convert quant bench long ncuwarm ncu sanitizek sanitize qtypes matvec
 #     (default: unit convert quant bench long ncu sanitize); RZ_BENCH_CFGS / RZ_LONG_CFGS replace the bench lists.
 # Usage: [RZ_CUDA_BUILD=build/h-cuda] [RZ_CUDA_PACK=dir] tests/cuda/gpu_pack.sh [build dir with realizar]
 set -euo pipefail
@@ -11,10 +11,10 @@ cli_build=${1:-build/h-convert}
 B=${RZ_CUDA_BUILD:-build/h-cuda}
 P=${RZ_CUDA_PACK:-$B/devpack}
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DRZ_WERROR=ON >/dev/null
-cmake --build $B -j2 --target test_cuda
+cmake --build $B -j2 --target test_cuda bench_cuda_matvec
 rm -rf $P && mkdir -p $P/lib $P/shared/data/tinystories-260K $P/shared/golden $P/shared/data/tokenizers/llama2-spm
-cp $B/tests/cuda/test_cuda $P/ && cp "$cli_build/realizar" $P/
-for l in $(ldd $P/realizar $P/test_cuda | awk '/=>/{print $3}' | sort -u | grep -v "libc.so\|libm.so\|libgcc\|libstdc\|libcublas"); do cp -L "$l" $P/lib/; done  # cuBLAS (600 MB) is on the GPU machine
+cp $B/tests/cuda/test_cuda $B/benches/bench_cuda_matvec $P/ && cp "$cli_build/realizar" $P/
+for l in $(ldd $P/realizar $P/test_cuda $P/bench_cuda_matvec | awk '/=>/{print $3}' | sort -u | grep -v "libc.so\|libm.so\|libgcc\|libstdc\|libcublas"); do cp -L "$l" $P/lib/; done  # cuBLAS (600 MB) is on the GPU machine
 S=../shared
 cp $S/data/tinystories-260K/stories260K-f32.gguf $P/shared/data/tinystories-260K/
 cp -r $S/golden/llama_gqa $S/golden/phi2 $S/golden/qwen2 $S/golden/gpt2 $P/shared/golden/
@@ -117,6 +117,9 @@ if has qtypes; then  # Q2_K, Q3_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS (fused_dot_e
     echo "== bench $cfg"
     env $cfg RZ_CUDA_BENCH_GRAPHS=1 RZ_CUDA_BENCH_MODELS=$QM timeout 90 ./test_cuda --gtest_filter='CudaContext.DecodeBenchmark' 2>&1 | grep -E "\[bench\] /|FAIL" | sed "s/(tg128, greedy, /[$cfg] (/"
   done
+fi
+if has matvec; then  # the per-matrix read ceiling (docs/perf/cuda.md "Session 10")
+  echo "== bench_cuda_matvec"; timeout 250 ./bench_cuda_matvec 2>&1 | grep -E "^BM_|rror"
 fi
 if has sanitize; then
   echo "== memcheck"; timeout 100 compute-sanitizer --tool memcheck --error-exitcode 9 ./test_cuda --gtest_filter='*Stories*:*Sequences*:*Kernels*' 2>&1 | tail -4; echo "memcheck rc=${PIPESTATUS[0]}"
