@@ -397,7 +397,8 @@ TEST(CudaKernels, FusedRowsSelection) {
 // read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K, the low-bit set Q3_K|Q2_K|IQ4_XS|IQ4_NL with Q5_K
 // and Q4_K, the legacy set Q4_1|Q5_0|Q5_1), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
-// tensor-core kernels (Q4_K|Q5_K|Q6_K launches of 3-8 tokens) and without.
+// tensor-core kernels (Q4_K|Q5_K|Q6_K launches of 3-8 tokens) and without. RZ_CUDA_ROWS_SETS=i:j:... runs only those
+// triples (indices into kTriples: a sanitizer run of all of them takes over 200 s).
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K},
@@ -408,8 +409,11 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                                  {DType::IQ4_XS, DType::Q4_K, DType::IQ4_NL},
                                  {DType::Q4_1, DType::Q5_0, DType::Q5_1}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
+    const auto only = test::env_list("RZ_CUDA_ROWS_SETS");
     for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q5_K|Q6_K from 3 tokens) and the dp4a ones
     for (const auto& tt : kTriples) {
+        const std::string index = std::to_string(&tt - kTriples);
+        if (!only.empty() && std::find(only.begin(), only.end(), index) == only.end()) continue;
         setenv("RZ_CUDA_ROWS_MMA", mma, 1);
         auto takes = [&](int m) { return fused_rows_supported(tt[0], cols, m) && fused_rows_supported(tt[1], cols, m) && fused_rows_supported(tt[2], cols, m); };
         ASSERT_TRUE(takes(kFusedRowsDp4a));
