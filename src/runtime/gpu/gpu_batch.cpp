@@ -119,15 +119,16 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     // rows kernels then quantize them as they are), and a plain FFN's up projection in float, its bias and activation
     // quantized into the fused buffer by act_rows_q8. Scratch in bgu_ (GpuContext::rows_capable checks the fit):
     // att [m, Q] | LayerNorm rows [m, E] | up [m, F].
-    auto rows_layer = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+    // x' rows of m tokens for the rows kernels: x and the RMS weights (their prologue), or LayerNorm rows (into bgu_
+    // after the attention rows) and no weights.
+    auto normed = [&](int m, const DevWeight& w, const DevWeight& wb) -> std::pair<const float*, const float*> {
+        if (p.norm == model::NormType::kRms) return {bx_, f32(w)};
         float* hn = bgu_ + static_cast<size_t>(m) * Q;
-        float* fu = hn + static_cast<size_t>(m) * E;
-        // x' rows for the rows kernels: x and the RMS weights (their prologue), or LayerNorm rows and no weights.
-        auto normed = [&](const DevWeight& w, const DevWeight& wb) -> std::pair<const float*, const float*> {
-            if (p.norm == model::NormType::kRms) return {bx_, f32(w)};
-            cb::layer_norm_rows(bx_, E, nullptr, m, f32(w), f32(wb), E, p.norm_eps, hn, nullptr);
-            return {hn, nullptr};
-        };
+        cb::layer_norm_rows(bx_, E, nullptr, m, f32(w), f32(wb), E, p.norm_eps, hn, nullptr);
+        return {hn, nullptr};
+    };
+    auto rows_layer = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+        float* fu = bgu_ + static_cast<size_t>(m) * (Q + E);
         auto ffn = [&](std::pair<const float*, const float*> xn) {  // activation rows [m, F] into the fused buffer
             if (gated) {
                 const DevWeight& g = L.gate_up ? L.gate_up : L.gate;
@@ -139,7 +140,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             cuda::matvec_rows(&u, 1, E, xn.first, E, xn.second, p.norm_eps, m, F, false);
             cuda::act_rows_q8(fu, F, m, F, f32(L.up_b), act(p.act));
         };
-        const auto xa = normed(L.attn_norm, L.attn_norm_b);
+        const auto xa = normed(m, L.attn_norm, L.attn_norm_b);
         if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_};
             cuda::matvec_rows(&s, 1, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
@@ -151,7 +152,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         }
         if (par) ffn(xa);  // the FFN of a parallel block reads the attention's normed input
         rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles);
-        if (!par) ffn(normed(L.ffn_norm, L.ffn_norm_b));
+        if (!par) ffn(normed(m, L.ffn_norm, L.ffn_norm_b));
         const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
         cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(...))
     };
@@ -225,13 +226,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         }
         if (rows && n_out == m && m <= head_rows_max_) {  // every row asked for logits (then dl is 0..m-1)
             const cuda::MatvecSeg s{output_.dtype, output_.data, V, f32(output_b_), logits};
-            if (p.norm == model::NormType::kRms) {
-                cuda::matvec_rows(&s, 1, E, bx_, E, f32(out_norm_), p.norm_eps, m, V, false);
-            } else {  // LayerNorm rows into the FFN scratch (free now), quantized as they are
-                float* hn = bgu_ + static_cast<size_t>(m) * Q;
-                cb::layer_norm_rows(bx_, E, nullptr, m, f32(out_norm_), f32(out_norm_b_), E, p.norm_eps, hn, nullptr);
-                cuda::matvec_rows(&s, 1, E, hn, E, nullptr, 0.0f, m, V, false);
-            }
+            const auto xo = normed(m, out_norm_, out_norm_b_);  // LayerNorm rows go to the FFN scratch, free now
+            cuda::matvec_rows(&s, 1, E, xo.first, E, xo.second, p.norm_eps, m, V, false);
         } else if (n_out > 0) {  // the output head only for the rows that asked for logits
             auto h = ins({&output_});
             bnorm(bx_, dl, n_out, out_norm_, out_norm_b_, h);
