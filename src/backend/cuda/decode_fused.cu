@@ -132,7 +132,8 @@ struct GluParams {
     float* h;
     int pdl_early;
     L2Pf pf;
-    int late;  // late RMS scale (norm_quant_smem)
+    int late;     // late RMS scale (norm_quant_smem)
+    int ngroups;  // pairs kernel: units of P outputs (block_groups)
 };
 
 // MODE: kGluLlama (RMSNorm prologue, SiLU; the llama block's own code), kGluGated (any prologue and activation),
@@ -183,49 +184,62 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
     }
 }
 
-// ---- gate|up, pairs variant (RZ_CUDA_GLU_PAIRS=1|2): warp w of block b owns P consecutive outputs j (rows gate j
-// and up j, 2P rows in flight at once), so the grid has n_ff / (8P) blocks of 8 warps: more and lighter warps
-// than the 32-output blocks above. The warp completing a 32-output sub-block quantizes it (counters per
-// sub-block).
+// ---- gate|up, pairs variant: warp w of a block owns units of P consecutive outputs j (rows gate j and up j, 2P
+// rows in flight at once); a block takes a contiguous share of the n_ff / P units (block_groups), each warp every
+// kMvWarps-th of them, after one norm prologue. The warp completing a 32-output sub-block quantizes it (counters
+// per sub-block). RZ_CUDA_GLU_PAIRS=1|2: n_ff / (8P) blocks, one unit a warp (more and lighter blocks than the
+// 32-output kernel above); 3|4 (P = 2|4): the resident blocks, so that every SM reads the same share: TinyLlama's
+// 176 blocks of the 32-output kernel put two blocks on 44 SMs and one on the other 88.
 __device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
 
 template <int P, int EXT>
-__global__ void __launch_bounds__(kMvWarps * 32) glu_pairs_kernel(const GluParams p) {
+__global__ void __launch_bounds__(kMvWarps * 32, 2) glu_pairs_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
-    const int j0 = (blockIdx.x * kMvWarps + w) * P;
+    int u0, u1;
+    block_groups(p, u0, u1);
     l2pf_issue(p.pf);
-    const uint8_t* rows[2 * P];
+    const auto rows_of = [&](int u, const uint8_t* (&rows)[2 * P]) {
 #pragma unroll
-    for (int q = 0; q < P; ++q) {
-        rows[2 * q] = p.wg + static_cast<size_t>(j0 + q) * p.rbg;
-        rows[2 * q + 1] = p.wu + static_cast<size_t>(j0 + q) * p.rbu;
+        for (int q = 0; q < P; ++q) {
+            rows[2 * q] = p.wg + static_cast<size_t>(u * P + q) * p.rbg;
+            rows[2 * q + 1] = p.wu + static_cast<size_t>(u * P + q) * p.rbu;
+        }
+    };
+    if (u0 + w < u1) {  // weights are immutable: this warp's first unit into L2 before the wait
+        const uint8_t* rows[2 * P];
+        rows_of(u0 + w, rows);
+#pragma unroll
+        for (int r = 0; r < 2 * P; ++r)
+            for (size_t o = static_cast<size_t>(lane) * 128; o < p.rbg; o += 32 * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(rows[r] + o));
     }
-#pragma unroll
-    for (int r = 0; r < 2 * P; ++r)  // weights are immutable: into L2 before the wait
-        for (size_t o = static_cast<size_t>(lane) * 128; o < p.rbg; o += 32 * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(rows[r] + o));
     const NormPre pre = norm_preload(p.norm_w, p.cols);
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
     norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
-    float acc[2 * P] = {};
-    dot_rows<2 * P, 1, EXT>(p.tg, rows, p.cols, x, lane, acc);
-    float h[P];
     const float sc = p.late ? norm_scale(p.cols, p.eps) : 1.0f;
+    for (int u = u0 + w; u < u1; u += kMvWarps) {
+        const int j0 = u * P;
+        const uint8_t* rows[2 * P];
+        rows_of(u, rows);
+        float acc[2 * P] = {};
+        dot_rows<2 * P, 1, EXT>(p.tg, rows, p.cols, x, lane, acc);
+        float h[P];
 #pragma unroll
-    for (int q = 0; q < P; ++q) h[q] = silu_mul(sc * warp_sum(acc[2 * q]), sc * warp_sum(acc[2 * q + 1]));
-    int last = 0;
-    if (lane == 0) {
+        for (int q = 0; q < P; ++q) h[q] = silu_mul(sc * warp_sum(acc[2 * q]), sc * warp_sum(acc[2 * q + 1]));
+        int last = 0;
+        if (lane == 0) {
 #pragma unroll
-        for (int q = 0; q < P; ++q) p.h[j0 + q] = h[q];
-        __threadfence();
-        last = atomicAdd(&g_cnt[j0 >> 5], static_cast<unsigned>(P)) == 32u - P;
-    }
-    if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j0 / 32: quantize it
-        __threadfence();
-        const float v = __ldcg(p.h + (j0 & ~31) + lane);
-        quantize32_to(v, j0 >> 5, lane, g_aq, g_ad, g_as);
-        if (lane == 0) g_cnt[j0 >> 5] = 0u;
+            for (int q = 0; q < P; ++q) p.h[j0 + q] = h[q];
+            __threadfence();
+            last = atomicAdd(&g_cnt[j0 >> 5], static_cast<unsigned>(P)) == 32u - P;
+        }
+        if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j0 / 32: quantize it
+            __threadfence();
+            const float v = __ldcg(p.h + (j0 & ~31) + lane);
+            quantize32_to(v, j0 >> 5, lane, g_aq, g_ad, g_as);
+            if (lane == 0) g_cnt[j0 >> 5] = 0u;
+        }
     }
 }
 
@@ -342,6 +356,21 @@ auto glu_pairs_for(int ext) {
     return with_ext(ext, [](auto e) { return &glu_pairs_kernel<P, decltype(e)::value>; });
 }
 
+// The pairs kernel with P outputs per unit (RZ_CUDA_GLU_PAIRS above): one unit a warp (persist false), or every
+// resident block with an even share of the units (at most RZ_CUDA_GLU_BLOCKS blocks where set: the kernel test's
+// several units a warp).
+template <int P>
+void launch_glu_pairs(GluParams& p, int n_ff, size_t smem, int ext, bool persist) {
+    const auto k = glu_pairs_for<P>(ext);
+    p.ngroups = n_ff / P;
+    int grid = p.ngroups / kMvWarps;
+    if (persist) {
+        const int cap = env_int("RZ_CUDA_GLU_BLOCKS", 0);
+        grid = std::min({p.ngroups, resident_blocks(k, kMvWarps * 32, smem), cap > 0 ? cap : p.ngroups});
+    }
+    launch(k, grid, kMvWarps * 32, smem, p);
+}
+
 float* glu_scratch() {
     static float* p = [] {
         void* a = nullptr;
@@ -429,13 +458,17 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
                 norm.eps, up_b, static_cast<int>(act), h, pdl_early(), pf, norm.kind == NormKind::kRms ? norm_late() : 0};
     const size_t smem = norm_smem_bytes(cols);
     const int ext = fused_ext(ext_mask(tg));
-    const int pairs = env_int("RZ_CUDA_GLU_PAIRS", 0);
-    if ((pairs == 1 || pairs == 2) && !plain && norm.kind == NormKind::kRms && act == Act::kSilu) {  // the pairs kernels: SwiGLU only
+    // RZ_CUDA_GLU_PAIRS unset: the resident-block pairs kernel (P = 2) where the 32-output kernel needs more than
+    // one wave (qwen3-8b: 384 blocks over 264 resident, +7% decode, H200); below one wave it is slower (TinyLlama's
+    // 176 blocks: -7%, qwen3-0.6b -3%).
+    int pairs = env_int("RZ_CUDA_GLU_PAIRS", -1);
+    if (pairs < 0) pairs = n_ff / 32 > resident_blocks(glu_fused_for<8>(ext), 8 * 32, smem) ? 3 : 0;
+    if (pairs >= 1 && pairs <= 4 && !plain && norm.kind == NormKind::kRms && act == Act::kSilu) {  // the pairs kernels: SwiGLU only
         if (!p.h) p.h = glu_scratch();
-        if (pairs == 2 && n_ff % (kMvWarps * 2) == 0)
-            launch(glu_pairs_for<2>(ext), n_ff / (kMvWarps * 2), kMvWarps * 32, smem, p);
-        else
-            launch(glu_pairs_for<1>(ext), n_ff / kMvWarps, kMvWarps * 32, smem, p);
+        if (pairs == 4 && n_ff % 4 == 0) launch_glu_pairs<4>(p, n_ff, smem, ext, true);
+        else if (pairs == 3) launch_glu_pairs<2>(p, n_ff, smem, ext, true);
+        else if (pairs == 2 && n_ff % (kMvWarps * 2) == 0) launch_glu_pairs<2>(p, n_ff, smem, ext, false);
+        else launch_glu_pairs<1>(p, n_ff, smem, ext, false);
         return;
     }
     const int grid = n_ff / 32;
