@@ -678,8 +678,7 @@ float h2f_host(uint16_t h) {
 // the int8 copy of the output feeds matvec_act (o projection).
 TEST(CudaKernels, FusedAttentionMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const int nh = 4, nkv = 2, hd = 64;
-    const float scale = 1.0f / 8.0f;
+    const int nh = 4, nkv = 2;
     struct Case {
         bool f16, neox;
         int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared (one-block-per-head kernel)
@@ -688,6 +687,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         const char* cmin;   // RZ_CUDA_ATTN_MIN
         int swa = 0;        // sliding window: keys (pos - swa, pos]
         bool qkn = false;   // qwen3's per-head q/k RMSNorm before RoPE
+        int hd = 64;
     };
     // Each case with the first key chunk and value round loaded before the wait (default), the key chunk only,
     // and neither (RZ_CUDA_ATTN_EARLY 2 / 1 / 0).
@@ -707,13 +707,20 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                               Case{true, true, 64, 16, 9, "1", "64", 4}, Case{true, false, 64, 1024, 77, "1", "64", 500},
                               // q/k norms: one split, several (NEOX), one block per head
                               Case{true, false, 64, 16, 9, "1", "64", 0, true}, Case{false, true, 64, 1024, 700, "1", "64", 0, true},
-                              Case{true, false, 64, 8200, 9, "0", "64", 0, true}}) {
-            const int n_ctx = cs.n_ctx, pos = cs.pos;
+                              Case{true, false, 64, 8200, 9, "0", "64", 0, true},
+                              // one split of 201-301 keys (RZ_CUDA_ATTN_MIN 256 / 512: a key per thread and more), a
+                              // window, q/k norms; head size 128 (f16 with q/k norms, f32 with a partial rotation)
+                              Case{true, false, 64, 1024, 200, "1", "256"}, Case{false, true, 32, 1024, 255, "1", "256"},
+                              Case{true, false, 64, 1024, 700, "1", "256", 100}, Case{true, true, 64, 1024, 130, "1", "256", 0, true},
+                              Case{true, false, 64, 1024, 300, "1", "512"}, Case{true, true, 128, 1024, 150, "1", "256", 0, true, 128},
+                              Case{false, false, 96, 1024, 40, "1", "64", 0, false, 128}, Case{true, false, 128, 2048, 900, "1", "64", 0, true, 128}}) {
+            const int n_ctx = cs.n_ctx, pos = cs.pos, hd = cs.hd;
+            const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
             setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
             setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
             SCOPED_TRACE(std::string("early ") + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
                          std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
-                         std::to_string(cs.swa) + (cs.qkn ? " q/k norm" : ""));
+                         std::to_string(cs.swa) + (cs.qkn ? " q/k norm" : "") + " hd " + std::to_string(hd));
             const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
             auto q = random_floats(static_cast<size_t>(nh * hd), 81u), k = random_floats(static_cast<size_t>(nkv * hd), 82u),
                  v = random_floats(static_cast<size_t>(nkv * hd), 83u);
