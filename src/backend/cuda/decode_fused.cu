@@ -188,8 +188,8 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
 // rows in flight at once); a block takes a contiguous share of the n_ff / P units (block_groups), each warp every
 // kMvWarps-th of them, after one norm prologue. The warp completing a 32-output sub-block quantizes it (counters
 // per sub-block). RZ_CUDA_GLU_PAIRS=1|2: n_ff / (8P) blocks, one unit a warp (more and lighter blocks than the
-// 32-output kernel above); 3|4 (P = 2|4): the resident blocks, so that every SM reads the same share: TinyLlama's
-// 176 blocks of the 32-output kernel put two blocks on 44 SMs and one on the other 88.
+// 32-output kernel above); 3|4 (P = 2|4): the resident blocks, each the same share of the rows, instead of waves of
+// 32-output blocks (qwen3-8b: 384 of them over 264 resident blocks; the default there, matvec_ffn_norm).
 __device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
 
 template <int P, int EXT>
@@ -465,7 +465,7 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
     if (pairs < 0) pairs = n_ff / 32 > resident_blocks(glu_fused_for<8>(ext), 8 * 32, smem) ? 3 : 0;
     if (pairs >= 1 && pairs <= 4 && !plain && norm.kind == NormKind::kRms && act == Act::kSilu) {  // the pairs kernels: SwiGLU only
         if (!p.h) p.h = glu_scratch();
-        if (pairs == 4 && n_ff % 4 == 0) launch_glu_pairs<4>(p, n_ff, smem, ext, true);
+        if (pairs == 4) launch_glu_pairs<4>(p, n_ff, smem, ext, true);
         else if (pairs == 3) launch_glu_pairs<2>(p, n_ff, smem, ext, true);
         else if (pairs == 2 && n_ff % (kMvWarps * 2) == 0) launch_glu_pairs<2>(p, n_ff, smem, ext, false);
         else launch_glu_pairs<1>(p, n_ff, smem, ext, false);
