@@ -609,14 +609,16 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dh(sizeof(float) * F2);
         ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
-        // Direct with 4 or 8 rows per warp, pairs kernel with 1 or 2 outputs per warp, or 2 or 4 per unit on the
+        // Direct with 4 or 8 rows per warp (8: the Q4_K / Q6_K and Q8_0 rows staged in shared memory on sm_90, and
+        // read directly with RZ_CUDA_GLU_STAGE=0), pairs kernel with 1 or 2 outputs per warp, or 2 or 4 per unit on the
         // resident blocks (F2 / 4 = 64 units: on 3 blocks, 21-22 a block, 2-3 a warp).
         struct GluVariant {
             const char* name;  // RZ_CUDA_GLU_R or RZ_CUDA_GLU_PAIRS
             const char* value;
             const char* blocks = "0";  // RZ_CUDA_GLU_BLOCKS: grid cap of the resident-block pairs kernels
         };
-        for (const GluVariant& var : {GluVariant{"RZ_CUDA_GLU_R", "4"}, GluVariant{"RZ_CUDA_GLU_R", "8"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "1"},
+        for (const GluVariant& var : {GluVariant{"RZ_CUDA_GLU_R", "4"}, GluVariant{"RZ_CUDA_GLU_R", "8"}, GluVariant{"RZ_CUDA_GLU_STAGE", "0"},
+                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "1"},
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "2"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3"},
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "4"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "4", "3"}}) {
             SCOPED_TRACE(std::string(dtype_name(tg)) + " " + var.name + "=" + var.value + " blocks " + var.blocks);
@@ -649,6 +651,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         unsetenv("RZ_CUDA_GLU_R");
         unsetenv("RZ_CUDA_GLU_PAIRS");
         unsetenv("RZ_CUDA_GLU_BLOCKS");
+        unsetenv("RZ_CUDA_GLU_STAGE");
         clear_variant();
     }
 }
