@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -406,18 +405,6 @@ bool glu_stage(size_t bytes) {
     return env_int("RZ_CUDA_GLU_STAGE", 1) != 0 && 2 * (bytes + 2048) <= static_cast<size_t>(smem_sm);
 }
 
-// Launch with `smem` bytes of dynamic shared memory, opted in above 48 KB once per kernel.
-template <typename K>
-void launch_staged(K k, int grid, int block, size_t smem, const GluParams& p) {
-    static std::map<const void*, size_t> opted;
-    size_t& have = opted[reinterpret_cast<const void*>(k)];
-    if (smem > 48 * 1024 && smem > have) {
-        (void)cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-        have = smem;
-    }
-    launch(k, grid, block, smem, p);
-}
-
 template <int P>
 auto glu_pairs_for(int ext) {
     return with_ext(ext, [](auto e) { return &glu_pairs_kernel<P, decltype(e)::value>; });
@@ -544,8 +531,9 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
     if (llama && env_int("RZ_CUDA_GLU_R", 8) == 4) {  // rows per warp: 64 / R warps per block
         launch(glu_fused_for<4>(ext), grid, 16 * 32, smem, p);
     } else if (llama && (ext == 0 || ext == 8) && glu_stage(staged)) {  // the measured type sets: Q4_K / Q6_K, Q8_0
-        if (ext == 8) launch_staged(glu_fused_kernel<8, 8, kGluLlama, true>, grid, 8 * 32, staged, p);
-        else launch_staged(glu_fused_kernel<8, 0, kGluLlama, true>, grid, 8 * 32, staged, p);
+        const auto k = ext == 8 ? glu_fused_kernel<8, 8, kGluLlama, true> : glu_fused_kernel<8, 0, kGluLlama, true>;
+        allow_smem(k);
+        launch(k, grid, 8 * 32, staged, p);
     } else if (plain) {  // 8 rows per warp, 4 warps: phi-2 decode 5% (Q4_K_M) / 3% (Q8_0) faster than 4 rows per warp and 8 warps (H200)
         launch(glu_fused_for<8, kGluPlain>(ext), grid, 4 * 32, smem, p);
     } else if (!llama) {

@@ -8,7 +8,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <set>
 #include <type_traits>
 #include <utility>
 
@@ -325,20 +324,6 @@ __global__ void __launch_bounds__(kWarps * 32) act_q8_rows_kernel(const ActQ8Par
     const float v = act1(p.a[src + j] + (p.bias ? p.bias[j] : 0.0f), p.fn);
     const size_t o = static_cast<size_t>(t) * p.F;
     quantize32_to(v, sb, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
-}
-
-// Lets kernel k take up to the device's opt-in shared memory (16 tokens of a 2048-wide activation are 41 KB besides
-// the kernels' 12 KB of static shared memory; without this a launch over 48 KB in all fails). Once per kernel.
-template <typename K>
-void allow_smem(K k) {
-    static std::set<const void*> done;
-    if (!done.insert(reinterpret_cast<const void*>(k)).second) return;
-    int dev = 0, optin = 0;
-    cudaFuncAttributes a{};
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-        cudaFuncGetAttributes(&a, k) == cudaSuccess && optin > static_cast<int>(a.sharedSizeBytes))
-        (void)cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(a.sharedSizeBytes));
-    (void)cudaGetLastError();
 }
 
 // launch() for the rows kernels, with allow_smem.

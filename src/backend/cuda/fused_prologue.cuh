@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <type_traits>
 #include <utility>
 
@@ -290,6 +291,21 @@ decltype(auto) with_ext(int ext, F&& f) {
         case 1: return f(std::integral_constant<int, 1>{});
         default: return f(std::integral_constant<int, 0>{});
     }
+}
+
+// Host: lets kernel k take up to the device's opt-in shared memory (the rows kernels' 16 tokens of a 2048-wide
+// activation are 41 KB besides their 12 KB of static shared memory, the staged gate|up kernel's rows 37-110 KB;
+// without this a launch over 48 KB in all fails). Once per kernel.
+template <typename K>
+void allow_smem(K k) {
+    static std::set<const void*> done;
+    if (!done.insert(reinterpret_cast<const void*>(k)).second) return;
+    int dev = 0, optin = 0;
+    cudaFuncAttributes a{};
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+        cudaFuncGetAttributes(&a, k) == cudaSuccess && optin > static_cast<int>(a.sharedSizeBytes))
+        (void)cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(a.sharedSizeBytes));
+    (void)cudaGetLastError();
 }
 
 // Host: blocks of kernel k (threads each, smem bytes of dynamic shared memory) resident on the whole device, cached
