@@ -141,8 +141,8 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cas
 // MODE: kGluLlama (RMSNorm prologue, SiLU; the llama block's own code), kGluGated (any prologue and activation),
 // kGluPlain (PLAIN above). Two blocks per SM (register cap) so the n_ff / 32 blocks of a small model (176 for
 // TinyLlama) run in one wave.
-// STAGE (sm_90, kGluLlama): before the PDL wait, one thread copies the block's rows (both halves, kHalf rows each)
-// into shared memory behind the x prologue with two TMA bulk copies, and the dot products read them there. Why:
+// STAGE (sm_90, kGluLlama only): before the PDL wait, one thread copies the block's 32 gate and 32 up rows into
+// shared memory behind the x prologue with two TMA bulk copies, and the dot products read them there. Why:
 // the kernel is a latency chain (prologue, then each row step's loads, R rows at a time), and the copy of the
 // whole share overlaps the wait and the prologue instead. qwen3-0.6b decode +3.9% (Q4_K_M) / +1.7% (Q8_0),
 // TinyLlama Q4_K_M +0.5%; phi-2's plain FFN was 1.5% slower staged, so the other modes read directly (H200). The
@@ -154,6 +154,7 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
     extern __shared__ __align__(16) unsigned char sm[];
     constexpr bool PLAIN = MODE == kGluPlain;
     constexpr int kHalf = PLAIN ? 16 : 32;  // rows per half of the warps
+    static_assert(!STAGE || MODE == kGluLlama, "glu_fused_kernel: only the llama mode stages its rows");
 #if __CUDA_ARCH__ >= 900
     constexpr bool kStage = STAGE;
 #else
@@ -167,20 +168,20 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
     const int row0 = blockIdx.x * 32 + (PLAIN && up ? kHalf : 0);  // this half's first row
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* wm = up ? p.wu : p.wg;
-    unsigned char* ws = sm + glu_x_bytes(p.cols);  // STAGE: half 0's rows, then half 1's
+    unsigned char* ws = sm + glu_x_bytes(p.cols);  // STAGE: the 32 gate rows, then the 32 up rows
     l2pf_issue(p.pf);
     if constexpr (kStage) {
         if (threadIdx.x == 0) {
-            const size_t r0 = blockIdx.x * 32, b0 = kHalf * p.rbg, b1 = kHalf * p.rbu;
+            const size_t r0 = blockIdx.x * 32, b0 = 32 * p.rbg, b1 = 32 * p.rbu;  // gate rows r0.., up rows r0..
             asm volatile("mbarrier.init.shared.b64 [%0], 1;" ::"r"(smem_addr(&wbar)));
             asm volatile("fence.mbarrier_init.release.cluster;");
             asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;" ::"r"(smem_addr(&wbar)), "r"(static_cast<unsigned>(b0 + b1)) : "memory");
-            // TMA bulk copies (sm_90): half 0's rows to ws, half 1's after them
+            // TMA bulk copies (sm_90): the gate rows to ws, the up rows after them
             asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_addr(ws)),
                          "l"(p.wg + r0 * p.rbg), "r"(static_cast<unsigned>(b0)), "r"(smem_addr(&wbar))
                          : "memory");
             asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_addr(ws + b0)),
-                         "l"(p.wu + (r0 + (PLAIN ? kHalf : 0)) * p.rbu), "r"(static_cast<unsigned>(b1)), "r"(smem_addr(&wbar))
+                         "l"(p.wu + r0 * p.rbu), "r"(static_cast<unsigned>(b1)), "r"(smem_addr(&wbar))
                          : "memory");
         }
     } else {  // each half of the threads prefetches its half's rows
@@ -201,7 +202,7 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
         asm volatile(
             "{\n .reg .pred p;\n W: mbarrier.try_wait.parity.shared.b64 p, [%0], 0;\n @!p bra W;\n}\n" ::"r"(smem_addr(&wbar))
             : "memory");
-        hb = ws + (up ? kHalf * p.rbg : 0);
+        hb = ws + (up ? 32 * p.rbg : 0);
     }
     float acc[R] = {};
     const uint8_t* rows[R];
