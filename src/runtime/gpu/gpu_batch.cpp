@@ -131,9 +131,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         float* fu = bgu_ + static_cast<size_t>(m) * (Q + E);
         auto ffn = [&](std::pair<const float*, const float*> xn) {  // activation rows [m, F] into the fused buffer
             if (gated) {
-                const DevWeight& g = L.gate_up ? L.gate_up : L.gate;
-                const void* up = L.gate_up ? static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(g.dtype, E) * static_cast<size_t>(F) : L.up.data;
-                cuda::matvec_glu_rows(g.dtype, g.data, up, F, E, xn.first, E, xn.second, p.norm_eps, m, act(p.act));
+                const GluMats g = glu_mats(L);  // one type (rows_capable)
+                cuda::matvec_glu_rows(g.tg, g.g, g.u, F, E, xn.first, E, xn.second, p.norm_eps, m, act(p.act));
                 return;
             }
             const cuda::MatvecSeg u{L.up.dtype, L.up.data, F, nullptr, fu};

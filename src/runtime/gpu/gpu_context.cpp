@@ -353,11 +353,9 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
             const cuda::NormSpec n = par ? nspec(L.attn_norm, L.attn_norm_b) : nspec(L.ffn_norm, L.ffn_norm_b);
             if (plain) {
                 cuda::matvec_ffn_norm(L.up.dtype, nullptr, L.up.dtype, L.up.data, f32(L.up_b), F, E, x_, n, act(p.act), nullptr);
-            } else if (L.gate_up) {
-                const auto* up = static_cast<const uint8_t*>(L.gate_up.data) + cuda::row_bytes(L.gate_up.dtype, E) * static_cast<size_t>(F);
-                cuda::matvec_ffn_norm(L.gate_up.dtype, L.gate_up.data, L.gate_up.dtype, up, nullptr, F, E, x_, n, act(p.act), nullptr);
             } else {
-                cuda::matvec_ffn_norm(L.gate.dtype, L.gate.data, L.up.dtype, L.up.data, nullptr, F, E, x_, n, act(p.act), nullptr);
+                const GluMats g = glu_mats(L);
+                cuda::matvec_ffn_norm(g.tg, g.g, g.tu, g.u, nullptr, F, E, x_, n, act(p.act), nullptr);
             }
         };
         if (par) ffn_in(), o_proj();

@@ -147,6 +147,19 @@ private:
         DevWeight attn_norm, attn_norm_b, q, k, v, o, qb, kb, vb, ob, q_norm, k_norm, ffn_norm, ffn_norm_b, gate, up, up_b, down, down_b;
         DevWeight qkv, qkv_b, gate_up;  // stacked (or stored fused) when the parts share a dtype (then q/k/v, gate/up stay empty)
     };
+    // A gated FFN's gate and up matrices for the fused kernels: the two halves of a stacked gate_up (the gate its first
+    // n_ff rows), or gate and up.
+    struct GluMats {
+        DType tg;
+        const void* g;
+        DType tu;
+        const void* u;
+    };
+    GluMats glu_mats(const Layer& L) const {
+        if (!L.gate_up) return {L.gate.dtype, L.gate.data, L.up.dtype, L.up.data};
+        const auto* g = static_cast<const uint8_t*>(L.gate_up.data);
+        return {L.gate_up.dtype, g, L.gate_up.dtype, g + cuda::row_bytes(L.gate_up.dtype, hp().n_embd) * static_cast<size_t>(hp().n_ff)};
+    }
     // Whether ok(matrix, its column count) holds for every matrix of layer L: q|k|v (stacked or not), o, gate|up (of
     // one type when separate; up alone in a plain FFN), down. For fused_capable and rows_capable.
     template <typename Ok>
