@@ -238,6 +238,7 @@ bool pdl_on();     // RZ_CUDA_PDL / set_pdl, and an sm_90+ device
 int pdl_early();  // RZ_CUDA_PDL_EARLY=1: kernels let the next one launch before their own wait
 int env_int(const char* name, int def);  // an integer tuning variable, read at each call (tests switch them)
 int sm_count();                          // multiprocessors of the current device (1 when it cannot be read)
+int device_attr(cudaDeviceAttr a, int def);  // an attribute of the current device (def when it cannot be read)
 
 // Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
 // launched here wait on griddepcontrol before touching anything the previous kernel writes).

@@ -289,12 +289,7 @@ bool& pdl_flag() {
     static bool on = [] {
         const char* e = std::getenv("RZ_CUDA_PDL");
         if (e && std::string(e) == "0") return false;
-        int dev = 0, major = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return false;
-        }
-        return major >= 9;  // griddepcontrol is sm_90+
+        return device_attr(cudaDevAttrComputeCapabilityMajor, 0) >= 9;  // griddepcontrol is sm_90+
     }();
     return on;
 }
@@ -394,15 +389,8 @@ auto glu_fused_for(int ext) {
 // blocks of `bytes` fit an SM's shared memory (so that the grid stays one wave, as the direct kernel's): TinyLlama
 // Q4_K_M's 76 KB a block do, its Q8_0's 142 KB do not.
 bool glu_stage(size_t bytes) {
-    static const int smem_sm = [] {
-        int dev = 0, major = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 0;
-        }
-        return major >= 9 ? v : 0;
-    }();
+    static const int smem_sm =
+        device_attr(cudaDevAttrComputeCapabilityMajor, 0) >= 9 ? device_attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor, 0) : 0;
     return env_int("RZ_CUDA_GLU_STAGE", 1) != 0 && 2 * (bytes + 2048) <= static_cast<size_t>(smem_sm);
 }
 
@@ -443,15 +431,17 @@ int env_int(const char* name, int def) {
     return e && *e ? std::atoi(e) : def;
 }
 
+int device_attr(cudaDeviceAttr a, int def) {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, a, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return def;
+    }
+    return v;
+}
+
 int sm_count() {
-    static const int n = [] {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 1;
-        }
-        return v;
-    }();
+    static const int n = device_attr(cudaDevAttrMultiProcessorCount, 1);
     return n;
 }
 

@@ -300,10 +300,9 @@ template <typename K>
 void allow_smem(K k) {
     static std::set<const void*> done;
     if (!done.insert(reinterpret_cast<const void*>(k)).second) return;
-    int dev = 0, optin = 0;
+    const int optin = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, 0);
     cudaFuncAttributes a{};
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-        cudaFuncGetAttributes(&a, k) == cudaSuccess && optin > static_cast<int>(a.sharedSizeBytes))
+    if (optin > 0 && cudaFuncGetAttributes(&a, k) == cudaSuccess && optin > static_cast<int>(a.sharedSizeBytes))
         (void)cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin - static_cast<int>(a.sharedSizeBytes));
     (void)cudaGetLastError();
 }

@@ -31,11 +31,7 @@ int l2_prefetch_mode() {
 
 size_t l2_prefetch_window() {
     static const size_t w = [] {
-        int dev = 0, l2 = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            l2 = 0;
-        }
+        const int l2 = detail::device_attr(cudaDevAttrL2CacheSize, 0);
         const size_t want = static_cast<size_t>(std::max(0, detail::env_int("RZ_CUDA_L2PF_MB", 24))) << 20;
         // More than 3/4 of the L2 ahead would evict what the running kernels still read.
         return l2 > 0 ? std::min(want, static_cast<size_t>(l2) * 3 / 4) : want;
