@@ -192,11 +192,11 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
     const NormPre pre = norm_preload(MODE == kGluLlama || p.norm_kind == kNormRms ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
     const XQ x = smem_x(sm, p.cols);
-    if constexpr (MODE == kGluLlama)
+    if constexpr (MODE == kGluLlama)  // (its barriers also publish the staging mbarrier's initialisation)
         norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     else
         prologue_smem(p.norm_kind, p.x, p.norm_w, p.norm_b, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d),
-                      const_cast<float*>(x.s), p.late);  // (its barriers also publish the mbarrier's initialisation)
+                      const_cast<float*>(x.s), p.late);
     const uint8_t* hb = wm + static_cast<size_t>(row0) * rb;  // this half's first row
     if constexpr (kStage) {
         asm volatile(
