@@ -503,12 +503,13 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
                 norm.eps, up_b, static_cast<int>(act), h, pdl_early(), pf, norm.kind == NormKind::kRms ? norm_late() : 0};
     const size_t smem = norm_smem_bytes(cols);
     const int ext = fused_ext(ext_mask(tg));
+    const bool llama = !plain && norm.kind == NormKind::kRms && act == Act::kSilu;  // SwiGLU after an RMSNorm
     // RZ_CUDA_GLU_PAIRS unset: the resident-block pairs kernel (P = 2) where the 32-output kernel needs more than
     // one wave (qwen3-8b: 384 blocks over 264 resident, +7% decode, H200); below one wave it is slower (TinyLlama's
     // 176 blocks: -7%, qwen3-0.6b -3%).
     int pairs = env_int("RZ_CUDA_GLU_PAIRS", -1);
     if (pairs < 0) pairs = n_ff / 32 > resident_blocks(glu_fused_for<8>(ext), 8 * 32, smem) ? 3 : 0;
-    if (pairs >= 1 && pairs <= 4 && !plain && norm.kind == NormKind::kRms && act == Act::kSilu) {  // the pairs kernels: SwiGLU only
+    if (pairs >= 1 && pairs <= 4 && llama) {  // the pairs kernels: SwiGLU only
         if (!p.h) p.h = glu_scratch();
         if (pairs == 4) launch_glu_pairs<4>(p, n_ff, smem, ext, true);
         else if (pairs == 3) launch_glu_pairs<2>(p, n_ff, smem, ext, true);
@@ -518,7 +519,6 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
     }
     const int grid = n_ff / 32;
     const size_t staged = glu_x_bytes(cols) + 32 * (p.rbg + p.rbu);  // the STAGE kernel's shared memory
-    const bool llama = !plain && norm.kind == NormKind::kRms && act == Act::kSilu;
     if (llama && env_int("RZ_CUDA_GLU_R", 8) == 4) {  // rows per warp: 64 / R warps per block
         launch(glu_fused_for<4>(ext), grid, 16 * 32, smem, p);
     } else if (llama && (ext == 0 || ext == 8) && glu_stage(staged)) {  // the measured type sets: Q4_K / Q6_K, Q8_0
