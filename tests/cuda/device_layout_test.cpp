@@ -26,17 +26,24 @@ std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
 // Block b of a packed row, rebuilt in the file's byte order.
 std::vector<uint8_t> file_block(DType t, const uint8_t* row, int nb, int b) {
     std::vector<uint8_t> out;
-    auto put = [&](const uint8_t* p, size_t n) { out.insert(out.end(), p, p + n); };
+    auto put = [&](const uint8_t* p, size_t n) {
+        const size_t at = out.size();
+        out.resize(at + n);
+        std::memcpy(out.data() + at, p, n);
+    };
     if (t == DType::Q6_K) {  // {ql[128]; qh[64]; scales[16]; d} from four row arrays
         put(row + 128 * b, 128);
         put(row + 128 * nb + 64 * b, 64);
         put(row + 192 * nb + 16 * b, 16);
         put(row + 208 * nb + 2 * b, 2);
-    } else {  // Q8_0 {d; qs[32]} from groups of 8 blocks: codes, then scales
+    } else {  // Q8_0 {d; qs[32]}, Q4_0 / IQ4_NL {d; qs[16]}, Q5_0 {d; qh[4]; qs[16]} from groups of 8 blocks: every
+              // block's codes, then (Q5_0) every block's qh, then every block's scale
+        const int K = t == DType::Q8_0 ? 34 : t == DType::Q5_0 ? 22 : 18, Q = t == DType::Q8_0 ? 32 : 16, H = K - 2 - Q;
         const int g0 = b / 8 * 8, j = b % 8, m = nb - g0 < 8 ? nb - g0 : 8;
-        const uint8_t* g = row + 34 * g0;
-        put(g + 32 * m + 2 * j, 2);
-        put(g + 32 * j, 32);
+        const uint8_t* g = row + K * g0;
+        put(g + (Q + H) * m + 2 * j, 2);
+        if (H > 0) put(g + Q * m + H * j, static_cast<size_t>(H));
+        put(g + Q * j, static_cast<size_t>(Q));
     }
     return out;
 }
@@ -46,9 +53,12 @@ TEST(CudaDeviceLayout, PackedRowsHoldEveryBlockAndZeroPadding) {
         DType t;
         int cols;
     };
-    // Q6_K: 1, 2, 9 and 11 super-blocks (padding 14, 12, 6, 2 bytes); Q8_0: 1, 8, 13 and 88 blocks (a short last group).
-    for (const Case c : {Case{DType::Q6_K, 256}, Case{DType::Q6_K, 512}, Case{DType::Q6_K, 2304}, Case{DType::Q6_K, 2816},
-                         Case{DType::Q8_0, 32}, Case{DType::Q8_0, 256}, Case{DType::Q8_0, 416}, Case{DType::Q8_0, 2816}}) {
+    // Q6_K: 1, 2, 9 and 11 super-blocks (padding 14, 12, 6, 2 bytes); the 32-element types: 1, 8, 13 and 88 blocks
+    // (a short last group; Q4_0 13 blocks: 234 bytes, padding 6).
+    std::vector<Case> cases{Case{DType::Q6_K, 256}, Case{DType::Q6_K, 512}, Case{DType::Q6_K, 2304}, Case{DType::Q6_K, 2816}};
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q5_0})
+        for (int cols : {32, 256, 416, 2816}) cases.push_back(Case{t, cols});
+    for (const Case c : cases) {
         SCOPED_TRACE(std::string(dtype_name(c.t)) + " cols " + std::to_string(c.cols));
         const int rows = 5;
         const size_t frb = test::file_row_bytes(c.t, c.cols), drb = row_bytes(c.t, c.cols);
@@ -58,7 +68,7 @@ TEST(CudaDeviceLayout, PackedRowsHoldEveryBlockAndZeroPadding) {
         const auto src = random_bytes(frb * rows, 7u + static_cast<uint32_t>(c.cols));
         std::vector<uint8_t> dst(drb * rows, 0xAB);
         pack_rows(c.t, c.cols, rows, src.data(), dst.data());
-        const int bs = c.t == DType::Q6_K ? 256 : 32, bb = c.t == DType::Q6_K ? 210 : 34, nb = c.cols / bs;
+        const int bs = c.t == DType::Q6_K ? 256 : 32, bb = static_cast<int>(test::file_row_bytes(c.t, bs)), nb = c.cols / bs;
         for (int r = 0; r < rows; ++r) {
             const uint8_t* row = dst.data() + drb * r;
             for (int b = 0; b < nb; ++b) {
@@ -70,7 +80,7 @@ TEST(CudaDeviceLayout, PackedRowsHoldEveryBlockAndZeroPadding) {
         }
     }
     // Every other type keeps the file's layout.
-    for (DType t : {DType::Q4_K, DType::Q4_0, DType::F16}) {
+    for (DType t : {DType::Q4_K, DType::Q4_1, DType::Q5_1, DType::Q3_K, DType::F16}) {
         const int cols = 512;
         EXPECT_EQ(row_bytes(t, cols), test::file_row_bytes(t, cols)) << dtype_name(t);
         const auto src = random_bytes(test::file_row_bytes(t, cols) * 3, 3u);

@@ -14,6 +14,8 @@ namespace rz::cuda::batch::detail {
 // The backend's one stream, the block-size helper and the plain/half readers of common.cuh: the batched path
 // runs in stream order with the decode kernels.
 using rz::cuda::detail::blocks_for;
+using rz::cuda::detail::g32_block;
+using rz::cuda::detail::G32Block;
 using rz::cuda::detail::h2f;
 using rz::cuda::detail::ld16;
 using rz::cuda::detail::plain_at;
@@ -46,9 +48,10 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, 
 }
 
 // Dequantises elements [8 g, 8 g + 8) of a row of ng such groups into v[8] (the layouts of rz::quant, blocks.h,
-// except the Q6_K and Q8_0 device layouts, q6_block and q8_block). Eight consecutive elements per thread let a warp store 512 contiguous
-// bytes of f16 with one 16-byte store per lane. Rows are a multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K/Q6_K
-// rows start 16-byte aligned, Q8_0 too (device layout; Q4_0 and the types of quant_decode.cuh: 2-byte).
+// except the device layouts of Q6_K, q6_block, and of Q8_0, Q4_0, IQ4_NL and Q5_0, g32_block). Eight consecutive
+// elements per thread let a warp store 512 contiguous bytes of f16 with one 16-byte store per lane. Rows are a
+// multiple of 32 elements; F32/F16/BF16/Q4_K/Q5_K rows and the device layouts start 16-byte aligned (the file
+// layouts of quant_decode.cuh: 2-byte).
 template <int T>
 __device__ __forceinline__ void deq8(const uint8_t* row, int g, int ng, float* v) {
     if constexpr (T == static_cast<int>(DType::F32)) {
@@ -73,13 +76,12 @@ __device__ __forceinline__ void deq8(const uint8_t* row, int g, int ng, float* v
         const uint2 u = *reinterpret_cast<const uint2*>(q.qs + 8 * (g & 3));
 #pragma unroll
         for (int i = 0; i < 8; ++i) v[i] = q.d * static_cast<float>(static_cast<int8_t>(((i < 4 ? u.x : u.y) >> (8 * (i & 3))) & 0xFFu));
-    } else if constexpr (T == static_cast<int>(DType::Q4_0)) {  // {half d; qs[16]}: j low nibble of qs[j], j + 16 high; (q - 8) d
-        const uint8_t* b = row + static_cast<size_t>(g >> 2) * 18;
-        const float d = h2f(ld16(b));
+    } else if constexpr (T == static_cast<int>(DType::Q4_0)) {  // device layout (g32_block): j low nibble of qs[j], j + 16 high; (q - 8) d
+        const G32Block q = g32_block<18>(row, ng >> 2, g >> 2);
         const int k = g & 3, sh = (k >> 1) * 4;
-        const uint8_t* q = b + 2 + 8 * (k & 1);
+        const uint2 u = *reinterpret_cast<const uint2*>(q.qs + 8 * (k & 1));
 #pragma unroll
-        for (int i = 0; i < 8; ++i) v[i] = d * static_cast<float>(((q[i] >> sh) & 0xF) - 8);
+        for (int i = 0; i < 8; ++i) v[i] = q.d * static_cast<float>(static_cast<int>(((i < 4 ? u.x : u.y) >> (8 * (i & 3) + sh)) & 0xFu) - 8);
     } else if constexpr (T == static_cast<int>(DType::Q4_K) || T == static_cast<int>(DType::Q5_K)) {
         // Q4_K {half d, dmin; scales[12]; qs[128]}, Q5_K {half d, dmin; scales[12]; qh[32]; qs[128]}: element i of
         // sub-block s is nibble (s & 1) of qs[32 (s / 2) + i] (+ 16 * bit s of qh[i] for Q5_K), times d * scale_s - dmin * min_s.
@@ -101,7 +103,7 @@ __device__ __forceinline__ void deq8(const uint8_t* row, int g, int ng, float* v
             v[i] = a * static_cast<float>(qi) - c;
         }
     } else if constexpr (rz::cuda::detail::is_extra_type(T)) {  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS
-        rz::cuda::detail::deq_extra<T, 8>(row, 8 * g, v);
+        rz::cuda::detail::deq_extra<T, 8>(row, ng >> 2, 8 * g, v);
     } else {  // Q6_K (device layout, q6_block): sub-block s = 4 hh + r, element i: nibble (r / 2) of
               // ql[64 hh + 32 (r % 2) + i] | 2 bits (2 r) of qh[32 hh + i] << 4, minus 32, times d * scales[8 hh + 2 r + i / 16]
         const Q6Block q = q6_block(row, ng >> 5, g >> 5);

@@ -26,12 +26,14 @@ __device__ __forceinline__ float plain_at(const uint8_t* row, int c) {
 }
 inline int blocks_for(int64_t n, int per) { return static_cast<int>((n + per - 1) / per); }
 // Bytes of a row of n_cols elements in the file's block layout, and whether the device stores type t repacked
-// (Q6_K, Q8_0: row_bytes, pack_rows in cuda.h; q6_block, q8_block below).
+// (Q6_K, Q8_0, Q4_0, IQ4_NL, Q5_0: row_bytes, pack_rows in cuda.h; q6_block, g32_block below).
 inline size_t file_row_bytes(DType t, int64_t n_cols) {
     const DTypeInfo* in = dtype_info(t);
     return static_cast<size_t>(n_cols / in->block_size) * in->type_size;
 }
-inline bool repacked(DType t) { return t == DType::Q6_K || t == DType::Q8_0; }
+inline bool repacked(DType t) {
+    return t == DType::Q6_K || t == DType::Q8_0 || t == DType::Q4_0 || t == DType::IQ4_NL || t == DType::Q5_0;
+}
 __device__ __forceinline__ uint32_t byte_of(const uint4& v, int i) {
     const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
     return (w >> (8 * (i & 3))) & 0xFFu;
@@ -48,20 +50,36 @@ __device__ __forceinline__ Q6Block q6_block(const uint8_t* row, int nb, int b) {
     return Q6Block{row + 128 * b, row + 128 * nb + 64 * b, reinterpret_cast<const int8_t*>(row + 192 * nb + 16 * b),
                    h2f(ld16(row + 208 * nb + 2 * b))};
 }
-// Block b of a Q8_0 row in the device layout (the row starts 16-byte aligned): groups of 8 blocks (the last one
-// m = nb - 8 (nb / 8) < 8 when nb % 8 != 0), each 32 m int8 codes, then m half scales: 272 bytes, so every group and
-// every block's codes start 16-byte aligned and a block's d is found from the group, without nb in the address
-// (a second array at 32 nb cost the gate|up kernel 32 bytes of register spills).
+// Block b of a row of K-byte 32-element blocks {half d; [qh[4]]; qs[K - 2 - 4 (K == 22)]} in the device layout
+// (Q8_0 K = 34: 32 int8 codes; Q4_0 and IQ4_NL K = 18: 16 bytes of nibbles; Q5_0 K = 22: qh, then 16 bytes of
+// nibbles; the row starts 16-byte aligned): groups of 8 blocks (the last one m = nb - 8 (nb / 8) < 8 when
+// nb % 8 != 0), each the m blocks' codes, then their qh words (Q5_0), then their m half scales: K m bytes, so every
+// group (272, 144, 176 bytes) and every block's codes start 16-byte aligned and its qh 4-byte aligned, and a
+// block's fields are found from the group, without nb in the address (a second array at 32 nb cost the Q8_0
+// gate|up kernel 32 bytes of register spills). The file layout is only 2-byte aligned for K = 18, 22, 34: 16-bit
+// loads, 5 of them for a lane's 8 nibble bytes and scale.
+struct G32Block {
+    const uint8_t* qs;  // the codes, 16-byte aligned
+    const uint8_t* qh;  // Q5_0: the 5th bits (a little-endian word), 4-byte aligned
+    float d;
+};
+template <int K>
+__device__ __forceinline__ G32Block g32_block(const uint8_t* row, int nb, int b) {
+    static_assert(K == 34 || K == 18 || K == 22, "g32_block: Q8_0, Q4_0 / IQ4_NL or Q5_0");
+    constexpr int Q = K == 34 ? 32 : 16;
+    const int g0 = b & ~7, j = b & 7, m = min(8, nb - g0);
+    const uint8_t* g = row + K * g0;
+    return G32Block{g + Q * j, g + Q * m + 4 * j, h2f(ld16(g + (K - 2) * m + 2 * j))};
+}
 struct Q8Block {
     const int8_t* qs;  // 32 codes, 16-byte aligned
     float d;
 };
 __device__ __forceinline__ Q8Block q8_block(const uint8_t* row, int nb, int b) {
-    const int g0 = b & ~7, j = b & 7, m = min(8, nb - g0);
-    const uint8_t* g = row + 34 * g0;
-    return Q8Block{reinterpret_cast<const int8_t*>(g + 32 * j), h2f(ld16(g + 32 * m + 2 * j))};
+    const G32Block g = g32_block<34>(row, nb, b);
+    return Q8Block{reinterpret_cast<const int8_t*>(g.qs), g.d};
 }
-// 4 bytes from a 2-byte aligned address (Q4_0, Q5_0, IQ4_NL and Q3_K blocks are only 2-byte aligned).
+// 4 bytes from a 2-byte aligned address (Q3_K blocks, 110 bytes, are only 2-byte aligned).
 __device__ __forceinline__ int ld32_a2(const uint8_t* p) {
     const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
     return static_cast<int>(static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 16));

@@ -184,34 +184,35 @@ __device__ __forceinline__ void dot_q5_k(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q4_0: 18-byte blocks {half d; qs[16]} (2-byte aligned), value d (q - 8): qs[l] low nibble is element l, high
-// nibble element l + 16. 2 lanes per block (lane half hf: qs bytes 8hf .. 8hf + 7, elements 8hf .. + 7 and
-// 16 + 8hf .. + 7); a warp step covers 16 blocks. q - 8 in [-8, 7] is a signed byte: one __vsub4, then dp4a.
+// Q4_0 (device layout, g32_block): value d (q - 8), qs[l] low nibble is element l, high nibble element l + 16.
+// One lane per block (its 16 nibble bytes in one 16-byte load); a warp step covers 32 blocks. q - 8 in [-8, 7] is
+// a signed byte: one __vsub4, then dp4a.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int hf = lane & 1;
     constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
-    for (int b = lane >> 1; b < nb; b += 16) {
-        const int2 xa = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * hf);
-        const int2 xb = *reinterpret_cast<const int2*>(x.q + b * 32 + 16 + 8 * hf);
+    for (int b = lane; b < nb; b += 32) {
+        const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
+        const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
         const float xd = x.d[b];
         float d[R];
-        int w0[R], w1[R];
+        uint4 w[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 18;
-            d[r] = h2f(ld16(blk));
-            w0[r] = ld32_a2(blk + 2 + 8 * hf), w1[r] = ld32_a2(blk + 6 + 8 * hf);
+            const G32Block q = g32_block<18>(rows[r], nb, b);
+            d[r] = q.d, w[r] = *reinterpret_cast<const uint4*>(q.qs);
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             constexpr unsigned m4 = 0x0F0F0F0Fu, k8 = 0x08080808u;
-            const unsigned a = static_cast<unsigned>(w0[r]), c = static_cast<unsigned>(w1[r]);
-            int s = __dp4a(static_cast<int>(__vsub4(a & m4, k8)), xa.x, 0);
-            s = __dp4a(static_cast<int>(__vsub4(c & m4, k8)), xa.y, s);
-            s = __dp4a(static_cast<int>(__vsub4((a >> 4) & m4, k8)), xb.x, s);
-            s = __dp4a(static_cast<int>(__vsub4((c >> 4) & m4, k8)), xb.y, s);
+            int s = __dp4a(static_cast<int>(__vsub4(w[r].x & m4, k8)), xa.x, 0);
+            s = __dp4a(static_cast<int>(__vsub4(w[r].y & m4, k8)), xa.y, s);
+            s = __dp4a(static_cast<int>(__vsub4(w[r].z & m4, k8)), xa.z, s);
+            s = __dp4a(static_cast<int>(__vsub4(w[r].w & m4, k8)), xa.w, s);
+            s = __dp4a(static_cast<int>(__vsub4((w[r].x >> 4) & m4, k8)), xb.x, s);
+            s = __dp4a(static_cast<int>(__vsub4((w[r].y >> 4) & m4, k8)), xb.y, s);
+            s = __dp4a(static_cast<int>(__vsub4((w[r].z >> 4) & m4, k8)), xb.z, s);
+            s = __dp4a(static_cast<int>(__vsub4((w[r].w >> 4) & m4, k8)), xb.w, s);
             acc[r] += d[r] * xd * static_cast<float>(s);
         }
     }

@@ -196,8 +196,8 @@ __device__ __forceinline__ void dot_iq4_xs(const uint8_t* const (&rows)[R], int 
     }
 }
 
-// IQ4_NL: 18-byte blocks {half d; qs[16]} (2-byte aligned), value d kIQ4NLValues[q]; qs[l] low nibble is element
-// l, high nibble element l + 16. Q4_0's lane mapping: 2 lanes per block (lane half hf: qs bytes 8 hf .. 8 hf + 7,
+// IQ4_NL (device layout, g32_block): value d kIQ4NLValues[q]; qs[l] low nibble is element l, high nibble element
+// l + 16. Q4_0's lane mapping: 2 lanes per block (lane half hf: qs bytes 8 hf .. 8 hf + 7,
 // elements 8 hf .. + 7 and 16 + 8 hf .. + 7); a warp step covers 16 blocks.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_iq4_nl(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
@@ -212,9 +212,9 @@ __device__ __forceinline__ void dot_iq4_nl(const uint8_t* const (&rows)[R], int 
         unsigned w0[R], w1[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 18;
-            d[r] = h2f(ld16(blk));
-            w0[r] = static_cast<unsigned>(ld32_a2(blk + 2 + 8 * hf)), w1[r] = static_cast<unsigned>(ld32_a2(blk + 6 + 8 * hf));
+            const G32Block q = g32_block<18>(rows[r], nb, b);
+            const uint2 w = *reinterpret_cast<const uint2*>(q.qs + 8 * hf);
+            d[r] = q.d, w0[r] = w.x, w1[r] = w.y;
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -273,7 +273,7 @@ __device__ __forceinline__ void dot_q4_1(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q5_0: 22-byte blocks {half d; qh[4]; qs[16]} (2-byte aligned: 16-bit loads), value d (q - 16).
+// Q5_0 (device layout, g32_block: the 16 nibble bytes, the qh word, the scale), value d (q - 16).
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q5_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
     const int hf = lane & 1, e = 8 * hf;
@@ -287,10 +287,9 @@ __device__ __forceinline__ void dot_q5_0(const uint8_t* const (&rows)[R], int nb
         unsigned qh[R], w0[R], w1[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 22;
-            d[r] = h2f(ld16(blk));
-            qh[r] = static_cast<unsigned>(ld32_a2(blk + 2));
-            w0[r] = static_cast<unsigned>(ld32_a2(blk + 6 + 8 * hf)), w1[r] = static_cast<unsigned>(ld32_a2(blk + 10 + 8 * hf));
+            const G32Block q = g32_block<22>(rows[r], nb, b);
+            const uint2 w = *reinterpret_cast<const uint2*>(q.qs + 8 * hf);
+            d[r] = q.d, qh[r] = *reinterpret_cast<const unsigned*>(q.qh), w0[r] = w.x, w1[r] = w.y;
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {

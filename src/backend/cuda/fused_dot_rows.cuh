@@ -156,7 +156,7 @@ __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int n
     }
 }
 
-// Q4_0: as dot_q4_0 (2 lanes per 18-byte block, 16-bit loads).
+// Q4_0: as dot_q4_0 (device layout, 2 lanes per block, one 8-byte load of nibbles each).
 template <int R, int T>
 __device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int hf = lane & 1;
@@ -165,9 +165,10 @@ __device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int n
         int v[R][4];  // elements 8hf .. +7 (words 0, 1) and 16 + 8hf .. +7 (words 2, 3) as q - 8
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 18;
-            d[r] = h2f(ld16(blk));
-            const unsigned a = static_cast<unsigned>(ld32_a2(blk + 2 + 8 * hf)), c = static_cast<unsigned>(ld32_a2(blk + 6 + 8 * hf));
+            const G32Block q = g32_block<18>(rows[r], nb, b);
+            const uint2 w = *reinterpret_cast<const uint2*>(q.qs + 8 * hf);
+            d[r] = q.d;
+            const unsigned a = w.x, c = w.y;
             constexpr unsigned m4 = 0x0F0F0F0Fu, k8 = 0x08080808u;
             v[r][0] = static_cast<int>(__vsub4(a & m4, k8)), v[r][1] = static_cast<int>(__vsub4(c & m4, k8));
             v[r][2] = static_cast<int>(__vsub4((a >> 4) & m4, k8)), v[r][3] = static_cast<int>(__vsub4((c >> 4) & m4, k8));

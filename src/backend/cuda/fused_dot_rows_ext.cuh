@@ -116,14 +116,16 @@ __device__ __forceinline__ void dott_iq4_xs(const uint8_t* const (&rows)[R], int
 // The 32-element types (Q4_0's mapping: 2 lanes per block, lane half hf takes elements 8 hf .. + 7 and 16 + 8 hf ..
 // + 7; a warp step covers 16 blocks): per row 4 words of codes (elements 8 hf + 0..3, + 4..7, 16 + 8 hf + 0..3,
 // + 4..7), the scale d and, for Q4_1 and Q5_1, the minimum m (the hf = 0 lane adds m times the block's activation
-// sum). K: the type's bytes per block.
+// sum). K: the type's bytes per block; block b of a row of nb (IQ4_NL and Q5_0 in the device layout, g32_block).
 template <int K>
-__device__ __forceinline__ void decode32(const uint8_t* blk, int hf, int (&v)[4], float& d, float& m) {
+__device__ __forceinline__ void decode32(const uint8_t* row, int nb, int b, int hf, int (&v)[4], float& d, float& m) {
     const int e = 8 * hf;
-    if constexpr (K == 18) {  // IQ4_NL {half d; qs[16]}
-        d = h2f(ld16(blk)), m = 0.0f;
-        const unsigned w0 = static_cast<unsigned>(ld32_a2(blk + 2 + e)), w1 = static_cast<unsigned>(ld32_a2(blk + 6 + e));
-        v[0] = iq4_codes<false>(w0), v[1] = iq4_codes<false>(w1), v[2] = iq4_codes<true>(w0), v[3] = iq4_codes<true>(w1);
+    [[maybe_unused]] const uint8_t* blk = row + static_cast<size_t>(b) * K;  // the file layouts (Q4_1, Q5_1)
+    if constexpr (K == 18) {  // IQ4_NL
+        const G32Block q = g32_block<18>(row, nb, b);
+        const uint2 w = *reinterpret_cast<const uint2*>(q.qs + e);
+        d = q.d, m = 0.0f;
+        v[0] = iq4_codes<false>(w.x), v[1] = iq4_codes<false>(w.y), v[2] = iq4_codes<true>(w.x), v[3] = iq4_codes<true>(w.y);
     } else if constexpr (K == 20) {  // Q4_1 {half d, m; qs[16]}
         const unsigned dm = *reinterpret_cast<const unsigned*>(blk);
         const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&dm));
@@ -131,12 +133,13 @@ __device__ __forceinline__ void decode32(const uint8_t* blk, int hf, int (&v)[4]
         const unsigned w0 = *reinterpret_cast<const unsigned*>(blk + 4 + e), w1 = *reinterpret_cast<const unsigned*>(blk + 8 + e);
         constexpr unsigned m4 = 0x0F0F0F0Fu;
         v[0] = static_cast<int>(w0 & m4), v[1] = static_cast<int>(w1 & m4), v[2] = static_cast<int>((w0 >> 4) & m4), v[3] = static_cast<int>((w1 >> 4) & m4);
-    } else if constexpr (K == 22) {  // Q5_0 {half d; qh[4]; qs[16]}
-        d = h2f(ld16(blk)), m = 0.0f;
-        const unsigned qh = static_cast<unsigned>(ld32_a2(blk + 2));
-        const unsigned w0 = static_cast<unsigned>(ld32_a2(blk + 6 + e)), w1 = static_cast<unsigned>(ld32_a2(blk + 10 + e));
-        v[0] = q5_bytes<false, true>(w0, qh, e), v[1] = q5_bytes<false, true>(w1, qh, e + 4);
-        v[2] = q5_bytes<true, true>(w0, qh, e + 16), v[3] = q5_bytes<true, true>(w1, qh, e + 20);
+    } else if constexpr (K == 22) {  // Q5_0
+        const G32Block q = g32_block<22>(row, nb, b);
+        const uint2 w = *reinterpret_cast<const uint2*>(q.qs + e);
+        const unsigned qh = *reinterpret_cast<const unsigned*>(q.qh);
+        d = q.d, m = 0.0f;
+        v[0] = q5_bytes<false, true>(w.x, qh, e), v[1] = q5_bytes<false, true>(w.y, qh, e + 4);
+        v[2] = q5_bytes<true, true>(w.x, qh, e + 16), v[3] = q5_bytes<true, true>(w.y, qh, e + 20);
     } else {  // Q5_1 {half d, m; qh[4]; qs[16]}
         static_assert(K == 24, "decode32: IQ4_NL, Q4_1, Q5_0 or Q5_1");
         const uint2 hd = *reinterpret_cast<const uint2*>(blk);
@@ -157,7 +160,7 @@ __device__ __forceinline__ void dott_32(const uint8_t* const (&rows)[R], int nb,
         float d[R], m[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            decode32<K>(rows[r] + static_cast<size_t>(b) * K, hf, v[r], d[r], m[r]);
+            decode32<K>(rows[r], nb, b, hf, v[r], d[r], m[r]);
             if (hf != 0) m[r] = 0.0f;  // the block's minimum term once, by the hf = 0 lane
         }
 #pragma unroll

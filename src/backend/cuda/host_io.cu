@@ -35,8 +35,9 @@ Status copy_async(void* dst, const void* src, size_t bytes) {
     return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, detail::stream()), "async copy");
 }
 
-// Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) and Q8_0 block {half d; int8 qs[32]} (34) ->
-// the row arrays of row_bytes (cuda.h).
+// Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) -> four row arrays; the 32-element blocks
+// {half d; [qh[4]]; qs[Q]} of Q8_0 (34 bytes), Q4_0 / IQ4_NL (18) and Q5_0 (22) -> groups of 8 blocks (g32_block in
+// common.cuh); rows padded to row_bytes (cuda.h).
 void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst) {
     const size_t srb = detail::file_row_bytes(t, n_cols), drb = row_bytes(t, n_cols);
     const auto* s = static_cast<const uint8_t*>(src);
@@ -45,19 +46,21 @@ void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst
         std::memcpy(d, s, srb * static_cast<size_t>(rows));
         return;
     }
-    if (t == DType::Q8_0) {  // groups of 8 blocks: 32 m codes, then m scales (q8_block in common.cuh)
+    if (t != DType::Q6_K) {  // each group of m blocks: m codes, then m qh words (Q5_0), then m scales
+        const size_t K = dtype_info(t)->type_size, Q = t == DType::Q8_0 ? 32 : 16, H = K - 2 - Q;  // H: 4 (Q5_0) or 0
         const size_t nb = static_cast<size_t>(n_cols / 32);
         for (int64_t r = 0; r < rows; ++r, s += srb, d += drb) {
             for (size_t g0 = 0; g0 < nb; g0 += 8) {
                 const size_t m = std::min<size_t>(8, nb - g0);
-                uint8_t* g = d + 34 * g0;
+                uint8_t* g = d + K * g0;
                 for (size_t j = 0; j < m; ++j) {
-                    const uint8_t* blk = s + 34 * (g0 + j);
-                    std::memcpy(g + 32 * j, blk + 2, 32);
-                    std::memcpy(g + 32 * m + 2 * j, blk, 2);
+                    const uint8_t* blk = s + K * (g0 + j);
+                    std::memcpy(g + Q * j, blk + 2 + H, Q);
+                    if (H != 0) std::memcpy(g + Q * m + H * j, blk + 2, H);
+                    std::memcpy(g + (K - 2) * m + 2 * j, blk, 2);
                 }
             }
-            std::memset(d + 34 * nb, 0, drb - 34 * nb);
+            std::memset(d + K * nb, 0, drb - K * nb);
         }
         return;
     }

@@ -35,13 +35,13 @@ namespace {
 constexpr int kRowsPerBlock = 4;  // warps per block in matvec
 constexpr int kRowsPerWarp = 2;   // rows per warp in the blocked matvec
 
-// Dequantises 32-element sub-block sb of a row of nsb sub-blocks (the Q6_K device layout needs nsb) into v[32].
+// Dequantises 32-element sub-block sb of a row of nsb sub-blocks (the Q6_K and grouped device layouts need nsb) into v[32].
 // The primary template serves the types of
 // quant_decode.cuh (Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS); the specialisations below the rest.
 template <int T>
-__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, int /*nsb*/, float* v) {
+__device__ __forceinline__ void deq_sb(const uint8_t* row, int sb, int nsb, float* v) {
     static_assert(is_extra_type(T), "deq_sb: no decoder for this type");
-    deq_extra<T, 32>(row, sb * 32, v);
+    deq_extra<T, 32>(row, nsb, sb * 32, v);
 }
 
 template <>
@@ -96,18 +96,16 @@ __device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q8_0)>(const uint
     }
 }
 
-// Q4_0: 18-byte blocks {half d; uint8 qs[16]}: element j = low nibble of qs[j], j + 16 = high nibble; (q - 8) d.
+// Q4_0 (device layout, g32_block): 16 bytes of nibbles, element j = low nibble of qs[j], j + 16 = high; (q - 8) d.
 template <>
-__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_0)>(const uint8_t* row, int sb, int, float* v) {
-    const uint8_t* b = row + static_cast<size_t>(sb) * 18;
-    const float d = h2f(ld16(b));
+__device__ __forceinline__ void deq_sb<static_cast<int>(DType::Q4_0)>(const uint8_t* row, int sb, int nsb, float* v) {
+    const G32Block q = g32_block<18>(row, nsb, sb);
+    const uint4 u = *reinterpret_cast<const uint4*>(q.qs);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-        const uint16_t w = ld16(b + 2 + 2 * i);
-        v[2 * i] = d * (static_cast<float>(w & 0xF) - 8.0f);
-        v[2 * i + 1] = d * (static_cast<float>((w >> 8) & 0xF) - 8.0f);
-        v[2 * i + 16] = d * (static_cast<float>((w >> 4) & 0xF) - 8.0f);
-        v[2 * i + 17] = d * (static_cast<float>(w >> 12) - 8.0f);
+    for (int i = 0; i < 16; ++i) {
+        const uint32_t w = byte_of(u, i);
+        v[i] = q.d * (static_cast<float>(w & 0xF) - 8.0f);
+        v[i + 16] = q.d * (static_cast<float>(w >> 4) - 8.0f);
     }
 }
 

@@ -6,12 +6,12 @@
 // these decoders are how they are read: the unfused kernel sequence (matvec_kernel, get_row) and, for batches, the
 // dequantize + GEMM / multi-row mat-vec.
 //
-// deq_extra<T, N>(row, e0, v): elements [e0, e0 + N) of a row into v[N], N = 32 (a sub-block: the float mat-vec
-// and the embedding row) or 8 (the batched path's groups), e0 a multiple of N. Every value is computed with the
+// deq_extra<T, N>(row, nb32, e0, v): elements [e0, e0 + N) of a row of nb32 32-element blocks into v[N], N = 32 (a
+// sub-block: the float mat-vec and the embedding row) or 8 (the batched path's groups), e0 a multiple of N. Every value is computed with the
 // operations of the CPU reference in the same order, rounded the same way (a product then a sum is written
 // __fmul_rn / __fadd_rn so nvcc does not contract it into one fma): the GPU's weights equal the CPU's bit for bit.
-// None of these blocks is more than 2-byte aligned in general (sizes 20, 22, 24, 18, 84, 110, 136 bytes), so
-// bytes are read with 16-bit loads (ld16, ld32_a2 of common.cuh).
+// The file's blocks are not more than 2-byte aligned in general (sizes 20, 24, 84, 110, 136 bytes), so bytes are
+// read with 16-bit loads (ld16, ld32_a2 of common.cuh); Q5_0 and IQ4_NL rows are repacked on the device (g32_block).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -47,25 +47,31 @@ __device__ __forceinline__ float mul_sub_rn(float a, float b, float c) { return 
 
 // Q4_1 {half d, m; qs[16]}, Q5_0 {half d; qh[4]; qs[16]}, Q5_1 {half d, m; qh[4]; qs[16]}, IQ4_NL {half d; qs[16]}:
 // element i of a block is nibble i / 16 of qs[i % 16] (+ 16 * bit i of the little-endian word qh for Q5_*);
-// value q d + m (Q4_1, Q5_1), (q - 16) d (Q5_0), d * kIQ4NLValues[q] (IQ4_NL).
+// value q d + m (Q4_1, Q5_1), (q - 16) d (Q5_0), d * kIQ4NLValues[q] (IQ4_NL). Q5_0 and IQ4_NL rows are in the
+// device layout (g32_block in common.cuh; nb blocks a row), Q4_1 and Q5_1 in the file's.
 template <int T, int N>
-__device__ __forceinline__ void deq_extra_32(const uint8_t* row, int e0, float* v) {
+__device__ __forceinline__ void deq_extra_32(const uint8_t* row, int nb, int e0, float* v) {
     constexpr bool q41 = T == static_cast<int>(DType::Q4_1), q50 = T == static_cast<int>(DType::Q5_0);
     constexpr bool q51 = T == static_cast<int>(DType::Q5_1), iq4 = T == static_cast<int>(DType::IQ4_NL);
     static_assert(q41 || q50 || q51 || iq4);
     constexpr int bytes = q41 ? 20 : q50 ? 22 : q51 ? 24 : 18;
-    constexpr int qs_off = q41 ? 4 : q50 ? 6 : q51 ? 8 : 2;
-    const uint8_t* b = row + static_cast<size_t>(e0 >> 5) * bytes;
     const int i0 = e0 & 31;
-    const float d = h2f(ld16(b));
-    float m = 0.0f;
-    if constexpr (q41 || q51) m = h2f(ld16(b + 2));
+    const uint8_t* qs;
+    float d, m = 0.0f;
     uint32_t qh = 0;
-    if constexpr (q50 || q51) qh = static_cast<uint32_t>(ld32_a2(b + (q50 ? 2 : 4)));
+    if constexpr (q50 || iq4) {
+        const G32Block g = g32_block<bytes>(row, nb, e0 >> 5);
+        qs = g.qs, d = g.d;
+        if constexpr (q50) qh = *reinterpret_cast<const uint32_t*>(g.qh);
+    } else {
+        const uint8_t* b = row + static_cast<size_t>(e0 >> 5) * bytes;
+        qs = b + (q41 ? 4 : 8), d = h2f(ld16(b)), m = h2f(ld16(b + 2));
+        if constexpr (q51) qh = static_cast<uint32_t>(ld32_a2(b + 4));
+    }
 #pragma unroll
     for (int k = 0; k < N / 2; ++k) {
         const int i = i0 + 2 * k;  // elements i, i + 1: the same nibble of consecutive bytes
-        const uint32_t w = ld16(b + qs_off + (i & 15)), sh = static_cast<uint32_t>(i >> 4) * 4;
+        const uint32_t w = ld16(qs + (i & 15)), sh = static_cast<uint32_t>(i >> 4) * 4;
         uint32_t q0 = (w >> sh) & 0xFu, q1 = (w >> (8 + sh)) & 0xFu;
         if constexpr (q50 || q51) {
             q0 |= ((qh >> i) & 1u) << 4;
@@ -156,12 +162,12 @@ __device__ __forceinline__ void deq_extra_256(const uint8_t* row, int e0, float*
 }
 
 template <int T, int N>
-__device__ __forceinline__ void deq_extra(const uint8_t* row, int e0, float* v) {
+__device__ __forceinline__ void deq_extra(const uint8_t* row, int nb32, int e0, float* v) {
     static_assert(N == 8 || N == 32);
     if constexpr (T == static_cast<int>(DType::Q2_K) || T == static_cast<int>(DType::Q3_K) || T == static_cast<int>(DType::IQ4_XS))
         deq_extra_256<T, N>(row, e0, v);
     else
-        deq_extra_32<T, N>(row, e0, v);
+        deq_extra_32<T, N>(row, nb32, e0, v);
 }
 
 }  // namespace rz::cuda::detail
