@@ -197,31 +197,33 @@ __device__ __forceinline__ void dot_iq4_xs(const uint8_t* const (&rows)[R], int 
 }
 
 // IQ4_NL (device layout, g32_block): value d kIQ4NLValues[q]; qs[l] low nibble is element l, high nibble element
-// l + 16. Q4_0's lane mapping: 2 lanes per block (lane half hf: qs bytes 8 hf .. 8 hf + 7,
-// elements 8 hf .. + 7 and 16 + 8 hf .. + 7); a warp step covers 16 blocks.
+// l + 16. Q4_0's lane mapping: one lane per block (its 16 nibble bytes in one 16-byte load); a warp step covers 32
+// blocks.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_iq4_nl(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int hf = lane & 1;
     constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
-    for (int b = lane >> 1; b < nb; b += 16) {
-        const int2 xa = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * hf);
-        const int2 xb = *reinterpret_cast<const int2*>(x.q + b * 32 + 16 + 8 * hf);
+    for (int b = lane; b < nb; b += 32) {
+        const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
+        const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
         const float xd = x.d[b];
         float d[R];
-        unsigned w0[R], w1[R];
+        uint4 w[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const G32Block q = g32_block<18>(rows[r], nb, b);
-            const uint2 w = *reinterpret_cast<const uint2*>(q.qs + 8 * hf);
-            d[r] = q.d, w0[r] = w.x, w1[r] = w.y;
+            d[r] = q.d, w[r] = *reinterpret_cast<const uint4*>(q.qs);
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            int s = __dp4a(iq4_codes<false>(w0[r]), xa.x, 0);
-            s = __dp4a(iq4_codes<false>(w1[r]), xa.y, s);
-            s = __dp4a(iq4_codes<true>(w0[r]), xb.x, s);
-            s = __dp4a(iq4_codes<true>(w1[r]), xb.y, s);
+            int s = __dp4a(iq4_codes<false>(w[r].x), xa.x, 0);
+            s = __dp4a(iq4_codes<false>(w[r].y), xa.y, s);
+            s = __dp4a(iq4_codes<false>(w[r].z), xa.z, s);
+            s = __dp4a(iq4_codes<false>(w[r].w), xa.w, s);
+            s = __dp4a(iq4_codes<true>(w[r].x), xb.x, s);
+            s = __dp4a(iq4_codes<true>(w[r].y), xb.y, s);
+            s = __dp4a(iq4_codes<true>(w[r].z), xb.z, s);
+            s = __dp4a(iq4_codes<true>(w[r].w), xb.w, s);
             acc[r] += d[r] * xd * static_cast<float>(s);
         }
     }
@@ -273,30 +275,34 @@ __device__ __forceinline__ void dot_q4_1(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q5_0 (device layout, g32_block: the 16 nibble bytes, the qh word, the scale), value d (q - 16).
+// Q5_0 (device layout, g32_block: the 16 nibble bytes, the qh word, the scale), value d (q - 16); one lane per block
+// (its nibbles in one 16-byte load), a warp step covers 32 blocks.
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q5_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    const int hf = lane & 1, e = 8 * hf;
     constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
-    for (int b = lane >> 1; b < nb; b += 16) {
-        const int2 xa = *reinterpret_cast<const int2*>(x.q + b * 32 + 8 * hf);
-        const int2 xb = *reinterpret_cast<const int2*>(x.q + b * 32 + 16 + 8 * hf);
+    for (int b = lane; b < nb; b += 32) {
+        const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
+        const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
         const float xd = x.d[b];
         float d[R];
-        unsigned qh[R], w0[R], w1[R];
+        unsigned qh[R];
+        uint4 w[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const G32Block q = g32_block<22>(rows[r], nb, b);
-            const uint2 w = *reinterpret_cast<const uint2*>(q.qs + 8 * hf);
-            d[r] = q.d, qh[r] = *reinterpret_cast<const unsigned*>(q.qh), w0[r] = w.x, w1[r] = w.y;
+            d[r] = q.d, qh[r] = *reinterpret_cast<const unsigned*>(q.qh), w[r] = *reinterpret_cast<const uint4*>(q.qs);
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            int s = __dp4a(q5_bytes<false, true>(w0[r], qh[r], e), xa.x, 0);
-            s = __dp4a(q5_bytes<false, true>(w1[r], qh[r], e + 4), xa.y, s);
-            s = __dp4a(q5_bytes<true, true>(w0[r], qh[r], e + 16), xb.x, s);
-            s = __dp4a(q5_bytes<true, true>(w1[r], qh[r], e + 20), xb.y, s);
+            int s = __dp4a(q5_bytes<false, true>(w[r].x, qh[r], 0), xa.x, 0);
+            s = __dp4a(q5_bytes<false, true>(w[r].y, qh[r], 4), xa.y, s);
+            s = __dp4a(q5_bytes<false, true>(w[r].z, qh[r], 8), xa.z, s);
+            s = __dp4a(q5_bytes<false, true>(w[r].w, qh[r], 12), xa.w, s);
+            s = __dp4a(q5_bytes<true, true>(w[r].x, qh[r], 16), xb.x, s);
+            s = __dp4a(q5_bytes<true, true>(w[r].y, qh[r], 20), xb.y, s);
+            s = __dp4a(q5_bytes<true, true>(w[r].z, qh[r], 24), xb.z, s);
+            s = __dp4a(q5_bytes<true, true>(w[r].w, qh[r], 28), xb.w, s);
             acc[r] += d[r] * xd * static_cast<float>(s);
         }
     }
