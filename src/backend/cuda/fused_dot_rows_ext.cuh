@@ -113,35 +113,22 @@ __device__ __forceinline__ void dott_iq4_xs(const uint8_t* const (&rows)[R], int
     }
 }
 
-// The 32-element types (Q4_0's mapping: 2 lanes per block, lane half hf takes elements 8 hf .. + 7 and 16 + 8 hf ..
-// + 7; a warp step covers 16 blocks): per row 4 words of codes (elements 8 hf + 0..3, + 4..7, 16 + 8 hf + 0..3,
-// + 4..7), the scale d and, for Q4_1 and Q5_1, the minimum m (the hf = 0 lane adds m times the block's activation
-// sum). K: the type's bytes per block; block b of a row of nb (IQ4_NL and Q5_0 in the device layout, g32_block).
+// Q4_1 and Q5_1 (file layouts; Q4_0's former mapping: 2 lanes per block, lane half hf takes elements 8 hf .. + 7
+// and 16 + 8 hf .. + 7; a warp step covers 16 blocks): per row 4 words of codes (elements 8 hf + 0..3, + 4..7,
+// 16 + 8 hf + 0..3, + 4..7), the scale d and the minimum m (the hf = 0 lane adds m times the block's activation
+// sum). K: the type's bytes per block.
 template <int K>
-__device__ __forceinline__ void decode32(const uint8_t* row, int nb, int b, int hf, int (&v)[4], float& d, float& m) {
+__device__ __forceinline__ void decode32(const uint8_t* blk, int hf, int (&v)[4], float& d, float& m) {
     const int e = 8 * hf;
-    [[maybe_unused]] const uint8_t* blk = row + static_cast<size_t>(b) * K;  // the file layouts (Q4_1, Q5_1)
-    if constexpr (K == 18) {  // IQ4_NL
-        const G32Block q = g32_block<18>(row, nb, b);
-        const uint2 w = *reinterpret_cast<const uint2*>(q.qs + e);
-        d = q.d, m = 0.0f;
-        v[0] = iq4_codes<false>(w.x), v[1] = iq4_codes<false>(w.y), v[2] = iq4_codes<true>(w.x), v[3] = iq4_codes<true>(w.y);
-    } else if constexpr (K == 20) {  // Q4_1 {half d, m; qs[16]}
+    if constexpr (K == 20) {  // Q4_1 {half d, m; qs[16]}
         const unsigned dm = *reinterpret_cast<const unsigned*>(blk);
         const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&dm));
         d = f.x, m = f.y;
         const unsigned w0 = *reinterpret_cast<const unsigned*>(blk + 4 + e), w1 = *reinterpret_cast<const unsigned*>(blk + 8 + e);
         constexpr unsigned m4 = 0x0F0F0F0Fu;
         v[0] = static_cast<int>(w0 & m4), v[1] = static_cast<int>(w1 & m4), v[2] = static_cast<int>((w0 >> 4) & m4), v[3] = static_cast<int>((w1 >> 4) & m4);
-    } else if constexpr (K == 22) {  // Q5_0
-        const G32Block q = g32_block<22>(row, nb, b);
-        const uint2 w = *reinterpret_cast<const uint2*>(q.qs + e);
-        const unsigned qh = *reinterpret_cast<const unsigned*>(q.qh);
-        d = q.d, m = 0.0f;
-        v[0] = q5_bytes<false, true>(w.x, qh, e), v[1] = q5_bytes<false, true>(w.y, qh, e + 4);
-        v[2] = q5_bytes<true, true>(w.x, qh, e + 16), v[3] = q5_bytes<true, true>(w.y, qh, e + 20);
     } else {  // Q5_1 {half d, m; qh[4]; qs[16]}
-        static_assert(K == 24, "decode32: IQ4_NL, Q4_1, Q5_0 or Q5_1");
+        static_assert(K == 24, "decode32: Q4_1 or Q5_1");
         const uint2 hd = *reinterpret_cast<const uint2*>(blk);
         const uint2 w = *reinterpret_cast<const uint2*>(blk + 8 + e);
         const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&hd.x));
@@ -154,13 +141,12 @@ __device__ __forceinline__ void decode32(const uint8_t* row, int nb, int b, int 
 template <int R, int T, int K>
 __device__ __forceinline__ void dott_32(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int hf = lane & 1;
-    constexpr bool kMin = K == 20 || K == 24;
     for (int b = lane >> 1; b < nb; b += 16) {
         int v[R][4];
         float d[R], m[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            decode32<K>(rows[r], nb, b, hf, v[r], d[r], m[r]);
+            decode32<K>(rows[r] + static_cast<size_t>(b) * K, hf, v[r], d[r], m[r]);
             if (hf != 0) m[r] = 0.0f;  // the block's minimum term once, by the hf = 0 lane
         }
 #pragma unroll
@@ -168,12 +154,12 @@ __device__ __forceinline__ void dott_32(const uint8_t* const (&rows)[R], int nb,
             const int2 xa = *reinterpret_cast<const int2*>(x.q + t * x.qs + b * 32 + 8 * hf);
             const int2 xb = *reinterpret_cast<const int2*>(x.q + t * x.qs + b * 32 + 16 + 8 * hf);
             const float xd = x.d[t * x.ds + b];
-            const float xs = kMin ? x.s[t * x.ds + b] : 0.0f;
+            const float xs = x.s[t * x.ds + b];
 #pragma unroll
             for (int r = 0; r < R; ++r) {
                 const int s = __dp4a(v[r][3], xb.y, __dp4a(v[r][2], xb.x, __dp4a(v[r][1], xa.y, __dp4a(v[r][0], xa.x, 0))));
                 acc[r][t] += d[r] * xd * static_cast<float>(s);
-                if constexpr (kMin) acc[r][t] += m[r] * xs;
+                acc[r][t] += m[r] * xs;
             }
         }
     }
@@ -184,14 +170,26 @@ template <int R, int T, int EXT>
 __device__ __forceinline__ void dot_rows_t(int t, const uint8_t* const (&rows)[R], int cols, const XQT& x, int lane, float (&acc)[R][T]) {
     if constexpr ((EXT & 4) != 0) {
         if (t == kQ4_1) return dott_32<R, T, 20>(rows, cols / 32, x, lane, acc);
-        if (t == kQ5_0) return dott_32<R, T, 22>(rows, cols / 32, x, lane, acc);
+        if (t == kQ5_0)  // the 5th bit of element j is bit j of qh
+            return dott_g32<R, T, 22>(rows, cols / 32, x, lane, acc, [](const G32Block& q, int (&v)[8]) {
+                const uint4 w = *reinterpret_cast<const uint4*>(q.qs);
+                const unsigned qh = *reinterpret_cast<const unsigned*>(q.qh), ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+                for (int i = 0; i < 4; ++i) v[i] = q5_bytes<false, true>(ws[i], qh, 4 * i), v[4 + i] = q5_bytes<true, true>(ws[i], qh, 16 + 4 * i);
+            });
         if (t == kQ5_1) return dott_32<R, T, 24>(rows, cols / 32, x, lane, acc);
     }
     if constexpr ((EXT & 2) != 0) {
         if (t == kQ3_K) return dott_q3_k<R, T>(rows, cols / 256, x, lane, acc);
         if (t == kQ2_K) return dott_q2_k<R, T>(rows, cols / 256, x, lane, acc);
         if (t == kIQ4_XS) return dott_iq4_xs<R, T>(rows, cols / 256, x, lane, acc);
-        if (t == kIQ4_NL) return dott_32<R, T, 18>(rows, cols / 32, x, lane, acc);
+        if (t == kIQ4_NL)
+            return dott_g32<R, T, 18>(rows, cols / 32, x, lane, acc, [](const G32Block& q, int (&v)[8]) {
+                const uint4 w = *reinterpret_cast<const uint4*>(q.qs);
+                const unsigned ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+                for (int i = 0; i < 4; ++i) v[i] = iq4_codes<false>(ws[i]), v[4 + i] = iq4_codes<true>(ws[i]);
+            });
     }
     const int nb = blocks_per_row(t, cols);
     if constexpr ((EXT & 1) != 0) {
