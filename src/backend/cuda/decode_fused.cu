@@ -146,7 +146,7 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cas
 // the kernel is a latency chain (prologue, then each row step's loads, R rows at a time), and the copy of the
 // whole share overlaps the wait and the prologue instead. qwen3-0.6b decode +3.9% (Q4_K_M) / +1.7% (Q8_0),
 // TinyLlama Q4_K_M +0.5%; phi-2's plain FFN was 1.5% slower staged, so the other modes read directly (H200). The
-// host stages the Q4_K / Q6_K and Q8_0 sets only: the others (16-bit loads for several) were not measured staged.
+// host stages the Q4_K / Q6_K and Q8_0 sets only: the others were not measured staged.
 constexpr int kGluLlama = 0, kGluGated = 1, kGluPlain = 2;
 __host__ __device__ inline size_t glu_x_bytes(int cols) { return (norm_smem_bytes(cols) + 15) & ~size_t{15}; }
 template <int R, int EXT, int MODE = kGluLlama, bool STAGE = false>

@@ -35,8 +35,8 @@ struct XQ {
 // super-blocks per warp) takes fewer dependent memory round trips.
 
 // Q8_0 (device layout, q8_block). Below 8 rows a warp: one lane per block, its 32 codes in two 16-byte loads, a
-// warp step covering 32 blocks (H200 tg128 vs two lanes per block: qwen3-8b +9.6%, phi-2 +10.5%, qwen3-0.6b
-// +2.2%). With 8 rows (the gate|up kernels, 128 registers a thread): 2 lanes per block, 16 codes each in one 16-byte
+// warp step covering 32 blocks (H200 tg128 vs two lanes per block: qwen3-8b +9.6%, phi-2 +10%, qwen3-0.6b
+// +3%). With 8 rows (the gate|up kernels, 128 registers a thread): 2 lanes per block, 16 codes each in one 16-byte
 // load, a warp step covering 16 blocks (the one-lane loop's 16 loads a step cost TinyLlama 1.5%). The loop unroll
 // ignores UX (RZ_CUDA_MV_U, which the other types' one-row kernels take as 2).
 template <int R, int UX = 1>
