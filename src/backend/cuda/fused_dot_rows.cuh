@@ -29,6 +29,23 @@ __device__ __forceinline__ int dp4a4(const int4& w, const int4& x) {
     return __dp4a(w.w, x.w, __dp4a(w.z, x.z, __dp4a(w.y, x.y, __dp4a(w.x, x.x, 0))));
 }
 
+// 32-element activation block i of each of the T tokens against R rows' 32 codes (v: elements 0..15 in words
+// 0..3, 16..31 in words 4..7) with row scales sc: acc[r][t] += sc[r] x.d[t][i] (v[r] . x.q[t][32 i .. 32 i + 32)).
+template <int R, int T>
+__device__ __forceinline__ void tokens_dot32(const XQT& x, int i, const float (&sc)[R], const int (&v)[R][8], float (&acc)[R][T]) {
+#pragma unroll
+    for (int t = 0; t < T; ++t) {
+        const int4 xa = *reinterpret_cast<const int4*>(x.q + t * x.qs + i * 32);
+        const int4 xb = *reinterpret_cast<const int4*>(x.q + t * x.qs + i * 32 + 16);
+        const float xd = x.d[t * x.ds + i];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int s = dp4a4(make_int4(v[r][0], v[r][1], v[r][2], v[r][3]), xa) + dp4a4(make_int4(v[r][4], v[r][5], v[r][6], v[r][7]), xb);
+            acc[r][t] += sc[r] * xd * static_cast<float>(s);
+        }
+    }
+}
+
 // Q8_0: 2 lanes per block, one 16-byte load of codes each (as dot_q8_0's 8-row warps; one lane per block measured
 // 3-8% slower here at 4 and 8 sequences, H200: TinyLlama, phi-2).
 template <int R, int T>
@@ -171,17 +188,7 @@ __device__ __forceinline__ void dott_g32(const uint8_t* const (&rows)[R], int nb
             d[r] = q.d;
             decode(q, v[r]);
         }
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const int4 xa = *reinterpret_cast<const int4*>(x.q + t * x.qs + b * 32);
-            const int4 xb = *reinterpret_cast<const int4*>(x.q + t * x.qs + b * 32 + 16);
-            const float xd = x.d[t * x.ds + b];
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                const int s = dp4a4(make_int4(v[r][0], v[r][1], v[r][2], v[r][3]), xa) + dp4a4(make_int4(v[r][4], v[r][5], v[r][6], v[r][7]), xb);
-                acc[r][t] += d[r] * xd * static_cast<float>(s);
-            }
-        }
+        tokens_dot32<R, T>(x, b, d, v, acc);
     }
 }
 

@@ -88,7 +88,7 @@ __device__ __forceinline__ void dott_iq4_xs(const uint8_t* const (&rows)[R], int
     const int s = lane & 7;
     for (int b = lane >> 3; b < nb; b += 4) {
         const int sbi = 8 * b + s;
-        int lo[R][4], hi[R][4];
+        int v[R][8];  // codebook values of elements 0..15 (words 0..3), 16..31 (words 4..7)
         float ds[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -97,19 +97,11 @@ __device__ __forceinline__ void dott_iq4_xs(const uint8_t* const (&rows)[R], int
             const uint2 qa = *reinterpret_cast<const uint2*>(blk + 8 + 16 * s), qb = *reinterpret_cast<const uint2*>(blk + 16 + 16 * s);
             const unsigned q[4] = {qa.x, qa.y, qb.x, qb.y};
 #pragma unroll
-            for (int i = 0; i < 4; ++i) lo[r][i] = iq4_codes<false>(q[i]), hi[r][i] = iq4_codes<true>(q[i]);
+            for (int i = 0; i < 4; ++i) v[r][i] = iq4_codes<false>(q[i]), v[r][4 + i] = iq4_codes<true>(q[i]);
             const int ls = static_cast<int>(((h.y >> (4 * s)) & 0xFu) | (((h.x >> (16 + 2 * s)) & 3u) << 4)) - 32;
             ds[r] = __half2float(__ushort_as_half(static_cast<unsigned short>(h.x & 0xFFFFu))) * static_cast<float>(ls);
         }
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const int4 x0 = *reinterpret_cast<const int4*>(x.q + t * x.qs + sbi * 32);
-            const int4 x1 = *reinterpret_cast<const int4*>(x.q + t * x.qs + sbi * 32 + 16);
-            const float xd = x.d[t * x.ds + sbi];
-#pragma unroll
-            for (int r = 0; r < R; ++r) acc[r][t] += ds[r] * xd * static_cast<float>(dp4a4(make_int4(lo[r][0], lo[r][1], lo[r][2], lo[r][3]), x0) +
-                                                                                    dp4a4(make_int4(hi[r][0], hi[r][1], hi[r][2], hi[r][3]), x1));
-        }
+        tokens_dot32<R, T>(x, sbi, ds, v, acc);
     }
 }
 
