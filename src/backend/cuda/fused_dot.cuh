@@ -55,25 +55,25 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb
                 acc[r] += q.d * xd * static_cast<float>(sdot);
             }
         }
-        return;
-    }
+    } else {
 #pragma unroll U
-    for (int b = lane; b < nb; b += 32) {
-        const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
-        const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
-        const float xd = x.d[b];
-        float d[R];
-        int4 wa[R], wb[R];
+        for (int b = lane; b < nb; b += 32) {
+            const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
+            const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
+            const float xd = x.d[b];
+            float d[R];
+            int4 wa[R], wb[R];
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const Q8Block q = q8_block(rows[r], nb, b);
-            d[r] = q.d, wa[r] = reinterpret_cast<const int4*>(q.qs)[0], wb[r] = reinterpret_cast<const int4*>(q.qs)[1];
-        }
+            for (int r = 0; r < R; ++r) {
+                const Q8Block q = q8_block(rows[r], nb, b);
+                d[r] = q.d, wa[r] = reinterpret_cast<const int4*>(q.qs)[0], wb[r] = reinterpret_cast<const int4*>(q.qs)[1];
+            }
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-            int s = __dp4a(wa[r].w, xa.w, __dp4a(wa[r].z, xa.z, __dp4a(wa[r].y, xa.y, __dp4a(wa[r].x, xa.x, 0))));
-            s = __dp4a(wb[r].w, xb.w, __dp4a(wb[r].z, xb.z, __dp4a(wb[r].y, xb.y, __dp4a(wb[r].x, xb.x, s))));
-            acc[r] += d[r] * xd * static_cast<float>(s);
+            for (int r = 0; r < R; ++r) {
+                int s = __dp4a(wa[r].w, xa.w, __dp4a(wa[r].z, xa.z, __dp4a(wa[r].y, xa.y, __dp4a(wa[r].x, xa.x, 0))));
+                s = __dp4a(wb[r].w, xb.w, __dp4a(wb[r].z, xb.z, __dp4a(wb[r].y, xb.y, __dp4a(wb[r].x, xb.x, s))));
+                acc[r] += d[r] * xd * static_cast<float>(s);
+            }
         }
     }
 }
