@@ -408,8 +408,8 @@ void launch_glu_pairs(GluParams& p, int n_ff, size_t smem, int ext, bool persist
     p.ngroups = n_ff / P;
     int grid = p.ngroups / kMvWarps;
     if (persist) {
-        const int cap = env_int("RZ_CUDA_GLU_BLOCKS", 0);
-        grid = std::min({p.ngroups, resident_blocks(k, kMvWarps * 32, smem), cap > 0 ? cap : p.ngroups});
+        const int cap = env_int("RZ_CUDA_GLU_BLOCKS", 0), resident = resident_blocks(k, kMvWarps * 32, smem);
+        grid = spread_groups(p, cap > 0 ? std::min(cap, resident) : resident);
     }
     launch(k, grid, kMvWarps * 32, smem, p);
 }
