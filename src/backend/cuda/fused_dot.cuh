@@ -206,11 +206,12 @@ __device__ __forceinline__ void dot_q5_k(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q4_0 (device layout, g32_block): value d (q - 8), qs[l] low nibble is element l, high nibble element l + 16.
-// One lane per block (its 16 nibble bytes in one 16-byte load); a warp step covers 32 blocks. q - 8 in [-8, 7] is
-// a signed byte: one __vsub4, then dp4a.
-template <int R, int UX = 1>
-__device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+// The grouped 32-element types with 16 nibble bytes (g32_block: Q4_0, IQ4_NL, Q5_0 = K 18, 18, 22): one lane per
+// block (its 16 nibble bytes in one 16-byte load, and Q5_0's qh word); a warp step covers 32 blocks. qs[l]'s low
+// nibble is element l, its high nibble element l + 16: code(word i, qh, hi, e0) gives the int8 codes of elements
+// e0 .. e0 + 3 from the low (hi false: e0 = 4 i) or high (hi true: e0 = 16 + 4 i) nibbles of the block's word i.
+template <int R, int UX, int K, typename Code>
+__device__ __forceinline__ void dot_g32(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R], Code code) {
     constexpr int U = (R >= 2 ? 1 : 2) * UX;
 #pragma unroll U
     for (int b = lane; b < nb; b += 32) {
@@ -218,26 +219,34 @@ __device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb
         const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
         const float xd = x.d[b];
         float d[R];
+        unsigned qh[R];
         uint4 w[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const G32Block q = g32_block<18>(rows[r], nb, b);
-            d[r] = q.d, w[r] = *reinterpret_cast<const uint4*>(q.qs);
+            const G32Block q = g32_block<K>(rows[r], nb, b);
+            d[r] = q.d, qh[r] = K == 22 ? *reinterpret_cast<const unsigned*>(q.qh) : 0u, w[r] = *reinterpret_cast<const uint4*>(q.qs);
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            constexpr unsigned m4 = 0x0F0F0F0Fu, k8 = 0x08080808u;
-            int s = __dp4a(static_cast<int>(__vsub4(w[r].x & m4, k8)), xa.x, 0);
-            s = __dp4a(static_cast<int>(__vsub4(w[r].y & m4, k8)), xa.y, s);
-            s = __dp4a(static_cast<int>(__vsub4(w[r].z & m4, k8)), xa.z, s);
-            s = __dp4a(static_cast<int>(__vsub4(w[r].w & m4, k8)), xa.w, s);
-            s = __dp4a(static_cast<int>(__vsub4((w[r].x >> 4) & m4, k8)), xb.x, s);
-            s = __dp4a(static_cast<int>(__vsub4((w[r].y >> 4) & m4, k8)), xb.y, s);
-            s = __dp4a(static_cast<int>(__vsub4((w[r].z >> 4) & m4, k8)), xb.z, s);
-            s = __dp4a(static_cast<int>(__vsub4((w[r].w >> 4) & m4, k8)), xb.w, s);
+            int s = __dp4a(code(w[r].x, qh[r], false, 0), xa.x, 0);
+            s = __dp4a(code(w[r].y, qh[r], false, 4), xa.y, s);
+            s = __dp4a(code(w[r].z, qh[r], false, 8), xa.z, s);
+            s = __dp4a(code(w[r].w, qh[r], false, 12), xa.w, s);
+            s = __dp4a(code(w[r].x, qh[r], true, 16), xb.x, s);
+            s = __dp4a(code(w[r].y, qh[r], true, 20), xb.y, s);
+            s = __dp4a(code(w[r].z, qh[r], true, 24), xb.z, s);
+            s = __dp4a(code(w[r].w, qh[r], true, 28), xb.w, s);
             acc[r] += d[r] * xd * static_cast<float>(s);
         }
     }
+}
+
+// Q4_0 (dot_g32): value d (q - 8); q - 8 in [-8, 7] is a signed byte: one __vsub4, then dp4a.
+template <int R, int UX = 1>
+__device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    dot_g32<R, UX, 18>(rows, nb, x, lane, acc, [](unsigned w, unsigned, bool hi, int) {
+        return static_cast<int>(__vsub4((hi ? w >> 4 : w) & 0x0F0F0F0Fu, 0x08080808u));
+    });
 }
 
 // Blocks per row of the types dot_rows hands it (32 elements per Q8_0 / Q4_0 block, 256 per Q4_K / Q5_K / Q6_K

@@ -196,37 +196,10 @@ __device__ __forceinline__ void dot_iq4_xs(const uint8_t* const (&rows)[R], int 
     }
 }
 
-// IQ4_NL (device layout, g32_block): value d kIQ4NLValues[q]; qs[l] low nibble is element l, high nibble element
-// l + 16. Q4_0's lane mapping: one lane per block (its 16 nibble bytes in one 16-byte load); a warp step covers 32
-// blocks.
+// IQ4_NL (dot_g32): value d kIQ4NLValues[q].
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_iq4_nl(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    constexpr int U = (R >= 2 ? 1 : 2) * UX;
-#pragma unroll U
-    for (int b = lane; b < nb; b += 32) {
-        const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
-        const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
-        const float xd = x.d[b];
-        float d[R];
-        uint4 w[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const G32Block q = g32_block<18>(rows[r], nb, b);
-            d[r] = q.d, w[r] = *reinterpret_cast<const uint4*>(q.qs);
-        }
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            int s = __dp4a(iq4_codes<false>(w[r].x), xa.x, 0);
-            s = __dp4a(iq4_codes<false>(w[r].y), xa.y, s);
-            s = __dp4a(iq4_codes<false>(w[r].z), xa.z, s);
-            s = __dp4a(iq4_codes<false>(w[r].w), xa.w, s);
-            s = __dp4a(iq4_codes<true>(w[r].x), xb.x, s);
-            s = __dp4a(iq4_codes<true>(w[r].y), xb.y, s);
-            s = __dp4a(iq4_codes<true>(w[r].z), xb.z, s);
-            s = __dp4a(iq4_codes<true>(w[r].w), xb.w, s);
-            acc[r] += d[r] * xd * static_cast<float>(s);
-        }
-    }
+    dot_g32<R, UX, 18>(rows, nb, x, lane, acc, [](unsigned w, unsigned, bool hi, int) { return hi ? iq4_codes<true>(w) : iq4_codes<false>(w); });
 }
 
 // ---- 32-element blocks with a 5th bit and / or a minimum (level 3): Q4_0's lane mapping, 2 lanes per block (lane
@@ -275,37 +248,11 @@ __device__ __forceinline__ void dot_q4_1(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q5_0 (device layout, g32_block: the 16 nibble bytes, the qh word, the scale), value d (q - 16); one lane per block
-// (its nibbles in one 16-byte load), a warp step covers 32 blocks.
+// Q5_0 (dot_g32, with the qh word): value d (q - 16).
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q5_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    constexpr int U = (R >= 2 ? 1 : 2) * UX;
-#pragma unroll U
-    for (int b = lane; b < nb; b += 32) {
-        const int4 xa = *reinterpret_cast<const int4*>(x.q + b * 32);
-        const int4 xb = *reinterpret_cast<const int4*>(x.q + b * 32 + 16);
-        const float xd = x.d[b];
-        float d[R];
-        unsigned qh[R];
-        uint4 w[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const G32Block q = g32_block<22>(rows[r], nb, b);
-            d[r] = q.d, qh[r] = *reinterpret_cast<const unsigned*>(q.qh), w[r] = *reinterpret_cast<const uint4*>(q.qs);
-        }
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            int s = __dp4a(q5_bytes<false, true>(w[r].x, qh[r], 0), xa.x, 0);
-            s = __dp4a(q5_bytes<false, true>(w[r].y, qh[r], 4), xa.y, s);
-            s = __dp4a(q5_bytes<false, true>(w[r].z, qh[r], 8), xa.z, s);
-            s = __dp4a(q5_bytes<false, true>(w[r].w, qh[r], 12), xa.w, s);
-            s = __dp4a(q5_bytes<true, true>(w[r].x, qh[r], 16), xb.x, s);
-            s = __dp4a(q5_bytes<true, true>(w[r].y, qh[r], 20), xb.y, s);
-            s = __dp4a(q5_bytes<true, true>(w[r].z, qh[r], 24), xb.z, s);
-            s = __dp4a(q5_bytes<true, true>(w[r].w, qh[r], 28), xb.w, s);
-            acc[r] += d[r] * xd * static_cast<float>(s);
-        }
-    }
+    dot_g32<R, UX, 22>(rows, nb, x, lane, acc,
+                       [](unsigned w, unsigned qh, bool hi, int e0) { return hi ? q5_bytes<true, true>(w, qh, e0) : q5_bytes<false, true>(w, qh, e0); });
 }
 
 // Q5_1: 24-byte blocks {half d, m; qh[4]; qs[16]} (8-byte aligned), value d q + m (q in 0..31): as Q4_1.
