@@ -609,21 +609,27 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dh(sizeof(float) * F2);
         ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
-        // Direct with 4 or 8 rows per warp (8: the Q4_K / Q6_K and Q8_0 rows staged in shared memory on sm_90, and
-        // read directly with RZ_CUDA_GLU_STAGE=0), pairs kernel with 1 or 2 outputs per warp, or 2 or 4 per unit on the
-        // resident blocks (F2 / 4 = 64 units: on 3 blocks, 21-22 a block, 2-3 a warp).
+        // In cluster pairs of gate and up blocks (sm_90; RZ_CUDA_GLU_SPLIT=1) with 4 or 8 rows per warp (Q8_0 and the
+        // Q4_0 / Q5_K set staged in shared memory; the default rows and read directly with RZ_CUDA_GLU_STAGE=0), or one
+        // block for both (RZ_CUDA_GLU_SPLIT=0; the Q4_K / Q6_K and Q8_0 sets staged at 8 rows); pairs kernel with 1 or 2
+        // outputs per warp, or 2 or 4 per unit on the resident blocks (F2 / 4 = 64 units: on 3 blocks, 21-22 a block,
+        // 2-3 a warp).
         struct GluVariant {
-            const char* name;  // RZ_CUDA_GLU_R or RZ_CUDA_GLU_PAIRS
+            const char* name;  // RZ_CUDA_GLU_R, RZ_CUDA_GLU_STAGE or RZ_CUDA_GLU_PAIRS
             const char* value;
             const char* blocks = "0";  // RZ_CUDA_GLU_BLOCKS: grid cap of the resident-block pairs kernels
+            const char* split = "1";   // RZ_CUDA_GLU_SPLIT
         };
         for (const GluVariant& var : {GluVariant{"RZ_CUDA_GLU_R", "4"}, GluVariant{"RZ_CUDA_GLU_R", "8"}, GluVariant{"RZ_CUDA_GLU_STAGE", "0"},
-                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "1"},
+                                      GluVariant{"RZ_CUDA_GLU_R", "4", "0", "0"}, GluVariant{"RZ_CUDA_GLU_R", "8", "0", "0"},
+                                      GluVariant{"RZ_CUDA_GLU_STAGE", "0", "0", "0"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "1"},
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "2"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3"},
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "4"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "4", "3"}}) {
-            SCOPED_TRACE(std::string(dtype_name(tg)) + " " + var.name + "=" + var.value + " blocks " + var.blocks);
+            SCOPED_TRACE(std::string(dtype_name(tg)) + " " + var.name + "=" + var.value + " blocks " + var.blocks + " split " + var.split);
+            for (const char* v : {"RZ_CUDA_GLU_R", "RZ_CUDA_GLU_PAIRS", "RZ_CUDA_GLU_STAGE"}) unsetenv(v);
             setenv(var.name, var.value, 1);
             setenv("RZ_CUDA_GLU_BLOCKS", var.blocks, 1);
+            setenv("RZ_CUDA_GLU_SPLIT", var.split, 1);
             matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
             ASSERT_TRUE(sync("fused glu").ok());
             const auto h = download_floats(dh, static_cast<size_t>(F2));
@@ -652,6 +658,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         unsetenv("RZ_CUDA_GLU_PAIRS");
         unsetenv("RZ_CUDA_GLU_BLOCKS");
         unsetenv("RZ_CUDA_GLU_STAGE");
+        unsetenv("RZ_CUDA_GLU_SPLIT");
         clear_variant();
     }
 }

@@ -259,20 +259,32 @@ int sm_count();                          // multiprocessors of the current devic
 int device_attr(cudaDeviceAttr a, int def);  // an attribute of the current device (def when it cannot be read)
 
 // Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
-// launched here wait on griddepcontrol before touching anything the previous kernel writes).
+// launched here wait on griddepcontrol before touching anything the previous kernel writes). cluster > 1 (sm_90):
+// thread-block clusters of that many consecutive blocks (grid a multiple of it).
 template <typename... KArgs, typename... Args>
-inline void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+inline void launch_clustered(int cluster, void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = dim3(static_cast<unsigned>(grid));
     cfg.blockDim = dim3(static_cast<unsigned>(block));
     cfg.dynamicSmemBytes = smem;
     cfg.stream = stream();
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute at[2];
+    unsigned n = 0;
+    if (pdl_on()) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster > 1) {
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n++].val.clusterDim = {static_cast<unsigned>(cluster), 1u, 1u};
+    }
     cfg.attrs = at;
-    cfg.numAttrs = pdl_on() ? 1 : 0;
+    cfg.numAttrs = n;
     (void)cudaLaunchKernelEx(&cfg, k, std::forward<Args>(args)...);
+}
+template <typename... KArgs, typename... Args>
+inline void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+    launch_clustered(1, k, grid, block, smem, std::forward<Args>(args)...);
 }
 
 }  // namespace rz::cuda::detail

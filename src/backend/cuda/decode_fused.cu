@@ -149,44 +149,83 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cas
 // host stages the Q4_K / Q6_K and Q8_0 sets only: the others were not measured staged.
 constexpr int kGluLlama = 0, kGluGated = 1, kGluPlain = 2;
 __host__ __device__ inline size_t glu_x_bytes(int cols) { return (norm_smem_bytes(cols) + 15) & ~size_t{15}; }
-template <int R, int EXT, int MODE = kGluLlama, bool STAGE = false>
-__global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu_fused_kernel(const GluParams p) {
+
+// Thread-block cluster primitives (sm_90; the SPLIT kernel below is launched with clusters there only).
+__device__ __forceinline__ unsigned cluster_rank() {
+    unsigned r = 0;
+#if __CUDA_ARCH__ >= 900
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+#endif
+    return r;
+}
+__device__ __forceinline__ void cluster_arrive(bool release) {
+#if __CUDA_ARCH__ >= 900
+    if (release) asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+    else asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+// Store v at the address of `local` in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ void st_cluster(float* local, unsigned rank, float v) {
+#if __CUDA_ARCH__ >= 900
+    unsigned a = 0;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(a) : "r"(smem_addr(local)), "r"(rank));
+    asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(a), "f"(v) : "memory");
+#endif
+}
+
+// SPLIT (sm_90, kGluLlama only): each 32 outputs are a cluster of two blocks of 32 / R warps, rank 0 the 32 gate
+// rows, rank 1 the 32 up rows, which it stores into rank 0's shared memory. Why: TinyLlama's 176 blocks of 64 rows
+// over 132 SMs leave 44 SMs with two blocks' rows (284 KB in Q8_0) and 88 with one; 352 half-blocks spread that to
+// at most three halves (213 KB) an SM.
+template <int R, int EXT, int MODE = kGluLlama, bool STAGE = false, bool SPLIT = false>
+__global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32 / (SPLIT ? 2 : 1), SPLIT ? 3 : 2) glu_fused_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     constexpr bool PLAIN = MODE == kGluPlain;
     constexpr int kHalf = PLAIN ? 16 : 32;  // rows per half of the warps
     static_assert(!STAGE || MODE == kGluLlama, "glu_fused_kernel: only the llama mode stages its rows");
+    static_assert(!SPLIT || MODE == kGluLlama, "glu_fused_kernel: only the llama mode splits");
 #if __CUDA_ARCH__ >= 900
-    constexpr bool kStage = STAGE;
+    constexpr bool kStage = STAGE, kSplit = SPLIT;
 #else
-    constexpr bool kStage = false;  // the host stages on sm_90 only
+    constexpr bool kStage = false, kSplit = false;  // the host stages and splits on sm_90 only
 #endif
     __shared__ float gu[2 * kHalf];
     __shared__ __align__(8) uint64_t wbar;
     const int nw = static_cast<int>(blockDim.x >> 5), w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
-    const bool up = w >= nw / 2;
-    const int rl = (up ? w - nw / 2 : w) * R;  // first of this warp's rows within its half
-    const int row0 = blockIdx.x * 32 + (PLAIN && up ? kHalf : 0);  // this half's first row
+    if constexpr (kSplit) cluster_arrive(false);  // the first phase: this block has started (waited on before the remote store)
+    const bool up = kSplit ? cluster_rank() == 1 : w >= nw / 2;
+    const int ob = kSplit ? static_cast<int>(blockIdx.x >> 1) : static_cast<int>(blockIdx.x);  // this block's 32 outputs
+    const int rl = (up && !kSplit ? w - nw / 2 : w) * R;  // first of this warp's rows within its half
+    const int row0 = ob * 32 + (PLAIN && up ? kHalf : 0);  // this half's first row
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* wm = up ? p.wu : p.wg;
-    unsigned char* ws = sm + glu_x_bytes(p.cols);  // STAGE: the 32 gate rows, then the 32 up rows
+    unsigned char* ws = sm + glu_x_bytes(p.cols);  // STAGE: the 32 gate rows, then the 32 up rows (SPLIT: this half's)
     l2pf_issue(p.pf);
     if constexpr (kStage) {
         if (threadIdx.x == 0) {
-            const size_t r0 = blockIdx.x * 32, b0 = 32 * p.rbg, b1 = 32 * p.rbu;  // gate rows r0.., up rows r0..
+            const size_t r0 = ob * 32, b0 = kSplit && up ? 0 : 32 * p.rbg, b1 = kSplit && !up ? 0 : 32 * p.rbu;  // gate rows r0.., up rows r0..
             asm volatile("mbarrier.init.shared.b64 [%0], 1;" ::"r"(smem_addr(&wbar)));
             asm volatile("fence.mbarrier_init.release.cluster;");
             asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;" ::"r"(smem_addr(&wbar)), "r"(static_cast<unsigned>(b0 + b1)) : "memory");
             // TMA bulk copies (sm_90): the gate rows to ws, the up rows after them
-            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_addr(ws)),
-                         "l"(p.wg + r0 * p.rbg), "r"(static_cast<unsigned>(b0)), "r"(smem_addr(&wbar))
-                         : "memory");
-            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_addr(ws + b0)),
-                         "l"(p.wu + r0 * p.rbu), "r"(static_cast<unsigned>(b1)), "r"(smem_addr(&wbar))
-                         : "memory");
+            if (b0 > 0)
+                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_addr(ws)),
+                             "l"(p.wg + r0 * p.rbg), "r"(static_cast<unsigned>(b0)), "r"(smem_addr(&wbar))
+                             : "memory");
+            if (b1 > 0)
+                asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_addr(ws + b0)),
+                             "l"(p.wu + r0 * p.rbu), "r"(static_cast<unsigned>(b1)), "r"(smem_addr(&wbar))
+                             : "memory");
         }
-    } else {  // each half of the threads prefetches its half's rows
-        const int t = static_cast<int>(up ? threadIdx.x - blockDim.x / 2 : threadIdx.x);
-        for (size_t o = static_cast<size_t>(t) * 128; o < kHalf * rb; o += static_cast<size_t>(blockDim.x / 2) * 128)
+    } else {  // each half of the threads prefetches its half's rows (SPLIT: all of them, the block's 32 rows)
+        const int t = static_cast<int>(up && !kSplit ? threadIdx.x - blockDim.x / 2 : threadIdx.x);
+        const size_t nt = kSplit ? blockDim.x : blockDim.x / 2;
+        for (size_t o = static_cast<size_t>(t) * 128; o < kHalf * rb; o += nt * 128)
             asm volatile("prefetch.global.L2 [%0];" ::"l"(wm + static_cast<size_t>(row0) * rb + o));
     }
     const NormPre pre = norm_preload(MODE == kGluLlama || p.norm_kind == kNormRms ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
@@ -202,7 +241,7 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
         asm volatile(
             "{\n .reg .pred p;\n W: mbarrier.try_wait.parity.shared.b64 p, [%0], 0;\n @!p bra W;\n}\n" ::"r"(smem_addr(&wbar))
             : "memory");
-        hb = ws + (up ? 32 * p.rbg : 0);
+        hb = ws + (up && !kSplit ? 32 * p.rbg : 0);
     }
     float acc[R] = {};
     const uint8_t* rows[R];
@@ -210,15 +249,28 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32, 2) glu
     for (int r = 0; r < R; ++r) rows[r] = hb + static_cast<size_t>(rl + r) * rb;
     dot_rows<R, 1, EXT>(up ? p.tu : p.tg, rows, p.cols, x, lane, acc);
     const float mine = warp_sum_rows<R>(acc, lane);
-    if (lane % (32 / R) == 0) gu[(up ? kHalf : 0) + rl + scatter_row<R>(lane)] = p.late ? mine * norm_scale(p.cols, p.eps) : mine;
-    __syncthreads();
+    float* const gm = &gu[(up ? kHalf : 0) + rl + scatter_row<R>(lane)];
+    const float gv = p.late ? mine * norm_scale(p.cols, p.eps) : mine;
+    if constexpr (kSplit) {
+        cluster_wait();  // both blocks have started: rank 0's shared memory exists
+        if (lane % (32 / R) == 0) {
+            if (up) st_cluster(gm, 0, gv);
+            else *gm = gv;
+        }
+        cluster_arrive(true);  // the up values are in rank 0's gu once every thread of the cluster arrived
+        cluster_wait();
+        if (up) return;
+    } else {
+        if (lane % (32 / R) == 0) *gm = gv;
+        __syncthreads();
+    }
     if (w == 0) {  // gu: the 32 outputs (PLAIN), or 32 gate then 32 up values
-        const int row = blockIdx.x * 32 + lane;
+        const int row = ob * 32 + lane;
         const float v = MODE == kGluLlama ? silu_mul(gu[lane], gu[32 + lane])
                         : PLAIN           ? act1(gu[lane] + (p.up_b ? p.up_b[row] : 0.0f), p.act)
                                           : act1(gu[lane], p.act) * gu[32 + lane];
         if (p.h) p.h[row] = v;
-        quantize32_to(v, blockIdx.x, lane, g_aq, g_ad, g_as);
+        quantize32_to(v, ob, lane, g_aq, g_ad, g_as);
     }
 }
 
@@ -380,9 +432,9 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
 }
 
 // The gate|up kernels of a type-set mask (fused_ext; gate and up share one type, so never 7).
-template <int R, int MODE = kGluLlama>
+template <int R, int MODE = kGluLlama, bool SPLIT = false>
 auto glu_fused_for(int ext) {
-    return with_ext(ext, [](auto e) { return &glu_fused_kernel<R, decltype(e)::value, MODE>; });
+    return with_ext(ext, [](auto e) { return &glu_fused_kernel<R, decltype(e)::value, MODE, false, SPLIT>; });
 }
 
 // The staged gate|up kernel (STAGE): RZ_CUDA_GLU_STAGE (default 1) on an sm_90+ device (TMA bulk copies), where two
@@ -392,6 +444,34 @@ bool glu_stage(size_t bytes) {
     static const int smem_sm =
         device_attr(cudaDevAttrComputeCapabilityMajor, 0) >= 9 ? device_attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor, 0) : 0;
     return env_int("RZ_CUDA_GLU_STAGE", 1) != 0 && 2 * (bytes + 2048) <= static_cast<size_t>(smem_sm);
+}
+
+// The SPLIT gate|up kernel (cluster pairs of 32-row blocks) on an sm_90+ device: RZ_CUDA_GLU_SPLIT 1 always, 0
+// never, unset where the 32-output blocks outnumber the SMs (some SMs would read two blocks' rows, the imbalance it
+// removes; below that it only adds a prologue and a cluster barrier: qwen3-0.6b's 96 blocks, Q8_0 -2%, H200).
+// R = RZ_CUDA_GLU_R: 8 (4 warps a block) for Q8_0, else 4 (8 warps); staged (STAGE) for Q8_0 and the set of Q4_0 /
+// Q5_K where all 2 * n_ff / 32 blocks are resident at once. TinyLlama decode against the 32-output kernel (H200, two
+// machines, two alternating repetitions each): Q8_0 +3 to +8.6% (direct: -2 to -5%), Q5_0 +9%, Q4_0 +1.4%
+// (direct -1%), Q5_K_M, Q3_K_M, Q4_1, Q2_K +2 to +3%, Q6_K +1.5%, Q4_K_M +2% (direct; staged +0 to +2%).
+bool glu_split_on(int n_ff) {
+    static const bool sm90 = device_attr(cudaDevAttrComputeCapabilityMajor, 0) >= 9;
+    const int e = env_int("RZ_CUDA_GLU_SPLIT", -1);
+    return sm90 && (e < 0 ? n_ff / 32 > sm_count() : e != 0);
+}
+
+template <int R>
+void launch_glu_split(GluParams& p, int n_ff, size_t smem, size_t staged, int ext) {
+    constexpr int threads = 32 / R * 32;
+    const int grid = 2 * (n_ff / 32);
+    if ((ext == 1 || ext == 8) && env_int("RZ_CUDA_GLU_STAGE", 1) != 0) {
+        const auto k = ext == 8 ? glu_fused_kernel<R, 8, kGluLlama, true, true> : glu_fused_kernel<R, 1, kGluLlama, true, true>;
+        allow_smem(k);
+        if (resident_blocks(k, threads, staged) >= grid) {
+            launch_clustered(2, k, grid, threads, staged, p);
+            return;
+        }
+    }
+    launch_clustered(2, glu_fused_for<R, kGluLlama, true>(ext), grid, threads, smem, p);
 }
 
 template <int P>
@@ -519,6 +599,12 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
     }
     const int grid = n_ff / 32;
     const size_t staged = glu_x_bytes(cols) + 32 * (p.rbg + p.rbu);  // the STAGE kernel's shared memory
+    if (llama && glu_split_on(n_ff)) {
+        const size_t half = glu_x_bytes(cols) + 32 * p.rbg;
+        if (env_int("RZ_CUDA_GLU_R", ext == 8 ? 8 : 4) == 4) launch_glu_split<4>(p, n_ff, smem, half, ext);
+        else launch_glu_split<8>(p, n_ff, smem, half, ext);
+        return;
+    }
     if (llama && env_int("RZ_CUDA_GLU_R", 8) == 4) {  // rows per warp: 64 / R warps per block
         launch(glu_fused_for<4>(ext), grid, 16 * 32, smem, p);
     } else if (llama && (ext == 0 || ext == 8) && glu_stage(staged)) {  // the measured type sets: Q4_K / Q6_K, Q8_0
