@@ -31,7 +31,9 @@ std::vector<uint8_t> file_block(DType t, const uint8_t* row, int nb, int b) {
         out.resize(at + n);
         std::memcpy(out.data() + at, p, n);
     };
-    if (t == DType::Q6_K) {  // {ql[128]; qh[64]; scales[16]; d} from four row arrays
+    if (t == DType::Q3_K) {  // the file's 110 bytes, every block at 112 b
+        put(row + 112 * b, 110);
+    } else if (t == DType::Q6_K) {  // {ql[128]; qh[64]; scales[16]; d} from four row arrays
         put(row + 128 * b, 128);
         put(row + 128 * nb + 64 * b, 64);
         put(row + 192 * nb + 16 * b, 16);
@@ -58,17 +60,19 @@ TEST(CudaDeviceLayout, PackedRowsHoldEveryBlockAndZeroPadding) {
     std::vector<Case> cases{Case{DType::Q6_K, 256}, Case{DType::Q6_K, 512}, Case{DType::Q6_K, 2304}, Case{DType::Q6_K, 2816}};
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q5_0})
         for (int cols : {32, 256, 416, 2816}) cases.push_back(Case{t, cols});
+    for (int cols : {256, 2048, 2816}) cases.push_back(Case{DType::Q3_K, cols});  // 1, 8, 11 blocks of 112 bytes
     for (const Case c : cases) {
         SCOPED_TRACE(std::string(dtype_name(c.t)) + " cols " + std::to_string(c.cols));
         const int rows = 5;
         const size_t frb = test::file_row_bytes(c.t, c.cols), drb = row_bytes(c.t, c.cols);
         EXPECT_EQ(drb % 16, 0u);
         EXPECT_GE(drb, frb);
-        EXPECT_LT(drb, frb + 16);
+        if (c.t == DType::Q3_K) EXPECT_EQ(drb, frb / 110 * 112);
+        else EXPECT_LT(drb, frb + 16);
         const auto src = random_bytes(frb * rows, 7u + static_cast<uint32_t>(c.cols));
         std::vector<uint8_t> dst(drb * rows, 0xAB);
         pack_rows(c.t, c.cols, rows, src.data(), dst.data());
-        const int bs = c.t == DType::Q6_K ? 256 : 32, bb = static_cast<int>(test::file_row_bytes(c.t, bs)), nb = c.cols / bs;
+        const int bs = c.t == DType::Q6_K || c.t == DType::Q3_K ? 256 : 32, bb = static_cast<int>(test::file_row_bytes(c.t, bs)), nb = c.cols / bs;
         for (int r = 0; r < rows; ++r) {
             const uint8_t* row = dst.data() + drb * r;
             for (int b = 0; b < nb; ++b) {
@@ -76,11 +80,15 @@ TEST(CudaDeviceLayout, PackedRowsHoldEveryBlockAndZeroPadding) {
                 ASSERT_EQ(0, std::memcmp(got.data(), src.data() + frb * r + static_cast<size_t>(bb) * b, static_cast<size_t>(bb)))
                     << "row " << r << " block " << b;
             }
-            for (size_t i = frb; i < drb; ++i) ASSERT_EQ(row[i], 0) << "padding byte " << i - frb << " of row " << r;
+            if (c.t == DType::Q3_K) {
+                for (int b = 0; b < nb; ++b) ASSERT_EQ(row[112 * b + 110] | row[112 * b + 111], 0) << "padding of block " << b << " of row " << r;
+            } else {
+                for (size_t i = frb; i < drb; ++i) ASSERT_EQ(row[i], 0) << "padding byte " << i - frb << " of row " << r;
+            }
         }
     }
     // Every other type keeps the file's layout.
-    for (DType t : {DType::Q4_K, DType::Q4_1, DType::Q5_1, DType::Q3_K, DType::F16}) {
+    for (DType t : {DType::Q4_K, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::F16}) {
         const int cols = 512;
         EXPECT_EQ(row_bytes(t, cols), test::file_row_bytes(t, cols)) << dtype_name(t);
         const auto src = random_bytes(test::file_row_bytes(t, cols) * 3, 3u);

@@ -543,10 +543,9 @@ void set_pdl(bool on) { pdl_flag() = on; }
 bool pdl_enabled() { return pdl_flag(); }
 
 bool fused_supported(DType t, int cols) {
-    // Q6_K, Q8_0, Q4_0, IQ4_NL and Q5_0 rows are repacked and 16-byte aligned on the device (row_bytes). Q5_K rows
-    // (176-byte blocks) keep the 16-byte alignment of Q4_K; Q3_K (110) rows are 2-byte aligned and read with 16-bit
-    // loads; Q2_K (84) and Q4_1 (20) rows are 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their
-    // kernels' 32- and 64-bit loads need.
+    // Q6_K, Q8_0, Q4_0, IQ4_NL, Q5_0 and Q3_K (blocks padded to 112 bytes) rows are repacked and 16-byte aligned on
+    // the device (row_bytes). Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q2_K (84) and Q4_1 (20)
+    // rows are 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
     return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
            (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
             t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||

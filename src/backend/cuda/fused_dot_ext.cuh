@@ -28,7 +28,8 @@ constexpr int kQ4_1 = static_cast<int>(DType::Q4_1);
 constexpr int kQ5_0 = static_cast<int>(DType::Q5_0);
 constexpr int kQ5_1 = static_cast<int>(DType::Q5_1);
 
-// Q3_K: 110-byte blocks {hmask[32]; qs[64]; scales[12]; half d} (2-byte aligned: 16-bit loads). Element l of
+// Q3_K: blocks {hmask[32]; qs[64]; scales[12]; half d} padded to 112 bytes on the device (kQ3Bytes, common.cuh:
+// 16-byte aligned: hmask and qs in one 8-byte load each, scales and d in one 16-byte load). Element l of
 // sub-block s = 4 hh + rr (32 elements) has its 2 low bits at bits 2 rr of qs[32 hh + l] and its high bit at bit
 // s of hmask[l] (set: q = low, clear: q = low - 4); 6-bit scale k = 2 s + l / 16, minus 32: value d sc q.
 // Q6_K's lane mapping: 8 lanes per block, lane k takes hh = k / 4 and l in l0 = 8 (k % 4) .. l0 + 7 of the half's
@@ -54,12 +55,12 @@ __device__ __forceinline__ void dot_q3_k(const uint8_t* const (&rows)[R], int nb
         float d[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 110;
-            qs[r][0] = static_cast<unsigned>(ld32_a2(blk + 32 + 32 * hh + l0)), qs[r][1] = static_cast<unsigned>(ld32_a2(blk + 36 + 32 * hh + l0));
-            hm[r][0] = static_cast<unsigned>(ld32_a2(blk + l0)), hm[r][1] = static_cast<unsigned>(ld32_a2(blk + 4 + l0));
-#pragma unroll
-            for (int i = 0; i < 3; ++i) sc[r][i] = static_cast<unsigned>(ld32_a2(blk + 96 + 4 * i));
-            d[r] = h2f(ld16(blk + 108));
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * kQ3Bytes;
+            const uint2 q = *reinterpret_cast<const uint2*>(blk + 32 + 32 * hh + l0), h = *reinterpret_cast<const uint2*>(blk + l0);
+            const uint4 t = *reinterpret_cast<const uint4*>(blk + 96);  // scales[12], d, 2 bytes of padding
+            qs[r][0] = q.x, qs[r][1] = q.y, hm[r][0] = h.x, hm[r][1] = h.y;
+            sc[r][0] = t.x, sc[r][1] = t.y, sc[r][2] = t.z;
+            d[r] = h2f(static_cast<uint16_t>(t.w & 0xFFFFu));
         }
 #pragma unroll
         for (int r = 0; r < R; ++r) {

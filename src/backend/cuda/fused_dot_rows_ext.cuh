@@ -29,12 +29,12 @@ __device__ __forceinline__ void dott_q3_k(const uint8_t* const (&rows)[R], int n
         float ds[R][4];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 110;
-            const unsigned qs[2] = {static_cast<unsigned>(ld32_a2(blk + 32 + 32 * hh + l0)), static_cast<unsigned>(ld32_a2(blk + 36 + 32 * hh + l0))};
-            const unsigned hm[2] = {static_cast<unsigned>(ld32_a2(blk + l0)), static_cast<unsigned>(ld32_a2(blk + 4 + l0))};
-            const unsigned sc0 = static_cast<unsigned>(ld32_a2(blk + 96)), sc1 = static_cast<unsigned>(ld32_a2(blk + 100)),
-                           sc2 = static_cast<unsigned>(ld32_a2(blk + 104));
-            const float d = h2f(ld16(blk + 108));
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * kQ3Bytes;  // the padded device blocks (common.cuh)
+            const uint2 q = *reinterpret_cast<const uint2*>(blk + 32 + 32 * hh + l0), h = *reinterpret_cast<const uint2*>(blk + l0);
+            const uint4 t = *reinterpret_cast<const uint4*>(blk + 96);  // scales[12], d, 2 bytes of padding
+            const unsigned qs[2] = {q.x, q.y}, hm[2] = {h.x, h.y};
+            const unsigned sc0 = t.x, sc1 = t.y, sc2 = t.z;
+            const float d = h2f(static_cast<uint16_t>(t.w & 0xFFFFu));
             const unsigned hi = sc2 >> sh;  // the scale bits as in dot_q3_k
             const unsigned s01 = ((sc0 >> sh) & 0x000F000Fu) | ((hi << 4) & 0x00300030u);
             const unsigned s23 = ((sc1 >> sh) & 0x000F000Fu) | ((hi << 2) & 0x00300030u);

@@ -37,13 +37,22 @@ Status copy_async(void* dst, const void* src, size_t bytes) {
 
 // Q6_K block {ql[128]; qh[64]; int8 scales[16]; half d} (210 bytes) -> four row arrays; the 32-element blocks
 // {half d; [qh[4]]; qs[Q]} of Q8_0 (34 bytes), Q4_0 / IQ4_NL (18) and Q5_0 (22) -> groups of 8 blocks (g32_block in
-// common.cuh); rows padded to row_bytes (cuda.h).
+// common.cuh); Q3_K's 110-byte blocks -> 112 (kQ3Bytes); rows padded to row_bytes (cuda.h).
 void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst) {
     const size_t srb = detail::file_row_bytes(t, n_cols), drb = row_bytes(t, n_cols);
     const auto* s = static_cast<const uint8_t*>(src);
     auto* d = static_cast<uint8_t*>(dst);
     if (!detail::repacked(t)) {
         std::memcpy(d, s, srb * static_cast<size_t>(rows));
+        return;
+    }
+    if (t == DType::Q3_K) {  // each block, then 2 zero bytes
+        const size_t nb = static_cast<size_t>(n_cols / 256);
+        for (int64_t r = 0; r < rows; ++r, s += srb, d += drb)
+            for (size_t b = 0; b < nb; ++b) {
+                std::memcpy(d + detail::kQ3Bytes * b, s + 110 * b, 110);
+                std::memset(d + detail::kQ3Bytes * b + 110, 0, detail::kQ3Bytes - 110);
+            }
         return;
     }
     if (t != DType::Q6_K) {  // each group of m blocks: m codes, then m qh words (Q5_0), then m scales

@@ -637,6 +637,7 @@ bool weight_supported(DType t) {
 }
 
 size_t row_bytes(DType t, int64_t n_cols) {
+    if (t == DType::Q3_K) return static_cast<size_t>(n_cols / 256) * kQ3Bytes;  // padded blocks (common.cuh)
     const size_t b = file_row_bytes(t, n_cols);
     return repacked(t) ? (b + 15) / 16 * 16 : b;  // repacked rows are padded to 16 bytes
 }

@@ -10,8 +10,9 @@
 // sub-block: the float mat-vec and the embedding row) or 8 (the batched path's groups), e0 a multiple of N. Every value is computed with the
 // operations of the CPU reference in the same order, rounded the same way (a product then a sum is written
 // __fmul_rn / __fadd_rn so nvcc does not contract it into one fma): the GPU's weights equal the CPU's bit for bit.
-// The file's blocks are not more than 2-byte aligned in general (sizes 20, 24, 84, 110, 136 bytes), so bytes are
-// read with 16-bit loads (ld16, ld32_a2 of common.cuh); Q5_0 and IQ4_NL rows are repacked on the device (g32_block).
+// The file's blocks are not more than 2-byte aligned in general (sizes 20, 24, 84, 136 bytes), so bytes are read
+// with 16-bit loads (ld16 of common.cuh); Q5_0 and IQ4_NL rows are repacked on the device (g32_block),
+// Q3_K blocks padded to 112 bytes (kQ3Bytes).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -66,7 +67,7 @@ __device__ __forceinline__ void deq_extra_32(const uint8_t* row, int nb, int e0,
     } else {
         const uint8_t* b = row + static_cast<size_t>(e0 >> 5) * bytes;
         qs = b + (q41 ? 4 : 8), d = h2f(ld16(b)), m = h2f(ld16(b + 2));
-        if constexpr (q51) qh = static_cast<uint32_t>(ld32_a2(b + 4));
+        if constexpr (q51) qh = *reinterpret_cast<const uint32_t*>(b + 4);  // 24-byte blocks: 4-byte aligned
     }
 #pragma unroll
     for (int k = 0; k < N / 2; ++k) {
@@ -103,7 +104,7 @@ __device__ __forceinline__ void deq_extra_256(const uint8_t* row, int e0, float*
     constexpr bool q2 = T == static_cast<int>(DType::Q2_K), q3 = T == static_cast<int>(DType::Q3_K);
     constexpr bool xs = T == static_cast<int>(DType::IQ4_XS);
     static_assert(q2 || q3 || xs);
-    constexpr int bytes = q2 ? 84 : q3 ? 110 : 136;
+    constexpr int bytes = q2 ? 84 : q3 ? kQ3Bytes : 136;  // Q3_K: the device's padded blocks (common.cuh)
     constexpr int NH = N == 32 ? 2 : 1;  // 16-element scale groups the N elements touch
     const uint8_t* b = row + static_cast<size_t>(e0 >> 8) * bytes;
     const int e = e0 & 255, s = e >> 5, i0 = e & 31;

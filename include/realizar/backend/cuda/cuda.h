@@ -35,13 +35,14 @@ Status sync(const char* where);                            // surfaces asynchron
 // (generic dequantizing kernels; int8 kernels in the fused decode layer only) Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K,
 // IQ4_XS.
 bool weight_supported(DType t);
-// Device layout of weight rows. Every type keeps the file's block layout except Q6_K and Q8_0, whose 210- and 34-byte
-// blocks allow only 2-byte aligned loads (the Q6_K output head, the largest matrix of a Q4_K_M model, read at
-// 1.7 TB/s with 16-bit loads and 46% issue efficiency). Each Q6_K row is stored as four arrays, ql [nb][128], qh
-// [nb][64], int8 scales [nb][16] and half d [nb] (nb = n_cols / 256 blocks); each Q8_0 row as groups of 8 blocks,
-// their 8 x 32 codes and then their 8 half scales (a short last group likewise). Rows are padded to a multiple of
-// 16 bytes, so codes start 16-byte aligned and the kernels read 8- and 16-byte words. upload_rows converts; a raw
-// upload() of Q6_K or Q8_0 bytes is wrong.
+// Device layout of weight rows. Every type keeps the file's block layout except Q6_K, Q8_0, Q4_0, IQ4_NL, Q5_0 and
+// Q3_K, whose 210-, 34-, 18-, 22- and 110-byte blocks allow only 2-byte aligned loads (the Q6_K output head, the
+// largest matrix of a Q4_K_M model, read at 1.7 TB/s with 16-bit loads and 46% issue efficiency). Each Q6_K row is
+// stored as four arrays, ql [nb][128], qh [nb][64], int8 scales [nb][16] and half d [nb] (nb = n_cols / 256 blocks);
+// each Q8_0, Q4_0, IQ4_NL and Q5_0 row as groups of 8 blocks, their codes, then (Q5_0) their high-bit words, then
+// their half scales (a short last group likewise); each Q3_K block is followed by 2 zero bytes (112-byte blocks).
+// Rows are padded to a multiple of 16 bytes, so codes start 16-byte aligned and the kernels read 8- and 16-byte
+// words. upload_rows converts; a raw upload() of those types' bytes is wrong.
 // row_bytes: the device row stride of n_cols elements (n_cols a multiple of the block size).
 size_t row_bytes(DType t, int64_t n_cols);
 // Host: rows x n_cols of type t from the file's layout (src, rows packed back to back) into the device layout
