@@ -447,8 +447,11 @@ bool glu_stage(size_t bytes) {
 }
 
 // The SPLIT gate|up kernel (cluster pairs of 32-row blocks) on an sm_90+ device: RZ_CUDA_GLU_SPLIT 1 always, 0
-// never, unset where the 32-output blocks outnumber the SMs (some SMs would read two blocks' rows, the imbalance it
-// removes; below that it only adds a prologue and a cluster barrier: qwen3-0.6b's 96 blocks, Q8_0 -2%, H200).
+// never, unset where it puts fewer rows on the busiest SM: the B = n_ff / 32 blocks of the 32-output kernel give it
+// ceil(B / SMs) blocks (2 ceil(B / SMs) halves), the 2B halves ceil(2B / SMs), all resident at 3 an SM. TinyLlama's
+// 176 blocks on 132 SMs: 4 halves against 3 (Q8_0 +9%); qwen3-1.7b's 192: likewise (Q8_0 +5%, Q4_K_M +2%);
+// llama-3.2-1b's 256: 4 against 4 with two waves of halves (split: Q8_0 -4.5%, Q4_K_M -7%); qwen3-0.6b's 96: 2 against
+// 2 (split: Q8_0 -2%) (H200).
 // R = RZ_CUDA_GLU_R: 8 (4 warps a block) for Q8_0, else 4 (8 warps); staged (STAGE) for Q8_0 and the set of Q4_0 /
 // Q5_K where all 2 * n_ff / 32 blocks are resident at once. TinyLlama decode against the 32-output kernel (H200, two
 // machines, two alternating repetitions each): Q8_0 +3 to +8.6% (direct: -2 to -5%), Q5_0 +9%, Q4_0 +1.4%
@@ -456,7 +459,10 @@ bool glu_stage(size_t bytes) {
 bool glu_split_on(int n_ff) {
     static const bool sm90 = device_attr(cudaDevAttrComputeCapabilityMajor, 0) >= 9;
     const int e = env_int("RZ_CUDA_GLU_SPLIT", -1);
-    return sm90 && (e < 0 ? n_ff / 32 > sm_count() : e != 0);
+    if (!sm90 || e == 0) return false;
+    if (e > 0) return true;
+    const int b = n_ff / 32, sms = sm_count();
+    return (2 * b + sms - 1) / sms < 2 * ((b + sms - 1) / sms) && 2 * b <= 3 * sms;
 }
 
 template <int R>
