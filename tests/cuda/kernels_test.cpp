@@ -363,7 +363,8 @@ TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
     }
 }
 
-// Which decode steps of several sequences the rows kernels take (host rules, no device needed): every fused type up
+// Which decode steps of several sequences the rows kernels take (host rules, no device needed), and which widths
+// the one-token kernels take (32-element block types: multiples of 32; the rows kernels: of 256): every fused type up
 // to 8 tokens, only the tensor-core types (Q4_K, Q5_K, Q6_K, Q8_0) above, none past 16 tokens; which types share a
 // launch (Q8_0 only with Q4_K / Q6_K, the low-bit set not with the legacy one); the shared memory of 16
 // normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of phi-2's
@@ -391,6 +392,13 @@ TEST(CudaKernels, FusedRowsSelection) {
     EXPECT_FALSE(fused_rows_mix(q8q3, 3));
     EXPECT_FALSE(fused_rows_mix(both, 3));
     EXPECT_FALSE(fused_rows_supported(DType::Q4_K, 2000, 4));  // not a multiple of 256
+    // Qwen2.5-0.5B's width 896 (28 blocks of 32): the one-token kernels of the 32-element block types, not the rows kernels.
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::IQ4_NL, DType::Q4_1, DType::Q5_1}) {
+        EXPECT_TRUE(fused_supported(t, 896)) << dtype_name(t);
+        EXPECT_FALSE(fused_rows_supported(t, 896, 4)) << dtype_name(t);
+    }
+    for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q3_K, DType::IQ4_XS}) EXPECT_FALSE(fused_supported(t, 896)) << dtype_name(t);
+    EXPECT_FALSE(fused_supported(DType::Q8_0, 880));  // not a multiple of 32
     EXPECT_TRUE(fused_rows_fit(2, 2048, 5632));
     EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 5632));
     EXPECT_FALSE(fused_rows_fit(1, 2048, 5632));
@@ -660,6 +668,47 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         unsetenv("RZ_CUDA_GLU_STAGE");
         unsetenv("RZ_CUDA_GLU_SPLIT");
         clear_variant();
+    }
+}
+
+// A width that is a multiple of 32 but not of 256 (Qwen2.5-0.5B's 896: 28 blocks, a short last group of the
+// device layout): the fused one-token kernels of the 32-element block types (fused_supported) against float64, the
+// q|k|v-style mat-vec with its RMSNorm prologue, and gate|up with SwiGLU in one block and in cluster pairs.
+TEST(CudaKernels, FusedKernelsOnWidthsOf32ElementBlocks) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int E = 896, R = 37, F2 = 128;
+    const auto x = random_floats(static_cast<size_t>(E), 71u), w = random_floats(static_cast<size_t>(E), 72u);
+    const auto xr = quantize_like_gpu(rms_norm_ref(x, w, 1e-6f));
+    DevBuf dx(sizeof(float) * E), dw(sizeof(float) * E), dy(sizeof(float) * R), dh(sizeof(float) * F2);
+    ASSERT_TRUE(upload(dx.p, x.data(), sizeof(float) * E).ok());
+    ASSERT_TRUE(upload(dw.p, w.data(), sizeof(float) * E).ok());
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::IQ4_NL, DType::Q4_1, DType::Q5_1}) {
+        SCOPED_TRACE(dtype_name(t));
+        const bool quantized = t == DType::Q8_0 || t == DType::Q4_0;  // the others as random bytes (every code pattern)
+        ASSERT_TRUE(fused_supported(t, E));
+        const QMat m(t, R, E, 73u, quantized), g(t, F2, E, 74u, quantized), u(t, F2, E, 75u);
+        const MatvecSeg seg{t, m.dev.p, R, nullptr, dy.f()};
+        matvec_norm(&seg, 1, E, dx.f(), dw.f(), 1e-6f, false);
+        ASSERT_TRUE(sync("matvec_norm, 896 columns").ok());
+        std::vector<double> ref, mag;
+        m.ref(xr, ref, mag);
+        const auto y = download_floats(dy, static_cast<size_t>(R));
+        for (int r = 0; r < R; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "row " << r;
+        std::vector<double> gr, gm, ur, um;
+        g.ref(xr, gr, gm);
+        u.ref(xr, ur, um);
+        for (const char* split : {"0", "1"}) {
+            SCOPED_TRACE(std::string("split ") + split);
+            setenv("RZ_CUDA_GLU_SPLIT", split, 1);
+            matvec_glu_norm(t, g.dev.p, t, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
+            unsetenv("RZ_CUDA_GLU_SPLIT");
+            ASSERT_TRUE(sync("matvec_glu_norm, 896 columns").ok());
+            const auto h = download_floats(dh, static_cast<size_t>(F2));
+            for (size_t i = 0; i < static_cast<size_t>(F2); ++i) {
+                const SwigluRef r = swiglu_ref(gr[i], ur[i], gm[i], um[i]);
+                ASSERT_NEAR(h[i], r.h, r.err) << "output " << i;
+            }
+        }
     }
 }
 

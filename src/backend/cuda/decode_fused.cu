@@ -552,7 +552,11 @@ bool fused_supported(DType t, int cols) {
     // Q6_K, Q8_0, Q4_0, IQ4_NL, Q5_0 and Q3_K (blocks padded to 112 bytes) rows are repacked and 16-byte aligned on
     // the device (row_bytes). Q5_K rows (176-byte blocks) keep the 16-byte alignment of Q4_K; Q2_K (84) and Q4_1 (20)
     // rows are 4-byte, IQ4_XS (136) and Q5_1 (24) rows 8-byte aligned, which their kernels' 32- and 64-bit loads need.
-    return cols > 0 && cols % 256 == 0 && cols <= kMaxActCols &&
+    // The 32-element block types take any multiple of 32 columns (Qwen2.5-0.5B's 896: its Q8_0 file and the Q5_0 /
+    // Q8_0 fallback tensors of llama.cpp's K-quant mixes; every lane mapping walks whole blocks, the prologues 8
+    // elements a thread), the 256-element ones multiples of 256.
+    const bool b32 = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::IQ4_NL;
+    return cols > 0 && cols % (b32 ? 32 : 256) == 0 && cols <= kMaxActCols &&
            (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
             t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||
             t == DType::Q6_K);

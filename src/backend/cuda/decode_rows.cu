@@ -372,6 +372,7 @@ void with_rows_ext(int ext, F&& f) {
 }  // namespace
 
 bool fused_rows_supported(DType t, int cols, int m) {
+    if (cols % 256 != 0) return false;  // (the one-token kernels also take 32-element block types at multiples of 32)
     if (m > kFusedRowsDp4a) return fused_supported(t, cols) && mma_type(t, m);
     return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0;
 }

@@ -90,8 +90,8 @@ void argmax(const float* x, int n, int32_t* out);                    // out: one
 void set_pdl(bool on);
 bool pdl_enabled();
 // Whether the fused mat-vecs read weights of type t with rows of `cols` (every quantized type above: Q8_0, Q4_0,
-// Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (cols % 512 == 0), IQ4_XS); cols % 256 == 0;
-// up to kFusedMaxNormCols for the normalising kernels, 131072 for matvec_act).
+// Q4_1, Q5_0, Q5_1, IQ4_NL with cols % 32 == 0; Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS with cols % 256 == 0; up to
+// kFusedMaxNormCols for the normalising kernels, 131072 for matvec_act).
 constexpr int kFusedMaxNormCols = 32768;
 bool fused_supported(DType t, int cols);
 // One mat-vec of a fused launch: y[0:rows] = (accumulate ? y : 0) + bias + W x; bias may be null.
@@ -129,7 +129,8 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
                      const NormSpec& norm, Act act, float* h);
 // ---- The same mat-vecs for m <= kFusedRowsMax tokens at once (src/backend/cuda/decode_rows.cu): a decode step
 // of several sequences reads each weight once. Up to kFusedRowsDp4a tokens: every type of fused_supported; more: Q4_K,
-// Q5_K, Q6_K and Q8_0 (tensor cores). fused_rows_supported(t, cols, m): type t with rows of `cols` for m tokens;
+// Q5_K, Q6_K and Q8_0 (tensor cores). fused_rows_supported(t, cols, m): type t with rows of `cols` (a multiple of
+// 256) for m tokens;
 // fused_rows_mix: whether one launch (q, k, v segments) may hold these n types (not Q8_0 with Q5_K, Q4_0 or a
 // low-bit or legacy type, nor a low-bit type (Q3_K, Q2_K, IQ4_XS, IQ4_NL) with a legacy one (Q4_1, Q5_0, Q5_1));
 // fused_rows_fit: m tokens of norm_cols-long normed rows and act_cols-long fused-buffer rows fit the kernels' shared
