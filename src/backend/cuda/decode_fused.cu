@@ -148,6 +148,7 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cas
 // TinyLlama Q4_K_M +0.5%; phi-2's plain FFN was 1.5% slower staged, so the other modes read directly (H200). The
 // host stages the Q4_K / Q6_K and Q8_0 sets only: the others were not measured staged.
 constexpr int kGluLlama = 0, kGluGated = 1, kGluPlain = 2;
+constexpr int kGluSplitPerSm = 3;  // blocks an SM of the SPLIT kernel (its register budget, and glu_split_on's rule)
 __host__ __device__ inline size_t glu_x_bytes(int cols) { return (norm_smem_bytes(cols) + 15) & ~size_t{15}; }
 
 // Thread-block cluster primitives (sm_90; the SPLIT kernel below is launched with clusters there only).
@@ -183,7 +184,7 @@ __device__ __forceinline__ void st_cluster(float* local, unsigned rank, float v)
 // over 132 SMs leave 44 SMs with two blocks' rows (284 KB in Q8_0) and 88 with one; 352 half-blocks spread that to
 // at most three halves (213 KB) an SM.
 template <int R, int EXT, int MODE = kGluLlama, bool STAGE = false, bool SPLIT = false>
-__global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32 / (SPLIT ? 2 : 1), SPLIT ? 3 : 2) glu_fused_kernel(const GluParams p) {
+__global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32 / (SPLIT ? 2 : 1), SPLIT ? kGluSplitPerSm : 2) glu_fused_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     constexpr bool PLAIN = MODE == kGluPlain;
     constexpr int kHalf = PLAIN ? 16 : 32;  // rows per half of the warps
@@ -462,7 +463,7 @@ bool glu_split_on(int n_ff) {
     if (!sm90 || e == 0) return false;
     if (e > 0) return true;
     const int b = n_ff / 32, sms = sm_count();
-    return (2 * b + sms - 1) / sms < 2 * ((b + sms - 1) / sms) && 2 * b <= 3 * sms;
+    return (2 * b + sms - 1) / sms < 2 * ((b + sms - 1) / sms) && 2 * b <= kGluSplitPerSm * sms;
 }
 
 template <int R>

@@ -46,12 +46,12 @@ void pack_rows(DType t, int64_t n_cols, int64_t rows, const void* src, void* dst
         std::memcpy(d, s, srb * static_cast<size_t>(rows));
         return;
     }
-    if (t == DType::Q3_K) {  // each block, then 2 zero bytes
-        const size_t nb = static_cast<size_t>(n_cols / 256);
+    if (t == DType::Q3_K) {  // each block (K = 110 bytes), then 2 zero bytes
+        const size_t K = dtype_info(t)->type_size, nb = static_cast<size_t>(n_cols / 256);
         for (int64_t r = 0; r < rows; ++r, s += srb, d += drb)
             for (size_t b = 0; b < nb; ++b) {
-                std::memcpy(d + detail::kQ3Bytes * b, s + 110 * b, 110);
-                std::memset(d + detail::kQ3Bytes * b + 110, 0, detail::kQ3Bytes - 110);
+                std::memcpy(d + detail::kQ3Bytes * b, s + K * b, K);
+                std::memset(d + detail::kQ3Bytes * b + K, 0, detail::kQ3Bytes - K);
             }
         return;
     }
