@@ -365,21 +365,17 @@ TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
 
 // Which decode steps of several sequences the rows kernels take (host rules, no device needed), and which widths
 // the one-token kernels take (32-element block types: multiples of 32; the rows kernels: of 256): every fused type up
-// to 8 tokens, only the tensor-core types (Q4_K, Q5_K, Q6_K, Q8_0) above, none past 16 tokens; which types share a
+// to 8 tokens, above 8 (tensor cores) all but Q4_1 and Q5_1, none past 16 tokens; which types share a
 // launch (Q8_0 only with Q4_K / Q6_K, the low-bit set not with the legacy one); the shared memory of 16
 // normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of phi-2's
 // 10240-wide FFN overflow the fused activation buffer (its steps of 9-16 take the GEMM path: fused_prologue.cuh).
 TEST(CudaKernels, FusedRowsSelection) {
-    for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q5_K, DType::Q4_0}) {
-        EXPECT_TRUE(fused_rows_supported(t, 2048, 2)) << dtype_name(t);
-        EXPECT_TRUE(fused_rows_supported(t, 2048, kFusedRowsDp4a)) << dtype_name(t);
-        const bool mma = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || t == DType::Q8_0;
-        EXPECT_EQ(fused_rows_supported(t, 2048, kFusedRowsMax), mma) << dtype_name(t);
-    }
-    for (DType t : {DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL, DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
-        EXPECT_TRUE(fused_rows_supported(t, 2048, 2)) << dtype_name(t);
-        EXPECT_TRUE(fused_rows_supported(t, 2048, kFusedRowsDp4a)) << dtype_name(t);
-        EXPECT_FALSE(fused_rows_supported(t, 2048, kFusedRowsDp4a + 1)) << dtype_name(t);
+    for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q5_K, DType::Q4_0, DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL,
+                    DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
+        const bool mma = t != DType::Q4_1 && t != DType::Q5_1;
+        for (int m : {2, kFusedRowsDp4a}) EXPECT_TRUE(fused_rows_supported(t, 2048, m)) << dtype_name(t) << " " << m;
+        for (int m : {kFusedRowsDp4a + 1, kFusedRowsMax}) EXPECT_EQ(fused_rows_supported(t, 2048, m), mma) << dtype_name(t) << " " << m;
+        EXPECT_FALSE(fused_rows_supported(t, 2048, kFusedRowsMax + 1)) << dtype_name(t);
     }
     EXPECT_FALSE(fused_rows_supported(DType::F16, 2048, 4));
     const DType q3km[3] = {DType::Q3_K, DType::Q3_K, DType::Q5_K}, legacy[3] = {DType::Q5_0, DType::Q5_0, DType::Q6_K},
@@ -411,12 +407,13 @@ TEST(CudaKernels, FusedRowsSelection) {
 }
 
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
-// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens Q4_K, Q5_K, Q6_K, Q8_0 only), each type set the rows kernels
+// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens tensor cores, not for Q4_1 and Q5_1), each type set the rows kernels
 // read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K, the low-bit set Q3_K|Q2_K|IQ4_XS|IQ4_NL with Q5_K
 // and Q4_K, the legacy set Q4_1|Q5_0|Q5_1), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
-// with the norm and without it (the attention output's plain quantization), plain and accumulating; with the
-// tensor-core kernels (Q4_K|Q5_K|Q6_K launches of 3-8 tokens) and without. RZ_CUDA_ROWS_SETS=i:j:... runs only those
-// triples (indices into kTriples: a sanitizer run of all of them takes over 200 s).
+// with the norm and without it (the attention output's plain quantization), plain and accumulating; at 3-8 tokens
+// with the tensor-core kernels where they apply (launches of Q4_K, Q5_K, Q6_K, Q3_K, Q2_K) and with the dp4a
+// kernels only (RZ_CUDA_ROWS_MMA=0). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
+// sanitizer run of all of them takes over 200 s).
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
     const DType kTriples[][3] = {{DType::Q4_K, DType::Q6_K, DType::Q4_K},
@@ -428,7 +425,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                                  {DType::Q4_1, DType::Q5_0, DType::Q5_1}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
     const auto only = test::env_list("RZ_CUDA_ROWS_SETS");
-    for (const char* mma : {"1", "0"})  // the tensor-core kernels (Q4_K|Q5_K|Q6_K from 3 tokens) and the dp4a ones
+    for (const char* mma : {"1", "0"})  // RZ_CUDA_ROWS_MMA: the tensor-core kernels from 3 tokens where they apply, or only from 9
     for (const auto& tt : kTriples) {
         const std::string index = std::to_string(&tt - kTriples);
         if (!only.empty() && std::find(only.begin(), only.end(), index) == only.end()) continue;
@@ -441,7 +438,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
         DevBuf dx(sizeof(float) * kMaxM * cols), dw(sizeof(float) * cols);
         ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
-        for (int m : {2, 3, 5, 8, 12, 16})  // above 8: the triples without Q4_0 (tensor cores)
+        for (int m : {2, 3, 5, 8, 12, 16})
             for (bool norm : {true, false})
                 for (bool acc : {false, true}) {
                     if (!takes(m)) continue;
@@ -481,13 +478,14 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     unsetenv("RZ_CUDA_ROWS_MMA");
 }
 
-// gate|up of m tokens with the GLU (matvec_glu_rows: every fused type, 2, 3 and 8 tokens: the S = 2, 4, 8 kernels, padded
-// for 3) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
+// gate|up of m tokens with the GLU (matvec_glu_rows: every fused type, 2, 3, 8 tokens: the S = 2, 4, 8 kernels, padded
+// for 3, with the tensor cores where they apply and without (RZ_CUDA_ROWS_MMA=0); 12 and 16 tokens (S = 16, tensor
+// cores) for the types that take them) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
 // 1/64: exact) read by matvec_rows returns as the dequantized codes. Each code is within half a quantization step
 // of the float64 product plus the dot products' rounding bound. Gate matrices of the low-bit types are random bytes.
 TEST(CudaKernels, FusedGluRowsMatchReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const int E = 512, F2 = 256, kM = kFusedRowsDp4a;
+    const int E = 512, F2 = 256, kM = kFusedRowsMax;
     std::vector<uint8_t> eye(test::file_row_bytes(DType::Q8_0, F2) * F2, 0);  // row r: code 64 at column r, d = 1/64
     for (int r = 0; r < F2; ++r)
         for (int b = 0; b < F2 / 32; ++b) {
@@ -507,8 +505,10 @@ TEST(CudaKernels, FusedGluRowsMatchReference) {
         const bool low_bit = t == DType::Q3_K || t == DType::Q2_K || t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 ||
                              t == DType::Q5_0 || t == DType::Q5_1;
         const QMat g(t, F2, E, 91u, !low_bit), u(t, F2, E, 92u);
-        for (int m : {2, 3, 8}) {
-            SCOPED_TRACE(std::string(dtype_name(t)) + " tokens " + std::to_string(m));
+        for (const auto& [m, mma] : {std::pair{2, 1}, std::pair{3, 1}, std::pair{8, 1}, std::pair{12, 1}, std::pair{16, 1}, std::pair{3, 0}, std::pair{8, 0}}) {
+            if (!fused_rows_supported(t, E, m)) continue;  // Q4_1, Q5_1 above 8 tokens
+            SCOPED_TRACE(std::string(dtype_name(t)) + " tokens " + std::to_string(m) + " RZ_CUDA_ROWS_MMA=" + std::to_string(mma));
+            setenv("RZ_CUDA_ROWS_MMA", mma ? "1" : "0", 1);
             matvec_glu_rows(t, g.dev.p, u.dev.p, F2, E, dx.f(), E, dw.f(), 1e-6f, m, Act::kSilu);
             const MatvecSeg seg{DType::Q8_0, deye.p, F2, nullptr, dy.f()};
             matvec_rows(&seg, 1, F2, nullptr, F2, nullptr, 0.0f, m, F2, false);
@@ -535,6 +535,7 @@ TEST(CudaKernels, FusedGluRowsMatchReference) {
             }
         }
     }
+    unsetenv("RZ_CUDA_ROWS_MMA");
 }
 
 // The L2 prefetch planner (host only): every byte of the launches' weight stream is requested exactly once and

@@ -1,8 +1,9 @@
 // Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-16 clients; cuda.h,
 // matvec_rows): the one-token kernels of decode_fused.cu with S activation rows, so a step of S tokens reads each
 // weight byte from memory once, like one token. Up to 8 tokens the dp4a kernels apply each step's decoded weights
-// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q5_K / Q6_K matrices from 3 tokens, and Q8_0 from 9, take
-// int8 tensor cores (fused_mma_rows.cuh). The norm prologue quantizes the S rows of x into shared memory in one
+// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q5_K / Q6_K / Q3_K / Q2_K matrices from 3 tokens, and
+// of every fused type but Q4_1 and Q5_1 from 9, take int8 tensor cores (fused_mma_rows.cuh, fused_mma_rows_ext.cuh;
+// mma_type). The norm prologue quantizes the S rows of x into shared memory in one
 // pass, with the RMS scale of each row applied after the dot products (the late scale of the one-token prologue),
 // so the block waits at one barrier, not 3 per token.
 #include <cuda_runtime.h>
@@ -16,6 +17,7 @@
 #include "backend/cuda/fused_dot_ext.cuh"
 #include "backend/cuda/fused_dot_rows_ext.cuh"
 #include "backend/cuda/fused_mma_rows.cuh"
+#include "backend/cuda/fused_mma_rows_ext.cuh"
 #include "backend/cuda/fused_prologue.cuh"
 #include "realizar/backend/cuda/cuda.h"
 
@@ -166,7 +168,7 @@ __device__ __forceinline__ void tile_to_smem(float (&red)[16][8 * NT], const flo
     }
 }
 
-template <int S>
+template <int S, int EXT>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams p) {
     constexpr int NT = kTokenTiles<S>;
     extern __shared__ __align__(16) unsigned char sm[];
@@ -181,11 +183,11 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     const MmaLane L{lane & 3, lane >> 2};
     const uint8_t* lo = s.w + static_cast<size_t>(min(r0 + L.g, s.rows - 1)) * s.rb;
     const uint8_t* hi = s.w + static_cast<size_t>(min(r0 + L.g + 8, s.rows - 1)) * s.rb;
-    const int nb = blocks_per_row(s.type, p.cols);
+    const int nb = mma_blocks(s.type, p.cols);
     int k0, k1;
     mma_share(nb, w, k0, k1);
     float acc[NT][4] = {};
-    mma_tile<S>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols), L, acc);
+    mma_tile<S, EXT>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols), L, acc);
     tile_to_smem<NT>(red[w], acc, L);
     __syncthreads();
     for (int e = static_cast<int>(threadIdx.x); e < 16 * 8 * NT; e += kWarps * 32) {
@@ -271,7 +273,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
 // gate|up of the m tokens and the GLU on tensor cores: block b owns outputs [32 b, 32 b + 32) as 4 tiles of 16 rows
 // (gate rows j .. j + 7, then up rows j .. j + 7), warp w tile w % 4 over half w / 4 of the row's blocks; warp t < S
 // then quantizes token t's 32 outputs as glu_rows_kernel does.
-template <int S>
+template <int S, int EXT>
 __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsParams p) {
     constexpr int NT = kTokenTiles<S>;
     extern __shared__ __align__(16) unsigned char sm[];
@@ -285,10 +287,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
     }
     pdl_sync(0);
     rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
-    const int nb = blocks_per_row(p.type, p.cols);
+    const int nb = mma_blocks(p.type, p.cols);
     const int half = (nb + 1) / 2, k0 = w < 4 ? 0 : half, k1 = w < 4 ? half : nb;
     float acc[NT][4] = {};
-    mma_tile<S>(p.type, p.wg + static_cast<size_t>(j) * p.rb, p.wu + static_cast<size_t>(j) * p.rb, nb, k0, k1, rows_x(sm, true, p.act, p.cols), L, acc);
+    mma_tile<S, EXT>(p.type, p.wg + static_cast<size_t>(j) * p.rb, p.wu + static_cast<size_t>(j) * p.rb, nb, k0, k1, rows_x(sm, true, p.act, p.cols), L, acc);
     tile_to_smem<NT>(red[w], acc, L);
     __syncthreads();
     for (int t = w; t < S; t += kWarps) {  // lane = output 8 tile + r of the block, token t (the padding rows too: down reads S rows)
@@ -354,11 +356,21 @@ int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
 // low-bit set; 5: also the legacy set; 8: Q8_0 with Q4_K, Q6_K), or -1: no rows kernel takes both the low-bit and
 // the legacy set, or Q8_0 with any type of bits 1, 2, 4.
 int rows_ext(int sets) { return (sets & 8) != 0 ? (sets == 8 ? 8 : -1) : (sets & 6) == 6 ? -1 : fused_ext(sets); }
-// Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels) where every matrix of a launch is Q4_K, Q5_K
-// or Q6_K, and above 8 tokens also Q8_0; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to 8 tokens (above 8 only the
-// tensor-core kernels exist).
+// Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to
+// 8 tokens, above 8 only the tensor-core kernels exist). Measured on tinyllama steps (H200): up to 8 tokens they pay
+// for the types with much decoding per byte (Q4_K, Q5_K, Q6_K; Q3_K_M / Q2_K steps of 8: 1.52-1.58 vs 1.84-2.10 ms
+// with dp4a, of 4: 1.10-1.19 vs 1.20-1.27), not for the 32-element block types (Q4_0, 4 tokens: 1.25 vs 1.03 ms;
+// Q8_0, Q5_0, Q4_1, Q5_1 slower too). Above 8 tokens they take every fused type but Q4_1 and Q5_1, which the f16
+// GEMM path ran faster (16 tokens: 2.53 vs 2.65 ms, 2.74 vs 2.98); IQ4_XS and IQ4_NL take them by analogy with
+// Q4_K and Q4_0 (no model file of theirs to time).
 bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
-bool mma_type(DType t, int m) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K || (m > kFusedRowsDp4a && t == DType::Q8_0); }
+bool mma_base(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+bool mma_type(DType t, int m) {
+    if (mma_base(t) || t == DType::Q3_K || t == DType::Q2_K) return true;
+    return m > kFusedRowsDp4a && t != DType::Q4_1 && t != DType::Q5_1;  // fused_rows_supported also requires fused_supported
+}
+// A tensor-core launch's type-set bit of type t (its kernels always hold Q4_K, Q5_K and Q6_K: fused_mma_rows_ext.cuh).
+int mma_mask(DType t) { return mma_base(t) ? 0 : ext_mask(t); }
 
 template <typename F>
 void with_rows_ext(int ext, F&& f) {
@@ -372,7 +384,7 @@ void with_rows_ext(int ext, F&& f) {
 }  // namespace
 
 bool fused_rows_supported(DType t, int cols, int m) {
-    if (cols % 256 != 0) return false;  // (the one-token kernels also take 32-element block types at multiples of 32)
+    if (cols % 256 != 0 || m > kFusedRowsMax) return false;  // (the one-token kernels also take 32-element block types at multiples of 32)
     if (m > kFusedRowsDp4a) return fused_supported(t, cols) && mma_type(t, m);
     return fused_supported(t, cols) && rows_ext(ext_mask(t)) >= 0;
 }
@@ -411,8 +423,9 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
     bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);
-    for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t, m);
-    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need Q4_K / Q5_K / Q6_K / Q8_0 (fused_rows_supported)");
+    int msets = 0;
+    for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t, m), msets |= mma_mask(segs[i].t);
+    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
     const int group = mma ? 16 : kWarps;  // rows of a group: a 16-row tensor-core tile, or a row per warp
     for (int i = 0; i < nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + group - 1) / group;
@@ -421,7 +434,12 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     if (mma) {  // one block per tile
         with_s(m, [&](auto s) {
             constexpr int S = decltype(s)::value;
-            if constexpr (S >= 4) launch_rows(&mv_mma_kernel<S>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
+            if constexpr (S >= 4)
+                with_rows_ext(rows_ext(msets), [&](auto e) {
+                    constexpr int E = decltype(e)::value;
+                    if constexpr (S > kFusedRowsDp4a || E == 0 || E == 3) launch_rows(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
+                    else RZ_ASSERT(false, "matvec_rows: no tensor-core kernel for these types at 3-8 tokens (mma_type)");
+                });
         });
         return;
     }
@@ -452,12 +470,17 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
                           x, ldx, norm_w, eps, m, act_buffer(), static_cast<int>(act)};
     const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
-    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need Q4_K / Q5_K / Q6_K / Q8_0 (fused_rows_supported)");
+    RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
     with_s(m, [&](auto s) {
         constexpr int S = decltype(s)::value;
         const size_t smem = static_cast<size_t>(S) * token_smem_bytes(cols);
         if constexpr (S >= 4) {
-            if (mma) return launch_rows(&glu_mma_kernel<S>, n_ff / 32, smem, p);
+            if (mma)
+                return with_rows_ext(rows_ext(mma_mask(t)), [&](auto e) {
+                    constexpr int E = decltype(e)::value;
+                    if constexpr (S > kFusedRowsDp4a || E == 0 || E == 3) launch_rows(&glu_mma_kernel<S, E>, n_ff / 32, smem, p);
+                    else RZ_ASSERT(false, "matvec_glu_rows: no tensor-core kernel for this type at 3-8 tokens (mma_type)");
+                });
         }
         if constexpr (S <= kFusedRowsDp4a) with_rows_ext(ext, [&](auto e) { launch_rows(&glu_rows_kernel<S, decltype(e)::value>, n_ff / 32, smem, p); });
     });

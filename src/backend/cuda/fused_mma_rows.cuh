@@ -1,11 +1,11 @@
 #pragma once
-// Tensor-core dot products of the fused rows kernels (decode_rows.cu) for 4-8 tokens: one warp multiplies a tile of
+// Tensor-core dot products of the fused rows kernels (decode_rows.cu) for 3-16 tokens: one warp multiplies a tile of
 // 16 weight rows by the 8 token columns of the int8 activations with mma.sync (m16n8k32, m16n8k16 for Q6_K's
 // 16-element scale groups), one quant block (or scale group) per instruction, and scales the int32 tile into
 // float partial sums. At 8 tokens the dp4a kernels are instruction-bound (each weight word decoded and dotted 8
 // times by one lane); here a weight word is decoded once and the 8 tokens cost one instruction. Types: Q4_K, Q5_K,
-// Q6_K (device layouts of common.cuh), and Q8_0 above 8 tokens only: at 8 it measured no faster than its dp4a kernel and
-// 20% slower at 4, since its dp4a path has no decoding to save. sm_80+.
+// Q6_K (device layouts of common.cuh); the other types and the per-type dispatch (mma_tile) are in
+// fused_mma_rows_ext.cuh. sm_80+.
 //
 // Fragments (PTX ISA, mma .s8, lane = 4 g + q): A (16 x 32, row-major) a0 = row g, k 4q .. 4q + 3; a1 = row g + 8,
 // same k; a2, a3 = the same rows at k + 16. B (32 x 8) b0 = k 4q .. 4q + 3 of column (token) g; b1 = k + 16. C
@@ -51,28 +51,6 @@ struct MmaLane {
 };
 template <int S>
 __device__ __forceinline__ int mma_tok(int t) { return min(t, S - 1); }
-
-// Q8_0 (device layout, q8_block): one m16n8k32 per 32-element block; bytes 8q .. 8q + 7 of the rows' codes.
-template <int S>
-__device__ __forceinline__ void mma_q8_0(const uint8_t* lo, const uint8_t* hi, int nb, int b0, int b1, const XQT& x, const MmaLane& L,
-                                         float (&acc)[kTokenTiles<S>][4]) {
-    constexpr int NT = kTokenTiles<S>;
-#pragma unroll 1
-    for (int b = b0; b < b1; ++b) {
-        const Q8Block wl = q8_block(lo, nb, b), wh = q8_block(hi, nb, b);
-        const uint2 al = ld_u64(wl.qs + 8 * L.q), ah = ld_u64(wh.qs + 8 * L.q);
-#pragma unroll
-        for (int n = 0; n < NT; ++n) {
-            const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
-            const uint2 xv = ld_u64(x.q + tb * x.qs + 32 * b + 8 * L.q);
-            int c[4] = {0, 0, 0, 0};
-            mma_k32(c, al.x, ah.x, al.y, ah.y, xv.x, xv.y);
-            const float d0 = x.d[t0 * x.ds + b], d1 = x.d[t1 * x.ds + b];
-            acc[n][0] += wl.d * d0 * static_cast<float>(c[0]), acc[n][1] += wl.d * d1 * static_cast<float>(c[1]);
-            acc[n][2] += wh.d * d0 * static_cast<float>(c[2]), acc[n][3] += wh.d * d1 * static_cast<float>(c[3]);
-        }
-    }
-}
 
 // Q4_K and Q5_K (FIVE): per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high:
 // 2j + 1); the scale d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q)
@@ -160,19 +138,6 @@ __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, i
                 }
             }
     }
-}
-
-// The tile's partial sums (acc[n] in the c0..c3 layout of token tile n) over this warp's share [k0, k1) of the rows'
-// nb blocks (super-blocks; Q8_0's 32-element blocks).
-template <int S>
-__device__ __forceinline__ void mma_tile(int t, const uint8_t* lo, const uint8_t* hi, int nb, int k0, int k1, const XQT& x, const MmaLane& L,
-                                         float (&acc)[kTokenTiles<S>][4]) {
-    if constexpr (S > 8) {  // Q8_0 only above 8 tokens (see above): the smaller kernels stay without its code
-        if (t == kQ8_0) return mma_q8_0<S>(lo, hi, nb, k0, k1, x, L, acc);
-    }
-    if (t == kQ4_K) mma_qk<S, false>(lo, hi, k0, k1, x, L, acc);
-    else if (t == kQ5_K) mma_qk<S, true>(lo, hi, k0, k1, x, L, acc);
-    else mma_q6_k<S>(lo, hi, nb, k0, k1, x, L, acc);
 }
 
 }  // namespace rz::cuda::detail::fused
