@@ -29,8 +29,8 @@ struct Shape {
 // From each model's config.json (public model cards).
 constexpr Shape kShapes[] = {
     {"tinyllama-1.1b", 32000, 2048, 22, 32, 4, 5632, 2048, 10000.0},
-    {"qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0},
-    {"llama-3.2-1b", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0},
+    {"qwen2.5-0.5b", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0, "llama", 0, true},
+    {"llama-3.2-1b", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0, "llama", 0, true},
     {"phi-2", 51200, 2560, 32, 32, 32, 10240, 2048, 10000.0, "phi2", 0, false, 32},  // partial_rotary_factor 0.4 of 80
     {"qwen3-0.6b", 151936, 1024, 28, 16, 8, 3072, 40960, 1000000.0, "qwen3", 128, true},
     {"qwen3-1.7b", 151936, 2048, 28, 16, 8, 6144, 40960, 1000000.0, "qwen3", 128, true},
@@ -49,6 +49,19 @@ std::vector<std::string> synthetic_shapes() {
     std::vector<std::string> out;
     for (const Shape& s : kShapes) out.emplace_back(s.name);
     return out;
+}
+
+SyntheticTypes synthetic_types(const std::string& type, const std::vector<int64_t>& row_lengths) {
+    const std::string t = lower(type);
+    const bool k256 = std::all_of(row_lengths.begin(), row_lengths.end(), [](int64_t n) { return n % 256 == 0; });
+    if (k256) {
+        if (t == "q4_k_m" || t == "q4_k") return {"Q4_K_M", ""};
+        if (t == "q5_k_m" || t == "q5_k") return {"Q5_K_M", ""};
+        if (t == "q4_0") return {"Q4_0", ""};
+        if (t == "q6_k") return {t, ""};
+    }
+    if (t == "f32" || t == "f16" || t == "bf16" || t == "q8_0") return {t, ""};  // one type, 32-element blocks at most
+    return {"F16", t};
 }
 
 Status write_synthetic(const SyntheticOptions& o) {
@@ -84,18 +97,12 @@ Status write_synthetic(const SyntheticOptions& o) {
     sp.tied = shape->tied;
     sp.n_rot = shape->n_rot;
     sp.seed = o.seed;
-    // The synthetic writer itself produces these exactly as llama.cpp's mix would; the others are written in
-    // F16 and quantized by the conversion pass with our recipe.
-    const std::string t = lower(o.type);
-    std::string final_type;
-    if (t == "q4_k_m" || t == "q4_k") sp.ftype = "Q4_K_M";
-    else if (t == "q5_k_m" || t == "q5_k") sp.ftype = "Q5_K_M";
-    else if (t == "q4_0") sp.ftype = "Q4_0";
-    else if (t == "f32" || t == "f16" || t == "bf16" || t == "q8_0" || t == "q6_k") sp.ftype = t;
-    else {
-        sp.ftype = "F16";
-        final_type = t;
-    }
+    // The synthetic writer itself produces some types exactly as llama.cpp's mix would (fast: no F16 pass); the
+    // others are written in F16 and quantized by the conversion pass with our recipe.
+    const int64_t q_cols = static_cast<int64_t>(shape->head_dim > 0 ? shape->head_dim : shape->n_embd / shape->n_head) * shape->n_head;
+    const SyntheticTypes types = synthetic_types(o.type, {shape->n_embd, q_cols, shape->n_ff});
+    sp.ftype = types.writer_ftype;
+    const std::string final_type = types.recipe_type;
     const std::string tmp = o.output + fmt::format(".rz-synthetic-{}.gguf", ::getpid());
     struct Remove {
         std::string p;

@@ -184,5 +184,26 @@ TEST(Synthetic, RejectsUnknownShapesAndOversizedVocabulariesBeforeWriting) {
     EXPECT_EQ(convert::synthetic_shapes().size(), 8u);
 }
 
+// Which types the synthetic writer mixes itself and which go through the recipe from F16: the writer has no
+// row-length fallbacks, so Qwen2.5-0.5B's rows of 896 send the K-quant mixes, Q6_K and Q4_0
+// (its Q6_K head) through the recipe, which then falls back per tensor as llama.cpp does (Q4_K -> Q5_0, Q6_K ->
+// Q8_0); `convert --synthetic qwen2.5-0.5b --type q4_0` failed in the writer before.
+TEST(Synthetic, TypesWithRowLengthsOffTheSuperBlockGoThroughTheRecipe) {
+    const std::vector<int64_t> tinyllama = {2048, 2048, 5632}, qwen05 = {896, 896, 4864};
+    auto is = [](const convert::SyntheticTypes& t, const char* writer, const char* recipe) {
+        return t.writer_ftype == writer && t.recipe_type == recipe;
+    };
+    EXPECT_TRUE(is(convert::synthetic_types("q4_k_m", tinyllama), "Q4_K_M", ""));
+    EXPECT_TRUE(is(convert::synthetic_types("Q5_K_M", tinyllama), "Q5_K_M", ""));
+    EXPECT_TRUE(is(convert::synthetic_types("q4_0", tinyllama), "Q4_0", ""));
+    EXPECT_TRUE(is(convert::synthetic_types("q6_k", tinyllama), "q6_k", ""));
+    EXPECT_TRUE(is(convert::synthetic_types("q3_k_m", tinyllama), "F16", "q3_k_m"));
+    EXPECT_TRUE(is(convert::synthetic_types("q8_0", tinyllama), "q8_0", ""));
+    for (const char* t : {"q4_k_m", "q5_k_m", "q4_0", "q6_k", "q3_k_m", "q2_k", "q4_k_s"})
+        EXPECT_TRUE(is(convert::synthetic_types(t, qwen05), "F16", t)) << t;
+    for (const char* t : {"q8_0", "f16", "bf16", "f32"}) EXPECT_TRUE(is(convert::synthetic_types(t, qwen05), t, "")) << t;
+    EXPECT_TRUE(is(convert::synthetic_types("q4_k_m", {2048, 2048, 4800}), "F16", "q4_k_m"));  // one width off is enough
+}
+
 }  // namespace
 }  // namespace rz::test

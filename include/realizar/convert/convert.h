@@ -83,8 +83,9 @@ Result<std::vector<std::pair<std::string, formats::MetaValue>>> apr_metadata_fro
 namespace rz::convert {
 
 // `realizar convert --synthetic SHAPE`: a GGUF with the exact tensor shapes of a known model (tinyllama-1.1b,
-// qwen2.5-0.5b, llama-3.2-1b, phi-2 as llama blocks; qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b as qwen3 blocks with
-// their q/k norms, head_dim 128 and tied heads: their n_vocab, n_embd, n_layer, heads, n_ff, n_ctx, rope theta),
+// qwen2.5-0.5b, llama-3.2-1b as llama blocks (qwen2.5's q/k/v biases left out); phi-2 as phi2 blocks; qwen3-0.6b,
+// qwen3-1.7b, qwen3-4b, qwen3-8b as qwen3 blocks with their q/k norms and head_dim 128: their n_vocab, n_embd,
+// n_layer, heads, n_ff, n_ctx, rope theta and tied output heads),
 // deterministic random weights (model::write_synthetic_gguf) and the real vocabulary of
 // `vocab` (its token count must equal the shape's n_vocab). Written atomically like every conversion.
 struct SyntheticOptions {
@@ -97,5 +98,15 @@ struct SyntheticOptions {
 };
 std::vector<std::string> synthetic_shapes();
 Status write_synthetic(const SyntheticOptions& o);
+// How write_synthetic makes storage type `type` for a shape whose matrix rows have the given lengths: the
+// synthetic writer's own mix (writer_ftype: Q4_K_M, Q5_K_M, Q4_0 as llama.cpp mixes them, or one type), or F16
+// quantized by the conversion pass with the recipe (recipe_type, non-empty). The writer has no row-length
+// fallbacks (fallback_type), so a row length that is not a multiple of 256 sends its K-quant types (and Q4_0's
+// Q6_K head) through the recipe, which falls back as llama.cpp does (Qwen2.5-0.5B's 896: Q4_K -> Q5_0, Q6_K -> Q8_0).
+struct SyntheticTypes {
+    std::string writer_ftype;
+    std::string recipe_type;
+};
+SyntheticTypes synthetic_types(const std::string& type, const std::vector<int64_t>& row_lengths);
 
 }  // namespace rz::convert
