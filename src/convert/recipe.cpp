@@ -6,8 +6,11 @@
 //    is Q8_0 or its row length is not a multiple of the ftype's block;
 //  - _M / _S mixes give attn_v, ffn_down and attn_output more bits in some layers (use_more_bits: the
 //    first and last eighth of the layers and every third layer in between);
+//  - IQ4_XS / IQ4_NL give attn_v Q5_K where 4 or more query heads share a KV head, and the first eighth of the
+//    layers' ffn_down Q5_K (llama.cpp: without an importance matrix);
 //  - a row length the chosen type's block does not divide falls back to a 32-block type
-//    (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0), and to F16 when 32 does not divide it.
+//    (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0, IQ4_XS -> IQ4_NL), and to F16 when 32 does not
+//    divide it.
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -20,7 +23,7 @@ namespace rz::convert {
 
 namespace {
 
-enum class Mix { kNone, kQ2K, kQ3KM, kQ4KS, kQ4KM, kQ5KM, kQ6K };
+enum class Mix { kNone, kQ2K, kQ3KM, kQ4KS, kQ4KM, kQ5KM, kQ6K, kIQ4 };
 
 struct FtypeInfo {
     const char* name;
@@ -34,7 +37,8 @@ constexpr FtypeInfo kFtypes[] = {
     {"q5_0", DType::Q5_0, Mix::kNone},   {"q5_1", DType::Q5_1, Mix::kNone},   {"q2_k", DType::Q2_K, Mix::kQ2K},
     {"q3_k_m", DType::Q3_K, Mix::kQ3KM}, {"q3_k", DType::Q3_K, Mix::kQ3KM},   {"q4_k_s", DType::Q4_K, Mix::kQ4KS},
     {"q4_k_m", DType::Q4_K, Mix::kQ4KM}, {"q4_k", DType::Q4_K, Mix::kQ4KM},   {"q5_k_m", DType::Q5_K, Mix::kQ5KM},
-    {"q5_k", DType::Q5_K, Mix::kQ5KM},   {"q6_k", DType::Q6_K, Mix::kQ6K},
+    {"q5_k", DType::Q5_K, Mix::kQ5KM},   {"q6_k", DType::Q6_K, Mix::kQ6K},   {"iq4_xs", DType::IQ4_XS, Mix::kIQ4},
+    {"iq4_nl", DType::IQ4_NL, Mix::kIQ4},
 };
 
 Result<FtypeInfo> find_ftype(const std::string& s) {
@@ -43,7 +47,9 @@ Result<FtypeInfo> find_ftype(const std::string& s) {
     for (const FtypeInfo& f : kFtypes)
         if (l == f.name) return f;
     return invalid_argument(fmt::format(
-        "--type '{}' is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_m, q6_k)", s));
+        "--type '{}' is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_m, q6_k, "
+        "iq4_xs, iq4_nl)",
+        s));
 }
 
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
@@ -76,6 +82,7 @@ DType fallback_type(DType t, int64_t row_len) {
         case DType::Q4_K: f = DType::Q5_0; break;
         case DType::Q5_K: f = DType::Q5_1; break;
         case DType::Q6_K: f = DType::Q8_0; break;
+        case DType::IQ4_XS: f = DType::IQ4_NL; break;
         default: f = DType::F16; break;
     }
     if (row_len % block_of(f) != 0) f = DType::F16;
@@ -106,6 +113,7 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
             case Mix::kQ4KM:
             case Mix::kQ5KM: return use_more_bits(i, n) ? DType::Q6_K : base;
             case Mix::kQ4KS: return i < 4 ? DType::Q5_K : base;
+            case Mix::kIQ4: return n_gqa >= 4 ? DType::Q5_K : base;
             default: return base;
         }
     }
@@ -115,7 +123,8 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
             case Mix::kQ3KM: return i < n / 16 ? DType::Q5_K : DType::Q4_K;
             case Mix::kQ4KM:
             case Mix::kQ5KM: return use_more_bits(i, n) ? DType::Q6_K : base;
-            case Mix::kQ4KS: return i < n / 8 ? DType::Q5_K : base;
+            case Mix::kQ4KS:
+            case Mix::kIQ4: return i < n / 8 ? DType::Q5_K : base;
             default: return base;
         }
     }

@@ -40,7 +40,8 @@ INSTANTIATE_TEST_SUITE_P(Types, PureQuant,
                                          std::pair{"q8_0", "q-Q8_0.gguf"}, std::pair{"q2_k", "q-Q2_K.gguf"},
                                          std::pair{"q3_k_m", "q-Q3_K_M.gguf"}, std::pair{"q4_k_m", "q-Q4_K_M.gguf"},
                                          std::pair{"q5_k_m", "q-Q5_K_M.gguf"}, std::pair{"q6_k", "q-Q6_K.gguf"},
-                                         std::pair{"f16", "q-F16.gguf"}, std::pair{"bf16", "q-BF16.gguf"}),
+                                         std::pair{"f16", "q-F16.gguf"}, std::pair{"bf16", "q-BF16.gguf"},
+                                         std::pair{"iq4_nl", "q-IQ4_NL.gguf"}, std::pair{"iq4_xs", "q-IQ4_XS.gguf"}),
                          [](const auto& i) { return i.param.first; });
 
 DType mix(const std::string& ftype, const std::string& name, int layer, int n_layer, int n_gqa = 1, bool tied = false) {
@@ -80,6 +81,16 @@ TEST(QuantMix, LlamaCppRecipes) {
     EXPECT_EQ(mix("q5_k_m", "blk.5.attn_qkv.weight", 5, 32), DType::Q6_K);
     EXPECT_EQ(mix("q3_k_m", "blk.0.attn_qkv.weight", 0, 32), DType::Q4_K);
     EXPECT_EQ(mix("q4_k_s", "blk.0.attn_qkv.weight", 0, 32), DType::Q4_K);
+    // IQ4_XS / IQ4_NL: attn_v Q5_K with 4+ query heads a KV head (TinyLlama's 8), ffn_down Q5_K in the first eighth.
+    EXPECT_EQ(mix("iq4_xs", "blk.9.attn_v.weight", 9, 22, 8), DType::Q5_K);
+    EXPECT_EQ(mix("iq4_xs", "blk.9.attn_v.weight", 9, 22, 2), DType::IQ4_XS);
+    EXPECT_EQ(mix("iq4_xs", "blk.1.ffn_down.weight", 1, 22), DType::Q5_K);
+    EXPECT_EQ(mix("iq4_xs", "blk.2.ffn_down.weight", 2, 22), DType::IQ4_XS);
+    EXPECT_EQ(mix("iq4_xs", "blk.2.attn_output.weight", 2, 22), DType::IQ4_XS);
+    EXPECT_EQ(mix("iq4_xs", "token_embd.weight", -1, 22), DType::IQ4_XS);
+    EXPECT_EQ(mix("iq4_xs", "output.weight", -1, 22), DType::Q6_K);
+    EXPECT_EQ(mix("iq4_nl", "blk.0.ffn_down.weight", 0, 22), DType::Q5_K);
+    EXPECT_EQ(mix("iq4_nl", "blk.5.ffn_up.weight", 5, 22), DType::IQ4_NL);
     EXPECT_EQ(mix("q8_0", "output.weight", -1, 22), DType::Q8_0);
     EXPECT_EQ(mix("q4_0", "output.weight", -1, 22), DType::Q6_K);
     EXPECT_EQ(mix("f16", "output.weight", -1, 22), DType::F16);
@@ -91,6 +102,7 @@ TEST(QuantMix, RowLengthFallback) {
     EXPECT_EQ(convert::fallback_type(DType::Q5_K, 64), DType::Q5_1);
     EXPECT_EQ(convert::fallback_type(DType::Q6_K, 64), DType::Q8_0);
     EXPECT_EQ(convert::fallback_type(DType::Q3_K, 64), DType::Q4_0);
+    EXPECT_EQ(convert::fallback_type(DType::IQ4_XS, 896), DType::IQ4_NL);
     EXPECT_EQ(convert::fallback_type(DType::Q4_K, 172), DType::F16);
     EXPECT_EQ(convert::fallback_type(DType::Q4_K, 512), DType::Q4_K);
     // stories260K (n_embd 64, n_ff 172) as Q4_K_M: every matrix falls back, and the result still runs.
