@@ -411,8 +411,8 @@ TEST(CudaKernels, FusedRowsSelection) {
 // read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K, the low-bit set Q3_K|Q2_K|IQ4_XS|IQ4_NL with Q5_K
 // and Q4_K, the legacy set Q4_1|Q5_0|Q5_1), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; at 3-8 tokens
-// with the tensor-core kernels where they apply (launches of Q4_K, Q5_K, Q6_K, Q3_K, Q2_K) and with the dp4a
-// kernels only (RZ_CUDA_ROWS_MMA=0). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
+// with the tensor-core kernels where they apply (launches of Q4_K, Q5_K, Q6_K, Q3_K, Q2_K; IQ4_* from 5 tokens) and
+// with the dp4a kernels only (RZ_CUDA_ROWS_MMA=0). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
 // sanitizer run of all of them takes over 200 s).
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";

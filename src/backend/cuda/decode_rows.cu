@@ -1,9 +1,9 @@
 // Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-16 clients; cuda.h,
 // matvec_rows): the one-token kernels of decode_fused.cu with S activation rows, so a step of S tokens reads each
 // weight byte from memory once, like one token. Up to 8 tokens the dp4a kernels apply each step's decoded weights
-// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q5_K / Q6_K / Q3_K / Q2_K matrices from 3 tokens, and
-// of every fused type but Q4_1 and Q5_1 from 9, take int8 tensor cores (fused_mma_rows.cuh, fused_mma_rows_ext.cuh;
-// mma_type). The norm prologue quantizes the S rows of x into shared memory in one
+// to every token (fused_dot_rows.cuh); launches of only Q4_K / Q5_K / Q6_K / Q3_K / Q2_K matrices from 3 tokens (IQ4_*
+// too from 5), and of every fused type but Q4_1 and Q5_1 from 9, take int8 tensor cores (fused_mma_rows.cuh,
+// fused_mma_rows_ext.cuh; mma_type). The norm prologue quantizes the S rows of x into shared memory in one
 // pass, with the RMS scale of each row applied after the dot products (the late scale of the one-token prologue),
 // so the block waits at one barrier, not 3 per token.
 #include <cuda_runtime.h>
@@ -357,16 +357,17 @@ int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
 // the legacy set, or Q8_0 with any type of bits 1, 2, 4.
 int rows_ext(int sets) { return (sets & 8) != 0 ? (sets == 8 ? 8 : -1) : (sets & 6) == 6 ? -1 : fused_ext(sets); }
 // Tensor-core kernels for 3-16 tokens (the 4-, 8- and 16-token kernels; RZ_CUDA_ROWS_MMA=0: the dp4a kernels up to
-// 8 tokens, above 8 only the tensor-core kernels exist). Measured on tinyllama steps (H200): up to 8 tokens they pay
-// for the types with much decoding per byte (Q4_K, Q5_K, Q6_K; Q3_K_M / Q2_K steps of 8: 1.52-1.58 vs 1.84-2.10 ms
-// with dp4a, of 4: 1.10-1.19 vs 1.20-1.27), not for the 32-element block types (Q4_0, 4 tokens: 1.25 vs 1.03 ms;
-// Q8_0, Q5_0, Q4_1, Q5_1 slower too). Above 8 tokens they take every fused type but Q4_1 and Q5_1, which the f16
-// GEMM path ran faster (16 tokens: 2.53 vs 2.65 ms, 2.74 vs 2.98); IQ4_XS and IQ4_NL take them by analogy with
-// Q4_K and Q4_0 (no model file of theirs to time).
+// 8 tokens, above 8 only the tensor-core kernels exist). Measured on tinyllama steps (H200, ms, tensor cores vs
+// dp4a): they pay for the types with much decoding per byte from 3 tokens (Q4_K, Q5_K, Q6_K; Q3_K_M / Q2_K steps of
+// 8: 1.52-1.58 vs 1.84-2.10, of 4: 1.10-1.19 vs 1.20-1.27), for IQ4_XS / IQ4_NL from 5 (8: 1.48-1.54 / 1.63-1.66 vs
+// 1.78-1.80; 4: 1.17-1.19 / 1.30 vs 1.12-1.13), and not up to 8 for Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, which have little
+// decoding to save (Q4_0 4: 1.25 vs 1.03, 8: equal; the others slower). Above 8 tokens they take every fused type but
+// Q4_1 and Q5_1, which the f16 GEMM path ran faster (16 tokens: 2.53 vs 2.65 ms, 2.74 vs 2.98).
 bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
 bool mma_base(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
 bool mma_type(DType t, int m) {
     if (mma_base(t) || t == DType::Q3_K || t == DType::Q2_K) return true;
+    if ((t == DType::IQ4_XS || t == DType::IQ4_NL) && m > 4) return true;  // the 8-token kernel, not the 4-token one
     return m > kFusedRowsDp4a && t != DType::Q4_1 && t != DType::Q5_1;  // fused_rows_supported also requires fused_supported
 }
 // A tensor-core launch's type-set bit of type t (its kernels always hold Q4_K, Q5_K and Q6_K: fused_mma_rows_ext.cuh).

@@ -4,7 +4,7 @@
 // groups), and mma_tile, the per-type dispatch. Why: a decode step of 9-16 sequences of such a file had no rows
 // kernel (the dp4a kernels stop at 8 tokens: S accumulators a row) and took the f16 GEMM path, which dequantizes
 // every matrix each step (tinyllama steps of 16, H200: Q3_K_M 2.35 vs 3.07-3.13 ms, Q2_K 2.44-2.52 vs 3.01, Q4_0
-// 2.35-2.45 vs 2.53-2.69, Q5_0 2.56-2.62 vs 2.81-2.84).
+// 2.35-2.45 vs 2.53-2.69, Q5_0 2.56-2.62 vs 2.81-2.84, IQ4_XS 2.31-2.33 vs 3.03-3.04, IQ4_NL 2.43-2.47 vs 3.00-3.03).
 //
 // The fragment layout and the k order are fused_mma_rows.cuh's: for a 32-element (sub-)block lane q = lane % 4
 // takes elements 8q .. 8q + 7 of its two rows (g, g + 8) and of its token, one m16n8k32. The nibble types hold
