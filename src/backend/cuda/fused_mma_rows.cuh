@@ -52,6 +52,30 @@ struct MmaLane {
 template <int S>
 __device__ __forceinline__ int mma_tok(int t) { return min(t, S - 1); }
 
+// acc[n][c] += the C fragment of token tile n (one m16n8k32 of the rows' codes a0..a3 and sub-block sb of the
+// tokens' activations) scaled: row lo (c0, c1) by fl, row hi (c2, c3) by fh, and each token's activation scale d;
+// with MIN minus nl, nh times the activation's d sum(q) (Q4_K / Q5_K minimums).
+template <int S, bool MIN = false>
+__device__ __forceinline__ void mma32_tokens(unsigned a0, unsigned a1, unsigned a2, unsigned a3, int sb, float fl, float fh, float nl, float nh,
+                                             const XQT& x, const MmaLane& L, float (&acc)[kTokenTiles<S>][4]) {
+#pragma unroll
+    for (int n = 0; n < kTokenTiles<S>; ++n) {
+        const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
+        const uint2 xv = ld_u64(x.q + tb * x.qs + 32 * sb + 8 * L.q);
+        int c[4] = {0, 0, 0, 0};
+        mma_k32(c, a0, a1, a2, a3, xv.x, xv.y);
+        const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
+        if constexpr (MIN) {
+            const float s0 = x.s[t0 * x.ds + sb], s1 = x.s[t1 * x.ds + sb];
+            acc[n][0] += fl * d0 * static_cast<float>(c[0]) - nl * s0, acc[n][1] += fl * d1 * static_cast<float>(c[1]) - nl * s1;
+            acc[n][2] += fh * d0 * static_cast<float>(c[2]) - nh * s0, acc[n][3] += fh * d1 * static_cast<float>(c[3]) - nh * s1;
+        } else {
+            acc[n][0] += fl * d0 * static_cast<float>(c[0]), acc[n][1] += fl * d1 * static_cast<float>(c[1]);
+            acc[n][2] += fh * d0 * static_cast<float>(c[2]), acc[n][3] += fh * d1 * static_cast<float>(c[3]);
+        }
+    }
+}
+
 // Q4_K and Q5_K (FIVE): per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high:
 // 2j + 1); the scale d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q)
 // (x.s). Q5_K (176-byte blocks {d, dmin; scales[12]; qh[32]; qs[128]}): element l of sub-block s adds bit s of
@@ -59,7 +83,7 @@ __device__ __forceinline__ int mma_tok(int t) { return min(t, S - 1); }
 template <int S, bool FIVE>
 __device__ __forceinline__ void mma_qk(const uint8_t* lo, const uint8_t* hi, int b0, int b1, const XQT& x, const MmaLane& L,
                                        float (&acc)[kTokenTiles<S>][4]) {
-    constexpr int NT = kTokenTiles<S>, BS = FIVE ? 176 : 144, QS = FIVE ? 48 : 16;
+    constexpr int BS = FIVE ? 176 : 144, QS = FIVE ? 48 : 16;
     for (int b = b0; b < b1; ++b) {
         const uint8_t* bl = lo + static_cast<size_t>(b) * BS;
         const uint8_t* bh = hi + static_cast<size_t>(b) * BS;
@@ -85,17 +109,7 @@ __device__ __forceinline__ void mma_qk(const uint8_t* lo, const uint8_t* hi, int
                 }
                 const float fl = ml.x * static_cast<float>(scl[h]), fh = mh.x * static_cast<float>(sch[h]);
                 const float nl = ml.y * static_cast<float>(mnl[h]), nh = mh.y * static_cast<float>(mnh[h]);
-#pragma unroll
-                for (int n = 0; n < NT; ++n) {
-                    const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
-                    const uint2 xv = ld_u64(x.q + tb * x.qs + 32 * sb + 8 * L.q);
-                    int c[4] = {0, 0, 0, 0};
-                    mma_k32(c, a0, a1, a2, a3, xv.x, xv.y);
-                    const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
-                    const float s0 = x.s[t0 * x.ds + sb], s1 = x.s[t1 * x.ds + sb];
-                    acc[n][0] += fl * d0 * static_cast<float>(c[0]) - nl * s0, acc[n][1] += fl * d1 * static_cast<float>(c[1]) - nl * s1;
-                    acc[n][2] += fh * d0 * static_cast<float>(c[2]) - nh * s0, acc[n][3] += fh * d1 * static_cast<float>(c[3]) - nh * s1;
-                }
+                mma32_tokens<S, true>(a0, a1, a2, a3, sb, fl, fh, nl, nh, x, L, acc);
             }
         }
     }

@@ -25,24 +25,6 @@
 
 namespace rz::cuda::detail::fused {
 
-// acc[n][c] += the C fragment of token tile n scaled: row lo (c0, c1) by fl, row hi (c2, c3) by fh, and each token's
-// activation scale d (x.d of sub-block sb).
-template <int S>
-__device__ __forceinline__ void mma32_tokens(unsigned a0, unsigned a1, unsigned a2, unsigned a3, int sb, float fl, float fh, const XQT& x,
-                                             const MmaLane& L, float (&acc)[kTokenTiles<S>][4]) {
-    constexpr int NT = kTokenTiles<S>;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-        const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
-        const uint2 xv = ld_u64(x.q + tb * x.qs + 32 * sb + 8 * L.q);
-        int c[4] = {0, 0, 0, 0};
-        mma_k32(c, a0, a1, a2, a3, xv.x, xv.y);
-        const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
-        acc[n][0] += fl * d0 * static_cast<float>(c[0]), acc[n][1] += fl * d1 * static_cast<float>(c[1]);
-        acc[n][2] += fh * d0 * static_cast<float>(c[2]), acc[n][3] += fh * d1 * static_cast<float>(c[3]);
-    }
-}
-
 // The lane's part of one row's 32-element block: its 8 codes (elements 8q .. 8q + 7 as int8, two words) and the scale.
 struct B32 {
     unsigned w0, w1;
@@ -66,7 +48,7 @@ __device__ __forceinline__ void mma_b32(const uint8_t* lo, const uint8_t* hi, in
         }
 #pragma unroll
         for (int u = 0; u < U; ++u)  // warp-uniform
-            if (b + u < b1) mma32_tokens<S>(wl[u].w0, wh[u].w0, wl[u].w1, wh[u].w1, b + u, wl[u].d, wh[u].d, x, L, acc);
+            if (b + u < b1) mma32_tokens<S>(wl[u].w0, wh[u].w0, wl[u].w1, wh[u].w1, b + u, wl[u].d, wh[u].d, 0.0f, 0.0f, x, L, acc);
     }
 }
 
@@ -109,7 +91,7 @@ __device__ __forceinline__ void mma_iq4_xs(const uint8_t* lo, const uint8_t* hi,
             const int sc = static_cast<int>(((hh.y >> (4 * s)) & 0xFu) | (((hh.x >> (16 + 2 * s)) & 3u) << 4)) - 32;
             mma32_tokens<S>(static_cast<unsigned>(iq4_codes<false>(wl.x >> sh)), static_cast<unsigned>(iq4_codes<false>(wh.x >> sh)),
                             static_cast<unsigned>(iq4_codes<false>(wl.y >> sh)), static_cast<unsigned>(iq4_codes<false>(wh.y >> sh)), 8 * b + s,
-                            dl * static_cast<float>(sl), dh * static_cast<float>(sc), x, L, acc);
+                            dl * static_cast<float>(sl), dh * static_cast<float>(sc), 0.0f, 0.0f, x, L, acc);
         }
     }
 }
