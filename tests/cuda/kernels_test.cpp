@@ -409,7 +409,8 @@ TEST(CudaKernels, FusedRowsSelection) {
 // The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
 // S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens tensor cores, not for Q4_1 and Q5_1), each type set the rows kernels
 // read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K, the low-bit set Q3_K|Q2_K|IQ4_XS|IQ4_NL with Q5_K
-// and Q4_K, the legacy set Q4_1|Q5_0|Q5_1), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
+// and Q4_K, the legacy set Q4_1|Q5_0|Q5_1, and Q5_0 with Q4_K: the legacy set's tensor-core kernel, which Q4_1
+// and Q5_1 do not take), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; at 3-8 tokens
 // with the tensor-core kernels where they apply (launches of Q4_K, Q5_K, Q6_K, Q3_K, Q2_K; IQ4_* from 5 tokens) and
 // with the dp4a kernels only (RZ_CUDA_ROWS_MMA=0). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
@@ -422,7 +423,8 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                                  {DType::Q5_K, DType::Q6_K, DType::Q5_K},
                                  {DType::Q3_K, DType::Q5_K, DType::Q2_K},
                                  {DType::IQ4_XS, DType::Q4_K, DType::IQ4_NL},
-                                 {DType::Q4_1, DType::Q5_0, DType::Q5_1}};
+                                 {DType::Q4_1, DType::Q5_0, DType::Q5_1},
+                                 {DType::Q5_0, DType::Q4_K, DType::Q5_0}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
     const auto only = test::env_list("RZ_CUDA_ROWS_SETS");
     for (const char* mma : {"1", "0"})  // RZ_CUDA_ROWS_MMA: the tensor-core kernels from 3 tokens where they apply, or only from 9
