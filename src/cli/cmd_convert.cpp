@@ -135,7 +135,8 @@ Runner add_convert_command(CLI::App& app) {
     cmd->add_option("-o,--output", c->output, "Output file (.gguf, .apr) or Hugging Face folder")->required();
     cmd->add_option("--to", c->to, "Output format: gguf, apr, safetensors (default: from OUTPUT's extension)");
     cmd->add_option("--type", c->type,
-                    "Storage type: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m q4_k_s q4_k_m q5_k_m q6_k iq4_xs iq4_nl (default: keep)");
+                    "Storage type: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q2_k_s q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_xs "
+                    "iq4_nl (default: keep)");
     cmd->add_flag("--pure", c->pure, "One type for every 2-D tensor (no llama.cpp mix)");
     cmd->add_option("--threads,-t", c->threads, "Quantization threads (default: physical cores)");
     cmd->add_option("--tokenizer", c->tokenizer, "Tokenizer file or folder (default: found with the model)");

@@ -165,7 +165,8 @@ std::optional<uint32_t> llama_ftype_id(std::string type) {
     static const std::pair<const char*, uint32_t> kIds[] = {
         {"f32", 0},     {"f16", 1},      {"q4_0", 2},   {"q4_1", 3},     {"q8_0", 7},   {"q5_0", 8},  {"q5_1", 9},
         {"q2_k", 10},   {"q3_k_m", 12},  {"q3_k", 12},  {"q4_k_s", 14},  {"q4_k_m", 15}, {"q4_k", 15}, {"q5_k_m", 17},
-        {"q5_k", 17},   {"q6_k", 18},    {"iq4_nl", 25}, {"iq4_xs", 30},  {"bf16", 32}};
+        {"q5_k", 17},   {"q6_k", 18},    {"iq4_nl", 25}, {"iq4_xs", 30},  {"bf16", 32},   {"q3_k_s", 11}, {"q3_k_l", 13},
+        {"q5_k_s", 16}, {"q2_k_s", 21}};
     for (const auto& [n, id] : kIds)
         if (type == n) return id;
     return std::nullopt;

@@ -6,6 +6,8 @@
 //    is Q8_0 or its row length is not a multiple of the ftype's block;
 //  - _M / _S mixes give attn_v, ffn_down and attn_output more bits in some layers (use_more_bits: the
 //    first and last eighth of the layers and every third layer in between);
+//  - Q3_K_L gives attn_v, ffn_down and attn_output Q5_K and a fused q|k|v Q4_K; Q2_K_S gives attn_v Q4_K where 4 or
+//    more query heads share a KV head and the first eighth of the layers' ffn_down Q4_K;
 //  - IQ4_XS / IQ4_NL give attn_v Q5_K where 4 or more query heads share a KV head, and the first eighth of the
 //    layers' ffn_down Q5_K (llama.cpp: without an importance matrix);
 //  - a row length the chosen type's block does not divide falls back to a 32-block type
@@ -23,7 +25,7 @@ namespace rz::convert {
 
 namespace {
 
-enum class Mix { kNone, kQ2K, kQ3KM, kQ4KS, kQ4KM, kQ5KM, kQ6K, kIQ4 };
+enum class Mix { kNone, kQ2K, kQ2KS, kQ3KM, kQ3KL, kQ4KS, kQ4KM, kQ5KM, kQ6K, kIQ4 };
 
 struct FtypeInfo {
     const char* name;
@@ -39,6 +41,9 @@ constexpr FtypeInfo kFtypes[] = {
     {"q4_k_m", DType::Q4_K, Mix::kQ4KM}, {"q4_k", DType::Q4_K, Mix::kQ4KM},   {"q5_k_m", DType::Q5_K, Mix::kQ5KM},
     {"q5_k", DType::Q5_K, Mix::kQ5KM},   {"q6_k", DType::Q6_K, Mix::kQ6K},   {"iq4_xs", DType::IQ4_XS, Mix::kIQ4},
     {"iq4_nl", DType::IQ4_NL, Mix::kIQ4},
+    // The other _S / _L mixes of llama-quantize (Q3_K_S and Q5_K_S change nothing but the output head).
+    {"q2_k_s", DType::Q2_K, Mix::kQ2KS}, {"q3_k_s", DType::Q3_K, Mix::kNone},  {"q3_k_l", DType::Q3_K, Mix::kQ3KL},
+    {"q5_k_s", DType::Q5_K, Mix::kNone},
 };
 
 Result<FtypeInfo> find_ftype(const std::string& s) {
@@ -47,8 +52,8 @@ Result<FtypeInfo> find_ftype(const std::string& s) {
     for (const FtypeInfo& f : kFtypes)
         if (l == f.name) return f;
     return invalid_argument(fmt::format(
-        "--type '{}' is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_m, q6_k, "
-        "iq4_xs, iq4_nl)",
+        "--type '{}' is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, "
+        "q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_xs, iq4_nl)",
         s));
 }
 
@@ -100,7 +105,8 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
     const int i = layer, n = n_layer;
     if (has(".attn_qkv.")) {  // llama.cpp's rule for a fused q|k|v (phi2, ...), not attn_v's
         switch (f.mix) {
-            case Mix::kQ3KM: return DType::Q4_K;
+            case Mix::kQ3KM:
+            case Mix::kQ3KL: return DType::Q4_K;
             case Mix::kQ4KM: return DType::Q5_K;
             case Mix::kQ5KM: return DType::Q6_K;
             default: return base;
@@ -109,7 +115,9 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
     if (has(".attn_v.")) {
         switch (f.mix) {
             case Mix::kQ2K: return n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
+            case Mix::kQ2KS: return n_gqa >= 4 ? DType::Q4_K : base;
             case Mix::kQ3KM: return i < 2 ? DType::Q5_K : DType::Q4_K;
+            case Mix::kQ3KL: return DType::Q5_K;
             case Mix::kQ4KM:
             case Mix::kQ5KM: return use_more_bits(i, n) ? DType::Q6_K : base;
             case Mix::kQ4KS: return i < 4 ? DType::Q5_K : base;
@@ -120,7 +128,9 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
     if (has(".ffn_down.")) {
         switch (f.mix) {
             case Mix::kQ2K: return DType::Q3_K;
+            case Mix::kQ2KS: return i < n / 8 ? DType::Q4_K : base;
             case Mix::kQ3KM: return i < n / 16 ? DType::Q5_K : DType::Q4_K;
+            case Mix::kQ3KL: return DType::Q5_K;
             case Mix::kQ4KM:
             case Mix::kQ5KM: return use_more_bits(i, n) ? DType::Q6_K : base;
             case Mix::kQ4KS:
@@ -131,6 +141,7 @@ Result<DType> mix_tensor_type(const std::string& ftype, const std::string& name,
     if (has(".attn_output.")) {
         if (f.mix == Mix::kQ2K) return DType::Q3_K;
         if (f.mix == Mix::kQ3KM) return DType::Q4_K;
+        if (f.mix == Mix::kQ3KL) return DType::Q5_K;
     }
     return base;
 }
