@@ -82,27 +82,28 @@ TEST(QuantMix, LlamaCppRecipes) {
     EXPECT_EQ(mix("q3_k_m", "blk.0.attn_qkv.weight", 0, 32), DType::Q4_K);
     EXPECT_EQ(mix("q4_k_s", "blk.0.attn_qkv.weight", 0, 32), DType::Q4_K);
     // IQ4_XS / IQ4_NL: attn_v Q5_K with 4+ query heads a KV head (TinyLlama's 8), ffn_down Q5_K in the first eighth.
-    EXPECT_EQ(mix("iq4_xs", "blk.9.attn_v.weight", 9, 22, 8), DType::Q5_K);
-    EXPECT_EQ(mix("iq4_xs", "blk.9.attn_v.weight", 9, 22, 2), DType::IQ4_XS);
-    EXPECT_EQ(mix("iq4_xs", "blk.1.ffn_down.weight", 1, 22), DType::Q5_K);
-    EXPECT_EQ(mix("iq4_xs", "blk.2.ffn_down.weight", 2, 22), DType::IQ4_XS);
-    EXPECT_EQ(mix("iq4_xs", "blk.2.attn_output.weight", 2, 22), DType::IQ4_XS);
-    EXPECT_EQ(mix("iq4_xs", "token_embd.weight", -1, 22), DType::IQ4_XS);
-    EXPECT_EQ(mix("iq4_xs", "output.weight", -1, 22), DType::Q6_K);
-    EXPECT_EQ(mix("iq4_nl", "blk.0.ffn_down.weight", 0, 22), DType::Q5_K);
-    EXPECT_EQ(mix("iq4_nl", "blk.5.ffn_up.weight", 5, 22), DType::IQ4_NL);
     // Q3_K_L: attn_v, ffn_down, attn_output Q5_K, a fused q|k|v Q4_K; Q2_K_S: attn_v Q4_K with 4+ query heads a KV
     // head, ffn_down Q4_K in the first eighth; Q3_K_S and Q5_K_S: the base type but for the output head.
-    EXPECT_EQ(mix("q3_k_l", "blk.9.attn_v.weight", 9, 22), DType::Q5_K);
-    EXPECT_EQ(mix("q3_k_l", "blk.9.ffn_down.weight", 9, 22), DType::Q5_K);
-    EXPECT_EQ(mix("q3_k_l", "blk.9.attn_output.weight", 9, 22), DType::Q5_K);
-    EXPECT_EQ(mix("q3_k_l", "blk.9.attn_qkv.weight", 9, 32), DType::Q4_K);
-    EXPECT_EQ(mix("q3_k_l", "blk.9.ffn_up.weight", 9, 22), DType::Q3_K);
-    EXPECT_EQ(mix("q2_k_s", "blk.9.attn_v.weight", 9, 22, 8), DType::Q4_K);
-    EXPECT_EQ(mix("q2_k_s", "blk.9.attn_v.weight", 9, 22, 2), DType::Q2_K);
-    EXPECT_EQ(mix("q2_k_s", "blk.1.ffn_down.weight", 1, 22), DType::Q4_K);
-    EXPECT_EQ(mix("q2_k_s", "blk.9.ffn_down.weight", 9, 22), DType::Q2_K);
-    EXPECT_EQ(mix("q2_k_s", "blk.9.attn_output.weight", 9, 22), DType::Q2_K);
+    struct Case {
+        const char* ftype;
+        const char* tensor;
+        int layer, n_layer, n_gqa;
+        DType want;
+    };
+    const Case cases[] = {
+        {"iq4_xs", "blk.9.attn_v.weight", 9, 22, 8, DType::Q5_K},    {"iq4_xs", "blk.9.attn_v.weight", 9, 22, 2, DType::IQ4_XS},
+        {"iq4_xs", "blk.1.ffn_down.weight", 1, 22, 1, DType::Q5_K},  {"iq4_xs", "blk.2.ffn_down.weight", 2, 22, 1, DType::IQ4_XS},
+        {"iq4_xs", "blk.2.attn_output.weight", 2, 22, 1, DType::IQ4_XS}, {"iq4_xs", "token_embd.weight", -1, 22, 1, DType::IQ4_XS},
+        {"iq4_xs", "output.weight", -1, 22, 1, DType::Q6_K},         {"iq4_nl", "blk.0.ffn_down.weight", 0, 22, 1, DType::Q5_K},
+        {"iq4_nl", "blk.5.ffn_up.weight", 5, 22, 1, DType::IQ4_NL},  {"q3_k_l", "blk.9.attn_v.weight", 9, 22, 1, DType::Q5_K},
+        {"q3_k_l", "blk.9.ffn_down.weight", 9, 22, 1, DType::Q5_K},  {"q3_k_l", "blk.9.attn_output.weight", 9, 22, 1, DType::Q5_K},
+        {"q3_k_l", "blk.9.attn_qkv.weight", 9, 32, 1, DType::Q4_K},  {"q3_k_l", "blk.9.ffn_up.weight", 9, 22, 1, DType::Q3_K},
+        {"q2_k_s", "blk.9.attn_v.weight", 9, 22, 8, DType::Q4_K},    {"q2_k_s", "blk.9.attn_v.weight", 9, 22, 2, DType::Q2_K},
+        {"q2_k_s", "blk.1.ffn_down.weight", 1, 22, 1, DType::Q4_K},  {"q2_k_s", "blk.9.ffn_down.weight", 9, 22, 1, DType::Q2_K},
+        {"q2_k_s", "blk.9.attn_output.weight", 9, 22, 1, DType::Q2_K},
+    };
+    for (const Case& c : cases)
+        EXPECT_EQ(mix(c.ftype, c.tensor, c.layer, c.n_layer, c.n_gqa), c.want) << c.ftype << " " << c.tensor << " gqa " << c.n_gqa;
     for (const char* t : {"q3_k_s", "q5_k_s"}) {
         const DType base = std::string(t) == "q3_k_s" ? DType::Q3_K : DType::Q5_K;
         for (const char* n : {"blk.0.attn_v.weight", "blk.0.ffn_down.weight", "blk.0.attn_output.weight", "token_embd.weight"})
