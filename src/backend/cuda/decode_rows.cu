@@ -362,7 +362,7 @@ int rows_ext(int sets) { return (sets & 8) != 0 ? (sets == 8 ? 8 : -1) : (sets &
 // 8: 1.52-1.58 vs 1.84-2.10, of 4: 1.10-1.19 vs 1.20-1.27), for IQ4_XS / IQ4_NL from 5 (8: 1.48-1.54 / 1.63-1.66 vs
 // 1.78-1.80; 4: 1.17-1.19 / 1.30 vs 1.12-1.13), and not up to 8 for Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, which have little
 // decoding to save (Q4_0 4: 1.25 vs 1.03, 8: equal; the others slower). Above 8 tokens they take every fused type but
-// Q4_1 and Q5_1, which the f16 GEMM path ran faster (16 tokens: 2.53 vs 2.65 ms, 2.74 vs 2.98).
+// Q4_1 and Q5_1, which the f16 GEMM path ran faster (16 tokens, one call: 2.53-2.58 vs 2.73-2.75 ms, 2.74-2.79 vs 3.04-3.06).
 bool mma_rows() { return env_int("RZ_CUDA_ROWS_MMA", 1) != 0; }
 bool mma_base(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
 bool mma_type(DType t, int m) {
