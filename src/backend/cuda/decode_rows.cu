@@ -370,6 +370,9 @@ bool mma_type(DType t, int m) {
     if ((t == DType::IQ4_XS || t == DType::IQ4_NL) && m > 4) return true;  // the 8-token kernel, not the 4-token one
     return m > kFusedRowsDp4a && t != DType::Q4_1 && t != DType::Q5_1;  // fused_rows_supported also requires fused_supported
 }
+// Whether the tensor-core kernels of S tokens are instantiated for type set E: every set at 16 tokens; at 4 and 8
+// only the sets of the types mma_type sends there (0: Q4_K, Q5_K, Q6_K; 3: with Q3_K, Q2_K, IQ4_*).
+constexpr bool mma_kernel(int S, int E) { return S > kFusedRowsDp4a || E == 0 || E == 3; }
 // A tensor-core launch's type-set bit of type t (its kernels always hold Q4_K, Q5_K and Q6_K: fused_mma_rows_ext.cuh).
 int mma_mask(DType t) { return mma_base(t) ? 0 : ext_mask(t); }
 
@@ -438,7 +441,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
             if constexpr (S >= 4)
                 with_rows_ext(rows_ext(msets), [&](auto e) {
                     constexpr int E = decltype(e)::value;
-                    if constexpr (S > kFusedRowsDp4a || E == 0 || E == 3) launch_rows(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
+                    if constexpr (mma_kernel(S, E)) launch_rows(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
                     else RZ_ASSERT(false, "matvec_rows: no tensor-core kernel for these types at 3-8 tokens (mma_type)");
                 });
         });
@@ -479,7 +482,7 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
             if (mma)
                 return with_rows_ext(rows_ext(mma_mask(t)), [&](auto e) {
                     constexpr int E = decltype(e)::value;
-                    if constexpr (S > kFusedRowsDp4a || E == 0 || E == 3) launch_rows(&glu_mma_kernel<S, E>, n_ff / 32, smem, p);
+                    if constexpr (mma_kernel(S, E)) launch_rows(&glu_mma_kernel<S, E>, n_ff / 32, smem, p);
                     else RZ_ASSERT(false, "matvec_glu_rows: no tensor-core kernel for this type at 3-8 tokens (mma_type)");
                 });
         }
