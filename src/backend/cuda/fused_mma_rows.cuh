@@ -76,6 +76,34 @@ __device__ __forceinline__ void mma32_tokens(unsigned a0, unsigned a1, unsigned 
     }
 }
 
+// One 16-element scale group (m16n8k16) of NT token tiles: rows' signed or unsigned codes vl, vh; the activation's
+// 4 codes at offset off of sub-block sb, scaled as mma32_tokens; Q2_K (MIN) also subtracts ml, mh times d times
+// the group's code sum.
+template <int S, bool MIN>
+__device__ __forceinline__ void mma16_tokens(unsigned vl, unsigned vh, int sb, int off, float fl, float fh, float ml, float mh, const XQT& x,
+                                             const MmaLane& L, float (&acc)[kTokenTiles<S>][4]) {
+    constexpr int NT = kTokenTiles<S>;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+        const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
+        const unsigned xw = ld_u32(x.q + tb * x.qs + 32 * sb + off);
+        int c[4] = {0, 0, 0, 0};
+        mma_k16(c, vl, vh, xw);
+        const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
+        if constexpr (MIN) {
+            int z[4] = {0, 0, 0, 0};
+            mma_k16(z, 0x01010101u, 0x01010101u, xw);  // z0 = z2: token t0's code sum over the group, z1 = z3: t1's
+            acc[n][0] += d0 * (fl * static_cast<float>(c[0]) - ml * static_cast<float>(z[0]));
+            acc[n][1] += d1 * (fl * static_cast<float>(c[1]) - ml * static_cast<float>(z[1]));
+            acc[n][2] += d0 * (fh * static_cast<float>(c[2]) - mh * static_cast<float>(z[0]));
+            acc[n][3] += d1 * (fh * static_cast<float>(c[3]) - mh * static_cast<float>(z[1]));
+        } else {
+            acc[n][0] += fl * d0 * static_cast<float>(c[0]), acc[n][1] += fl * d1 * static_cast<float>(c[1]);
+            acc[n][2] += fh * d0 * static_cast<float>(c[2]), acc[n][3] += fh * d1 * static_cast<float>(c[3]);
+        }
+    }
+}
+
 // Q4_K and Q5_K (FIVE): per super-block, sub-block pair j shares 32 qs bytes (low nibbles: sub-block 2j, high:
 // 2j + 1); the scale d sc and the minimum dmin m per row and sub-block, the minimum times the activation's d * sum(q)
 // (x.s). Q5_K (176-byte blocks {d, dmin; scales[12]; qh[32]; qs[128]}): element l of sub-block s adds bit s of
@@ -121,7 +149,6 @@ __device__ __forceinline__ void mma_qk(const uint8_t* lo, const uint8_t* hi, int
 template <int S>
 __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, int nb, int b0, int b1, const XQT& x, const MmaLane& L,
                                          float (&acc)[kTokenTiles<S>][4]) {
-    constexpr int NT = kTokenTiles<S>;
     for (int b = b0; b < b1; ++b) {
         const Q6Block ql = q6_block(lo, nb, b), qh = q6_block(hi, nb, b);
         const uint4 sl = *reinterpret_cast<const uint4*>(ql.sc), sh = *reinterpret_cast<const uint4*>(qh.sc);
@@ -140,15 +167,7 @@ __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, i
                     const int sb = 8 * b + 4 * hh + rr, si = 8 * hh + 2 * rr + l16;  // activation sub-block, scale index
                     const float fl = ql.d * static_cast<float>(static_cast<int8_t>(byte_of(sl, si)));
                     const float fh = qh.d * static_cast<float>(static_cast<int8_t>(byte_of(sh, si)));
-#pragma unroll
-                    for (int n = 0; n < NT; ++n) {
-                        const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
-                        int c[4] = {0, 0, 0, 0};
-                        mma_k16(c, vl, vh, ld_u32(x.q + tb * x.qs + 32 * sb + l0));
-                        const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
-                        acc[n][0] += fl * d0 * static_cast<float>(c[0]), acc[n][1] += fl * d1 * static_cast<float>(c[1]);
-                        acc[n][2] += fh * d0 * static_cast<float>(c[2]), acc[n][3] += fh * d1 * static_cast<float>(c[3]);
-                    }
+                    mma16_tokens<S, false>(vl, vh, sb, l0, fl, fh, 0.0f, 0.0f, x, L, acc);
                 }
             }
     }

@@ -107,33 +107,6 @@ __device__ __forceinline__ void q3_scales(unsigned s0, unsigned s1, unsigned s2,
 }
 __device__ __forceinline__ float sbyte(unsigned w, int i) { return static_cast<float>(static_cast<int8_t>((w >> (8 * i)) & 0xFFu)); }
 
-// One 16-element scale group (m16n8k16) of NT token tiles: rows' signed or unsigned codes vl, vh; the activation's
-// 4 codes at offset off of sub-block sb; Q2_K (MIN) also subtracts ml, mh times d times the group's code sum.
-template <int S, bool MIN>
-__device__ __forceinline__ void mma16_tokens(unsigned vl, unsigned vh, int sb, int off, float fl, float fh, float ml, float mh, const XQT& x,
-                                             const MmaLane& L, float (&acc)[kTokenTiles<S>][4]) {
-    constexpr int NT = kTokenTiles<S>;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-        const int tb = mma_tok<S>(8 * n + L.g), t0 = mma_tok<S>(8 * n + 2 * L.q), t1 = mma_tok<S>(8 * n + 2 * L.q + 1);
-        const unsigned xw = ld_u32(x.q + tb * x.qs + 32 * sb + off);
-        int c[4] = {0, 0, 0, 0};
-        mma_k16(c, vl, vh, xw);
-        const float d0 = x.d[t0 * x.ds + sb], d1 = x.d[t1 * x.ds + sb];
-        if constexpr (MIN) {
-            int z[4] = {0, 0, 0, 0};
-            mma_k16(z, 0x01010101u, 0x01010101u, xw);  // z0 = z2: token t0's code sum over the group, z1 = z3: t1's
-            acc[n][0] += d0 * (fl * static_cast<float>(c[0]) - ml * static_cast<float>(z[0]));
-            acc[n][1] += d1 * (fl * static_cast<float>(c[1]) - ml * static_cast<float>(z[1]));
-            acc[n][2] += d0 * (fh * static_cast<float>(c[2]) - mh * static_cast<float>(z[0]));
-            acc[n][3] += d1 * (fh * static_cast<float>(c[3]) - mh * static_cast<float>(z[1]));
-        } else {
-            acc[n][0] += fl * d0 * static_cast<float>(c[0]), acc[n][1] += fl * d1 * static_cast<float>(c[1]);
-            acc[n][2] += fh * d0 * static_cast<float>(c[2]), acc[n][3] += fh * d1 * static_cast<float>(c[3]);
-        }
-    }
-}
-
 // Q3_K: the padded 112-byte device blocks (kQ3Bytes) {hmask[32]; qs[64]; scales[12]; half d; 2 zero bytes}.
 // Element l of sub-block s = 4 hh + rr: low 2 bits at bits 2 rr of qs[32 hh + l], high bit at bit s of hmask[l]
 // (clear: minus 4), scale group 2 s + l / 16. Lane q, group half l16: l = 16 l16 + 4q .. + 3, one 4-byte load of
