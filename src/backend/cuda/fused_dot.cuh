@@ -241,12 +241,13 @@ __device__ __forceinline__ void dot_g32(const uint8_t* const (&rows)[R], int nb,
     }
 }
 
-// Q4_0 (dot_g32): value d (q - 8); q - 8 in [-8, 7] is a signed byte: one __vsub4, then dp4a.
+// Q4_0's codes q - 8 of the low nibbles of the 4 bytes of w as 4 signed bytes (q - 8 in [-8, 7]: one __vsub4).
+__device__ __forceinline__ unsigned q4_0_codes(unsigned w) { return __vsub4(w & 0x0F0F0F0Fu, 0x08080808u); }
+
+// Q4_0 (dot_g32): value d (q - 8).
 template <int R, int UX = 1>
 __device__ __forceinline__ void dot_q4_0(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
-    dot_g32<R, UX, 18>(rows, nb, x, lane, acc, [](unsigned w, unsigned, bool hi, int) {
-        return static_cast<int>(__vsub4((hi ? w >> 4 : w) & 0x0F0F0F0Fu, 0x08080808u));
-    });
+    dot_g32<R, UX, 18>(rows, nb, x, lane, acc, [](unsigned w, unsigned, bool hi, int) { return static_cast<int>(q4_0_codes(hi ? w >> 4 : w)); });
 }
 
 // Blocks per row of the types dot_rows hands it (32 elements per Q8_0 / Q4_0 block, 256 per Q4_K / Q5_K / Q6_K

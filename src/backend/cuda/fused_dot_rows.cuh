@@ -192,18 +192,14 @@ __device__ __forceinline__ void dott_g32(const uint8_t* const (&rows)[R], int nb
     }
 }
 
-// Q4_0: q - 8 as a signed byte (one __vsub4 a word).
+// Q4_0: q - 8 as a signed byte (q4_0_codes).
 template <int R, int T>
 __device__ __forceinline__ void dott_q4_0(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     dott_g32<R, T, 18>(rows, nb, x, lane, acc, [](const G32Block& q, int (&v)[8]) {
         const uint4 w = *reinterpret_cast<const uint4*>(q.qs);
         const unsigned ws[4] = {w.x, w.y, w.z, w.w};
-        constexpr unsigned m4 = 0x0F0F0F0Fu, k8 = 0x08080808u;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            v[i] = static_cast<int>(__vsub4(ws[i] & m4, k8));
-            v[4 + i] = static_cast<int>(__vsub4((ws[i] >> 4) & m4, k8));
-        }
+        for (int i = 0; i < 4; ++i) v[i] = static_cast<int>(q4_0_codes(ws[i])), v[4 + i] = static_cast<int>(q4_0_codes(ws[i] >> 4));
     });
 }
 

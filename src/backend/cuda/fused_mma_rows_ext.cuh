@@ -68,7 +68,7 @@ __device__ __forceinline__ void mma_g32(const uint8_t* lo, const uint8_t* hi, in
                        static_cast<unsigned>(q5_bytes<false, true>(w.y >> sh, qh, 8 * L.q + 4)), g.d};
         }
         if constexpr (NL) return B32{static_cast<unsigned>(iq4_codes<false>(w.x >> sh)), static_cast<unsigned>(iq4_codes<false>(w.y >> sh)), g.d};
-        return B32{__vsub4((w.x >> sh) & 0x0F0F0F0Fu, 0x08080808u), __vsub4((w.y >> sh) & 0x0F0F0F0Fu, 0x08080808u), g.d};
+        return B32{q4_0_codes(w.x >> sh), q4_0_codes(w.y >> sh), g.d};
     });
 }
 
