@@ -556,8 +556,8 @@ bool fused_supported(DType t, int cols) {
     // The 32-element block types take any multiple of 32 columns (Qwen2.5-0.5B's 896: its Q8_0 file and the Q5_0 /
     // Q8_0 fallback tensors of llama.cpp's K-quant mixes; every lane mapping walks whole blocks, the prologues 8
     // elements a thread), the 256-element ones multiples of 256.
-    const bool b32 = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::IQ4_NL;
-    return cols > 0 && cols % (b32 ? 32 : 256) == 0 && cols <= kMaxActCols &&
+    const DTypeInfo* info = dtype_info(t);  // the block size from the traits table (32 or 256 for the types below)
+    return info && cols > 0 && cols % static_cast<int>(info->block_size) == 0 && cols <= kMaxActCols &&
            (t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q4_0 || t == DType::Q3_K || t == DType::Q2_K ||
             t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 ||
             t == DType::Q6_K);
