@@ -286,7 +286,8 @@ TEST(CudaBatchKernels, RopeStoreRowsMatchesRopeThenStore) {
 
 // The decode-step kernel (attention_decode_rows): the rows of the case above (each row its own query over its
 // cached positions, whatever the other rows), head sizes with and without the 16-byte value loop, windows, and
-// long contexts that take several splits per (row, head) with partials combined by the last split.
+// long contexts that take several splits per (row, head) with partials combined by the last split, and real models'
+// head groupings.
 TEST(CudaBatchKernels, DecodeRowsAttentionMatchesFloat64) {
     if (!have_device()) GTEST_SKIP() << "no CUDA device";
     AttnCase c{8, 2, 64, 96, 3, {}, {}};
@@ -314,6 +315,18 @@ TEST(CudaBatchKernels, DecodeRowsAttentionMatchesFloat64) {
     check_attention(lng, true, true, true);
     lng.swa = 333;
     check_attention(lng, true, false, true);
+    // tinyllama's 32 / 4 heads at 300-1500 positions (several splits), qwen2.5-0.5b's 14 / 2, 4 query heads a KV
+    // head at head_dim 128 (with a window), f32 caches and f16 output.
+    AttnCase tl{32, 4, 64, 1600, 3, {0, 1, 2, 0}, {1499, 300, 777, 0}};
+    for (bool f16 : {false, true}) check_attention(tl, f16, false, true);
+    check_attention(tl, true, true, true);
+    AttnCase q05{14, 2, 64, 700, 2, {0, 1, 1}, {650, 129, 5}};
+    check_attention(q05, true, false, true);
+    check_attention(q05, false, false, true);
+    AttnCase l3{16, 4, 128, 900, 2, {1, 0}, {899, 256}};
+    check_attention(l3, true, true, true);
+    l3.swa = 200;
+    check_attention(l3, true, false, true);
     // Shapes it refuses (more than 1024 row-heads): nothing launched, false.
     EXPECT_FALSE(rz::cuda::attention_decode_rows(nullptr, 0, nullptr, nullptr, true, 64, 8, 64, 96, nullptr, nullptr, 17, 1.0f, 0, nullptr, 0,
                                                  nullptr, nullptr, 0));
@@ -772,22 +785,25 @@ TEST(CudaBatch, PrefillBenchmark) {
                     std::printf("[bench] %s %s: pp2048 %.0f tok/s (%.2f ms)\n", path.c_str(), mode, 2048 / s2, s2 * 1e3);
                 }
             }
-            // Batched decode: S sequences with a 64-token prompt each, then 32 steps of one token per sequence.
+            // Batched decode: S sequences with a P-token prompt each (RZ_CUDA_BENCH_DECODE_PROMPT, default 64: longer
+            // prompts time the attention of long contexts), then 32 steps of one token per sequence.
+            const char* dp = std::getenv("RZ_CUDA_BENCH_DECODE_PROMPT");
+            const int P = dp && std::atoi(dp) > 0 ? std::atoi(dp) : 64;
             for (int S : {2, 4, 8, 16}) {
                 if (pp_only) break;
                 if (decode_only > 0 && S != decode_only) continue;
-                auto d = make_ctx(m, true, DType::F16, 256, S);
+                auto d = make_ctx(m, true, DType::F16, std::max(256, P + 64), S);
                 ASSERT_TRUE(d);
-                for (int s = 0; s < S; ++s) ASSERT_TRUE(d->decode(prompt_batch(tokens(64, V, 5u + s), s, 0, false)).ok());
+                for (int s = 0; s < S; ++s) ASSERT_TRUE(d->decode(prompt_batch(tokens(P, V, 5u + s), s, 0, false)).ok());
                 const int steps = 32;
                 std::vector<int32_t> next(static_cast<size_t>(S), 1);
                 Batch w;
-                for (int s = 0; s < S; ++s) w.add(1, 64, s, true);
+                for (int s = 0; s < S; ++s) w.add(1, P, s, true);
                 ASSERT_TRUE(d->decode(w).ok());  // warm-up step
                 const auto t0 = clk::now();
                 for (int i = 0; i < steps; ++i) {
                     Batch b;
-                    for (int s = 0; s < S; ++s) b.add(next[static_cast<size_t>(s)], 65 + i, s, true);
+                    for (int s = 0; s < S; ++s) b.add(next[static_cast<size_t>(s)], P + 1 + i, s, true);
                     ASSERT_TRUE(d->decode(b).ok());
                     for (int s = 0; s < S; ++s) next[static_cast<size_t>(s)] = argmax(d->logits(static_cast<size_t>(s)));
                 }

@@ -407,6 +407,9 @@ int attn_blocks_per_sm(bool f16, int hd, int early, bool qkn) {
 }
 
 // Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
+// (Rounded up, unlike the one-token launch: tinyllama steps of 4-16 sequences after 1000 / 2000-token prompts
+// were 2-20% slower with targets of 8 or 16 blocks an SM, and up to 12% slower at 8 sequences with splits rounded
+// down to the kernel's 3 resident blocks an SM: a (row, head) then walks 2000 positions in one block.)
 int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
 
 // The split kernel on `grid` blocks with split_smem(hd, scores) of shared memory.
@@ -434,7 +437,11 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     // at least attn_min_chunk() positions per split.
     const int c_min = attn_min_chunk();
     const int early = one_token_early(), per_sm = attn_blocks_per_sm(f16, hd, early, q_norm || k_norm);
-    const int s_max = std::min(std::max((per_sm * sm_count() + n_head - 1) / n_head, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
+    // One wave of split blocks (per_sm * SMs / n_head, rounded down): rounding up put tinyllama's 32 heads at 9
+    // splits, 288 blocks for 264 resident slots, and the last 24 ran after the rest (H200, tg128 after a 1000 /
+    // 2000 / 4000-token prompt: 1559-1561 / 1449-1460 / 1295-1302 tok/s vs 1412-1422 / 1290-1302 / 1114-1116).
+    const int wave = per_sm * sm_count() / n_head;
+    const int s_max = std::min(std::max(wave, (n_ctx + 8191) / 8192), n_ctx / (hd + 2));
     const int chunk_max = s_max > 0 ? std::max(c_min, (n_ctx + s_max - 1) / s_max) : 0;
     size_t scores_smem = 0;
     if (env_int("RZ_CUDA_ATTN_SPLIT", 1) != 0 && s_max >= 2 && chunk_max <= 8192 && n_head <= 1024) {
