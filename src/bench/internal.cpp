@@ -59,6 +59,13 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (o.n_prompt == 0 && o.n_gen == 0) return invalid_argument("bench: nothing to run (-p 0 and -n 0)");
     if (o.batch < 1) return invalid_argument("bench: --batch must be >= 1");
     if (o.threads < 0) return invalid_argument("bench: --threads must be >= 0");
+    // Bounded like Context's own limit (2^24 positions), in 64 bits so that no sum overflows.
+    constexpr int64_t kMaxCtx = int64_t{1} << 24;
+    const int64_t ctx_needed = std::max<int64_t>({int64_t{o.n_depth} + o.n_prompt, int64_t{o.n_depth} + o.n_gen + 1, 16});
+    if (o.n_depth < 0) return invalid_argument("bench: --n-depth must be >= 0");
+    if (ctx_needed > kMaxCtx)
+        return invalid_argument(fmt::format("bench: --n-depth {} with -p {} / -n {} needs a context of {} tokens (at most {})", o.n_depth, o.n_prompt,
+                                            o.n_gen, ctx_needed, kMaxCtx));
     if (o.model.empty() == o.synthetic.empty()) return invalid_argument("bench: give either MODEL or --synthetic SHAPE:TYPE");
 
     Report rep;
@@ -97,7 +104,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (info.n_vocab < 1) return invalid_argument("bench: " + rep.model + ": model has no vocabulary");
 
     runtime::ContextOptions co;
-    co.n_ctx = std::max({o.n_prompt, o.n_gen + 1, 16});
+    co.n_ctx = static_cast<int>(ctx_needed);
     co.n_batch = std::max(o.batch, 1);
     co.n_threads = o.threads;
     co.n_gpu_layers = o.n_gpu_layers;
@@ -106,11 +113,29 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     rep.options = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads}, {"batch", o.batch},
                    {"n_gpu_layers", o.n_gpu_layers}, {"warmup", o.repeat.warmup}, {"min_runs", o.repeat.min_runs}, {"max_runs", o.repeat.max_runs},
                    {"cv_target", o.repeat.cv_target}, {"max_seconds", o.repeat.max_seconds}};
-    const nlohmann::json params = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads},
-                                   {"batch", o.batch}};
+    nlohmann::json params = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads},
+                             {"batch", o.batch}};
+    // Test names and parameters of a run at depth (reports without depth keep their old names and keys, so saved
+    // reports still compare).
+    const std::string at_depth = o.n_depth > 0 ? fmt::format(" @ d{}", o.n_depth) : "";
+    if (o.n_depth > 0) rep.options["n_depth"] = o.n_depth, params["n_depth"] = o.n_depth;
 
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<int32_t> tok_dist(0, info.n_vocab - 1);
+    std::vector<int32_t> depth(static_cast<size_t>(o.n_depth));
+    for (auto& t : depth) t = tok_dist(rng);
+    // An empty cache, then the depth tokens in batches of --batch (untimed).
+    auto fill = [&]() -> Status {
+        ctx->seq_clear(0);
+        runtime::Batch b;
+        for (int start = 0; start < o.n_depth; start += o.batch) {
+            b.clear();
+            const int end = std::min(o.n_depth, start + o.batch);
+            for (int i = start; i < end; ++i) b.add(depth[static_cast<size_t>(i)], i, 0, i == o.n_depth - 1);
+            RZ_RETURN_IF_ERROR(ctx->decode(b));
+        }
+        return Status::Ok();
+    };
 
     if (o.n_prompt > 0) {
         std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
@@ -119,13 +144,13 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         bool measuring = false;  // the warm-up runs' TTFT are discarded like their throughput
         int calls = 0;
         auto measure = [&]() -> Result<double> {
-            ctx->seq_clear(0);
+            RZ_RETURN_IF_ERROR(fill());
             runtime::Batch b;
             const auto t0 = Clock::now();
             for (int start = 0; start < o.n_prompt; start += o.batch) {
                 b.clear();
                 const int end = std::min(o.n_prompt, start + o.batch);
-                for (int i = start; i < end; ++i) b.add(prompt[static_cast<size_t>(i)], i, 0, i == o.n_prompt - 1);
+                for (int i = start; i < end; ++i) b.add(prompt[static_cast<size_t>(i)], o.n_depth + i, 0, i == o.n_prompt - 1);
                 RZ_RETURN_IF_ERROR(ctx->decode(b));
             }
             const double t_prefill = seconds_since(t0);
@@ -136,12 +161,13 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
             if (measuring) ttft.push_back(t_first * 1000.0);
             return o.n_prompt / std::max(t_prefill, 1e-9);
         };
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("pp{}", o.n_prompt), "tok/s"), measure));
-        Record pp{.test = fmt::format("pp{}", o.n_prompt), .runtime = "realizar", .kind = "internal", .params = params};
+        RZ_ASSIGN_OR_RETURN(auto r,
+                            repeat_until_stable(labelled(o.repeat, o.log, fmt::format("pp{}{}", o.n_prompt, at_depth), "tok/s"), measure));
+        Record pp{.test = fmt::format("pp{}{}", o.n_prompt, at_depth), .runtime = "realizar", .kind = "internal", .params = params};
         pp.metrics["tokens_per_second"] = metric_from(r);
         pp.peak_rss_bytes = peak_rss_bytes();
         rep.results.push_back(pp);
-        Record tt{.test = fmt::format("ttft{}", o.n_prompt), .runtime = "realizar", .kind = "internal", .params = params};
+        Record tt{.test = fmt::format("ttft{}{}", o.n_prompt, at_depth), .runtime = "realizar", .kind = "internal", .params = params};
         RepeatResult tr = r;
         tr.values = ttft;
         tr.summary = summarize(ttft);
@@ -153,20 +179,20 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (o.n_gen > 0) {
         const int32_t start_tok = tok_dist(rng);
         auto measure = [&]() -> Result<double> {
-            ctx->seq_clear(0);
+            RZ_RETURN_IF_ERROR(fill());
             runtime::Batch b;
             int32_t tok = start_tok;
             const auto t0 = Clock::now();
             for (int i = 0; i < o.n_gen; ++i) {
                 b.clear();
-                b.add(tok, i, 0, true);
+                b.add(tok, o.n_depth + i, 0, true);
                 RZ_RETURN_IF_ERROR(ctx->decode(b));
                 RZ_ASSIGN_OR_RETURN(tok, greedy_token(*ctx, 0));
             }
             return o.n_gen / std::max(seconds_since(t0), 1e-9);
         };
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("tg{}", o.n_gen), "tok/s"), measure));
-        Record tg{.test = fmt::format("tg{}", o.n_gen), .runtime = "realizar", .kind = "internal", .params = params};
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("tg{}{}", o.n_gen, at_depth), "tok/s"), measure));
+        Record tg{.test = fmt::format("tg{}{}", o.n_gen, at_depth), .runtime = "realizar", .kind = "internal", .params = params};
         tg.metrics["tokens_per_second"] = metric_from(r);
         tg.peak_rss_bytes = peak_rss_bytes();
         rep.results.push_back(tg);

@@ -16,7 +16,7 @@ namespace {
 
 struct BenchCli {
     std::string model, synthetic, format = "text", output, json_out, md_out, svg_out;
-    int n_prompt = 512, n_gen = 128, threads = 0, batch = 512;
+    int n_prompt = 512, n_gen = 128, n_depth = 0, threads = 0, batch = 512;
     int n_gpu_layers = 0;
     int warmup = 1, min_runs = 3, max_runs = 10;
     std::string cv = "5%";
@@ -81,6 +81,7 @@ int run_bench(const BenchCli& c) {
     if (c.ignore_eos && c.url.empty()) return usage_error("--ignore-eos needs --url (the local tg test never stops at end-of-text)");
     if (!c.url.empty()) {
         if (!c.model.empty() || !c.synthetic.empty()) return usage_error("give MODEL/--synthetic or --url, not both");
+        if (c.n_depth != 0) return usage_error("--n-depth is for MODEL / --synthetic (a server's context is its requests' prompts)");
         bench::HttpBenchOptions h;
         h.url = c.url;
         auto api = bench::parse_api(c.api);
@@ -106,6 +107,7 @@ int run_bench(const BenchCli& c) {
     } else if (c.model.empty() && c.synthetic.empty()) {
         return usage_error("give MODEL, --synthetic SHAPE:TYPE or --url URL (see realizar bench --help)");
     } else if (!c.model.empty() && bench::is_classical_model(c.model)) {
+        if (c.n_depth != 0) return usage_error("--n-depth is for language models, not a classical APR model");
         bench::ClassicalBenchOptions co;
         co.model = c.model;
         co.batch = c.batch_opt && c.batch_opt->count() ? c.batch : 64;  // samples per predict_batch call
@@ -118,6 +120,7 @@ int run_bench(const BenchCli& c) {
         lo.synthetic = c.synthetic;
         lo.n_prompt = c.n_prompt;
         lo.n_gen = c.n_gen;
+        lo.n_depth = c.n_depth;
         lo.threads = c.threads;
         lo.n_gpu_layers = c.n_gpu_layers;
         lo.batch = c.batch;
@@ -179,6 +182,8 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("-p,--n-prompt", c->n_prompt, "Prompt tokens of the pp/ttft tests (0 skips)")->capture_default_str();
     cmd->add_option_function<int>("-n,--n-gen", [c](int v) { c->n_gen = v, c->n_given = true; },
                                   "Generated tokens of the tg test (default 128; 0 skips); with --url: max tokens per request (default 64)");
+    cmd->add_option("-d,--n-depth", c->n_depth, "Tokens already in the cache when each pp/ttft/tg run starts (llama-bench's -d; untimed)")
+        ->capture_default_str();
     cmd->add_option("-t,--threads", c->threads, "Compute threads (0 = physical cores)")->capture_default_str();
     add_gpu_options(cmd, c->n_gpu_layers);
     c->batch_opt = cmd->add_option("-b,--batch", c->batch, "Prompt tokens per decode call (classical: samples per batch, 64)")

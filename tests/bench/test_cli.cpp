@@ -144,6 +144,28 @@ TEST(BenchCli, InternalBenchOnStories260K) {
     EXPECT_TRUE(fs::file_size(d / "r.svg") > 300);
 }
 
+// -d: every run starts with that many tokens in the cache; the tests are named llama-bench's way ("pp16 @ d300") and
+// the report records the depth. 300 + 16 positions exceed stories260K's 256 training positions (RoPE: allowed).
+TEST(BenchCli, InternalBenchAtDepth) {
+    TempDir d;
+    const CliRun r = run_cli("bench " + kStories + " -p 16 -n 8 -d 300 --threads 1 --warmup 0 --max-runs 3 --format json -o " + (d / "r.json"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(d / "r.json");
+    ASSERT_TRUE(j.ok());
+    expect_valid(*j);
+    ASSERT_EQ((*j)["results"].size(), 3u);
+    EXPECT_EQ((*j)["results"][0]["test"], "pp16 @ d300");
+    EXPECT_EQ((*j)["results"][1]["test"], "ttft16 @ d300");
+    EXPECT_EQ((*j)["results"][2]["test"], "tg8 @ d300");
+    EXPECT_EQ((*j)["results"][2]["params"]["n_depth"], 300);
+    EXPECT_EQ((*j)["options"]["n_depth"], 300);
+    for (int i : {0, 2}) EXPECT_GT((*j)["results"][i]["tokens_per_second"]["median"].get<double>(), 0.0);
+    // Bad depths are usage errors: negative, a context past 2^24 positions, with --url, on a classical model.
+    EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 -d -1").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 -d 2147483647").code, 2);
+    EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 -d 100").code, 2);
+}
+
 TEST(BenchCli, ClassicalAprModel) {
     TempDir d;
     ASSERT_TRUE(rz::classical::save_classical_model(rz::classical::make_bench_spec(rz::classical::BenchModel::kIris), d / "iris.apr").ok());

@@ -6,6 +6,9 @@
 //         token from its logits (ms), measured in the same runs as ppN.
 //   tgN   text generation: N tokens decoded one at a time from an empty cache, each fed back (greedy);
 //         sample = N / wall time (tok/s).
+//   With n_depth D > 0 (llama-bench's -d) every run first fills the cache with D random tokens (not timed), and the
+//   tests, named "ppN @ dD", "ttftN @ dD", "tgN @ dD", run at positions D.. (prompt processing and generation
+//   with a long context already in the cache).
 // Each is repeated under RepeatOptions (warm-up discarded, CV stopping). Peak RSS is the process's.
 //   Classical APR models: predict1 (single-sample latency, ms per prediction, and predictions/s) and
 //   predictB (batch of B samples through predict_batch; predictions/s).
@@ -23,6 +26,7 @@ struct LlmBenchOptions {
     std::string synthetic;  // "SHAPE:TYPE", e.g. "tinyllama-1.1b:q4_k_m": written to a temp file, deleted after
     int n_prompt = 512;     // 0 skips pp/ttft
     int n_gen = 128;        // 0 skips tg
+    int n_depth = 0;        // tokens already in the cache when each test starts (0: an empty cache)
     int threads = 0;        // 0 = physical cores
     int batch = 512;        // prompt tokens per decode() call
     int n_gpu_layers = 0;   // CUDA backend: the first N layers on the device (-1: all)
