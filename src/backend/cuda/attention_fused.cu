@@ -408,7 +408,7 @@ int attn_blocks_per_sm(bool f16, int hd, int early, bool qkn) {
 
 // Splits per (row, head) of attention_decode_rows: about 4 blocks per SM over all rows and heads.
 // (Rounded up, unlike the one-token launch: tinyllama steps of 4-16 sequences after 1000 / 2000-token prompts
-// were 2-20% slower with targets of 8 or 16 blocks an SM, and up to 12% slower at 8 sequences with splits rounded
+// were 2-20% slower with targets of 8 or 16 blocks an SM, and 7-13% slower at 8 sequences with splits rounded
 // down to the kernel's 3 resident blocks an SM: a (row, head) then walks 2000 positions in one block.)
 int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
 
