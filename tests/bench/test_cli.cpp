@@ -117,29 +117,37 @@ class DemoServer {
 
 const std::string kStories = std::string(RZ_SHARED_DIR) + "/data/tinystories-260K/stories260K-f32.gguf";
 
+// `realizar bench ARGS --format json -o OUT`: exits 0, writes a valid report whose results are `tests`, in order.
+json bench_report(const std::string& args, const std::string& out, const std::vector<std::string>& tests) {
+    const CliRun r = run_cli("bench " + args + " --format json -o " + out);
+    EXPECT_EQ(r.code, 0) << r.out;
+    auto j = read_json_file(out);
+    if (!j.ok()) {
+        ADD_FAILURE() << j.status().message();
+        return json::object();
+    }
+    expect_valid(*j);
+    EXPECT_EQ((*j)["results"].size(), tests.size());
+    for (size_t i = 0; i < tests.size() && i < (*j)["results"].size(); ++i) EXPECT_EQ((*j)["results"][i]["test"], tests[i]) << i;
+    return *j;
+}
+
 }  // namespace
 
 TEST(BenchCli, InternalBenchOnStories260K) {
     TempDir d;
-    const CliRun r = run_cli("bench " + kStories + " -p 32 -n 16 --threads 1 --warmup 1 --max-runs 5 --format json -o " + (d / "r.json") +
-                          " --md " + (d / "r.md") + " --svg " + (d / "r.svg"));
-    ASSERT_EQ(r.code, 0) << r.out;
-    auto j = read_json_file(d / "r.json");
-    ASSERT_TRUE(j.ok());
-    expect_valid(*j);
-    ASSERT_EQ((*j)["results"].size(), 3u);
-    EXPECT_EQ((*j)["results"][0]["test"], "pp32");
-    EXPECT_EQ((*j)["results"][1]["test"], "ttft32");
-    EXPECT_EQ((*j)["results"][2]["test"], "tg16");
+    const json j = bench_report(kStories + " -p 32 -n 16 --threads 1 --warmup 1 --max-runs 5 --md " + (d / "r.md") + " --svg " + (d / "r.svg"),
+                                d / "r.json", {"pp32", "ttft32", "tg16"});
+    if (HasFailure()) return;
     for (int i : {0, 2}) {
-        const json& t = (*j)["results"][i]["tokens_per_second"];
+        const json& t = j["results"][i]["tokens_per_second"];
         EXPECT_GT(t["median"].get<double>(), 0.0);
         EXPECT_GE(t["samples"].get<int>(), 3);
         EXPECT_LE(t["samples"].get<int>(), 5);
         EXPECT_EQ(t["warmup"], 1);
-        EXPECT_GT((*j)["results"][i]["peak_rss_bytes"].get<double>(), 1e6);
+        EXPECT_GT(j["results"][i]["peak_rss_bytes"].get<double>(), 1e6);
     }
-    EXPECT_GT((*j)["results"][1]["ttft_ms"]["median"].get<double>(), 0.0);
+    EXPECT_GT(j["results"][1]["ttft_ms"]["median"].get<double>(), 0.0);
     EXPECT_TRUE(fs::file_size(d / "r.md") > 100);
     EXPECT_TRUE(fs::file_size(d / "r.svg") > 300);
 }
@@ -148,19 +156,13 @@ TEST(BenchCli, InternalBenchOnStories260K) {
 // the report records the depth. 300 + 16 positions exceed stories260K's 256 training positions (RoPE: allowed).
 TEST(BenchCli, InternalBenchAtDepth) {
     TempDir d;
-    const CliRun r = run_cli("bench " + kStories + " -p 16 -n 8 -d 300 --threads 1 --warmup 0 --max-runs 3 --format json -o " + (d / "r.json"));
-    ASSERT_EQ(r.code, 0) << r.out;
-    auto j = read_json_file(d / "r.json");
-    ASSERT_TRUE(j.ok());
-    expect_valid(*j);
-    ASSERT_EQ((*j)["results"].size(), 3u);
-    EXPECT_EQ((*j)["results"][0]["test"], "pp16 @ d300");
-    EXPECT_EQ((*j)["results"][1]["test"], "ttft16 @ d300");
-    EXPECT_EQ((*j)["results"][2]["test"], "tg8 @ d300");
-    EXPECT_EQ((*j)["results"][2]["params"]["n_depth"], 300);
-    EXPECT_EQ((*j)["options"]["n_depth"], 300);
-    for (int i : {0, 2}) EXPECT_GT((*j)["results"][i]["tokens_per_second"]["median"].get<double>(), 0.0);
-    // Bad depths are usage errors: negative, a context past 2^24 positions, with --url, on a classical model.
+    const json j = bench_report(kStories + " -p 16 -n 8 -d 300 --threads 1 --warmup 0 --max-runs 3", d / "r.json",
+                                {"pp16 @ d300", "ttft16 @ d300", "tg8 @ d300"});
+    if (HasFailure()) return;
+    EXPECT_EQ(j["results"][2]["params"]["n_depth"], 300);
+    EXPECT_EQ(j["options"]["n_depth"], 300);
+    for (int i : {0, 2}) EXPECT_GT(j["results"][i]["tokens_per_second"]["median"].get<double>(), 0.0);
+    // Bad depths are usage errors: negative, a context past 2^24 positions, with --url (a classical model: below).
     EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 -d -1").code, 2);
     EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 -d 2147483647").code, 2);
     EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 -d 100").code, 2);
@@ -180,6 +182,7 @@ TEST(BenchCli, ClassicalAprModel) {
     EXPECT_GT((*j)["results"][0]["predictions_per_second"]["median"].get<double>(), 1000.0);
     EXPECT_GT((*j)["results"][0]["latency_ms"]["median"].get<double>(), 0.0);
     EXPECT_EQ((*j)["results"][1]["test"], "predict64");
+    EXPECT_EQ(run_cli("bench " + (d / "iris.apr") + " -d 10").code, 2);  // --n-depth is for language models
 }
 
 TEST(BenchCli, CompareExitCodes) {
