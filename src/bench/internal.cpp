@@ -59,10 +59,10 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (o.n_prompt == 0 && o.n_gen == 0) return invalid_argument("bench: nothing to run (-p 0 and -n 0)");
     if (o.batch < 1) return invalid_argument("bench: --batch must be >= 1");
     if (o.threads < 0) return invalid_argument("bench: --threads must be >= 0");
+    if (o.n_depth < 0) return invalid_argument("bench: --n-depth must be >= 0");
     // Bounded like Context's own limit (2^24 positions), in 64 bits so that no sum overflows.
     constexpr int64_t kMaxCtx = int64_t{1} << 24;
     const int64_t ctx_needed = std::max<int64_t>({int64_t{o.n_depth} + o.n_prompt, int64_t{o.n_depth} + o.n_gen + 1, 16});
-    if (o.n_depth < 0) return invalid_argument("bench: --n-depth must be >= 0");
     if (ctx_needed > kMaxCtx)
         return invalid_argument(fmt::format("bench: --n-depth {} with -p {} / -n {} needs a context of {} tokens (at most {})", o.n_depth, o.n_prompt,
                                             o.n_gen, ctx_needed, kMaxCtx));
@@ -122,19 +122,23 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
 
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<int32_t> tok_dist(0, info.n_vocab - 1);
-    std::vector<int32_t> depth(static_cast<size_t>(o.n_depth));
-    for (auto& t : depth) t = tok_dist(rng);
-    // An empty cache, then the depth tokens in batches of --batch (untimed).
-    auto fill = [&]() -> Status {
-        ctx->seq_clear(0);
+    // toks at positions pos0.. of sequence 0 in decode calls of --batch tokens, logits for the last token only.
+    auto decode_tokens = [&](const std::vector<int32_t>& toks, int pos0) -> Status {
         runtime::Batch b;
-        for (int start = 0; start < o.n_depth; start += o.batch) {
+        const int n = static_cast<int>(toks.size());
+        for (int start = 0; start < n; start += o.batch) {
             b.clear();
-            const int end = std::min(o.n_depth, start + o.batch);
-            for (int i = start; i < end; ++i) b.add(depth[static_cast<size_t>(i)], i, 0, i == o.n_depth - 1);
+            const int end = std::min(n, start + o.batch);
+            for (int i = start; i < end; ++i) b.add(toks[static_cast<size_t>(i)], pos0 + i, 0, i == n - 1);
             RZ_RETURN_IF_ERROR(ctx->decode(b));
         }
         return Status::Ok();
+    };
+    std::vector<int32_t> depth(static_cast<size_t>(o.n_depth));
+    for (auto& t : depth) t = tok_dist(rng);
+    auto fill = [&]() -> Status {  // an empty cache, then the depth tokens (untimed)
+        ctx->seq_clear(0);
+        return decode_tokens(depth, 0);
     };
 
     if (o.n_prompt > 0) {
@@ -145,16 +149,11 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         int calls = 0;
         auto measure = [&]() -> Result<double> {
             RZ_RETURN_IF_ERROR(fill());
-            runtime::Batch b;
             const auto t0 = Clock::now();
-            for (int start = 0; start < o.n_prompt; start += o.batch) {
-                b.clear();
-                const int end = std::min(o.n_prompt, start + o.batch);
-                for (int i = start; i < end; ++i) b.add(prompt[static_cast<size_t>(i)], o.n_depth + i, 0, i == o.n_prompt - 1);
-                RZ_RETURN_IF_ERROR(ctx->decode(b));
-            }
+            RZ_RETURN_IF_ERROR(decode_tokens(prompt, o.n_depth));
             const double t_prefill = seconds_since(t0);
-            RZ_ASSIGN_OR_RETURN(const int32_t first, greedy_token(*ctx, b.size() - 1));
+            // The logits row of the last decode call's last token (rows are per call).
+            RZ_ASSIGN_OR_RETURN(const int32_t first, greedy_token(*ctx, static_cast<size_t>((o.n_prompt - 1) % o.batch)));
             (void)first;
             const double t_first = seconds_since(t0);
             if (++calls > o.repeat.warmup) measuring = true;
