@@ -6,9 +6,9 @@
 //         token from its logits (ms), measured in the same runs as ppN.
 //   tgN   text generation: N tokens decoded one at a time from an empty cache, each fed back (greedy);
 //         sample = N / wall time (tok/s).
-//   With n_depth D > 0 (llama-bench's -d) every run first fills the cache with D random tokens (not timed), and the
-//   tests, named "ppN @ dD", "ttftN @ dD", "tgN @ dD", run at positions D.. (prompt processing and generation
-//   with a long context already in the cache).
+//   With n_depth D > 0 (llama-bench's -d) every run starts with D random tokens in the cache (decoded once, then
+//   each run's own tokens cut off again; not timed), and the tests, named "ppN @ dD", "ttftN @ dD", "tgN @ dD",
+//   run at positions D.. (prompt processing and generation with a long context already in the cache).
 // Each is repeated under RepeatOptions (warm-up discarded, CV stopping). Peak RSS is the process's.
 //   Classical APR models: predict1 (single-sample latency, ms per prediction, and predictions/s) and
 //   predictB (batch of B samples through predict_batch; predictions/s).
