@@ -62,10 +62,12 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (o.n_depth < 0) return invalid_argument("bench: --n-depth must be >= 0");
     // Bounded like Context's own limit (2^24 positions), in 64 bits so that no sum overflows.
     constexpr int64_t kMaxCtx = int64_t{1} << 24;
-    const int64_t ctx_needed = std::max<int64_t>({int64_t{o.n_depth} + o.n_prompt, int64_t{o.n_depth} + o.n_gen + 1, 16});
+    const int64_t depth64 = o.n_depth;
+    const int64_t ctx_needed = std::max<int64_t>({depth64 + o.n_prompt, depth64 + o.n_gen + 1, 16});
     if (ctx_needed > kMaxCtx)
-        return invalid_argument(fmt::format("bench: --n-depth {} with -p {} / -n {} needs a context of {} tokens (at most {})", o.n_depth, o.n_prompt,
-                                            o.n_gen, ctx_needed, kMaxCtx));
+        return invalid_argument(fmt::format("bench: --n-depth {} with -p {} / -n {} needs a context of {} tokens "
+                                            "(at most {})",
+                                            o.n_depth, o.n_prompt, o.n_gen, ctx_needed, kMaxCtx));
     if (o.model.empty() == o.synthetic.empty()) return invalid_argument("bench: give either MODEL or --synthetic SHAPE:TYPE");
 
     Report rep;
@@ -157,20 +159,22 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
             RZ_RETURN_IF_ERROR(decode_tokens(prompt, o.n_depth));
             const double t_prefill = seconds_since(t0);
             // The logits row of the last decode call's last token (rows are per call).
-            RZ_ASSIGN_OR_RETURN(const int32_t first, greedy_token(*ctx, static_cast<size_t>((o.n_prompt - 1) % o.batch)));
+            const auto last = static_cast<size_t>((o.n_prompt - 1) % o.batch);
+            RZ_ASSIGN_OR_RETURN(const int32_t first, greedy_token(*ctx, last));
             (void)first;
             const double t_first = seconds_since(t0);
             if (++calls > o.repeat.warmup) measuring = true;
             if (measuring) ttft.push_back(t_first * 1000.0);
             return o.n_prompt / std::max(t_prefill, 1e-9);
         };
-        RZ_ASSIGN_OR_RETURN(auto r,
-                            repeat_until_stable(labelled(o.repeat, o.log, fmt::format("pp{}{}", o.n_prompt, at_depth), "tok/s"), measure));
-        Record pp{.test = fmt::format("pp{}{}", o.n_prompt, at_depth), .runtime = "realizar", .kind = "internal", .params = params};
+        const std::string pp_name = fmt::format("pp{}{}", o.n_prompt, at_depth);
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, pp_name, "tok/s"), measure));
+        Record pp{.test = pp_name, .runtime = "realizar", .kind = "internal", .params = params};
         pp.metrics["tokens_per_second"] = metric_from(r);
         pp.peak_rss_bytes = peak_rss_bytes();
         rep.results.push_back(pp);
-        Record tt{.test = fmt::format("ttft{}{}", o.n_prompt, at_depth), .runtime = "realizar", .kind = "internal", .params = params};
+        Record tt{.test = fmt::format("ttft{}{}", o.n_prompt, at_depth), .runtime = "realizar", .kind = "internal",
+                  .params = params};
         RepeatResult tr = r;
         tr.values = ttft;
         tr.summary = summarize(ttft);
@@ -194,8 +198,9 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
             }
             return o.n_gen / std::max(seconds_since(t0), 1e-9);
         };
-        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, fmt::format("tg{}{}", o.n_gen, at_depth), "tok/s"), measure));
-        Record tg{.test = fmt::format("tg{}{}", o.n_gen, at_depth), .runtime = "realizar", .kind = "internal", .params = params};
+        const std::string tg_name = fmt::format("tg{}{}", o.n_gen, at_depth);
+        RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, tg_name, "tok/s"), measure));
+        Record tg{.test = tg_name, .runtime = "realizar", .kind = "internal", .params = params};
         tg.metrics["tokens_per_second"] = metric_from(r);
         tg.peak_rss_bytes = peak_rss_bytes();
         rep.results.push_back(tg);

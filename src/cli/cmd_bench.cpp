@@ -81,7 +81,8 @@ int run_bench(const BenchCli& c) {
     if (c.ignore_eos && c.url.empty()) return usage_error("--ignore-eos needs --url (the local tg test never stops at end-of-text)");
     if (!c.url.empty()) {
         if (!c.model.empty() || !c.synthetic.empty()) return usage_error("give MODEL/--synthetic or --url, not both");
-        if (c.n_depth != 0) return usage_error("--n-depth is for MODEL / --synthetic (a server's context is its requests' prompts)");
+        if (c.n_depth != 0)
+            return usage_error("--n-depth is for MODEL / --synthetic (a server's context is its requests' prompts)");
         bench::HttpBenchOptions h;
         h.url = c.url;
         auto api = bench::parse_api(c.api);
@@ -182,7 +183,8 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("-p,--n-prompt", c->n_prompt, "Prompt tokens of the pp/ttft tests (0 skips)")->capture_default_str();
     cmd->add_option_function<int>("-n,--n-gen", [c](int v) { c->n_gen = v, c->n_given = true; },
                                   "Generated tokens of the tg test (default 128; 0 skips); with --url: max tokens per request (default 64)");
-    cmd->add_option("-d,--n-depth", c->n_depth, "Tokens already in the cache when each pp/ttft/tg run starts (llama-bench's -d; untimed)")
+    cmd->add_option("-d,--n-depth", c->n_depth,
+                    "Tokens already in the cache when each pp/ttft/tg run starts (llama-bench's -d; untimed)")
         ->capture_default_str();
     cmd->add_option("-t,--threads", c->threads, "Compute threads (0 = physical cores)")->capture_default_str();
     add_gpu_options(cmd, c->n_gpu_layers);

@@ -128,7 +128,8 @@ json bench_report(const std::string& args, const std::string& out, const std::ve
     }
     expect_valid(*j);
     EXPECT_EQ((*j)["results"].size(), tests.size());
-    for (size_t i = 0; i < tests.size() && i < (*j)["results"].size(); ++i) EXPECT_EQ((*j)["results"][i]["test"], tests[i]) << i;
+    for (size_t i = 0; i < tests.size() && i < (*j)["results"].size(); ++i)
+        EXPECT_EQ((*j)["results"][i]["test"], tests[i]) << i;
     return *j;
 }
 
@@ -136,8 +137,9 @@ json bench_report(const std::string& args, const std::string& out, const std::ve
 
 TEST(BenchCli, InternalBenchOnStories260K) {
     TempDir d;
-    const json j = bench_report(kStories + " -p 32 -n 16 --threads 1 --warmup 1 --max-runs 5 --md " + (d / "r.md") + " --svg " + (d / "r.svg"),
-                                d / "r.json", {"pp32", "ttft32", "tg16"});
+    const std::string extra = " --md " + (d / "r.md") + " --svg " + (d / "r.svg");
+    const json j = bench_report(kStories + " -p 32 -n 16 --threads 1 --warmup 1 --max-runs 5" + extra, d / "r.json",
+                                {"pp32", "ttft32", "tg16"});
     if (HasFailure()) return;
     for (int i : {0, 2}) {
         const json& t = j["results"][i]["tokens_per_second"];

@@ -77,8 +77,9 @@ __global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __res
     // K and V rows k0 .. k0 + 31 are contiguous in the cache: 16-byte slices (NS a thread), zeros past kmax. The
     // next step's slices are loaded into registers while this step computes, so a step no longer waits a whole
     // L2 / HBM round trip before its products (a 512-token prompt after 2000 cached tokens walks ~70 steps a block;
-    // H200, tinyllama pp512 after 2000 / 4000 cached tokens: Q4_K_M 51.6-52.2k / 35.6-35.7k tok/s vs 49.5k / 33.3-33.4k,
-    // Q8_0 53.3-53.7k / 36.4k vs 50.1-50.9k / 34.0-34.1k; HD 64 now 128 registers (8 bytes spilled), HD 128 168).
+    // H200, tinyllama pp512 after 2000 / 4000 cached tokens: Q4_K_M 51.6-52.2k / 35.6-35.7k tok/s vs 49.5k /
+    // 33.3-33.4k, Q8_0 53.3-53.7k / 36.4k vs 50.1-50.9k / 34.0-34.1k; HD 64 now 128 registers (8 bytes spilled), HD
+    // 128 168).
     constexpr int NS = kKeys * HD / 8 / (32 * kWarps);
     static_assert(NS * 32 * kWarps == kKeys * HD / 8, "whole slices per thread");
     uint4 kr[NS], vr[NS];
