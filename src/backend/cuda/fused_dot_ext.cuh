@@ -158,6 +158,14 @@ __device__ __forceinline__ int iq4_codes(unsigned q) {
     return static_cast<int>((lo & ~mask) | (hi & mask));
 }
 
+// An IQ4_XS block's 8-byte header h = {half d; uint16 scales_h; scales_l[4]} (one 64-bit load): d, and the signed
+// 6-bit scale of sub-block s (nibble s % 2 of scales_l[s / 2] | bits 2 s of scales_h << 4, minus 32). The one-token,
+// rows and tensor-core IQ4_XS decoders read their headers through these.
+__device__ __forceinline__ float iq4xs_d(const uint2& h) { return __half2float(__ushort_as_half(static_cast<unsigned short>(h.x & 0xFFFFu))); }
+__device__ __forceinline__ int iq4xs_scale(const uint2& h, int s) {
+    return static_cast<int>(((h.y >> (4 * s)) & 0xFu) | (((h.x >> (16 + 2 * s)) & 3u) << 4)) - 32;
+}
+
 // IQ4_XS: 136-byte blocks {half d; uint16 scales_h; scales_l[4]; qs[128]} (8-byte aligned): sub-block s (32
 // elements) has its own 16 qs bytes 16 s .. (low nibbles elements 0..15, high nibbles 16..31) and a 6-bit scale
 // (nibble s % 2 of scales_l[s / 2] | bits 2 s of scales_h << 4, minus 32): value d sc kIQ4NLValues[q]. 8 lanes per
@@ -190,8 +198,8 @@ __device__ __forceinline__ void dot_iq4_xs(const uint8_t* const (&rows)[R], int 
                 sum = __dp4a(iq4_codes<false>(q[i]), xa[i], sum);
                 sum = __dp4a(iq4_codes<true>(q[i]), xb[i], sum);
             }
-            const int ls = static_cast<int>(((h[r].y >> (4 * s)) & 0xFu) | (((h[r].x >> (16 + 2 * s)) & 3u) << 4)) - 32;
-            const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(h[r].x & 0xFFFFu)));
+            const int ls = iq4xs_scale(h[r], s);
+            const float d = iq4xs_d(h[r]);
             acc[r] += d * xd * static_cast<float>(ls * sum);
         }
     }

@@ -98,8 +98,8 @@ __device__ __forceinline__ void dott_iq4_xs(const uint8_t* const (&rows)[R], int
             const unsigned q[4] = {qa.x, qa.y, qb.x, qb.y};
 #pragma unroll
             for (int i = 0; i < 4; ++i) v[r][i] = iq4_codes<false>(q[i]), v[r][4 + i] = iq4_codes<true>(q[i]);
-            const int ls = static_cast<int>(((h.y >> (4 * s)) & 0xFu) | (((h.x >> (16 + 2 * s)) & 3u) << 4)) - 32;
-            ds[r] = __half2float(__ushort_as_half(static_cast<unsigned short>(h.x & 0xFFFFu))) * static_cast<float>(ls);
+            const int ls = iq4xs_scale(h, s);
+            ds[r] = iq4xs_d(h) * static_cast<float>(ls);
         }
         tokens_dot32<R, T>(x, sbi, ds, v, acc);
     }

@@ -82,13 +82,11 @@ __device__ __forceinline__ void mma_iq4_xs(const uint8_t* lo, const uint8_t* hi,
         const uint8_t* bl = lo + static_cast<size_t>(b) * 136;
         const uint8_t* bh = hi + static_cast<size_t>(b) * 136;
         const uint2 hl = ld_u64(bl), hh = ld_u64(bh);
-        const float dl = __half2float(__ushort_as_half(static_cast<unsigned short>(hl.x & 0xFFFFu)));
-        const float dh = __half2float(__ushort_as_half(static_cast<unsigned short>(hh.x & 0xFFFFu)));
+        const float dl = iq4xs_d(hl), dh = iq4xs_d(hh);
 #pragma unroll
         for (int s = 0; s < 8; ++s) {
             const uint2 wl = ld_u64(bl + 8 + 16 * s + 8 * (L.q & 1)), wh = ld_u64(bh + 8 + 16 * s + 8 * (L.q & 1));
-            const int sl = static_cast<int>(((hl.y >> (4 * s)) & 0xFu) | (((hl.x >> (16 + 2 * s)) & 3u) << 4)) - 32;
-            const int sc = static_cast<int>(((hh.y >> (4 * s)) & 0xFu) | (((hh.x >> (16 + 2 * s)) & 3u) << 4)) - 32;
+            const int sl = iq4xs_scale(hl, s), sc = iq4xs_scale(hh, s);
             mma32_tokens<S>(static_cast<unsigned>(iq4_codes<false>(wl.x >> sh)), static_cast<unsigned>(iq4_codes<false>(wh.x >> sh)),
                             static_cast<unsigned>(iq4_codes<false>(wl.y >> sh)), static_cast<unsigned>(iq4_codes<false>(wh.y >> sh)), 8 * b + s,
                             dl * static_cast<float>(sl), dh * static_cast<float>(sc), 0.0f, 0.0f, x, L, acc);
@@ -197,7 +195,7 @@ __device__ __forceinline__ bool mma_tile_ext(int t, const uint8_t* lo, const uin
 }
 
 // The tile's partial sums (acc[n] in the c0..c3 layout of token tile n) over this warp's share [k0, k1) of the rows'
-// nb blocks (super-blocks; 32-element blocks for those types) for a launch of mma type set EXT (mma_ext in
+// nb blocks (super-blocks; 32-element blocks for those types) for a launch of mma type set EXT (rows_ext of mma_mask in
 // decode_rows.cu): Q4_K, Q5_K and Q6_K always, Q8_0 in set 8 only (above 8 tokens), this file's types by set.
 template <int S, int EXT>
 __device__ __forceinline__ void mma_tile(int t, const uint8_t* lo, const uint8_t* hi, int nb, int k0, int k1, const XQT& x, const MmaLane& L,
