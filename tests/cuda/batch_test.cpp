@@ -115,6 +115,8 @@ struct AttnCase {
     int swa = 0;
 };
 
+double g_rows_tc_err = 0.0;  // largest error of the tensor-core decode-rows kernel's f32 outputs so far
+
 // rows: the decode-step kernel (rz::cuda::attention_decode_rows: every row its own query over its cached
 // positions) instead of attention_prefill.
 void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows = false) {
@@ -148,7 +150,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
     ASSERT_TRUE(upload(dt.p, tiles.data(), 4 * tiles.size()).ok());
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
     if (rows) {
-        const size_t nsc = rz::cuda::attention_decode_rows_scratch(n, c.n_head, c.hd);
+        const size_t nsc = rz::cuda::attention_decode_rows_scratch(n, c.n_head, c.n_head_kv, c.hd, c.n_ctx);
         DevBuf dsc(sizeof(float) * nsc);
         ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), n,
                                                     scale, c.swa, dsc.f(), nsc, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, Q));
@@ -166,9 +168,11 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
         ASSERT_TRUE(download(out32.data(), dout.p, 4 * out32.size()).ok());
     }
     const int G = c.n_head / c.n_head_kv;
-    // The tensor-core kernel rounds q (scores up to ~sum|q k|/sqrt(hd) ~ 10 here) and P to f16: ~2^-11 relative.
+    // The tensor-core prefill kernel rounds q (scores up to ~sum|q k|/sqrt(hd) ~ 10 here) and P to f16: ~2^-11
+    // relative. The decode-rows one splits both into two f16 parts: float precision, like the CUDA-core kernels.
     const bool tc = !rows && f16_out && attention_tensor_cores(f16_cache, false, c.hd);
     auto tol = [&](double o) { return tc ? 1e-2 : (f16_out ? std::fabs(o) / 2048 : 0.0) + 1e-5; };
+    const bool rows_tc = rows && rz::cuda::attention_decode_rows_tc(f16_cache, c.n_head, c.n_head_kv, c.hd);
     for (int i = 0; i < n; ++i)
         for (int h = 0; h < c.n_head; ++h) {
             const size_t base = (static_cast<size_t>(c.seq[i]) * c.n_head_kv + h / G) * c.n_ctx * c.hd;
@@ -189,6 +193,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
                 const size_t at = static_cast<size_t>(i) * Q + h * c.hd + e;
                 const double got = f16_out ? fp16_to_fp32(out16[at]) : out32[at];
                 ASSERT_NEAR(got, o, tol(o)) << "row " << i << " head " << h << " dim " << e;
+                if (rows_tc && !f16_out) g_rows_tc_err = std::max(g_rows_tc_err, std::fabs(got - o));
             }
         }
 }
@@ -288,8 +293,27 @@ TEST(CudaBatchKernels, RopeStoreRowsMatchesRopeThenStore) {
 // cached positions, whatever the other rows), head sizes with and without the 16-byte value loop, windows, and
 // long contexts that take several splits per (row, head) with partials combined by the last split, and real models'
 // head groupings.
+// Grouped heads over an f16 cache take the tensor-core kernel (attention_rows_tc.cu): run everything with it (default
+// splits; then few splits of up to 512 positions, so that each warp walks several key tiles), and with the CUDA-core
+// kernel only (RZ_CUDA_ROWS_TC=0).
+void decode_rows_cases();
 TEST(CudaBatchKernels, DecodeRowsAttentionMatchesFloat64) {
     if (!have_device()) GTEST_SKIP() << "no CUDA device";
+    const std::vector<std::vector<std::pair<const char*, const char*>>> configs = {
+        {}, {{"RZ_CUDA_ROWS_TC_BPS", "1"}, {"RZ_CUDA_ROWS_TC_MIN", "512"}}, {{"RZ_CUDA_ROWS_TC", "0"}}};
+    for (const auto& env : configs) {
+        std::string name = env.empty() ? "defaults" : "";
+        for (const auto& [k, v] : env) setenv(k, v, 1), name += std::string(k) + "=" + v + " ";
+        SCOPED_TRACE(name);
+        g_rows_tc_err = 0.0;
+        decode_rows_cases();
+        std::printf("[attention] decode rows, %s: tensor-core kernel's largest f32 error %.3g\n", name.c_str(), g_rows_tc_err);
+        for (const auto& kv : env) unsetenv(kv.first);
+        if (HasFatalFailure()) return;
+    }
+}
+
+void decode_rows_cases() {
     AttnCase c{8, 2, 64, 96, 3, {}, {}};
     for (int i = 0; i < 20; ++i) c.seq.push_back(1), c.pos.push_back(3 * i);
     c.seq.insert(c.seq.end(), {2, 0, 2, 0}), c.pos.insert(c.pos.end(), {95, 10, 3, 0});
@@ -327,6 +351,10 @@ TEST(CudaBatchKernels, DecodeRowsAttentionMatchesFloat64) {
     check_attention(l3, true, true, true);
     l3.swa = 200;
     check_attention(l3, true, false, true);
+    // A serving step: 24 tinyllama rows at up to 1500 positions (few splits per row: several key tiles per warp).
+    AttnCase srv{32, 4, 64, 1600, 24, {}, {}};
+    for (int i = 0; i < 24; ++i) srv.seq.push_back(i), srv.pos.push_back(1500 - 61 * i);
+    check_attention(srv, true, false, true);
     // Shapes it refuses (more than 1024 row-heads): nothing launched, false.
     EXPECT_FALSE(rz::cuda::attention_decode_rows(nullptr, 0, nullptr, nullptr, true, 64, 8, 64, 96, nullptr, nullptr, 17, 1.0f, 0, nullptr, 0,
                                                  nullptr, nullptr, 0));

@@ -39,7 +39,7 @@ Status GpuContext::batch_alloc() {
     RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
     RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
     if (decode_rows_) {
-        bdec_floats_ = cuda::attention_decode_rows_scratch(kDecodeRowsMax, p.n_head, p.head_dim);
+        bdec_floats_ = cuda::attention_decode_rows_scratch(kDecodeRowsMax, p.n_head, p.n_head_kv, p.head_dim, n_ctx_);
         RZ_ASSIGN_OR_RETURN(bdec_, dev_floats(bdec_floats_, "batched decode attention partials"));
     }
     if (pos_embd_) {
