@@ -39,7 +39,9 @@ Status GpuContext::batch_alloc() {
     RZ_ASSIGN_OR_RETURN(bqkv_, dev_floats(C * (Q + 2 * KV), "batched q|k|v"));
     RZ_ASSIGN_OR_RETURN(bgu_, dev_floats(C * 2 * F, "batched gate|up"));
     if (decode_rows_) {
-        bdec_floats_ = cuda::attention_decode_rows_scratch(kDecodeRowsMax, p.n_head, p.n_head_kv, p.head_dim, n_ctx_);
+        // A decode step holds a token of each of at most n_seq_ sequences (a batch of more rows fails the scratch
+        // check and takes the prefill attention). The partials grow with n_ctx_ (at most 512 positions a split).
+        bdec_floats_ = cuda::attention_decode_rows_scratch(std::min(kDecodeRowsMax, n_seq_), p.n_head, p.n_head_kv, p.head_dim, n_ctx_);
         RZ_ASSIGN_OR_RETURN(bdec_, dev_floats(bdec_floats_, "batched decode attention partials"));
     }
     if (pos_embd_) {
