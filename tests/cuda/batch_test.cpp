@@ -150,7 +150,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
     ASSERT_TRUE(upload(dt.p, tiles.data(), 4 * tiles.size()).ok());
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
     if (rows) {
-        const size_t nsc = rz::cuda::attention_decode_rows_scratch(n, c.n_head, c.n_head_kv, c.hd, c.n_ctx);
+        const size_t nsc = rz::cuda::attention_decode_rows_scratch(n, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx);
         DevBuf dsc(sizeof(float) * nsc);
         ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), n,
                                                     scale, c.swa, dsc.f(), nsc, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, Q));
@@ -307,7 +307,8 @@ TEST(CudaBatchKernels, DecodeRowsAttentionMatchesFloat64) {
         SCOPED_TRACE(name);
         g_rows_tc_err = 0.0;
         decode_rows_cases();
-        std::printf("[attention] decode rows, %s: tensor-core kernel's largest f32 error %.3g\n", name.c_str(), g_rows_tc_err);
+        std::printf("[attention] decode rows, %s: tensor-core kernel's largest f32 error %.3g\n", name.c_str(),
+                    g_rows_tc_err);
         for (const auto& kv : env) unsetenv(kv.first);
         if (HasFatalFailure()) return;
     }

@@ -459,16 +459,19 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
     launch_split(p, f16, early, n_head * p.s_max, scores_smem);
 }
 
-size_t attention_decode_rows_scratch(int m_max, int n_head, int n_head_kv, int hd, int n_ctx) {
+size_t attention_decode_rows_scratch(int m_max, bool f16, int n_head, int n_head_kv, int hd, int n_ctx) {
     size_t most = 0;
     for (int m = 1; m <= m_max; ++m) {
         most = std::max(most, static_cast<size_t>(m) * n_head * rows_s_max(m, n_head) * (hd + 2));
-        if (rows_tc_takes(true, n_head, n_head_kv, hd)) most = std::max(most, rows_tc_scratch(m, n_head, n_head_kv, hd, n_ctx));
+        if (rows_tc_takes(f16, n_head, n_head_kv, hd))
+            most = std::max(most, rows_tc_scratch(m, n_head, n_head_kv, hd, n_ctx));
     }
     return most;
 }
 
-bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd) { return rows_tc_takes(f16, n_head, n_head_kv, hd); }
+bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd) {
+    return rows_tc_takes(f16, n_head, n_head_kv, hd);
+}
 
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
@@ -476,7 +479,8 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
     if (m <= 0) return false;
     // Grouped query heads over an f16 cache: the tensor-core kernel (attention_rows_tc.cu).
     if (rows_tc_takes(f16, n_head, n_head_kv, hd) &&
-        rows_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, m, scale, n_swa, scratch, scratch_floats, out32, out16, ldo))
+        rows_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, m, scale, n_swa, scratch, scratch_floats, out32,
+                out16, ldo))
         return true;
     if (hd > kAttnThreads || m * n_head > 1024) return false;
     const int s_max = rows_s_max(m, n_head);

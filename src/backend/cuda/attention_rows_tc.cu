@@ -274,9 +274,10 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
 template <int HD>
 int occupancy() {
     static const int n = [] {
-        (void)cudaFuncSetAttribute(rows_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(sizeof(Smem<HD>)));
+        const int smem = static_cast<int>(sizeof(Smem<HD>));
+        (void)cudaFuncSetAttribute(rows_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         int b = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, rows_tc_kernel<HD>, 32 * kWarps, sizeof(Smem<HD>)) != cudaSuccess)
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, rows_tc_kernel<HD>, 32 * kWarps, smem) != cudaSuccess)
             (void)cudaGetLastError(), b = 1;
         return std::max(1, b);
     }();
@@ -311,7 +312,8 @@ void launch_hd(const Params& p, int grid) {
 }  // namespace
 
 bool rows_tc_takes(bool f16, int n_head, int n_head_kv, int hd) {
-    if (env_int("RZ_CUDA_ROWS_TC", 1) == 0 || !f16 || (hd != 64 && hd != 128) || n_head_kv <= 0 || n_head % n_head_kv != 0) return false;
+    if (env_int("RZ_CUDA_ROWS_TC", 1) == 0 || !f16 || (hd != 64 && hd != 128)) return false;
+    if (n_head_kv <= 0 || n_head % n_head_kv != 0) return false;
     const int G = n_head / n_head_kv;
     return G >= 2 && G <= kHeads;
 }
@@ -320,9 +322,11 @@ size_t rows_tc_scratch(int m, int n_head, int n_head_kv, int hd, int n_ctx) {
     return static_cast<size_t>(m) * n_head * splits(m, n_head_kv, hd, n_ctx) * (hd + 2);
 }
 
-bool rows_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-             const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats, float* out32, void* out16, int ldo) {
-    if (m <= 0 || m * n_head_kv > 1024 || rows_tc_scratch(m, n_head, n_head_kv, hd, n_ctx) > scratch_floats) return false;
+bool rows_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx,
+             const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch,
+             size_t scratch_floats, float* out32, void* out16, int ldo) {
+    if (m <= 0 || m * n_head_kv > 1024) return false;
+    if (rows_tc_scratch(m, n_head, n_head_kv, hd, n_ctx) > scratch_floats) return false;
     Params p{};
     p.q = q, p.kc = static_cast<const __half*>(kc), p.vc = static_cast<const __half*>(vc), p.seq = seq, p.pos = pos;
     p.scratch = scratch, p.out32 = out32, p.out16 = static_cast<__half*>(out16);

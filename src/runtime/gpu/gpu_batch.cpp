@@ -41,7 +41,8 @@ Status GpuContext::batch_alloc() {
     if (decode_rows_) {
         // A decode step holds a token of each of at most n_seq_ sequences (a batch of more rows fails the scratch
         // check and takes the prefill attention). The partials grow with n_ctx_ (at most 512 positions a split).
-        bdec_floats_ = cuda::attention_decode_rows_scratch(std::min(kDecodeRowsMax, n_seq_), p.n_head, p.n_head_kv, p.head_dim, n_ctx_);
+        const int m_max = std::min(kDecodeRowsMax, n_seq_);
+        bdec_floats_ = cuda::attention_decode_rows_scratch(m_max, kv_f16_, p.n_head, p.n_head_kv, p.head_dim, n_ctx_);
         RZ_ASSIGN_OR_RETURN(bdec_, dev_floats(bdec_floats_, "batched decode attention partials"));
     }
     if (pos_embd_) {

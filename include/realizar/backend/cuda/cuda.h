@@ -169,8 +169,9 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
 // attention_decode_rows_scratch(m_max, ...) floats for any m <= m_max. False, with nothing launched, for shapes
 // it does not take (m * n_head > 1024, head_dim > 256, more than 8192 positions per split); then use the
 // batched prefill attention. Shapes where attention_decode_rows_tc() holds take a tensor-core kernel instead (a
-// block per kv head's group of query heads; q and the softmax weights rounded to f16, f32 accumulation).
-size_t attention_decode_rows_scratch(int m_max, int n_head, int n_head_kv, int hd, int n_ctx);
+// block per kv head's group of query heads; q and the softmax weights as f16 high and low parts, f32
+// accumulation: float precision). f16: the cache type (the tensor-core kernel's partials grow with n_ctx).
+size_t attention_decode_rows_scratch(int m_max, bool f16, int n_head, int n_head_kv, int hd, int n_ctx);
 bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd);
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
