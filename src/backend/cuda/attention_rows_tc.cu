@@ -117,6 +117,18 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
         }
         cp_async_commit();
     };
+    // Tile j of src, in the warp's buffer b once arrived; the warp's next tile (j + kWarps) is requested into the
+    // other buffer first.
+    auto tile_ready = [&](const __half* src, int j, int b) -> const __half* {
+        if (j + kWarps < nt) {
+            load_tile(src, j + kWarps, sm.kv[warp][b ^ 1]);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncwarp();
+        return sm.kv[warp][b];
+    };
     if (warp < nt) load_tile(K, warp, sm.kv[warp][0]);
     const float* qr = p.q + static_cast<size_t>(row) * p.ldq + static_cast<size_t>(g) * G * HD;
     for (int e = tid; e < kHeads * HD; e += 32 * kWarps) {
@@ -136,14 +148,7 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
     // Scores: S^T of tile j stored column-major into s[head][key].
     int b = 0;
     for (int j = warp; j < nt; j += kWarps, b ^= 1) {
-        if (j + kWarps < nt) {
-            load_tile(K, j + kWarps, sm.kv[warp][b ^ 1]);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncwarp();
-        const __half* kt = sm.kv[warp][b];
+        const __half* kt = tile_ready(K, j, b);
         // The high and low parts into two accumulators (two independent chains of products), added at the end.
         wmma::fragment<wmma::accumulator, 32, 8, 16, float> acc, accl;
         wmma::fill_fragment(acc, 0.0f);
@@ -187,14 +192,7 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
     for (int f = 0; f < HD / 32; ++f) wmma::fill_fragment(o[f], 0.0f), wmma::fill_fragment(ol[f], 0.0f);
     b = 0;
     for (int j = warp; j < nt; j += kWarps, b ^= 1) {
-        if (j + kWarps < nt) {
-            load_tile(V, j + kWarps, sm.kv[warp][b ^ 1]);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncwarp();
-        const __half* vt = sm.kv[warp][b];
+        const __half* vt = tile_ready(V, j, b);
 #pragma unroll
         for (int kk = 0; kk < kKeys; kk += 16) {
             wmma::fragment<wmma::matrix_b, 32, 8, 16, __half, wmma::col_major> pf, pfl;  // P^T [16 keys x 8]
