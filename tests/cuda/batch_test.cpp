@@ -352,6 +352,12 @@ void decode_rows_cases() {
     check_attention(l3, true, true, true);
     l3.swa = 200;
     check_attention(l3, true, false, true);
+    // Groups of 2 (the fewest the tensor-core kernel takes: 6 zero columns) and of 8 at head_dim 128 (llama-3-70b's
+    // 64 / 8 heads).
+    AttnCase g2{4, 2, 64, 700, 2, {0, 1}, {650, 200}};
+    check_attention(g2, true, false, true);
+    AttnCase g8{64, 8, 128, 600, 2, {1, 0}, {599, 130}};
+    check_attention(g8, true, true, true);
     // A serving step: 24 tinyllama rows at up to 1500 positions (few splits per row: several key tiles per warp).
     AttnCase srv{32, 4, 64, 1600, 24, {}, {}};
     for (int i = 0; i < 24; ++i) srv.seq.push_back(i), srv.pos.push_back(1500 - 61 * i);
