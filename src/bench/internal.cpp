@@ -60,6 +60,9 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (o.batch < 1) return invalid_argument("bench: --batch must be >= 1");
     if (o.threads < 0) return invalid_argument("bench: --threads must be >= 0");
     if (o.n_depth < 0) return invalid_argument("bench: --n-depth must be >= 0");
+    // As many sequences as a server's slots (serve --parallel).
+    if (o.n_seq < 1 || o.n_seq > 256) return invalid_argument(fmt::format("bench: --n-seq must be in [1, 256], got {}", o.n_seq));
+    if (o.n_seq > 1 && o.n_gen == 0) return invalid_argument("bench: --n-seq applies to the tg test: give -n > 0");
     // Bounded like Context's own limit (2^24 positions), in 64 bits so that no sum overflows.
     constexpr int64_t kMaxCtx = int64_t{1} << 24;
     const int64_t depth64 = o.n_depth;
@@ -107,7 +110,8 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
 
     runtime::ContextOptions co;
     co.n_ctx = static_cast<int>(ctx_needed);
-    co.n_batch = std::max(o.batch, 1);
+    co.n_batch = std::max(o.batch, o.n_seq);  // a tg step holds a token of each sequence
+    co.n_seq_max = o.n_seq;
     co.n_threads = o.threads;
     co.n_gpu_layers = o.n_gpu_layers;
     RZ_ASSIGN_OR_RETURN(auto ctx, runtime::Context::create(model, co));
@@ -121,6 +125,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     // reports still compare).
     const std::string at_depth = o.n_depth > 0 ? fmt::format(" @ d{}", o.n_depth) : "";
     if (o.n_depth > 0) rep.options["n_depth"] = o.n_depth, params["n_depth"] = o.n_depth;
+    if (o.n_seq > 1) rep.options["n_seq"] = o.n_seq;
 
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<int32_t> tok_dist(0, info.n_vocab - 1);
@@ -145,6 +150,21 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         if (o.n_depth > 0 && ctx->seq_len(0) >= o.n_depth) return ctx->seq_truncate(0, o.n_depth);
         ctx->seq_clear(0);
         return decode_tokens(depth, 0);
+    };
+    // The same for sequences 1..n_seq-1 of the tg test: sequence 0's depth tokens copied (the attention reads each
+    // sequence's own cache either way), later cut back like sequence 0's.
+    auto fill_all = [&]() -> Status {
+        RZ_RETURN_IF_ERROR(fill());
+        for (int s = 1; s < o.n_seq; ++s) {
+            if (o.n_depth > 0 && ctx->seq_len(s) >= o.n_depth) {
+                RZ_RETURN_IF_ERROR(ctx->seq_truncate(s, o.n_depth));
+            } else if (o.n_depth > 0) {
+                RZ_RETURN_IF_ERROR(ctx->seq_copy(0, s));
+            } else {
+                ctx->seq_clear(s);
+            }
+        }
+        return Status::Ok();
     };
 
     if (o.n_prompt > 0) {
@@ -185,22 +205,28 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     }
     if (o.n_gen > 0) {
         const int32_t start_tok = tok_dist(rng);
+        // Each step one decode call with the next token of every sequence (greedy, fed back).
         auto measure = [&]() -> Result<double> {
-            RZ_RETURN_IF_ERROR(fill());
+            RZ_RETURN_IF_ERROR(fill_all());
             runtime::Batch b;
-            int32_t tok = start_tok;
+            std::vector<int32_t> tok(static_cast<size_t>(o.n_seq), start_tok);
             const auto t0 = Clock::now();
             for (int i = 0; i < o.n_gen; ++i) {
                 b.clear();
-                b.add(tok, o.n_depth + i, 0, true);
+                for (int s = 0; s < o.n_seq; ++s) b.add(tok[static_cast<size_t>(s)], o.n_depth + i, s, true);
                 RZ_RETURN_IF_ERROR(ctx->decode(b));
-                RZ_ASSIGN_OR_RETURN(tok, greedy_token(*ctx, 0));
+                for (int s = 0; s < o.n_seq; ++s) {
+                    RZ_ASSIGN_OR_RETURN(tok[static_cast<size_t>(s)], greedy_token(*ctx, static_cast<size_t>(s)));
+                }
             }
-            return o.n_gen / std::max(seconds_since(t0), 1e-9);
+            return static_cast<double>(o.n_seq) * o.n_gen / std::max(seconds_since(t0), 1e-9);
         };
-        const std::string tg_name = fmt::format("tg{}{}", o.n_gen, at_depth);
+        const std::string tg_name =
+            o.n_seq > 1 ? fmt::format("tg{} x{}{}", o.n_gen, o.n_seq, at_depth) : fmt::format("tg{}{}", o.n_gen, at_depth);
+        nlohmann::json tg_params = params;
+        if (o.n_seq > 1) tg_params["n_seq"] = o.n_seq;
         RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, tg_name, "tok/s"), measure));
-        Record tg{.test = tg_name, .runtime = "realizar", .kind = "internal", .params = params};
+        Record tg{.test = tg_name, .runtime = "realizar", .kind = "internal", .params = tg_params};
         tg.metrics["tokens_per_second"] = metric_from(r);
         tg.peak_rss_bytes = peak_rss_bytes();
         rep.results.push_back(tg);

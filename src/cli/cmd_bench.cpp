@@ -16,7 +16,7 @@ namespace {
 
 struct BenchCli {
     std::string model, synthetic, format = "text", output, json_out, md_out, svg_out;
-    int n_prompt = 512, n_gen = 128, n_depth = 0, threads = 0, batch = 512;
+    int n_prompt = 512, n_gen = 128, n_depth = 0, n_seq = 1, threads = 0, batch = 512;
     int n_gpu_layers = 0;
     int warmup = 1, min_runs = 3, max_runs = 10;
     std::string cv = "5%";
@@ -83,6 +83,7 @@ int run_bench(const BenchCli& c) {
         if (!c.model.empty() || !c.synthetic.empty()) return usage_error("give MODEL/--synthetic or --url, not both");
         if (c.n_depth != 0)
             return usage_error("--n-depth is for MODEL / --synthetic (a server's context is its requests' prompts)");
+        if (c.n_seq != 1) return usage_error("--n-seq is for MODEL / --synthetic (a server's load: --concurrency)");
         bench::HttpBenchOptions h;
         h.url = c.url;
         auto api = bench::parse_api(c.api);
@@ -109,6 +110,7 @@ int run_bench(const BenchCli& c) {
         return usage_error("give MODEL, --synthetic SHAPE:TYPE or --url URL (see realizar bench --help)");
     } else if (!c.model.empty() && bench::is_classical_model(c.model)) {
         if (c.n_depth != 0) return usage_error("--n-depth is for language models, not a classical APR model");
+        if (c.n_seq != 1) return usage_error("--n-seq is for language models, not a classical APR model");
         bench::ClassicalBenchOptions co;
         co.model = c.model;
         co.batch = c.batch_opt && c.batch_opt->count() ? c.batch : 64;  // samples per predict_batch call
@@ -122,6 +124,7 @@ int run_bench(const BenchCli& c) {
         lo.n_prompt = c.n_prompt;
         lo.n_gen = c.n_gen;
         lo.n_depth = c.n_depth;
+        lo.n_seq = c.n_seq;
         lo.threads = c.threads;
         lo.n_gpu_layers = c.n_gpu_layers;
         lo.batch = c.batch;
@@ -185,6 +188,10 @@ Runner add_bench_command(CLI::App& app) {
                                   "Generated tokens of the tg test (default 128; 0 skips); with --url: max tokens per request (default 64)");
     cmd->add_option("-d,--n-depth", c->n_depth,
                     "Tokens already in the cache when each pp/ttft/tg run starts (llama-bench's -d; untimed)")
+        ->capture_default_str();
+    cmd->add_option("-s,--n-seq", c->n_seq,
+                    "Sequences generated together in the tg test, a token of each per decode call, as a server's "
+                    "continuous batching (llama-batched-bench's -npl; tok/s of all of them)")
         ->capture_default_str();
     cmd->add_option("-t,--threads", c->threads, "Compute threads (0 = physical cores)")->capture_default_str();
     add_gpu_options(cmd, c->n_gpu_layers);

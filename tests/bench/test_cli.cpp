@@ -170,6 +170,29 @@ TEST(BenchCli, InternalBenchAtDepth) {
     EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 -d 100").code, 2);
 }
 
+// -s: the tg test generates S sequences together, a token of each per decode call (a server's continuous batching),
+// each with its own depth tokens (copied from the first sequence, cut back before every later run); tok/s counts all S.
+TEST(BenchCli, InternalBenchSequencesTogether) {
+    TempDir d;
+    const json j = bench_report(kStories + " -p 0 -n 8 -s 4 -d 300 --threads 1 --warmup 1 --max-runs 3", d / "r.json",
+                                {"tg8 x4 @ d300"});
+    if (HasFailure()) return;
+    EXPECT_EQ(j["results"][0]["params"]["n_seq"], 4);
+    EXPECT_EQ(j["results"][0]["params"]["n_depth"], 300);
+    EXPECT_EQ(j["options"]["n_seq"], 4);
+    EXPECT_GT(j["results"][0]["tokens_per_second"]["median"].get<double>(), 0.0);
+    EXPECT_EQ(j["results"][0]["tokens_per_second"]["samples"], 3);
+    const json k = bench_report(kStories + " -p 8 -n 8 -s 3 --threads 1 --warmup 0 --min-runs 2 --max-runs 2", d / "k.json",
+                                {"pp8", "ttft8", "tg8 x3"});
+    if (HasFailure()) return;
+    EXPECT_FALSE(k["results"][0]["params"].contains("n_seq"));  // pp stays one sequence
+    // Usage errors: no sequence, more than a server's 256 slots, no tg test, with --url (a classical model: below).
+    EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 -s 0").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 8 -s 257").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " -p 8 -n 0 -s 2").code, 2);
+    EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 -s 2").code, 2);
+}
+
 TEST(BenchCli, ClassicalAprModel) {
     TempDir d;
     ASSERT_TRUE(rz::classical::save_classical_model(rz::classical::make_bench_spec(rz::classical::BenchModel::kIris), d / "iris.apr").ok());
@@ -185,6 +208,7 @@ TEST(BenchCli, ClassicalAprModel) {
     EXPECT_GT((*j)["results"][0]["latency_ms"]["median"].get<double>(), 0.0);
     EXPECT_EQ((*j)["results"][1]["test"], "predict64");
     EXPECT_EQ(run_cli("bench " + (d / "iris.apr") + " -d 10").code, 2);  // --n-depth is for language models
+    EXPECT_EQ(run_cli("bench " + (d / "iris.apr") + " -s 2").code, 2);   // so is --n-seq
 }
 
 TEST(BenchCli, CompareExitCodes) {

@@ -9,6 +9,9 @@
 //   With n_depth D > 0 (llama-bench's -d) every run starts with D random tokens in the cache (decoded once, then
 //   each run's own tokens cut off again; not timed), and the tests, named "ppN @ dD", "ttftN @ dD", "tgN @ dD",
 //   run at positions D.. (prompt processing and generation with a long context already in the cache).
+//   With n_seq S > 1 the tg test generates S sequences together, as a server's continuous batching does (one
+//   decode call a step with a token of each; llama-batched-bench's -npl): "tgN xS", sample = S N / wall time,
+//   each sequence with its own D depth tokens (a copy of the first's: seq_copy, untimed).
 // Each is repeated under RepeatOptions (warm-up discarded, CV stopping). Peak RSS is the process's.
 //   Classical APR models: predict1 (single-sample latency, ms per prediction, and predictions/s) and
 //   predictB (batch of B samples through predict_batch; predictions/s).
@@ -27,6 +30,7 @@ struct LlmBenchOptions {
     int n_prompt = 512;     // 0 skips pp/ttft
     int n_gen = 128;        // 0 skips tg
     int n_depth = 0;        // tokens already in the cache when each test starts (0: an empty cache)
+    int n_seq = 1;          // sequences generated together in the tg test (1..256)
     int threads = 0;        // 0 = physical cores
     int batch = 512;        // prompt tokens per decode() call
     int n_gpu_layers = 0;   // CUDA backend: the first N layers on the device (-1: all)
