@@ -61,7 +61,8 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     if (o.threads < 0) return invalid_argument("bench: --threads must be >= 0");
     if (o.n_depth < 0) return invalid_argument("bench: --n-depth must be >= 0");
     // As many sequences as a server's slots (serve --parallel).
-    if (o.n_seq < 1 || o.n_seq > 256) return invalid_argument(fmt::format("bench: --n-seq must be in [1, 256], got {}", o.n_seq));
+    if (o.n_seq < 1 || o.n_seq > 256)
+        return invalid_argument(fmt::format("bench: --n-seq must be in [1, 256], got {}", o.n_seq));
     if (o.n_seq > 1 && o.n_gen == 0) return invalid_argument("bench: --n-seq applies to the tg test: give -n > 0");
     // Bounded like Context's own limit (2^24 positions), in 64 bits so that no sum overflows.
     constexpr int64_t kMaxCtx = int64_t{1} << 24;
@@ -221,8 +222,8 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
             }
             return static_cast<double>(o.n_seq) * o.n_gen / std::max(seconds_since(t0), 1e-9);
         };
-        const std::string tg_name =
-            o.n_seq > 1 ? fmt::format("tg{} x{}{}", o.n_gen, o.n_seq, at_depth) : fmt::format("tg{}{}", o.n_gen, at_depth);
+        const std::string seqs = o.n_seq > 1 ? fmt::format(" x{}", o.n_seq) : "";
+        const std::string tg_name = fmt::format("tg{}{}{}", o.n_gen, seqs, at_depth);
         nlohmann::json tg_params = params;
         if (o.n_seq > 1) tg_params["n_seq"] = o.n_seq;
         RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, tg_name, "tok/s"), measure));

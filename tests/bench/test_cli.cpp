@@ -182,8 +182,8 @@ TEST(BenchCli, InternalBenchSequencesTogether) {
     EXPECT_EQ(j["options"]["n_seq"], 4);
     EXPECT_GT(j["results"][0]["tokens_per_second"]["median"].get<double>(), 0.0);
     EXPECT_EQ(j["results"][0]["tokens_per_second"]["samples"], 3);
-    const json k = bench_report(kStories + " -p 8 -n 8 -s 3 --threads 1 --warmup 0 --min-runs 2 --max-runs 2", d / "k.json",
-                                {"pp8", "ttft8", "tg8 x3"});
+    const std::string runs = " --threads 1 --warmup 0 --min-runs 2 --max-runs 2";
+    const json k = bench_report(kStories + " -p 8 -n 8 -s 3" + runs, d / "k.json", {"pp8", "ttft8", "tg8 x3"});
     if (HasFailure()) return;
     EXPECT_FALSE(k["results"][0]["params"].contains("n_seq"));  // pp stays one sequence
     // Usage errors: no sequence, more than a server's 256 slots, no tg test, with --url (a classical model: below).
