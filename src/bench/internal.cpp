@@ -144,26 +144,18 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     };
     std::vector<int32_t> depth(static_cast<size_t>(o.n_depth));
     for (auto& t : depth) t = tok_dist(rng);
-    // Before each run (untimed): the depth tokens in the cache and nothing after them. Only this code writes sequence
-    // 0, always starting with the depth tokens, so once they are cached a run's own tokens are cut off instead of the
-    // whole depth being decoded again (-d 4000 on a CPU: seconds a run).
-    auto fill = [&]() -> Status {
-        if (o.n_depth > 0 && ctx->seq_len(0) >= o.n_depth) return ctx->seq_truncate(0, o.n_depth);
-        ctx->seq_clear(0);
-        return decode_tokens(depth, 0);
-    };
-    // The same for sequences 1..n_seq-1 of the tg test: sequence 0's depth tokens copied (the attention reads each
-    // sequence's own cache either way), later cut back like sequence 0's.
-    auto fill_all = [&]() -> Status {
-        RZ_RETURN_IF_ERROR(fill());
-        for (int s = 1; s < o.n_seq; ++s) {
+    // Before each run (untimed): sequences 0..n_seq-1 hold the depth tokens and nothing after them. Sequence 0 decodes
+    // them, the others (the tg test's) copy sequence 0's (the attention reads each sequence's own cache either way).
+    // Only this code writes the sequences, always starting with the depth tokens, so once they are cached a run's own
+    // tokens are cut off instead of the whole depth being decoded again (-d 4000 on a CPU: seconds a run).
+    auto fill = [&](int n_seq) -> Status {
+        for (int s = 0; s < n_seq; ++s) {
             if (o.n_depth > 0 && ctx->seq_len(s) >= o.n_depth) {
                 RZ_RETURN_IF_ERROR(ctx->seq_truncate(s, o.n_depth));
-            } else if (o.n_depth > 0) {
-                RZ_RETURN_IF_ERROR(ctx->seq_copy(0, s));
-            } else {
-                ctx->seq_clear(s);
+                continue;
             }
+            ctx->seq_clear(s);
+            if (o.n_depth > 0) RZ_RETURN_IF_ERROR(s == 0 ? decode_tokens(depth, 0) : ctx->seq_copy(0, s));
         }
         return Status::Ok();
     };
@@ -175,7 +167,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         bool measuring = false;  // the warm-up runs' TTFT are discarded like their throughput
         int calls = 0;
         auto measure = [&]() -> Result<double> {
-            RZ_RETURN_IF_ERROR(fill());
+            RZ_RETURN_IF_ERROR(fill(1));
             const auto t0 = Clock::now();
             RZ_RETURN_IF_ERROR(decode_tokens(prompt, o.n_depth));
             const double t_prefill = seconds_since(t0);
@@ -208,7 +200,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         const int32_t start_tok = tok_dist(rng);
         // Each step one decode call with the next token of every sequence (greedy, fed back).
         auto measure = [&]() -> Result<double> {
-            RZ_RETURN_IF_ERROR(fill_all());
+            RZ_RETURN_IF_ERROR(fill(o.n_seq));
             runtime::Batch b;
             std::vector<int32_t> tok(static_cast<size_t>(o.n_seq), start_tok);
             const auto t0 = Clock::now();
