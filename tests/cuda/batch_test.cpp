@@ -118,11 +118,12 @@ struct AttnCase {
 double g_rows_tc_err = 0.0;  // largest error of the tensor-core decode-rows kernel's f32 outputs so far
 
 // rows: the decode-step kernel (rz::cuda::attention_decode_rows: every row its own query over its cached
-// positions) instead of attention_prefill.
-void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows = false) {
+// positions) instead of attention_prefill. split: attention_prefill gets scratch for split keys (the tensor-core
+// kernel then splits tiles too few to fill the GPU, as in GpuContext's prefill).
+void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows = false, bool split = false) {
     SCOPED_TRACE("heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + " hd " + std::to_string(c.hd) +
                  (f16_cache ? " f16 cache" : " f32 cache") + (f16_out ? " f16 out" : "") + " window " + std::to_string(c.swa) +
-                 (rows ? " decode rows" : ""));
+                 (rows ? " decode rows" : "") + (split ? " split keys" : ""));
     const int n = static_cast<int>(c.seq.size()), Q = c.n_head * c.hd, KV = c.n_head_kv * c.hd, ldq = Q + 2 * KV + 5;
     const size_t cache_n = static_cast<size_t>(c.n_seq) * c.n_head_kv * c.n_ctx * c.hd;
     auto kf = random_floats(cache_n, 11u, 2.0f), vf = random_floats(cache_n, 12u);
@@ -156,8 +157,12 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
                                                     scale, c.swa, dsc.f(), nsc, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, Q));
         ASSERT_TRUE(finish("attention test").ok());
     } else {
+        const size_t nsc = split ? size_t{16} * n * c.n_head * (c.hd + 2) : 0;  // 16 splits at most
+        DevBuf dsc(sizeof(float) * std::max<size_t>(nsc, 1));
         attention_prefill(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), dt.i(),
-                          static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, c.swa);
+                          static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, c.swa, n,
+                          split ? dsc.f() : nullptr, nsc);
+        ASSERT_TRUE(finish("attention test").ok());
     }
     ASSERT_TRUE(finish("attention test").ok());
     std::vector<float> out32(static_cast<size_t>(n) * Q);
@@ -225,6 +230,27 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
     AttnCase big = c;  // tensor cores at head_dim 128 (more shared memory than the default 48 KB)
     big.hd = 128;
     check_attention(big, true, true);
+    check_attention(big, true, true, false, true);
+    check_attention(c, true, true, false, true);
+    check_attention(mha, true, true, false, true);
+    // A short prompt after a long history (few tiles: the keys split over blocks, 4+ 64-key steps each), next to a
+    // long prompt's tiles and single tokens; groups of 8 and 7 query heads (tinyllama, qwen2.5 shapes), head_dim
+    // 64 and 128.
+    AttnCase deep{32, 4, 64, 1300, 3, {}, {}};
+    for (int i = 0; i < 21; ++i) deep.seq.push_back(2), deep.pos.push_back(1250 + i);
+    for (int i = 0; i < 9; ++i) deep.seq.push_back(0), deep.pos.push_back(i);
+    deep.seq.insert(deep.seq.end(), {1, 1}), deep.pos.insert(deep.pos.end(), {700, 1299});
+    for (int hd : {64, 128}) {
+        deep.hd = hd;
+        check_attention(deep, true, true);
+        check_attention(deep, true, true, false, true);
+        AttnCase q7 = deep;
+        q7.n_head = 14, q7.n_head_kv = 2;
+        check_attention(q7, true, true, false, true);
+    }
+    deep.hd = 64;
+    deep.swa = 300;
+    check_attention(deep, true, true, false, true);
     // Sliding windows: shorter than a key tile, spanning several, and wider than every position (no effect).
     for (int swa : {5, 40, 200}) {
         AttnCase w = c;
@@ -232,6 +258,7 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
         check_attention(w, false, false);
         check_attention(w, true, false);
         check_attention(w, true, true);  // tensor cores
+        check_attention(w, true, true, false, true);
         w.hd = 128;
         check_attention(w, true, true);
     }

@@ -72,16 +72,6 @@ struct Params {
     float scale;
 };
 
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
-    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
 template <int HD>
 __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
     using S = Smem<HD>;

@@ -39,8 +39,8 @@ template <typename C, int DL, int RW>
 __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* __restrict__ q, int ldq, const C* __restrict__ kc,
                                                                   const C* __restrict__ vc, int n_head, int n_head_kv, int hd, int n_ctx,
                                                                   const int32_t* __restrict__ seq, const int32_t* __restrict__ pos,
-                                                                  const int32_t* __restrict__ tiles, float scale, int n_swa, float* __restrict__ out32,
-                                                                  __half* __restrict__ out16) {
+                                                                  const int32_t* __restrict__ tiles, int nsub, float scale, int n_swa,
+                                                                  float* __restrict__ out32, __half* __restrict__ out16) {
     constexpr int HV = 32 * DL, KLD = HV + 4, R = kWarps * RW;
     extern __shared__ float4 smem4[];
     float* qs = reinterpret_cast<float*>(smem4);
@@ -48,8 +48,12 @@ __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* 
     float* vs = ks + kKeys * KLD;
     float* ps = vs + kKeys * HV;
     const int G = n_head / n_head_kv, GH = min(G, R), TB = R / GH;
-    const int first = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
-    const int g = blockIdx.y, h0 = blockIdx.z * GH;  // kv head; first query head (within the group) of this block
+    // Tiles built for the tensor-core kernel hold up to nsub of this kernel's: blockIdx.z = (head block, sub-tile).
+    const int sub = static_cast<int>(blockIdx.z) % nsub, first = tiles[2 * blockIdx.x] + sub * TB;
+    const int count = min(tiles[2 * blockIdx.x + 1] - sub * TB, TB);
+    if (count <= 0) return;
+    // kv head; first query head (within the group) of this block
+    const int g = blockIdx.y, h0 = static_cast<int>(blockIdx.z) / nsub * GH;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const size_t slab = static_cast<size_t>(n_ctx) * hd;
     const C* K = kc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
@@ -161,7 +165,7 @@ __global__ void __launch_bounds__(32 * kWarps) attn_prefill_kernel(const float* 
 
 template <typename C, int DL>
 void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-            const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, float* out32, void* out16) {
+            const int32_t* pos, const int32_t* tiles, int n_tiles, int tile_max, float scale, int n_swa, float* out32, void* out16) {
     constexpr int RW = rows_per_warp(DL), R = kWarps * RW;
     constexpr size_t smem = smem_bytes<DL, RW>();
     static const bool attr = [] {  // above 48 KB (head_dim > 128) the block must opt in
@@ -170,11 +174,11 @@ void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head,
         return true;
     }();
     (void)attr;
-    const int G = n_head / n_head_kv, GH = std::min(G, R);
-    const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_head_kv), static_cast<unsigned>((G + GH - 1) / GH));
+    const int G = n_head / n_head_kv, GH = std::min(G, R), TB = R / GH, nsub = (tile_max + TB - 1) / TB;
+    const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_head_kv), static_cast<unsigned>((G + GH - 1) / GH * nsub));
     attn_prefill_kernel<C, DL, RW><<<grid, 32 * kWarps, smem, detail::stream()>>>(q, ldq, static_cast<const C*>(kc), static_cast<const C*>(vc),
-                                                                                   n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, scale, n_swa, out32,
-                                                                                   static_cast<__half*>(out16));
+                                                                                   n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, nsub, scale, n_swa,
+                                                                                   out32, static_cast<__half*>(out16));
 }
 
 int dl_of(int hd) {
@@ -184,8 +188,8 @@ int dl_of(int hd) {
 
 template <typename C>
 void launch_dl(int hd, const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int n_ctx, const int32_t* seq,
-               const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, float* out32, void* out16) {
-#define RZ_ATT(D) launch<C, D>(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out32, out16)
+               const int32_t* pos, const int32_t* tiles, int n_tiles, int tile_max, float scale, int n_swa, float* out32, void* out16) {
+#define RZ_ATT(D) launch<C, D>(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, tile_max, scale, n_swa, out32, out16)
     switch (dl_of(hd)) {
         case 1: RZ_ATT(1); break;
         case 2: RZ_ATT(2); break;
@@ -197,11 +201,19 @@ void launch_dl(int hd, const float* q, int ldq, const void* kc, const void* vc, 
 #undef RZ_ATT
 }
 
-}  // namespace
-
-int tile_rows(int n_head, int n_head_kv, int hd) {
+int simt_tile_rows(int n_head, int n_head_kv, int hd) {
     const int G = n_head / n_head_kv, R = kWarps * rows_per_warp(dl_of(hd));
     return std::max(1, R / std::min(G, R));
+}
+
+}  // namespace
+
+// The tensor-core kernel's tiles at its head sizes (the CUDA-core kernel splits them into its own), else the
+// CUDA-core kernel's.
+int tile_rows(int n_head, int n_head_kv, int hd) {
+    const int G = n_head / n_head_kv, R = detail::attention_tc_rows();
+    return hd == 64 || hd == 128 ? std::max(simt_tile_rows(n_head, n_head_kv, hd), std::max(1, R / std::min(G, R)))
+                                 : simt_tile_rows(n_head, n_head_kv, hd);
 }
 
 bool attention_tensor_cores(bool f16_cache, bool out32, int hd) {
@@ -214,13 +226,15 @@ bool attention_tensor_cores(bool f16_cache, bool out32, int hd) {
 
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                        const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16,
-                       int n_swa) {
+                       int n_swa, int n, float* scratch, size_t scratch_floats) {
     if (n_tiles <= 0) return;
     if (out16 && attention_tensor_cores(f16, out32 != nullptr, hd) &&
-        detail::attention_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out16))
+        detail::attention_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, tiles, n_tiles, n, scale, n_swa, out16, n > 0 ? scratch : nullptr,
+                             scratch_floats))
         return;
-    if (f16) launch_dl<__half>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out32, out16);
-    else launch_dl<float>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out32, out16);
+    const int tm = tile_rows(n_head, n_head_kv, hd);
+    if (f16) launch_dl<__half>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, tm, scale, n_swa, out32, out16);
+    else launch_dl<float>(hd, q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, tm, scale, n_swa, out32, out16);
 }
 
 }  // namespace rz::cuda::batch

@@ -1,201 +1,321 @@
-// Tensor-core variant of the prefill attention (batch_attention.cu has the layout and the tiling): for an f16
-// cache whose output feeds f16 GEMMs, S = Q K^T and P V run as 16x16x16 f16 WMMA products with f32
-// accumulation; the online softmax and the rescaling of the output stay in f32 on the CUDA cores. Same blocks as
-// the SIMT kernel: 32 (token, query head) rows of one tile and one kv head, 4 warps, 32 keys per step.
+// Tensor-core prefill attention (flash-attention 2 layout) for an f16 cache whose output feeds f16 GEMMs, head_dim
+// 64 or 128. A block of kW warps takes one tile of consecutive batch rows of one sequence and one kv head: up to
+// 16 kW (token, query head) rows that share every K / V tile it loads, 16 rows a warp (an m16n8k16 row block).
+//
+// Why this layout: a block of 32 rows (4 tokens x 8 heads for tinyllama) with the scores and P V staged in shared
+// memory walked the whole cache once per 4 tokens with 5 barriers a 32-key step; a 512-token prompt after 4000 cached
+// tokens took 2.6x an empty cache's time. Here each warp keeps its scores, probabilities and output in registers
+// (the accumulator layout of S is the A-operand layout of P), one barrier a 64-key step, the next K / V tile in
+// flight (cp.async, double-buffered) while this one computes, and 64 rows a block read each key. H200, tinyllama
+// Q4_K_M, `realizar bench --gpu`, the same call: pp512 after 4000 cached tokens 74.6-79.2k tok/s (was 35.6-35.8k),
+// after 2000 88.0-89.3k (52.1-52.3k), empty cache 108-117k (92.9-95.4k); pp4000 91.6k (54.2k).
+//
+// Few tiles (a short prompt after a long history: 30 tokens are 4 tiles x 4 kv heads) would leave most SMs idle
+// while each block walks thousands of keys: the keys are then split over gridDim.z blocks, each writing its
+// unnormalised output, max and sum to scratch, and a combine kernel merges them (flash-decoding).
+//
+// Precision as the kernel it replaces: q (pre-scaled, log2 domain) and P rounded to f16, f32 accumulation and
+// softmax.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-#include <mma.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "backend/cuda/batch_common.cuh"
 
 namespace rz::cuda::batch::detail {
 namespace {
 
-namespace wmma = nvcuda::wmma;
+using rz::cuda::detail::cp_async16;
+using rz::cuda::detail::cp_async_commit;
+using rz::cuda::detail::cp_async_wait;
 
-constexpr int kR = 32;     // rows per block
-constexpr int kKeys = 32;  // keys per step
-constexpr int kWarps = 4;
-constexpr int kRw = kR / kWarps;
+constexpr int kW = 4;          // warps a block
+constexpr int kRB = 16 * kW;   // rows a block
+constexpr int kKT = 64;        // keys a step
+constexpr int kMinSteps = 4;   // a split walks at least this many 64-key steps
+constexpr int kMaxSplits = 16;
+constexpr float kLog2e = 1.4426950408889634f;
 
 template <int HD>
 struct Smem {
-    static constexpr int HL = HD + 8;     // f16 row stride (a multiple of 8, staggers banks)
-    static constexpr int SL = kKeys + 4;  // f32 score row stride
-    static constexpr int PL = kKeys + 8;  // f16 P row stride
-    static constexpr int OL = HD + 4;     // f32 P.V row stride
-    __half q[kR * HL];
-    __half k[kKeys * HL];
-    __half v[kKeys * HL];
-    float s[kR * SL];
-    __half p[kR * PL];
-    float pv[kR * OL];
+    static constexpr int HL = HD + 8;  // f16 row stride: 16-byte rows of an 8x8 ldmatrix land in distinct banks
+    __half q[kRB * HL];
+    __half k[2][kKT * HL];
+    __half v[2][kKT * HL];
+};
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cast<unsigned>(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void ldsm_x4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(smem_addr(p)));
+}
+// D [16 x 8] += A [16 x 16] B [16 x 8], f16 inputs, f32 accumulators (PTX fragment layouts: lane = 4 g + t holds
+// A rows g / g + 8, columns 2t, 2t + 1 (+ 8); B rows 2t, 2t + 1 (+ 8), column g; D rows g / g + 8, columns 2t, 2t + 1).
+__device__ __forceinline__ void mma16816(float* d, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned pack_h2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const unsigned*>(&h);
+}
+
+struct Params {
+    const float* q;
+    const __half* kc;
+    const __half* vc;
+    const int32_t* seq;
+    const int32_t* pos;
+    const int32_t* tiles;
+    __half* out16;
+    float* part;  // splits > 1: [split][n][n_head][HD] unnormalised outputs, then [split][n][n_head][2] (max, sum)
+    int ldq, n, n_head, n_head_kv, n_ctx, n_swa, zh;  // zh: blocks of query heads a kv head (groups wider than kRB)
+    float scale;  // softmax scale times log2(e): the scores are in the log2 domain (exp2)
 };
 
 template <int HD>
-__global__ void __launch_bounds__(32 * kWarps) attn_tc_kernel(const float* __restrict__ q, int ldq, const __half* __restrict__ kc,
-                                                             const __half* __restrict__ vc, int n_head, int n_head_kv, int n_ctx,
-                                                             const int32_t* __restrict__ seq, const int32_t* __restrict__ pos,
-                                                             const int32_t* __restrict__ tiles, float scale, int n_swa, __half* __restrict__ out16) {
+__global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
     using S = Smem<HD>;
-    constexpr int DL = HD / 32;
-    extern __shared__ __align__(128) unsigned char smem_raw[];  // WMMA pointers must be 32-byte aligned
+    constexpr int HL = S::HL, NQ = HD / 16, NO = HD / 8;  // q fragments (16 dims each); output fragments (8 dims)
+    constexpr int NC = kKT * HD / 8 / (32 * kW);          // 16-byte chunks a thread loads of each K / V tile
+    extern __shared__ __align__(128) unsigned char smem_raw[];
     S& sm = *reinterpret_cast<S*>(smem_raw);
-    const int G = n_head / n_head_kv, GH = min(G, kR), TB = kR / GH;
-    const int first = tiles[2 * blockIdx.x], count = tiles[2 * blockIdx.x + 1];
-    const int g = blockIdx.y, h0 = blockIdx.z * GH;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const size_t slab = static_cast<size_t>(n_ctx) * HD;
-    const __half* K = kc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
-    const __half* V = vc + (static_cast<size_t>(seq[first]) * n_head_kv + g) * slab;
-    const int kmax = pos[first + count - 1];
-    const int klo = n_swa > 0 ? max(0, pos[first] - n_swa + 1) / kKeys * kKeys : 0;  // sliding window: tiles below it skipped
+    const int G = p.n_head / p.n_head_kv, GH = min(G, kRB), TB = kRB / GH;
+    const int first = p.tiles[2 * blockIdx.x], count = p.tiles[2 * blockIdx.x + 1];
+    const int kvh = blockIdx.y / p.zh, h0 = (blockIdx.y % p.zh) * GH;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gq = lane >> 2, tq = lane & 3;
+    const size_t slab = static_cast<size_t>(p.n_ctx) * HD;
+    const __half* K = p.kc + (static_cast<size_t>(p.seq[first]) * p.n_head_kv + kvh) * slab;
+    const __half* V = p.vc + (static_cast<size_t>(p.seq[first]) * p.n_head_kv + kvh) * slab;
+    const int kmax = p.pos[first + count - 1], pmin = p.pos[first];  // positions are consecutive within a tile
+    const int klo = p.n_swa > 0 ? max(0, pmin - p.n_swa + 1) / kKT * kKT : 0;
+    // This block's split of the key steps.
+    const int steps = (kmax - klo) / kKT + 1, ns = gridDim.z;
+    const int per = max((steps + ns - 1) / ns, kMinSteps), s0 = blockIdx.z * per, s1 = min(steps, s0 + per);
 
-    for (int e = tid; e < kR * HD; e += blockDim.x) {
+    // Row r of the block = (token first + r / GH, query head kvh * G + h0 + r % GH); -1: no such row.
+    auto row_pos = [&](int r) {
+        const int tl = r / GH, hi = h0 + r % GH;
+        return r < TB * GH && tl < count && hi < G ? p.pos[first + tl] : -1;
+    };
+    auto row_out = [&](int r) {  // index of the row's (token, head) in [n][n_head]
+        return static_cast<size_t>(first + r / GH) * p.n_head + kvh * G + h0 + r % GH;
+    };
+    const int r0 = warp * 16 + gq, rp0 = row_pos(r0), rp1 = row_pos(r0 + 8);
+
+    auto load_tile = [&](int step, int buf) {
+        const int k0 = klo + step * kKT;
+#pragma unroll
+        for (int i = 0; i < NC; ++i) {
+            const int e = tid + i * 32 * kW, t = e / (HD / 8), c = (e % (HD / 8)) * 8;
+            const bool ok = k0 + t <= kmax;  // zeros past the last key: p = 0 times stale NaN would be NaN
+            const size_t at = ok ? static_cast<size_t>(k0 + t) * HD + c : 0;
+            cp_async16(sm.k[buf] + t * HL + c, K + at, ok);
+            cp_async16(sm.v[buf] + t * HL + c, V + at, ok);
+        }
+        cp_async_commit();
+    };
+    if (s0 < s1) load_tile(s0, 0);
+
+    for (int e = tid; e < kRB * HD; e += 32 * kW) {
         const int r = e / HD, d = e % HD, tl = r / GH, hi = h0 + r % GH;
         const bool ok = r < TB * GH && tl < count && hi < G;
-        sm.q[r * S::HL + d] = __float2half_rn(ok ? q[static_cast<size_t>(first + tl) * ldq + (g * G + hi) * HD + d] * scale : 0.0f);
+        sm.q[r * HL + d] = __float2half_rn(ok ? p.q[static_cast<size_t>(first + tl) * p.ldq + (kvh * G + hi) * HD + d] * p.scale : 0.0f);
     }
-    int rpos[kRw];
+    __syncthreads();
+    unsigned qf[NQ][4];  // this warp's 16 q rows as A fragments
+    {
+        const int mi = lane >> 3, rr = lane & 7;  // ldmatrix: lanes 8 mi .. 8 mi + 7 address matrix mi's rows
 #pragma unroll
-    for (int j = 0; j < kRw; ++j) {
-        const int r = warp * kRw + j, tl = r / GH, hi = h0 + r % GH;
-        rpos[j] = r < TB * GH && tl < count && hi < G ? pos[first + tl] : -1;
+        for (int kq = 0; kq < NQ; ++kq)
+            ldsm_x4(qf[kq][0], qf[kq][1], qf[kq][2], qf[kq][3], sm.q + (warp * 16 + rr + 8 * (mi & 1)) * HL + kq * 16 + 8 * (mi >> 1));
     }
-    float m[kRw], l[kRw], o[kRw][DL];
-#pragma unroll
-    for (int j = 0; j < kRw; ++j) {
-        m[j] = -INFINITY, l[j] = 0.0f;
-#pragma unroll
-        for (int i = 0; i < DL; ++i) o[j][i] = 0.0f;
-    }
-    const int rt = warp >> 1, ct = warp & 1;  // this warp's 16x16 block of S
 
-    // K and V rows k0 .. k0 + 31 are contiguous in the cache: 16-byte slices (NS a thread), zeros past kmax. The
-    // next step's slices are loaded into registers while this step computes, so a step no longer waits a whole
-    // L2 / HBM round trip before its products (a 512-token prompt after 2000 cached tokens walks ~70 steps a block;
-    // H200, tinyllama pp512 after 2000 / 4000 cached tokens: Q4_K_M 51.6-52.2k / 35.6-35.7k tok/s vs 49.5k /
-    // 33.3-33.4k, Q8_0 53.3-53.7k / 36.4k vs 50.1-50.9k / 34.0-34.1k; HD 64 now 128 registers (8 bytes spilled), HD
-    // 128 168).
-    constexpr int NS = kKeys * HD / 8 / (32 * kWarps);
-    static_assert(NS * 32 * kWarps == kKeys * HD / 8, "whole slices per thread");
-    uint4 kr[NS], vr[NS];
-    auto load_kv = [&](int k0) {
+    float o[NO][4];
 #pragma unroll
-        for (int i = 0; i < NS; ++i) {
-            const int e = tid + i * 32 * kWarps, t = e / (HD / 8), c = (e % (HD / 8)) * 8, key = k0 + t;
-            kr[i] = vr[i] = make_uint4(0u, 0u, 0u, 0u);
-            if (key <= kmax) {
-                kr[i] = *reinterpret_cast<const uint4*>(K + static_cast<size_t>(key) * HD + c);
-                vr[i] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(key) * HD + c);
+    for (int j = 0; j < NO; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    // Rows gq, gq + 8: running max; this lane's partial sums.
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    // Warp-uniform: the mma, ldmatrix and shuffles below need every lane (a one-token tile at G = 4 has 4 rows of 16).
+    const bool live = __any_sync(0xFFFFFFFFu, rp0 >= 0 || rp1 >= 0);
+
+    for (int st = s0; st < s1; ++st) {
+        const int buf = (st - s0) & 1, k0 = klo + st * kKT;
+        cp_async_wait<0>();
+        __syncthreads();  // the tile has arrived for every thread; the other buffer's readers are done
+        if (st + 1 < s1) load_tile(st + 1, buf ^ 1);
+        if (!live) continue;
+        const __half* ks = sm.k[buf];
+        const __half* vs = sm.v[buf];
+        // S [16 x 64] = Q K^T: 8 fragments of 8 keys; K rows read with ldmatrix are B's columns.
+        float s[kKT / 8][4];
+#pragma unroll
+        for (int j = 0; j < kKT / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kKT / 8; ++j) {
+#pragma unroll
+            for (int kq = 0; kq < NQ; kq += 2) {  // one x4 load: dims 16 kq .. 16 kq + 31 of keys 8 j .. 8 j + 7
+                unsigned b0, b1, b2, b3;
+                ldsm_x4(b0, b1, b2, b3, ks + (8 * j + (lane & 7)) * HL + kq * 16 + 8 * (lane >> 3));
+                mma16816(s[j], qf[kq], b0, b1);
+                mma16816(s[j], qf[kq + 1], b2, b3);
             }
         }
-    };
-    load_kv(klo);
-    for (int k0 = klo; k0 <= kmax; k0 += kKeys) {
-        __syncthreads();  // previous step consumed (first time: q stored)
+        // Causal (and window) mask where the step reaches past the first row's position.
+        if (k0 + kKT - 1 > pmin || p.n_swa > 0) {
 #pragma unroll
-        for (int i = 0; i < NS; ++i) {
-            const int e = tid + i * 32 * kWarps, t = e / (HD / 8), c = (e % (HD / 8)) * 8;
-            *reinterpret_cast<uint4*>(sm.k + t * S::HL + c) = kr[i];
-            *reinterpret_cast<uint4*>(sm.v + t * S::HL + c) = vr[i];
+            for (int j = 0; j < kKT / 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int key = k0 + 8 * j + 2 * tq + (e & 1), rp = e < 2 ? rp0 : rp1;
+                    if (key > rp || (p.n_swa > 0 && key <= rp - p.n_swa)) s[j][e] = -INFINITY;
+                }
         }
-        __syncthreads();
-        if (k0 + kKeys <= kmax) load_kv(k0 + kKeys);
-        {  // S[16 rt.., 16 ct..] = Q K^T (K^T read as a column-major view of the K rows)
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
+        float mx0 = m0, mx1 = m1;
 #pragma unroll
-            for (int kk = 0; kk < HD; kk += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-                wmma::load_matrix_sync(a, sm.q + 16 * rt * S::HL + kk, S::HL);
-                wmma::load_matrix_sync(b, sm.k + 16 * ct * S::HL + kk, S::HL);
-                wmma::mma_sync(acc, a, b, acc);
+        for (int j = 0; j < kKT / 8; ++j) mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1])), mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
+#pragma unroll
+        for (int x = 1; x <= 2; x <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xFFFFFFFFu, mx0, x));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xFFFFFFFFu, mx1, x));
+        }
+        // A row with no visible key yet keeps max -inf: its probabilities are 0 and nothing is rescaled.
+        const float b0 = mx0 == -INFINITY ? 0.0f : mx0, b1 = mx1 == -INFINITY ? 0.0f : mx1;
+        const float c0 = exp2f(m0 - b0), c1 = exp2f(m1 - b1);  // exp2(-inf) = 0: nothing to rescale yet
+        m0 = mx0, m1 = mx1;
+        l0 *= c0, l1 *= c1;
+#pragma unroll
+        for (int j = 0; j < NO; ++j) o[j][0] *= c0, o[j][1] *= c0, o[j][2] *= c1, o[j][3] *= c1;
+        unsigned pa[kKT / 16][4];  // P as A fragments: S's accumulator layout is A's layout, 16 keys a fragment
+#pragma unroll
+        for (int j = 0; j < kKT / 8; ++j) {
+            const float p0 = exp2f(s[j][0] - b0), p1 = exp2f(s[j][1] - b0), p2 = exp2f(s[j][2] - b1), p3 = exp2f(s[j][3] - b1);
+            l0 += p0 + p1, l1 += p2 + p3;
+            pa[j >> 1][(j & 1) * 2] = pack_h2(p0, p1);
+            pa[j >> 1][(j & 1) * 2 + 1] = pack_h2(p2, p3);
+        }
+        // O [16 x HD] += P [16 x 64] V [64 x HD]: V rows read transposed (ldmatrix .trans) are B's columns.
+#pragma unroll
+        for (int kk = 0; kk < kKT / 16; ++kk) {
+#pragma unroll
+            for (int j = 0; j < NO; j += 2) {  // keys 16 kk .. 16 kk + 15 of dims 8 j .. 8 j + 15
+                unsigned v0, v1, v2, v3;
+                ldsm_x4_t(v0, v1, v2, v3, vs + (16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1)) * HL + 8 * j + 8 * (lane >> 4));
+                mma16816(o[j], pa[kk], v0, v1);
+                mma16816(o[j + 1], pa[kk], v2, v3);
             }
-            wmma::store_matrix_sync(sm.s + 16 * rt * S::SL + 16 * ct, acc, S::SL, wmma::mem_row_major);
-        }
-        __syncthreads();
-        // Online softmax of this warp's rows (lane = key); P to shared memory in f16.
-        const int key = k0 + lane;
-        float corr[kRw];
-#pragma unroll
-        for (int j = 0; j < kRw; ++j) {
-            const int r = warp * kRw + j;
-            float sc = key > rpos[j] || (n_swa > 0 && key <= rpos[j] - n_swa) ? -INFINITY : sm.s[r * S::SL + lane];
-            float mx = sc;
-#pragma unroll
-            for (int s = 16; s > 0; s >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, s));
-            const float mn = fmaxf(m[j], mx);
-            const float p = mn == -INFINITY ? 0.0f : expf(sc - mn);
-            corr[j] = m[j] == -INFINITY ? 0.0f : expf(m[j] - mn);
-            float sum = p;
-#pragma unroll
-            for (int s = 16; s > 0; s >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, s);
-            l[j] = l[j] * corr[j] + sum;
-            m[j] = mn;
-            sm.p[r * S::PL + lane] = __float2half_rn(p);
-        }
-        __syncthreads();
-        // PV [32 x HD] = P [32 x 32] V [32 x HD]: 2 x HD/16 blocks of 16x16 over the 4 warps.
-        for (int blk = warp; blk < 2 * (HD / 16); blk += kWarps) {
-            const int br = blk / (HD / 16), bc = blk % (HD / 16);
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-            for (int kk = 0; kk < kKeys; kk += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
-                wmma::load_matrix_sync(a, sm.p + 16 * br * S::PL + kk, S::PL);
-                wmma::load_matrix_sync(b, sm.v + kk * S::HL + 16 * bc, S::HL);
-                wmma::mma_sync(acc, a, b, acc);
-            }
-            wmma::store_matrix_sync(sm.pv + 16 * br * S::OL + 16 * bc, acc, S::OL, wmma::mem_row_major);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int j = 0; j < kRw; ++j) {
-            const int r = warp * kRw + j;
-#pragma unroll
-            for (int i = 0; i < DL; ++i) o[j][i] = o[j][i] * corr[j] + sm.pv[r * S::OL + lane + 32 * i];
         }
     }
-    const size_t ldo = static_cast<size_t>(n_head) * HD;
 #pragma unroll
-    for (int j = 0; j < kRw; ++j) {
-        if (rpos[j] < 0) continue;
-        const int r = warp * kRw + j, tl = r / GH, h = g * G + h0 + r % GH;
-        const float inv = 1.0f / l[j];
+    for (int x = 1; x <= 2; x <<= 1) {
+        l0 += __shfl_xor_sync(0xFFFFFFFFu, l0, x);
+        l1 += __shfl_xor_sync(0xFFFFFFFFu, l1, x);
+    }
+    if (gridDim.z == 1) {
+        const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
 #pragma unroll
-        for (int i = 0; i < DL; ++i)
-            out16[static_cast<size_t>(first + tl) * ldo + static_cast<size_t>(h) * HD + lane + 32 * i] = __float2half_rn(o[j][i] * inv);
+        for (int j = 0; j < NO; ++j) {
+            const int d = 8 * j + 2 * tq;
+            if (rp0 >= 0) *reinterpret_cast<__half2*>(p.out16 + row_out(r0) * HD + d) = __floats2half2_rn(o[j][0] * i0, o[j][1] * i0);
+            if (rp1 >= 0) *reinterpret_cast<__half2*>(p.out16 + row_out(r0 + 8) * HD + d) = __floats2half2_rn(o[j][2] * i1, o[j][3] * i1);
+        }
+        return;
+    }
+    // A split's partial: unnormalised output, max and sum of each row (max -inf, sum 0: no key of this split).
+    const size_t rows = static_cast<size_t>(p.n) * p.n_head, sp = blockIdx.z * rows;
+    float* po = p.part + sp * HD;
+    float* pml = p.part + static_cast<size_t>(gridDim.z) * rows * HD + 2 * sp;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        if ((h ? rp1 : rp0) < 0) continue;
+        const size_t ro = row_out(r0 + 8 * h);
+#pragma unroll
+        for (int j = 0; j < NO; ++j) *reinterpret_cast<float2*>(po + ro * HD + 8 * j + 2 * tq) = make_float2(o[j][2 * h], o[j][2 * h + 1]);
+        if (tq == 0) *reinterpret_cast<float2*>(pml + 2 * ro) = make_float2(h ? m1 : m0, h ? l1 : l0);
     }
 }
 
+// out[row] = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M), M = max_s m_s; a block per (token, head) row.
 template <int HD>
-void launch(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int n_ctx, const int32_t* seq, const int32_t* pos,
-            const int32_t* tiles, int n_tiles, float scale, int n_swa, void* out16) {
-    constexpr size_t smem = sizeof(Smem<HD>);
-    static const bool attr = [] {
-        if (smem > 48 * 1024) (void)cudaFuncSetAttribute(attn_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-        return true;
+__global__ void __launch_bounds__(HD) attn_fa_combine(const float* __restrict__ part, int ns, int rows, __half* __restrict__ out16) {
+    const int r = blockIdx.x, d = threadIdx.x;
+    const float* ml = part + static_cast<size_t>(ns) * rows * HD;
+    float M = -INFINITY;
+    for (int s = 0; s < ns; ++s) M = fmaxf(M, ml[2 * (static_cast<size_t>(s) * rows + r)]);
+    float acc = 0.0f, sum = 0.0f;
+    for (int s = 0; s < ns; ++s) {
+        const float m = ml[2 * (static_cast<size_t>(s) * rows + r)];
+        if (m == -INFINITY) continue;  // this split saw no key of the row (its output was not written)
+        const float w = exp2f(m - M);
+        sum += w * ml[2 * (static_cast<size_t>(s) * rows + r) + 1];
+        acc += w * part[(static_cast<size_t>(s) * rows + r) * HD + d];
+    }
+    out16[static_cast<size_t>(r) * HD + d] = __float2half_rn(sum > 0.0f ? acc / sum : 0.0f);
+}
+
+int sm_count() {
+    static const int n = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 1;
+        return std::max(v, 1);
     }();
-    (void)attr;
-    const int G = n_head / n_head_kv, GH = std::min(G, kR);
-    const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_head_kv), static_cast<unsigned>((G + GH - 1) / GH));
-    attn_tc_kernel<HD><<<grid, 32 * kWarps, smem, stream()>>>(q, ldq, static_cast<const __half*>(kc), static_cast<const __half*>(vc), n_head, n_head_kv,
-                                                              n_ctx, seq, pos, tiles, scale, n_swa, static_cast<__half*>(out16));
+    return n;
+}
+
+template <int HD>
+void launch(const Params& base, int n_tiles, size_t part_floats) {
+    constexpr size_t smem = sizeof(Smem<HD>);
+    static const int per_sm = [] {
+        (void)cudaFuncSetAttribute(attn_fa_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        int b = 0;
+        (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_fa_kernel<HD>, 32 * kW, smem);
+        return std::max(b, 1);
+    }();
+    Params p = base;
+    const int G = p.n_head / p.n_head_kv;
+    p.zh = (G + std::min(G, kRB) - 1) / std::min(G, kRB);
+    const int blocks = n_tiles * p.n_head_kv * p.zh, wave = sm_count() * per_sm;
+    // Splits only where fewer blocks than half the SMs would walk the keys (H200, tinyllama Q4_K_M, splits to fill a
+    // wave vs none: pp32 after 4000 cached tokens 12.9k vs 8.5k tok/s, pp128 after 2000 36.7-37.1k vs 34.1k; but
+    // pp512 after 4000 70.7-72.2k vs 79.0-79.2k and on an empty cache 108.6-109.1k vs 115.8-117.0k: 256 blocks
+    // for 3 x 132 slots, the partials and the combine cost more than the fuller wave gains), and only as many as the
+    // scratch holds.
+    static const int max_splits = [] {  // RZ_CUDA_FA_SPLITS: at most this many (1: never split), for comparisons
+        const char* e = std::getenv("RZ_CUDA_FA_SPLITS");
+        return e ? std::clamp(std::atoi(e), 1, kMaxSplits) : kMaxSplits;
+    }();
+    int ns = 2 * blocks > sm_count() ? 1 : std::min(max_splits, (wave + blocks - 1) / blocks);
+    const size_t per_split = static_cast<size_t>(p.n) * p.n_head * (HD + 2);
+    if (!p.part) ns = 1;
+    else ns = static_cast<int>(std::min<size_t>(static_cast<size_t>(ns), part_floats / per_split));
+    ns = std::max(ns, 1);
+    const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(p.n_head_kv * p.zh), static_cast<unsigned>(ns));
+    attn_fa_kernel<HD><<<grid, 32 * kW, smem, stream()>>>(p);
+    if (ns > 1) attn_fa_combine<HD><<<static_cast<unsigned>(p.n * p.n_head), HD, 0, stream()>>>(p.part, ns, p.n * p.n_head, p.out16);
 }
 
 }  // namespace
 
+int attention_tc_rows() { return kRB; }
+
 bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, void* out16) {
-    if (hd == 64) launch<64>(q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out16);
-    else if (hd == 128) launch<128>(q, ldq, kc, vc, n_head, n_head_kv, n_ctx, seq, pos, tiles, n_tiles, scale, n_swa, out16);
+                  const int32_t* pos, const int32_t* tiles, int n_tiles, int n, float scale, int n_swa, void* out16, float* scratch,
+                  size_t scratch_floats) {
+    Params p{q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), seq, pos, tiles, static_cast<__half*>(out16), scratch,
+             ldq, n, n_head, n_head_kv, n_ctx, n_swa, 1, scale * kLog2e};
+    if (hd == 64) launch<64>(p, n_tiles, scratch_floats);
+    else if (hd == 128) launch<128>(p, n_tiles, scratch_floats);
     else return false;
     return true;
 }

@@ -31,10 +31,12 @@ constexpr int kMmvTokens = 8;
 void mmv(DType t, const void* W, size_t rb, int rows, int cols, const void* X, bool f16x, int n, float beta, float* Y, int ldy);
 
 // Tensor-core prefill attention (batch_attention_tc.cu) for an f16 cache and f16 output, head_dim 64 or 128;
-// false (nothing launched) for other head sizes. Tiles of at most 32 / min(G, 32) rows.
+// false (nothing launched) for other head sizes. Tiles of at most attention_tc_rows() / min(G, that) rows. With
+// scratch (scratch_floats floats; n = the batch's rows) the keys of few tiles are split over several blocks.
+int attention_tc_rows();
 bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
-                  const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, int n_swa, void* out16);
-
+                  const int32_t* pos, const int32_t* tiles, int n_tiles, int n, float scale, int n_swa, void* out16, float* scratch,
+                  size_t scratch_floats);
 
 // 6-bit scale and min of sub-block s (0..7) of a Q4_K / Q5_K block from its 12 scale bytes q.
 __device__ __forceinline__ void k_scale_min(const uint8_t* q, int s, float& sc, float& m) {

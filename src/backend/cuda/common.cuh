@@ -160,6 +160,17 @@ __device__ __forceinline__ void pdl_sync(int early) {
     pdl_wait();
     if (!early) pdl_launch_dependents();
 }
+// 16-byte asynchronous copy global -> shared (sm_80+); ok = false writes 16 zero bytes instead (src is not read).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+// Wait until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
 // Prefetch [p, p + bytes) into L2, spread over the block's threads (128-byte lines).
 __device__ __forceinline__ void prefetch_l2(const uint8_t* p, size_t bytes) {
     for (size_t o = static_cast<size_t>(threadIdx.x) * 128; o < bytes; o += static_cast<size_t>(blockDim.x) * 128)

@@ -207,7 +207,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                                                                  static_cast<int>(Q));
             if (!decode_rows)
                 cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
-                                      a.first, a.second, p.n_swa);
+                                      a.first, a.second, p.n_swa, m, static_cast<float*>(bscratch_), bscratch_bytes_ / sizeof(float));
             RZ_RETURN_IF_ERROR(lin(L.o, m, 1.0f, bx_, E));  // x += o(att)
             cb::add_bias_rows(bx_, E, m, E, static_cast<const float*>(L.ob.data));
             if (!par) {

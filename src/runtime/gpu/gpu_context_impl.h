@@ -213,7 +213,7 @@ private:
     int batch_chunk_ = 512;
     int mmv_max_ = 8;  // up to this many tokens a matrix runs as a multi-vector mat-vec (faster below 8 on H200), not a GEMM
     cuda::batch::GemmMode gemm_mode_ = cuda::batch::GemmMode::kAuto;
-    void* bscratch_ = nullptr;  // weight rows converted for the GEMM, <= 64 MiB
+    void* bscratch_ = nullptr;  // weight rows converted for the GEMM, <= 64 MiB; the prefill attention's split partials
     size_t bscratch_bytes_ = 0;
     // [chunk, E] residual, [chunk, q|k|v], [chunk, gate|up], GEMM inputs [chunk, max(E, Q, F)] in f32 / f16.
     float *bx_ = nullptr, *bqkv_ = nullptr, *bgu_ = nullptr, *bin32_ = nullptr;

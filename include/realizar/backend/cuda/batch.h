@@ -68,12 +68,14 @@ void rope_store_rows(float* qkv, int ld, int k_col, int v_col, int n, int n_head
 // tile_rows(n_head, n_head_kv, hd) rows each (the caller builds them). out [n, n_head * hd]: f32 and/or f16 (either may be null).
 // With an f16 cache, an f16-only output and head_dim 64 or 128, S = Q K^T and P V run on tensor cores (f16 q and
 // P, f32 accumulation and softmax; what attention_tensor_cores() reports; RZ_CUDA_ATT=simt turns it off), else
-// on the CUDA cores in f32.
+// on the CUDA cores in f32. n: the batch's rows; with device scratch (scratch_floats floats, free during the call)
+// the tensor-core kernel splits the keys of tiles too few to fill the GPU over several blocks (a short prompt
+// after a long history), needing n * n_head * (hd + 2) floats a split; without it each tile is one block.
 int tile_rows(int n_head, int n_head_kv, int hd);
 bool attention_tensor_cores(bool f16_cache, bool out32, int hd);
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                        const int32_t* seq, const int32_t* pos, const int32_t* tiles, int n_tiles, float scale, float* out32, void* out16,
-                       int n_swa = 0);
+                       int n_swa = 0, int n = 0, float* scratch = nullptr, size_t scratch_floats = 0);
 
 // out[t, i] = silu(gu[t, i]) * gu[t, F + i] (gate | up of one row, stride 2F); outputs f32 and/or f16, stride F.
 void swiglu_rows(const float* gu, int n, int F, float* out32, void* out16);
