@@ -427,55 +427,68 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                                  {DType::Q5_0, DType::Q4_K, DType::Q5_0}};
     const int cols = 2816, rows[3] = {5000, 70, 37}, kMaxM = kFusedRowsMax;
     const auto only = test::env_list("RZ_CUDA_ROWS_SETS");
-    for (const char* mma : {"1", "0"})  // RZ_CUDA_ROWS_MMA: the tensor-core kernels from 3 tokens where they apply, or only from 9
     for (const auto& tt : kTriples) {
         const std::string index = std::to_string(&tt - kTriples);
         if (!only.empty() && std::find(only.begin(), only.end(), index) == only.end()) continue;
-        setenv("RZ_CUDA_ROWS_MMA", mma, 1);
-        auto takes = [&](int m) { return fused_rows_supported(tt[0], cols, m) && fused_rows_supported(tt[1], cols, m) && fused_rows_supported(tt[2], cols, m); };
-        ASSERT_TRUE(takes(kFusedRowsDp4a));
         const QMat a(tt[0], rows[0], cols, 51u), b(tt[1], rows[1], cols, 52u), c(tt[2], rows[2], cols, 53u);
         const QMat* mats[3] = {&a, &b, &c};
         const auto x = random_floats(static_cast<size_t>(kMaxM) * cols, 61u), w = random_floats(static_cast<size_t>(cols), 62u);
         DevBuf dx(sizeof(float) * kMaxM * cols), dw(sizeof(float) * cols);
         ASSERT_TRUE(upload(dx.p, x.data(), x.size() * sizeof(float)).ok());
         ASSERT_TRUE(upload(dw.p, w.data(), w.size() * sizeof(float)).ok());
-        for (int m : {2, 3, 5, 8, 12, 16})
-            for (bool norm : {true, false})
-                for (bool acc : {false, true}) {
-                    if (!takes(m)) continue;
-                    SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) +
-                                 " tokens " + std::to_string(m) + (norm ? " norm" : " plain") + (acc ? " accumulate" : "") + " RZ_CUDA_ROWS_MMA=" + mma);
-                    const int ldy = 5000;  // every segment's token rows 5000 floats apart
-                    DevBuf ys[3] = {DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy)};
-                    std::vector<std::vector<float>> init(3);
-                    MatvecSeg segs[3];
-                    for (int i = 0; i < 3; ++i) {
-                        init[static_cast<size_t>(i)] = random_floats(static_cast<size_t>(kMaxM) * ldy, 70u + static_cast<uint32_t>(i));
-                        ASSERT_TRUE(upload(ys[i].p, init[static_cast<size_t>(i)].data(), sizeof(float) * kMaxM * ldy).ok());
-                        segs[i] = MatvecSeg{tt[i], mats[i]->dev.p, rows[i], nullptr, ys[i].f()};
-                    }
-                    matvec_rows(segs, 3, cols, dx.f(), cols, norm ? dw.f() : nullptr, 1e-5f, m, ldy, acc);
-                    ASSERT_TRUE(sync("rows matvec").ok());
-                    for (int i = 0; i < 3; ++i) {
-                        const auto y = download_floats(ys[i], static_cast<size_t>(kMaxM) * ldy);
-                        for (int t = 0; t < kMaxM; ++t) {
-                            const size_t o = static_cast<size_t>(t) * ldy;
-                            if (t >= m) {  // rows past m untouched
-                                for (int r = 0; r < rows[i]; ++r) ASSERT_EQ(y[o + r], init[static_cast<size_t>(i)][o + r]) << "token " << t;
-                                continue;
-                            }
-                            const std::vector<float> xt(x.begin() + static_cast<std::ptrdiff_t>(t) * cols, x.begin() + static_cast<std::ptrdiff_t>(t + 1) * cols);
-                            const auto xr = quantize_like_gpu(norm ? rms_norm_ref(xt, w, 1e-5f) : xt);
-                            std::vector<double> ref, mag;
-                            mats[i]->ref(xr, ref, mag);
-                            for (int r = 0; r < rows[i]; ++r) {
-                                const double want = ref[static_cast<size_t>(r)] + (acc ? init[static_cast<size_t>(i)][o + r] : 0.0);
-                                ASSERT_NEAR(y[o + r], want, 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "segment " << i << " token " << t << " row " << r;
+        // The float64 references depend only on (norm, token, segment): computed once each, not per token count,
+        // accumulate flag and kernel choice (the test spent most of its minute recomputing them).
+        struct Ref {
+            std::vector<double> y, mag;
+        };
+        std::vector<Ref> refs(static_cast<size_t>(2 * kMaxM * 3));
+        auto ref_of = [&](bool norm, int t, int i) -> const Ref& {
+            Ref& r = refs[(static_cast<size_t>(norm ? 1 : 0) * kMaxM + static_cast<size_t>(t)) * 3 + static_cast<size_t>(i)];
+            if (r.y.empty()) {
+                const std::vector<float> xt(x.begin() + static_cast<std::ptrdiff_t>(t) * cols, x.begin() + static_cast<std::ptrdiff_t>(t + 1) * cols);
+                mats[i]->ref(quantize_like_gpu(norm ? rms_norm_ref(xt, w, 1e-5f) : xt), r.y, r.mag);
+            }
+            return r;
+        };
+        for (const char* mma : {"1", "0"}) {  // RZ_CUDA_ROWS_MMA: the tensor-core kernels from 3 tokens where they apply, or only from 9
+            setenv("RZ_CUDA_ROWS_MMA", mma, 1);
+            auto takes = [&](int m) { return fused_rows_supported(tt[0], cols, m) && fused_rows_supported(tt[1], cols, m) && fused_rows_supported(tt[2], cols, m); };
+            ASSERT_TRUE(takes(kFusedRowsDp4a));
+            for (int m : {2, 3, 5, 8, 12, 16})
+                for (bool norm : {true, false})
+                    for (bool acc : {false, true}) {
+                        if (!takes(m)) continue;
+                        SCOPED_TRACE(std::string(dtype_name(tt[0])) + "|" + std::string(dtype_name(tt[1])) + "|" + std::string(dtype_name(tt[2])) +
+                                     " tokens " + std::to_string(m) + (norm ? " norm" : " plain") + (acc ? " accumulate" : "") + " RZ_CUDA_ROWS_MMA=" + mma);
+                        const int ldy = 5000;  // every segment's token rows 5000 floats apart
+                        DevBuf ys[3] = {DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy), DevBuf(sizeof(float) * kMaxM * ldy)};
+                        std::vector<std::vector<float>> init(3);
+                        MatvecSeg segs[3];
+                        for (int i = 0; i < 3; ++i) {
+                            init[static_cast<size_t>(i)] = random_floats(static_cast<size_t>(kMaxM) * ldy, 70u + static_cast<uint32_t>(i));
+                            ASSERT_TRUE(upload(ys[i].p, init[static_cast<size_t>(i)].data(), sizeof(float) * kMaxM * ldy).ok());
+                            segs[i] = MatvecSeg{tt[i], mats[i]->dev.p, rows[i], nullptr, ys[i].f()};
+                        }
+                        matvec_rows(segs, 3, cols, dx.f(), cols, norm ? dw.f() : nullptr, 1e-5f, m, ldy, acc);
+                        ASSERT_TRUE(sync("rows matvec").ok());
+                        for (int i = 0; i < 3; ++i) {
+                            const auto y = download_floats(ys[i], static_cast<size_t>(kMaxM) * ldy);
+                            for (int t = 0; t < kMaxM; ++t) {
+                                const size_t o = static_cast<size_t>(t) * ldy;
+                                if (t >= m) {  // rows past m untouched
+                                    for (int r = 0; r < rows[i]; ++r) ASSERT_EQ(y[o + r], init[static_cast<size_t>(i)][o + r]) << "token " << t;
+                                    continue;
+                                }
+                                const Ref& ref = ref_of(norm, t, i);
+                                for (int r = 0; r < rows[i]; ++r) {
+                                    const double want = ref.y[static_cast<size_t>(r)] + (acc ? init[static_cast<size_t>(i)][o + r] : 0.0);
+                                    ASSERT_NEAR(y[o + r], want, 3e-5 * (ref.mag[static_cast<size_t>(r)] + 1.0))
+                                        << "segment " << i << " token " << t << " row " << r;
+                                }
                             }
                         }
                     }
-                }
+        }
     }
     unsetenv("RZ_CUDA_ROWS_MMA");
 }

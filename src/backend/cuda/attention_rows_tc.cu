@@ -58,12 +58,7 @@ struct Smem {
     int last;
 };
 
-struct Params {
-    const float* q;
-    const __half* kc;
-    const __half* vc;
-    const int32_t* seq;
-    const int32_t* pos;
+struct Params : F16AttnRows {
     float* scratch;
     float* out32;
     __half* out16;

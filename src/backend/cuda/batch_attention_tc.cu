@@ -71,12 +71,7 @@ __device__ __forceinline__ unsigned pack_h2(float lo, float hi) {
     return *reinterpret_cast<const unsigned*>(&h);
 }
 
-struct Params {
-    const float* q;
-    const __half* kc;
-    const __half* vc;
-    const int32_t* seq;
-    const int32_t* pos;
+struct Params : rz::cuda::detail::F16AttnRows {
     const int32_t* tiles;
     __half* out16;
     float* part;  // splits > 1: [split][n][n_head][HD] unnormalised outputs, then [split][n][n_head][2] (max, sum)
@@ -312,8 +307,11 @@ int attention_tc_rows() { return kRB; }
 bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx, const int32_t* seq,
                   const int32_t* pos, const int32_t* tiles, int n_tiles, int n, float scale, int n_swa, void* out16, float* scratch,
                   size_t scratch_floats) {
-    Params p{q, static_cast<const __half*>(kc), static_cast<const __half*>(vc), seq, pos, tiles, static_cast<__half*>(out16), scratch,
-             ldq, n, n_head, n_head_kv, n_ctx, n_swa, 1, scale * kLog2e};
+    Params p{};
+    p.q = q, p.kc = static_cast<const __half*>(kc), p.vc = static_cast<const __half*>(vc), p.seq = seq, p.pos = pos;
+    p.tiles = tiles, p.out16 = static_cast<__half*>(out16), p.part = scratch;
+    p.ldq = ldq, p.n = n, p.n_head = n_head, p.n_head_kv = n_head_kv, p.n_ctx = n_ctx, p.n_swa = n_swa, p.zh = 1;
+    p.scale = scale * kLog2e;
     if (hd == 64) launch<64>(p, n_tiles, scratch_floats);
     else if (hd == 128) launch<128>(p, n_tiles, scratch_floats);
     else return false;

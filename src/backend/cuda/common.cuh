@@ -160,6 +160,16 @@ __device__ __forceinline__ void pdl_sync(int early) {
     pdl_wait();
     if (!early) pdl_launch_dependents();
 }
+// What the tensor-core attention kernels over an f16 cache read (attention_rows_tc.cu, batch_attention_tc.cu): the
+// q rows (f32), the K and V caches, and each query row's sequence and position.
+struct F16AttnRows {
+    const float* q;
+    const __half* kc;
+    const __half* vc;
+    const int32_t* seq;
+    const int32_t* pos;
+};
+
 // 16-byte asynchronous copy global -> shared (sm_80+); ok = false writes 16 zero bytes instead (src is not read).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
     const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
