@@ -227,6 +227,10 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
     check_attention(wide, false, false);
     wide.hd = 64, wide.n_head = 64, wide.n_head_kv = 2;  // 32 query heads per kv head
     check_attention(wide, true, true);
+    AttnCase mha80 = mha;  // phi-2's heads (an odd number of 16-dim q fragments)
+    mha80.hd = 80;
+    check_attention(mha80, true, true);
+    check_attention(mha80, true, true, false, true);
     AttnCase big = c;  // tensor cores at head_dim 128 (more shared memory than the default 48 KB)
     big.hd = 128;
     check_attention(big, true, true);
@@ -240,7 +244,7 @@ TEST(CudaBatchKernels, PrefillAttentionMatchesFloat64) {
     for (int i = 0; i < 21; ++i) deep.seq.push_back(2), deep.pos.push_back(1250 + i);
     for (int i = 0; i < 9; ++i) deep.seq.push_back(0), deep.pos.push_back(i);
     deep.seq.insert(deep.seq.end(), {1, 1}), deep.pos.insert(deep.pos.end(), {700, 1299});
-    for (int hd : {64, 128}) {
+    for (int hd : {64, 80, 96, 128}) {  // 80: phi-2
         deep.hd = hd;
         check_attention(deep, true, true);
         check_attention(deep, true, true, false, true);

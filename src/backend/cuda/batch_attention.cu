@@ -201,6 +201,9 @@ void launch_dl(int hd, const float* q, int ldq, const void* kc, const void* vc, 
 #undef RZ_ATT
 }
 
+// The head sizes of the tensor-core kernel (batch_attention_tc.cu).
+bool tc_head_dim(int hd) { return hd == 64 || hd == 80 || hd == 96 || hd == 128; }
+
 int simt_tile_rows(int n_head, int n_head_kv, int hd) {
     const int G = n_head / n_head_kv, R = kWarps * rows_per_warp(dl_of(hd));
     return std::max(1, R / std::min(G, R));
@@ -212,7 +215,7 @@ int simt_tile_rows(int n_head, int n_head_kv, int hd) {
 // CUDA-core kernel's.
 int tile_rows(int n_head, int n_head_kv, int hd) {
     const int G = n_head / n_head_kv, R = detail::attention_tc_rows();
-    return hd == 64 || hd == 128 ? std::max(simt_tile_rows(n_head, n_head_kv, hd), std::max(1, R / std::min(G, R)))
+    return tc_head_dim(hd) ? std::max(simt_tile_rows(n_head, n_head_kv, hd), std::max(1, R / std::min(G, R)))
                                  : simt_tile_rows(n_head, n_head_kv, hd);
 }
 
@@ -221,7 +224,7 @@ bool attention_tensor_cores(bool f16_cache, bool out32, int hd) {
         const char* e = std::getenv("RZ_CUDA_ATT");
         return !(e && std::strcmp(e, "simt") == 0);
     }();
-    return on && f16_cache && !out32 && (hd == 64 || hd == 128);
+    return on && f16_cache && !out32 && tc_head_dim(hd);
 }
 
 void attention_prefill(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,

@@ -1,5 +1,5 @@
 // Tensor-core prefill attention (flash-attention 2 layout) for an f16 cache whose output feeds f16 GEMMs, head_dim
-// 64 or 128. A block of kW warps takes one tile of consecutive batch rows of one sequence and one kv head: up to
+// 64, 80, 96 or 128. A block of kW warps takes one tile of consecutive batch rows of one sequence and one kv head: up to
 // 16 kW (token, query head) rows that share every K / V tile it loads, 16 rows a warp (an m16n8k16 row block).
 //
 // Why this layout: a block of 32 rows (4 tokens x 8 heads for tinyllama) with the scores and P V staged in shared
@@ -54,6 +54,9 @@ __device__ __forceinline__ void ldsm_x4(unsigned& r0, unsigned& r1, unsigned& r2
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                  : "r"(smem_addr(p)));
 }
+__device__ __forceinline__ void ldsm_x2(unsigned& r0, unsigned& r1, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];" : "=r"(r0), "=r"(r1) : "r"(smem_addr(p)));
+}
 __device__ __forceinline__ void ldsm_x4_t(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
@@ -81,6 +84,7 @@ struct Params : rz::cuda::detail::F16AttnRows {
 
 template <int HD>
 __global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
+    static_assert(HD % 16 == 0 && HD / 8 % 2 == 0, "whole 16-dim q fragments, output fragments in pairs");
     using S = Smem<HD>;
     constexpr int HL = S::HL, NQ = HD / 16, NO = HD / 8;  // q fragments (16 dims each); output fragments (8 dims)
     constexpr int NC = kKT * HD / 8 / (32 * kW);          // 16-byte chunks a thread loads of each K / V tile
@@ -160,11 +164,16 @@ __global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
 #pragma unroll
         for (int j = 0; j < kKT / 8; ++j) {
 #pragma unroll
-            for (int kq = 0; kq < NQ; kq += 2) {  // one x4 load: dims 16 kq .. 16 kq + 31 of keys 8 j .. 8 j + 7
+            for (int kq = 0; kq + 1 < NQ; kq += 2) {  // one x4 load: dims 16 kq .. 16 kq + 31 of keys 8 j .. 8 j + 7
                 unsigned b0, b1, b2, b3;
                 ldsm_x4(b0, b1, b2, b3, ks + (8 * j + (lane & 7)) * HL + kq * 16 + 8 * (lane >> 3));
                 mma16816(s[j], qf[kq], b0, b1);
                 mma16816(s[j], qf[kq + 1], b2, b3);
+            }
+            if constexpr (NQ % 2 == 1) {  // head_dim 80: the last 16 dims
+                unsigned b0, b1;
+                ldsm_x2(b0, b1, ks + (8 * j + (lane & 7)) * HL + (NQ - 1) * 16 + 8 * ((lane >> 3) & 1));
+                mma16816(s[j], qf[NQ - 1], b0, b1);
             }
         }
         // Causal (and window) mask where the step reaches past the first row's position.
@@ -312,9 +321,13 @@ bool attention_tc(const float* q, int ldq, const void* kc, const void* vc, int n
     p.tiles = tiles, p.out16 = static_cast<__half*>(out16), p.part = scratch;
     p.ldq = ldq, p.n = n, p.n_head = n_head, p.n_head_kv = n_head_kv, p.n_ctx = n_ctx, p.n_swa = n_swa, p.zh = 1;
     p.scale = scale * kLog2e;
-    if (hd == 64) launch<64>(p, n_tiles, scratch_floats);
-    else if (hd == 128) launch<128>(p, n_tiles, scratch_floats);
-    else return false;
+    switch (hd) {
+        case 64: launch<64>(p, n_tiles, scratch_floats); break;
+        case 80: launch<80>(p, n_tiles, scratch_floats); break;  // phi-2
+        case 96: launch<96>(p, n_tiles, scratch_floats); break;
+        case 128: launch<128>(p, n_tiles, scratch_floats); break;
+        default: return false;
+    }
     return true;
 }
 

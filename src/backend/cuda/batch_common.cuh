@@ -30,7 +30,7 @@ using rz::cuda::detail::stream;
 constexpr int kMmvTokens = 8;
 void mmv(DType t, const void* W, size_t rb, int rows, int cols, const void* X, bool f16x, int n, float beta, float* Y, int ldy);
 
-// Tensor-core prefill attention (batch_attention_tc.cu) for an f16 cache and f16 output, head_dim 64 or 128;
+// Tensor-core prefill attention (batch_attention_tc.cu) for an f16 cache and f16 output, head_dim 64, 80, 96, 128;
 // false (nothing launched) for other head sizes. Tiles of at most attention_tc_rows() / min(G, that) rows. With
 // scratch (scratch_floats floats; n = the batch's rows) the keys of few tiles are split over several blocks.
 int attention_tc_rows();

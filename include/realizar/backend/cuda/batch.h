@@ -66,7 +66,7 @@ void rope_store_rows(float* qkv, int ld, int k_col, int v_col, int n, int n_head
 // pos[t]]), kv head h / (n_head / n_head_kv).
 // tiles: n_tiles pairs {first row, row count} of consecutive rows of ONE sequence with consecutive positions, at most
 // tile_rows(n_head, n_head_kv, hd) rows each (the caller builds them). out [n, n_head * hd]: f32 and/or f16 (either may be null).
-// With an f16 cache, an f16-only output and head_dim 64 or 128, S = Q K^T and P V run on tensor cores (f16 q and
+// With an f16 cache, an f16-only output and head_dim 64, 80, 96 or 128, S = Q K^T and P V run on tensor cores (f16 q and
 // P, f32 accumulation and softmax; what attention_tensor_cores() reports; RZ_CUDA_ATT=simt turns it off), else
 // on the CUDA cores in f32. n: the batch's rows; with device scratch (scratch_floats floats, free during the call)
 // the tensor-core kernel splits the keys of tiles too few to fill the GPU over several blocks (a short prompt
