@@ -1,6 +1,8 @@
 // Tensor-core prefill attention (flash-attention 2 layout) for an f16 cache whose output feeds f16 GEMMs, head_dim
-// 64, 80, 96 or 128. A block of kW warps takes one tile of consecutive batch rows of one sequence and one kv head: up to
-// 16 kW (token, query head) rows that share every K / V tile it loads, 16 rows a warp (an m16n8k16 row block).
+// 64, 80, 96 or 128. A block takes one tile of consecutive batch rows of one sequence and one kv head: up to 64
+// (token, query head) rows that share every K / V tile it loads, 16 rows a warp (an m16n8k16 row block). At head_dim
+// 64 two groups of 4 warps hold the same rows and walk alternate key steps, merging their outputs at the end: twice
+// the warps an SM for the same tiles (a 512-token prompt is 256 blocks, about 2 an SM).
 //
 // Why this layout: a block of 32 rows (4 tokens x 8 heads for tinyllama) with the scores and P V staged in shared
 // memory walked the whole cache once per 4 tokens with 5 barriers a 32-key step; a 512-token prompt after 4000 cached
@@ -32,8 +34,14 @@ using rz::cuda::detail::cp_async16;
 using rz::cuda::detail::cp_async_commit;
 using rz::cuda::detail::cp_async_wait;
 
-constexpr int kW = 4;          // warps a block
-constexpr int kRB = 16 * kW;   // rows a block
+constexpr int kGW = 4;         // warps a group
+constexpr int kRB = 16 * kGW;  // rows a block
+// Warp groups a block, each walking every other key step of the same rows: 2 at head_dim 64, where two such blocks
+// fit an SM (128 registers); larger heads keep one (H200, pp512 after 2000 cached tokens, two groups vs one:
+// llama-3.2-1b 105.0-105.2k vs 102.0-102.4k tok/s, tinyllama after 4000 83.1-83.8k vs 78.3-79.5k, but phi-2's
+// head_dim 80, one block an SM by registers, 42.2k vs 43.1k).
+template <int HD>
+constexpr int groups() { return HD == 64 ? 2 : 1; }
 constexpr int kKT = 64;        // keys a step
 constexpr int kMinSteps = 4;   // a split walks at least this many 64-key steps
 constexpr int kMaxSplits = 16;
@@ -43,8 +51,8 @@ template <int HD>
 struct Smem {
     static constexpr int HL = HD + 8;  // f16 row stride: 16-byte rows of an 8x8 ldmatrix land in distinct banks
     __half q[kRB * HL];
-    __half k[2][kKT * HL];
-    __half v[2][kKT * HL];
+    __half k[groups<HD>()][2][kKT * HL];  // [group][buffer]
+    __half v[groups<HD>()][2][kKT * HL];
 };
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cast<unsigned>(__cvta_generic_to_shared(p)); }
@@ -83,17 +91,19 @@ struct Params : rz::cuda::detail::F16AttnRows {
 };
 
 template <int HD>
-__global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
+__global__ void __launch_bounds__(32 * kGW * groups<HD>(), groups<HD>() == 2 ? 2 : 1) attn_fa_kernel(const Params p) {
     static_assert(HD % 16 == 0 && HD / 8 % 2 == 0, "whole 16-dim q fragments, output fragments in pairs");
     using S = Smem<HD>;
+    constexpr int NG = groups<HD>(), NT = 32 * kGW * NG;  // groups, threads
     constexpr int HL = S::HL, NQ = HD / 16, NO = HD / 8;  // q fragments (16 dims each); output fragments (8 dims)
-    constexpr int NC = kKT * HD / 8 / (32 * kW);          // 16-byte chunks a thread loads of each K / V tile
+    constexpr int NC = kKT * HD / 8 / (32 * kGW);         // 16-byte chunks a thread loads of each K / V tile
     extern __shared__ __align__(128) unsigned char smem_raw[];
     S& sm = *reinterpret_cast<S*>(smem_raw);
     const int G = p.n_head / p.n_head_kv, GH = min(G, kRB), TB = kRB / GH;
     const int first = p.tiles[2 * blockIdx.x], count = p.tiles[2 * blockIdx.x + 1];
     const int kvh = blockIdx.y / p.zh, h0 = (blockIdx.y % p.zh) * GH;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gq = lane >> 2, tq = lane & 3;
+    const int tid = threadIdx.x, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
+    const int grp = tid / (32 * kGW), gt = tid % (32 * kGW), warp = gt >> 5;  // warp: within the group
     const size_t slab = static_cast<size_t>(p.n_ctx) * HD;
     const __half* K = p.kc + (static_cast<size_t>(p.seq[first]) * p.n_head_kv + kvh) * slab;
     const __half* V = p.vc + (static_cast<size_t>(p.seq[first]) * p.n_head_kv + kvh) * slab;
@@ -113,21 +123,21 @@ __global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
     };
     const int r0 = warp * 16 + gq, rp0 = row_pos(r0), rp1 = row_pos(r0 + 8);
 
-    auto load_tile = [&](int step, int buf) {
+    auto load_tile = [&](int step, int buf) {  // by this group's threads, into its buffer
         const int k0 = klo + step * kKT;
 #pragma unroll
         for (int i = 0; i < NC; ++i) {
-            const int e = tid + i * 32 * kW, t = e / (HD / 8), c = (e % (HD / 8)) * 8;
+            const int e = gt + i * 32 * kGW, t = e / (HD / 8), c = (e % (HD / 8)) * 8;
             const bool ok = k0 + t <= kmax;  // zeros past the last key: p = 0 times stale NaN would be NaN
             const size_t at = ok ? static_cast<size_t>(k0 + t) * HD + c : 0;
-            cp_async16(sm.k[buf] + t * HL + c, K + at, ok);
-            cp_async16(sm.v[buf] + t * HL + c, V + at, ok);
+            cp_async16(sm.k[grp][buf] + t * HL + c, K + at, ok);
+            cp_async16(sm.v[grp][buf] + t * HL + c, V + at, ok);
         }
         cp_async_commit();
     };
-    if (s0 < s1) load_tile(s0, 0);
+    if (s0 + grp < s1) load_tile(s0 + grp, 0);
 
-    for (int e = tid; e < kRB * HD; e += 32 * kW) {
+    for (int e = tid; e < kRB * HD; e += NT) {
         const int r = e / HD, d = e % HD, tl = r / GH, hi = h0 + r % GH;
         const bool ok = r < TB * GH && tl < count && hi < G;
         sm.q[r * HL + d] = __float2half_rn(ok ? p.q[static_cast<size_t>(first + tl) * p.ldq + (kvh * G + hi) * HD + d] * p.scale : 0.0f);
@@ -149,14 +159,15 @@ __global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
     // Warp-uniform: the mma, ldmatrix and shuffles below need every lane (a one-token tile at G = 4 has 4 rows of 16).
     const bool live = __any_sync(0xFFFFFFFFu, rp0 >= 0 || rp1 >= 0);
 
-    for (int st = s0; st < s1; ++st) {
-        const int buf = (st - s0) & 1, k0 = klo + st * kKT;
+    // Group g takes steps s0 + g, s0 + g + NG, ...; the groups pass the block's barrier once an iteration.
+    for (int it = 0; s0 + it * NG < s1; ++it) {
+        const int st = s0 + it * NG + grp, buf = it & 1, k0 = klo + st * kKT;
         cp_async_wait<0>();
-        __syncthreads();  // the tile has arrived for every thread; the other buffer's readers are done
-        if (st + 1 < s1) load_tile(st + 1, buf ^ 1);
-        if (!live) continue;
-        const __half* ks = sm.k[buf];
-        const __half* vs = sm.v[buf];
+        __syncthreads();  // the tiles have arrived for every thread; the other buffers' readers are done
+        if (st + NG < s1) load_tile(st + NG, buf ^ 1);
+        if (!live || st >= s1) continue;
+        const __half* ks = sm.k[grp][buf];
+        const __half* vs = sm.v[grp][buf];
         // S [16 x 64] = Q K^T: 8 fragments of 8 keys; K rows read with ldmatrix are B's columns.
         float s[kKT / 8][4];
 #pragma unroll
@@ -226,6 +237,38 @@ __global__ void __launch_bounds__(32 * kW) attn_fa_kernel(const Params p) {
         l0 += __shfl_xor_sync(0xFFFFFFFFu, l0, x);
         l1 += __shfl_xor_sync(0xFFFFFFFFu, l1, x);
     }
+    // Group 1 hands its (output, max, sum) of the rows to group 0 through the freed K buffers, which merges them.
+    static_assert(NG <= 2, "the merge below pairs two groups");
+    if constexpr (NG == 2) {
+        float* xo = reinterpret_cast<float*>(sm.k);  // [kRB][HD] outputs, then [kRB][2] (max, sum)
+        float* xml = xo + kRB * HD;
+        static_assert(sizeof(float) * kRB * (HD + 2) <= sizeof(Smem<HD>::k), "merge area");
+        __syncthreads();  // every group's last tile is consumed
+        if (grp == 1) {
+#pragma unroll
+            for (int j = 0; j < NO; ++j) {
+                *reinterpret_cast<float2*>(xo + r0 * HD + 8 * j + 2 * tq) = make_float2(o[j][0], o[j][1]);
+                *reinterpret_cast<float2*>(xo + (r0 + 8) * HD + 8 * j + 2 * tq) = make_float2(o[j][2], o[j][3]);
+            }
+            if (tq == 0) xml[2 * r0] = m0, xml[2 * r0 + 1] = l0, xml[2 * (r0 + 8)] = m1, xml[2 * (r0 + 8) + 1] = l1;
+        }
+        __syncthreads();
+        if (grp == 1) return;
+        const float n0 = xml[2 * r0], n1 = xml[2 * (r0 + 8)];
+        const float M0 = fmaxf(m0, n0), M1 = fmaxf(m1, n1);
+        // A side without keys has max -inf: weight 0 (and both without: nothing to merge, sums 0).
+        const float a0 = M0 == -INFINITY ? 0.0f : exp2f(m0 - M0), b0 = M0 == -INFINITY ? 0.0f : exp2f(n0 - M0);
+        const float a1 = M1 == -INFINITY ? 0.0f : exp2f(m1 - M1), b1 = M1 == -INFINITY ? 0.0f : exp2f(n1 - M1);
+        l0 = l0 * a0 + xml[2 * r0 + 1] * b0, l1 = l1 * a1 + xml[2 * (r0 + 8) + 1] * b1;
+        m0 = M0, m1 = M1;
+#pragma unroll
+        for (int j = 0; j < NO; ++j) {
+            const float2 u = *reinterpret_cast<const float2*>(xo + r0 * HD + 8 * j + 2 * tq);
+            const float2 w = *reinterpret_cast<const float2*>(xo + (r0 + 8) * HD + 8 * j + 2 * tq);
+            o[j][0] = o[j][0] * a0 + u.x * b0, o[j][1] = o[j][1] * a0 + u.y * b0;
+            o[j][2] = o[j][2] * a1 + w.x * b1, o[j][3] = o[j][3] * a1 + w.y * b1;
+        }
+    }
     if (gridDim.z == 1) {
         const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
 #pragma unroll
@@ -283,7 +326,7 @@ void launch(const Params& base, int n_tiles, size_t part_floats) {
     static const int per_sm = [] {
         (void)cudaFuncSetAttribute(attn_fa_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
         int b = 0;
-        (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_fa_kernel<HD>, 32 * kW, smem);
+        (void)cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, attn_fa_kernel<HD>, 32 * kGW * groups<HD>(), smem);
         return std::max(b, 1);
     }();
     Params p = base;
@@ -305,7 +348,7 @@ void launch(const Params& base, int n_tiles, size_t part_floats) {
     else ns = static_cast<int>(std::min<size_t>(static_cast<size_t>(ns), part_floats / per_split));
     ns = std::max(ns, 1);
     const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(p.n_head_kv * p.zh), static_cast<unsigned>(ns));
-    attn_fa_kernel<HD><<<grid, 32 * kW, smem, stream()>>>(p);
+    attn_fa_kernel<HD><<<grid, 32 * kGW * groups<HD>(), smem, stream()>>>(p);
     if (ns > 1) attn_fa_combine<HD><<<static_cast<unsigned>(p.n * p.n_head), HD, 0, stream()>>>(p.part, ns, p.n * p.n_head, p.out16);
 }
 
