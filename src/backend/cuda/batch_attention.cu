@@ -214,9 +214,8 @@ int simt_tile_rows(int n_head, int n_head_kv, int hd) {
 // The tensor-core kernel's tiles at its head sizes (the CUDA-core kernel splits them into its own), else the
 // CUDA-core kernel's.
 int tile_rows(int n_head, int n_head_kv, int hd) {
-    const int G = n_head / n_head_kv, R = detail::attention_tc_rows();
-    return tc_head_dim(hd) ? std::max(simt_tile_rows(n_head, n_head_kv, hd), std::max(1, R / std::min(G, R)))
-                                 : simt_tile_rows(n_head, n_head_kv, hd);
+    const int G = n_head / n_head_kv, R = detail::attention_tc_rows(), simt = simt_tile_rows(n_head, n_head_kv, hd);
+    return tc_head_dim(hd) ? std::max(simt, std::max(1, R / std::min(G, R))) : simt;
 }
 
 bool attention_tensor_cores(bool f16_cache, bool out32, int hd) {
