@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -636,7 +637,10 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
                     if (w && w.n_rows > 1)
                         sixteen = sixteen && (w.dtype == DType::Q4_K || w.dtype == DType::Q5_K || w.dtype == DType::Q6_K || w.dtype == DType::Q8_0);
         }
-        ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}};  // read at each launch: the graphs of these contexts capture it
+        // Read at each launch (the graphs of these contexts capture them). The prompts are short, so the decode-rows
+        // attention takes its tensor-core kernel only with RZ_CUDA_ROWS_TC_FROM=0: the first pass, the second keeps the
+        // default (the CUDA-core kernel below 400 positions).
+        ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}, {"RZ_CUDA_ROWS_TC_FROM", std::strcmp(mma, "1") == 0 ? "0" : "400"}};
         std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv;
         {
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};

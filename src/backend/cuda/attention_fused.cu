@@ -469,16 +469,18 @@ size_t attention_decode_rows_scratch(int m_max, bool f16, int n_head, int n_head
     return most;
 }
 
+int rows_tc_from() { return std::max(0, env_int("RZ_CUDA_ROWS_TC_FROM", 400)); }
+
 bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd) {
     return rows_tc_takes(f16, n_head, n_head_kv, hd);
 }
 
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
-                           float* out32, void* out16, int ldo) {
+                           float* out32, void* out16, int ldo, bool tensor_cores) {
     if (m <= 0) return false;
     // Grouped query heads over an f16 cache: the tensor-core kernel (attention_rows_tc.cu).
-    if (rows_tc_takes(f16, n_head, n_head_kv, hd) &&
+    if (tensor_cores && rows_tc_takes(f16, n_head, n_head_kv, hd) &&
         rows_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, m, scale, n_swa, scratch, scratch_floats, out32,
                 out16, ldo))
         return true;

@@ -62,6 +62,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim, QKV = Q + 2 * KV, V = p.n_vocab;
     const size_t esz = kv_f16_ ? 2 : 4;
     const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv, p.head_dim);
+    bool rows_tc = true;  // per chunk: a decode step's attention on tensor cores (cuda::rows_tc_from)
     // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
     auto ins = [&](std::initializer_list<const DevWeight*> ws) {
         std::pair<float*, void*> o{nullptr, nullptr};
@@ -111,7 +112,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                             p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
         float* att = bgu_;
         if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
-                                         p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q)))
+                                         p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), rows_tc))
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
                                   nullptr, p.n_swa);
         const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
@@ -204,7 +205,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             const bool decode_rows = n_tiles == m && m <= kDecodeRowsMax && bdec_ &&
                                      cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_,
                                                                  dseq, dpos, m, p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, a.first, a.second,
-                                                                 static_cast<int>(Q));
+                                                                 static_cast<int>(Q), rows_tc);
             if (!decode_rows)
                 cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(),
                                       a.first, a.second, p.n_swa, m, static_cast<float*>(bscratch_), bscratch_bytes_ / sizeof(float));
@@ -244,10 +245,11 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         m = std::min(batch_chunk_, n - c0);
         hi.assign(static_cast<size_t>(6 * m), 0);
         int32_t *tok = hi.data(), *pos = tok + m, *seq = pos + m, *lrows = seq + m, *tiles = lrows + m;
-        int n_out = 0, n_tiles = 0;
+        int n_out = 0, n_tiles = 0, pos_max = 0;
         for (int i = 0; i < m; ++i) {
             const size_t k = static_cast<size_t>(c0 + i);
             tok[i] = b.token[k], pos[i] = b.pos[k], seq[i] = b.seq_id[k];
+            pos_max = std::max(pos_max, pos[i]);
             if (b.logits[k] && !x_host) lrows[n_out++] = i;
             // Attention tiles: runs of one sequence at consecutive positions, at most TB rows.
             if (i > 0 && seq[i] == seq[i - 1] && pos[i] == pos[i - 1] + 1 && tiles[2 * n_tiles - 1] < TB) ++tiles[2 * n_tiles - 1];
@@ -256,12 +258,13 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         if (c0 > 0) RZ_RETURN_IF_ERROR(cb::finish("batched decode"));  // the previous chunk's kernels still read bints_
         RZ_RETURN_IF_ERROR(cuda::upload(bints_, hi.data(), hi.size() * sizeof(int32_t)));
         float* logits = dlogits_ + out_row * V;
+        rows_tc = pos_max >= cuda::rows_tc_from();
         // Small batches (batched decode steps) are launch-bound: replay a graph per batch shape. The key holds
         // everything a launch depends on besides the fixed buffers.
         if (!use_graphs_ || !bgraphs_.ok || n > std::min(batch_chunk_, kBatchGraphMaxTokens)) {
             RZ_RETURN_IF_ERROR(run_chunk(m, n_tiles, n_out, logits));
         } else {
-            const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits));
+            const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits), rows_tc);
             auto it = bgraphs_.g.find(key);
             if (it == bgraphs_.g.end()) {
                 if (bgraphs_.g.size() >= 64) bgraphs_.clear();  // bounded: shapes beyond 64 recycle the cache

@@ -230,8 +230,8 @@ private:
     static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
-    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer) -> executable graph of the batched path
-        std::map<std::tuple<int, int, int, void*>, void*> g;
+    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer, rows_tc) -> executable graph of the batched path
+        std::map<std::tuple<int, int, int, void*, bool>, void*> g;
         bool ok = true;  // false after a capture failed: eager launches only
         void clear() {
             for (auto& [k, v] : g) cuda::batch::graph_destroy(v);
