@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 #include "backend/cuda/batch_common.cuh"
 
@@ -33,6 +32,8 @@ namespace {
 using rz::cuda::detail::cp_async16;
 using rz::cuda::detail::cp_async_commit;
 using rz::cuda::detail::cp_async_wait;
+using rz::cuda::detail::env_int;
+using rz::cuda::detail::sm_count;
 
 constexpr int kGW = 4;         // warps a group
 constexpr int kRB = 16 * kGW;  // rows a block
@@ -311,15 +312,6 @@ __global__ void __launch_bounds__(HD) attn_fa_combine(const float* __restrict__ 
     out16[static_cast<size_t>(r) * HD + d] = __float2half_rn(sum > 0.0f ? acc / sum : 0.0f);
 }
 
-int sm_count() {
-    static const int n = [] {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 1;
-        return std::max(v, 1);
-    }();
-    return n;
-}
-
 template <int HD>
 void launch(const Params& base, int n_tiles, size_t part_floats) {
     constexpr size_t smem = sizeof(Smem<HD>);
@@ -338,10 +330,8 @@ void launch(const Params& base, int n_tiles, size_t part_floats) {
     // pp512 after 4000 70.7-72.2k vs 79.0-79.2k and on an empty cache 108.6-109.1k vs 115.8-117.0k: 256 blocks
     // for 3 x 132 slots, the partials and the combine cost more than the fuller wave gains), and only as many as the
     // scratch holds.
-    static const int max_splits = [] {  // RZ_CUDA_FA_SPLITS: at most this many (1: never split), for comparisons
-        const char* e = std::getenv("RZ_CUDA_FA_SPLITS");
-        return e ? std::clamp(std::atoi(e), 1, kMaxSplits) : kMaxSplits;
-    }();
+    // RZ_CUDA_FA_SPLITS: at most this many (1: never split), for comparisons; read once.
+    static const int max_splits = std::clamp(env_int("RZ_CUDA_FA_SPLITS", kMaxSplits), 1, kMaxSplits);
     int ns = 2 * blocks > sm_count() ? 1 : std::min(max_splits, (wave + blocks - 1) / blocks);
     const size_t per_split = static_cast<size_t>(p.n) * p.n_head * (HD + 2);
     if (!p.part) ns = 1;
