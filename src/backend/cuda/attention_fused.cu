@@ -347,17 +347,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         __syncthreads();
         if (red[0] == 0.0f) return;
         __threadfence();
-        const float* P0 = p.scores + static_cast<size_t>(hr) * p.s_max * (hd + 2);
-        float M = -INFINITY;
-        for (int k = 0; k < ns; ++k) M = fmaxf(M, __ldcg(P0 + static_cast<size_t>(k) * (hd + 2) + hd));
-        sum = 0.0f;
-        o = 0.0f;
-        for (int k = 0; k < ns; ++k) {
-            const float* Pk = P0 + static_cast<size_t>(k) * (hd + 2);
-            const float w = __expf(__ldcg(Pk + hd) - M);
-            sum += w * __ldcg(Pk + hd + 1);
-            if (tid < hd) o += w * __ldcg(Pk + tid);
-        }
+        o = merge_splits(p.scores + static_cast<size_t>(hr) * p.s_max * (hd + 2), ns, hd, tid < hd ? tid : -1, sum);
         if (tid == 0) g_attn_cnt[hr] = 0u;
     }
     if (tid < hd) {

@@ -238,16 +238,8 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
     __threadfence();
     for (int e = tid; e < G * HD; e += 32 * kWarps) {
         const int h = e / HD, d = e % HD;
-        const float* P0 = p.scratch + static_cast<size_t>(hr0 + h) * p.s_max * (HD + 2);
-        float M = -INFINITY;
-        for (int k = 0; k < ns; ++k) M = fmaxf(M, __ldcg(P0 + static_cast<size_t>(k) * (HD + 2) + HD));
-        float l = 0.0f, v = 0.0f;
-        for (int k = 0; k < ns; ++k) {
-            const float* Pk = P0 + static_cast<size_t>(k) * (HD + 2);
-            const float w = __expf(__ldcg(Pk + HD) - M);
-            l += w * __ldcg(Pk + HD + 1);
-            v += w * __ldcg(Pk + d);
-        }
+        float l = 0.0f;
+        const float v = merge_splits(p.scratch + static_cast<size_t>(hr0 + h) * p.s_max * (HD + 2), ns, HD, d, l);
         out(h, d, v / l);
     }
     if (tid == 0) g_rows_tc_cnt[rg] = 0u;
@@ -286,6 +278,9 @@ int splits(int m, int n_head_kv, int hd, int n_ctx) {
 // than the shorter walk saves.)
 int min_chunk() { return std::clamp(env_int("RZ_CUDA_ROWS_TC_MIN", 128), 1, kCap); }
 
+// Partials of m rows in s_max splits each.
+size_t partials(int m, int n_head, int hd, int s_max) { return static_cast<size_t>(m) * n_head * s_max * (hd + 2); }
+
 template <int HD>
 void launch_hd(const Params& p, int grid) {
     (void)occupancy<HD>();
@@ -302,20 +297,21 @@ bool rows_tc_takes(bool f16, int n_head, int n_head_kv, int hd) {
 }
 
 size_t rows_tc_scratch(int m, int n_head, int n_head_kv, int hd, int n_ctx) {
-    return static_cast<size_t>(m) * n_head * splits(m, n_head_kv, hd, n_ctx) * (hd + 2);
+    return partials(m, n_head, hd, splits(m, n_head_kv, hd, n_ctx));
 }
 
 bool rows_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx,
              const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch,
              size_t scratch_floats, float* out32, void* out16, int ldo) {
     if (m <= 0 || m * n_head_kv > 1024) return false;
-    if (rows_tc_scratch(m, n_head, n_head_kv, hd, n_ctx) > scratch_floats) return false;
+    const int s_max = splits(m, n_head_kv, hd, n_ctx);
+    if (partials(m, n_head, hd, s_max) > scratch_floats) return false;
     Params p{};
     p.q = q, p.kc = static_cast<const __half*>(kc), p.vc = static_cast<const __half*>(vc), p.seq = seq, p.pos = pos;
     p.scratch = scratch, p.out32 = out32, p.out16 = static_cast<__half*>(out16);
     p.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
     p.ldq = ldq, p.ldo = ldo, p.n_head = n_head, p.n_head_kv = n_head_kv, p.n_ctx = n_ctx;
-    p.s_max = splits(m, n_head_kv, hd, n_ctx), p.c_min = min_chunk(), p.n_swa = n_swa, p.pdl_early = pdl_early();
+    p.s_max = s_max, p.c_min = min_chunk(), p.n_swa = n_swa, p.pdl_early = pdl_early();
     p.scale = scale;
     const int grid = m * n_head_kv * p.s_max;
     if (hd == 64) launch_hd<64>(p, grid);

@@ -170,6 +170,24 @@ struct F16AttnRows {
     const int32_t* pos;
 };
 
+// Flash-decoding merge of ns split partials of one (row, head) that other blocks wrote at P0 as [split][hd + 2] =
+// (unnormalised output[hd], max, sum), read through L2: returns the sum over splits of output[d] exp(max_k - M) and
+// sets l to that of sum_k exp(max_k - M), M the largest max (d < 0: l only). The one-token / decode-rows split
+// kernel (attention_fused.cu) and the tensor-core decode-rows kernel (attention_rows_tc.cu) combine through it.
+__device__ __forceinline__ float merge_splits(const float* P0, int ns, int hd, int d, float& l) {
+    float M = -INFINITY;
+    for (int k = 0; k < ns; ++k) M = fmaxf(M, __ldcg(P0 + static_cast<size_t>(k) * (hd + 2) + hd));
+    float v = 0.0f;
+    l = 0.0f;
+    for (int k = 0; k < ns; ++k) {
+        const float* Pk = P0 + static_cast<size_t>(k) * (hd + 2);
+        const float w = __expf(__ldcg(Pk + hd) - M);
+        l += w * __ldcg(Pk + hd + 1);
+        if (d >= 0) v += w * __ldcg(Pk + d);
+    }
+    return v;
+}
+
 // 16-byte asynchronous copy global -> shared (sm_80+); ok = false writes 16 zero bytes instead (src is not read).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
     const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
