@@ -30,6 +30,8 @@ Runner add_serve_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--http-threads", o->http_threads, "Connection threads (0 = from --parallel and --queue-size)")
         ->capture_default_str();
+    cmd->add_flag_callback("--no-warmup", [o] { o->warmup = false; },
+                           "Skip the warm-up passes run after loading (the first request then pays the one-time setup)");
     return [o] { return server::run_server(*o); };
 }
 

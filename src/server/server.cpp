@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -65,6 +66,11 @@ Status load_llm(ServerState& st, const std::string& path) {
     co.n_threads = st.opts.threads;
     co.n_gpu_layers = st.opts.n_gpu_layers;
     RZ_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Context> ctx, runtime::Context::create(model, co));
+    if (st.opts.warmup) {  // one-time costs (page-in, GPU setup and graph captures) at load, not in the first request
+        const auto t0 = std::chrono::steady_clock::now();
+        RZ_RETURN_IF_ERROR(ctx->warm_up());
+        spdlog::info("warm-up in {:.0f} ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
     st.tok = std::move(tok).value();
     st.chat_template = st.tok->chat_template();
     if (st.chat_template.empty()) {

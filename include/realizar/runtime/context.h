@@ -112,6 +112,13 @@ public:
         (void)src_seq, (void)dst_seq;
         return unsupported("seq_copy");
     }
+    // Throwaway forward passes that pay one-time costs now instead of in the first request, as llama.cpp's warm-up
+    // does: the first touch of the mapped weights (CPU); cuBLAS and its kernel choice for each GEMM size, kernel
+    // loading, scratch buffers and CUDA graph captures (GPU: a first 989-token prompt took 80-110 ms against 9 ms
+    // warm). Needs a context whose sequences are all empty (else an error) and leaves them empty. What each context
+    // runs: runtime/warm_up.h.
+    virtual Status warm_up();
+
     virtual int32_t seq_len(int32_t seq_id) const = 0; // cached positions of a sequence
     virtual int n_ctx() const = 0;                     // per sequence
     virtual int n_seq_max() const = 0;

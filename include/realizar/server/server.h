@@ -25,6 +25,7 @@ struct ServerOptions {
     int queue_size = 64;           // requests waiting for a slot before 503
     int shutdown_timeout_s = 10;   // on SIGINT/SIGTERM: let running requests finish this long, then cancel
     int http_threads = 0;          // 0 = enough for every slot and queued request plus idle connections
+    bool warmup = true;            // run Context::warm_up() after loading (--no-warmup: the first request pays the setup)
 };
 
 // Runs until SIGINT or SIGTERM, then shuts down gracefully. Returns the process exit code (0 after a clean
