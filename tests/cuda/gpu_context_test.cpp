@@ -177,6 +177,54 @@ TEST(CudaContext, SequencesAndErrors) {
     EXPECT_NE(st.message().find("context overflow"), std::string::npos) << st.message();
 }
 
+// warm_up() leaves every sequence empty and changes no logits, bit for bit against a context that never warmed up:
+// a prompt, one-token steps (per-sequence graphs captured by the warm-up) and a step of two sequences; the whole model
+// on the device (the one-token layer unfused for stories260K's head size 8, fused for the quantized golden model) and
+// a partial offload.
+TEST(CudaContext, WarmUpChangesNoResult) {
+    REQUIRE_DEVICE();
+    for (const std::string& path : {kShared + "/data/tinystories-260K/stories260K-f32.gguf", kShared + "/golden/quant/q-Q4_K_M.gguf"}) {
+        auto m = Model::load(path);
+        ASSERT_TRUE(m.ok()) << m.status().message();
+        for (int ngl : {999, 1}) {
+            ContextOptions o;
+            o.n_ctx = 256;
+            o.n_seq_max = 4;
+            o.n_gpu_layers = ngl;
+            auto w = Context::create(*m, o), c = Context::create(*m, o);
+            ASSERT_TRUE(w.ok() && c.ok());
+            Context &warm = **w, &cold = **c;
+            const Status st = warm.warm_up();
+            ASSERT_TRUE(st.ok()) << st.message();
+            for (int s = 0; s < 4; ++s) EXPECT_EQ(warm.seq_len(s), 0) << path << " seq " << s;
+            const auto same = [&](const Batch& b, const char* what) {
+                ASSERT_TRUE(warm.decode(b).ok() && cold.decode(b).ok()) << what;
+                for (size_t i = 0; i < b.size(); ++i) {
+                    if (!b.logits[i]) continue;
+                    const auto lw = warm.logits(i), lc = cold.logits(i);
+                    ASSERT_FALSE(lw.empty()) << what;
+                    ASSERT_TRUE(std::equal(lw.begin(), lw.end(), lc.begin(), lc.end())) << path << " ngl " << ngl << ": " << what << ", entry " << i;
+                }
+            };
+            Batch b;
+            for (int i = 0; i < 9; ++i) b.add(1 + 37 * i, i, 2, i == 8);
+            same(b, "prompt on sequence 2");
+            for (int i = 0; i < 3; ++i) {
+                b.clear();
+                b.add(5 + i, 9 + i, 2, true);
+                same(b, "one-token step on sequence 2");
+            }
+            b.clear();
+            b.add(3, 0, 0, true);
+            same(b, "one-token step on sequence 0");
+            b.clear();
+            b.add(11, 1, 0, true);
+            b.add(13, 12, 2, true);
+            same(b, "a step of two sequences");
+        }
+    }
+}
+
 // The one-token graph step through the pinned step buffer (default) gives the same logits bit for bit as the
 // pageable copies (RZ_CUDA_PINNED=0), step after step, and a batch decode after graph steps reads its own
 // logits again (not the pinned buffer's).

@@ -577,6 +577,13 @@ Result<void*> alloc(size_t bytes, const std::string& what) {
                       "CUDA: cannot allocate " + std::to_string(bytes) + " bytes for " + what + " (" + cudaGetErrorString(e) + "; " +
                           std::to_string(fr >> 20) + " of " + std::to_string(tot >> 20) + " MiB free)");
     }
+    // Zeroed, in stream order (every user of the memory runs on stream()): no launch ever reads leftovers of another
+    // allocation (the batched GEMMs read padding rows, forward_batch).
+    if (cudaMemsetAsync(p, 0, bytes == 0 ? 16 : bytes, stream()) != cudaSuccess) {
+        (void)cudaGetLastError();
+        (void)cudaFree(p);
+        return Status(StatusCode::kInternal, "CUDA: cannot clear the " + std::to_string(bytes) + " bytes for " + what);
+    }
     return p;
 }
 

@@ -73,9 +73,15 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         }
         return o;
     };
-    auto lin = [&](const DevWeight& w, int rows_in, float beta, float* y, int ldy) {
+    // A GEMM's first call with a new token count costs cuBLAS 15-20 ms (its kernel choice for that shape; measured on
+    // the H200 after a warm-up: first prompts of 335 / 622 / 989 tokens took 19-22 / 24 / 28-32 ms against 4.0 / 7.7
+    // / 9.1 ms with these sizes warmed up). So GEMMs into the chunk buffers (every one but the output head's) run over
+    // gemm_rows(n) tokens, a set of 11 sizes that warm_up() meets all. The padded rows read stale inputs and write rows
+    // past the chunk's tokens that nothing reads (a GEMM's output row depends on its input row only).
+    auto lin = [&](const DevWeight& w, int rows_in, float beta, float* y, int ldy, bool pad = true) {
         const bool f16 = cb::gemm_f16(w.dtype, gemm_mode_);
-        return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), rows_in, beta, y, ldy, f16, bscratch_,
+        const int n_gemm = pad && rows_in > mmv_max_ ? gemm_rows(rows_in) : rows_in;
+        return cb::linear(w.dtype, w.data, w.rows, w.cols, f16 ? bin16_ : static_cast<const void*>(bin32_), n_gemm, beta, y, ldy, f16, bscratch_,
                           bscratch_bytes_, mmv_max_);
     };
     const bool par = p.parallel_block, gated = p.ffn == model::FfnType::kGated;
@@ -234,7 +240,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         } else if (n_out > 0) {  // the output head only for the rows that asked for logits
             auto h = ins({&output_});
             bnorm(bx_, dl, n_out, out_norm_, out_norm_b_, h);
-            RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, logits, V));
+            RZ_RETURN_IF_ERROR(lin(output_, n_out, 0.0f, logits, V, false));  // the logits buffer holds n_out rows
             cb::add_bias_rows(logits, V, n_out, V, static_cast<const float*>(output_b_.data));
         }
         return Status::Ok();

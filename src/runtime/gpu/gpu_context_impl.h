@@ -2,6 +2,8 @@
 // The CUDA Context's class (gpu_context.cpp: upload, the one-token paths, decode; gpu_batch.cpp: the batched path).
 // Internal to src/runtime/gpu; only with RZ_HAVE_CUDA.
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -17,6 +19,7 @@
 #include "runtime/context_impl.h"
 #include "runtime/gpu/device_logits.h"
 #include "runtime/model_impl.h"
+#include "runtime/warm_up.h"
 #include "runtime/ops.h"
 
 namespace rz::runtime::gpu {
@@ -52,6 +55,18 @@ public:
     static Result<std::unique_ptr<GpuContext>> create(std::shared_ptr<const Model> model, const ContextOptions& opts, int layer_end);
 
     Status decode(const Batch& b) override;
+    // Every path a first request can take: a prompt of each GEMM size (gemm_rows: cuBLAS, the prefill attention), a
+    // short prompt (the small-batch kernels and its graph), decode steps of up to kBatchGraphMaxTokens sequences (the
+    // rows kernels and their graphs) and each sequence's one-token graph.
+    Status warm_up() override {
+        WarmUpPlan w{.prompts = {}, .max_step_seqs = std::min(n_seq_, kBatchGraphMaxTokens), .every_sequence = use_graphs_};
+        for (int n = batch_chunk_; n > mmv_max_; --n)
+            if (const int r = gemm_rows(n); w.prompts.empty() || r != w.prompts.back()) w.prompts.push_back(r);
+        if (w.prompts.size() > 16)  // padding off (RZ_CUDA_GEMM_QUANTUM): the multiples of 64 only
+            std::erase_if(w.prompts, [this](int r) { return r % 64 != 0 && r != batch_chunk_; });
+        w.prompts.push_back(6);
+        return run_warm_up(*this, w);
+    }
     // Partial offload: runs the batch through layers [0, layer_end) and writes x_out [n, n_embd] (host).
     Status decode_hidden(const Batch& b, float* x_out);
     std::span<const float> logits(size_t i) const override {
@@ -229,6 +244,13 @@ private:
     size_t bdec_floats_ = 0;
     static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]
+    // Batched GEMMs of n tokens run over gemm_rows(n): a multiple of 16 up to 64 tokens, of gemm_quantum_ (64) above,
+    // at most the chunk (forward_batch says why). RZ_CUDA_GEMM_QUANTUM=1: n itself.
+    int gemm_quantum_ = 64;
+    int gemm_rows(int n) const {
+        const int q = n <= gemm_quantum_ ? std::min(16, gemm_quantum_) : gemm_quantum_;
+        return std::max(n, std::min((n + q - 1) / q * q, batch_chunk_));
+    }
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
     struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer, rows_tc) -> executable graph of the batched path
         std::map<std::tuple<int, int, int, void*, bool>, void*> g;

@@ -19,7 +19,7 @@ namespace rz::cuda {
 int device_count();
 std::string device_name(int device);
 
-Result<void*> alloc(size_t bytes, const std::string& what);  // error names `what` and the size (OOM)
+Result<void*> alloc(size_t bytes, const std::string& what);  // zeroed (in stream order); the error names `what` and the size
 void free(void* p);
 Status upload(void* dst, const void* src, size_t bytes);
 Status download(void* dst, const void* src, size_t bytes);  // synchronises the stream
