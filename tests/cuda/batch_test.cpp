@@ -394,6 +394,11 @@ void decode_rows_cases() {
     AttnCase srv{32, 4, 64, 1600, 24, {}, {}};
     for (int i = 0; i < 24; ++i) srv.seq.push_back(i), srv.pos.push_back(1500 - 61 * i);
     check_attention(srv, true, false, true);
+    // 16 tinyllama rows over a 4096-position cache: the 512-position cap sets the splits (8 of up to 512 positions,
+    // more blocks than one wave on an H100 / H200).
+    AttnCase full{32, 4, 64, 4096, 16, {}, {}};
+    for (int i = 0; i < 16; ++i) full.seq.push_back(i), full.pos.push_back(4095 - 37 * i);
+    check_attention(full, true, false, true);
     // Shapes it refuses (more than 1024 row-heads): nothing launched, false.
     EXPECT_FALSE(rz::cuda::attention_decode_rows(nullptr, 0, nullptr, nullptr, true, 64, 8, 64, 96, nullptr, nullptr, 17, 1.0f, 0, nullptr, 0,
                                                  nullptr, nullptr, 0));
@@ -859,9 +864,9 @@ TEST(CudaBatch, PrefillBenchmark) {
             // prompts time the attention of long contexts), then 32 steps of one token per sequence.
             const char* dp = std::getenv("RZ_CUDA_BENCH_DECODE_PROMPT");
             const int P = dp && std::atoi(dp) > 0 ? std::atoi(dp) : 64;
-            for (int S : {2, 4, 8, 16}) {
+            const std::vector<int> seqs = decode_only > 0 ? std::vector<int>{decode_only} : std::vector<int>{2, 4, 8, 16};
+            for (int S : seqs) {
                 if (pp_only) break;
-                if (decode_only > 0 && S != decode_only) continue;
                 auto d = make_ctx(m, true, DType::F16, std::max(256, P + 64), S);
                 ASSERT_TRUE(d);
                 for (int s = 0; s < S; ++s) ASSERT_TRUE(d->decode(prompt_batch(tokens(P, V, 5u + s), s, 0, false)).ok());
