@@ -33,8 +33,18 @@ Status run_warm_up(Context& ctx, const WarmUpPlan& plan) {
     };
     // Steps of several sequences first, largest first: the GPU context sizes its logits buffer for the widest step
     // once, and graphs captured after that keep pointing at it.
+    const int repeats = std::clamp(plan.step_repeats, 1, n_ctx);
     for (int k = std::min(plan.max_step_seqs, n_seq); k >= 2; --k) {
-        for (int s = 0; s < k; ++s) b.add(tok(s), 0, s, true);
+        for (int r = 0; r + 1 < repeats; ++r) {
+            for (int s = 0; s < k; ++s) b.add(tok(s + r), r, s, true);
+            Status st = ctx.decode(b);
+            b.clear();
+            if (!st.ok()) {
+                for (int s = 0; s < k; ++s) ctx.seq_clear(s);
+                return st.with_context("warm-up");
+            }
+        }
+        for (int s = 0; s < k; ++s) b.add(tok(s), repeats - 1, s, true);
         RZ_RETURN_IF_ERROR(pass(k));
     }
     // Prompts, each with a generation step, on sequence 0.

@@ -10,6 +10,7 @@ namespace rz::runtime {
 struct WarmUpPlan {
     std::vector<int> prompts = {2};  // throwaway prompts on sequence 0, each followed by a step (capped by the context)
     int max_step_seqs = 1;     // decode steps of k = max_step_seqs .. 2 sequences, one token each (largest first)
+    int step_repeats = 1;      // steps of each k, at positions 0, 1, ... (a GPU context captures a shape's graph when it recurs)
     bool every_sequence = false;  // a one-token step with logits on every sequence (per-sequence graphs)
 };
 

@@ -266,11 +266,18 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         float* logits = dlogits_ + out_row * V;
         rows_tc = pos_max >= cuda::rows_tc_from();
         // Small batches (batched decode steps) are launch-bound: replay a graph per batch shape. The key holds
-        // everything a launch depends on besides the fixed buffers.
-        if (!use_graphs_ || !bgraphs_.ok || n > std::min(batch_chunk_, kBatchGraphMaxTokens)) {
+        // everything a launch depends on besides the fixed buffers. A shape is captured the second time it comes
+        // (RZ_CUDA_GRAPH_SIGHTINGS, default 2): decode steps repeat theirs every step, while a short prompt, alone or
+        // among other sequences' decode tokens, rarely does, and its capture cost more than running it eagerly.
+        const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits), rows_tc);
+        bool eager = !use_graphs_ || !bgraphs_.ok || n > std::min(batch_chunk_, kBatchGraphMaxTokens);
+        if (!eager && !bgraphs_.g.contains(key)) {
+            if (bgraphs_.seen.size() >= 4096) bgraphs_.seen.clear();  // bounded
+            eager = ++bgraphs_.seen[key] < graph_sightings_;
+        }
+        if (eager) {
             RZ_RETURN_IF_ERROR(run_chunk(m, n_tiles, n_out, logits));
         } else {
-            const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits), rows_tc);
             auto it = bgraphs_.g.find(key);
             if (it == bgraphs_.g.end()) {
                 if (bgraphs_.g.size() >= 64) bgraphs_.clear();  // bounded: shapes beyond 64 recycle the cache

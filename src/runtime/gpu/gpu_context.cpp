@@ -209,6 +209,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
     if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_GEMM_QUANTUM")) c->gemm_quantum_ = std::clamp(std::atoi(e), 1, 512);
+    if (const char* e = std::getenv("RZ_CUDA_GRAPH_SIGHTINGS")) c->graph_sightings_ = std::clamp(std::atoi(e), 1, 1000);
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
     const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);

@@ -59,7 +59,10 @@ public:
     // short prompt (the small-batch kernels and its graph), decode steps of up to kBatchGraphMaxTokens sequences (the
     // rows kernels and their graphs) and each sequence's one-token graph.
     Status warm_up() override {
-        WarmUpPlan w{.prompts = {}, .max_step_seqs = std::min(n_seq_, kBatchGraphMaxTokens), .every_sequence = use_graphs_};
+        WarmUpPlan w{.prompts = {},
+                     .max_step_seqs = std::min(n_seq_, kBatchGraphMaxTokens),
+                     .step_repeats = use_graphs_ ? graph_sightings_ : 1,
+                     .every_sequence = use_graphs_};
         for (int n = batch_chunk_; n > mmv_max_; --n)
             if (const int r = gemm_rows(n); w.prompts.empty() || r != w.prompts.back()) w.prompts.push_back(r);
         if (w.prompts.size() > 16)  // padding off (RZ_CUDA_GEMM_QUANTUM): the multiples of 64 only
@@ -252,8 +255,11 @@ private:
         return std::max(n, std::min((n + q - 1) / q * q, batch_chunk_));
     }
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
+    int graph_sightings_ = 2;  // a batch shape is captured the time it comes this often (forward_batch)
     struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer, rows_tc) -> executable graph of the batched path
-        std::map<std::tuple<int, int, int, void*, bool>, void*> g;
+        using Key = std::tuple<int, int, int, void*, bool>;
+        std::map<Key, void*> g;
+        std::map<Key, int> seen;  // shapes not captured yet: how often they came
         bool ok = true;  // false after a capture failed: eager launches only
         void clear() {
             for (auto& [k, v] : g) cuda::batch::graph_destroy(v);
