@@ -18,7 +18,8 @@ Status run_warm_up(Context& ctx, const WarmUpPlan& plan) {
     const auto tok = [n_vocab](int i) { return static_cast<int32_t>((1 + 7 * static_cast<int64_t>(i)) % n_vocab); };
     std::vector<TokenLogit> top;
     const int k_top = std::min(40, std::min(kMaxTopK, n_vocab));
-    // Reads entry i's outputs the two ways the sampler does; clears the sequences [0, used) whatever happened.
+    // Decodes b, reads its last entry's outputs the two ways the sampler does (top-k, the row), and clears the
+    // sequences [0, used) whatever happened.
     Batch b;
     const auto pass = [&](int used) -> Status {
         Status st = ctx.decode(b);
@@ -47,10 +48,12 @@ Status run_warm_up(Context& ctx, const WarmUpPlan& plan) {
         for (int s = 0; s < k; ++s) b.add(tok(s), repeats - 1, s, true);
         RZ_RETURN_IF_ERROR(pass(k));
     }
-    // Prompts, each with a generation step, on sequence 0.
+    // Prompts, each with a generation step, on sequence 0 (sizes the context cuts to the same length run once).
+    int last_n = 0;
     for (int len : plan.prompts) {
         const int n = std::min(len, n_ctx - 1);
-        if (n < 1) continue;
+        if (n < 1 || n == last_n) continue;
+        last_n = n;
         for (int i = 0; i < n; ++i) b.add(tok(i), i, 0, i == n - 1);
         Status st = ctx.decode(b);
         b.clear();

@@ -2,8 +2,6 @@
 // The CUDA Context's class (gpu_context.cpp: upload, the one-token paths, decode; gpu_batch.cpp: the batched path).
 // Internal to src/runtime/gpu; only with RZ_HAVE_CUDA.
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -19,8 +17,8 @@
 #include "runtime/context_impl.h"
 #include "runtime/gpu/device_logits.h"
 #include "runtime/model_impl.h"
-#include "runtime/warm_up.h"
 #include "runtime/ops.h"
+#include "runtime/warm_up.h"
 
 namespace rz::runtime::gpu {
 
