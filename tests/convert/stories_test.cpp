@@ -17,13 +17,6 @@ std::vector<uint8_t> read_bytes(const std::string& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::vector<int32_t> reference_greedy_ids() {
-    std::ifstream in(stories_dir() + "/reference/greedy_bos_n200.token_ids.txt");
-    std::vector<int32_t> want;
-    for (int32_t id; in >> id;) want.push_back(id);
-    return want;
-}
-
 // Loads `path` as the runtime does, checks logits against run.c's (BOS prompt, 8 positions, 1e-4 of the
 // largest logit), greedy 200 from BOS against run.c's ids, and the embedded tokenizer on the prompt.
 void expect_runs_like_llama2c(const std::string& path) {
@@ -59,20 +52,9 @@ void expect_runs_like_llama2c(const std::string& path) {
     EXPECT_LE(worst, 1e-4) << path;
 
     (*ctx)->seq_clear(0);
-    const std::vector<int32_t> want = reference_greedy_ids();
+    const std::vector<int32_t> want = stories_greedy_reference();
     ASSERT_GE(want.size(), 150u);
-    std::vector<int32_t> got;
-    runtime::Batch b;
-    int32_t tok = 1;
-    for (int32_t pos = 0; pos < 200 && got.size() < want.size(); ++pos) {
-        b.clear();
-        b.add(tok, pos, 0, true);
-        ASSERT_TRUE((*ctx)->decode(b).ok());
-        tok = argmax((*ctx)->logits(0));
-        if (tok == 1) break;
-        got.push_back(tok);
-    }
-    EXPECT_EQ(got, want) << path;
+    EXPECT_EQ(greedy_from_bos(**ctx, want.size()), want) << path;
 
     auto tk = tokenizer::Tokenizer::from_model_file((*m)->file());
     ASSERT_TRUE(tk.ok()) << tk.status().to_string();

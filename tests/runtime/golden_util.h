@@ -3,11 +3,13 @@
 // llama2.c references.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "realizar/runtime/context.h"
@@ -67,6 +69,35 @@ inline int argmax(std::span<const float> v) {
     for (size_t i = 1; i < v.size(); ++i)
         if (v[i] > v[static_cast<size_t>(best)]) best = static_cast<int>(i);
     return best;
+}
+
+// stories260K: llama2.c run.c's greedy ids from BOS (-t 0 -n 200, BOS itself not included), at most `max` of them.
+inline std::vector<int32_t> stories_greedy_reference(size_t max = SIZE_MAX) {
+    std::ifstream in(shared_dir() + "/data/tinystories-260K/reference/greedy_bos_n200.token_ids.txt");
+    std::vector<int32_t> ids;
+    for (int32_t id; ids.size() < max && in >> id;) ids.push_back(id);
+    return ids;
+}
+
+// Greedy generation from BOS (id 1) on sequence `seq` of an empty context, as run.c does: each step feeds the
+// previous argmax; stops after n tokens or when BOS comes again. A failed decode is a test failure (and ends it).
+inline std::vector<int32_t> greedy_from_bos(runtime::Context& ctx, size_t n, int32_t seq = 0) {
+    std::vector<int32_t> got;
+    runtime::Batch b;
+    int32_t tok = 1;
+    for (int32_t pos = 0; got.size() < n; ++pos) {
+        b.clear();
+        b.add(tok, pos, seq, true);
+        const Status st = ctx.decode(b);
+        if (!st.ok()) {
+            ADD_FAILURE() << "greedy_from_bos: " << st.to_string();
+            break;
+        }
+        tok = argmax(ctx.logits(0));
+        if (tok == 1) break;
+        got.push_back(tok);
+    }
+    return got;
 }
 
 }  // namespace rz::test

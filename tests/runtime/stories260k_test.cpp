@@ -3,7 +3,6 @@
 // rotate_half, NEOX RoPE): logits against llama2.c run.c's, and run.c's greedy 200-token output.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "runtime/golden_util.h"
@@ -73,22 +72,9 @@ TEST_P(Stories260K, LogitsMatchLlama2cOnPrompt) {
 
 // run.c -t 0.0 -n 200: 200 forward steps from BOS, each emitting the argmax (stopping only on BOS).
 void greedy_matches(runtime::Context& ctx) {
-    std::ifstream in(dir() + "/reference/greedy_bos_n200.token_ids.txt");
-    std::vector<int32_t> want;
-    for (int32_t id; in >> id;) want.push_back(id);
+    const std::vector<int32_t> want = stories_greedy_reference();
     ASSERT_GE(want.size(), 150u);
-    runtime::Batch b;
-    int32_t tok = 1;
-    std::vector<int32_t> got;
-    for (int32_t pos = 0; pos < 200 && got.size() < want.size(); ++pos) {
-        b.clear();
-        b.add(tok, pos, 0, true);
-        ASSERT_TRUE(ctx.decode(b).ok());
-        tok = argmax(ctx.logits(0));
-        if (tok == 1) break;
-        got.push_back(tok);
-    }
-    EXPECT_EQ(got, want);
+    EXPECT_EQ(greedy_from_bos(ctx, want.size()), want);
 }
 
 TEST_P(Stories260K, Greedy200FromBosF32Cache) {
@@ -119,9 +105,8 @@ namespace {
 TEST(Stories260KLong, PrefillEqualsDecodeOver200Tokens) {
     auto m = runtime::Model::load(shared_dir() + "/data/tinystories-260K/stories260K-f32.gguf");
     ASSERT_TRUE(m.ok());
-    std::ifstream in(shared_dir() + "/data/tinystories-260K/reference/greedy_bos_n200.token_ids.txt");
     std::vector<int32_t> toks = {1};
-    for (int32_t id; in >> id && toks.size() < 200;) toks.push_back(id);
+    for (int32_t id : stories_greedy_reference(199)) toks.push_back(id);
     for (DType cache : {DType::F32, DType::F16}) {
         runtime::ContextOptions o;
         o.cache_type = cache;

@@ -1,8 +1,6 @@
 // Context::warm_up(): it leaves every sequence empty and changes no result; it refuses a context in use.
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include "runtime/golden_util.h"
 
 namespace rz::test {
@@ -28,20 +26,9 @@ std::unique_ptr<runtime::Context> context(const std::shared_ptr<runtime::Model>&
 
 // llama2.c's greedy tokens from BOS on sequence `seq` (run.c -t 0 -n 200; its first 40).
 void greedy_matches_llama2c(runtime::Context& ctx, int32_t seq) {
-    std::ifstream in(data() + "/reference/greedy_bos_n200.token_ids.txt");
-    std::vector<int32_t> want;
-    for (int32_t id; in >> id && want.size() < 40;) want.push_back(id);
+    const std::vector<int32_t> want = stories_greedy_reference(40);
     ASSERT_EQ(want.size(), 40u);
-    std::vector<int32_t> got;
-    int32_t tok = 1;
-    for (int32_t pos = 0; got.size() < want.size(); ++pos) {
-        runtime::Batch b;
-        b.add(tok, pos, seq, true);
-        ASSERT_TRUE(ctx.decode(b).ok());
-        tok = argmax(ctx.logits(0));
-        got.push_back(tok);
-    }
-    EXPECT_EQ(got, want) << "sequence " << seq;
+    EXPECT_EQ(greedy_from_bos(ctx, want.size(), seq), want) << "sequence " << seq;
 }
 
 TEST(WarmUp, LeavesSequencesEmptyAndResultsUnchanged) {
