@@ -163,9 +163,8 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
         attention_prefill(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), dt.i(),
                           static_cast<int>(tiles.size() / 2), scale, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, c.swa, n,
                           split ? dsc.f() : nullptr, nsc);
-        ASSERT_TRUE(finish("attention test").ok());
+        ASSERT_TRUE(finish("attention test").ok());  // before dsc is freed
     }
-    ASSERT_TRUE(finish("attention test").ok());
     std::vector<float> out32(static_cast<size_t>(n) * Q);
     std::vector<uint16_t> out16(static_cast<size_t>(n) * Q);
     if (f16_out) {
