@@ -18,6 +18,7 @@
 
 #ifdef RZ_HAVE_CUDA
 #include "realizar/backend/cuda/cuda.h"
+#include "realizar/core/fp16.h"
 #include "realizar/quant/quant.h"
 
 namespace rz::cuda {
@@ -728,32 +729,15 @@ TEST(CudaKernels, FusedKernelsOnWidthsOf32ElementBlocks) {
     }
 }
 
-uint16_t f2h(float f) {  // round to nearest even, finite normal range (the test values)
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    const uint32_t sign = (u >> 16) & 0x8000u;
-    const int e = static_cast<int>((u >> 23) & 0xFF) - 127 + 15;
-    uint32_t m = u & 0x7FFFFFu;
-    if (e <= 0) return static_cast<uint16_t>(sign);  // (not reached by the test's values)
-    uint32_t h = (static_cast<uint32_t>(e) << 10) | (m >> 13);
-    const uint32_t rest = m & 0x1FFFu;
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
-    return static_cast<uint16_t>(sign | h);
-}
-float h2f_host(uint16_t h) {
-    const uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1F, m = h & 0x3FFu;
-    uint32_t u = e == 0 ? sign : sign | ((e - 15 + 127) << 23) | (m << 13);
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
+// Half conversions of the caches: the core's exact ones (subnormals included: a rotated k element can be tiny).
+uint16_t f2h(float f) { return fp32_to_fp16(f); }
+float h2f_host(uint16_t h) { return fp16_to_fp32(h); }
 
-// rope + kv store + attention in one kernel against a float64 reference: GQA (2 query heads per kv head),
+// rope + kv store + attention in one kernel against a float64 reference: GQA (2 and 8 query heads per kv head),
 // normal / NEOX / partial rotation, f32 and f16 caches; the cache row at pos is written (and only it), and
 // the int8 copy of the output feeds matvec_act (o projection).
 TEST(CudaKernels, FusedAttentionMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
-    const int nh = 4, nkv = 2;
     struct Case {
         bool f16, neox;
         int n_rot, n_ctx;  // n_ctx > 8192: scores in global memory instead of shared (one-block-per-head kernel)
@@ -764,6 +748,12 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         bool qkn = false;   // qwen3's per-head q/k RMSNorm before RoPE
         int hd = 64;
     };
+    // Heads: 4 (two kv heads, up to ~66 splits a head) and TinyLlama's 32 (four kv heads, up to 8 splits).
+    struct Heads {
+        int nh, nkv;
+    };
+    for (const Heads hs : {Heads{4, 2}, Heads{32, 4}}) {
+    const int nh = hs.nh, nkv = hs.nkv;
     // Each case with the first key chunk and value round loaded before the wait (default), the key chunk only,
     // and neither (RZ_CUDA_ATTN_EARLY 2 / 1 / 0).
     for (const char* early : {"2", "1", "0"}) {
@@ -775,6 +765,8 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                               Case{true, true, 64, 16, 9, "1", "64"}, Case{true, false, 64, 8200, 9, "0", "64"}, Case{true, false, 64, 8200, 9, "1", "64"},
                               Case{true, false, 64, 8200, 3000, "1", "64"}, Case{false, true, 64, 1024, 700, "1", "64"},
                               Case{true, false, 64, 300, 12, "1", "1"}, Case{false, false, 64, 1024, 700, "0", "64"},
+                              // 3 of 8 splits used at 32 heads (the other blocks exit at once)
+                              Case{true, false, 64, 1024, 130, "1", "64"},
                               Case{true, true, 32, 300, 299, "1", "16"}, Case{false, false, 64, 1024, 77, "1", "7"},
                               // sliding windows: split kernel (several splits, one), one block per head, window past pos
                               Case{true, false, 64, 1024, 700, "1", "64", 300}, Case{false, true, 64, 1024, 77, "1", "7", 20},
@@ -793,7 +785,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
             const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
             setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
             setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
-            SCOPED_TRACE(std::string("early ") + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
+            SCOPED_TRACE(std::string("heads ") + std::to_string(nh) + " early " + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
                          std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
                          std::to_string(cs.swa) + (cs.qkn ? " q/k norm" : "") + " hd " + std::to_string(hd));
             const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
@@ -924,6 +916,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
             o.ref(quantize_like_gpu(out), ref, mag);
             for (int r = 0; r < 24; ++r) ASSERT_NEAR(y[static_cast<size_t>(r)], ref[static_cast<size_t>(r)], 3e-5 * (mag[static_cast<size_t>(r)] + 1.0)) << "o row " << r;
         }
+    }
     }
     unsetenv("RZ_CUDA_ATTN_EARLY");
     unsetenv("RZ_CUDA_ATTN_SPLIT");

@@ -137,6 +137,15 @@ __device__ __forceinline__ void accum16(float (&a)[16 / sizeof(C)], const uint4&
 // then live in `scores` ([n_head, n_ctx]) instead of shared memory.
 __device__ unsigned g_attn_cnt[1024];  // splits of each head done (reset by the combining block)
 
+constexpr int kAttnThreads = 256;  // threads of a split block
+
+// Floats of the merging block's copy of a head's split partials ([s_max][hd + 2]) where that is at most 4 loads a
+// thread; none for one split, or more (the merge then reads L2 directly: with 16 splits of head_dim 128, qwen3-0.6b
+// decode after 1000-4000 tokens was ~1% slower with the copy, H200).
+__host__ __device__ inline int merge_floats(int s_max, int hd) {
+    return s_max > 1 && s_max * (hd + 2) <= 4 * kAttnThreads ? s_max * (hd + 2) : 0;
+}
+
 // x [hd] (shared memory) times w / rms(x), by one warp; sums in double like the unfused kernels (head_rms_norm).
 __device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd, float eps, int lane) {
     double ss = 0.0;
@@ -170,13 +179,15 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         prefetch_l2(reinterpret_cast<const uint8_t*>(K + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
         prefetch_l2(reinterpret_cast<const uint8_t*>(V + static_cast<size_t>(t0) * hd), static_cast<size_t>(tc - t0) * hd * sizeof(C));
     }
-    extern __shared__ float smf[];  // q[hd] | k[hd] | v[hd] | part[max(blockDim.x, 8 hd)] | red[32] | scores[chunk]
+    // q[hd] | k[hd] | v[hd] | part[max(blockDim.x, 8 hd)] | red[32] | splits[s_max][hd + 2] (s_max > 1) | scores[chunk]
+    extern __shared__ float smf[];
     float* qs = smf;
     float* ks = qs + hd;
     float* vs = ks + hd;
     float* part = vs + hd;
     float* red = part + max(static_cast<int>(blockDim.x), 8 * hd);
-    float* sc = p.smem_scores ? red + 32 : p.scores + static_cast<size_t>(h) * p.n_ctx;  // sc[t - t0]
+    float* splits = red + 32;  // the merging block's copy of the head's split partials
+    float* sc = p.smem_scores ? splits + merge_floats(p.s_max, hd) : p.scores + static_cast<size_t>(h) * p.n_ctx;  // sc[t - t0]
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     const int half = p.n_rot / 2;
     // This thread's first cached key row and its first value slices, loaded before the wait (one-token launch
@@ -338,16 +349,33 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
             for (int k = 0; k < ngrp; ++k) o += part[k * hd + tid];
     }
     if (ns > 1) {  // publish this split's (o, max, sum); the head's last split combines
-        float* P = p.scores + (static_cast<size_t>(hr) * p.s_max + s) * (hd + 2);
+        // One thread's release-acquire counter update after the block barrier orders the block's stores before it
+        // (the barrier makes them observed by that thread); the merging block then loads every partial in one
+        // round. Before, every thread ran a __threadfence (fence.sc) on each side of the counter and the merge read
+        // the partials in 2-4 dependent L2 rounds. Skipping the merge altogether (a bound, wrong results) made
+        // TinyLlama decode after 1000-4000 tokens 7-10% faster; this recovers 1-4% (H200, docs/perf/cuda.md).
+        float* P0 = p.scores + static_cast<size_t>(hr) * p.s_max * (hd + 2);
+        float* P = P0 + static_cast<size_t>(s) * (hd + 2);
         if (tid < hd) P[tid] = o;
         if (tid == 0) P[hd] = mx, P[hd + 1] = sum;
-        __threadfence();
         __syncthreads();
-        if (tid == 0) red[0] = atomicAdd(&g_attn_cnt[hr], 1u) == static_cast<unsigned>(ns - 1) ? 1.0f : 0.0f;
+        if (tid == 0) red[0] = atomic_add_acq_rel(&g_attn_cnt[hr], 1u) == static_cast<unsigned>(ns - 1) ? 1.0f : 0.0f;
         __syncthreads();
         if (red[0] == 0.0f) return;
-        __threadfence();
-        o = merge_splits(p.scores + static_cast<size_t>(hr) * p.s_max * (hd + 2), ns, hd, tid < hd ? tid : -1, sum);
+        if (merge_floats(p.s_max, hd) > 0) {  // the partials into shared memory in one round of loads, then merged
+            const int n = ns * (hd + 2);  // <= 4 kAttnThreads = 4 blockDim.x (merge_floats)
+            float v[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u)
+                if (tid + u * static_cast<int>(blockDim.x) < n) v[u] = __ldcg(P0 + tid + u * blockDim.x);
+#pragma unroll
+            for (int u = 0; u < 4; ++u)
+                if (tid + u * static_cast<int>(blockDim.x) < n) splits[tid + u * blockDim.x] = v[u];
+            __syncthreads();
+            o = merge_splits<true>(splits, ns, hd, tid < hd ? tid : -1, sum);
+        } else {
+            o = merge_splits(P0, ns, hd, tid < hd ? tid : -1, sum);
+        }
         if (tid == 0) g_attn_cnt[hr] = 0u;
     }
     if (tid < hd) {
@@ -359,8 +387,6 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q, p.act.d, p.act.s);
     }
 }
-
-constexpr int kAttnThreads = 256;
 
 // Fewest positions per split: RZ_CUDA_ATTN_MIN (default 128: measured best of 32-256, docs/perf/cuda.md).
 int attn_min_chunk() { return std::max(1, env_int("RZ_CUDA_ATTN_MIN", 128)); }
@@ -380,8 +406,11 @@ auto split_kernel(int early, bool qkn) {
     return qkn ? split_kernel_qkn<C, true>(early) : split_kernel_qkn<C, false>(early);
 }
 
-// Shared memory of a split block: q, k, v, the partials, the reduction and `scores` floats of scores.
-size_t split_smem(int hd, size_t scores) { return sizeof(float) * (static_cast<size_t>(3 * hd + std::max(kAttnThreads, 8 * hd) + 32) + scores); }
+// Shared memory of a split block: q, k, v, the partials, the reduction, the merge's copy of the split partials and
+// `scores` floats of scores.
+size_t split_smem(int hd, size_t scores, int s_max) {
+    return sizeof(float) * (static_cast<size_t>(3 * hd + std::max(kAttnThreads, 8 * hd) + 32 + merge_floats(s_max, hd)) + scores);
+}
 
 // Resident split blocks per SM (registers; shared memory with 512 scores), at most 4: the splits per head are sized
 // to one wave of them.
@@ -389,7 +418,7 @@ int attn_blocks_per_sm(bool f16, int hd, int early, bool qkn) {
     static std::map<std::tuple<bool, int, int, bool>, int> cache;
     const auto key = std::make_tuple(f16, hd, early, qkn);
     if (const auto it = cache.find(key); it != cache.end()) return it->second;
-    const size_t smem = split_smem(hd, 512);
+    const size_t smem = split_smem(hd, 512, 8);
     int n = 0;
     const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early, qkn), kAttnThreads, smem)
                               : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early, qkn), kAttnThreads, smem);
@@ -403,9 +432,9 @@ int attn_blocks_per_sm(bool f16, int hd, int early, bool qkn) {
 // down to the kernel's 3 resident blocks an SM: a (row, head) then walks 2000 positions in one block.)
 int rows_s_max(int m, int n_head) { return std::max(1, (4 * sm_count() + m * n_head - 1) / (m * n_head)); }
 
-// The split kernel on `grid` blocks with split_smem(hd, scores) of shared memory.
+// The split kernel on `grid` blocks with split_smem(hd, scores, s_max) of shared memory.
 void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t scores) {
-    const size_t smem = split_smem(p.hd, scores);
+    const size_t smem = split_smem(p.hd, scores, p.s_max);
     const bool qkn = p.q_norm || p.k_norm;
     if (f16)
         launch(split_kernel<__half>(early, qkn), grid, kAttnThreads, smem, p);

@@ -170,22 +170,37 @@ struct F16AttnRows {
     const int32_t* pos;
 };
 
-// Flash-decoding merge of ns split partials of one (row, head) that other blocks wrote at P0 as [split][hd + 2] =
-// (unnormalised output[hd], max, sum), read through L2: returns the sum over splits of output[d] exp(max_k - M) and
-// sets l to that of sum_k exp(max_k - M), M the largest max (d < 0: l only). The one-token / decode-rows split
-// kernel (attention_fused.cu) and the tensor-core decode-rows kernel (attention_rows_tc.cu) combine through it.
+// Flash-decoding merge of ns split partials of one (row, head) written at P0 as [split][hd + 2] = (unnormalised
+// output[hd], max, sum): returns the sum over splits of output[d] exp(max_k - M) and sets l to that of
+// sum_k exp(max_k - M), M the largest max (d < 0: l only). The partials are in global memory, written by other
+// blocks and read through L2 (the tensor-core decode-rows kernel, attention_rows_tc.cu; the split kernel's many-split
+// heads), or, kShared, copied into this block's shared memory (the split kernel, attention_fused.cu).
+template <bool kShared = false>
 __device__ __forceinline__ float merge_splits(const float* P0, int ns, int hd, int d, float& l) {
+    const auto ld = [](const float* a) {
+        if constexpr (kShared) return *a;
+        else return __ldcg(a);
+    };
     float M = -INFINITY;
-    for (int k = 0; k < ns; ++k) M = fmaxf(M, __ldcg(P0 + static_cast<size_t>(k) * (hd + 2) + hd));
+    for (int k = 0; k < ns; ++k) M = fmaxf(M, ld(P0 + static_cast<size_t>(k) * (hd + 2) + hd));
     float v = 0.0f;
     l = 0.0f;
     for (int k = 0; k < ns; ++k) {
         const float* Pk = P0 + static_cast<size_t>(k) * (hd + 2);
-        const float w = __expf(__ldcg(Pk + hd) - M);
-        l += w * __ldcg(Pk + hd + 1);
-        if (d >= 0) v += w * __ldcg(Pk + d);
+        const float w = __expf(ld(Pk + hd) - M);
+        l += w * ld(Pk + hd + 1);
+        if (d >= 0) v += w * ld(Pk + d);
     }
     return v;
+}
+
+// atomicAdd with acquire-release semantics at device scope: what this thread (and, after a block barrier, its
+// block) stored before is visible to a block that reads the counter's result through another such add, and
+// that block sees what earlier adders stored. Cheaper than a __threadfence (fence.sc) by every thread.
+__device__ __forceinline__ unsigned atomic_add_acq_rel(unsigned* a, unsigned v) {
+    unsigned old;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;" : "=r"(old) : "l"(a), "r"(v) : "memory");
+    return old;
 }
 
 // 16-byte asynchronous copy global -> shared (sm_80+); ok = false writes 16 zero bytes instead (src is not read).
