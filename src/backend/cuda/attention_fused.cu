@@ -156,8 +156,12 @@ __device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd,
     for (int d = lane; d < hd; d += 32) x[d] = static_cast<float>(x[d] * scale * w[d]);
 }
 
-// QKN: the per-head q/k RMSNorm (a template parameter so that the other models' kernels keep their code).
-template <typename C, int EARLY, bool QKN>
+// QKN: the per-head q/k RMSNorm (a template parameter so that the other models' kernels keep their code). PAD (the
+// one-token launch): value rows of a non-power-of-two count of 16-byte slices, on the 16-byte value path with idle
+// lanes (below) instead of a thread per dimension: synthetic phi-2 (head_dim 80) Q4_K_M decode tg128 after 0 / 500 /
+// 2000 tokens 708-709 / 660-668 / 592-593 vs 684-686 / 650 / 561-566 tok/s (H200). The other head sizes keep their
+// code (with the padding computed at run time for every size, TinyLlama decode was 1% slower).
+template <typename C, int EARLY, bool QKN, bool PAD = false>
 __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     const int row = static_cast<int>(blockIdx.x) / (p.n_head * p.s_max), bi = static_cast<int>(blockIdx.x) % (p.n_head * p.s_max);
     const int pos = p.pos_rows ? p.pos_rows[row] : *p.pos;  // uploaded by the host before the launch (never written by a kernel)
@@ -195,9 +199,13 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     // kernel's own wait returned; the batched path stores its rows in the same step). Their L2 round trips then
     // overlap the previous kernel instead of following the q load and the scores.
     constexpr int E = 16 / static_cast<int>(sizeof(C));
-    const int G = hd / E;  // threads per value row (the 16-byte value path below)
-    const bool vfast = hd % E == 0 && G <= 32 && (G & (G - 1)) == 0 && (reinterpret_cast<uintptr_t>(V) & 15) == 0;
-    const int per = vfast ? static_cast<int>(blockDim.x) / G : 1, gi = vfast ? tid / G : 0, c0 = vfast ? (tid % G) * E : 0;
+    // The 16-byte value path below: G = hd / E slices a value row, read by Gp lanes (G rounded up to a power of two,
+    // so that rows tile the warp: phi-2's head_dim 80 in f16 has 10 slices a row on 16 lanes, 6 idle).
+    const int G = hd / E, Gp = PAD ? (G <= 1 ? 1 : 1 << (32 - __clz(G - 1))) : G;
+    const bool vlane = !PAD || tid % Gp < G;  // this lane reads a slice
+    const bool vfast = hd % E == 0 && Gp <= 32 && (PAD || (G & (G - 1)) == 0) && (reinterpret_cast<uintptr_t>(V) & 15) == 0;
+    const int per = vfast ? static_cast<int>(blockDim.x) / Gp : 1, gi = vfast ? tid / Gp : 0, c0 = vfast && vlane ? (tid % Gp) * E : 0;
+    const int tcv = PAD && !vlane ? t0 : tc;  // an idle lane's value loops are empty
     uint4 kpre[8], vpre[4];
     const int kn = EARLY >= 1 && !p.stored && hd % E == 0 && t0 + tid < tc ? min(8, G) : 0;
     if (kn > 0) key_chunk_load<C>(kpre, K + static_cast<size_t>(t0 + tid) * hd, kn);
@@ -206,7 +214,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
             const int t = t0 + gi + k * per;
-            if (t < tc) vpre[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t) * hd + c0);
+            if (t < tcv) vpre[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t) * hd + c0);
         }
     }
     float2 cs = make_float2(1.0f, 0.0f);
@@ -287,8 +295,8 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     __syncthreads();  // also publishes sc[] written by other threads
     sum = 0.0f;
     for (int i = 0; i < nw; ++i) sum += red[i];
-    // Values. The 16-byte slices of a cached row: G = hd / E threads per position (E elements per 16 bytes), so
-    // the block covers blockDim / G positions at once and each thread issues the loads of its next 4 positions
+    // Values. The 16-byte slices of a cached row: G = hd / E threads per position (E elements per 16 bytes; Gp lanes
+    // with the idle ones), so the block covers blockDim / Gp positions at once and each thread issues the loads of its next 4 positions
     // together (one load round up to 128 positions for hd 64 in f16, against ~pos / 32 rounds of 2-byte loads
     // with a thread per dimension); partial outputs are reduced over the warp with shuffles and over the warps
     // in shared memory.
@@ -301,26 +309,26 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         if (vearly) {
 #pragma unroll
             for (int k = 0; k < 4; ++k)
-                if (t + k * per < tc) accum16<C>(a, vpre[k], sc[t + k * per - t0]);
+                if (t + k * per < tcv) accum16<C>(a, vpre[k], sc[t + k * per - t0]);
             t += 4 * per;
         }
-        for (; t < tc; t += 4 * per) {
+        for (; t < tcv; t += 4 * per) {
             uint4 u[4];
 #pragma unroll
             for (int k = 0; k < 4; ++k)
-                if (t + k * per < tc) u[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t + k * per) * hd + c0);
+                if (t + k * per < tcv) u[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(t + k * per) * hd + c0);
 #pragma unroll
             for (int k = 0; k < 4; ++k)
-                if (t + k * per < tc) accum16<C>(a, u[k], sc[t + k * per - t0]);
+                if (t + k * per < tcv) accum16<C>(a, u[k], sc[t + k * per - t0]);
         }
-        if (cur && (pos - t0) % per == gi) {
+        if (cur && (pos - t0) % per == gi && vlane) {
             const float w = sc[pos - t0];
 #pragma unroll
             for (int e = 0; e < E; ++e) a[e] += w * vs[c0 + e];
         }
 #pragma unroll
         for (int e = 0; e < E; ++e)
-            for (int off = G; off < 32; off <<= 1) a[e] += __shfl_xor_sync(0xFFFFFFFFu, a[e], off);
+            for (int off = Gp; off < 32; off <<= 1) a[e] += __shfl_xor_sync(0xFFFFFFFFu, a[e], off);
         if (lane < G)
 #pragma unroll
             for (int e = 0; e < E; ++e) part[warp * hd + c0 + e] = a[e];
@@ -401,8 +409,23 @@ auto split_kernel_qkn(int early) {
     return early == 2 ? attn_split_kernel<C, 2, QKN> : early == 1 ? attn_split_kernel<C, 1, QKN> : attn_split_kernel<C, 0, QKN>;
 }
 
+// Whether a head of hd elements of `esz` bytes takes the PAD kernels: 16-byte slices, not a power-of-two count of them.
+bool pad_heads(int hd, int esz) {
+    const int g = hd * esz / 16;
+    return hd * esz % 16 == 0 && g <= 32 && (g & (g - 1)) != 0;
+}
+
 template <typename C>
-auto split_kernel(int early, bool qkn) {
+auto split_kernel_pad(int early) {
+    return early == 2 ? attn_split_kernel<C, 2, false, true> : attn_split_kernel<C, 1, false, true>;
+}
+
+template <typename C>
+auto split_kernel(int early, bool qkn, int hd) {
+    // The one-token launch only: the batched rows (early 0) keep the thread-per-dimension value path at 80 registers
+    // (the PAD kernel's 100 allow 2 blocks an SM instead of 3: phi-2 steps of 4 sequences after 300 tokens 2% slower,
+    // H200); so do q/k norms with such head sizes.
+    if (!qkn && early >= 1 && pad_heads(hd, static_cast<int>(sizeof(C)))) return split_kernel_pad<C>(early);
     return qkn ? split_kernel_qkn<C, true>(early) : split_kernel_qkn<C, false>(early);
 }
 
@@ -420,8 +443,8 @@ int attn_blocks_per_sm(bool f16, int hd, int early, bool qkn) {
     if (const auto it = cache.find(key); it != cache.end()) return it->second;
     const size_t smem = split_smem(hd, 512, 8);
     int n = 0;
-    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early, qkn), kAttnThreads, smem)
-                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early, qkn), kAttnThreads, smem);
+    const cudaError_t e = f16 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<__half>(early, qkn, hd), kAttnThreads, smem)
+                              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel<float>(early, qkn, hd), kAttnThreads, smem);
     if (e != cudaSuccess) (void)cudaGetLastError(), n = 4;
     return cache[key] = std::clamp(n, 1, 4);
 }
@@ -437,9 +460,9 @@ void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t sco
     const size_t smem = split_smem(p.hd, scores, p.s_max);
     const bool qkn = p.q_norm || p.k_norm;
     if (f16)
-        launch(split_kernel<__half>(early, qkn), grid, kAttnThreads, smem, p);
+        launch(split_kernel<__half>(early, qkn, p.hd), grid, kAttnThreads, smem, p);
     else
-        launch(split_kernel<float>(early, qkn), grid, kAttnThreads, smem, p);
+        launch(split_kernel<float>(early, qkn, p.hd), grid, kAttnThreads, smem, p);
 }
 
 }  // namespace
