@@ -40,6 +40,7 @@ namespace {
 struct RunOptions {
     std::string model;
     std::string prompt;
+    std::string prompt_flag;  // -p / --prompt (llama.cpp's spelling of the positional PROMPT)
     std::string prompt_file;
     std::string system;
     std::string tokenizer;
@@ -365,6 +366,7 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("model", o->model, "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder")
         ->required();
     CLI::Option* prompt_opt = cmd->add_option("prompt", o->prompt, "Prompt text (see --prompt-file, --tokens, --chat)");
+    CLI::Option* prompt_flag = cmd->add_option("-p,--prompt", o->prompt_flag, "Prompt text, as the positional PROMPT (llama.cpp's -p)");
     cmd->add_option("-n,--max-tokens", o->max_tokens,
                     "Tokens to generate at most (-1: until end of text or context full)")
         ->capture_default_str();
@@ -409,7 +411,7 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("--features", o->features, "Classical APR model: one sample, comma-separated numbers");
     cmd->add_option("--features-file", o->features_file, "Classical APR model: CSV file, one sample per line");
 
-    return [o, prompt_opt] {
+    return [o, prompt_opt, prompt_flag] {
         // Classical models (APR mlp / linear / logistic) take features, not prompts.
         if (!o->features.empty() || !o->features_file.empty() || is_classical_model(o->model)) {
             ClassicalRunOptions c;
@@ -429,7 +431,9 @@ Runner add_run_command(CLI::App& app) {
             lo.threads    = o->threads;
             return run_logits(o->model, *toks, o->logits_out, lo);
         }
-        return run_llm(*o, prompt_opt->count() > 0);
+        if (prompt_opt->count() > 0 && prompt_flag->count() > 0) return fail("give the prompt once: PROMPT or -p/--prompt");
+        if (prompt_flag->count() > 0) o->prompt = o->prompt_flag;
+        return run_llm(*o, prompt_opt->count() > 0 || prompt_flag->count() > 0);
     };
 }
 

@@ -166,7 +166,7 @@ TEST(RunCli, TokensWithLogitsOutWritesTheLogits) {
     std::filesystem::remove(out);
 }
 
-TEST(RunCli, PromptFromFileAndStdin) {
+TEST(RunCli, PromptFromFileStdinAndFlag) {
     const std::string path = ::testing::TempDir() + "/rz_prompt.txt";
     {
         std::ofstream f(path);
@@ -175,6 +175,9 @@ TEST(RunCli, PromptFromFileAndStdin) {
     nlohmann::json a = run_json({"run", kBin, "-f", path, "-n", "10", "--temperature", "0"});
     nlohmann::json b = run_json({"run", kBin, "Once upon a time", "-n", "10", "--temperature", "0"});
     EXPECT_EQ(a["token_ids"], b["token_ids"]);
+    // llama.cpp's -p / --prompt spelling gives the same completion.
+    nlohmann::json c = run_json({"run", kBin, "-p", "Once upon a time", "-n", "10", "--temperature", "0"});
+    EXPECT_EQ(c["token_ids"], b["token_ids"]);
     ProcessResult s =
         realizar({"run", kBin, "-f", "-", "-n", "10", "--temperature", "0", "--no-timings"}, "Once upon a time");
     ASSERT_EQ(s.exit_code, 0) << s.err;
@@ -196,6 +199,7 @@ TEST(RunCli, ErrorsAreOneLineWithNonZeroExit) {
     expect_error({"run", kBin, "hi", "--top-p", "3"}, "top_p");
     expect_error({"run", kBin, "hi", "--cache-type", "q9"}, "--cache-type");
     expect_error({"run", kBin}, "no prompt");
+    expect_error({"run", kBin, "hi", "-p", "there"}, "once");
     expect_error({"run", kBin, "--tokens", "1,x,3"}, "x");
     expect_error({"run", kBin, "--tokens", "1,99999"}, "99999");
     expect_error({"run", kBin, "hi", "--chat-template", "nonsense"}, "nonsense");
