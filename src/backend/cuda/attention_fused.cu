@@ -296,10 +296,10 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     sum = 0.0f;
     for (int i = 0; i < nw; ++i) sum += red[i];
     // Values. The 16-byte slices of a cached row: G = hd / E threads per position (E elements per 16 bytes; Gp lanes
-    // with the idle ones), so the block covers blockDim / Gp positions at once and each thread issues the loads of its next 4 positions
-    // together (one load round up to 128 positions for hd 64 in f16, against ~pos / 32 rounds of 2-byte loads
-    // with a thread per dimension); partial outputs are reduced over the warp with shuffles and over the warps
-    // in shared memory.
+    // with the idle ones), so the block covers blockDim / Gp positions at once and each thread issues the loads of
+    // its next 4 positions together (one load round up to 128 positions for hd 64 in f16, against ~pos / 32 rounds
+    // of 2-byte loads with a thread per dimension); partial outputs are reduced over the warp with shuffles and over
+    // the warps in shared memory.
     float o = 0.0f;
     if (vfast) {
         float a[E] = {};
