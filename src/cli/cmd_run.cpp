@@ -40,7 +40,6 @@ namespace {
 struct RunOptions {
     std::string model;
     std::string prompt;
-    std::string prompt_flag;  // -p / --prompt (llama.cpp's spelling of the positional PROMPT)
     std::string prompt_file;
     std::string system;
     std::string tokenizer;
@@ -366,7 +365,7 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("model", o->model, "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder")
         ->required();
     CLI::Option* prompt_opt = cmd->add_option("prompt", o->prompt, "Prompt text (see --prompt-file, --tokens, --chat)");
-    CLI::Option* prompt_flag = cmd->add_option("-p,--prompt", o->prompt_flag, "Prompt text, as the positional PROMPT (llama.cpp's -p)");
+    CLI::Option* prompt_flag = cmd->add_option("-p,--prompt", o->prompt, "Prompt text, as the positional PROMPT (llama.cpp's -p)");
     cmd->add_option("-n,--max-tokens", o->max_tokens,
                     "Tokens to generate at most (-1: until end of text or context full)")
         ->capture_default_str();
@@ -432,7 +431,6 @@ Runner add_run_command(CLI::App& app) {
             return run_logits(o->model, *toks, o->logits_out, lo);
         }
         if (prompt_opt->count() > 0 && prompt_flag->count() > 0) return fail("give the prompt once: PROMPT or -p/--prompt");
-        if (prompt_flag->count() > 0) o->prompt = o->prompt_flag;
         return run_llm(*o, prompt_opt->count() > 0 || prompt_flag->count() > 0);
     };
 }
