@@ -729,10 +729,6 @@ TEST(CudaKernels, FusedKernelsOnWidthsOf32ElementBlocks) {
     }
 }
 
-// Half conversions of the caches: the core's exact ones (subnormals included: a rotated k element can be tiny).
-uint16_t f2h(float f) { return fp32_to_fp16(f); }
-float h2f_host(uint16_t h) { return fp16_to_fp32(h); }
-
 // rope + kv store + attention in one kernel against a float64 reference: GQA (2 and 8 query heads per kv head),
 // normal / NEOX / partial rotation, f32 and f16 caches; the cache row at pos is written (and only it), and
 // the int8 copy of the output feeds matvec_act (o projection).
@@ -801,9 +797,9 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
             std::vector<float> kc(ncache), vc(ncache);
             for (size_t i = 0; i < ncache; ++i) {
                 if (cs.f16) {
-                    const uint16_t a = f2h(kf[i]), b = f2h(vf[i]);
+                    const uint16_t a = fp32_to_fp16(kf[i]), b = fp32_to_fp16(vf[i]);  // the core's exact conversions (subnormals too)
                     std::memcpy(&kraw[2 * i], &a, 2), std::memcpy(&vraw[2 * i], &b, 2);
-                    kc[i] = h2f_host(a), vc[i] = h2f_host(b);
+                    kc[i] = fp16_to_fp32(a), vc[i] = fp16_to_fp32(b);
                 } else {
                     std::memcpy(&kraw[4 * i], &kf[i], 4), std::memcpy(&vraw[4 * i], &vf[i], 4);
                     kc[i] = kf[i], vc[i] = vf[i];
@@ -874,7 +870,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                 }
                 uint16_t b;
                 std::memcpy(&b, &raw[2 * i], 2);
-                return h2f_host(b);
+                return fp16_to_fp32(b);
             };
             for (int g = 0; g < nkv; ++g)
                 for (int t = 0; t < n_ctx; ++t)
