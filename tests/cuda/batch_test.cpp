@@ -26,6 +26,7 @@
 #include "realizar/backend/cuda/batch.h"
 #include "realizar/backend/cuda/cuda.h"
 #include "realizar/quant/quant.h"
+#include <cuda_profiler_api.h>
 #endif
 
 #ifdef RZ_HAVE_CUDA
@@ -876,11 +877,20 @@ TEST(CudaBatch, PrefillBenchmark) {
                     for (int s = 0; s < S; ++s) w.add(1, P + i, s, true);
                     ASSERT_TRUE(d->decode(w).ok());
                 }
+                // RZ_CUDA_BENCH_PROFILE_STEP: the last step alone inside cudaProfilerStart/Stop, for `ncu
+                // --profile-from-start off` (a per-kernel breakdown of one step without the prompts' launches).
+                const bool profile_step = std::getenv("RZ_CUDA_BENCH_PROFILE_STEP") != nullptr;
                 const auto t0 = clk::now();
                 for (int i = 0; i < steps; ++i) {
                     Batch b;
                     for (int s = 0; s < S; ++s) b.add(next[static_cast<size_t>(s)], P + 2 + i, s, true);
+#ifdef RZ_HAVE_CUDA
+                    if (profile_step && i == steps - 1) cudaProfilerStart();
+#endif
                     ASSERT_TRUE(d->decode(b).ok());
+#ifdef RZ_HAVE_CUDA
+                    if (profile_step && i == steps - 1) cudaProfilerStop();
+#endif
                     for (int s = 0; s < S; ++s) next[static_cast<size_t>(s)] = argmax(d->logits(static_cast<size_t>(s)));
                 }
                 const double sec = std::chrono::duration<double>(clk::now() - t0).count();
