@@ -414,7 +414,8 @@ TEST(CudaKernels, FusedRowsSelection) {
 // and Q5_1 do not take), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; at 3-8 tokens
 // with the tensor-core kernels where they apply (launches of Q4_K, Q5_K, Q6_K, Q3_K, Q2_K; IQ4_* from 5 tokens) and
-// with the dp4a kernels only (RZ_CUDA_ROWS_MMA=0). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
+// with the dp4a kernels only (RZ_CUDA_ROWS_MMA=0); each with x quantized once before the launch and in every block
+// (RZ_CUDA_ROWS_PREQ=1 / 0, bit for bit equal). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
 // sanitizer run of all of them takes over 200 s).
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
@@ -470,10 +471,23 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                             ASSERT_TRUE(upload(ys[i].p, init[static_cast<size_t>(i)].data(), sizeof(float) * kMaxM * ldy).ok());
                             segs[i] = MatvecSeg{tt[i], mats[i]->dev.p, rows[i], nullptr, ys[i].f()};
                         }
-                        matvec_rows(segs, 3, cols, dx.f(), cols, norm ? dw.f() : nullptr, 1e-5f, m, ldy, acc);
-                        ASSERT_TRUE(sync("rows matvec").ok());
+                        // x quantized once before the launch (RZ_CUDA_ROWS_PREQ=1) and by each block (0) must give the
+                        // same bits; the first is checked against float64.
+                        std::vector<float> y_once[3];
+                        for (const char* preq : {"1", "0"}) {
+                            setenv("RZ_CUDA_ROWS_PREQ", preq, 1);
+                            for (int i = 0; i < 3; ++i) ASSERT_TRUE(upload(ys[i].p, init[static_cast<size_t>(i)].data(), sizeof(float) * kMaxM * ldy).ok());
+                            matvec_rows(segs, 3, cols, dx.f(), cols, norm ? dw.f() : nullptr, 1e-5f, m, ldy, acc);
+                            ASSERT_TRUE(sync("rows matvec").ok());
+                            for (int i = 0; i < 3; ++i) {
+                                auto y = download_floats(ys[i], static_cast<size_t>(kMaxM) * ldy);
+                                if (*preq == '1') y_once[i] = std::move(y);
+                                else ASSERT_EQ(0, std::memcmp(y.data(), y_once[i].data(), y.size() * sizeof(float))) << "segment " << i << ": RZ_CUDA_ROWS_PREQ=0 vs 1";
+                            }
+                        }
+                        unsetenv("RZ_CUDA_ROWS_PREQ");
                         for (int i = 0; i < 3; ++i) {
-                            const auto y = download_floats(ys[i], static_cast<size_t>(kMaxM) * ldy);
+                            const auto& y = y_once[i];
                             for (int t = 0; t < kMaxM; ++t) {
                                 const size_t o = static_cast<size_t>(t) * ldy;
                                 if (t >= m) {  // rows past m untouched
@@ -496,7 +510,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
 
 // gate|up of m tokens with the GLU (matvec_glu_rows: every fused type, 2, 3, 8 tokens: the S = 2, 4, 8 kernels, padded
 // for 3, with the tensor cores where they apply and without (RZ_CUDA_ROWS_MMA=0); 12 and 16 tokens (S = 16, tensor
-// cores) for the types that take them) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
+// cores) for the types that take them; x quantized once and in every block, bit for bit equal) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
 // 1/64: exact) read by matvec_rows returns as the dequantized codes. Each code is within half a quantization step
 // of the float64 product plus the dot products' rounding bound. Gate matrices of the low-bit types are random bytes.
 TEST(CudaKernels, FusedGluRowsMatchReference) {
@@ -525,11 +539,18 @@ TEST(CudaKernels, FusedGluRowsMatchReference) {
             if (!fused_rows_supported(t, E, m)) continue;  // Q4_1, Q5_1 above 8 tokens
             SCOPED_TRACE(std::string(dtype_name(t)) + " tokens " + std::to_string(m) + " RZ_CUDA_ROWS_MMA=" + std::to_string(mma));
             setenv("RZ_CUDA_ROWS_MMA", mma ? "1" : "0", 1);
-            matvec_glu_rows(t, g.dev.p, u.dev.p, F2, E, dx.f(), E, dw.f(), 1e-6f, m, Act::kSilu);
-            const MatvecSeg seg{DType::Q8_0, deye.p, F2, nullptr, dy.f()};
-            matvec_rows(&seg, 1, F2, nullptr, F2, nullptr, 0.0f, m, F2, false);
-            ASSERT_TRUE(sync("glu rows").ok());
-            const auto y = download_floats(dy, static_cast<size_t>(m) * F2);
+            std::vector<float> y;  // x quantized once before the launch (RZ_CUDA_ROWS_PREQ=1) and by each block (0): the same bits
+            for (const char* preq : {"1", "0"}) {
+                setenv("RZ_CUDA_ROWS_PREQ", preq, 1);
+                matvec_glu_rows(t, g.dev.p, u.dev.p, F2, E, dx.f(), E, dw.f(), 1e-6f, m, Act::kSilu);
+                const MatvecSeg seg{DType::Q8_0, deye.p, F2, nullptr, dy.f()};
+                matvec_rows(&seg, 1, F2, nullptr, F2, nullptr, 0.0f, m, F2, false);
+                ASSERT_TRUE(sync("glu rows").ok());
+                auto yp = download_floats(dy, static_cast<size_t>(m) * F2);
+                if (*preq == '1') y = std::move(yp);
+                else ASSERT_EQ(0, std::memcmp(y.data(), yp.data(), y.size() * sizeof(float))) << "RZ_CUDA_ROWS_PREQ=0 vs 1";
+            }
+            unsetenv("RZ_CUDA_ROWS_PREQ");
             for (int tk = 0; tk < m; ++tk) {
                 const std::vector<float> xt(x.begin() + static_cast<std::ptrdiff_t>(tk) * E, x.begin() + static_cast<std::ptrdiff_t>(tk + 1) * E);
                 const auto xr = quantize_like_gpu(rms_norm_ref(xt, w, 1e-6f));

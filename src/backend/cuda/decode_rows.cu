@@ -37,12 +37,64 @@ constexpr int kGluTokens = 4;  // tokens per pass of the gate|up kernel (8 measu
 // loads is conflict-free).
 __host__ __device__ inline size_t token_smem_bytes(int n) { return norm_smem_bytes(n) + 32; }
 
-// The RMS scale of each token row from the last rows_prologue (1 without a norm).
+// The step's activation rows quantized once per launch by rows_quant_kernel, in the layout of shared memory (token
+// t's codes and scales at t token_smem_bytes(n)), and each row's RMS scale. Before, every block of a rows launch
+// quantized all S rows of x itself (S n floats a block through L2): at 16 tokens that prologue was a quarter of a
+// tinyllama step (2.32-2.42 vs 1.70-1.79 ms with it skipped, H200), 80 of the output head's 118 us.
+constexpr size_t kRowsXBytes = 96 * 1024;  // fused_rows_fit's bound on S token_smem_bytes(n)
+__device__ __align__(16) unsigned char g_rows_x[kRowsXBytes];
+__device__ float g_rows_rs[kFusedRowsMax];
+
+struct RowsQuantParams {
+    const float* x;  // [m, n] at ldx
+    int ldx;
+    int m;
+    const float* w;  // norm weight [n] or null
+    int n;
+    float eps;
+};
+
+// Block t (< S) quantizes row min(t, m - 1) of x times w (null: 1) per 32 into g_rows_x (rows m .. S - 1 repeat row m
+// - 1, as the rows kernels' padding tokens need), and with w its sum of squares (double, like ops::rms_norm) gives
+// g_rows_rs[t] = 1 / sqrt(mean + eps); the codes don't depend on it (the late scale of the one-token prologue).
+__global__ void __launch_bounds__(kWarps * 32) rows_quant_kernel(const RowsQuantParams p) {
+    const int t = static_cast<int>(blockIdx.x), tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
+    const size_t stride = token_smem_bytes(p.n);
+    const float* xr = p.x + static_cast<size_t>(min(t, p.m - 1)) * p.ldx;
+    int8_t* sq = reinterpret_cast<int8_t*>(g_rows_x + t * stride);
+    float* sd = reinterpret_cast<float*>(g_rows_x + t * stride + p.n);
+    pdl_sync(0);
+    double acc = 0.0;
+    for (int base = 0; base < p.n; base += nt * 8) {  // the same trip count everywhere: quant8_store shuffles
+        const int i = base + tid * 8;
+        const bool in = i < p.n;
+        float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa, wa = make_float4(1.f, 1.f, 1.f, 1.f), wb = wa;
+        if (in) {
+            xa = *reinterpret_cast<const float4*>(xr + i), xb = *reinterpret_cast<const float4*>(xr + i + 4);
+            if (p.w) wa = *reinterpret_cast<const float4*>(p.w + i), wb = *reinterpret_cast<const float4*>(p.w + i + 4);
+        }
+        acc += ssq8(xa, xb);
+        const float v[8] = {xa.x * wa.x, xa.y * wa.y, xa.z * wa.z, xa.w * wa.w, xb.x * wb.x, xb.y * wb.y, xb.z * wb.z, xb.w * wb.w};
+        quant8_store(v, in, i, sq, sd, sd + p.n / 32);
+    }
+    __shared__ double red[32];
+    acc = warp_sum(acc);
+    if (lane == 0) red[wid] = acc;
+    __syncthreads();
+    if (tid == 0) {
+        double tot = 0.0;
+        for (int k = 0; k < (nt >> 5); ++k) tot += red[k];
+        g_rows_rs[t] = p.w ? static_cast<float>(1.0 / sqrt(tot / p.n + p.eps)) : 1.0f;
+    }
+}
+
+// The RMS scale of each token row (1 without a norm), staged by rows_stage.
 __shared__ float s_rscale[kFusedRowsMax];
 
 // x rows [m, n] (row t at x + t ldx; rows from m to S - 1 repeat row m - 1) times w (null: 1), quantized per 32
 // into shared memory: token t's codes and scales at sm + t token_smem_bytes(n) (smem_x). With w, each row's sum of
-// squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it.
+// squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it. Taken where each block quantizing x
+// costs less than a launch that does it once (launch_x).
 template <int S>
 __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const float* __restrict__ w, int n, float eps, unsigned char* sm) {
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
@@ -90,9 +142,22 @@ __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const
     __syncthreads();
 }
 
-// The tokens' int8 activations (token t at t times the strides): shared memory after rows_prologue (token t's
-// region at t token_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n]. Rows m .. S - 1 hold
-// row m - 1 again (rows_prologue) or the gate|up kernel's padding rows, whose results are dropped.
+// A rows kernel's activations after its wait: the S quantized rows of g_rows_x into shared memory at sm (16-byte
+// loads, one round trip), their RMS scales into s_rscale.
+template <int S>
+__device__ void rows_stage(int n, unsigned char* sm) {
+    const int tid = threadIdx.x;
+    const int words = static_cast<int>(S * token_smem_bytes(n) / 16);
+    const uint4* src = reinterpret_cast<const uint4*>(g_rows_x);
+    uint4* dst = reinterpret_cast<uint4*>(sm);
+    for (int i = tid; i < words; i += kWarps * 32) dst[i] = src[i];
+    if (tid < S) s_rscale[tid] = g_rows_rs[tid];
+    __syncthreads();
+}
+
+// The tokens' int8 activations (token t at t times the strides): shared memory after rows_stage (token t's region
+// at t token_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n]. Rows m .. S - 1 hold row
+// m - 1 again (rows_quant_kernel) or the gate|up kernel's padding rows, whose results are dropped.
 __device__ __forceinline__ XQT rows_x(const unsigned char* sm, bool smem, const ActBuffer& a, int n) {
     if (!smem) return XQT{a.q, a.d, a.s, n, n / 32};
     const int stride = static_cast<int>(token_smem_bytes(n));
@@ -109,6 +174,7 @@ struct RowsParams {
     int ldx;
     const float* norm_w;  // null with x: quantize x as it is (the attention output)
     float eps;
+    int xq;  // with x: 1 = stage the rows quant_rows wrote (rows_stage), 0 = quantize x in each block (rows_prologue)
     int m;    // tokens (<= S)
     int ldy;  // y row stride of every segment
     int accumulate;
@@ -130,7 +196,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
         prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
     }
     pdl_sync(0);
-    if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    if (p.xq) rows_stage<S>(p.cols, sm);
+    else if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
         const SegD s = pick_seg(p, g);
@@ -179,7 +246,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     const int r0 = g * 16;
     prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(min(16, s.rows - r0)) * s.rb);  // immutable: before the wait
     pdl_sync(0);
-    if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    if (p.xq) rows_stage<S>(p.cols, sm);
+    else if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
     const MmaLane L{lane & 3, lane >> 2};
     const uint8_t* lo = s.w + static_cast<size_t>(min(r0 + L.g, s.rows - 1)) * s.rb;
     const uint8_t* hi = s.w + static_cast<size_t>(min(r0 + L.g + 8, s.rows - 1)) * s.rb;
@@ -215,6 +283,7 @@ struct GluRowsParams {
     int ldx;
     const float* norm_w;
     float eps;
+    int xq;  // as RowsParams
     int m;
     ActBuffer act;
     int fn;  // Act (arch.h) of the GLU: act(g) * u
@@ -239,7 +308,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
         for (size_t o = 0; o < p.rb; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
     }
     pdl_sync(0);
-    rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    if (p.xq) rows_stage<S>(p.cols, sm);
+    else rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
 #pragma unroll 1
     for (int pass = 0; pass < 2; ++pass) {
         const int j = j0 + 2 * pass;
@@ -286,7 +356,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
         for (size_t o = 0; o < p.rb; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
     }
     pdl_sync(0);
-    rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    if (p.xq) rows_stage<S>(p.cols, sm);
+    else rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
     const int nb = mma_blocks(p.type, p.cols);
     const int half = (nb + 1) / 2, k0 = w < 4 ? 0 : half, k1 = w < 4 ? half : nb;
     float acc[NT][4] = {};
@@ -351,6 +422,23 @@ void with_s(int m, F&& f) {
     else f(std::integral_constant<int, 16>{});
 }
 int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
+
+// Launches rows kernel k (S tokens, p.x and the norm set) with p.xq chosen: x quantized once by rows_quant_kernel
+// before it, or by each block (rows_prologue). Once pays where the blocks would repeat much of it: 8+ tokens, or more
+// blocks than fit at once. Tinyllama steps (H200, ms, once vs in each block): 16 tokens 1.87-1.91 vs 2.31-2.38, 8
+// tokens 1.27-1.29 vs 1.50-1.53, phi-2 4 tokens (its 10240-row up projection: 640 blocks) 2.52-2.53 vs 2.95-2.98; but
+// 2 tokens 0.90-0.92 vs 0.84-0.87 and Q8_0's 4 tokens (dp4a kernels, one wave) 1.07-1.09 vs 1.04-1.05: there the
+// prologue is cheaper than another launch. RZ_CUDA_ROWS_PREQ=0 / 1 forces each block / once.
+template <int S, typename K, typename P>
+void launch_x(K k, int grid, size_t smem, P p) {
+    const int force = env_int("RZ_CUDA_ROWS_PREQ", -1);
+    p.xq = p.x && (force >= 0 ? force != 0 : S >= 8 || grid > resident(k, smem)) ? 1 : 0;
+    if (p.xq) {
+        RZ_ASSERT(S * token_smem_bytes(p.cols) <= kRowsXBytes, "launch_x: rows too wide (fused_rows_fit)");
+        launch(rows_quant_kernel, S, kWarps * 32, 0, RowsQuantParams{p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps});
+    }
+    launch_rows(k, grid, smem, p);
+}
 
 // The instantiated type-set mask of a rows launch (dot_rows's masks: 0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 3: also the
 // low-bit set; 5: also the legacy set; 8: Q8_0 with Q4_K, Q6_K), or -1: no rows kernel takes both the low-bit and
@@ -441,7 +529,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
             if constexpr (S >= 4)
                 with_rows_ext(rows_ext(msets), [&](auto e) {
                     constexpr int E = decltype(e)::value;
-                    if constexpr (mma_kernel(S, E)) launch_rows(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
+                    if constexpr (mma_kernel(S, E)) launch_x<S>(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
                     else RZ_ASSERT(false, "matvec_rows: no tensor-core kernel for these types at 3-8 tokens (mma_type)");
                 });
         });
@@ -453,7 +541,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
             const size_t smem = x ? static_cast<size_t>(S) * token_smem_bytes(cols) : 0;
             with_rows_ext(ext, [&](auto e) {
                 const auto k = &mv_rows_kernel<S, decltype(e)::value>;
-                launch_rows(k, spread_groups(p, resident(k, smem)), smem, p);
+                launch_x<S>(k, spread_groups(p, resident(k, smem)), smem, p);
             });
         }
     });
@@ -472,7 +560,7 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     const int ext = rows_ext(ext_mask(t));
     RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
-                          x, ldx, norm_w, eps, m, act_buffer(), static_cast<int>(act)};
+                          x, ldx, norm_w, eps, 0, m, act_buffer(), static_cast<int>(act)};
     const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
     with_s(m, [&](auto s) {
@@ -482,11 +570,11 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
             if (mma)
                 return with_rows_ext(rows_ext(mma_mask(t)), [&](auto e) {
                     constexpr int E = decltype(e)::value;
-                    if constexpr (mma_kernel(S, E)) launch_rows(&glu_mma_kernel<S, E>, n_ff / 32, smem, p);
+                    if constexpr (mma_kernel(S, E)) launch_x<S>(&glu_mma_kernel<S, E>, n_ff / 32, smem, p);
                     else RZ_ASSERT(false, "matvec_glu_rows: no tensor-core kernel for this type at 3-8 tokens (mma_type)");
                 });
         }
-        if constexpr (S <= kFusedRowsDp4a) with_rows_ext(ext, [&](auto e) { launch_rows(&glu_rows_kernel<S, decltype(e)::value>, n_ff / 32, smem, p); });
+        if constexpr (S <= kFusedRowsDp4a) with_rows_ext(ext, [&](auto e) { launch_x<S>(&glu_rows_kernel<S, decltype(e)::value>, n_ff / 32, smem, p); });
     });
 }
 
