@@ -402,8 +402,9 @@ TEST(CudaKernels, FusedRowsSelection) {
     EXPECT_FALSE(fused_rows_fit(kFusedRowsMax + 1, 2048, 5632));
     EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 8192, 5632));
     EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 8192, 5632));
-    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 2560, 10240));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 2560, 10240));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2560, 10240));  // phi-2
+    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 4096, 28672));
+    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 4096, 28672));
     EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 8192));
 }
 
