@@ -93,8 +93,8 @@ __shared__ float s_rscale[kFusedRowsMax];
 
 // x rows [m, n] (row t at x + t ldx; rows from m to S - 1 repeat row m - 1) times w (null: 1), quantized per 32
 // into shared memory: token t's codes and scales at sm + t token_smem_bytes(n) (smem_x). With w, each row's sum of
-// squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it. Taken where each block quantizing x
-// costs less than a launch that does it once (launch_x).
+// squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it.
+// Taken where each block quantizing x costs less than a launch that does it once (launch_x).
 template <int S>
 __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const float* __restrict__ w, int n, float eps, unsigned char* sm) {
     const int tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
@@ -174,7 +174,7 @@ struct RowsParams {
     int ldx;
     const float* norm_w;  // null with x: quantize x as it is (the attention output)
     float eps;
-    int xq;  // with x: 1 = stage the rows quant_rows wrote (rows_stage), 0 = quantize x in each block (rows_prologue)
+    int xq;  // with x: 1 = stage the rows rows_quant_kernel wrote (rows_stage), 0 = quantize x in each block (rows_prologue)
     int m;    // tokens (<= S)
     int ldy;  // y row stride of every segment
     int accumulate;
@@ -574,7 +574,8 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
                     else RZ_ASSERT(false, "matvec_glu_rows: no tensor-core kernel for this type at 3-8 tokens (mma_type)");
                 });
         }
-        if constexpr (S <= kFusedRowsDp4a) with_rows_ext(ext, [&](auto e) { launch_x<S>(&glu_rows_kernel<S, decltype(e)::value>, n_ff / 32, smem, p); });
+        if constexpr (S <= kFusedRowsDp4a)
+            with_rows_ext(ext, [&](auto e) { launch_x<S>(&glu_rows_kernel<S, decltype(e)::value>, n_ff / 32, smem, p); });
     });
 }
 
