@@ -879,7 +879,7 @@ TEST(CudaBatch, PrefillBenchmark) {
                 }
                 // RZ_CUDA_BENCH_PROFILE_STEP: the last step alone inside cudaProfilerStart/Stop, for `ncu
                 // --profile-from-start off` (a per-kernel breakdown of one step without the prompts' launches).
-                const bool profile_step = std::getenv("RZ_CUDA_BENCH_PROFILE_STEP") != nullptr;
+                [[maybe_unused]] const bool profile_step = std::getenv("RZ_CUDA_BENCH_PROFILE_STEP") != nullptr;
                 const auto t0 = clk::now();
                 for (int i = 0; i < steps; ++i) {
                     Batch b;
