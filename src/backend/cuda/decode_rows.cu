@@ -45,54 +45,11 @@ constexpr size_t kRowsXBytes = 96 * 1024;  // fused_rows_fit's bound on S token_
 __device__ __align__(16) unsigned char g_rows_x[kRowsXBytes];
 __device__ float g_rows_rs[kFusedRowsMax];
 
-struct RowsQuantParams {
-    const float* x;  // [m, n] at ldx
-    int ldx;
-    int m;
-    const float* w;  // norm weight [n] or null
-    int n;
-    float eps;
-};
-
-// Block t (< S) quantizes row min(t, m - 1) of x times w (null: 1) per 32 into g_rows_x (rows m .. S - 1 repeat row m
-// - 1, as the rows kernels' padding tokens need), and with w its sum of squares (double, like ops::rms_norm) gives
-// g_rows_rs[t] = 1 / sqrt(mean + eps); the codes don't depend on it (the late scale of the one-token prologue).
-__global__ void __launch_bounds__(kWarps * 32) rows_quant_kernel(const RowsQuantParams p) {
-    const int t = static_cast<int>(blockIdx.x), tid = threadIdx.x, nt = blockDim.x, lane = tid & 31, wid = tid >> 5;
-    const size_t stride = token_smem_bytes(p.n);
-    const float* xr = p.x + static_cast<size_t>(min(t, p.m - 1)) * p.ldx;
-    int8_t* sq = reinterpret_cast<int8_t*>(g_rows_x + t * stride);
-    float* sd = reinterpret_cast<float*>(g_rows_x + t * stride + p.n);
-    pdl_sync(0);
-    double acc = 0.0;
-    for (int base = 0; base < p.n; base += nt * 8) {  // the same trip count everywhere: quant8_store shuffles
-        const int i = base + tid * 8;
-        const bool in = i < p.n;
-        float4 xa = make_float4(0.f, 0.f, 0.f, 0.f), xb = xa, wa = make_float4(1.f, 1.f, 1.f, 1.f), wb = wa;
-        if (in) {
-            xa = *reinterpret_cast<const float4*>(xr + i), xb = *reinterpret_cast<const float4*>(xr + i + 4);
-            if (p.w) wa = *reinterpret_cast<const float4*>(p.w + i), wb = *reinterpret_cast<const float4*>(p.w + i + 4);
-        }
-        acc += ssq8(xa, xb);
-        const float v[8] = {xa.x * wa.x, xa.y * wa.y, xa.z * wa.z, xa.w * wa.w, xb.x * wb.x, xb.y * wb.y, xb.z * wb.z, xb.w * wb.w};
-        quant8_store(v, in, i, sq, sd, sd + p.n / 32);
-    }
-    __shared__ double red[32];
-    acc = warp_sum(acc);
-    if (lane == 0) red[wid] = acc;
-    __syncthreads();
-    if (tid == 0) {
-        double tot = 0.0;
-        for (int k = 0; k < (nt >> 5); ++k) tot += red[k];
-        g_rows_rs[t] = p.w ? static_cast<float>(1.0 / sqrt(tot / p.n + p.eps)) : 1.0f;
-    }
-}
-
-// The RMS scale of each token row (1 without a norm), staged by rows_stage.
+// The RMS scale of each token row (1 without a norm): rows_prologue's, or staged by rows_stage.
 __shared__ float s_rscale[kFusedRowsMax];
 
 // x rows [m, n] (row t at x + t ldx; rows from m to S - 1 repeat row m - 1) times w (null: 1), quantized per 32
-// into shared memory: token t's codes and scales at sm + t token_smem_bytes(n) (smem_x). With w, each row's sum of
+// into sm (shared memory; g_rows_x for rows_quant_kernel): token t's codes and scales at sm + t token_smem_bytes(n). With w, each row's sum of
 // squares (double, like ops::rms_norm) gives s_rscale[t] = 1 / sqrt(mean + eps); the codes don't depend on it.
 // Taken where each block quantizing x costs less than a launch that does it once (launch_x).
 template <int S>
@@ -140,6 +97,25 @@ __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const
         s_rscale[tid] = w ? static_cast<float>(1.0 / sqrt(tot / n + eps)) : 1.0f;
     }
     __syncthreads();
+}
+
+struct RowsQuantParams {
+    const float* x;  // [m, n] at ldx
+    int ldx;
+    int m;
+    const float* w;  // norm weight [n] or null
+    int n;
+    float eps;
+};
+
+// Block t (< S) quantizes row min(t, m - 1) of x (rows m .. S - 1 repeat row m - 1, as the rows kernels' padding
+// tokens need) into g_rows_x and its RMS scale into g_rows_rs[t]: rows_prologue of that one row, so the bits are the
+// ones each block's prologue gives.
+__global__ void __launch_bounds__(kWarps * 32) rows_quant_kernel(const RowsQuantParams p) {
+    const int t = static_cast<int>(blockIdx.x);
+    pdl_sync(0);
+    rows_prologue<1>(p.x + static_cast<size_t>(min(t, p.m - 1)) * p.ldx, p.ldx, 1, p.w, p.n, p.eps, g_rows_x + t * token_smem_bytes(p.n));
+    if (threadIdx.x == 0) g_rows_rs[t] = s_rscale[0];
 }
 
 // A rows kernel's activations after its wait: the S quantized rows of g_rows_x into shared memory at sm (16-byte
