@@ -158,6 +158,28 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
         ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(), n,
                                                     scale, c.swa, dsc.f(), nsc, f16_out ? nullptr : dout.f(), f16_out ? dout.p : nullptr, Q));
         ASSERT_TRUE(finish("attention test").ok());
+        // quant_rows: the int8 rows it leaves in the fused activation buffer are what the o projection would make of
+        // the float rows itself: a Q8_0 projection through matvec_rows over those rows (x null) equals the one over
+        // the float rows (quantized in its prologue or by its own launch) bit for bit. Both kernels (the
+        // tensor-core one where it takes the shape) write them.
+        if (!f16_out && c.hd % 32 == 0 && rz::cuda::fused_rows_supported(DType::Q8_0, Q, n) && rz::cuda::fused_rows_fit(n, Q, Q)) {
+            for (bool tc : {false, true}) {  // (the default kernel last: dout is checked below)
+                ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(),
+                                                            n, scale, c.swa, dsc.f(), nsc, dout.f(), nullptr, Q, tc, true));
+                const int R = 80;
+                const test::Matrix w = make_matrix(DType::Q8_0, R, Q, 91u);
+                DevBuf dw(w.dev.size()), y1(sizeof(float) * n * R), y2(sizeof(float) * n * R);
+                ASSERT_TRUE(upload(dw.p, w.dev.data(), w.dev.size()).ok());
+                const rz::cuda::MatvecSeg s1{DType::Q8_0, dw.p, R, nullptr, y1.f()}, s2{DType::Q8_0, dw.p, R, nullptr, y2.f()};
+                rz::cuda::matvec_rows(&s2, 1, Q, nullptr, 0, nullptr, 0.0f, n, R, false);  // first: it reads the buffer
+                rz::cuda::matvec_rows(&s1, 1, Q, dout.f(), Q, nullptr, 0.0f, n, R, false);
+                std::vector<float> a(static_cast<size_t>(n) * R), b(a.size());
+                ASSERT_TRUE(finish("attention test").ok());
+                ASSERT_TRUE(download(a.data(), y1.p, 4 * a.size()).ok());
+                ASSERT_TRUE(download(b.data(), y2.p, 4 * b.size()).ok());
+                EXPECT_EQ(std::memcmp(a.data(), b.data(), 4 * a.size()), 0) << "o over the attention's int8 rows, tensor cores " << tc;
+            }
+        }
     } else {
         const size_t nsc = split ? size_t{16} * n * c.n_head * (c.hd + 2) : 0;  // 16 splits at most
         DevBuf dsc(sizeof(float) * std::max<size_t>(nsc, 1));
@@ -646,7 +668,7 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
         // attention takes its tensor-core kernel only with RZ_CUDA_ROWS_TC_FROM=0: the first pass, the second keeps the
         // default (the CUDA-core kernel below 400 positions).
         ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}, {"RZ_CUDA_ROWS_TC_FROM", std::strcmp(mma, "1") == 0 ? "0" : "400"}};
-        std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv;
+        std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv, att32;
         {
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};
             one = make_ctx(m, true, DType::F16, 160, kSeqs);
@@ -655,14 +677,18 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
             ScopedEnv env{{"RZ_CUDA_FUSED_ROWS", "0"}};
             mmv = make_ctx(m, true, DType::F16, 160, kSeqs);
         }
-        ASSERT_TRUE(rows && one && mmv);
+        {  // o quantizes the float attention rows itself (before the attention wrote its int8 rows): the same bits
+            ScopedEnv env{{"RZ_CUDA_ATT_ROWS_Q8", "0"}};
+            att32 = make_ctx(m, true, DType::F16, 160, kSeqs);
+        }
+        ASSERT_TRUE(rows && one && mmv && att32);
         std::vector<int32_t> len(kSeqs), next(kSeqs);
         for (int s = 0; s < kSeqs; ++s) {  // prompts of 3..48 tokens, one token per batch everywhere
             const auto t = tokens(3 + 3 * s, V, 40u + static_cast<uint32_t>(s));
             for (size_t i = 0; i < t.size(); ++i) {
                 Batch b;
                 b.add(t[i], static_cast<int32_t>(i), s, i + 1 == t.size());
-                for (Context* c : {rows.get(), one.get(), mmv.get()}) ASSERT_TRUE(c->decode(b).ok());
+                for (Context* c : {rows.get(), one.get(), mmv.get(), att32.get()}) ASSERT_TRUE(c->decode(b).ok());
             }
             len[static_cast<size_t>(s)] = static_cast<int32_t>(t.size());
             next[static_cast<size_t>(s)] = argmax(one->logits(0));
@@ -678,7 +704,8 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
                 const int s = (5 * i + m_step) % kSeqs;  // distinct for i < 16 (5 is odd)
                 b.add(next[static_cast<size_t>(s)], len[static_cast<size_t>(s)]++, s, true);
             }
-            for (Context* c : {rows.get(), one.get(), mmv.get()}) ASSERT_TRUE(c->decode(b).ok());
+            for (Context* c : {rows.get(), one.get(), mmv.get(), att32.get()}) ASSERT_TRUE(c->decode(b).ok());
+            EXPECT_EQ(logits_error(*rows, *att32, b), 0.0) << "step of " << m_step << ": the attention's int8 rows vs o's own quantization";
             const double er = logits_error(*rows, *one, b), em = logits_error(*mmv, *one, b);
             e_rows = std::max(e_rows, er);
             e_mmv = std::max(e_mmv, em);

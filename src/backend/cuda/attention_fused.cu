@@ -391,8 +391,12 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         const size_t at = static_cast<size_t>(row) * p.ldo + h * hd + tid;
         if (p.out16) p.out16[at] = __float2half_rn(o);
         else p.out[at] = o;
-        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection.
-        if (p.quant) quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q, p.act.d, p.act.s);
+        // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection (row `row` of the
+        // fused buffer's rows [m, n_head hd]; the one-token launch's only row is 0).
+        if (p.quant) {
+            const size_t ro = static_cast<size_t>(row) * p.n_head * hd;
+            quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q + ro, p.act.d + ro / 32, p.act.s + ro / 32);
+        }
     }
 }
 
@@ -519,12 +523,13 @@ bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd) {
 
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
-                           float* out32, void* out16, int ldo, bool tensor_cores) {
+                           float* out32, void* out16, int ldo, bool tensor_cores, bool quant_rows) {
     if (m <= 0) return false;
+    RZ_ASSERT(!quant_rows || hd % 32 == 0, "attention_decode_rows: quant_rows needs whole 32-element groups a head");
     // Grouped query heads over an f16 cache: the tensor-core kernel (attention_rows_tc.cu).
     if (tensor_cores && rows_tc_takes(f16, n_head, n_head_kv, hd) &&
         rows_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, m, scale, n_swa, scratch, scratch_floats, out32,
-                out16, ldo))
+                out16, ldo, quant_rows))
         return true;
     if (hd > kAttnThreads || m * n_head > 1024) return false;
     const int s_max = rows_s_max(m, n_head);
@@ -537,6 +542,7 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
     p.scale = scale, p.scores = scratch, p.out = out32, p.out16 = static_cast<__half*>(out16);
     p.pdl_early = pdl_early(), p.smem_scores = 1, p.s_max = s_max, p.c_min = c_min, p.n_swa = n_swa;
     p.seq_rows = seq, p.pos_rows = pos, p.ldq = ldq, p.ldo = ldo, p.stored = 1;
+    p.quant = quant_rows ? 1 : 0, p.act = act_buffer();
     p.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
     launch_split(p, f16, 0, m * n_head * s_max, static_cast<size_t>(chunk_max));
     return true;

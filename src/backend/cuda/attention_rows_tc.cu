@@ -65,6 +65,8 @@ struct Params : F16AttnRows {
     size_t seq_stride;  // cache elements per sequence
     int ldq, ldo, n_head, n_head_kv, n_ctx, s_max, c_min, n_swa, pdl_early;
     float scale;
+    int quant;       // also q8 of the output rows into act's rows [m, n_head HD] (attention_decode_rows' quant_rows)
+    ActBuffer act;
 };
 
 template <int HD>
@@ -205,10 +207,17 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
     __syncthreads();
     auto warp_out = [&](int w) { return reinterpret_cast<const float*>(sm.kv[w][0]); };
     const int hr0 = row * p.n_head + g * G;  // this group's first (row, head)
-    auto out = [&](int h, int d, float v) {
+    // Output element e = h HD + d of the group. The loops below hand e = tid + 128 k to whole warps (G HD is a
+    // multiple of 32), so a warp's lanes hold one 32-element group of the row for the int8 copy.
+    auto out = [&](int e, float v) {
+        const int h = e / HD, d = e % HD;
         const size_t at = static_cast<size_t>(row) * p.ldo + static_cast<size_t>(g * G + h) * HD + d;
         if (p.out16) p.out16[at] = __float2half_rn(v);
         else p.out32[at] = v;
+        if (p.quant) {
+            const size_t ro = static_cast<size_t>(row) * p.n_head * HD;
+            quantize32_to(v, (g * G * HD + e) >> 5, lane, p.act.q + ro, p.act.d + ro / 32, p.act.s + ro / 32);
+        }
     };
     if (ns == 1) {
         for (int e = tid; e < G * HD; e += 32 * kWarps) {
@@ -216,7 +225,7 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
             float v = 0.0f;
 #pragma unroll
             for (int w = 0; w < kWarps; ++w) v += warp_out(w)[h * S::OL + d];
-            out(h, d, v / sm.sum[h]);
+            out(e, v / sm.sum[h]);
         }
         return;
     }
@@ -240,7 +249,7 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
         const int h = e / HD, d = e % HD;
         float l = 0.0f;
         const float v = merge_splits(p.scratch + static_cast<size_t>(hr0 + h) * p.s_max * (HD + 2), ns, HD, d, l);
-        out(h, d, v / l);
+        out(e, v / l);
     }
     if (tid == 0) g_rows_tc_cnt[rg] = 0u;
 }
@@ -302,7 +311,7 @@ size_t rows_tc_scratch(int m, int n_head, int n_head_kv, int hd, int n_ctx) {
 
 bool rows_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head, int n_head_kv, int hd, int n_ctx,
              const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch,
-             size_t scratch_floats, float* out32, void* out16, int ldo) {
+             size_t scratch_floats, float* out32, void* out16, int ldo, bool quant_rows) {
     if (m <= 0 || m * n_head_kv > 1024) return false;
     const int s_max = splits(m, n_head_kv, hd, n_ctx);
     if (partials(m, n_head, hd, s_max) > scratch_floats) return false;
@@ -313,6 +322,7 @@ bool rows_tc(const float* q, int ldq, const void* kc, const void* vc, int n_head
     p.ldq = ldq, p.ldo = ldo, p.n_head = n_head, p.n_head_kv = n_head_kv, p.n_ctx = n_ctx;
     p.s_max = s_max, p.c_min = min_chunk(), p.n_swa = n_swa, p.pdl_early = pdl_early();
     p.scale = scale;
+    p.quant = quant_rows ? 1 : 0, p.act = act_buffer();
     const int grid = m * n_head_kv * p.s_max;
     if (hd == 64) launch_hd<64>(p, grid);
     else launch_hd<128>(p, grid);

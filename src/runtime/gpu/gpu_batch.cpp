@@ -117,12 +117,17 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,
                             p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
         float* att = bgu_;
-        if (!cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
-                                         p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), rows_tc))
+        // The decode attention also writes q8(att) into the fused activation buffer's rows, which o then reads: one
+        // quantization of att instead of a launch for it (8+ tokens) or each o block's (fewer). Not in a parallel
+        // block, whose FFN (run before) leaves its activation there for down.
+        const bool q8 = att_rows_q8_ && !par && hd % 32 == 0 && cuda::fused_rows_fit(m, std::max(E, Q), std::max(F, Q));
+        const bool dec = cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos,
+                                                     m, p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), rows_tc, q8);
+        if (!dec)
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
                                   nullptr, p.n_swa);
         const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
-        cuda::matvec_rows(&o, 1, Q, att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
+        cuda::matvec_rows(&o, 1, Q, dec && q8 ? nullptr : att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
     };
     // One layer of the step. The other blocks' parts (LayerNorm, a plain FFN, parallel attention and FFN: phi2, gpt2)
     // are composed of the same kernels and the batched path's row kernels: LayerNorm rows of their own launch (the

@@ -211,6 +211,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_GEMM_QUANTUM")) c->gemm_quantum_ = std::clamp(std::atoi(e), 1, 512);
     if (const char* e = std::getenv("RZ_CUDA_GRAPH_SIGHTINGS")) c->graph_sightings_ = std::clamp(std::atoi(e), 1, 1000);
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("RZ_CUDA_ATT_ROWS_Q8")) c->att_rows_q8_ = std::strcmp(e, "0") != 0;
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
     const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);
     if (rows_on && c->rows_capable(cuda::kFusedRowsDp4a)) {

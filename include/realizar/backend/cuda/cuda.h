@@ -172,11 +172,14 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
 // block per kv head's group of query heads; q and the softmax weights as f16 high and low parts, f32
 // accumulation: float precision). f16: the cache type (the tensor-core kernel's partials grow with n_ctx).
 // tensor_cores = false: the CUDA-core kernel for every shape (faster after short contexts; rows_tc_from()).
+// quant_rows (hd % 32 == 0, m n_head hd <= the fused activation buffer): also q8 of each output row into row i of the
+// fused activation buffer ([m, n_head hd]), the rows matvec_rows reads with x null: the o projection then needs no
+// quantization of its own (a launch a layer at 8+ tokens, each block's prologue below).
 size_t attention_decode_rows_scratch(int m_max, bool f16, int n_head, int n_head_kv, int hd, int n_ctx);
 bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd);
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
-                           float* out32, void* out16, int ldo, bool tensor_cores = true);
+                           float* out32, void* out16, int ldo, bool tensor_cores = true, bool quant_rows = false);
 // The position from which a decode step's attention takes the tensor-core kernel (RZ_CUDA_ROWS_TC_FROM, default 400:
 // below it the CUDA-core kernel is faster, H200 tinyllama steps of 4 sequences after 300-token prompts 1.17-1.19 vs
 // 1.31-1.32 ms, of 8 after 64 1.50 vs 1.55-1.70; after 500 and more the tensor cores are).
