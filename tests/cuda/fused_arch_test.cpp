@@ -3,7 +3,9 @@
 //   sequences through the fused rows kernels (the norm as its own launch); head_dim 64 with q twice the residual
 //   width, tied head.
 // - phi2: the fused one-token layer with the LayerNorm prologue (biases), the parallel block (FFN before o), the plain
-//   GELU FFN kernel and o quantizing the float attention output of head_dim 80 itself; partial NEOX rotary (32 of
+//   GELU FFN with its up projection in the q|k|v launch (bias and GELU in that launch's epilogue, floats that down
+//   quantizes itself; RZ_CUDA_PAR_MERGE=0: the plain GELU FFN kernel, also checked) and o quantizing the float
+//   attention output of head_dim 80 itself; partial NEOX rotary (32 of
 //   80), biases on every projection and the head. Decode steps of several sequences: the rows kernels composed with
 //   LayerNorm rows and the up projection in float, its activation quantized by act_rows_q8 (gpu_batch.cpp rows_layer).
 // - gemma: the fused one-token layer with the GELU-gated FFN kernel, head_dim 128 (twice n_embd / n_head), one KV
@@ -76,16 +78,20 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
         auto m = synthetic(arch, ftype, dir + "/" + ftype + ".gguf");
         ASSERT_TRUE(m);
         constexpr int kSeqs = 16;  // steps of 4 (dp4a rows kernels) and of 16 sequences (tensor cores) alternate
-        std::unique_ptr<Context> fused, unfused, rows;
+        std::unique_ptr<Context> fused, unfused, rows, apart;
         {
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};  // every batch token by token through the one-token path
             fused = test::make_context(m, -1, 128, DType::F16, kSeqs);
+            {
+                ScopedEnv env3{{"RZ_CUDA_PAR_MERGE", "0"}};  // phi2's up projection in its own gate|up-style launch
+                apart = test::make_context(m, -1, 128, DType::F16, kSeqs);
+            }
             ScopedEnv env2{{"RZ_CUDA_FUSED", "0"}};
             unfused = test::make_context(m, -1, 128, DType::F16, kSeqs);
         }
         rows     = test::make_context(m, -1, 128, DType::F16, kSeqs);
         auto cpu = test::make_context(m, 0, 128, DType::F16, kSeqs);
-        ASSERT_TRUE(fused && unfused && rows && cpu);
+        ASSERT_TRUE(fused && unfused && rows && cpu && apart);
         const auto* gf = dynamic_cast<const gpu::GpuContext*>(fused.get());
         const auto* gu = dynamic_cast<const gpu::GpuContext*>(unfused.get());
         const auto* gr = dynamic_cast<const gpu::GpuContext*>(rows.get());
@@ -96,7 +102,7 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
         // Prompts of 6..15 tokens, token by token everywhere (the KV caches start equal), then steps of all 4
         // sequences (the rows kernels in `rows`, one token at a time in `fused`), greedy from `fused`.
         const int V      = m->info().n_vocab;
-        double e_unfused = 0.0, e_cpu = 0.0, e_rows = 0.0, e_rows_unfused = 0.0;
+        double e_unfused = 0.0, e_cpu = 0.0, e_rows = 0.0, e_rows_unfused = 0.0, e_apart = 0.0, e_apart_unfused = 0.0;
         std::vector<int32_t> len(kSeqs), next(kSeqs);
         uint32_t s = 5u;
         for (int q = 0; q < kSeqs; ++q) {
@@ -105,8 +111,10 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
                 s = s * 1664525u + 1013904223u;
                 Batch b;
                 b.add(static_cast<int32_t>((s >> 8) % static_cast<uint32_t>(V)), i, q, true);
-                for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get()}) ASSERT_TRUE(c->decode(b).ok());
+                for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get(), apart.get()}) ASSERT_TRUE(c->decode(b).ok());
                 e_unfused = std::max(e_unfused, test::logits_error(*fused, *unfused, b));
+                e_apart = std::max(e_apart, test::logits_error(*fused, *apart, b));
+                e_apart_unfused = std::max(e_apart_unfused, test::logits_error(*apart, *unfused, b));
                 e_cpu     = std::max(e_cpu, test::logits_error(*fused, *cpu, b));
                 e_rows    = std::max(e_rows, test::logits_error(*rows, *fused, b));
             }
@@ -121,8 +129,10 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
                 const int q = (i + step) % kSeqs;
                 b.add(next[static_cast<size_t>(q)], len[static_cast<size_t>(q)]++, q, true);
             }
-            for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get()}) ASSERT_TRUE(c->decode(b).ok());
+            for (Context* c : {fused.get(), unfused.get(), rows.get(), cpu.get(), apart.get()}) ASSERT_TRUE(c->decode(b).ok());
             e_unfused      = std::max(e_unfused, test::logits_error(*fused, *unfused, b));
+            e_apart        = std::max(e_apart, test::logits_error(*fused, *apart, b));
+            e_apart_unfused = std::max(e_apart_unfused, test::logits_error(*apart, *unfused, b));
             e_cpu          = std::max(e_cpu, test::logits_error(*fused, *cpu, b));
             e_rows         = std::max(e_rows, test::logits_error(*rows, *fused, b));
             e_rows_unfused = std::max(e_rows_unfused, test::logits_error(*rows, *unfused, b));
@@ -132,8 +142,8 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
         }
         std::printf(
             "[%s] synthetic %s: fused one-token layer vs unfused kernels %.3g of std, vs CPU %.3g; steps of 4 and %d vs one "
-            "token at a time %.3g (single tokens %.3g), vs unfused kernels %.3g\n",
-            arch.c_str(), ftype, e_unfused, e_cpu, kSeqs, e_rows, e_prompt_rows, e_rows_unfused);
+            "token at a time %.3g (single tokens %.3g), vs unfused kernels %.3g; RZ_CUDA_PAR_MERGE=0 vs default %.3g, vs unfused %.3g\n",
+            arch.c_str(), ftype, e_unfused, e_cpu, kSeqs, e_rows, e_prompt_rows, e_rows_unfused, e_apart, e_apart_unfused);
         // Measured on an H200 (Q8_0 / Q4_K_M; steps of 4 and 16 sequences): fused vs unfused qwen3 0.052 / 0.077, phi2
         // 0.017 / 0.030, gemma 0.039 / 0.038, gpt2 0.036 / 0.095; steps vs one token at a time 0.011-0.032; vs the CPU
         // 0.036-0.214. With only 4-sequence steps qwen3 gave 0.036 / 0.051 and 8e-7 / 0.026; with the q/k norms skipped
@@ -145,6 +155,19 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
         // than their std. The CPU quantizes activations otherwise (Q8_K per 256 for the K types).
         EXPECT_GT(e_unfused, 0.0) << "identical logits: the fused layer did not run";
         EXPECT_LE(e_unfused, 0.15);
+        EXPECT_LE(e_apart_unfused, 0.15);
+        // Only phi2 (a parallel block with a plain FFN) has the merged q|k|v + up launch. Its Q4_K_M file gives the same
+        // bits both ways (the Q4_K dot products sum in the same order in both kernels, and down quantizes act(up + b)
+        // with the formula of the FFN kernel's epilogue; H200), its Q8_0 file does not (the one-row mat-vec reads a
+        // Q8_0 block with one lane, the FFN kernel's 8-row warps with two: 0.012 of std). Elsewhere nothing changes.
+        const auto* ga = dynamic_cast<const gpu::GpuContext*>(apart.get());
+        ASSERT_TRUE(ga);
+        EXPECT_EQ(gf->up_merged(), arch == "phi2");
+        EXPECT_FALSE(ga->up_merged());
+        EXPECT_LE(e_apart, 0.15);
+        if (arch != "phi2") {
+            EXPECT_EQ(e_apart, 0.0);
+        }
         EXPECT_LE(e_rows, 0.15);
         EXPECT_LE(e_rows_unfused, 0.3);  // the rows path's own norm launches against the unfused reference
         EXPECT_LE(e_cpu, 0.3);

@@ -105,6 +105,7 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kern
             const int row = r0 + r;
             if (p.x && p.late) mine *= norm_scale(p.cols, p.eps);
             if (s.bias) mine += s.bias[row];
+            if (s.act >= 0) mine = act1(mine, s.act);
             s.y[row] = p.accumulate ? s.y[row] + mine : mine;
         }
     }
@@ -396,6 +397,7 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     p.pf = pf;
     int rows = 0, groups1 = 0;  // groups1: row groups of the one-row kernel
     for (int i = 0; i < nseg; ++i) {
+        RZ_ASSERT(segs[i].act < 0 || !accumulate, "matvec_fused: an epilogue activation with accumulate");
         p.seg[i] = seg_of(segs[i], cols);
         rows += segs[i].rows;
         groups1 += (segs[i].rows + kMvWarps - 1) / kMvWarps;

@@ -476,6 +476,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     int sets = 0;
     for (int i = 0; i < nseg; ++i) {
         sets |= ext_mask(segs[i].t);
+        RZ_ASSERT(segs[i].act < 0, "matvec_rows: no epilogue activation on the rows kernels");
         p.seg[i] = seg_of(segs[i], cols);
     }
     const int ext = rows_ext(sets);

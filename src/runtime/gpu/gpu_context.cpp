@@ -212,6 +212,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_GRAPH_SIGHTINGS")) c->graph_sightings_ = std::clamp(std::atoi(e), 1, 1000);
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_ATT_ROWS_Q8")) c->att_rows_q8_ = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("RZ_CUDA_PAR_MERGE")) c->par_merge_ = std::strcmp(e, "0") != 0;
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
     const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);
     if (rows_on && c->rows_capable(cuda::kFusedRowsDp4a)) {
@@ -295,6 +296,11 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
     // whole 32-element groups, and not in a parallel block, whose FFN (run between attention and o, below) writes
     // that buffer; else o quantizes the float output in its prologue.
     const bool att_q8 = hd % 32 == 0 && !par;
+    // A parallel block's plain FFN (phi2) reads the attention's normed input: its up projection joins the q|k|v launch
+    // as a second segment (bias and activation in the epilogue, floats into a_), and down quantizes a_ in its
+    // prologue, as o does the attention's floats. One launch and one LayerNorm prologue a layer fewer than the
+    // gate|up kernel's (session 21). Stacked q|k|v only (at most 3 segments a launch); RZ_CUDA_PAR_MERGE=0: off.
+    const bool merged_up = up_merged();
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
     const auto nspec = [&](const DevWeight& w, const DevWeight& b) {
         return cuda::NormSpec{p.norm == model::NormType::kLayer ? cuda::NormKind::kLayer : cuda::NormKind::kRms, f32(w), f32(b), p.norm_eps};
@@ -309,6 +315,13 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         std::vector<std::vector<cuda::ByteRange>> launches;
         for (int il = 0; il < layer_end_; ++il) {
             const Layer& L = layers_[static_cast<size_t>(il)];
+            if (merged_up) {
+                launches.push_back({br(L.qkv), br(L.up)});
+                launches.emplace_back();  // attention: no weights
+                launches.push_back({br(L.o)});
+                launches.push_back({br(L.down)});
+                continue;
+            }
             launches.push_back(L.qkv ? std::vector{br(L.qkv)} : std::vector{br(L.q), br(L.k), br(L.v)});
             launches.emplace_back();  // attention: no weights
             const std::vector<cuda::ByteRange> o{br(L.o)};
@@ -329,7 +342,12 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
     for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
         const Layer& L = layers_[static_cast<size_t>(il)];
         prefetch_next();
-        if (L.qkv) {
+        const bool mu = merged_up;
+        if (mu) {  // q|k|v and act(up + b) [F] floats into a_
+            const cuda::MatvecSeg s[2] = {{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_},
+                                          {L.up.dtype, L.up.data, F, f32(L.up_b), a_, static_cast<int>(act(p.act))}};
+            cuda::matvec_prologue(s, 2, E, x_, nspec(L.attn_norm, L.attn_norm_b), false);
+        } else if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_};
             cuda::matvec_prologue(&s, 1, E, x_, nspec(L.attn_norm, L.attn_norm_b), false);
         } else {
@@ -361,6 +379,13 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
                 cuda::matvec_ffn_norm(g.tg, g.g, g.tu, g.u, nullptr, F, E, x_, n, act(p.act), nullptr);
             }
         };
+        if (mu) {
+            o_proj();
+            prefetch_next();
+            const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), x_};
+            cuda::matvec_prologue(&d, 1, F, a_, cuda::NormSpec{cuda::NormKind::kNone}, true);  // x += down(q8(a_))
+            continue;
+        }
         if (par) ffn_in(), o_proj();
         else o_proj(), ffn_in();
         prefetch_next();

@@ -105,6 +105,12 @@ public:
     // The decode paths this context takes (for tests): the fused one-token layer, and the most sequences of a decode
     // step the fused rows kernels take (0: none).
     bool fused_layer() const { return fused_mv_; }
+    // Whether forward_fused runs a parallel block's plain FFN up projection in the q|k|v launch (its merged_up).
+    bool up_merged() const {
+        const model::HParams& p = hp();
+        return fused_mv_ && par_merge_ && p.parallel_block && p.ffn == model::FfnType::kPlain && p.n_ff <= cuda::kFusedMaxNormCols &&
+               std::all_of(layers_.begin(), layers_.end(), [](const Layer& L) { return static_cast<bool>(L.qkv); });
+    }
     int fused_rows_max() const { return rows_max_; }
 
 private:
@@ -213,6 +219,7 @@ private:
     // fused_attn_ (rope + kv store + attention in one launch) for every model. RZ_CUDA_FUSED=0 turns both off.
     bool fused_mv_ = false;
     bool fused_attn_ = true;
+    bool par_merge_ = true;  // RZ_CUDA_PAR_MERGE (default 1): forward_fused's merged q|k|v + up launch (parallel plain FFN)
     // Graph path: fixed buffers the captured graphs point at.
     bool use_graphs_ = true;
     std::vector<void*> graphs_;  // per sequence, captured on first use

@@ -101,6 +101,7 @@ struct MatvecSeg {
     int rows = 0;
     const float* bias = nullptr;
     float* y = nullptr;
+    int act = -1;  // the fused one-token mat-vecs only (not with accumulate): y = act(W x + bias), an Act (arch.h); -1: none
 };
 // y_s = W_s q8(rms_norm(x[0:cols]) * norm_w) for 1-3 segments (q, k, v when not stacked) in one launch.
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate);
