@@ -152,7 +152,7 @@ struct RowsParams {
     float eps;
     int xq;  // with x: 1 = stage the rows rows_quant_kernel wrote (rows_stage), 0 = quantize x in each block (rows_prologue)
     int m;    // tokens (<= S)
-    int ldy;  // y row stride of every segment
+    int ldy;  // y row stride of the segments without their own (SegD::ldy)
     int accumulate;
     ActBuffer act;
 };
@@ -187,7 +187,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
         if (lane % (32 / S) == 0 && t < p.m) {
             if (p.x) mine *= s_rscale[t];
             if (s.bias) mine += s.bias[r0];
-            float* y = s.y + static_cast<size_t>(t) * p.ldy + r0;
+            float* y = s.y + static_cast<size_t>(t) * s.ldy + r0;
             *y = p.accumulate ? *y + mine : mine;
         }
     }
@@ -242,7 +242,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
             for (int i = 0; i < kWarps; ++i) v += red[i][r][t];
             if (p.x) v *= s_rscale[t];
             if (s.bias) v += s.bias[row];
-            float* y = s.y + static_cast<size_t>(t) * p.ldy + row;
+            float* y = s.y + static_cast<size_t>(t) * s.ldy + row;
             *y = p.accumulate ? *y + v : v;
         }
     }
@@ -478,6 +478,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
         sets |= ext_mask(segs[i].t);
         RZ_ASSERT(segs[i].act < 0, "matvec_rows: no epilogue activation on the rows kernels");
         p.seg[i] = seg_of(segs[i], cols);
+        if (p.seg[i].ldy == 0) p.seg[i].ldy = ldy;
     }
     const int ext = rows_ext(sets);
     RZ_ASSERT(ext >= 0, "matvec_rows: types without rows kernels (fused_rows_supported)");

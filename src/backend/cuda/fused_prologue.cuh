@@ -259,11 +259,12 @@ struct SegD {
     int type;
     int ngroups;
     int act;  // epilogue activation (Act) of the one-token mat-vec, or -1
+    int ldy;  // the rows kernels' y row stride
 };
 
 // A launch's segment from the caller's MatvecSeg over rows of `cols` (host side; ngroups is filled per kernel).
 inline SegD seg_of(const MatvecSeg& m, int cols) {
-    return SegD{static_cast<const uint8_t*>(m.W), m.bias, m.y, row_bytes(m.t, cols), m.rows, static_cast<int>(m.t), 0, m.act};
+    return SegD{static_cast<const uint8_t*>(m.W), m.bias, m.y, row_bytes(m.t, cols), m.rows, static_cast<int>(m.t), 0, m.act, m.ld};
 }
 
 // The row groups [g0, g1) of this block (spread_groups): an even split over the grid, ceil or floor each.

@@ -155,6 +155,18 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             cuda::act_rows_q8(fu, F, m, F, f32(L.up_b), act(p.act));
         };
         const auto xa = normed(m, L.attn_norm, L.attn_norm_b);
+        // A parallel block's plain FFN reads the same normed rows: its up projection is a second segment of the q|k|v
+        // launch (its own row stride F), which also quantizes those rows once for both (session 21).
+        const DType mix[2] = {L.qkv.dtype, L.up.dtype};
+        if (par && !gated && L.qkv && par_merge_ && cuda::fused_rows_mix(mix, 2)) {
+            const cuda::MatvecSeg s[2] = {{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_, -1, QKV}, {L.up.dtype, L.up.data, F, nullptr, fu, -1, F}};
+            cuda::matvec_rows(s, 2, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
+            cuda::act_rows_q8(fu, F, m, F, f32(L.up_b), act(p.act));
+            rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles);
+            const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
+            cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(...))
+            return;
+        }
         if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_};
             cuda::matvec_rows(&s, 1, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);

@@ -102,6 +102,7 @@ struct MatvecSeg {
     const float* bias = nullptr;
     float* y = nullptr;
     int act = -1;  // the fused one-token mat-vecs only (not with accumulate): y = act(W x + bias), an Act (arch.h); -1: none
+    int ld = 0;    // matvec_rows only: this segment's y row stride (0: the call's ldy)
 };
 // y_s = W_s q8(rms_norm(x[0:cols]) * norm_w) for 1-3 segments (q, k, v when not stacked) in one launch.
 void matvec_norm(const MatvecSeg* segs, int nseg, int cols, const float* x, const float* norm_w, float eps, bool accumulate);
@@ -141,7 +142,7 @@ constexpr int kFusedRowsDp4a = 8;
 bool fused_rows_supported(DType t, int cols, int m);
 bool fused_rows_mix(const DType* types, int n);
 bool fused_rows_fit(int m, int norm_cols, int act_cols);
-// For each token t < m: y_s[t ldy + r] = (accumulate ? y : 0) + bias + W_s x'_t, with x'_t = q8(rms_norm(x_t) * norm_w)
+// For each token t < m: y_s[t ldy_s + r] = (accumulate ? y : 0) + bias + W_s x'_t (ldy_s: the segment's ld, else ldy), with x'_t = q8(rms_norm(x_t) * norm_w)
 // (x_t = x + t ldx), q8(x_t) when norm_w is null, and row t of the fused activation buffer ([m, cols]) when x is null.
 void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
                  bool accumulate);
