@@ -339,11 +339,10 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         ++li;
     };
     embed(tp);
-    for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer")
+    for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer"; 4 with merged_up)
         const Layer& L = layers_[static_cast<size_t>(il)];
         prefetch_next();
-        const bool mu = merged_up;
-        if (mu) {  // q|k|v and act(up + b) [F] floats into a_
+        if (merged_up) {  // q|k|v and act(up + b) [F] floats into a_
             const cuda::MatvecSeg s[2] = {{L.qkv.dtype, L.qkv.data, Q + 2 * KV, f32(L.qkv_b), q_},
                                           {L.up.dtype, L.up.data, F, f32(L.up_b), a_, static_cast<int>(act(p.act))}};
             cuda::matvec_prologue(s, 2, E, x_, nspec(L.attn_norm, L.attn_norm_b), false);
@@ -379,7 +378,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
                 cuda::matvec_ffn_norm(g.tg, g.g, g.tu, g.u, nullptr, F, E, x_, n, act(p.act), nullptr);
             }
         };
-        if (mu) {
+        if (merged_up) {
             o_proj();
             prefetch_next();
             const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), x_};
