@@ -49,6 +49,18 @@ inline std::filesystem::path make_temp_dir(const std::string& tag) {
     return dir;
 }
 
+// Removes a directory tree that a process which just exited may still be writing to (a browser profile: Chromium's
+// helper processes outlive the browser process by a moment): retries for about 2 s and never throws. What could be
+// left is a stray temporary directory, not a test failure (CI once failed with "cannot remove: Directory not empty").
+inline void remove_tree_retrying(const std::filesystem::path& dir) {
+    for (int i = 0; i < 20; ++i) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        if (!ec && !std::filesystem::exists(dir, ec)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
 // Runs a command line through /bin/sh; returns its exit status and combined output.
 inline std::pair<int, std::string> run_shell(const std::string& cmd) {
     const auto dir = make_temp_dir("sh");

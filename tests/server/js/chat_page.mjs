@@ -95,6 +95,12 @@ try {
   if (body.trim().length === 0) throw new Error("empty answer");
   console.log(JSON.stringify({ question, answer: body }));
   await send("Browser.close").catch(() => {});
+  // Let Chromium shut down and close its profile before the caller removes it (at most 5 s, then SIGKILL in done).
+  await new Promise((r) => {
+    if (chrome.exitCode !== null || chrome.signalCode !== null) return r();
+    chrome.on("exit", r);
+    setTimeout(r, 5000).unref();
+  });
   done(0, "chat page: ok");
 } catch (e) {
   done(1, `chat page test failed: ${e.message}`);
