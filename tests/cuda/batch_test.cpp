@@ -180,6 +180,49 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
                 EXPECT_EQ(std::memcmp(a.data(), b.data(), 4 * a.size()), 0) << "o over the attention's int8 rows, tensor cores " << tc;
             }
         }
+        // rope (RowsRope; no rotation here: RoPE's arithmetic is the one-token kernel's, which
+        // FusedAttentionMatchesReference pins against float64): the kernel stores each row's k and v (they follow its
+        // q) at the row's position, and attends as the stored-cache kernel does over the cache that holds them. Rows of
+        // distinct sequences only, as in a decode step (two rows of one sequence would read each other's store).
+        std::vector<int32_t> seqs = c.seq;
+        std::sort(seqs.begin(), seqs.end());
+        if (!f16_out && std::adjacent_find(seqs.begin(), seqs.end()) == seqs.end()) {
+            DevBuf dk2(cache_n * esz), dv2(cache_n * esz), dout2(sizeof(float) * n * Q), dout3(sizeof(float) * n * Q);
+            ASSERT_TRUE(upload(dk2.p, f16_cache ? static_cast<const void*>(kh.data()) : kf.data(), cache_n * esz).ok());
+            ASSERT_TRUE(upload(dv2.p, f16_cache ? static_cast<const void*>(vh.data()) : vf.data(), cache_n * esz).ok());
+            const rz::cuda::RowsRope rr{};
+            ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk2.p, dv2.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(),
+                                                        dpos.i(), n, scale, c.swa, dsc.f(), nsc, dout2.f(), nullptr, Q, true, false, &rr));
+            ASSERT_TRUE(finish("attention test").ok());
+            std::vector<uint16_t> k16(cache_n), v16(cache_n);
+            std::vector<float> k32(cache_n), v32(cache_n);
+            if (f16_cache) {
+                ASSERT_TRUE(download(k16.data(), dk2.p, 2 * cache_n).ok());
+                ASSERT_TRUE(download(v16.data(), dv2.p, 2 * cache_n).ok());
+            } else {
+                ASSERT_TRUE(download(k32.data(), dk2.p, 4 * cache_n).ok());
+                ASSERT_TRUE(download(v32.data(), dv2.p, 4 * cache_n).ok());
+            }
+            int wrong = 0;
+            for (int i = 0; i < n; ++i)
+                for (int g = 0; g < c.n_head_kv; ++g)
+                    for (int e = 0; e < c.hd; ++e) {
+                        const size_t at = ((static_cast<size_t>(c.seq[i]) * c.n_head_kv + g) * c.n_ctx + c.pos[i]) * c.hd + e;
+                        const float kw = q[static_cast<size_t>(i) * ldq + Q + g * c.hd + e], vw = q[static_cast<size_t>(i) * ldq + Q + KV + g * c.hd + e];
+                        const bool ok = f16_cache ? k16[at] == fp32_to_fp16(kw) && v16[at] == fp32_to_fp16(vw) : k32[at] == kw && v32[at] == vw;
+                        wrong += ok ? 0 : 1;
+                    }
+            EXPECT_EQ(wrong, 0) << "k / v elements not stored at the rows' positions";
+            ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk2.p, dv2.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(),
+                                                        dpos.i(), n, scale, c.swa, dsc.f(), nsc, dout3.f(), nullptr, Q, false));
+            std::vector<float> o2(static_cast<size_t>(n) * Q), o3(o2.size());
+            ASSERT_TRUE(finish("attention test").ok());
+            ASSERT_TRUE(download(o2.data(), dout2.p, 4 * o2.size()).ok());
+            ASSERT_TRUE(download(o3.data(), dout3.p, 4 * o3.size()).ok());
+            double worst = 0.0;
+            for (size_t j = 0; j < o2.size(); ++j) worst = std::max(worst, std::fabs(static_cast<double>(o2[j]) - o3[j]) / std::max(1.0, std::fabs(static_cast<double>(o3[j]))));
+            EXPECT_LE(worst, 1e-5) << "attention with its own store vs over the stored cache";
+        }
     } else {
         const size_t nsc = split ? size_t{16} * n * c.n_head * (c.hd + 2) : 0;  // 16 splits at most
         DevBuf dsc(sizeof(float) * std::max<size_t>(nsc, 1));

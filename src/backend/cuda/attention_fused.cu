@@ -222,7 +222,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     pdl_sync(p.pdl_early);
     for (int i = tid; i < hd; i += blockDim.x) {
         qs[i] = p.q[static_cast<size_t>(row) * p.ldq + h * hd + i];
-        if (cur) ks[i] = p.k[g * hd + i], vs[i] = p.v[g * hd + i];
+        if (cur) ks[i] = p.k[static_cast<size_t>(row) * p.ldq + g * hd + i], vs[i] = p.v[static_cast<size_t>(row) * p.ldq + g * hd + i];
     }
     __syncthreads();
     if constexpr (QKN) {  // warp 0 normalises q, warp 1 the current k (the cache stores it normalised and roped)
@@ -523,11 +523,11 @@ bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd) {
 
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
-                           float* out32, void* out16, int ldo, bool tensor_cores, bool quant_rows) {
+                           float* out32, void* out16, int ldo, bool tensor_cores, bool quant_rows, const RowsRope* rope) {
     if (m <= 0) return false;
     RZ_ASSERT(!quant_rows || hd % 32 == 0, "attention_decode_rows: quant_rows needs whole 32-element groups a head");
     // Grouped query heads over an f16 cache: the tensor-core kernel (attention_rows_tc.cu).
-    if (tensor_cores && rows_tc_takes(f16, n_head, n_head_kv, hd) &&
+    if (!rope && tensor_cores && rows_tc_takes(f16, n_head, n_head_kv, hd) &&
         rows_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, m, scale, n_swa, scratch, scratch_floats, out32,
                 out16, ldo, quant_rows))
         return true;
@@ -543,6 +543,13 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
     p.pdl_early = pdl_early(), p.smem_scores = 1, p.s_max = s_max, p.c_min = c_min, p.n_swa = n_swa;
     p.seq_rows = seq, p.pos_rows = pos, p.ldq = ldq, p.ldo = ldo, p.stored = 1;
     p.quant = quant_rows ? 1 : 0, p.act = act_buffer();
+    if (rope) {  // each row's k and v follow its q (the q|k|v projection's layout); the split holding pos stores them
+        p.stored = 0;
+        p.k = q + static_cast<size_t>(n_head) * hd, p.v = p.k + static_cast<size_t>(n_head_kv) * hd;
+        p.rope_cs = rope->rope_cs, p.n_rot = rope->rope_cs ? rope->n_rot : 0, p.neox = rope->neox ? 1 : 0;
+        p.q_norm = rope->q_norm, p.k_norm = rope->k_norm, p.qk_eps = rope->qk_eps;
+        RZ_ASSERT(p.n_rot / 2 <= kAttnThreads, "attention_decode_rows: rotary dimensions above 512");
+    }
     p.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
     launch_split(p, f16, 0, m * n_head * s_max, static_cast<size_t>(chunk_max));
     return true;

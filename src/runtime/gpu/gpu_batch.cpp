@@ -110,19 +110,33 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     // launch, the split-KV decode attention (the prefill kernel for shapes it does not take) into att = bgu_ ([m, Q]
     // floats, free until the FFN, which writes the fused buffer or bgu_ beyond m Q), and o.
     auto rows_attention = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
-        if (L.q_norm || L.k_norm)
-            cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
         uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
         uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
-        cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot, p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr,
-                            p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_, n_ctx_, dseq, dpos);
         float* att = bgu_;
         // The decode attention also writes q8(att) into the fused activation buffer's rows, which o then reads: one
         // quantization of att instead of a launch for it (8+ tokens) or each o block's (fewer). Not in a parallel
         // block, whose FFN (run before) leaves its activation there for down.
         const bool q8 = att_rows_q8_ && !par && hd % 32 == 0 && cuda::fused_rows_fit(m, std::max(E, Q), std::max(F, Q));
-        const bool dec = cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos,
-                                                     m, p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), rows_tc, q8);
+        // Below rows_tc's positions the CUDA-core kernel also applies qwen3's q/k norms and RoPE (the one-token path's
+        // cos/sin table) and stores k and v, as the one-token attention does: no norm and no RoPE + store launch
+        // (RZ_CUDA_ROWS_ROPE=0: those launches, then the kernel over the stored cache). Shapes it does not take (false,
+        // nothing done) continue below.
+        bool dec = false;
+        if (rows_rope_ && !rows_tc && (rope_cs_ || p.rope_type == model::RopeType::kNone)) {
+            const cuda::RowsRope r{p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr, p.n_rot, p.rope_type == model::RopeType::kNeox,
+                                   f32(L.q_norm), f32(L.k_norm), p.norm_eps};
+            dec = cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
+                                              p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), false, q8, &r);
+        }
+        if (!dec) {
+            if (L.q_norm || L.k_norm)
+                cb::head_rms_norm_rows(bqkv_, QKV, Q, m, p.n_head, p.n_head_kv, hd, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
+            cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot,
+                                p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr, p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_,
+                                n_ctx_, dseq, dpos);
+            dec = cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
+                                              p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), rows_tc, q8);
+        }
         if (!dec)
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
                                   nullptr, p.n_swa);

@@ -213,6 +213,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_ATT_ROWS_Q8")) c->att_rows_q8_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_PAR_MERGE")) c->par_merge_ = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("RZ_CUDA_ROWS_ROPE")) c->rows_rope_ = std::strcmp(e, "0") != 0;
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
     const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);
     if (rows_on && c->rows_capable(cuda::kFusedRowsDp4a)) {

@@ -250,6 +250,7 @@ private:
     int head_rows_max_ = 0;
     float* bdec_ = nullptr;    // its split partials (allocated with the batched buffers when decode_rows_)
     bool att_rows_q8_ = true;  // RZ_CUDA_ATT_ROWS_Q8 (default 1): the rows path's attention writes o's int8 rows (gpu_batch.cpp)
+    bool rows_rope_ = true;    // RZ_CUDA_ROWS_ROPE (default 1): ... and below rows_tc's positions applies RoPE and stores k, v itself
     size_t bdec_floats_ = 0;
     static constexpr int kDecodeRowsMax = 32;  // decode steps of up to this many sequences take attention_decode_rows
     int32_t* bints_ = nullptr;  // per chunk: token | pos | seq | logits rows [chunk each] | tiles [2 chunk]

@@ -177,11 +177,25 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
 // quant_rows (hd % 32 == 0, m n_head hd <= the fused activation buffer): also q8 of each output row into row i of the
 // fused activation buffer ([m, n_head hd]), the rows matvec_rows reads with x null: the o projection then needs no
 // quantization of its own (a launch a layer at 8+ tokens, each block's prologue below).
+// rope (the CUDA-core kernel only; tensor_cores is then ignored): the q rows hold each row's q | k | v as the q|k|v
+// projection wrote them ([n_head hd | n_head_kv hd | n_head_kv hd] at stride ldq, not roped, not in the cache), and
+// the kernel applies the q/k norms (qwen3) and RoPE itself (q_norm, k_norm: [hd] or null; rope_cs [n_ctx][n_rot / 2]
+// (cos, sin), or null: no rotation) and stores each row's k and v at its position, as the one-token attention_fused
+// does: no separate RoPE + KV store launch. q is not modified. False, with nothing launched or stored, as above.
+struct RowsRope {
+    const float* rope_cs = nullptr;
+    int n_rot = 0;
+    bool neox = false;
+    const float* q_norm = nullptr;
+    const float* k_norm = nullptr;
+    float qk_eps = 0.0f;
+};
 size_t attention_decode_rows_scratch(int m_max, bool f16, int n_head, int n_head_kv, int hd, int n_ctx);
 bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd);
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
-                           float* out32, void* out16, int ldo, bool tensor_cores = true, bool quant_rows = false);
+                           float* out32, void* out16, int ldo, bool tensor_cores = true, bool quant_rows = false,
+                           const RowsRope* rope = nullptr);
 // The position from which a decode step's attention takes the tensor-core kernel (RZ_CUDA_ROWS_TC_FROM, default 400:
 // below it the CUDA-core kernel is faster, H200 tinyllama steps of 4 sequences after 300-token prompts 1.17-1.19 vs
 // 1.31-1.32 ms, of 8 after 64 1.50 vs 1.55-1.70; after 500 and more the tensor cores are).
