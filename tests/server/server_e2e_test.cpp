@@ -294,14 +294,22 @@ TEST_F(ServerE2E, MidStreamDisconnectFreesTheSlot) {
 TEST_F(ServerE2E, MetricsPassPromtool) {
     post_json("/generate", {{"prompt", "Once"}, {"max_tokens", 4}});
     post_json("/generate", {{"prompt", 1}}, 400);
-    // Counters are updated right after a response is sent, so poll briefly (bounded).
+    // Counters are updated right after a response is sent, so poll briefly (bounded) until both requests' are: the
+    // first request's update can land after the second's (each on its own handler thread; it once did in a run
+    // beside a loaded CI build, where only the 400 was polled for).
     auto c = srv_->client();
     auto res = c.Get("/metrics");
+    const auto counted = [](const std::string& b) {
+        return b.find("realizar_requests_total{route=\"/generate\",code=\"400\"} 1") != std::string::npos &&
+               b.find("realizar_requests_total{route=\"/generate\",code=\"200\"} 1") != std::string::npos &&
+               b.find("realizar_time_to_first_token_seconds_count 1") != std::string::npos;
+    };
     for (int i = 0; i < 100 && res; ++i) {
-        if (res->body.find("realizar_requests_total{route=\"/generate\",code=\"400\"} 1") != std::string::npos) break;
+        if (counted(res->body)) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         res = c.Get("/metrics");
     }
+    ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
     EXPECT_NE(res->get_header_value("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
     const std::string& m = res->body;
