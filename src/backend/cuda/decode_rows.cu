@@ -152,7 +152,6 @@ struct RowsParams {
     float eps;
     int xq;  // with x: 1 = stage the rows rows_quant_kernel wrote (rows_stage), 0 = quantize x in each block (rows_prologue)
     int m;    // tokens (<= S)
-    int ldy;  // y row stride of the segments without their own (SegD::ldy)
     int accumulate;
     ActBuffer act;
 };
@@ -478,7 +477,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
         sets |= ext_mask(segs[i].t);
         RZ_ASSERT(segs[i].act < 0, "matvec_rows: no epilogue activation on the rows kernels");
         p.seg[i] = seg_of(segs[i], cols);
-        if (p.seg[i].ldy == 0) p.seg[i].ldy = ldy;
+        if (p.seg[i].ldy == 0) p.seg[i].ldy = ldy;  // the segments' y row stride: their own, or the call's
     }
     const int ext = rows_ext(sets);
     RZ_ASSERT(ext >= 0, "matvec_rows: types without rows kernels (fused_rows_supported)");
@@ -489,7 +488,6 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.norm_w = norm_w;
     p.eps = eps;
     p.m = m;
-    p.ldy = ldy;
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
     bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);

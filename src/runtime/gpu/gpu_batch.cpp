@@ -121,12 +121,16 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         // cos/sin table) and stores k and v, as the one-token attention does: no norm and no RoPE + store launch
         // (RZ_CUDA_ROWS_ROPE=0: those launches, then the kernel over the stored cache). Shapes it does not take (false,
         // nothing done) continue below.
+        const auto decode_rows = [&](bool tensor_cores, const cuda::RowsRope* rope) {
+            return cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
+                                               p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), tensor_cores, q8,
+                                               rope);
+        };
         bool dec = false;
         if (rows_rope_ && !rows_tc && (rope_cs_ || p.rope_type == model::RopeType::kNone)) {
             const cuda::RowsRope r{p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr, p.n_rot, p.rope_type == model::RopeType::kNeox,
                                    f32(L.q_norm), f32(L.k_norm), p.norm_eps};
-            dec = cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
-                                              p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), false, q8, &r);
+            dec = decode_rows(false, &r);
         }
         if (!dec) {
             if (L.q_norm || L.k_norm)
@@ -134,8 +138,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             cb::rope_store_rows(bqkv_, QKV, Q, Q + KV, m, p.n_head, p.n_head_kv, hd, p.n_rot,
                                 p.rope_type != model::RopeType::kNone ? inv_freq_ : nullptr, p.rope_type == model::RopeType::kNeox, kc, vc, kv_f16_,
                                 n_ctx_, dseq, dpos);
-            dec = cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
-                                              p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), rows_tc, q8);
+            dec = decode_rows(rows_tc, nullptr);
         }
         if (!dec)
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
@@ -172,16 +175,12 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         // A parallel block's plain FFN reads the same normed rows: its up projection is a second segment of the q|k|v
         // launch (its own row stride F), which also quantizes those rows once for both (session 21).
         const DType mix[2] = {L.qkv.dtype, L.up.dtype};
-        if (par && !gated && L.qkv && par_merge_ && cuda::fused_rows_mix(mix, 2)) {
+        const bool merged = par && !gated && L.qkv && par_merge_ && cuda::fused_rows_mix(mix, 2);
+        if (merged) {
             const cuda::MatvecSeg s[2] = {{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_, -1, QKV}, {L.up.dtype, L.up.data, F, nullptr, fu, -1, F}};
             cuda::matvec_rows(s, 2, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
             cuda::act_rows_q8(fu, F, m, F, f32(L.up_b), act(p.act));
-            rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles);
-            const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
-            cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(...))
-            return;
-        }
-        if (L.qkv) {
+        } else if (L.qkv) {
             const cuda::MatvecSeg s{L.qkv.dtype, L.qkv.data, QKV, f32(L.qkv_b), bqkv_};
             cuda::matvec_rows(&s, 1, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
         } else {
@@ -190,7 +189,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                                           {L.v.dtype, L.v.data, KV, f32(L.vb), bqkv_ + Q + KV}};
             cuda::matvec_rows(s, 3, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
         }
-        if (par) ffn(xa);  // the FFN of a parallel block reads the attention's normed input
+        if (par && !merged) ffn(xa);  // the FFN of a parallel block reads the attention's normed input
         rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles);
         if (!par) ffn(normed(m, L.ffn_norm, L.ffn_norm_b));
         const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
