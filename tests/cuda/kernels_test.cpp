@@ -750,7 +750,7 @@ TEST(CudaKernels, FusedKernelsOnWidthsOf32ElementBlocks) {
     }
 }
 
-// rope + kv store + attention in one kernel against a float64 reference: GQA (2 and 8 query heads per kv head),
+// rope + kv store + attention in one kernel against a float64 reference: GQA (2, 4 and 8 query heads per kv head),
 // normal / NEOX / partial rotation, f32 and f16 caches; the cache row at pos is written (and only it), and
 // the int8 copy of the output feeds matvec_act (o projection).
 TEST(CudaKernels, FusedAttentionMatchesReference) {
@@ -769,11 +769,20 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
     struct Heads {
         int nh, nkv;
     };
-    for (const Heads hs : {Heads{4, 2}, Heads{32, 4}}) {
+    for (const Heads hs : {Heads{4, 2}, Heads{32, 4}, Heads{16, 4}}) {
     const int nh = hs.nh, nkv = hs.nkv;
+    // f16 caches with head_dim 64 / 128 take the kernel by kv head (attention_gqa.cu) with 2 query heads a block
+    // (default), 4 (the groups of 8) or 1 (RZ_CUDA_GQA_HEADS), unless RZ_CUDA_ATTN_GQA=0; its fewest positions per
+    // split (RZ_CUDA_GQA_MIN) follow the case's RZ_CUDA_ATTN_MIN. The other caches and head sizes take the split
+    // kernel.
+    for (const char* gqa : {"2", "4", "1", "0"}) {
+    if (gqa[0] == '4' && (nh / nkv) % 4 != 0) continue;
+    setenv("RZ_CUDA_ATTN_GQA", gqa[0] == '0' ? "0" : "1", 1);
+    setenv("RZ_CUDA_GQA_HEADS", gqa, 1);
     // Each case with the first key chunk and value round loaded before the wait (default), the key chunk only,
-    // and neither (RZ_CUDA_ATTN_EARLY 2 / 1 / 0).
+    // and neither (RZ_CUDA_ATTN_EARLY 2 / 1 / 0; the kernel by kv head has no such switch: default only).
     for (const char* early : {"2", "1", "0"}) {
+        if (gqa[0] != '0' && early[0] != '2') continue;
         setenv("RZ_CUDA_ATTN_EARLY", early, 1);
         // Split cases: several splits with the current position in the last one, a last split holding pos only
         // (n_ctx 300: s_max 4; pos 12, at least 1 position per split: chunks of 4), uneven chunks, splits capped by
@@ -806,7 +815,8 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
             const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
             setenv("RZ_CUDA_ATTN_SPLIT", cs.split, 1);
             setenv("RZ_CUDA_ATTN_MIN", cs.cmin, 1);
-            SCOPED_TRACE(std::string("heads ") + std::to_string(nh) + " early " + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
+            setenv("RZ_CUDA_GQA_MIN", cs.cmin, 1);
+            SCOPED_TRACE(std::string("heads ") + std::to_string(nh) + " gqa " + gqa + " early " + early + (cs.f16 ? " f16" : " f32") + (cs.neox ? " neox" : " norm") + " n_rot " + std::to_string(cs.n_rot) + " n_ctx " +
                          std::to_string(n_ctx) + " pos " + std::to_string(pos) + " split " + cs.split + " min " + cs.cmin + " window " +
                          std::to_string(cs.swa) + (cs.qkn ? " q/k norm" : "") + " hd " + std::to_string(hd));
             const size_t esz = cs.f16 ? 2 : 4, ncache = static_cast<size_t>(nkv) * n_ctx * hd;
@@ -940,6 +950,10 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         }
     }
     }
+    }
+    unsetenv("RZ_CUDA_ATTN_GQA");
+    unsetenv("RZ_CUDA_GQA_MIN");
+    unsetenv("RZ_CUDA_GQA_HEADS");
     unsetenv("RZ_CUDA_ATTN_EARLY");
     unsetenv("RZ_CUDA_ATTN_SPLIT");
     unsetenv("RZ_CUDA_ATTN_MIN");

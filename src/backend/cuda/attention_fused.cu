@@ -8,6 +8,7 @@
 #include <map>
 #include <tuple>
 
+#include "backend/cuda/attention_gqa.cuh"
 #include "backend/cuda/attention_rows_tc.cuh"
 #include "backend/cuda/common.cuh"
 #include "realizar/backend/cuda/cuda.h"
@@ -144,16 +145,6 @@ constexpr int kAttnThreads = 256;  // threads of a split block
 // decode after 1000-4000 tokens was ~1% slower with the copy, H200).
 __host__ __device__ inline int merge_floats(int s_max, int hd) {
     return s_max > 1 && s_max * (hd + 2) <= 4 * kAttnThreads ? s_max * (hd + 2) : 0;
-}
-
-// x [hd] (shared memory) times w / rms(x), by one warp; sums in double like the unfused kernels (head_rms_norm).
-__device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd, float eps, int lane) {
-    double ss = 0.0;
-    for (int d = lane; d < hd; d += 32) ss += static_cast<double>(x[d]) * x[d];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
-    const double scale = 1.0 / sqrt(ss / hd + eps);
-    for (int d = lane; d < hd; d += 32) x[d] = static_cast<float>(x[d] * scale * w[d]);
 }
 
 // QKN: the per-head q/k RMSNorm (a template parameter so that the other models' kernels keep their code). PAD (the
@@ -475,6 +466,10 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
                      float* out, int n_swa, const float* q_norm, const float* k_norm, float qk_eps) {
     RZ_ASSERT(hd <= kAttnThreads && n_rot / 2 <= kAttnThreads, "attention_fused: head_dim above 256");
+    // Grouped query heads over an f16 cache: a block per kv head and split (attention_gqa.cu).
+    if (f16 && attention_gqa(GqaArgs{q, k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head, n_head_kv, hd, n_ctx, n_rot,
+                                     neox ? 1 : 0, rope_cs, pos, scale, scores, quant_out && hd % 32 == 0, out, n_swa, q_norm, k_norm, qk_eps}))
+        return;
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
                  scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0, n_swa};
     p.q_norm = q_norm, p.k_norm = k_norm, p.qk_eps = qk_eps;

@@ -140,6 +140,16 @@ __device__ __forceinline__ __half to_cache<__half>(float v) { return __float2hal
 __device__ __forceinline__ float from_cache(float v) { return v; }
 __device__ __forceinline__ float from_cache(__half v) { return __half2float(v); }
 
+// x [hd] (shared memory) times w / rms(x), by one warp; sums in double like the unfused kernels (head_rms_norm).
+__device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd, float eps, int lane) {
+    double ss = 0.0;
+    for (int d = lane; d < hd; d += 32) ss += static_cast<double>(x[d]) * x[d];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+    const double scale = 1.0 / sqrt(ss / hd + eps);
+    for (int d = lane; d < hd; d += 32) x[d] = static_cast<float>(x[d] * scale * w[d]);
+}
+
 // Programmatic dependent launch (sm_90): wait for the previous kernel's completion (and its memory), and let
 // the next kernel start launching. No-ops on sm_80 (and when the kernel was launched without the attribute).
 __device__ __forceinline__ void pdl_wait() {

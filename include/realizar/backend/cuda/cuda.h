@@ -155,8 +155,9 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
 void act_rows_q8(const float* a, int ld, int m, int F, const float* bias, Act act);
 // RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
-// caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], one
-// block per query head; q, k, v are not modified. *pos is read before the wait on the previous kernel: it must
+// caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], split-KV
+// blocks per query head, or, over an f16 cache with head_dim 64 / 128 and an even group (or RZ_CUDA_GQA_HEADS=1),
+// per 2 query heads of a kv head (attention_gqa.cu; RZ_CUDA_ATTN_GQA=0: never); q, k, v are not modified. *pos is read before the wait on the previous kernel: it must
 // come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with quant_out (hd % 32 == 0) also the
 // fused activation buffer. scores: device scratch of n_head * n_ctx floats. n_swa > 0: sliding window, positions
 // (*pos - n_swa, *pos] only. q_norm / k_norm (qwen3; [hd] each, or null): every q head and the current k head

@@ -1,0 +1,381 @@
+// One-token decode attention by kv head (attention_gqa.cuh): RoPE, q/k norms and the KV store of the current
+// position as attention_fused's split kernel does them, but a block per (G query heads of one kv head, split)
+// instead of a block per (query head, split).
+//
+// Why: after long contexts the split kernel spends most of a launch on dependent L2 round trips. Each of the G
+// query heads of a kv head reads the same cached rows (TinyLlama: 8 reads of every row), a thread walks its keys
+// and then its values in several rounds, and each query head merges its own splits (ncu after 4000 tokens: 20.6
+// us a launch, 23% occupancy, DRAM at 4% of its peak; docs/perf/cuda.md, session 19). Here a block loads each of
+// its rows once for G heads (its first round before the PDL wait: cached rows below pos are immutable), keeps a
+// softmax per thread (flash-style rescaling, so the scores are never gathered before the values), and the last
+// split of a unit merges its G heads with one round of loads.
+//
+// G: 2 by default. tg128 on an H200 (synthetic Q4_K_M, tok/s, G = 1 / 2 / 4 / split kernel; docs/perf/cuda.md
+// "Session 22"): TinyLlama (8 query heads a kv head) after 0 tokens 1887 / 1832-1854 / 1806 / 1843, after 1000
+// 1610 / 1651-1669 / 1622 / 1590, after 4000 1279 / 1450 / 1491 / 1313; Llama-3.2-1B and qwen3-0.6b alike. Larger G
+// reads each row fewer times, but the splits keep at least 64 keys, so short contexts fill the GPU only with more
+// units; G = 8 was slower than 4 everywhere. Choosing G by the context length inside one kernel (all bodies in one
+// launch) needed 178 registers and lost the gain after long contexts, so it is not done.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "backend/cuda/attention_gqa.cuh"
+#include "backend/cuda/common.cuh"
+
+namespace rz::cuda::detail {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kSplitsMax = 128;  // splits per kv head (the merge's weights live in shared memory)
+
+__device__ unsigned g_gqa_cnt[1024];  // splits of each (kv head, head set) done (reset by the merging block)
+
+struct GqaParams {
+    GqaArgs a;
+    ActBuffer act;
+    L2Pf pf;
+    int pdl_early;
+    int hs;     // head sets a kv head: its n_head / n_head_kv query heads in sets of G, a block each
+    int s_max;  // grid = n_head_kv * hs * s_max; the splits used are computed from *pos (the grid is fixed in a graph)
+    int c_min;  // fewest positions per split
+};
+
+// 8 halves of a 16-byte slice as floats.
+__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
+    const uint32_t w4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const float2 x = __half22float2(*reinterpret_cast<const __half2*>(&w4[k]));
+        f[2 * k] = x.x, f[2 * k + 1] = x.y;
+    }
+}
+
+// G query heads a block, L lanes per cached row (head_dim 8 L in f16: a 16-byte slice, 8 elements, a lane),
+// NP rows a thread per round. A block covers RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes
+// rows t0 + r + k RP and elements [8 j, 8 j + 8) of each.
+template <int G, int L, int NP, bool QKN>
+__global__ void __launch_bounds__(kThreads, 1) attn_gqa_kernel(const GqaParams P) {
+    constexpr int HD = 8 * L, RP = kThreads / L, GH = G * HD;
+    constexpr int NF = GH / 4, NSL = kThreads / NF;  // the merge: float4s of the outputs; split lanes
+    static_assert(NF <= kThreads && kThreads % NF == 0, "a thread per output float4 and split lane");
+    const GqaArgs& p = P.a;
+    // Unit u = (kv head g, set of G of its query heads): query heads h0 .. h0 + G - 1; s: the split.
+    const int hs = P.hs, nu = p.n_head_kv * hs, s_max = P.s_max;
+    const int u = static_cast<int>(blockIdx.x) % nu, s = static_cast<int>(blockIdx.x) / nu;
+    const int g = u / hs, h0 = u * G;
+    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
+    const int lo = p.n_swa > 0 ? max(0, pos - p.n_swa + 1) : 0;  // keys [lo, pos]: a sliding window's last n_swa
+    const int n_kv = pos + 1 - lo;
+    const int ns0 = min(s_max, (n_kv + P.c_min - 1) / P.c_min);
+    const int chunk = (n_kv + ns0 - 1) / ns0, ns = (n_kv + chunk - 1) / chunk;  // ns: non-empty splits
+    l2pf_issue(P.pf);
+    if (s >= ns) return;
+    const int t0 = lo + s * chunk, t1 = min(pos + 1, t0 + chunk), tc = min(t1, pos);  // cached rows [t0, tc)
+    const bool cur = t1 == pos + 1;  // this split holds pos (not yet in the cache): it stores k, v there
+    __half* K = p.kc + static_cast<size_t>(g) * p.n_ctx * HD;
+    __half* V = p.vc + static_cast<size_t>(g) * p.n_ctx * HD;
+    const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, j = tid % L, r = tid / L;
+
+    __shared__ __align__(16) float qs[GH];  // [G][HD] the block's q heads, normed and rotated
+    __shared__ __align__(16) float ks[HD];  // the current k, v (rounded through f16, as the cache holds them)
+    __shared__ __align__(16) float vs[HD];
+    __shared__ __align__(16) float part[(kWarps > NSL ? kWarps : NSL) * GH];  // per-warp partial outputs; the merge's per-lane sums
+    __shared__ float red[kWarps * G];       // [warps][G] per-warp max or sum
+    __shared__ float bmax[G];               // the block's max per head
+    __shared__ float wts[G * kSplitsMax];   // the merge: each split's weight per head
+    __shared__ int last;
+
+    // The first round of this thread's rows, requested before the wait.
+    uint4 kr[NP], vr[NP];
+    int rb = t0;  // this round's first row: the same for the whole block (the rounds hold full-warp shuffles)
+    const auto load_k = [&](int tb) {
+#pragma unroll
+        for (int k = 0; k < NP; ++k)
+            if (tb + k * RP < tc) kr[k] = *reinterpret_cast<const uint4*>(K + static_cast<size_t>(tb + k * RP) * HD + 8 * j);
+    };
+    const auto load_v = [&](int tb) {
+#pragma unroll
+        for (int k = 0; k < NP; ++k)
+            if (tb + k * RP < tc) vr[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(tb + k * RP) * HD + 8 * j);
+    };
+    load_k(rb + r);
+    load_v(rb + r);
+    // Rotation pairs: (G + 1) heads (the last the current k) x n_rot / 2 <= 5 x 64, at most 3 a thread
+    // (the host takes n_rot <= hd <= 128).
+    const int half = p.n_rot / 2, npair = p.rope_cs ? (G + 1) * half : 0;
+    float2 cs[3];
+#pragma unroll
+    for (int c = 0; c < 3; ++c)
+        if (tid + c * kThreads < npair) cs[c] = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + (tid + c * kThreads) % half];
+    pdl_sync(P.pdl_early);
+
+    for (int i = tid; i < GH; i += kThreads) qs[i] = p.q[static_cast<size_t>(h0) * HD + i];
+    if (cur)
+        for (int i = tid; i < HD; i += kThreads) ks[i] = p.k[static_cast<size_t>(g) * HD + i], vs[i] = p.v[static_cast<size_t>(g) * HD + i];
+    __syncthreads();
+    if constexpr (QKN) {  // warp w normalises heads w, w + 8, ...; head G is the current k
+        for (int hh = warp; hh <= G; hh += kWarps) {
+            if (hh < G && p.q_norm) head_norm_warp(qs + hh * HD, p.q_norm, HD, p.qk_eps, lane);
+            if (hh == G && cur && p.k_norm) head_norm_warp(ks, p.k_norm, HD, p.qk_eps, lane);
+        }
+        __syncthreads();
+    }
+    if (npair > 0) {  // same float operations as ops::rope
+#pragma unroll
+        for (int c = 0; c < 3; ++c) {
+            const int pr = tid + c * kThreads;
+            if (pr >= npair) continue;
+            const int hh = pr / half, i = pr % half;
+            if (hh == G && !cur) continue;
+            float* x = hh < G ? qs + hh * HD : ks;
+            const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
+            const float x0 = x[i0], x1 = x[i1];
+            x[i0] = x0 * cs[c].x - x1 * cs[c].y;
+            x[i1] = x0 * cs[c].y + x1 * cs[c].x;
+        }
+        __syncthreads();
+    }
+    if (cur) {
+        for (int i = tid; i < HD; i += kThreads) {
+            const __half kh = __float2half_rn(ks[i]), vh = __float2half_rn(vs[i]);
+            if (u % hs == 0) K[static_cast<size_t>(pos) * HD + i] = kh, V[static_cast<size_t>(pos) * HD + i] = vh;
+            ks[i] = __half2float(kh), vs[i] = __half2float(vh);
+        }
+        __syncthreads();
+    }
+
+    float qr[G][8];
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+        const float4 a = *reinterpret_cast<const float4*>(qs + i * HD + 8 * j), b = *reinterpret_cast<const float4*>(qs + i * HD + 8 * j + 4);
+        qr[i][0] = a.x, qr[i][1] = a.y, qr[i][2] = a.z, qr[i][3] = a.w, qr[i][4] = b.x, qr[i][5] = b.y, qr[i][6] = b.z, qr[i][7] = b.w;
+    }
+    // Per thread: running max m, sum l and unnormalised output acc of each head over its rows so far.
+    float acc[G][8], m[G], l[G];
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+        m[i] = -INFINITY, l[i] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[i][e] = 0.0f;
+    }
+    for (;;) {
+        const int t = rb + r;
+        float sc[NP][G];
+#pragma unroll
+        for (int k = 0; k < NP; ++k) {
+            const int tt = t + k * RP;
+            float kf[8];
+            if (tt < tc) {
+                unpack8(kr[k], kf);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; ++e) kf[e] = tt < t1 ? ks[8 * j + e] : 0.0f;  // tt < t1 here: tt == pos
+            }
+#pragma unroll
+            for (int i = 0; i < G; ++i) {
+                float d = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) d += qr[i][e] * kf[e];
+#pragma unroll
+                for (int o = 1; o < L; o <<= 1) d += __shfl_xor_sync(0xFFFFFFFFu, d, o);
+                sc[k][i] = tt < t1 ? d * p.scale : -INFINITY;
+            }
+        }
+        const int rn = rb + NP * RP;
+        if (rn < t1) load_k(rn + r);  // the next round's keys are in flight during this round's values
+        float mn[G];
+#pragma unroll
+        for (int i = 0; i < G; ++i) {
+            mn[i] = m[i];
+#pragma unroll
+            for (int k = 0; k < NP; ++k) mn[i] = fmaxf(mn[i], sc[k][i]);
+            const float f = mn[i] == -INFINITY ? 1.0f : __expf(m[i] - mn[i]);
+            l[i] *= f;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[i][e] *= f;
+            m[i] = mn[i];
+        }
+#pragma unroll
+        for (int k = 0; k < NP; ++k) {
+            const int tt = t + k * RP;
+            if (tt >= t1) continue;
+            float vf[8];
+            if (tt < tc) {
+                unpack8(vr[k], vf);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; ++e) vf[e] = vs[8 * j + e];
+            }
+#pragma unroll
+            for (int i = 0; i < G; ++i) {
+                const float w = __expf(sc[k][i] - mn[i]);
+                l[i] += w;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) acc[i][e] += w * vf[e];
+            }
+        }
+        if (rn >= t1) break;
+        load_v(rn + r);
+        rb = rn;
+    }
+
+    // The block's max per head, then every thread's sums rescaled to it and added over rows (lanes of other rows
+    // in the warp by shuffles, warps in shared memory). l is the same on the L lanes of a row.
+    float M[G];
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+        float x = m[i];
+#pragma unroll
+        for (int o = L; o < 32; o <<= 1) x = fmaxf(x, __shfl_xor_sync(0xFFFFFFFFu, x, o));
+        if (lane == 0) red[warp * G + i] = x;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+        M[i] = red[i];
+#pragma unroll
+        for (int w = 1; w < kWarps; ++w) M[i] = fmaxf(M[i], red[w * G + i]);
+    }
+    if (tid < G) {  // the same for the merge (M itself is only indexed by unrolled constants: registers)
+        float x = red[tid];
+        for (int w = 1; w < kWarps; ++w) x = fmaxf(x, red[w * G + tid]);
+        bmax[tid] = x;
+    }
+    __syncthreads();  // red is rewritten below
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+        const float f = m[i] == -INFINITY ? 0.0f : __expf(m[i] - M[i]);
+        l[i] *= f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[i][e] *= f;
+#pragma unroll
+        for (int o = L; o < 32; o <<= 1) {
+            l[i] += __shfl_xor_sync(0xFFFFFFFFu, l[i], o);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[i][e] += __shfl_xor_sync(0xFFFFFFFFu, acc[i][e], o);
+        }
+        if (lane < L) {  // the warp's first row: lane == j
+            float4* d = reinterpret_cast<float4*>(part + (warp * G + i) * HD + 8 * lane);
+            d[0] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+            d[1] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+        }
+        if (lane == 0) red[warp * G + i] = l[i];
+    }
+    __syncthreads();
+
+    float* const Po = p.scratch;                                           // [n_head][s_max][HD] outputs
+    float* const Pml = p.scratch + static_cast<size_t>(p.n_head) * s_max * HD;  // [n_head][s_max] (max, sum)
+    if (ns > 1) {  // publish this split's (output, max, sum) per head; the kv head's last split merges
+        for (int idx = tid; idx < GH; idx += kThreads) {
+            float o = 0.0f;
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) o += part[w * GH + idx];
+            const int i = idx / HD;
+            Po[(static_cast<size_t>(h0 + i) * s_max + s) * HD + idx % HD] = o;
+        }
+        if (tid < G) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) sum += red[w * G + tid];
+            Pml[2 * (static_cast<size_t>(h0 + tid) * s_max + s)] = bmax[tid];
+            Pml[2 * (static_cast<size_t>(h0 + tid) * s_max + s) + 1] = sum;
+        }
+        __syncthreads();
+        if (tid == 0) last = atomic_add_acq_rel(&g_gqa_cnt[u], 1u) == static_cast<unsigned>(ns - 1) ? 1 : 0;
+        __syncthreads();
+        if (!last) return;
+        // Each head's weights exp(max_s - max) / sum over splits (warp i: head i), then the outputs: float4 f of the
+        // group's G HD outputs over the splits sl, sl + NSL, ... (one round of loads), added over sl in shared memory.
+        for (int i = warp; i < G; i += kWarps) {
+            const float* ml = Pml + 2 * static_cast<size_t>(h0 + i) * s_max;
+            float mv[kSplitsMax / 32], lv[kSplitsMax / 32], mx = -INFINITY;
+#pragma unroll
+            for (int u = 0; u < kSplitsMax / 32; ++u) {
+                const int sp = lane + 32 * u;
+                mv[u] = sp < ns ? __ldcg(ml + 2 * sp) : -INFINITY;
+                lv[u] = sp < ns ? __ldcg(ml + 2 * sp + 1) : 0.0f;
+                mx = fmaxf(mx, mv[u]);
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
+            float tot = 0.0f;
+#pragma unroll
+            for (int u = 0; u < kSplitsMax / 32; ++u) mv[u] = __expf(mv[u] - mx), tot += mv[u] * lv[u];
+            tot = warp_sum(tot);
+#pragma unroll
+            for (int u = 0; u < kSplitsMax / 32; ++u)
+                if (lane + 32 * u < ns) wts[i * kSplitsMax + lane + 32 * u] = mv[u] / tot;
+        }
+        __syncthreads();
+        {
+            const int f = tid % NF, sl = tid / NF, i = f * 4 / HD;
+            const float4* src = reinterpret_cast<const float4*>(Po + static_cast<size_t>(h0 + i) * s_max * HD) + f % (HD / 4);
+            float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+            for (int sp = sl; sp < ns; sp += NSL) {
+                const float4 x = __ldcg(src + static_cast<size_t>(sp) * (HD / 4));
+                const float w = wts[i * kSplitsMax + sp];
+                a.x += w * x.x, a.y += w * x.y, a.z += w * x.z, a.w += w * x.w;
+            }
+            reinterpret_cast<float4*>(part)[sl * NF + f] = a;
+        }
+        __syncthreads();
+        for (int idx = tid; idx < GH; idx += kThreads) {
+            float o = 0.0f;
+            for (int sl = 0; sl < NSL; ++sl) o += part[sl * GH + idx];
+            p.out[static_cast<size_t>(h0) * HD + idx] = o;
+            if (p.quant_out) quantize32_to(o, (h0 * HD + idx) >> 5, lane, P.act.q, P.act.d, P.act.s);
+        }
+        if (tid == 0) g_gqa_cnt[u] = 0u;
+        return;
+    }
+    for (int idx = tid; idx < GH; idx += kThreads) {  // one split: the block's output is the head's
+        float o = 0.0f, sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) o += part[w * GH + idx], sum += red[w * G + idx / HD];
+        o /= sum;
+        p.out[static_cast<size_t>(h0) * HD + idx] = o;
+        if (p.quant_out) quantize32_to(o, (h0 * HD + idx) >> 5, lane, P.act.q, P.act.d, P.act.s);
+    }
+}
+
+using Kernel = void (*)(GqaParams);
+
+template <int G, bool QKN>
+Kernel pick_l(int hd) {
+    return hd == 64 ? attn_gqa_kernel<G, 8, 4, QKN> : attn_gqa_kernel<G, 16, 4, QKN>;
+}
+
+template <bool QKN>
+Kernel pick(int G, int hd) {
+    return G == 1 ? pick_l<1, QKN>(hd) : G == 2 ? pick_l<2, QKN>(hd) : pick_l<4, QKN>(hd);
+}
+
+}  // namespace
+
+bool attention_gqa(const GqaArgs& a) {
+    if (env_int("RZ_CUDA_ATTN_GQA", 1) == 0 || a.n_head_kv <= 0 || a.n_head % a.n_head_kv != 0) return false;
+    if ((a.hd != 64 && a.hd != 128) || a.n_rot > a.hd) return false;
+    const int grp = a.n_head / a.n_head_kv;
+    // Query heads a block: RZ_CUDA_GQA_HEADS (default 2; 4 where it divides the group; 1: a block per query head,
+    // any group). Groups of an odd size other than 1 head keep the split kernel (RZ_CUDA_GQA_HEADS=1 takes them).
+    const int hmax = env_int("RZ_CUDA_GQA_HEADS", 2);
+    const int G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
+    if (G == 0) return false;
+    const int units = a.n_head / G;
+    if (units > 1024) return false;
+    // Splits: about RZ_CUDA_GQA_BPS (default 1) blocks an SM over all units, within the scratch (n_head * n_ctx
+    // floats hold n_head * s_max * (hd + 2)) and the merge's table, at least RZ_CUDA_GQA_MIN (default 64)
+    // positions each.
+    const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", 1));
+    const int s_max = std::min({std::max(1, bps * sm_count() / units), kSplitsMax, std::max(1, a.n_ctx / (a.hd + 2))});
+    GqaParams P{a, act_buffer(), take_l2pf(), pdl_early(), grp / G, s_max, std::max(1, env_int("RZ_CUDA_GQA_MIN", 64))};
+    launch(a.q_norm || a.k_norm ? pick<true>(G, a.hd) : pick<false>(G, a.hd), units * s_max, kThreads, 0, P);
+    return true;
+}
+
+}  // namespace rz::cuda::detail
