@@ -3,7 +3,11 @@
 //   body: a pre-routing "Handled" would leave an unread body on a keep-alive connection;
 // - the logger callback runs on the connection thread after the whole response (also a stream) was
 //   written, so per-request state (start time, route, token counts) lives in a thread_local slot;
-// - a write to a peer that went away must not kill the process: SIGPIPE is ignored.
+// - a write to a peer that went away must not kill the process: SIGPIPE is ignored;
+// - POST / PUT / DELETE handlers read their body through httplib's content reader (with_body): for regular
+//   handlers Debian's compiled cpp-httplib 0.11 answers 413 to any body over 8 KB sent as
+//   application/x-www-form-urlencoded (CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH, fixed when the library was
+//   built), which is what `curl -d` sends, and parses such bodies as a query string.
 #include "realizar/server/http.h"
 
 #include <signal.h>
@@ -75,11 +79,11 @@ struct HttpServer::Impl {
     int listen_fd = -1;        // the listening socket, captured while bind() runs
     bool capturing = false;
 
-    HttpRequest convert(const httplib::Request& req) const {
+    HttpRequest convert(const httplib::Request& req, std::string body) const {
         HttpRequest r;
         r.method = req.method;
         r.path = req.path;
-        r.body = req.body;
+        r.body = std::move(body);
         r.remote_addr = req.remote_addr;
         r.request_id = t_in_flight.request_id;
         r.headers.reserve(req.headers.size());
@@ -103,19 +107,54 @@ struct HttpServer::Impl {
         }
     }
 
-    httplib::Server::Handler wrap(const std::string& path, HttpHandler handler) {
-        return [this, path, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    // A handler of the request and its body.
+    using BodyHandler = std::function<void(const httplib::Request&, std::string, httplib::Response&)>;
+
+    httplib::Server::Handler without_body(BodyHandler h) const {
+        return [h = std::move(h)](const httplib::Request& req, httplib::Response& res) { h(req, req.body, res); };
+    }
+
+    // The body read through the content reader, at most opts.body_limit bytes: httplib answers 413 itself when a
+    // Content-Length is larger; a chunked body past it is read to its end and dropped (the connection stays in
+    // step) and answered 413. Multipart parts are read and dropped (the API takes JSON: the handler sees an empty
+    // body).
+    httplib::Server::HandlerWithContentReader with_body(BodyHandler h) const {
+        return [this, h = std::move(h)](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+            std::string body;
+            bool too_large = false;
+            const auto take = [&](const char* data, size_t n) {
+                if (too_large || body.size() + n > opts.body_limit) {
+                    too_large = true;
+                    std::string().swap(body);
+                } else {
+                    body.append(data, n);
+                }
+                return true;
+            };
+            const bool ok = req.is_multipart_form_data()
+                                ? reader([](const httplib::MultipartFormData&) { return true; }, [](const char*, size_t) { return true; })
+                                : reader(take);
+            if (!ok || too_large) {  // the error handler writes the JSON body
+                res.status = too_large || res.status == 413 ? 413 : 400;
+                return;
+            }
+            h(req, std::move(body), res);
+        };
+    }
+
+    BodyHandler wrap(const std::string& path, HttpHandler handler) {
+        return [this, path, handler = std::move(handler)](const httplib::Request& req, std::string body, httplib::Response& res) {
             t_in_flight.route = path;
             auto resp = std::make_shared<HttpResponse>();
             t_in_flight.response = resp;
-            const HttpRequest r = convert(req);
+            const HttpRequest r = convert(req, std::move(body));
             if (!gate || gate(r, *resp)) handler(r, *resp);
             apply(resp, res);
         };
     }
 
-    httplib::Server::Handler method_not_allowed(const std::string& path) {
-        return [this, path](const httplib::Request& req, httplib::Response& res) {
+    BodyHandler method_not_allowed(const std::string& path) {
+        return [this, path](const httplib::Request& req, std::string, httplib::Response& res) {
             t_in_flight.route = path;
             std::string allowed;
             for (const auto& m : methods_by_path[path]) allowed += (allowed.empty() ? "" : ", ") + m;
@@ -205,10 +244,10 @@ void HttpServer::route(const std::string& method, const std::string& path, HttpH
     auto& svr = impl_->svr;
     impl_->methods_by_path[path].insert(method);
     auto h = impl_->wrap(path, std::move(handler));
-    if (method == "GET") svr.Get(path, h);
-    else if (method == "POST") svr.Post(path, h);
-    else if (method == "PUT") svr.Put(path, h);
-    else if (method == "DELETE") svr.Delete(path, h);
+    if (method == "GET") svr.Get(path, impl_->without_body(std::move(h)));
+    else if (method == "POST") svr.Post(path, impl_->with_body(std::move(h)));
+    else if (method == "PUT") svr.Put(path, impl_->with_body(std::move(h)));
+    else if (method == "DELETE") svr.Delete(path, impl_->with_body(std::move(h)));
     else RZ_ASSERT(false, "unsupported method");
 }
 
@@ -220,10 +259,10 @@ Result<int> HttpServer::bind() {
     auto& svr = impl_->svr;
     // 405 for the other methods of known paths; registered last so the real handlers match first.
     for (const auto& [path, methods] : impl_->methods_by_path) {
-        if (!methods.count("GET")) svr.Get(path, impl_->method_not_allowed(path));
-        if (!methods.count("POST")) svr.Post(path, impl_->method_not_allowed(path));
-        if (!methods.count("PUT")) svr.Put(path, impl_->method_not_allowed(path));
-        if (!methods.count("DELETE")) svr.Delete(path, impl_->method_not_allowed(path));
+        if (!methods.count("GET")) svr.Get(path, impl_->without_body(impl_->method_not_allowed(path)));
+        if (!methods.count("POST")) svr.Post(path, impl_->with_body(impl_->method_not_allowed(path)));
+        if (!methods.count("PUT")) svr.Put(path, impl_->with_body(impl_->method_not_allowed(path)));
+        if (!methods.count("DELETE")) svr.Delete(path, impl_->with_body(impl_->method_not_allowed(path)));
     }
     const auto& o = impl_->opts;
     if (o.port < 0 || o.port > 65535) return invalid_argument(fmt::format("--port {} is not a TCP port", o.port));
