@@ -2,6 +2,7 @@
 // realizar bench compare BASE.json NEW.json [--threshold 5%]       exit 1 on a regression
 // realizar bench report A.json [B.json ...] --format md|svg|json    merge and render saved reports
 // Exit codes: 0 success, 1 benchmark failure or regression, 2 usage error.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -28,6 +29,7 @@ struct BenchCli {
     bool ignore_eos = false;
     bool quiet = false;
     CLI::Option* batch_opt = nullptr;  // given explicitly? (classical default differs)
+    CLI::Option* min_runs_opt = nullptr;  // given explicitly? (else at most --max-runs)
     // compare / report
     std::string base, now, threshold = "5%";
     std::vector<std::string> inputs;
@@ -69,7 +71,9 @@ void progress_line(const std::string& s) { std::fprintf(stderr, "realizar bench:
 int run_bench(const BenchCli& c) {
     bench::RepeatOptions rep;
     rep.warmup = c.warmup;
-    rep.min_runs = c.min_runs;
+    // `--max-runs 1` alone means one run: the default minimum (3) follows it down; an explicit --min-runs above
+    // --max-runs stays a usage error.
+    rep.min_runs = c.min_runs_opt && c.min_runs_opt->count() == 0 ? std::min(c.min_runs, std::max(1, c.max_runs)) : c.min_runs;
     rep.max_runs = c.max_runs;
     rep.max_seconds = c.max_time;
     auto cv = bench::parse_threshold(c.cv);
@@ -181,7 +185,8 @@ void add_output_options(CLI::App* cmd, BenchCli& c) {
 Runner add_bench_command(CLI::App& app) {
     auto c = std::make_shared<BenchCli>();
     CLI::App* cmd = app.add_subcommand("bench", "Benchmark prompt processing and generation, or a running server");
-    cmd->add_option("model", c->model, "Model file (GGUF, APR, llama2.c, HF folder); a classical APR model too");
+    cmd->add_option("model,-m,--model", c->model,
+                    "Model file (GGUF, APR, llama2.c, HF folder); a classical APR model too (positional, or llama-bench's -m)");
     cmd->add_option("--synthetic", c->synthetic, "Benchmark a random-weight model SHAPE:TYPE, e.g. tinyllama-1.1b:q4_k_m");
     cmd->add_option("-p,--n-prompt", c->n_prompt, "Prompt tokens of the pp/ttft tests (0 skips)")->capture_default_str();
     cmd->add_option_function<int>("-n,--n-gen", [c](int v) { c->n_gen = v, c->n_given = true; },
@@ -198,7 +203,7 @@ Runner add_bench_command(CLI::App& app) {
     c->batch_opt = cmd->add_option("-b,--batch", c->batch, "Prompt tokens per decode call (classical: samples per batch, 64)")
         ->capture_default_str();
     cmd->add_option("--warmup", c->warmup, "Warm-up runs per test (discarded)")->capture_default_str();
-    cmd->add_option("--min-runs", c->min_runs, "Measured runs at least")->capture_default_str();
+    c->min_runs_opt = cmd->add_option("--min-runs", c->min_runs, "Measured runs at least (at most --max-runs unless given)")->capture_default_str();
     cmd->add_option("--max-runs", c->max_runs, "Measured runs at most")->capture_default_str();
     cmd->add_option("--cv", c->cv, "Stop once the coefficient of variation is below this")->capture_default_str();
     cmd->add_option("--max-time", c->max_time, "Seconds of measured runs per test before stopping (0 = no limit)")

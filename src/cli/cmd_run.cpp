@@ -362,7 +362,8 @@ int run_llm(const RunOptions& o, bool prompt_given) {
 Runner add_run_command(CLI::App& app) {
     auto o        = std::make_shared<RunOptions>();
     CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, chat, or feed token ids and dump logits");
-    cmd->add_option("model", o->model, "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder")
+    cmd->add_option("model,-m,--model", o->model,
+                    "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder (positional, or llama.cpp's -m)")
         ->required();
     CLI::Option* prompt_opt = cmd->add_option("prompt", o->prompt, "Prompt text (see --prompt-file, --tokens, --chat)");
     CLI::Option* prompt_flag = cmd->add_option("-p,--prompt", o->prompt, "Prompt text, as the positional PROMPT (llama.cpp's -p)");

@@ -170,6 +170,26 @@ TEST(BenchCli, InternalBenchAtDepth) {
     EXPECT_EQ(run_cli("bench --url http://127.0.0.1:1 -d 100").code, 2);
 }
 
+// llama-bench's -m MODEL names the model as the positional does; --max-runs 1 alone is one run (the default
+// --min-runs follows it down), an explicit --min-runs above it a usage error.
+TEST(BenchCli, ModelAsOptionAndOneRun) {
+    TempDir d;
+    const CliRun r = run_cli("bench -m " + kStories + " -p 8 -n 4 --threads 1 --warmup 0 --max-runs 1 --json " + (d / "r.json"));
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("tg4"), std::string::npos) << r.out;
+    const auto j = read_json_file(d / "r.json");
+    ASSERT_TRUE(j.ok()) << j.status().to_string();
+    ASSERT_EQ((*j)["results"].size(), 3u) << j->dump();  // pp8, ttft8, tg4
+    for (const char* m : {"tokens_per_second", "ttft_ms"}) {
+        for (const auto& t : (*j)["results"]) {
+            if (t.contains(m)) {
+                EXPECT_EQ(t[m]["samples"], 1) << t.dump();
+            }
+        }
+    }
+    EXPECT_EQ(run_cli("bench -m " + kStories + " -p 8 -n 4 --min-runs 3 --max-runs 1").code, 2);
+}
+
 // -s: the tg test generates S sequences together, a token of each per decode call (a server's continuous batching),
 // each with its own depth tokens (copied from the first sequence, cut back before every later run); tok/s counts all S.
 TEST(BenchCli, InternalBenchSequencesTogether) {

@@ -93,6 +93,13 @@ TEST(RunCli, AprModelMatchesLlama2c) {
     std::filesystem::remove(apr);
 }
 
+// llama.cpp's spelling, -m MODEL -p PROMPT, gives the positionals' output (llama2.c's reference).
+TEST(RunCli, ModelAndPromptAsOptions) {
+    ProcessResult r = realizar({"run", "-m", kGguf, "-p", "Once upon a time", "-n", "252", "--temperature", "0", "--echo"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, slurp(kData + "/reference/greedy_prompt_once_upon_a_time_n256.stdout.txt"));
+}
+
 TEST(RunCli, BosOnlyPromptMatchesLlama2c) {
     // llama2.c -t 0 -n 200 with no prompt: BOS, then 200 greedy tokens (steps - prompt + 1). Its text (no
     // leading space: the dummy-prefix space is dropped at the start of a text) and token ids.
