@@ -31,6 +31,7 @@
 #include "realizar/formats/model_file.h"
 #include "realizar/runtime/context.h"
 #include "realizar/runtime/generate.h"
+#include "realizar/server/demo.h"
 #include "realizar/tokenizer/tokenizer.h"
 
 namespace rz::cli {
@@ -66,6 +67,7 @@ struct RunOptions {
     int n_gpu_layers        = 0;  // CUDA backend: the first N layers on the device (-1: all)
     int batch_size          = 512;
     bool raw                = false;
+    bool demo               = false;  // the model embedded in the binary; the first positional is then the prompt
     bool echo               = false;
     bool chat               = false;
     bool ignore_eos         = false;
@@ -362,9 +364,10 @@ int run_llm(const RunOptions& o, bool prompt_given) {
 Runner add_run_command(CLI::App& app) {
     auto o        = std::make_shared<RunOptions>();
     CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, chat, or feed token ids and dump logits");
-    cmd->add_option("model,-m,--model", o->model,
-                    "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder (positional, or llama.cpp's -m)")
-        ->required();
+    CLI::Option* model_opt = cmd->add_option(
+        "model,-m,--model", o->model,
+        "Model: GGUF, SafeTensors, llama2.c .bin or APR file, or a Hugging Face folder (positional, or llama.cpp's -m)");
+    cmd->add_flag("--demo", o->demo, "Run the demo model embedded in the binary (stories260K); the positional is then the prompt");
     CLI::Option* prompt_opt = cmd->add_option("prompt", o->prompt, "Prompt text (see --prompt-file, --tokens, --chat)");
     CLI::Option* prompt_flag = cmd->add_option("-p,--prompt", o->prompt, "Prompt text, as the positional PROMPT (llama.cpp's -p)");
     cmd->add_option("-n,--max-tokens", o->max_tokens,
@@ -411,7 +414,20 @@ Runner add_run_command(CLI::App& app) {
     cmd->add_option("--features", o->features, "Classical APR model: one sample, comma-separated numbers");
     cmd->add_option("--features-file", o->features_file, "Classical APR model: CSV file, one sample per line");
 
-    return [o, prompt_opt, prompt_flag] {
+    return [o, model_opt, prompt_opt, prompt_flag] {
+        bool has_prompt = prompt_opt->count() > 0 || prompt_flag->count() > 0;
+        if (o->demo) {  // `realizar run --demo "Once upon a time"`: CLI11 gave the one positional to MODEL
+            if (model_opt->count() > 0) {
+                if (has_prompt) return fail("--demo runs the embedded model: give the prompt, not a MODEL");
+                o->prompt = o->model;
+                has_prompt = true;
+            }
+            auto path = server::demo_model_path();
+            if (!path.ok()) return fail("--demo is not available: " + path.status().message());
+            o->model = *path;
+        } else if (o->model.empty()) {
+            return fail("give a MODEL (or --demo for the model embedded in the binary)");
+        }
         // Classical models (APR mlp / linear / logistic) take features, not prompts.
         if (!o->features.empty() || !o->features_file.empty() || is_classical_model(o->model)) {
             ClassicalRunOptions c;
@@ -432,7 +448,7 @@ Runner add_run_command(CLI::App& app) {
             return run_logits(o->model, *toks, o->logits_out, lo);
         }
         if (prompt_opt->count() > 0 && prompt_flag->count() > 0) return fail("give the prompt once: PROMPT or -p/--prompt");
-        return run_llm(*o, prompt_opt->count() > 0 || prompt_flag->count() > 0);
+        return run_llm(*o, has_prompt);
     };
 }
 

@@ -100,6 +100,20 @@ TEST(RunCli, ModelAndPromptAsOptions) {
     EXPECT_EQ(r.out, slurp(kData + "/reference/greedy_prompt_once_upon_a_time_n256.stdout.txt"));
 }
 
+// --demo runs the model embedded in the binary (stories260K, as serve --demo): its one positional is the prompt,
+// and its greedy text is llama2.c's. A MODEL next to --demo, or no model at all, is an error.
+TEST(RunCli, DemoModelMatchesLlama2c) {
+    ProcessResult r = realizar({"run", "--demo", "Once upon a time", "-n", "252", "--temperature", "0", "--echo"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, slurp(kData + "/reference/greedy_prompt_once_upon_a_time_n256.stdout.txt"));
+    r = realizar({"run", "--demo", kGguf, "Once upon a time", "-n", "4"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("--demo"), std::string::npos) << r.err;
+    r = realizar({"run", "-n", "4"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("give a MODEL"), std::string::npos) << r.err;
+}
+
 TEST(RunCli, BosOnlyPromptMatchesLlama2c) {
     // llama2.c -t 0 -n 200 with no prompt: BOS, then 200 greedy tokens (steps - prompt + 1). Its text (no
     // leading space: the dummy-prefix space is dropped at the start of a text) and token ids.
