@@ -223,7 +223,7 @@ int run_server(const ServerOptions& opts) {
             Status s = load_llm(st, path);
             if (!s.ok()) {
                 st.load_error = s.to_string();
-                spdlog::error("loading {} failed: {}", path, st.load_error);
+                spdlog::error("loading {} failed: {}", st.opts.demo ? std::string(kDemoModelName) : path, st.load_error);
                 st.phase.store(Phase::kFailed, std::memory_order_release);
                 return;
             }
