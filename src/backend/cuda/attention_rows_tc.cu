@@ -214,10 +214,7 @@ __global__ void __launch_bounds__(32 * kWarps) rows_tc_kernel(const Params p) {
         const size_t at = static_cast<size_t>(row) * p.ldo + static_cast<size_t>(g * G + h) * HD + d;
         if (p.out16) p.out16[at] = __float2half_rn(v);
         else p.out32[at] = v;
-        if (p.quant) {
-            const size_t ro = static_cast<size_t>(row) * p.n_head * HD;
-            quantize32_to(v, (g * G * HD + e) >> 5, lane, p.act.q + ro, p.act.d + ro / 32, p.act.s + ro / 32);
-        }
+        if (p.quant) p.act.put(v, static_cast<size_t>(row) * p.n_head * HD, (g * G * HD + e) >> 5, lane);
     };
     if (ns == 1) {
         for (int e = tid; e < G * HD; e += 32 * kWarps) {

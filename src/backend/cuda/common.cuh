@@ -313,6 +313,8 @@ struct ActBuffer {
     int8_t* q;
     float* d;
     float* s;
+    // quantize32_to into group sb of the row that starts at element o (o % 32 == 0): one warp, lane = element.
+    __device__ __forceinline__ void put(float v, size_t o, int sb, int lane) const { quantize32_to(v, sb, lane, q + o, d + o / 32, s + o / 32); }
 };
 ActBuffer act_buffer();
 bool pdl_on();     // RZ_CUDA_PDL / set_pdl, and an sm_90+ device

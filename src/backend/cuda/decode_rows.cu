@@ -310,8 +310,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
     __syncthreads();
     if (w < S) {  // the padding rows too: down reads S rows
         const float v = glu_of(gu[w][lane], gu[w][32 + lane], p.fn);
-        const size_t o = static_cast<size_t>(w) * p.n_ff;
-        quantize32_to(v, blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
+        p.act.put(v, static_cast<size_t>(w) * p.n_ff, blockIdx.x, lane);
     }
 }
 
@@ -343,8 +342,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
         const int tile = lane >> 3, r = lane & 7;
         const float gate = (red[tile][r][t] + red[tile + 4][r][t]) * s_rscale[t];
         const float up = (red[tile][r + 8][t] + red[tile + 4][r + 8][t]) * s_rscale[t];
-        const size_t o = static_cast<size_t>(t) * p.n_ff;
-        quantize32_to(glu_of(gate, up, p.fn), blockIdx.x, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
+        p.act.put(glu_of(gate, up, p.fn), static_cast<size_t>(t) * p.n_ff, blockIdx.x, lane);
     }
 }
 
@@ -370,8 +368,7 @@ __global__ void __launch_bounds__(kWarps * 32) act_q8_rows_kernel(const ActQ8Par
     const size_t src = static_cast<size_t>(min(t, p.m - 1)) * p.ld;
     const int j = sb * 32 + lane;
     const float v = act1(p.a[src + j] + (p.bias ? p.bias[j] : 0.0f), p.fn);
-    const size_t o = static_cast<size_t>(t) * p.F;
-    quantize32_to(v, sb, lane, p.act.q + o, p.act.d + o / 32, p.act.s + o / 32);
+    p.act.put(v, static_cast<size_t>(t) * p.F, sb, lane);
 }
 
 // launch() for the rows kernels, with allow_smem.
