@@ -384,10 +384,7 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
         else p.out[at] = o;
         // hd % 32 == 0 when quant: whole warps are in this branch. Int8 copy for the o projection (row `row` of the
         // fused buffer's rows [m, n_head hd]; the one-token launch's only row is 0).
-        if (p.quant) {
-            const size_t ro = static_cast<size_t>(row) * p.n_head * hd;
-            quantize32_to(o, (h * hd + tid) >> 5, lane, p.act.q + ro, p.act.d + ro / 32, p.act.s + ro / 32);
-        }
+        if (p.quant) p.act.put(o, static_cast<size_t>(row) * p.n_head * hd, (h * hd + tid) >> 5, lane);
     }
 }
 
@@ -462,14 +459,21 @@ void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t sco
 
 }  // namespace
 
+int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos) {
+    return gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos);
+}
+
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out, int n_swa, const float* q_norm, const float* k_norm, float qk_eps) {
+                     float* out, int n_swa, const float* q_norm, const float* k_norm, float qk_eps, int pos_hint) {
     RZ_ASSERT(hd <= kAttnThreads && n_rot / 2 <= kAttnThreads, "attention_fused: head_dim above 256");
-    // Grouped query heads over an f16 cache: a block per kv head and split (attention_gqa.cu).
-    if (f16 && attention_gqa(GqaArgs{q, k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head, n_head_kv, hd, n_ctx, n_rot,
-                                     neox ? 1 : 0, rope_cs, pos, scale, scores, quant_out && hd % 32 == 0, out, n_swa, q_norm, k_norm, qk_eps}))
+    // Grouped query heads over an f16 cache: a block per (G query heads of a kv head, split) (attention_gqa.cu).
+    if (const int G = gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos_hint); G > 0) {
+        attention_gqa(GqaArgs{q, k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0,
+                              rope_cs, pos, scale, scores, quant_out && hd % 32 == 0, out, n_swa, q_norm, k_norm, qk_eps},
+                      G);
         return;
+    }
     AttnParams p{q, k, v, kc, vc, n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0, quant_out && hd % 32 == 0 ? 1 : 0, rope_cs, pos, scale,
                  scores, out, act_buffer(), pdl_early(), 0, take_l2pf(), 0, 0, n_swa};
     p.q_norm = q_norm, p.k_norm = k_norm, p.qk_eps = qk_eps;

@@ -10,12 +10,17 @@
 // softmax per thread (flash-style rescaling, so the scores are never gathered before the values), and the last
 // split of a unit merges its G heads with one round of loads.
 //
-// G: 2 by default. tg128 on an H200 (synthetic Q4_K_M, tok/s, G = 1 / 2 / 4 / split kernel; docs/perf/cuda.md
-// "Session 22"): TinyLlama (8 query heads a kv head) after 0 tokens 1887 / 1832-1854 / 1806 / 1843, after 1000
-// 1610 / 1651-1669 / 1622 / 1590, after 4000 1279 / 1450 / 1491 / 1313; Llama-3.2-1B and qwen3-0.6b alike. Larger G
-// reads each row fewer times, but the splits keep at least 64 keys, so short contexts fill the GPU only with more
-// units; G = 8 was slower than 4 everywhere. Choosing G by the context length inside one kernel (all bodies in one
-// launch) needed 178 registers and lost the gain after long contexts, so it is not done.
+// G, the query heads a block, follows the context: larger G reads each row fewer times, but a split keeps a
+// minimum of keys (attention_gqa below), so a short context fills the GPU only with more units. tg128 on an H200
+// (synthetic Q4_K_M, tok/s, G = 1 / 2 / 4, one call, splits of 64 keys or more; docs/perf/cuda.md "Session 23"),
+// after 0 / 300 / 1000 / 2000 / 4000 tokens:
+//   TinyLlama (32 heads, 8 a kv head)  1899/1858/1799  1757/1735/1648  1617/1645/1589  1470/1580/1528  1278/1423/1487
+//   Llama-3.2-1B (32 heads, 4 a kv)    1993/1974/1925  1846/1832/1804  1747/1755/1753  1635/1714/1655  1449/1588/1615
+//   qwen3-0.6b (16 heads, 2 a kv)      1735/1639/ -    1489/1425/ -    1426/1365/ -    1307/1324/ -    1088/1186/ -
+// gqa_heads() takes G = 1 / 2 / 4 by the (query head, key) pairs per SM of the context, with thresholds between
+// these points. A graph fixes the launch, so the caller keys its graphs by gqa_heads() (gpu_context.cpp). One
+// kernel choosing G on the device from *pos (all bodies in one launch) needed 178 registers and lost the gain after
+// long contexts (session 22). G = 8 was slower than 4 everywhere.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -234,20 +239,15 @@ __global__ void __launch_bounds__(kThreads, 1) attn_gqa_kernel(const GqaParams P
         if (lane == 0) red[warp * G + i] = x;
     }
     __syncthreads();
-#pragma unroll
-    for (int i = 0; i < G; ++i) {
-        M[i] = red[i];
-#pragma unroll
-        for (int w = 1; w < kWarps; ++w) M[i] = fmaxf(M[i], red[w * G + i]);
-    }
-    if (tid < G) {  // the same for the merge (M itself is only indexed by unrolled constants: registers)
+    if (tid < G) {  // over the warps
         float x = red[tid];
         for (int w = 1; w < kWarps; ++w) x = fmaxf(x, red[w * G + tid]);
         bmax[tid] = x;
     }
-    __syncthreads();  // red is rewritten below
+    __syncthreads();  // bmax is read below (and by the merge), red rewritten
 #pragma unroll
     for (int i = 0; i < G; ++i) {
+        M[i] = bmax[i];
         const float f = m[i] == -INFINITY ? 0.0f : __expf(m[i] - M[i]);
         l[i] *= f;
 #pragma unroll
@@ -267,6 +267,10 @@ __global__ void __launch_bounds__(kThreads, 1) attn_gqa_kernel(const GqaParams P
     }
     __syncthreads();
 
+    const auto store = [&](int idx, float o) {  // output idx of the block's heads, and its int8 copy for o
+        p.out[static_cast<size_t>(h0) * HD + idx] = o;
+        if (p.quant_out) P.act.put(o, 0, (h0 * HD + idx) >> 5, lane);
+    };
     float* const Po = p.scratch;                                           // [n_head][s_max][HD] outputs
     float* const Pml = p.scratch + static_cast<size_t>(p.n_head) * s_max * HD;  // [n_head][s_max] (max, sum)
     if (ns > 1) {  // publish this split's (output, max, sum) per head; the kv head's last split merges
@@ -327,8 +331,7 @@ __global__ void __launch_bounds__(kThreads, 1) attn_gqa_kernel(const GqaParams P
         for (int idx = tid; idx < GH; idx += kThreads) {
             float o = 0.0f;
             for (int sl = 0; sl < NSL; ++sl) o += part[sl * GH + idx];
-            p.out[static_cast<size_t>(h0) * HD + idx] = o;
-            if (p.quant_out) quantize32_to(o, (h0 * HD + idx) >> 5, lane, P.act.q, P.act.d, P.act.s);
+            store(idx, o);
         }
         if (tid == 0) g_gqa_cnt[u] = 0u;
         return;
@@ -337,9 +340,7 @@ __global__ void __launch_bounds__(kThreads, 1) attn_gqa_kernel(const GqaParams P
         float o = 0.0f, sum = 0.0f;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) o += part[w * GH + idx], sum += red[w * G + idx / HD];
-        o /= sum;
-        p.out[static_cast<size_t>(h0) * HD + idx] = o;
-        if (p.quant_out) quantize32_to(o, (h0 * HD + idx) >> 5, lane, P.act.q, P.act.d, P.act.s);
+        store(idx, o / sum);
     }
 }
 
@@ -357,25 +358,41 @@ Kernel pick(int G, int hd) {
 
 }  // namespace
 
-bool attention_gqa(const GqaArgs& a) {
-    if (env_int("RZ_CUDA_ATTN_GQA", 1) == 0 || a.n_head_kv <= 0 || a.n_head % a.n_head_kv != 0) return false;
-    if ((a.hd != 64 && a.hd != 128) || a.n_rot > a.hd) return false;
+int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos) {
+    if (!f16 || env_int("RZ_CUDA_ATTN_GQA", 1) == 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return 0;
+    if ((hd != 64 && hd != 128) || n_rot > hd) return 0;
+    const int grp = n_head / n_head_kv;
+    int G = 0;
+    // RZ_CUDA_GQA_HEADS=1|2|4 fixes G (4 where it divides the group, else 2; 1: any group, odd ones too).
+    // Otherwise groups of an odd size keep the split kernel, and G follows the context: (pos + 1) keys x n_head
+    // query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take G = 2, from RZ_CUDA_GQA_AT4 (default 720) G = 4
+    // where it divides the group, below 1. The header's table puts the steps between 121 and 242 (TinyLlama after
+    // 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970 (TinyLlama
+    // after 2000 / 4000). pos < 0 (no position known): 2.
+    if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
+        G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
+    } else if (grp % 2 == 0) {
+        const int64_t pairs = (static_cast<int64_t>(pos) + 1) * n_head, sms = sm_count();
+        const bool at4 = pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT4", 720)) * sms;
+        G = pos < 0 ? 2 : grp % 4 == 0 && at4 ? 4 : pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT2", 180)) * sms ? 2 : 1;
+    }
+    return G > 0 && n_head / G <= 1024 ? G : 0;
+}
+
+void attention_gqa(const GqaArgs& a, int G) {
+    RZ_ASSERT(G == 1 || G == 2 || G == 4, "attention_gqa: 1, 2 or 4 query heads a block");
     const int grp = a.n_head / a.n_head_kv;
-    // Query heads a block: RZ_CUDA_GQA_HEADS (default 2; 4 where it divides the group; 1: a block per query head,
-    // any group). Groups of an odd size other than 1 head keep the split kernel (RZ_CUDA_GQA_HEADS=1 takes them).
-    const int hmax = env_int("RZ_CUDA_GQA_HEADS", 2);
-    const int G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
-    if (G == 0) return false;
     const int units = a.n_head / G;
-    if (units > 1024) return false;
     // Splits: about RZ_CUDA_GQA_BPS (default 1) blocks an SM over all units, within the scratch (n_head * n_ctx
-    // floats hold n_head * s_max * (hd + 2)) and the merge's table, at least RZ_CUDA_GQA_MIN (default 64)
-    // positions each.
+    // floats hold n_head * s_max * (hd + 2)) and the merge's table, at least RZ_CUDA_GQA_MIN (default 128)
+    // positions each. A merge costs more than a second split gains below ~128 keys: tg128 from an empty context
+    // of 512 positions (H200, session 23), 128 / 64 / 256: TinyLlama 1906-1912 / 1848-1855 / 1887-1896,
+    // Llama-3.2-1B 1997-2003 / 1935-1942 / 1969-1986, qwen3-0.6b 1709-1727 / 1700-1704 / 1717-1729; after 300 to
+    // 4000 tokens 128 and 64 are within 1% (256 loses up to 6% after 300 and 1000).
     const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", 1));
     const int s_max = std::min({std::max(1, bps * sm_count() / units), kSplitsMax, std::max(1, a.n_ctx / (a.hd + 2))});
-    GqaParams P{a, act_buffer(), take_l2pf(), pdl_early(), grp / G, s_max, std::max(1, env_int("RZ_CUDA_GQA_MIN", 64))};
+    GqaParams P{a, act_buffer(), take_l2pf(), pdl_early(), grp / G, s_max, std::max(1, env_int("RZ_CUDA_GQA_MIN", 128))};
     launch(a.q_norm || a.k_norm ? pick<true>(G, a.hd) : pick<false>(G, a.hd), units * s_max, kThreads, 0, P);
-    return true;
 }
 
 }  // namespace rz::cuda::detail

@@ -204,7 +204,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_PINNED")) c->pinned_ = std::strcmp(e, "0") != 0;
     const char* et = std::getenv("RZ_CUDA_TOPK");  // 0: top_k() copies the row and selects on the host
     RZ_RETURN_IF_ERROR(c->out_.configure(hp.n_vocab, c->pinned_, !(et && std::strcmp(et, "0") == 0)));
-    c->graphs_.assign(static_cast<size_t>(c->n_seq_), nullptr);
+    c->graphs_.assign(static_cast<size_t>(c->n_seq_) * kAttnVariants, nullptr);
     if (const char* e = std::getenv("RZ_CUDA_BATCH_MIN")) c->batch_min_ = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("RZ_CUDA_BATCH_CHUNK")) c->batch_chunk_ = std::clamp(std::atoi(e), 1, 1 << 16);
     if (const char* e = std::getenv("RZ_CUDA_MMV_MAX")) c->mmv_max_ = std::max(0, std::atoi(e));
@@ -266,9 +266,9 @@ bool GpuContext::fused_capable() const {
 
 Status GpuContext::validate(const Batch& b) const { return validate_batch(b, hp().n_vocab, n_ctx_, len_); }
 
-void GpuContext::forward_token(const int32_t* tp, int32_t seq, float* logits_dst) {
-    if (fused_mv_) return forward_fused(tp, seq, logits_dst);
-    forward_layers(tp, seq);
+void GpuContext::forward_token(const int32_t* tp, int32_t seq, int32_t pos_hint, float* logits_dst) {
+    if (fused_mv_) return forward_fused(tp, seq, pos_hint, logits_dst);
+    forward_layers(tp, seq, pos_hint);
     const model::HParams& p = hp();
     if (logits_dst) {
         norm(x_, out_norm_, out_norm_b_, h_);
@@ -285,7 +285,7 @@ void GpuContext::embed(const int32_t* tp) {
     }
 }
 
-void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst) {
+void GpuContext::forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint, float* logits_dst) {
     const int32_t* pos = tp + 1;
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
@@ -360,7 +360,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         prefetch_next();
         cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
-                              scores_, att_q8, att_, p.n_swa, f32(L.q_norm), f32(L.k_norm), p.norm_eps);
+                              scores_, att_q8, att_, p.n_swa, f32(L.q_norm), f32(L.k_norm), p.norm_eps, pos_hint);
         const auto o_proj = [&] {  // x += o
             prefetch_next();
             const cuda::MatvecSeg s{L.o.dtype, L.o.data, E, f32(L.ob), x_};
@@ -399,7 +399,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, float* logits_dst
     RZ_ASSERT(plan.empty() || li == plan.size(), "forward_fused: prefetch plan and launches differ");
 }
 
-void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
+void GpuContext::forward_layers(const int32_t* tp, int32_t seq, int32_t pos_hint) {
     const int32_t* pos = tp + 1;
     const model::HParams& p = hp();
     const int E = p.n_embd, Q = p.n_embd_q(), KV = p.n_embd_kv(), F = p.n_ff, hd = p.head_dim;
@@ -425,7 +425,7 @@ void GpuContext::forward_layers(const int32_t* tp, int32_t seq) {
         uint8_t* vc = vc_ + kv_offset(il, seq) * esz;
         if (fused_attn_) {  // float output: the o mat-vec below quantizes att_ itself
             cuda::attention_fused(q_, k_, v_, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, p.n_rot, rope_cs, neox, pos, p.softmax_scale(),
-                                  scores_, false, att_, p.n_swa);
+                                  scores_, false, att_, p.n_swa, nullptr, nullptr, 0.0f, pos_hint);
         } else {
             if (inv_freq) cuda::rope(q_, p.n_head, k_, p.n_head_kv, hd, p.n_rot, inv_freq, pos, neox);
             cuda::kv_store(k_, v_, kc, vc, kv_f16_, p.n_head_kv, n_ctx_, hd, pos);
@@ -491,7 +491,7 @@ Status GpuContext::decode_hidden(const Batch& b, float* x_out) {
     RZ_RETURN_IF_ERROR(upload_batch(b));
     const size_t E = static_cast<size_t>(hp().n_embd);
     for (size_t i = 0; i < b.size(); ++i) {
-        forward_token(dtp_ + 2 * i, b.seq_id[i], nullptr);  // no logits: the hidden state stays in x_
+        forward_token(dtp_ + 2 * i, b.seq_id[i], b.pos[i], nullptr);  // no logits: the hidden state stays in x_
         // The next token overwrites x_: each hidden state comes back before it (download synchronises).
         RZ_RETURN_IF_ERROR(cuda::download(x_out + i * E, x_, E * sizeof(float)));
         int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];
@@ -508,10 +508,12 @@ Status GpuContext::decode(const Batch& b) {
     out_.begin_step();
     if (n == 1 && b.logits[0] && use_graphs_) {
         const int32_t tp[2] = {b.token[0], b.pos[0]};
-        void*& g = graphs_[static_cast<size_t>(b.seq_id[0])];
+        // A graph per sequence and attention kernel: the one-token attention takes fewer query heads a block while
+        // the context is short (cuda.h, attention_fused_heads), and a graph fixes the launch it was captured with.
+        void*& g = graphs_[static_cast<size_t>(b.seq_id[0]) * kAttnVariants + attn_variant(b.pos[0])];
         if (!g) {  // captured before this step's copies are queued (the capture records launches only)
             RZ_RETURN_IF_ERROR(cuda::capture_begin());
-            forward_token(dtp1_, b.seq_id[0], dlogits1_);
+            forward_token(dtp1_, b.seq_id[0], b.pos[0], dlogits1_);
             RZ_ASSIGN_OR_RETURN(g, cuda::capture_end());
         }
         // Pinned step buffers (RZ_CUDA_PINNED=0: the pageable copies with a synchronisation each): {token, pos}
@@ -551,7 +553,7 @@ Status GpuContext::decode(const Batch& b) {
     } else {
         for (size_t i = 0; i < n; ++i) {
             float* dst = logit_row_[i] >= 0 ? dlogits_ + static_cast<size_t>(logit_row_[i]) * V : nullptr;
-            forward_token(dtp_ + 2 * i, b.seq_id[i], dst);
+            forward_token(dtp_ + 2 * i, b.seq_id[i], b.pos[i], dst);
             int32_t& l = len_[static_cast<size_t>(b.seq_id[i])];
             l = std::max(l, b.pos[i] + 1);
         }

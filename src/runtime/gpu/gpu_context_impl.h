@@ -132,12 +132,13 @@ private:
     Status validate(const Batch& b) const;
     // x_ = the embedding row of token *tp (times embd_scale), plus the learned position row of tp[1] (gpt2).
     void embed(const int32_t* tp);
-    // tp: device {token, position}.
-    void forward_token(const int32_t* tp, int32_t seq, float* logits_dst);
+    // tp: device {token, position}; pos_hint: that position as the host knows it at launch or capture (it picks the
+    // attention kernel: attn_variant).
+    void forward_token(const int32_t* tp, int32_t seq, int32_t pos_hint, float* logits_dst);
     // The layers [0, layer_end_) of forward_token, from the embedding row; the hidden state is left in x_.
-    void forward_layers(const int32_t* tp, int32_t seq);
+    void forward_layers(const int32_t* tp, int32_t seq, int32_t pos_hint);
     // The same through the fused decode layer (5 launches per layer), then the output head when logits_dst.
-    void forward_fused(const int32_t* tp, int32_t seq, float* logits_dst);
+    void forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint, float* logits_dst);
     Status upload_batch(const Batch& b);  // {token, position} pairs into dtp_
     // Batches of >= batch_min_ tokens: one GEMM per weight matrix over batch_chunk_ tokens at a time (batch.h);
     // fills dlogits_ rows in batch order, or with x_host (partial offload) the hidden states [n, n_embd] after
@@ -222,7 +223,17 @@ private:
     bool par_merge_ = true;  // RZ_CUDA_PAR_MERGE (default 1): forward_fused's merged q|k|v + up launch (parallel plain FFN)
     // Graph path: fixed buffers the captured graphs point at.
     bool use_graphs_ = true;
-    std::vector<void*> graphs_;  // per sequence, captured on first use
+    // One-token graphs, [seq][attn_variant], captured on first use.
+    static constexpr int kAttnVariants = 3;
+    std::vector<void*> graphs_;
+    // The graph slot of a step at position pos: the one-token attention's query heads a block (1 / 2 / 4, or 0 for
+    // the split kernel, in slot 0).
+    int attn_variant(int32_t pos) const {
+        if (!fused_attn_) return 0;
+        const model::HParams& p = hp();
+        const int G = cuda::attention_fused_heads(kv_f16_, p.n_head, p.n_head_kv, p.head_dim, p.n_rot, pos);
+        return G == 4 ? 2 : G == 2 ? 1 : 0;
+    }
     int32_t* dtp1_ = nullptr;
     float* dlogits1_ = nullptr;
     bool pinned_ = true;         // RZ_CUDA_PINNED (default 1): the pinned step buffers (below and out_'s)

@@ -157,14 +157,20 @@ void act_rows_q8(const float* a, int ld, int m, int F, const float* bias, Act ac
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], split-KV
 // blocks per query head, or, over an f16 cache with head_dim 64 / 128 and an even group (or RZ_CUDA_GQA_HEADS=1),
-// per 2 query heads of a kv head (attention_gqa.cu; RZ_CUDA_ATTN_GQA=0: never); q, k, v are not modified. *pos is read before the wait on the previous kernel: it must
-// come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with quant_out (hd % 32 == 0) also the
-// fused activation buffer. scores: device scratch of n_head * n_ctx floats. n_swa > 0: sliding window, positions
-// (*pos - n_swa, *pos] only. q_norm / k_norm (qwen3; [hd] each, or null): every q head and the current k head
-// RMS-normalised with that weight (eps qk_eps) before RoPE, as head_rms_norm.
+// per G query heads of a kv head (attention_gqa.cu; RZ_CUDA_ATTN_GQA=0: never), G = attention_fused_heads(...,
+// pos_hint): pos_hint is the position the host expects *pos to hold (a graph captured at one position replays at
+// others: key graphs by that G); -1: G = 2. q, k, v are not modified. *pos is read before the wait on the previous
+// kernel: it must come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with
+// quant_out (hd % 32 == 0) also the fused activation buffer. scores: device scratch of n_head * n_ctx floats.
+// n_swa > 0: sliding window, positions (*pos - n_swa, *pos] only. q_norm / k_norm (qwen3; [hd] each, or null):
+// every q head and the current k head RMS-normalised with that weight (eps qk_eps) before RoPE, as head_rms_norm.
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
-                     float* out, int n_swa = 0, const float* q_norm = nullptr, const float* k_norm = nullptr, float qk_eps = 0.0f);
+                     float* out, int n_swa = 0, const float* q_norm = nullptr, const float* k_norm = nullptr, float qk_eps = 0.0f,
+                     int pos_hint = -1);
+// The query heads a block attention_fused's kernel by kv head takes at position pos (1, 2 or 4: fewer while the
+// context is short, so that the blocks fill the GPU), or 0 where the split kernel runs instead.
+int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos);
 // Decode attention of m query rows, one per sequence (a batched decode step): row i is sequence seq[i] at
 // position pos[i], whose k and v the caller has already roped and stored; the split-KV kernel of
 // attention_fused over caches laid out [seq][n_head_kv][n_ctx][hd]. q rows of stride ldq (roped); out rows of
