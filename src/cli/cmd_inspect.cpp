@@ -17,7 +17,8 @@ Runner add_inspect_command(CLI::App& app) {
         size_t max_items = 8;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("path", o->path, "GGUF, SafeTensors, APR or llama2.c file, sharded index, or Hugging Face folder")
+    cmd->add_option("path,-m,--model", o->path,
+                    "GGUF, SafeTensors, APR or llama2.c file, sharded index, or Hugging Face folder (positional, or -m)")
         ->required();
     cmd->add_flag("--json", o->json, "Complete machine-readable JSON (all metadata, no summarising)");
     cmd->add_option("--max-items", o->max_items, "Text mode: array items shown before summarising")->capture_default_str();

@@ -69,11 +69,11 @@ int run_tokenize(const TokenizeOptions& o) {
 Runner add_tokenize_command(CLI::App& app) {
     auto o = std::make_shared<TokenizeOptions>();
     CLI::App* cmd = app.add_subcommand("tokenize", "Tokenize text with a model's or a tokenizer file's vocabulary");
-    cmd->add_option("source", o->source,
+    cmd->add_option("source,-m,--model", o->source,
                     "Model (GGUF, APR, HF folder), tokenizer.json, SentencePiece tokenizer.model, GPT-2 folder "
-                    "(encoder.json + vocab.bpe) or llama2.c tokenizer .bin")
+                    "(encoder.json + vocab.bpe) or llama2.c tokenizer .bin (positional, or llama-tokenize's -m)")
         ->required();
-    auto* text_opt = cmd->add_option("text", o->text, "Text to tokenize");
+    auto* text_opt = cmd->add_option("text,-p,--prompt", o->text, "Text to tokenize (positional, or llama-tokenize's -p)");
     auto* file_opt = cmd->add_option("--file,-f", o->file, "Read the text from this file instead");
     text_opt->excludes(file_opt);
     cmd->add_flag("--no-bos", o->no_bos, "Add no special tokens at all (no BOS/EOS, no post-processor tokens)");

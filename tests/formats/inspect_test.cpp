@@ -109,6 +109,12 @@ TEST(InspectCli, EveryFormat) {
         EXPECT_EQ(j["format"], c.format) << c.path;
         EXPECT_GT(j["tensors"].size(), 0u);
     }
+    // -m / --model, as run, bench and tokenize take it: the same output as the positional.
+    const std::string bin = shared("data/tinystories-260K/stories260K.bin");
+    const CliRun pos = run_inspect(bin), opt = run_inspect("-m " + bin), lng = run_inspect("--model " + bin);
+    EXPECT_EQ(opt.rc, 0) << opt.out;
+    EXPECT_EQ(opt.out, pos.out);
+    EXPECT_EQ(lng.out, pos.out);
 }
 
 TEST(InspectCli, BadInputFailsWithTheFileName) {

@@ -44,6 +44,19 @@ TEST(TokenizeCli, IdsOnlyBosAndNoBos) {
     EXPECT_EQ(r.out, "15043 3186\n");
 }
 
+// llama-tokenize's spelling: -m SOURCE and -p TEXT (or the text as the positional after -m); the same ids.
+TEST(TokenizeCli, ModelAndPromptAsOptions) {
+    const std::string spm = kShared + "/data/tokenizers/llama2-spm/tokenizer.model";
+    CliResult r = run("-m " + spm + " -p 'Hello world' --ids-only");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_EQ(r.out, "1 15043 3186\n");
+    r = run("--ids-only --model " + spm + " 'Hello world'");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_EQ(r.out, "1 15043 3186\n");
+    r = run("-m " + spm + " -p 'Hello' --file /dev/null");  // -p and --file exclude each other
+    EXPECT_NE(r.rc, 0) << r.out;
+}
+
 TEST(TokenizeCli, ParseSpecialFlag) {
     const std::string json = kShared + "/data/tokenizers/qwen3-hf/tokenizer.json";
     CliResult r = run(json + " --ids-only --parse-special '<|im_start|>user'");
