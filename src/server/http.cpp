@@ -264,6 +264,13 @@ Result<int> HttpServer::bind() {
         if (!methods.count("PUT")) svr.Put(path, impl_->with_body(impl_->method_not_allowed(path)));
         if (!methods.count("DELETE")) svr.Delete(path, impl_->with_body(impl_->method_not_allowed(path)));
     }
+    // Bodies sent to any other path are read through the content reader too, so that they get the 404 (its JSON
+    // body from the error handler): httplib's own read refuses form-encoded bodies over 8 KB (`curl -d`) with 413.
+    const auto not_found = [](const httplib::Request&, std::string, httplib::Response& res) { res.status = 404; };
+    svr.Post(".*", impl_->with_body(not_found));
+    svr.Put(".*", impl_->with_body(not_found));
+    svr.Delete(".*", impl_->with_body(not_found));
+    svr.Patch(".*", impl_->with_body(not_found));
     const auto& o = impl_->opts;
     if (o.port < 0 || o.port > 65535) return invalid_argument(fmt::format("--port {} is not a TCP port", o.port));
     impl_->capturing = true;

@@ -131,6 +131,16 @@ TEST(Http, BodiesOfAnyContentTypeAndTheLimit) {
     res = c.Post("/only-get", form, "application/x-www-form-urlencoded");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 405);
+    // An unknown path: 404 with the JSON error, whatever the body's type and size (under the limit).
+    for (const char* type : {"application/x-www-form-urlencoded", "application/json"}) {
+        res = c.Post("/nowhere", form, type);
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 404) << type;
+        EXPECT_NE(res->body.find("no route for POST /nowhere"), std::string::npos) << res->body;
+    }
+    res = c.Delete("/nowhere/else");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 404);
 
     // Chunked (no Content-Length): under the limit it arrives whole; past it 413, and the connection stays usable.
     const auto chunked = [](size_t total) {
