@@ -29,8 +29,8 @@ using test::ScopedEnv;
 #ifdef RZ_HAVE_CUDA
 TEST(CudaAttentionVariant, HeadsFollowTheContext) {
     if (!test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
-    const auto heads = [](int n_head, int n_kv, int pos, int hd = 64, bool f16 = true) {
-        return cuda::attention_fused_heads(f16, n_head, n_kv, hd, hd, pos);
+    const auto heads = [](int n_head, int n_kv, int pos, int hd = 64, bool f16 = true, int n_swa = 0) {
+        return cuda::attention_fused_heads(f16, n_head, n_kv, hd, hd, pos, n_swa);
     };
     // TinyLlama's 32 heads in groups of 8: 1 with a short context, 4 after a long one, never fewer as it grows.
     EXPECT_EQ(heads(32, 4, 0), 1);
@@ -45,6 +45,7 @@ TEST(CudaAttentionVariant, HeadsFollowTheContext) {
     EXPECT_EQ(heads(16, 8, 100000), 2);         // groups of 2: at most 2
     EXPECT_EQ(heads(32, 4, 100000, 128), 4);    // head_dim 128
     EXPECT_EQ(heads(32, 4, -1), 2);             // no position known
+    EXPECT_EQ(heads(32, 4, 100000, 64, true, 16), 1);  // a sliding window of 16 keys: as short a context as 16
     EXPECT_EQ(heads(32, 32, 100000), 0);        // groups of 1 (and other odd sizes): the split kernel
     EXPECT_EQ(heads(24, 8, 100000), 0);         // groups of 3
     EXPECT_EQ(heads(32, 32, 100000, 80), 0);    // phi-2's head_dim 80

@@ -459,8 +459,8 @@ void launch_split(const AttnParams& p, bool f16, int early, int grid, size_t sco
 
 }  // namespace
 
-int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos) {
-    return gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos);
+int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, int n_swa) {
+    return gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos, n_swa);
 }
 
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
@@ -468,7 +468,7 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
                      float* out, int n_swa, const float* q_norm, const float* k_norm, float qk_eps, int pos_hint) {
     RZ_ASSERT(hd <= kAttnThreads && n_rot / 2 <= kAttnThreads, "attention_fused: head_dim above 256");
     // Grouped query heads over an f16 cache: a block per (G query heads of a kv head, split) (attention_gqa.cu).
-    if (const int G = gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos_hint); G > 0) {
+    if (const int G = gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos_hint, n_swa); G > 0) {
         attention_gqa(GqaArgs{q, k, v, static_cast<__half*>(kc), static_cast<__half*>(vc), n_head, n_head_kv, hd, n_ctx, n_rot, neox ? 1 : 0,
                               rope_cs, pos, scale, scores, quant_out && hd % 32 == 0, out, n_swa, q_norm, k_norm, qk_eps},
                       G);

@@ -358,21 +358,22 @@ Kernel pick(int G, int hd) {
 
 }  // namespace
 
-int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos) {
+int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, int n_swa) {
     if (!f16 || env_int("RZ_CUDA_ATTN_GQA", 1) == 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return 0;
     if ((hd != 64 && hd != 128) || n_rot > hd) return 0;
     const int grp = n_head / n_head_kv;
     int G = 0;
     // RZ_CUDA_GQA_HEADS=1|2|4 fixes G (4 where it divides the group, else 2; 1: any group, odd ones too).
-    // Otherwise groups of an odd size keep the split kernel, and G follows the context: (pos + 1) keys x n_head
-    // query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take G = 2, from RZ_CUDA_GQA_AT4 (default 720) G = 4
+    // Otherwise groups of an odd size keep the split kernel, and G follows the context: (pos + 1) keys (at most
+    // n_swa of them under a sliding window) x n_head query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take G = 2, from RZ_CUDA_GQA_AT4 (default 720) G = 4
     // where it divides the group, below 1. The header's table puts the steps between 121 and 242 (TinyLlama after
     // 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970 (TinyLlama
     // after 2000 / 4000). pos < 0 (no position known): 2.
     if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
         G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
     } else if (grp % 2 == 0) {
-        const int64_t pairs = (static_cast<int64_t>(pos) + 1) * n_head, sms = sm_count();
+        const int64_t keys = n_swa > 0 ? std::min(pos + 1, n_swa) : static_cast<int64_t>(pos) + 1;
+        const int64_t pairs = keys * n_head, sms = sm_count();
         const bool at4 = pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT4", 720)) * sms;
         G = pos < 0 ? 2 : grp % 4 == 0 && at4 ? 4 : pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT2", 180)) * sms ? 2 : 1;
     }

@@ -231,7 +231,7 @@ private:
     int attn_variant(int32_t pos) const {
         if (!fused_attn_) return 0;
         const model::HParams& p = hp();
-        const int G = cuda::attention_fused_heads(kv_f16_, p.n_head, p.n_head_kv, p.head_dim, p.n_rot, pos);
+        const int G = cuda::attention_fused_heads(kv_f16_, p.n_head, p.n_head_kv, p.head_dim, p.n_rot, pos, p.n_swa);
         return G == 4 ? 2 : G == 2 ? 1 : 0;
     }
     int32_t* dtp1_ = nullptr;

@@ -169,8 +169,9 @@ void attention_fused(const float* q, const float* k, const float* v, void* kc, v
                      float* out, int n_swa = 0, const float* q_norm = nullptr, const float* k_norm = nullptr, float qk_eps = 0.0f,
                      int pos_hint = -1);
 // The query heads a block attention_fused's kernel by kv head takes at position pos (1, 2 or 4: fewer while the
-// context is short, so that the blocks fill the GPU), or 0 where the split kernel runs instead.
-int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos);
+// context, or the sliding window n_swa > 0, is short, so that the blocks fill the GPU), or 0 where the split kernel
+// runs instead.
+int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, int n_swa = 0);
 // Decode attention of m query rows, one per sequence (a batched decode step): row i is sequence seq[i] at
 // position pos[i], whose k and v the caller has already roped and stored; the split-KV kernel of
 // attention_fused over caches laid out [seq][n_head_kv][n_ctx][hd]. q rows of stride ldq (roped); out rows of
