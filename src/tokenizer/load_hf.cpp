@@ -225,6 +225,13 @@ Result<Vocab> load_hf_json_impl(std::string_view json_text, std::string_view con
     }
     if (max_id < 0) return corrupt(name + ": empty vocabulary");
     if (max_id >= (int64_t{1} << 24)) return corrupt(name + ": token id " + std::to_string(max_id) + " is implausibly large");
+    // Real files number their tokens densely (a few holes at most). Every table is sized by the largest id, so a
+    // few kilobytes naming id 15,000,000 would take gigabytes: the ids may run past the entries given by at most
+    // their count plus 64 Ki.
+    const uint64_t entries = big.vocab.size() + added.size();
+    if (static_cast<uint64_t>(max_id) >= 2 * entries + 65536)
+        return corrupt(name + ": token id " + std::to_string(max_id) + " with only " + std::to_string(entries) +
+                       " vocabulary entries (ids are far from dense)");
     const auto n = static_cast<size_t>(max_id + 1);
     v.text.assign(n, std::string());
     v.attrs.assign(n, 0);

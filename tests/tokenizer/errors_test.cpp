@@ -87,6 +87,18 @@ TEST(Errors, MalformedFiles) {
     EXPECT_FALSE(Tokenizer::from_path(d.write("empty.model", "").string()).ok());
     EXPECT_FALSE(Tokenizer::from_path(d.write("bad.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": [1,2]}").string()).ok());
     EXPECT_FALSE(Tokenizer::from_path(d.write("notjson.json", "{{{").string()).ok());
+    // A few entries numbered up to 15,000,000: refused (every table would be sized by that id: gigabytes), not
+    // allocated (found by tests/fuzz/fuzz_tokenizer).
+    auto sparse = Tokenizer::from_path(
+        d.write("sparse.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 15000000}, "merges": []}})").string());
+    ASSERT_FALSE(sparse.ok());
+    EXPECT_NE(sparse.status().message().find("far from dense"), std::string::npos) << sparse.status().message();
+    auto sparse_added = Tokenizer::from_path(d.write("sparse_added.json", R"({"added_tokens": [{"id": 9000000, "content": "<x>"}],
+        "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}})").string());
+    EXPECT_FALSE(sparse_added.ok());
+    auto holes = Tokenizer::from_path(d.write("holes.json", R"({"added_tokens": [{"id": 60000, "content": "<x>", "special": true}],
+        "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}})").string());
+    EXPECT_TRUE(holes.ok()) << holes.status().message();  // a hole within 64 Ki is kept
     auto uni = Tokenizer::from_path(d.write("uni.json", R"({"model": {"type": "Unigram", "vocab": []}})").string());
     ASSERT_FALSE(uni.ok());
     EXPECT_EQ(uni.status().code(), StatusCode::kUnsupported);
