@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz preset: clang, ASan+UBSan) and runs each for a bounded time, starting
-# from the seed corpus in tests/fuzz/corpus/<name>/. FUZZ_SECONDS per target (default 20).
+# from the seed corpus in tests/fuzz/corpus/<name>/, plus real files from ../shared when it is there (the chat
+# templates of ten models; stories260K's SentencePiece and llama2.c tokenizers, behind the byte that picks their
+# loader). FUZZ_SECONDS per target (default 20).
 # Exits non-zero as soon as a target finds a crash, leak, timeout or out-of-memory; the reproducer is left
 # in build/fuzz/artifacts/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_BUILD_JOBS:-$(nproc)}
-targets=(fuzz_gguf fuzz_safetensors fuzz_apr)
+targets=(fuzz_gguf fuzz_safetensors fuzz_apr fuzz_chat_template fuzz_tokenizer)
+shared=${RZ_SHARED_DIR:-../shared}
 cmake --preset fuzz >/dev/null || { echo "run-fuzzers: configure failed"; exit 1; }
 cmake --build build/fuzz -j "$jobs" --target "${targets[@]}" || { echo "run-fuzzers: build failed"; exit 1; }
 mkdir -p build/fuzz/artifacts
@@ -18,6 +21,15 @@ for name in "${targets[@]}"; do
     mkdir -p "$work"
     seeds=()
     [[ -d "tests/fuzz/corpus/$short" ]] && seeds=("tests/fuzz/corpus/$short")
+    if [[ $short == chat_template && -d "$shared/data/chat-templates" ]]; then
+        seeds+=("$shared/data/chat-templates")
+    elif [[ $short == tokenizer && -d "$shared/data/tinystories-260K" ]]; then
+        extra="build/fuzz/seeds-tokenizer"
+        mkdir -p "$extra"
+        { printf '\x00'; cat "$shared/data/tinystories-260K/tok512.model"; } >"$extra/spm_tok512"
+        { printf '\x02'; cat "$shared/data/tinystories-260K/tok512.bin"; } >"$extra/llama2c_tok512"
+        seeds+=("$extra")
+    fi
     echo "run-fuzzers: $name for ${secs}s"
     log="build/fuzz/$name.log"
     "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
