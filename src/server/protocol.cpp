@@ -281,6 +281,10 @@ std::variant<json, ApiError> parse_json_object(std::string_view body) {
             (void)again;
         } catch (const json::parse_error& e) {
             why = fmt::format("invalid JSON at byte {}", e.byte);
+        } catch (const json::exception& e) {  // out_of_range: a number too large for a double (1e999)
+            const std::string_view what = e.what();
+            const size_t cut = what.find("] ");
+            why = fmt::format("invalid JSON: {}", cut == std::string_view::npos ? what : what.substr(cut + 2));
         }
         return ApiError::bad_request(why, "", "invalid_json");
     }

@@ -69,6 +69,13 @@ TEST(Protocol, MalformedBodies) {
     EXPECT_EQ(e.code, "invalid_json");
     EXPECT_NE(e.message.find("byte"), std::string::npos);
     EXPECT_EQ(err(parse_generate("[1,2]", limits())).code, "invalid_json");
+    // A number beyond a double is invalid JSON (a 400), not an exception (it was a 500; found by fuzz_protocol).
+    for (const char* body : {R"({"prompt":"x","max_tokens":1e999})", R"({"messages":[],"temperature":-1e400})", "[999e999"}) {
+        e = err(parse_generate(body, limits()));
+        EXPECT_EQ(e.code, "invalid_json") << body;
+        EXPECT_NE(e.message.find("number overflow"), std::string::npos) << e.message;
+        EXPECT_EQ(err(parse_chat(body, limits())).code, "invalid_json") << body;
+    }
     EXPECT_EQ(err(parse_generate("{\"prompt\":\"\xff\xfe\"}", limits())).code, "invalid_utf8");
     // Overlong encoding and a lone surrogate are invalid too.
     EXPECT_EQ(err(parse_generate("{\"prompt\":\"\xc0\xaf\"}", limits())).code, "invalid_utf8");
