@@ -263,6 +263,7 @@ Result<int> HttpServer::bind() {
         if (!methods.count("POST")) svr.Post(path, impl_->with_body(impl_->method_not_allowed(path)));
         if (!methods.count("PUT")) svr.Put(path, impl_->with_body(impl_->method_not_allowed(path)));
         if (!methods.count("DELETE")) svr.Delete(path, impl_->with_body(impl_->method_not_allowed(path)));
+        svr.Patch(path, impl_->with_body(impl_->method_not_allowed(path)));  // no route takes PATCH
     }
     // Bodies sent to any other path are read through the content reader too, so that they get the 404 (its JSON
     // body from the error handler): httplib's own read refuses form-encoded bodies over 8 KB (`curl -d`) with 413.

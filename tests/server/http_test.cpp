@@ -141,6 +141,10 @@ TEST(Http, BodiesOfAnyContentTypeAndTheLimit) {
     res = c.Delete("/nowhere/else");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 404);
+    res = c.Patch("/echo", form, "application/json");  // a known path: 405 naming the methods it takes
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 405);
+    EXPECT_EQ(res->get_header_value("Allow"), "POST");
 
     // Chunked (no Content-Length): under the limit it arrives whole; past it 413, and the connection stays usable.
     const auto chunked = [](size_t total) {
