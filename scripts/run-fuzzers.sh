@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_BUILD_JOBS:-$(nproc)}
-targets=(fuzz_gguf fuzz_safetensors fuzz_apr fuzz_chat_template fuzz_tokenizer fuzz_protocol)
+targets=(fuzz_gguf fuzz_safetensors fuzz_apr fuzz_chat_template fuzz_chat_messages fuzz_tokenizer fuzz_protocol)
 shared=${RZ_SHARED_DIR:-../shared}
 cmake --preset fuzz >/dev/null || { echo "run-fuzzers: configure failed"; exit 1; }
 cmake --build build/fuzz -j "$jobs" --target "${targets[@]}" || { echo "run-fuzzers: build failed"; exit 1; }
