@@ -14,10 +14,12 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -142,6 +144,19 @@ struct HttpServer::Impl {
         };
     }
 
+    // The methods a handler can be registered for; GET alone reads no body.
+    static constexpr std::array<std::string_view, 5> kMethods = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+
+    // Registers h for `method` on `pattern` (a path, or httplib's regex).
+    void on(std::string_view method, const std::string& pattern, BodyHandler h) {
+        if (method == "GET") svr.Get(pattern, without_body(std::move(h)));
+        else if (method == "POST") svr.Post(pattern, with_body(std::move(h)));
+        else if (method == "PUT") svr.Put(pattern, with_body(std::move(h)));
+        else if (method == "DELETE") svr.Delete(pattern, with_body(std::move(h)));
+        else if (method == "PATCH") svr.Patch(pattern, with_body(std::move(h)));
+        else RZ_ASSERT(false, "unsupported method");
+    }
+
     BodyHandler wrap(const std::string& path, HttpHandler handler) {
         return [this, path, handler = std::move(handler)](const httplib::Request& req, std::string body, httplib::Response& res) {
             t_in_flight.route = path;
@@ -241,14 +256,8 @@ HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>())
 HttpServer::~HttpServer() = default;
 
 void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
-    auto& svr = impl_->svr;
     impl_->methods_by_path[path].insert(method);
-    auto h = impl_->wrap(path, std::move(handler));
-    if (method == "GET") svr.Get(path, impl_->without_body(std::move(h)));
-    else if (method == "POST") svr.Post(path, impl_->with_body(std::move(h)));
-    else if (method == "PUT") svr.Put(path, impl_->with_body(std::move(h)));
-    else if (method == "DELETE") svr.Delete(path, impl_->with_body(std::move(h)));
-    else RZ_ASSERT(false, "unsupported method");
+    impl_->on(method, path, impl_->wrap(path, std::move(handler)));
 }
 
 void HttpServer::set_gate(std::function<bool(const HttpRequest&, HttpResponse&)> gate) { impl_->gate = std::move(gate); }
@@ -258,20 +267,15 @@ void HttpServer::set_observer(std::function<void(const RequestRecord&)> fn) { im
 Result<int> HttpServer::bind() {
     auto& svr = impl_->svr;
     // 405 for the other methods of known paths; registered last so the real handlers match first.
-    for (const auto& [path, methods] : impl_->methods_by_path) {
-        if (!methods.count("GET")) svr.Get(path, impl_->without_body(impl_->method_not_allowed(path)));
-        if (!methods.count("POST")) svr.Post(path, impl_->with_body(impl_->method_not_allowed(path)));
-        if (!methods.count("PUT")) svr.Put(path, impl_->with_body(impl_->method_not_allowed(path)));
-        if (!methods.count("DELETE")) svr.Delete(path, impl_->with_body(impl_->method_not_allowed(path)));
-        svr.Patch(path, impl_->with_body(impl_->method_not_allowed(path)));  // no route takes PATCH
-    }
+    for (const auto& [path, methods] : impl_->methods_by_path)
+        for (const std::string_view m : Impl::kMethods)
+            if (!methods.contains(std::string(m))) impl_->on(m, path, impl_->method_not_allowed(path));
     // Bodies sent to any other path are read through the content reader too, so that they get the 404 (its JSON
     // body from the error handler): httplib's own read refuses form-encoded bodies over 8 KB (`curl -d`) with 413.
+    // (GET reads no body: httplib's own 404.)
     const auto not_found = [](const httplib::Request&, std::string, httplib::Response& res) { res.status = 404; };
-    svr.Post(".*", impl_->with_body(not_found));
-    svr.Put(".*", impl_->with_body(not_found));
-    svr.Delete(".*", impl_->with_body(not_found));
-    svr.Patch(".*", impl_->with_body(not_found));
+    for (const std::string_view m : Impl::kMethods)
+        if (m != "GET") impl_->on(m, ".*", not_found);
     const auto& o = impl_->opts;
     if (o.port < 0 || o.port > 65535) return invalid_argument(fmt::format("--port {} is not a TCP port", o.port));
     impl_->capturing = true;
