@@ -67,10 +67,8 @@ TEST(CudaAttentionVariant, GraphStepsMatchStepsWithoutGraphsAcrossVariants) {
     if (!test::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
     const std::string dir = (std::filesystem::temp_directory_path() / ("rz_variant_" + std::to_string(::getpid()))).string();
     std::filesystem::create_directories(dir);
-    model::SyntheticSpec sp;  // qwen3-shaped: 8 heads in groups of 4, head_dim 64, q/k norms
-    sp.arch = "qwen3";
-    sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64, sp.n_ff = 768, sp.n_ctx = 8192;
-    sp.tied = true;
+    model::SyntheticSpec sp = test::synthetic_spec("qwen3");  // 8 heads in groups of 4, head_dim 64, q/k norms
+    sp.n_ctx = 8192;
     sp.ftype = "Q8_0";
     sp.seed = 91;
     const std::string path = dir + "/m.gguf";

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "realizar/core/fp16.h"
+#include "realizar/model/synthetic.h"
 #include "realizar/runtime/context.h"
 #include "realizar/runtime/sampler.h"
 #ifdef RZ_HAVE_CUDA
@@ -38,6 +39,34 @@ inline bool cuda_device_present() {
 #else
     return false;
 #endif
+}
+
+// The small synthetic blocks the tests write (model::write_synthetic_gguf; the caller sets ftype, seed and may
+// change n_ctx):
+// - qwen3: head_dim 64 with q twice the residual width (8 heads, 2 kv heads), tied head;
+// - gemma: GELU-gated FFN, embeddings scaled by sqrt(n_embd), tied head, head_dim > n_embd / n_head, one kv head;
+// - gpt2: learned positions, sequential LayerNorms, plain GELU MLP, no RoPE, tied head;
+// - anything else, phi2: phi-2's head_dim 80 and rotary 32, the fused kernels' smallest multiple of 256 for the
+//   width.
+inline model::SyntheticSpec synthetic_spec(const std::string& arch) {
+    model::SyntheticSpec sp;
+    sp.arch = arch;
+    if (arch == "qwen3") {
+        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64,
+        sp.n_ff = 768, sp.n_ctx = 256;
+        sp.tied = true;
+    } else if (arch == "gemma") {
+        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 1, sp.head_dim = 128, sp.n_ff = 1024,
+        sp.n_ctx = 256;
+        sp.tied = true;
+    } else if (arch == "gpt2") {
+        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 1024, sp.n_ctx = 256;
+        sp.tied = true;
+    } else {
+        sp.n_vocab = 1024, sp.n_embd = 1280, sp.n_layer = 3, sp.n_head = 16, sp.n_head_kv = 16, sp.n_ff = 1024, sp.n_ctx = 256;
+        sp.n_rot = 32;
+    }
+    return sp;
 }
 
 inline std::vector<std::string> env_list(const char* name) {

@@ -38,23 +38,7 @@ using test::ScopedEnv;
 
 #ifdef RZ_HAVE_CUDA
 std::shared_ptr<Model> synthetic(const std::string& arch, const std::string& ftype, const std::string& path) {
-    model::SyntheticSpec sp;
-    sp.arch = arch;
-    if (arch == "qwen3") {
-        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 2, sp.head_dim = 64,
-        sp.n_ff = 768, sp.n_ctx = 256;
-        sp.tied = true;
-    } else if (arch == "gemma") {  // GELU-gated FFN, embeddings scaled by sqrt(n_embd), tied head, head_dim > n_embd / n_head
-        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 1, sp.head_dim = 128, sp.n_ff = 1024,
-        sp.n_ctx = 256;
-        sp.tied = true;
-    } else if (arch == "gpt2") {  // learned positions, sequential LayerNorms, plain GELU MLP, no RoPE, tied head
-        sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 1024, sp.n_ctx = 256;
-        sp.tied = true;
-    } else {  // phi2: phi-2's head_dim 80 and rotary 32, the fused kernels' smallest multiple of 256 for the width
-        sp.n_vocab = 1024, sp.n_embd = 1280, sp.n_layer = 3, sp.n_head = 16, sp.n_head_kv = 16, sp.n_ff = 1024, sp.n_ctx = 256;
-        sp.n_rot = 32;
-    }
+    model::SyntheticSpec sp = test::synthetic_spec(arch);
     sp.ftype = ftype;
     sp.seed  = 77;
     EXPECT_TRUE(model::write_synthetic_gguf(path, sp).ok());
