@@ -7,18 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_chat_common.h"
 #include "realizar/tokenizer/chat_template.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     namespace tk = rz::tokenizer;
     const auto messages = nlohmann::ordered_json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
     if (messages.is_discarded() || !messages.is_array()) return 0;
-    tk::ChatTemplateOptions o;
-    o.bos_token = "<s>";
-    o.eos_token = "</s>";
-    o.strftime_now = [](const std::string&) { return std::string("28 Nov 2026"); };
-    o.limits.max_output_bytes = 1u << 20;
-    o.limits.max_loop_iterations = 20000;
+    const tk::ChatTemplateOptions o = tk::fuzz::chat_options();
     volatile size_t sink = 0;
     for (const std::string& name : tk::builtin_chat_template_names()) {
         const auto src = tk::builtin_chat_template(name);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_chat_common.h"
 #include "realizar/tokenizer/chat_template.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -20,14 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         {"role": "tool", "content": "42", "name": "f"},
         {"role": "user", "content": ["a", 2, null, {"type": "text", "text": "t"}]}
     ])");
-    rz::tokenizer::ChatTemplateOptions o;
-    o.bos_token = "<s>";
-    o.eos_token = "</s>";
+    rz::tokenizer::ChatTemplateOptions o = rz::tokenizer::fuzz::chat_options();
     o.extra_context["tools"] = nlohmann::ordered_json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {}}}])");
-    o.strftime_now = [](const std::string&) { return std::string("28 Nov 2026"); };
-    // Smaller limits than the defaults keep each input fast; they are the same code paths.
-    o.limits.max_output_bytes = 1u << 20;
-    o.limits.max_loop_iterations = 20000;
     volatile size_t sink = rz::tokenizer::validate_chat_template(src).message().size();
     const auto r = rz::tokenizer::render_chat_template(src, messages, o);
     sink = r.ok() ? r->size() : r.status().message().size();
