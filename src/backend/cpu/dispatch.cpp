@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 
 namespace rz::cpu {
@@ -13,7 +16,9 @@ struct Tables {
     Tables() {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_cpu_init();
-        has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        unsigned a = 0, b = 0, c = 0, d = 0;  // F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports lacks "f16c")
+        const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+        has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
         has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                      __builtin_cpu_supports("avx512vnni");  // no BF16 instructions are used (docs/quantization.md)
