@@ -30,6 +30,9 @@ Runner add_serve_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--http-threads", o->http_threads, "Connection threads (0 = from --parallel and --queue-size)")
         ->capture_default_str();
+    cmd->add_flag_callback("--no-cache-prompt", [o] { o->cache_prompt = false; },
+                           "Evaluate every prompt whole (by default a request reuses the longest prefix of its prompt "
+                           "a free slot still holds in its KV cache)");
     cmd->add_flag_callback("--no-warmup", [o] { o->warmup = false; },
                            "Skip the warm-up passes run after loading (the first request then pays the one-time setup)");
     return [o] { return server::run_server(*o); };

@@ -2,7 +2,8 @@
 // the samplers; HTTP threads only touch the queue (under mu_) and their own RequestStream.
 //
 // One step:
-//   1. admit queued requests into free slots (seq_id = slot index; its cache is cleared first);
+//   1. admit queued requests into free slots (seq_id = slot index): the slot whose cache holds the longest prefix
+//      of the prompt (that prefix is kept, the rest dropped), else the least recently used one;
 //   2. drop slots whose client went away or whose deadline passed;
 //   3. batch = the pending token of every generating slot (1 each, logits on) + prompt chunks of slots still
 //      prefilling, oldest first, until n_batch tokens (logits only on a prompt's last token);
@@ -66,6 +67,9 @@ struct Engine::Slot {
     size_t n_prompt_fed = 0;        // prompt tokens decoded so far
     int32_t n_past = 0;             // cached positions of this sequence
     int32_t next_token = -1;        // sampled, not yet decoded
+    std::vector<int32_t> cached;    // the tokens in this sequence's KV cache (n_past of them), kept after a request
+    uint64_t last_used = 0;         // admission order of its last request (LRU among slots without a match)
+    int n_cached = 0;               // prompt tokens this request took from the cache
     std::optional<runtime::StopMatcher> stop;
     Utf8Accumulator acc;
     Clock::time_point last_token;
@@ -220,19 +224,49 @@ EngineGauges Engine::gauges() const {
     return g;
 }
 
+// Tokens a new prompt can take from a slot's cache: the common prefix, short of the prompt's last token (its logits
+// are needed, so it is always evaluated).
+static size_t reusable(const std::vector<int32_t>& cached, const std::vector<int32_t>& prompt) {
+    const size_t limit = std::min(cached.size(), prompt.size() - 1);
+    size_t n = 0;
+    while (n < limit && cached[n] == prompt[n]) ++n;
+    return n;
+}
+
 void Engine::admit_locked() {
     static uint64_t admission_counter = 0;
-    for (auto& sp : slots_) {
-        if (queue_.empty()) break;
-        Slot& s = *sp;
-        if (s.busy) continue;
+    while (!queue_.empty()) {
+        const GenTask& next = queue_.front().task;
+        const bool reuse = opts_.cache_prompt && next.gen.cache_prompt;
+        // The free slot with the longest reusable prefix where it covers at least half of the prompt (llama.cpp's
+        // default slot similarity: a chat turn resending its conversation, a repeated prompt); otherwise the least
+        // recently used free slot, so that a prompt sharing little more than BOS does not evict a conversation.
+        Slot *match = nullptr, *lru = nullptr;
+        size_t match_n = 0;
+        for (auto& sp : slots_) {
+            if (sp->busy) continue;
+            if (!lru || sp->last_used < lru->last_used) lru = sp.get();
+            const size_t n = reuse ? reusable(sp->cached, next.prompt) : 0;
+            if (n > match_n || (n == match_n && match && sp->last_used < match->last_used)) match = sp.get(), match_n = n;
+        }
+        if (!lru) break;
+        Slot* best = match && 2 * match_n >= next.prompt.size() ? match : lru;
+        const size_t best_n = reuse ? reusable(best->cached, next.prompt) : 0;
         Pending p = std::move(queue_.front());
         queue_.pop_front();
-        ctx_->seq_clear(s.id);
+        Slot& s = *best;
+        size_t keep = ctx_->seq_len(s.id) == static_cast<int32_t>(s.cached.size()) ? best_n : 0;
+        if (keep == 0 || (keep < s.cached.size() && !ctx_->seq_truncate(s.id, static_cast<int32_t>(keep)).ok())) {
+            ctx_->seq_clear(s.id);
+            keep = 0;
+        }
+        s.cached.resize(keep);
         s.busy = true;
         s.admitted = ++admission_counter;
-        s.n_prompt_fed = 0;
-        s.n_past = 0;
+        s.last_used = s.admitted;
+        s.n_cached = static_cast<int>(keep);
+        s.n_prompt_fed = keep;
+        s.n_past = static_cast<int32_t>(keep);
         s.next_token = -1;
         s.got_first = false;
         s.ttft = 0.0;
@@ -251,6 +285,9 @@ void Engine::admit_locked() {
 }
 
 void Engine::finish_slot(Slot& s, runtime::FinishReason reason, Status error, bool timed_out) {
+    // The cache stays for the next request (it holds s.cached), unless reuse is off or a failed decode may have
+    // left it partly written.
+    const bool drop_cache = !opts_.cache_prompt || !error.ok() || reason == runtime::FinishReason::kError;
     RequestStream::Final f;
     s.stop->set_reason(reason);
     if (s.stop->reason() != runtime::FinishReason::kStopString) {
@@ -259,19 +296,24 @@ void Engine::finish_slot(Slot& s, runtime::FinishReason reason, Status error, bo
     }
     f.reason = s.stop->reason();
     f.prompt_tokens = static_cast<int>(s.p.task.prompt.size());
+    f.cached_tokens = s.n_cached;
     f.n_generated = s.stop->n_generated();
     f.timed_out = timed_out;
     f.error = std::move(error);
     f.ttft_s = s.ttft;
     f.total_s = std::chrono::duration<double>(Clock::now() - s.p.submitted).count();
     if (metrics_) {
-        metrics_->on_tokens(static_cast<int64_t>(std::min(s.n_prompt_fed, s.p.task.prompt.size())), f.n_generated);
+        // prompt tokens evaluated (not those taken from the cache)
+        metrics_->on_tokens(static_cast<int64_t>(std::min(s.n_prompt_fed, s.p.task.prompt.size())) - s.n_cached, f.n_generated);
         if (f.reason == runtime::FinishReason::kCancelled) metrics_->on_cancelled();
     }
     // The slot is released before the client hears the end, so whoever sees a finished request also sees it
     // gone from in_flight() and the slot gauges.
     std::shared_ptr<RequestStream> stream = std::move(s.p.stream);
-    ctx_->seq_clear(s.id);
+    if (drop_cache) {
+        ctx_->seq_clear(s.id);
+        s.cached.clear();
+    }
     s.busy = false;
     s.p = Pending{};
     s.stop.reset();
@@ -399,6 +441,12 @@ void Engine::loop() {
             continue;
         }
         for (auto& [s, n] : fed) {
+            if (s->next_token >= 0) {
+                s->cached.push_back(s->next_token);
+            } else {
+                const auto first = s->p.task.prompt.begin() + static_cast<std::ptrdiff_t>(s->n_prompt_fed);
+                s->cached.insert(s->cached.end(), first, first + n);
+            }
             s->n_past += n;
             if (s->next_token < 0) s->n_prompt_fed += static_cast<size_t>(n);
             s->next_token = -1;

@@ -136,7 +136,7 @@ std::string Metrics::render() const {
         out += fmt::format("realizar_requests_total{{route=\"{}\",code=\"{}\"}} {}\n", escape_label_value(key.first),
                            key.second, n);
 
-    out += "# HELP realizar_prompt_tokens_total Prompt tokens processed.\n"
+    out += "# HELP realizar_prompt_tokens_total Prompt tokens evaluated (not those reused from a slot's cache).\n"
            "# TYPE realizar_prompt_tokens_total counter\n";
     out += fmt::format("realizar_prompt_tokens_total {}\n", prompt_tokens_);
     out += "# HELP realizar_generated_tokens_total Tokens generated.\n"

@@ -26,10 +26,6 @@ int64_t now_unix() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-json usage_json(int prompt, int completion) {
-    return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
-}
-
 json finish_json(runtime::FinishReason r) {
     switch (r) {
         case runtime::FinishReason::kEog:
@@ -173,7 +169,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
             choice["logprobs"] = r.gen.logprobs ? completion_logprobs(st, c.tokens, echo.size()) : json(nullptr);
             send_json(res, 200, {{"id", id}, {"object", "text_completion"}, {"created", created},
                                  {"model", st.model_name}, {"choices", json::array({choice})},
-                                 {"usage", usage_json(c.fin.prompt_tokens, static_cast<int>(c.tokens.size()))}});
+                                 {"usage", usage_json(c.fin, static_cast<int>(c.tokens.size()))}});
             return;
         }
         sse_headers(res);
@@ -215,7 +211,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
                     if (include_usage)
                         w.write(sse_data(dump_json({{"id", id}, {"object", "text_completion"}, {"created", created},
                                                     {"model", model}, {"choices", json::array()},
-                                                    {"usage", usage_json(fin.prompt_tokens, n)}})));
+                                                    {"usage", usage_json(fin, n)}})));
                     w.write(kSseDone);
                 });
         };
@@ -242,7 +238,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
             choice["logprobs"] = r.gen.logprobs ? json{{"content", chat_logprob_entries(st, c.tokens)}} : json(nullptr);
             send_json(res, 200, {{"id", id}, {"object", "chat.completion"}, {"created", created},
                                  {"model", st.model_name}, {"choices", json::array({choice})},
-                                 {"usage", usage_json(c.fin.prompt_tokens, static_cast<int>(c.tokens.size()))}});
+                                 {"usage", usage_json(c.fin, static_cast<int>(c.tokens.size()))}});
             return;
         }
         sse_headers(res);
@@ -282,7 +278,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
                     if (include_usage)
                         w.write(sse_data(dump_json({{"id", id}, {"object", "chat.completion.chunk"},
                                                     {"created", created}, {"model", model}, {"choices", json::array()},
-                                                    {"usage", usage_json(fin.prompt_tokens, n)}})));
+                                                    {"usage", usage_json(fin, n)}})));
                     w.write(kSseDone);
                 });
         };

@@ -263,6 +263,7 @@ Err read_generation(const json& obj, const ParseLimits& limits, std::initializer
     // Temperature 0 is greedy everywhere; otherwise the route decides the default strategy.
     s.strategy = s.temperature <= 0.0f ? Strategy::kGreedy : Strategy::kTopP;
     if (auto e = read_stop(obj, limits, gen.stop)) return e;
+    if (auto e = read_bool(obj, "cache_prompt", gen.cache_prompt)) return e;
     return read_bool(obj, "ignore_eos", gen.ignore_eos);
 }
 

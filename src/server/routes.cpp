@@ -101,11 +101,16 @@ void pump_stream(RequestStream& rs, StreamWriter& w, const std::function<bool(co
     }
 }
 
-namespace {
-
-json usage_json(int prompt, int completion) {
-    return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+json usage_json(int prompt, int completion, int cached) {
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion},
+            {"prompt_tokens_details", {{"cached_tokens", cached}}}};
 }
+
+json usage_json(const RequestStream::Final& fin, int completion) { return usage_json(fin.prompt_tokens, completion, fin.cached_tokens); }
+
+namespace {
 
 const char* finish_name(runtime::FinishReason r) { return runtime::finish_reason_name(r); }
 
@@ -150,7 +155,7 @@ json generate_result(const Collected& c) {
             {"token_ids", ids},
             {"num_generated", n},
             {"finish_reason", finish_name(c.fin.reason)},
-            {"usage", usage_json(c.fin.prompt_tokens, n)}};
+            {"usage", usage_json(c.fin, n)}};
 }
 
 }  // namespace
@@ -227,11 +232,12 @@ void register_realizar_routes(HttpServer& http, ServerState& st) {
         auto streams = st.engine->submit_all(std::move(tasks));
         if (!streams.ok()) return send_error(res, ApiError::from_status(streams.status()));
         json results = json::array();
-        int prompt_total = 0, gen_total = 0;
+        int prompt_total = 0, gen_total = 0, cached_total = 0;
         std::optional<ApiError> first_error;
         for (auto& rs : *streams) {
             const Collected c = collect(*rs);
             prompt_total += c.fin.prompt_tokens;
+            cached_total += c.fin.cached_tokens;
             gen_total += static_cast<int>(c.tokens.size());
             if (auto e = final_error(c.fin, st.opts.timeout_s); e && !first_error) first_error = e;
             results.push_back(generate_result(c));
@@ -239,7 +245,7 @@ void register_realizar_routes(HttpServer& http, ServerState& st) {
         res.prompt_tokens = prompt_total;
         res.generated_tokens = gen_total;
         if (first_error) return send_error(res, *first_error);
-        send_json(res, 200, {{"results", results}, {"usage", usage_json(prompt_total, gen_total)}});
+        send_json(res, 200, {{"results", results}, {"usage", usage_json(prompt_total, gen_total, cached_total)}});
     });
 
     http.route("POST", "/stream/generate", [&st](const HttpRequest& req, HttpResponse& res) {
@@ -278,7 +284,7 @@ void register_realizar_routes(HttpServer& http, ServerState& st) {
                     w.write(sse_event("done", dump_json({{"text", text},
                                                          {"num_generated", n},
                                                          {"finish_reason", finish_name(fin.reason)},
-                                                         {"usage", usage_json(fin.prompt_tokens, n)}})));
+                                                         {"usage", usage_json(fin, n)}})));
                 });
         };
     });

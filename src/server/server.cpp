@@ -90,6 +90,7 @@ Status load_llm(ServerState& st, const std::string& path) {
     EngineOptions eo;
     eo.n_batch = st.opts.n_batch;
     eo.queue_size = st.opts.queue_size;
+    eo.cache_prompt = st.opts.cache_prompt;
     st.model = model;
     st.engine = std::make_unique<Engine>(std::move(ctx), *st.tok, eo, &st.metrics);
     spdlog::info("model {} loaded: arch {}, {} parameters, {} slots x {} tokens of context", st.model_name,

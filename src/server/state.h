@@ -46,6 +46,10 @@ struct ServerState {
 // Response helpers.
 void send_json(HttpResponse& res, int status, const json& body);
 void send_error(HttpResponse& res, const ApiError& err);
+// A response's usage object (OpenAI's shape): prompt_tokens_details.cached_tokens counts the prompt tokens
+// taken from a slot's KV cache instead of evaluated.
+json usage_json(const RequestStream::Final& fin, int completion);
+json usage_json(int prompt, int completion, int cached);
 
 // Waits for a whole (non-streamed) generation. Returns the generated tokens and the final record.
 struct Collected {

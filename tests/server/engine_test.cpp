@@ -77,6 +77,7 @@ public:
             if (b.pos[i] != static_cast<int>(hist_[s].size())) return invalid_argument("position does not continue");
             if (b.pos[i] >= n_ctx_) return out_of_range("context overflow");
             hist_[s].push_back(b.token[i]);
+            ++n_evaluated;
             if (b.logits[i]) rows_[i] = row_for(hist_[s]);
         }
         return Status::Ok();
@@ -87,6 +88,12 @@ public:
         return Context::top_k(i, k, out);
     }
     void seq_clear(int32_t s) override { hist_.at(static_cast<size_t>(s)).clear(); }
+    Status seq_truncate(int32_t s, int32_t n_keep) override {
+        auto& h = hist_.at(static_cast<size_t>(s));
+        if (n_keep < 0) return invalid_argument("n_keep");
+        if (static_cast<size_t>(n_keep) < h.size()) h.resize(static_cast<size_t>(n_keep));
+        return Status::Ok();
+    }
     int32_t seq_len(int32_t s) const override { return static_cast<int32_t>(hist_.at(static_cast<size_t>(s)).size()); }
     int n_ctx() const override { return n_ctx_; }
     int n_seq_max() const override { return static_cast<int>(hist_.size()); }
@@ -113,6 +120,7 @@ public:
     }
 
     int n_decodes = 0;
+    int n_evaluated = 0;  // tokens decoded, over all sequences
     mutable std::atomic<int> n_top_k{0};
     int max_batch_seen = 0;
     int delay_us = 0;  // makes a decode slow enough for queueing tests
@@ -160,12 +168,13 @@ struct Fixture {
     ByteTokenizer tok;
     FakeContext* ctx = nullptr;
     std::unique_ptr<Engine> engine;
-    Fixture(int n_slots, int n_ctx = 256, int n_batch = 32, int queue = 64) {
+    Fixture(int n_slots, int n_ctx = 256, int n_batch = 32, int queue = 64, bool cache_prompt = true) {
         auto c = std::make_unique<FakeContext>(n_ctx, n_slots, n_batch);
         ctx = c.get();
         EngineOptions eo;
         eo.n_batch = n_batch;
         eo.queue_size = queue;
+        eo.cache_prompt = cache_prompt;
         engine = std::make_unique<Engine>(std::move(c), tok, eo, nullptr);
     }
 };
@@ -211,6 +220,100 @@ TEST(Engine, BatchingDoesNotChangeResults) {
     for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(wait_for(*streams[i]).ids, alone[i]) << "request " << i;
     EXPECT_GT(f.ctx->max_batch_seen, 8);  // really batched together
     EXPECT_LE(f.ctx->max_batch_seen, 24);
+}
+
+// The same prompt on a fresh engine with the cache off: what a request must give whatever the cache holds.
+std::vector<int32_t> fresh_ids(const GenTask& t) {
+    Fixture f(1, 256, 32, 64, /*cache_prompt=*/false);
+    auto rs = f.engine->submit(t);
+    EXPECT_TRUE(rs.ok());
+    return rs.ok() ? wait_for(**rs).ids : std::vector<int32_t>{};
+}
+
+// A chat turn resends the conversation: prompt + the answer + a new message.
+GenTask next_turn(const GenTask& prev, const std::vector<int32_t>& answer, const std::string& msg, int max_tokens) {
+    GenTask t = prev;
+    t.prompt.insert(t.prompt.end(), answer.begin(), answer.end());
+    for (unsigned char c : msg) t.prompt.push_back(c);
+    t.gen.max_tokens = max_tokens;
+    return t;
+}
+
+TEST(Engine, PromptCacheReusesTheConversationPrefix) {
+    Fixture f(2);
+    const GenTask t1 = task("hello there", 10);
+    auto r1 = f.engine->submit(t1);
+    ASSERT_TRUE(r1.ok());
+    const Result1 a = wait_for(**r1);
+    ASSERT_EQ(a.ids.size(), 10u);
+    EXPECT_EQ(a.fin.cached_tokens, 0);
+    EXPECT_EQ(f.ctx->n_evaluated, 12 + 9);  // the prompt, then every answer token but the last (never fed back)
+
+    const GenTask t2 = next_turn(t1, a.ids, " and more", 8);
+    const int before = f.ctx->n_evaluated;
+    auto r2 = f.engine->submit(t2);
+    ASSERT_TRUE(r2.ok());
+    const Result1 b = wait_for(**r2);
+    EXPECT_EQ(b.fin.cached_tokens, 12 + 9);  // all that the slot holds
+    EXPECT_EQ(b.fin.prompt_tokens, static_cast<int>(t2.prompt.size()));
+    EXPECT_EQ(f.ctx->n_evaluated - before, static_cast<int>(t2.prompt.size()) - 21 + 7);
+    EXPECT_EQ(b.ids, fresh_ids(t2));
+
+    // The same prompt again: everything but its last token comes from the cache.
+    auto r3 = f.engine->submit(t2);
+    ASSERT_TRUE(r3.ok());
+    const Result1 c = wait_for(**r3);
+    EXPECT_EQ(c.fin.cached_tokens, static_cast<int>(t2.prompt.size()) - 1);
+    EXPECT_EQ(c.ids, b.ids);
+}
+
+TEST(Engine, PromptCacheKeepsEachConversationInItsSlot) {
+    Fixture f(2);
+    const GenTask ta = task("alpha conversation", 6), tb = task("bravo conversation", 6);
+    auto ra = f.engine->submit(ta);
+    ASSERT_TRUE(ra.ok());
+    const Result1 a = wait_for(**ra);
+    // b shares only BOS with a's slot: it takes the unused slot instead of evicting a's conversation.
+    auto rb = f.engine->submit(tb);
+    ASSERT_TRUE(rb.ok());
+    const Result1 b = wait_for(**rb);
+    EXPECT_EQ(b.fin.cached_tokens, 0);
+    for (int turn = 0; turn < 2; ++turn) {  // the two conversations alternate, each finding its own slot
+        const GenTask& t = turn == 0 ? ta : tb;
+        const Result1& prev = turn == 0 ? a : b;
+        const GenTask next = next_turn(t, prev.ids, " go on", 5);
+        auto r = f.engine->submit(next);
+        ASSERT_TRUE(r.ok());
+        const Result1 got = wait_for(**r);
+        EXPECT_EQ(got.fin.cached_tokens, static_cast<int>(t.prompt.size()) + 5) << "turn " << turn;
+        EXPECT_EQ(got.ids, fresh_ids(next)) << "turn " << turn;
+    }
+}
+
+TEST(Engine, PromptCacheOff) {
+    const GenTask t = task("hello there", 10);
+    {  // per request
+        Fixture f(1);
+        auto r1 = f.engine->submit(t);
+        ASSERT_TRUE(r1.ok());
+        const Result1 a = wait_for(**r1);
+        GenTask again = t;
+        again.gen.cache_prompt = false;
+        auto r2 = f.engine->submit(again);
+        ASSERT_TRUE(r2.ok());
+        const Result1 b = wait_for(**r2);
+        EXPECT_EQ(b.fin.cached_tokens, 0);
+        EXPECT_EQ(b.ids, a.ids);
+    }
+    {  // server-wide: nothing stays in the cache after a request
+        Fixture f(1, 256, 32, 64, /*cache_prompt=*/false);
+        for (int i = 0; i < 2; ++i) {
+            auto r = f.engine->submit(t);
+            ASSERT_TRUE(r.ok());
+            EXPECT_EQ(wait_for(**r).fin.cached_tokens, 0);
+            EXPECT_EQ(f.ctx->kv_cells_used(), 0);
+        }
+    }
 }
 
 TEST(Engine, QueueFullIsResourceExhausted) {

@@ -43,6 +43,7 @@ public:
         runtime::FinishReason reason = runtime::FinishReason::kNone;
         std::string tail;        // text released at the end (held-back text, an incomplete UTF-8 tail)
         int prompt_tokens = 0;
+        int cached_tokens = 0;   // prompt tokens taken from the slot's KV cache instead of evaluated
         int n_generated = 0;
         bool timed_out = false;
         Status error;            // set when reason == kError
@@ -79,6 +80,10 @@ struct GenTask {
 struct EngineOptions {
     int n_batch = 512;       // token budget per step (decode tokens + prompt chunks)
     int queue_size = 64;     // requests waiting for a slot; more -> 503
+    // A finished request's tokens stay in its slot's KV cache, and a new request goes to the free slot holding
+    // the longest prefix of its prompt (chat turns resend the conversation) and evaluates only the rest.
+    // false (`serve --no-cache-prompt`): every request evaluates its whole prompt.
+    bool cache_prompt = true;
 };
 
 class Engine {

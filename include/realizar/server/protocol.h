@@ -56,6 +56,9 @@ struct GenerationSpec {
     bool logprobs = false;          // return the sampled token's log-probability
     int top_logprobs = 0;           // and this many alternatives per position
     bool ignore_eos = false;
+    // Start from the longest prefix of this prompt a slot still holds in its KV cache (llama.cpp's
+    // `cache_prompt`, default on there too). false: evaluate the whole prompt.
+    bool cache_prompt = true;
 };
 
 // Server-wide limits applied while parsing.

@@ -23,6 +23,7 @@ struct ServerOptions {
     int timeout_s = 600;           // per-request generation deadline
     size_t body_limit = 1 << 20;   // request body bytes
     int queue_size = 64;           // requests waiting for a slot before 503
+    bool cache_prompt = true;      // reuse a slot's cached prompt prefix (EngineOptions::cache_prompt)
     int shutdown_timeout_s = 10;   // on SIGINT/SIGTERM: let running requests finish this long, then cancel
     int http_threads = 0;          // 0 = enough for every slot and queued request plus idle connections
     bool warmup = true;            // run Context::warm_up() after loading (--no-warmup: the first request pays the setup)
