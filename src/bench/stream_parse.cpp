@@ -34,15 +34,15 @@ HttpRequestSpec build_request(Api api, const std::string& model, const std::stri
     json body;
     switch (api) {
         case Api::kRealizar:
+            // cache_prompt off, as for llama.cpp: the round-robin prompts repeat, and every request pays its prompt.
             spec.path = "/stream/generate";
-            body = {{"prompt", prompt}, {"max_tokens", max_tokens}};
+            body = {{"prompt", prompt}, {"max_tokens", max_tokens}, {"cache_prompt", false}};
             break;
         case Api::kOpenAI:
             spec.path = "/v1/completions";
             body = {{"model", m}, {"prompt", prompt}, {"max_tokens", max_tokens}, {"stream", true}};
             break;
         case Api::kLlamaCpp:
-            // cache_prompt off: every request pays its prompt, as with the other servers' fresh requests.
             spec.path = "/completion";
             body = {{"prompt", prompt}, {"n_predict", max_tokens}, {"stream", true}, {"cache_prompt", false}};
             break;

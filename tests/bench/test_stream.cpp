@@ -124,6 +124,7 @@ TEST(BenchStream, RequestBodiesFollowEachApi) {
     r = build_request(Api::kRealizar, "", "Hi", 16);
     EXPECT_EQ(r.path, "/stream/generate");
     EXPECT_FALSE(json::parse(r.body).contains("ignore_eos"));
+    EXPECT_EQ(json::parse(r.body)["cache_prompt"], false);  // repeated prompts pay their prompt, as on llama.cpp
     // --ignore-eos: the field every API but ollama's understands.
     for (Api api : {Api::kRealizar, Api::kOpenAI, Api::kLlamaCpp})
         EXPECT_EQ(json::parse(build_request(api, "", "Hi", 16, true).body)["ignore_eos"], true) << api_name(api);
