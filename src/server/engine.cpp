@@ -304,7 +304,7 @@ void Engine::finish_slot(Slot& s, runtime::FinishReason reason, Status error, bo
     f.total_s = std::chrono::duration<double>(Clock::now() - s.p.submitted).count();
     if (metrics_) {
         // prompt tokens evaluated (not those taken from the cache)
-        metrics_->on_tokens(static_cast<int64_t>(std::min(s.n_prompt_fed, s.p.task.prompt.size())) - s.n_cached, f.n_generated);
+        metrics_->on_tokens(static_cast<int64_t>(std::min(s.n_prompt_fed, s.p.task.prompt.size())) - s.n_cached, f.n_generated, s.n_cached);
         if (f.reason == runtime::FinishReason::kCancelled) metrics_->on_cancelled();
     }
     // The slot is released before the client hears the end, so whoever sees a finished request also sees it

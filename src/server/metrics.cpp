@@ -81,9 +81,10 @@ void Metrics::on_request(const std::string& route, int status, double seconds) {
     it->second.observe(seconds);
 }
 
-void Metrics::on_tokens(int64_t prompt, int64_t generated) {
+void Metrics::on_tokens(int64_t prompt, int64_t generated, int64_t cached) {
     std::lock_guard lk(mu_);
     prompt_tokens_ += static_cast<uint64_t>(std::max<int64_t>(prompt, 0));
+    cached_tokens_ += static_cast<uint64_t>(std::max<int64_t>(cached, 0));
     generated_tokens_ += static_cast<uint64_t>(std::max<int64_t>(generated, 0));
 }
 
@@ -139,6 +140,9 @@ std::string Metrics::render() const {
     out += "# HELP realizar_prompt_tokens_total Prompt tokens evaluated (not those reused from a slot's cache).\n"
            "# TYPE realizar_prompt_tokens_total counter\n";
     out += fmt::format("realizar_prompt_tokens_total {}\n", prompt_tokens_);
+    out += "# HELP realizar_prompt_tokens_cached_total Prompt tokens taken from a slot's KV cache (prompt cache).\n"
+           "# TYPE realizar_prompt_tokens_cached_total counter\n";
+    out += fmt::format("realizar_prompt_tokens_cached_total {}\n", cached_tokens_);
     out += "# HELP realizar_generated_tokens_total Tokens generated.\n"
            "# TYPE realizar_generated_tokens_total counter\n";
     out += fmt::format("realizar_generated_tokens_total {}\n", generated_tokens_);

@@ -26,7 +26,7 @@ void populate(Metrics& m) {
     m.on_request("/generate", 200, 3.0);
     m.on_request("/generate", 400, 0.001);
     m.on_request("/v1/chat/completions", 200, 0.5);
-    m.on_tokens(10, 20);
+    m.on_tokens(10, 20, 7);
     m.on_first_token(0.02);
     m.on_inter_token(0.004);
     m.on_inter_token(0.0001);
@@ -43,6 +43,7 @@ TEST(Metrics, Content) {
     EXPECT_NE(t.find("realizar_requests_total{route=\"/generate\",code=\"200\"} 2\n"), std::string::npos) << t;
     EXPECT_NE(t.find("realizar_requests_total{route=\"/generate\",code=\"400\"} 1\n"), std::string::npos);
     EXPECT_NE(t.find("realizar_prompt_tokens_total 10\n"), std::string::npos);
+    EXPECT_NE(t.find("realizar_prompt_tokens_cached_total 7\n"), std::string::npos);
     EXPECT_NE(t.find("realizar_generated_tokens_total 20\n"), std::string::npos);
     EXPECT_NE(t.find("realizar_request_duration_seconds_bucket{route=\"/generate\",le=\"0.25\"} 2\n"), std::string::npos);
     EXPECT_NE(t.find("realizar_request_duration_seconds_bucket{route=\"/generate\",le=\"+Inf\"} 3\n"), std::string::npos);

@@ -195,6 +195,13 @@ TEST_F(ServerE2E, PromptCacheGivesTheSameText) {
     EXPECT_EQ(full["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
     EXPECT_EQ(cached["choices"][0]["text"], full["choices"][0]["text"]);
     EXPECT_GT(full["choices"][0]["text"].get<std::string>().size(), 20u);
+
+    // /metrics counts the reused tokens apart from the evaluated ones.
+    auto m = srv_->client().Get("/metrics");
+    ASSERT_TRUE(m);
+    const int reused = again["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>() +
+                       cached["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>();
+    EXPECT_NE(m->body.find("realizar_prompt_tokens_cached_total " + std::to_string(reused) + "\n"), std::string::npos) << m->body;
 }
 
 TEST_F(ServerE2E, OpenAIChat) {

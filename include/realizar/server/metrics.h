@@ -45,7 +45,8 @@ public:
     void set_gauge_source(std::function<EngineGauges()> fn);
 
     void on_request(const std::string& route, int status, double seconds);
-    void on_tokens(int64_t prompt, int64_t generated);
+    // prompt: tokens evaluated; cached: prompt tokens a request took from its slot's cache instead.
+    void on_tokens(int64_t prompt, int64_t generated, int64_t cached = 0);
     void on_first_token(double seconds);   // from admission in the queue to the first generated token
     void on_inter_token(double seconds);   // between consecutive tokens of one request
     void on_step(int n_tokens, int n_sequences);  // one engine step (one decode call)
@@ -64,7 +65,7 @@ private:
     Histogram itl_;
     Histogram step_seqs_;
     uint64_t step_tokens_ = 0;
-    uint64_t prompt_tokens_ = 0, generated_tokens_ = 0, queue_full_ = 0, cancelled_ = 0;
+    uint64_t prompt_tokens_ = 0, generated_tokens_ = 0, cached_tokens_ = 0, queue_full_ = 0, cancelled_ = 0;
 };
 
 // Escapes a label value (backslash, double quote, newline) for the exposition format.
