@@ -238,19 +238,21 @@ void Engine::admit_locked() {
     while (!queue_.empty()) {
         const GenTask& next = queue_.front().task;
         const bool reuse = opts_.cache_prompt && next.gen.cache_prompt;
-        // The free slot with the longest reusable prefix where it covers at least half of the prompt (llama.cpp's
-        // default slot similarity: a chat turn resending its conversation, a repeated prompt); otherwise the least
-        // recently used free slot, so that a prompt sharing little more than BOS does not evict a conversation.
+        // The free slot with the longest reusable prefix among those where it covers at least half of the prompt
+        // (llama.cpp's default slot similarity) and half of what the slot holds (a chat turn resending its
+        // conversation, a repeated prompt); otherwise the least recently used free slot, so that a prompt sharing
+        // little more than BOS with a conversation does not evict it.
         Slot *match = nullptr, *lru = nullptr;
         size_t match_n = 0;
         for (auto& sp : slots_) {
             if (sp->busy) continue;
             if (!lru || sp->last_used < lru->last_used) lru = sp.get();
             const size_t n = reuse ? reusable(sp->cached, next.prompt) : 0;
-            if (n > match_n || (n == match_n && match && sp->last_used < match->last_used)) match = sp.get(), match_n = n;
+            if (n == 0 || 2 * n < next.prompt.size() || 2 * n < sp->cached.size()) continue;
+            if (n > match_n || (n == match_n && sp->last_used < match->last_used)) match = sp.get(), match_n = n;
         }
         if (!lru) break;
-        Slot* best = match && 2 * match_n >= next.prompt.size() ? match : lru;
+        Slot* best = match ? match : lru;
         const size_t best_n = reuse ? reusable(best->cached, next.prompt) : 0;
         Pending p = std::move(queue_.front());
         queue_.pop_front();

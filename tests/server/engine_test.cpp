@@ -268,17 +268,22 @@ TEST(Engine, PromptCacheReusesTheConversationPrefix) {
 }
 
 TEST(Engine, PromptCacheKeepsEachConversationInItsSlot) {
-    Fixture f(2);
+    Fixture f(3);
     const GenTask ta = task("alpha conversation", 6), tb = task("bravo conversation", 6);
     auto ra = f.engine->submit(ta);
     ASSERT_TRUE(ra.ok());
     const Result1 a = wait_for(**ra);
-    // b shares only BOS with a's slot: it takes the unused slot instead of evicting a's conversation.
+    // b shares only BOS with a's slot: it takes an unused slot instead of evicting a's conversation.
     auto rb = f.engine->submit(tb);
     ASSERT_TRUE(rb.ok());
     const Result1 b = wait_for(**rb);
     EXPECT_EQ(b.fin.cached_tokens, 0);
-    for (int turn = 0; turn < 2; ++turn) {  // the two conversations alternate, each finding its own slot
+    // A two-token prompt shares BOS, half of it, with both, but a slot is only taken for a prefix of at least half
+    // of what it holds: the third slot.
+    auto rx = f.engine->submit(task("x", 3));
+    ASSERT_TRUE(rx.ok());
+    EXPECT_EQ(wait_for(**rx).fin.cached_tokens, 0);
+    for (int turn = 0; turn < 2; ++turn) {  // the two conversations go on, each finding its own slot
         const GenTask& t = turn == 0 ? ta : tb;
         const Result1& prev = turn == 0 ? a : b;
         const GenTask next = next_turn(t, prev.ids, " go on", 5);
