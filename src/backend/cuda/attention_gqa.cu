@@ -62,8 +62,9 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
 // G query heads a block, L lanes per cached row (head_dim 8 L in f16: a 16-byte slice, 8 elements, a lane),
 // NP rows a thread per round. A block covers RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes
 // rows t0 + r + k RP and elements [8 j, 8 j + 8) of each.
+// G <= 2 fits 128 registers, so two blocks share an SM (attention_gqa takes two splits an SM there).
 template <int G, int L, int NP, bool QKN>
-__global__ void __launch_bounds__(kThreads, 1) attn_gqa_kernel(const GqaParams P) {
+__global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(const GqaParams P) {
     constexpr int HD = 8 * L, RP = kThreads / L, GH = G * HD;
     constexpr int NF = GH / 4, NSL = kThreads / NF;  // the merge: float4s of the outputs; split lanes
     static_assert(NF <= kThreads && kThreads % NF == 0, "a thread per output float4 and split lane");
@@ -387,13 +388,16 @@ void attention_gqa(const GqaArgs& a, int G) {
     RZ_ASSERT(G == 1 || G == 2 || G == 4, "attention_gqa: 1, 2 or 4 query heads a block");
     const int grp = a.n_head / a.n_head_kv;
     const int units = a.n_head / G;
-    // Splits: about RZ_CUDA_GQA_BPS (default 1) blocks an SM over all units, within the scratch (n_head * n_ctx
-    // floats hold n_head * s_max * (hd + 2)) and the merge's table, at least RZ_CUDA_GQA_MIN (default 128)
-    // positions each. A merge costs more than a second split gains below ~128 keys: tg128 from an empty context
+    // Splits: about RZ_CUDA_GQA_BPS blocks an SM over all units, within the scratch (n_head * n_ctx floats hold
+    // n_head * s_max * (hd + 2)) and the merge's table, at least RZ_CUDA_GQA_MIN (default 128) positions each.
+    // BPS defaults to the blocks that fit an SM at once: 2 for G <= 2 (at most 128 registers), 1 for G = 4 (168),
+    // where a second block an SM would run as a second wave. tg128 on an H200 (synthetic Q4_K_M, session 24), two
+    // blocks an SM vs one: TinyLlama after 1000 tokens 1707, 1701 vs 1673, 1683, Llama-3.2-1B 1814, 1816 vs 1798,
+    // 1784, qwen3-8b after 2000 404, 406 vs 392, 393; qwen3-0.6b within 1%; with G = 4 (after 4000) -8 to -10%. A merge costs more than a second split gains below ~128 keys: tg128 from an empty context
     // of 512 positions (H200, session 23), 128 / 64 / 256: TinyLlama 1906-1912 / 1848-1855 / 1887-1896,
     // Llama-3.2-1B 1997-2003 / 1935-1942 / 1969-1986, qwen3-0.6b 1709-1727 / 1700-1704 / 1717-1729; after 300 to
     // 4000 tokens 128 and 64 are within 1% (256 loses up to 6% after 300 and 1000).
-    const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", 1));
+    const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", G <= 2 ? 2 : 1));
     const int s_max = std::min({std::max(1, bps * sm_count() / units), kSplitsMax, std::max(1, a.n_ctx / (a.hd + 2))});
     GqaParams P{a, act_buffer(), take_l2pf(), pdl_early(), grp / G, s_max, std::max(1, env_int("RZ_CUDA_GQA_MIN", 128))};
     launch(a.q_norm || a.k_norm ? pick<true>(G, a.hd) : pick<false>(G, a.hd), units * s_max, kThreads, 0, P);
