@@ -394,8 +394,8 @@ void attention_gqa(const GqaArgs& a, int G) {
     // where a second block an SM would run as a second wave. tg128 on an H200 (synthetic Q4_K_M, session 24), two
     // blocks an SM vs one: qwen3-8b after 2000 tokens 404, 406 vs 392, 393 (a second call: 405, 402 vs 392, 394);
     // TinyLlama and Llama-3.2-1B after 1000 +1-2% in one call, +0-1% in the second; qwen3-0.6b within 1%; with
-    // G = 4 (after 4000) -8 to -10%. A merge costs more than a second split gains below ~128 keys: tg128 from an empty context
-    // of 512 positions (H200, session 23), 128 / 64 / 256: TinyLlama 1906-1912 / 1848-1855 / 1887-1896,
+    // G = 4 (after 4000) -8 to -10%. A merge costs more than a second split gains below ~128 keys: tg128 from an
+    // empty context of 512 positions (H200, session 23), 128 / 64 / 256: TinyLlama 1906-1912 / 1848-1855 / 1887-1896,
     // Llama-3.2-1B 1997-2003 / 1935-1942 / 1969-1986, qwen3-0.6b 1709-1727 / 1700-1704 / 1717-1729; after 300 to
     // 4000 tokens 128 and 64 are within 1% (256 loses up to 6% after 300 and 1000).
     const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", G <= 2 ? 2 : 1));
