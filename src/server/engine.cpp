@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "realizar/runtime/generate.h"
 #include "realizar/server/sse.h"
 #include "realizar/tokenizer/tokenizer.h"
 
@@ -224,15 +225,6 @@ EngineGauges Engine::gauges() const {
     return g;
 }
 
-// Tokens a new prompt can take from a slot's cache: the common prefix, short of the prompt's last token (its logits
-// are needed, so it is always evaluated).
-static size_t reusable(const std::vector<int32_t>& cached, const std::vector<int32_t>& prompt) {
-    const size_t limit = std::min(cached.size(), prompt.size() - 1);
-    size_t n = 0;
-    while (n < limit && cached[n] == prompt[n]) ++n;
-    return n;
-}
-
 void Engine::admit_locked() {
     static uint64_t admission_counter = 0;
     while (!queue_.empty()) {
@@ -247,21 +239,17 @@ void Engine::admit_locked() {
         for (auto& sp : slots_) {
             if (sp->busy) continue;
             if (!lru || sp->last_used < lru->last_used) lru = sp.get();
-            const size_t n = reuse ? reusable(sp->cached, next.prompt) : 0;
+            const size_t n = reuse ? runtime::reusable_prefix(sp->cached, next.prompt) : 0;
             if (n == 0 || 2 * n < next.prompt.size() || 2 * n < sp->cached.size()) continue;
             if (n > match_n || (n == match_n && sp->last_used < match->last_used)) match = sp.get(), match_n = n;
         }
         if (!lru) break;
         Slot* best = match ? match : lru;
-        const size_t best_n = reuse ? reusable(best->cached, next.prompt) : 0;
+        const size_t best_n = reuse ? runtime::reusable_prefix(best->cached, next.prompt) : 0;
         Pending p = std::move(queue_.front());
         queue_.pop_front();
         Slot& s = *best;
-        size_t keep = ctx_->seq_len(s.id) == static_cast<int32_t>(s.cached.size()) ? best_n : 0;
-        if (keep == 0 || (keep < s.cached.size() && !ctx_->seq_truncate(s.id, static_cast<int32_t>(keep)).ok())) {
-            ctx_->seq_clear(s.id);
-            keep = 0;
-        }
+        const size_t keep = runtime::keep_prefix(*ctx_, s.id, ctx_->seq_len(s.id) == static_cast<int32_t>(s.cached.size()) ? best_n : 0);
         s.cached.resize(keep);
         s.busy = true;
         s.admitted = ++admission_counter;

@@ -93,6 +93,13 @@ struct GenerateResult {
     Timings timings;
 };
 
+// Prompt reuse (Generator below, the server's slots): the tokens of `prompt` a sequence whose cache holds `cached`
+// can keep: their common prefix, short of the prompt's last token (evaluated again: its logits are needed).
+size_t reusable_prefix(std::span<const int32_t> cached, std::span<const int32_t> prompt);
+// Keeps the first n cached positions of sequence seq and drops the rest (Context::seq_truncate); where n is 0 or
+// the context cannot truncate, clears the sequence. Returns the positions kept (n or 0).
+size_t keep_prefix(Context& ctx, int32_t seq, size_t n);
+
 // Receives each piece of text as soon as it is safe to show; return false to stop (finish = kCancelled).
 using TextCallback = std::function<bool(std::string_view piece)>;
 

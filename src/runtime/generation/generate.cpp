@@ -115,15 +115,9 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
     // Reuse the longest cached prefix (chat turns, repeated prompts): keep it, drop the rest of the sequence.
     // At least the last prompt token is evaluated again, since its logits are needed.
     size_t n_reuse = 0;
-    if (seq == seq_ && ctx_.seq_len(seq) == static_cast<int32_t>(cached_.size())) {
-        const size_t limit = std::min(cached_.size(), prompt.size() - 1);
-        while (n_reuse < limit && cached_[n_reuse] == prompt[n_reuse]) ++n_reuse;
-        if (n_reuse < cached_.size() && !ctx_.seq_truncate(seq, static_cast<int32_t>(n_reuse)).ok()) n_reuse = 0;
-    }
-    if (n_reuse == 0) {
-        if (seq_ >= 0) ctx_.seq_clear(seq_);
-        ctx_.seq_clear(seq);
-    }
+    if (seq == seq_ && ctx_.seq_len(seq) == static_cast<int32_t>(cached_.size())) n_reuse = reusable_prefix(cached_, prompt);
+    n_reuse = keep_prefix(ctx_, seq, n_reuse);
+    if (n_reuse == 0 && seq_ >= 0) ctx_.seq_clear(seq_);
     cached_.resize(n_reuse);
     seq_ = seq;
 
@@ -227,6 +221,19 @@ Result<GenerateResult> Generator::generate(std::span<const int32_t> prompt, cons
     res.timings.generation_ms = first ? 0.0 : ms_between(t_first, t_end);
     res.timings.total_ms      = ms_between(t_start, t_end);
     return res;
+}
+
+size_t reusable_prefix(std::span<const int32_t> cached, std::span<const int32_t> prompt) {
+    const size_t limit = std::min(cached.size(), prompt.empty() ? 0 : prompt.size() - 1);
+    size_t n = 0;
+    while (n < limit && cached[n] == prompt[n]) ++n;
+    return n;
+}
+
+size_t keep_prefix(Context& ctx, int32_t seq, size_t n) {
+    if (n > 0 && static_cast<int64_t>(n) < ctx.seq_len(seq) && !ctx.seq_truncate(seq, static_cast<int32_t>(n)).ok()) n = 0;
+    if (n == 0) ctx.seq_clear(seq);
+    return n;
 }
 
 }  // namespace rz::runtime
