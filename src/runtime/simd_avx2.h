@@ -1,20 +1,18 @@
 #pragma once
 // AVX2 + FMA + F16C helpers shared by the runtime's hot loops. Every function here carries the target
 // attribute, so this header compiles without -mavx2; callers check have_avx2() once and keep a scalar path.
-#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdint>
+
+#include "realizar/backend/cpu/matmul.h"
 
 namespace rz::runtime::simd {
 
 #define RZ_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 
 inline bool have_avx2() {
-    static const bool ok = [] {
-        unsigned a = 0, b = 0, c = 0, d = 0;  // F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports lacks "f16c")
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-    }();
+    static const bool ok = cpu::cpu_has_avx2();  // the CPU backend's start-up check
     return ok;
 }
 

@@ -190,6 +190,8 @@ Status matmul(DType wtype, const void* W, int64_t n_rows, int64_t n_cols, const 
 
 const char* active_isa_name() { return active_kernels().isa_name; }
 
+bool cpu_has_avx2() { return cpu_has_isa(Isa::kAvx2); }
+
 Status get_row(DType wtype, const void* W, int64_t n_cols, int64_t r, float* dst) {
     const DTypeInfo* info = nullptr;
     RZ_RETURN_IF_ERROR(check_common("get_row", wtype, W, n_cols, &info));

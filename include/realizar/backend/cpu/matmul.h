@@ -27,5 +27,8 @@ Status get_row(DType wtype, const void* W, int64_t n_cols, int64_t r, float* dst
 // Kernel set chosen at start-up from cpuid: "avx512", "avx2" or "generic" (RZ_CPU_ISA=avx2|generic forces a
 // lower one). For logs and benchmark reports.
 const char* active_isa_name();
+// Whether this CPU (and OS) runs AVX2 + FMA + F16C code, whatever RZ_CPU_ISA selects for the kernels (the
+// runtime's own AVX2 loops check it).
+bool cpu_has_avx2();
 
 }  // namespace rz::cpu
