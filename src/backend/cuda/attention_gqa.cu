@@ -369,8 +369,8 @@ int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, i
     int G = 0;
     // RZ_CUDA_GQA_HEADS=1|2|4 fixes G (4 where it divides the group, else 2; 1: any group, odd ones too).
     // Otherwise groups of an odd size keep the split kernel, and G follows the context: (pos + 1) keys (at most
-    // n_swa of them under a sliding window) x n_head query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take G = 2, from RZ_CUDA_GQA_AT4 (default 720) G = 4
-    // where it divides the group, below 1. The header's table puts the steps between 121 and 242 (TinyLlama after
+    // n_swa of them under a sliding window) x n_head query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take
+    // G = 2, from RZ_CUDA_GQA_AT4 (default 720) G = 4 where it divides the group, below 1. The header's table puts the steps between 121 and 242 (TinyLlama after
     // 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970 (TinyLlama
     // after 2000 / 4000). pos < 0 (no position known): 2.
     if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
