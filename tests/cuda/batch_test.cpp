@@ -162,22 +162,28 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
         // the float rows itself: a Q8_0 projection through matvec_rows over those rows (x null) equals the one over
         // the float rows (quantized in its prologue or by its own launch) bit for bit. Both kernels (the
         // tensor-core one where it takes the shape) write them.
-        if (!f16_out && c.hd % 32 == 0 && rz::cuda::fused_rows_supported(DType::Q8_0, Q, n) && rz::cuda::fused_rows_fit(n, Q, Q)) {
+        const bool q8_rows = !f16_out && c.hd % 32 == 0 && rz::cuda::fused_rows_supported(DType::Q8_0, Q, n) && rz::cuda::fused_rows_fit(n, Q, Q);
+        // A Q8_0 o projection over the int8 rows the last attention launch left vs over its float rows `out`.
+        const auto o_over_int8_rows = [&](const DevBuf& out, const std::string& what) {
+            const int R = 80;
+            const test::Matrix w = make_matrix(DType::Q8_0, R, Q, 91u);
+            DevBuf dw(w.dev.size()), y1(sizeof(float) * n * R), y2(sizeof(float) * n * R);
+            ASSERT_TRUE(upload(dw.p, w.dev.data(), w.dev.size()).ok());
+            const rz::cuda::MatvecSeg s1{DType::Q8_0, dw.p, R, nullptr, y1.f()}, s2{DType::Q8_0, dw.p, R, nullptr, y2.f()};
+            rz::cuda::matvec_rows(&s2, 1, Q, nullptr, 0, nullptr, 0.0f, n, R, false);  // first: it reads the buffer
+            rz::cuda::matvec_rows(&s1, 1, Q, out.f(), Q, nullptr, 0.0f, n, R, false);
+            std::vector<float> a(static_cast<size_t>(n) * R), b(a.size());
+            ASSERT_TRUE(finish("attention test").ok());
+            ASSERT_TRUE(download(a.data(), y1.p, 4 * a.size()).ok());
+            ASSERT_TRUE(download(b.data(), y2.p, 4 * b.size()).ok());
+            EXPECT_EQ(std::memcmp(a.data(), b.data(), 4 * a.size()), 0) << "o over the attention's int8 rows, " << what;
+        };
+        if (q8_rows) {
             for (bool tc : {false, true}) {  // (the default kernel last: dout is checked below)
                 ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk.p, dv.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(), dpos.i(),
                                                             n, scale, c.swa, dsc.f(), nsc, dout.f(), nullptr, Q, tc, true));
-                const int R = 80;
-                const test::Matrix w = make_matrix(DType::Q8_0, R, Q, 91u);
-                DevBuf dw(w.dev.size()), y1(sizeof(float) * n * R), y2(sizeof(float) * n * R);
-                ASSERT_TRUE(upload(dw.p, w.dev.data(), w.dev.size()).ok());
-                const rz::cuda::MatvecSeg s1{DType::Q8_0, dw.p, R, nullptr, y1.f()}, s2{DType::Q8_0, dw.p, R, nullptr, y2.f()};
-                rz::cuda::matvec_rows(&s2, 1, Q, nullptr, 0, nullptr, 0.0f, n, R, false);  // first: it reads the buffer
-                rz::cuda::matvec_rows(&s1, 1, Q, dout.f(), Q, nullptr, 0.0f, n, R, false);
-                std::vector<float> a(static_cast<size_t>(n) * R), b(a.size());
-                ASSERT_TRUE(finish("attention test").ok());
-                ASSERT_TRUE(download(a.data(), y1.p, 4 * a.size()).ok());
-                ASSERT_TRUE(download(b.data(), y2.p, 4 * b.size()).ok());
-                EXPECT_EQ(std::memcmp(a.data(), b.data(), 4 * a.size()), 0) << "o over the attention's int8 rows, tensor cores " << tc;
+                o_over_int8_rows(dout, tc ? "tensor cores" : "CUDA cores");
+                if (::testing::Test::HasFatalFailure()) return;
             }
         }
         // rope (RowsRope; no rotation here: RoPE's arithmetic is the one-token kernel's, which
@@ -194,34 +200,68 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
             ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk2.p, dv2.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(),
                                                         dpos.i(), n, scale, c.swa, dsc.f(), nsc, dout2.f(), nullptr, Q, true, false, &rr));
             ASSERT_TRUE(finish("attention test").ok());
-            std::vector<uint16_t> k16(cache_n), v16(cache_n);
-            std::vector<float> k32(cache_n), v32(cache_n);
-            if (f16_cache) {
-                ASSERT_TRUE(download(k16.data(), dk2.p, 2 * cache_n).ok());
-                ASSERT_TRUE(download(v16.data(), dv2.p, 2 * cache_n).ok());
-            } else {
-                ASSERT_TRUE(download(k32.data(), dk2.p, 4 * cache_n).ok());
-                ASSERT_TRUE(download(v32.data(), dv2.p, 4 * cache_n).ok());
-            }
-            int wrong = 0;
-            for (int i = 0; i < n; ++i)
-                for (int g = 0; g < c.n_head_kv; ++g)
-                    for (int e = 0; e < c.hd; ++e) {
-                        const size_t at = ((static_cast<size_t>(c.seq[i]) * c.n_head_kv + g) * c.n_ctx + c.pos[i]) * c.hd + e;
-                        const float kw = q[static_cast<size_t>(i) * ldq + Q + g * c.hd + e], vw = q[static_cast<size_t>(i) * ldq + Q + KV + g * c.hd + e];
-                        const bool ok = f16_cache ? k16[at] == fp32_to_fp16(kw) && v16[at] == fp32_to_fp16(vw) : k32[at] == kw && v32[at] == vw;
-                        wrong += ok ? 0 : 1;
-                    }
-            EXPECT_EQ(wrong, 0) << "k / v elements not stored at the rows' positions";
+            // Every row's k and v at its position in the caches dk2 / dv2 (and nothing else changed there).
+            const auto check_stores = [&](const DevBuf& ck, const DevBuf& cv, const std::string& what) {
+                std::vector<uint16_t> k16(cache_n), v16(cache_n);
+                std::vector<float> k32(cache_n), v32(cache_n);
+                if (f16_cache) {
+                    ASSERT_TRUE(download(k16.data(), ck.p, 2 * cache_n).ok());
+                    ASSERT_TRUE(download(v16.data(), cv.p, 2 * cache_n).ok());
+                } else {
+                    ASSERT_TRUE(download(k32.data(), ck.p, 4 * cache_n).ok());
+                    ASSERT_TRUE(download(v32.data(), cv.p, 4 * cache_n).ok());
+                }
+                std::vector<char> stored(cache_n, 0);
+                int wrong = 0;
+                for (int i = 0; i < n; ++i)
+                    for (int g = 0; g < c.n_head_kv; ++g)
+                        for (int e = 0; e < c.hd; ++e) {
+                            const size_t at = ((static_cast<size_t>(c.seq[i]) * c.n_head_kv + g) * c.n_ctx + c.pos[i]) * c.hd + e;
+                            const float kw = q[static_cast<size_t>(i) * ldq + Q + g * c.hd + e], vw = q[static_cast<size_t>(i) * ldq + Q + KV + g * c.hd + e];
+                            const bool ok = f16_cache ? k16[at] == fp32_to_fp16(kw) && v16[at] == fp32_to_fp16(vw) : k32[at] == kw && v32[at] == vw;
+                            wrong += ok ? 0 : 1;
+                            stored[at] = 1;
+                        }
+                EXPECT_EQ(wrong, 0) << "k / v elements not stored at the rows' positions, " << what;
+                int other = 0;
+                for (size_t i = 0; i < cache_n; ++i)
+                    if (!stored[i]) other += f16_cache ? (k16[i] != kh[i] || v16[i] != vh[i]) : (k32[i] != kf[i] || v32[i] != vf[i]);
+                EXPECT_EQ(other, 0) << "cache elements changed besides the rows' positions, " << what;
+            };
+            check_stores(dk2, dv2, "by query head");
             ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk2.p, dv2.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(),
                                                         dpos.i(), n, scale, c.swa, dsc.f(), nsc, dout3.f(), nullptr, Q, false));
             std::vector<float> o2(static_cast<size_t>(n) * Q), o3(o2.size());
             ASSERT_TRUE(finish("attention test").ok());
             ASSERT_TRUE(download(o2.data(), dout2.p, 4 * o2.size()).ok());
             ASSERT_TRUE(download(o3.data(), dout3.p, 4 * o3.size()).ok());
-            double worst = 0.0;
-            for (size_t j = 0; j < o2.size(); ++j) worst = std::max(worst, std::fabs(static_cast<double>(o2[j]) - o3[j]) / std::max(1.0, std::fabs(static_cast<double>(o3[j]))));
-            EXPECT_LE(worst, 1e-5) << "attention with its own store vs over the stored cache";
+            const auto worst_vs_o3 = [&](const std::vector<float>& o) {
+                double worst = 0.0;
+                for (size_t j = 0; j < o.size(); ++j)
+                    worst = std::max(worst, std::fabs(static_cast<double>(o[j]) - o3[j]) / std::max(1.0, std::fabs(static_cast<double>(o3[j]))));
+                return worst;
+            };
+            EXPECT_LE(worst_vs_o3(o2), 1e-5) << "attention with its own store vs over the stored cache";
+            // By kv head (the one-token kernel of attention_gqa.cu on the rows: gqa query heads a block), each G
+            // the group allows, on fresh caches: the same stores, the same outputs within float rounding (a thread
+            // keeps its own running softmax), and its int8 rows.
+            const int grp = c.n_head / c.n_head_kv;
+            for (int G : {1, 2, 4}) {
+                if (!f16_cache || (c.hd != 64 && c.hd != 128) || grp % G != 0) continue;
+                SCOPED_TRACE("by kv head, " + std::to_string(G) + " query heads a block");
+                DevBuf dk3(cache_n * esz), dv3(cache_n * esz), dout4(sizeof(float) * n * Q);
+                ASSERT_TRUE(upload(dk3.p, kh.data(), cache_n * esz).ok());
+                ASSERT_TRUE(upload(dv3.p, vh.data(), cache_n * esz).ok());
+                ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk3.p, dv3.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(),
+                                                            dpos.i(), n, scale, c.swa, dsc.f(), nsc, dout4.f(), nullptr, Q, false, q8_rows, &rr, G));
+                ASSERT_TRUE(finish("attention test").ok());
+                check_stores(dk3, dv3, "by kv head");
+                std::vector<float> o4(o3.size());
+                ASSERT_TRUE(download(o4.data(), dout4.p, 4 * o4.size()).ok());
+                EXPECT_LE(worst_vs_o3(o4), 1e-5) << "by kv head vs the stored cache's kernel";
+                if (q8_rows) o_over_int8_rows(dout4, "by kv head");
+                if (::testing::Test::HasFatalFailure()) return;
+            }
         }
     } else {
         const size_t nsc = split ? size_t{16} * n * c.n_head * (c.hd + 2) : 0;  // 16 splits at most
@@ -707,10 +747,11 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
                     if (w && w.n_rows > 1)
                         sixteen = sixteen && (w.dtype == DType::Q4_K || w.dtype == DType::Q5_K || w.dtype == DType::Q6_K || w.dtype == DType::Q8_0);
         }
-        // Read at each launch (the graphs of these contexts capture them). The prompts are short, so the decode-rows
-        // attention takes its tensor-core kernel only with RZ_CUDA_ROWS_TC_FROM=0: the first pass, the second keeps the
-        // default (the CUDA-core kernel below 400 positions).
-        ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}, {"RZ_CUDA_ROWS_TC_FROM", std::strcmp(mma, "1") == 0 ? "0" : "400"}};
+        // Read at each launch (the graphs of these contexts capture them). The decode-rows attention runs by kv head
+        // where it takes the shape (the defaults: the second pass); the first pass turns that off and takes the
+        // tensor-core kernel from position 0 (the prompts are short), where shapes by kv head would otherwise not.
+        const bool first = std::strcmp(mma, "1") == 0;
+        ScopedEnv env_mma{{"RZ_CUDA_ROWS_MMA", mma}, {"RZ_CUDA_ROWS_TC_FROM", first ? "0" : "400"}, {"RZ_CUDA_ROWS_GQA", first ? "0" : "1"}};
         std::unique_ptr<Context> rows = make_ctx(m, true, DType::F16, 160, kSeqs), one, mmv, att32;
         {
             ScopedEnv env{{"RZ_CUDA_BATCH_MIN", "100000"}};

@@ -463,6 +463,10 @@ int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot
     return gqa_heads(f16, n_head, n_head_kv, hd, n_rot, pos, n_swa);
 }
 
+int attention_decode_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m, int pos_max, int n_swa) {
+    return gqa_rows_heads(f16, n_head, n_head_kv, hd, n_rot, m, pos_max, n_swa);
+}
+
 void attention_fused(const float* q, const float* k, const float* v, void* kc, void* vc, bool f16, int n_head, int n_head_kv, int hd,
                      int n_ctx, int n_rot, const float* rope_cs, bool neox, const int32_t* pos, float scale, float* scores, bool quant_out,
                      float* out, int n_swa, const float* q_norm, const float* k_norm, float qk_eps, int pos_hint) {
@@ -522,9 +526,21 @@ bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd) {
 
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
-                           float* out32, void* out16, int ldo, bool tensor_cores, bool quant_rows, const RowsRope* rope) {
+                           float* out32, void* out16, int ldo, bool tensor_cores, bool quant_rows, const RowsRope* rope, int gqa) {
     if (m <= 0) return false;
     RZ_ASSERT(!quant_rows || hd % 32 == 0, "attention_decode_rows: quant_rows needs whole 32-element groups a head");
+    // By kv head (attention_gqa.cu): the rope path's rows into an f32 output, gqa query heads a block.
+    if (rope && gqa > 0 && f16 && out32 && !out16) {
+        GqaArgs a{};
+        a.q = q, a.k = q + static_cast<size_t>(n_head) * hd, a.v = a.k + static_cast<size_t>(n_head_kv) * hd;
+        a.kc = static_cast<__half*>(const_cast<void*>(kc)), a.vc = static_cast<__half*>(const_cast<void*>(vc));
+        a.n_head = n_head, a.n_head_kv = n_head_kv, a.hd = hd, a.n_ctx = n_ctx;
+        a.n_rot = rope->rope_cs ? rope->n_rot : 0, a.neox = rope->neox ? 1 : 0, a.rope_cs = rope->rope_cs;
+        a.scale = scale, a.scratch = scratch, a.quant_out = quant_rows, a.out = out32, a.n_swa = n_swa;
+        a.q_norm = rope->q_norm, a.k_norm = rope->k_norm, a.qk_eps = rope->qk_eps;
+        a.seq_rows = seq, a.pos_rows = pos, a.m = m, a.ldq = ldq, a.ldo = ldo, a.seq_stride = static_cast<size_t>(n_head_kv) * n_ctx * hd;
+        if (attention_gqa_rows(a, gqa, scratch_floats)) return true;
+    }
     // Grouped query heads over an f16 cache: the tensor-core kernel (attention_rows_tc.cu).
     if (!rope && tensor_cores && rows_tc_takes(f16, n_head, n_head_kv, hd) &&
         rows_tc(q, ldq, kc, vc, n_head, n_head_kv, hd, n_ctx, seq, pos, m, scale, n_swa, scratch, scratch_floats, out32,

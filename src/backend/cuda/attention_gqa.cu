@@ -21,6 +21,13 @@
 // these points. A graph fixes the launch, so the caller keys its graphs by gqa_heads() (gpu_context.cpp). One
 // kernel choosing G on the device from *pos (all bodies in one launch) needed 178 registers and lost the gain after
 // long contexts (session 22). G = 8 was slower than 4 everywhere.
+//
+// A decode step of several sequences (attention_decode_rows with its RoPE and store) runs the same kernel with a row
+// index (ROWS): a block per (row, unit, split). Before, it ran a block per (row, query head, split), each reading its
+// kv head's rows for one query head; ncu on an H200, 16 sequences, us a layer, by query head (or the tensor-core
+// kernel + RoPE / store launch after 1000) vs by kv head: Llama-3.2-1B after 64 / 1000 tokens 16.7 / 25.5 vs 7.6 /
+// 18.9; qwen3-0.6b after 1000 45.1 vs 27.2; TinyLlama's whole step of 16 after 64 / 1000 tokens 1.81-2.03 / 2.34-2.57
+// vs 1.64-1.84 / 1.88-2.04 ms (docs/perf/cuda.md "Session 25").
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -63,7 +70,9 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
 // NP rows a thread per round. A block covers RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes
 // rows t0 + r + k RP and elements [8 j, 8 j + 8) of each.
 // G <= 2 fits 128 registers, so two blocks share an SM (attention_gqa takes two splits an SM there).
-template <int G, int L, int NP, bool QKN>
+// ROWS: several rows (a decode step of several sequences; GqaArgs' row fields), block b on row b / (units s_max);
+// a template parameter so that the one-token kernels keep their code and registers.
+template <int G, int L, int NP, bool QKN, bool ROWS = false>
 __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(const GqaParams P) {
     constexpr int HD = 8 * L, RP = kThreads / L, GH = G * HD;
     constexpr int NF = GH / 4, NSL = kThreads / NF;  // the merge: float4s of the outputs; split lanes
@@ -71,9 +80,10 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     const GqaArgs& p = P.a;
     // Unit u = (kv head g, set of G of its query heads): query heads h0 .. h0 + G - 1; s: the split.
     const int hs = P.hs, nu = p.n_head_kv * hs, s_max = P.s_max;
-    const int u = static_cast<int>(blockIdx.x) % nu, s = static_cast<int>(blockIdx.x) / nu;
+    const int row = ROWS ? static_cast<int>(blockIdx.x) / (nu * s_max) : 0, bi = static_cast<int>(blockIdx.x) - row * nu * s_max;
+    const int u = bi % nu, s = bi / nu;
     const int g = u / hs, h0 = u * G;
-    const int pos = *p.pos;  // uploaded by the host before the launch (never written by a kernel)
+    const int pos = ROWS ? p.pos_rows[row] : *p.pos;  // uploaded by the host before the launch (never written by a kernel)
     const int lo = p.n_swa > 0 ? max(0, pos - p.n_swa + 1) : 0;  // keys [lo, pos]: a sliding window's last n_swa
     const int n_kv = pos + 1 - lo;
     const int ns0 = min(s_max, (n_kv + P.c_min - 1) / P.c_min);
@@ -82,8 +92,10 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     if (s >= ns) return;
     const int t0 = lo + s * chunk, t1 = min(pos + 1, t0 + chunk), tc = min(t1, pos);  // cached rows [t0, tc)
     const bool cur = t1 == pos + 1;  // this split holds pos (not yet in the cache): it stores k, v there
-    __half* K = p.kc + static_cast<size_t>(g) * p.n_ctx * HD;
-    __half* V = p.vc + static_cast<size_t>(g) * p.n_ctx * HD;
+    const size_t kv0 = (ROWS ? static_cast<size_t>(p.seq_rows[row]) * p.seq_stride : 0) + static_cast<size_t>(g) * p.n_ctx * HD;
+    __half* K = p.kc + kv0;
+    __half* V = p.vc + kv0;
+    const size_t xr = ROWS ? static_cast<size_t>(row) * p.ldq : 0;  // this row's q | k | v
     const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, j = tid % L, r = tid / L;
 
     __shared__ __align__(16) float qs[GH];  // [G][HD] the block's q heads, normed and rotated
@@ -119,9 +131,9 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
         if (tid + c * kThreads < npair) cs[c] = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + (tid + c * kThreads) % half];
     pdl_sync(P.pdl_early);
 
-    for (int i = tid; i < GH; i += kThreads) qs[i] = p.q[static_cast<size_t>(h0) * HD + i];
+    for (int i = tid; i < GH; i += kThreads) qs[i] = p.q[xr + static_cast<size_t>(h0) * HD + i];
     if (cur)
-        for (int i = tid; i < HD; i += kThreads) ks[i] = p.k[static_cast<size_t>(g) * HD + i], vs[i] = p.v[static_cast<size_t>(g) * HD + i];
+        for (int i = tid; i < HD; i += kThreads) ks[i] = p.k[xr + static_cast<size_t>(g) * HD + i], vs[i] = p.v[xr + static_cast<size_t>(g) * HD + i];
     __syncthreads();
     if constexpr (QKN) {  // warp w normalises heads w, w + 8, ...; head G is the current k
         for (int hh = warp; hh <= G; hh += kWarps) {
@@ -272,11 +284,14 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     __syncthreads();
 
     const auto store = [&](int idx, float o) {  // output idx of the block's heads, and its int8 copy for o
-        p.out[static_cast<size_t>(h0) * HD + idx] = o;
-        if (p.quant_out) P.act.put(o, 0, (h0 * HD + idx) >> 5, lane);
+        p.out[(ROWS ? static_cast<size_t>(row) * p.ldo : 0) + static_cast<size_t>(h0) * HD + idx] = o;
+        if (p.quant_out) P.act.put(o, static_cast<size_t>(row) * p.n_head * HD, (h0 * HD + idx) >> 5, lane);
     };
-    float* const Po = p.scratch;                                           // [n_head][s_max][HD] outputs
-    float* const Pml = p.scratch + static_cast<size_t>(p.n_head) * s_max * HD;  // [n_head][s_max] (max, sum)
+    // [m][n_head][s_max][HD] outputs, then [m][n_head][s_max] (max, sum); this row's parts (one token: m = 1)
+    const size_t hsm = static_cast<size_t>(p.n_head) * s_max;
+    float* const Po = p.scratch + row * hsm * HD;
+    float* const Pml = p.scratch + static_cast<size_t>(ROWS ? p.m : 1) * hsm * HD + row * hsm * 2;
+    unsigned* const cnt = g_gqa_cnt + row * nu + u;  // this (row, unit)'s splits done
     if (ns > 1) {  // publish this split's (output, max, sum) per head; the kv head's last split merges
         for (int idx = tid; idx < GH; idx += kThreads) {
             float o = 0.0f;
@@ -293,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
             Pml[2 * (static_cast<size_t>(h0 + tid) * s_max + s) + 1] = sum;
         }
         __syncthreads();
-        if (tid == 0) last = atomic_add_acq_rel(&g_gqa_cnt[u], 1u) == static_cast<unsigned>(ns - 1) ? 1 : 0;
+        if (tid == 0) last = atomic_add_acq_rel(cnt, 1u) == static_cast<unsigned>(ns - 1) ? 1 : 0;
         __syncthreads();
         if (!last) return;
         // Each head's weights exp(max_s - max) / sum over splits (warp i: head i), then the outputs: float4 f of the
@@ -337,7 +352,7 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
             for (int sl = 0; sl < NSL; ++sl) o += part[sl * GH + idx];
             store(idx, o);
         }
-        if (tid == 0) g_gqa_cnt[u] = 0u;
+        if (tid == 0) *cnt = 0u;
         return;
     }
     for (int idx = tid; idx < GH; idx += kThreads) {  // one split: the block's output is the head's
@@ -350,21 +365,31 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
 
 using Kernel = void (*)(GqaParams);
 
-template <int G, bool QKN>
+template <int G, bool QKN, bool ROWS>
 Kernel pick_l(int hd) {
-    return hd == 64 ? attn_gqa_kernel<G, 8, 4, QKN> : attn_gqa_kernel<G, 16, 4, QKN>;
+    return hd == 64 ? attn_gqa_kernel<G, 8, 4, QKN, ROWS> : attn_gqa_kernel<G, 16, 4, QKN, ROWS>;
 }
 
-template <bool QKN>
+template <bool QKN, bool ROWS = false>
 Kernel pick(int G, int hd) {
-    return G == 1 ? pick_l<1, QKN>(hd) : G == 2 ? pick_l<2, QKN>(hd) : pick_l<4, QKN>(hd);
+    return G == 1 ? pick_l<1, QKN, ROWS>(hd) : G == 2 ? pick_l<2, QKN, ROWS>(hd) : pick_l<4, QKN, ROWS>(hd);
+}
+
+// The shapes the kernels take: an f16 cache, head_dim 64 or 128, whole groups.
+bool gqa_shape(bool f16, int n_head, int n_head_kv, int hd, int n_rot) {
+    return f16 && n_head_kv > 0 && n_head % n_head_kv == 0 && (hd == 64 || hd == 128) && n_rot <= hd;
+}
+
+// The splits of each (row, unit) for `units` units and m rows: about bps blocks an SM over all of them, at most
+// kSplitsMax and split_cap (the splits a head the scratch holds).
+int gqa_splits(int bps, int units, int m, int split_cap) {
+    return std::min({std::max(1, bps * sm_count() / (units * m)), kSplitsMax, std::max(1, split_cap)});
 }
 
 }  // namespace
 
 int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, int n_swa) {
-    if (!f16 || env_int("RZ_CUDA_ATTN_GQA", 1) == 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) return 0;
-    if ((hd != 64 && hd != 128) || n_rot > hd) return 0;
+    if (env_int("RZ_CUDA_ATTN_GQA", 1) == 0 || !gqa_shape(f16, n_head, n_head_kv, hd, n_rot)) return 0;
     const int grp = n_head / n_head_kv;
     int G = 0;
     // RZ_CUDA_GQA_HEADS=1|2|4 fixes G (4 where it divides the group, else 2; 1: any group, odd ones too).
@@ -399,9 +424,45 @@ void attention_gqa(const GqaArgs& a, int G) {
     // Llama-3.2-1B 1997-2003 / 1935-1942 / 1969-1986, qwen3-0.6b 1709-1727 / 1700-1704 / 1717-1729; after 300 to
     // 4000 tokens 128 and 64 are within 1% (256 loses up to 6% after 300 and 1000).
     const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", G <= 2 ? 2 : 1));
-    const int s_max = std::min({std::max(1, bps * sm_count() / units), kSplitsMax, std::max(1, a.n_ctx / (a.hd + 2))});
+    const int s_max = gqa_splits(bps, units, 1, a.n_ctx / (a.hd + 2));
     GqaParams P{a, act_buffer(), take_l2pf(), pdl_early(), grp / G, s_max, std::max(1, env_int("RZ_CUDA_GQA_MIN", 128))};
     launch(a.q_norm || a.k_norm ? pick<true>(G, a.hd) : pick<false>(G, a.hd), units * s_max, kThreads, 0, P);
+}
+
+int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m, int pos_max, int n_swa) {
+    if (env_int("RZ_CUDA_ROWS_GQA", 1) == 0 || m < 1 || !gqa_shape(f16, n_head, n_head_kv, hd, n_rot)) return 0;
+    const int grp = n_head / n_head_kv;
+    // RZ_CUDA_ROWS_GQA_HEADS=1|2|4 fixes G as RZ_CUDA_GQA_HEADS does for one token. Otherwise G = 2 where the group
+    // is even and the step's (query head, key) pairs over its m rows (at the longest row's keys) reach
+    // RZ_CUDA_ROWS_GQA_AT2 (default 180) per SM, else 1; odd groups keep the other kernels (as for one token). G = 4
+    // won nowhere in a step: the rows already fill the GPU, and a block of 4 heads takes a whole SM (168 registers).
+    // H200, synthetic Q4_K_M, ms a step, G = 1 / 2 / 4 (docs/perf/cuda.md "Session 25"): TinyLlama 16 sequences
+    // after 64 / 300 / 1000 / 4000 tokens 1.70-1.69 / 1.83-1.93 / - / - vs 1.68-1.73 / 1.70-1.70 / 1.97-2.00 / 2.58-2.61
+    // vs 1.65-1.67 / 1.73-1.76 / 2.05-2.08 / 2.63-2.65; 8 after 64: 1.14-1.16 / 1.17-1.21 / 1.17-1.23; 4 after 64:
+    // 0.91-0.92 / 0.96 / 0.97-0.99.
+    int G = 0;
+    if (const int hmax = env_int("RZ_CUDA_ROWS_GQA_HEADS", 0); hmax > 0) {
+        G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
+    } else if (grp % 2 == 0) {
+        const int64_t keys = n_swa > 0 ? std::min(pos_max + 1, n_swa) : static_cast<int64_t>(pos_max) + 1;
+        const int64_t pairs = keys * n_head * m;
+        G = pairs >= std::max(1, env_int("RZ_CUDA_ROWS_GQA_AT2", 180)) * static_cast<int64_t>(sm_count()) ? 2 : 1;
+    }
+    return G > 0 && m * (n_head / G) <= 1024 ? G : 0;
+}
+
+bool attention_gqa_rows(const GqaArgs& a, int G, size_t scratch_floats) {
+    if (!(G == 1 || G == 2 || G == 4) || a.m < 1 || a.pos_rows == nullptr || !gqa_shape(true, a.n_head, a.n_head_kv, a.hd, a.n_rot) ||
+        a.n_head % (a.n_head_kv * G) != 0)
+        return false;
+    const int units = a.n_head / G;
+    const size_t per_split = static_cast<size_t>(a.m) * a.n_head * (a.hd + 2);  // scratch floats of one split a (row, head)
+    if (a.m * units > 1024 || scratch_floats < per_split) return false;
+    const int bps = std::max(1, env_int("RZ_CUDA_GQA_BPS", G <= 2 ? 2 : 1));
+    const int s_max = gqa_splits(bps, units, a.m, static_cast<int>(std::min<size_t>(scratch_floats / per_split, kSplitsMax)));
+    GqaParams P{a, act_buffer(), L2Pf{}, pdl_early(), a.n_head / a.n_head_kv / G, s_max, std::max(1, env_int("RZ_CUDA_GQA_MIN", 128))};
+    launch(a.q_norm || a.k_norm ? pick<true, true>(G, a.hd) : pick<false, true>(G, a.hd), a.m * units * s_max, kThreads, 0, P);
+    return true;
 }
 
 }  // namespace rz::cuda::detail

@@ -63,6 +63,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     const size_t esz = kv_f16_ ? 2 : 4;
     const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv, p.head_dim);
     bool rows_tc = true;  // per chunk: a decode step's attention on tensor cores (cuda::rows_tc_from)
+    int rows_gqa = 0;     // per chunk: query heads a block of a decode step's attention by kv head (0: the other kernels)
     // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
     auto ins = [&](std::initializer_list<const DevWeight*> ws) {
         std::pair<float*, void*> o{nullptr, nullptr};
@@ -117,17 +118,17 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         // quantization of att instead of a launch for it (8+ tokens) or each o block's (fewer). Not in a parallel
         // block, whose FFN (run before) leaves its activation there for down.
         const bool q8 = att_rows_q8_ && !par && hd % 32 == 0 && cuda::fused_rows_fit(m, std::max(E, Q), std::max(F, Q));
-        // Below rows_tc's positions the CUDA-core kernel also applies qwen3's q/k norms and RoPE (the one-token path's
-        // cos/sin table) and stores k and v, as the one-token attention does: no norm and no RoPE + store launch
-        // (RZ_CUDA_ROWS_ROPE=0: those launches, then the kernel over the stored cache). Shapes it does not take (false,
-        // nothing done) continue below.
+        // The CUDA-core kernels (by kv head where rows_gqa > 0, at every position; else by query head below rows_tc's
+        // positions) also apply qwen3's q/k norms and RoPE (the one-token path's cos/sin table) and store k and v, as
+        // the one-token attention does: no norm and no RoPE + store launch (RZ_CUDA_ROWS_ROPE=0: those launches, then
+        // a kernel over the stored cache). Shapes they do not take (false, nothing done) continue below.
         const auto decode_rows = [&](bool tensor_cores, const cuda::RowsRope* rope) {
             return cuda::attention_decode_rows(bqkv_, static_cast<int>(QKV), kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, m,
                                                p.softmax_scale(), p.n_swa, bdec_, bdec_floats_, att, nullptr, static_cast<int>(Q), tensor_cores, q8,
-                                               rope);
+                                               rope, rope ? rows_gqa : 0);
         };
         bool dec = false;
-        if (rows_rope_ && !rows_tc && (rope_cs_ || p.rope_type == model::RopeType::kNone)) {
+        if (rows_rope_ && (rows_gqa > 0 || !rows_tc) && (rope_cs_ || p.rope_type == model::RopeType::kNone)) {
             const cuda::RowsRope r{p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr, p.n_rot, p.rope_type == model::RopeType::kNeox,
                                    f32(L.q_norm), f32(L.k_norm), p.norm_eps};
             dec = decode_rows(false, &r);
@@ -295,11 +296,18 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         RZ_RETURN_IF_ERROR(cuda::upload(bints_, hi.data(), hi.size() * sizeof(int32_t)));
         float* logits = dlogits_ + out_row * V;
         rows_tc = pos_max >= cuda::rows_tc_from();
+        // The attention by kv head takes every position where it takes the shape: it beat the tensor-core kernel
+        // after 1000-2000 tokens (TinyLlama steps of 4 / 16 sequences 1.04-1.10 / 1.97-2.16 vs 1.31-1.35 / 2.12-2.24 ms,
+        // H200) and was within 2% after 4000 (16 sequences 2.58-2.61 vs 2.51-2.56).
+        rows_gqa = rows_rope_ && (rope_cs_ || p.rope_type == model::RopeType::kNone)
+                       ? cuda::attention_decode_rows_heads(kv_f16_, p.n_head, p.n_head_kv, hd,
+                                                           p.rope_type != model::RopeType::kNone ? p.n_rot : 0, m, pos_max, p.n_swa)
+                       : 0;
         // Small batches (batched decode steps) are launch-bound: replay a graph per batch shape. The key holds
         // everything a launch depends on besides the fixed buffers. A shape is captured the second time it comes
         // (RZ_CUDA_GRAPH_SIGHTINGS, default 2): decode steps repeat theirs every step, while a short prompt, alone or
         // among other sequences' decode tokens, rarely does, and its capture cost more than running it eagerly.
-        const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits), rows_tc);
+        const auto key = std::make_tuple(m, n_tiles, n_out, static_cast<void*>(logits), rows_tc, rows_gqa);
         bool eager = !use_graphs_ || !bgraphs_.ok || n > std::min(batch_chunk_, kBatchGraphMaxTokens);
         if (!eager && !bgraphs_.g.contains(key)) {
             if (bgraphs_.seen.size() >= 4096) bgraphs_.seen.clear();  // bounded

@@ -274,8 +274,9 @@ private:
     }
     static constexpr int kBatchGraphMaxTokens = 64;  // batches up to this size replay CUDA graphs (RZ_CUDA_GRAPHS=0: never)
     int graph_sightings_ = 2;  // a batch shape is captured the time it comes this often (forward_batch)
-    struct BatchGraphs {  // (tokens, tiles, logits rows, logits buffer, rows_tc) -> executable graph of the batched path
-        using Key = std::tuple<int, int, int, void*, bool>;
+    // (tokens, tiles, logits rows, logits buffer, rows_tc, rows_gqa) -> executable graph of the batched path
+    struct BatchGraphs {
+        using Key = std::tuple<int, int, int, void*, bool, int>;
         std::map<Key, void*> g;
         std::map<Key, int> seen;  // shapes not captured yet: how often they came
         bool ok = true;  // false after a capture failed: eager launches only

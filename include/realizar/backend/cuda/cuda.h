@@ -190,6 +190,9 @@ int attention_fused_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot
 // the kernel applies the q/k norms (qwen3) and RoPE itself (q_norm, k_norm: [hd] or null; rope_cs [n_ctx][n_rot / 2]
 // (cos, sin), or null: no rotation) and stores each row's k and v at its position, as the one-token attention_fused
 // does: no separate RoPE + KV store launch. q is not modified. False, with nothing launched or stored, as above.
+// gqa > 0 (with rope, an f32 output; attention_decode_rows_heads): a block per (row, gqa query heads of a kv head,
+// split) that reads each cached row once for its heads (the one-token attention_fused's kernel), instead of a block
+// per (row, query head, split); the shapes it does not take fall back to the kernel above.
 struct RowsRope {
     const float* rope_cs = nullptr;
     int n_rot = 0;
@@ -203,10 +206,15 @@ bool attention_decode_rows_tc(bool f16, int n_head, int n_head_kv, int hd);
 bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* vc, bool f16, int n_head, int n_head_kv, int hd, int n_ctx,
                            const int32_t* seq, const int32_t* pos, int m, float scale, int n_swa, float* scratch, size_t scratch_floats,
                            float* out32, void* out16, int ldo, bool tensor_cores = true, bool quant_rows = false,
-                           const RowsRope* rope = nullptr);
+                           const RowsRope* rope = nullptr, int gqa = 0);
+// The query heads a block (1, 2 or 4) attention_decode_rows takes by kv head for m rows at positions up to pos_max
+// (rope path; more heads a block as the step's keys grow), or 0: the shape is not its (head_dim other than 64 / 128,
+// a float cache, an odd group; RZ_CUDA_ROWS_GQA=0). A graph fixes the launch: key it by this.
+int attention_decode_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m, int pos_max, int n_swa = 0);
 // The position from which a decode step's attention takes the tensor-core kernel (RZ_CUDA_ROWS_TC_FROM, default 400:
-// below it the CUDA-core kernel is faster, H200 tinyllama steps of 4 sequences after 300-token prompts 1.17-1.19 vs
-// 1.31-1.32 ms, of 8 after 64 1.50 vs 1.55-1.70; after 500 and more the tensor cores are).
+// below it the CUDA-core kernel by query head is faster, H200 tinyllama steps of 4 sequences after 300-token prompts
+// 1.17-1.19 vs 1.31-1.32 ms, of 8 after 64 1.50 vs 1.55-1.70; after 500 and more the tensor cores are). Shapes that
+// attention_decode_rows_heads takes run by kv head at every position instead (GpuContext).
 int rows_tc_from();
 
 // ---- Cross-kernel L2 prefetch (src/backend/cuda/l2_prefetch.cu). Why: each fused kernel is latency bound
