@@ -386,6 +386,16 @@ int gqa_splits(int bps, int units, int m, int split_cap) {
     return std::min({std::max(1, bps * sm_count() / (units * m)), kSplitsMax, std::max(1, split_cap)});
 }
 
+// G fixed by an environment value hmax > 0 (RZ_CUDA_GQA_HEADS, RZ_CUDA_ROWS_GQA_HEADS): 4 where it divides the group,
+// else 2 where that does; 1 for any group, odd ones too; 0 (the other kernels) otherwise.
+int fixed_heads(int hmax, int grp) { return hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0; }
+
+// (query head, key) pairs per SM of m rows at positions up to pos (keys [0, pos], the last n_swa under a window).
+int64_t pairs_per_sm(int n_head, int m, int pos, int n_swa) {
+    const int64_t keys = n_swa > 0 ? std::min(pos + 1, n_swa) : static_cast<int64_t>(pos) + 1;
+    return keys * n_head * m / std::max(1, sm_count());
+}
+
 }  // namespace
 
 int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, int n_swa) {
@@ -399,12 +409,11 @@ int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, i
     // 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970 (TinyLlama
     // after 2000 / 4000). pos < 0 (no position known): 2.
     if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
-        G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
+        G = fixed_heads(hmax, grp);
     } else if (grp % 2 == 0) {
-        const int64_t keys = n_swa > 0 ? std::min(pos + 1, n_swa) : static_cast<int64_t>(pos) + 1;
-        const int64_t pairs = keys * n_head, sms = sm_count();
-        const bool at4 = pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT4", 720)) * sms;
-        G = pos < 0 ? 2 : grp % 4 == 0 && at4 ? 4 : pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT2", 180)) * sms ? 2 : 1;
+        const int64_t pairs = pairs_per_sm(n_head, 1, pos, n_swa);
+        const bool at4 = pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT4", 720));
+        G = pos < 0 ? 2 : grp % 4 == 0 && at4 ? 4 : pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT2", 180)) ? 2 : 1;
     }
     return G > 0 && n_head / G <= 1024 ? G : 0;
 }
@@ -441,13 +450,8 @@ int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m
     // vs 1.65-1.67 / 1.73-1.76 / 2.05-2.08 / 2.63-2.65; 8 after 64: 1.14-1.16 / 1.17-1.21 / 1.17-1.23; 4 after 64:
     // 0.91-0.92 / 0.96 / 0.97-0.99.
     int G = 0;
-    if (const int hmax = env_int("RZ_CUDA_ROWS_GQA_HEADS", 0); hmax > 0) {
-        G = hmax >= 4 && grp % 4 == 0 ? 4 : hmax >= 2 && grp % 2 == 0 ? 2 : hmax == 1 ? 1 : 0;
-    } else if (grp % 2 == 0) {
-        const int64_t keys = n_swa > 0 ? std::min(pos_max + 1, n_swa) : static_cast<int64_t>(pos_max) + 1;
-        const int64_t pairs = keys * n_head * m;
-        G = pairs >= std::max(1, env_int("RZ_CUDA_ROWS_GQA_AT2", 180)) * static_cast<int64_t>(sm_count()) ? 2 : 1;
-    }
+    if (const int hmax = env_int("RZ_CUDA_ROWS_GQA_HEADS", 0); hmax > 0) G = fixed_heads(hmax, grp);
+    else if (grp % 2 == 0) G = pairs_per_sm(n_head, m, pos_max, n_swa) >= std::max(1, env_int("RZ_CUDA_ROWS_GQA_AT2", 180)) ? 2 : 1;
     return G > 0 && m * (n_head / G) <= 1024 ? G : 0;
 }
 
