@@ -200,7 +200,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
             ASSERT_TRUE(rz::cuda::attention_decode_rows(dq.f(), ldq, dk2.p, dv2.p, f16_cache, c.n_head, c.n_head_kv, c.hd, c.n_ctx, dseq.i(),
                                                         dpos.i(), n, scale, c.swa, dsc.f(), nsc, dout2.f(), nullptr, Q, true, false, &rr));
             ASSERT_TRUE(finish("attention test").ok());
-            // Every row's k and v at its position in the caches dk2 / dv2 (and nothing else changed there).
+            // Every row's k and v at its position in the caches ck / cv, and nothing else changed there.
             const auto check_stores = [&](const DevBuf& ck, const DevBuf& cv, const std::string& what) {
                 std::vector<uint16_t> k16(cache_n), v16(cache_n);
                 std::vector<float> k32(cache_n), v32(cache_n);
@@ -485,6 +485,8 @@ void decode_rows_cases() {
     AttnCase q05{14, 2, 64, 700, 2, {0, 1, 1}, {650, 129, 5}};
     check_attention(q05, true, false, true);
     check_attention(q05, false, false, true);
+    q05.n_seq = 3, q05.seq = {0, 1, 2};  // distinct sequences (the RoPE / store path, by kv head with G = 1: groups of 7)
+    check_attention(q05, true, false, true);
     AttnCase l3{16, 4, 128, 900, 2, {1, 0}, {899, 256}};
     check_attention(l3, true, true, true);
     l3.swa = 200;

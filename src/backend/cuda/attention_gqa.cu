@@ -403,17 +403,22 @@ int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, i
     const int grp = n_head / n_head_kv;
     int G = 0;
     // RZ_CUDA_GQA_HEADS=1|2|4 fixes G (4 where it divides the group, else 2; 1: any group, odd ones too).
-    // Otherwise groups of an odd size keep the split kernel, and G follows the context: (pos + 1) keys (at most
-    // n_swa of them under a sliding window) x n_head query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take
-    // G = 2, from RZ_CUDA_GQA_AT4 (default 720) G = 4 where it divides the group, below 1. The header's table puts the steps between 121 and 242 (TinyLlama after
-    // 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970 (TinyLlama
-    // after 2000 / 4000). pos < 0 (no position known): 2.
+    // Otherwise, for even groups, G follows the context: (pos + 1) keys (at most n_swa of them under a sliding window)
+    // x n_head query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take G = 2, from RZ_CUDA_GQA_AT4 (default
+    // 720) G = 4 where it divides the group, below 1. The header's table puts the steps between 121 and 242
+    // (TinyLlama after 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970
+    // (TinyLlama after 2000 / 4000). pos < 0 (no position known): 2. Odd groups of 3 or more take G = 1 (qwen2.5-0.5b's
+    // 14 / 2 heads, H200 tg128 after 0 / 1000 / 4000 tokens: 1753-1765 / 1618-1620 / 1478-1496 vs 1674-1676 /
+    // 1492-1498 / 1329-1330 tok/s with the split kernel, session 25); groups of 1 (no GQA; not measured) keep the
+    // split kernel.
     if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
         G = fixed_heads(hmax, grp);
     } else if (grp % 2 == 0) {
         const int64_t pairs = pairs_per_sm(n_head, 1, pos, n_swa);
         const bool at4 = pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT4", 720));
         G = pos < 0 ? 2 : grp % 4 == 0 && at4 ? 4 : pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT2", 180)) ? 2 : 1;
+    } else if (grp > 1) {
+        G = 1;
     }
     return G > 0 && n_head / G <= 1024 ? G : 0;
 }
@@ -443,7 +448,8 @@ int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m
     const int grp = n_head / n_head_kv;
     // RZ_CUDA_ROWS_GQA_HEADS=1|2|4 fixes G as RZ_CUDA_GQA_HEADS does for one token. Otherwise G = 2 where the group
     // is even and the step's (query head, key) pairs over its m rows (at the longest row's keys) reach
-    // RZ_CUDA_ROWS_GQA_AT2 (default 180) per SM, else 1; odd groups keep the other kernels (as for one token). G = 4
+    // RZ_CUDA_ROWS_GQA_AT2 (default 180) per SM, else 1; odd groups of 3 or more take 1 as for one token (qwen2.5-0.5b
+    // steps of 4 / 16 sequences after 64 and 1000 tokens within 1% of the other kernels), groups of 1 those. G = 4
     // won nowhere in a step: the rows already fill the GPU, and a block of 4 heads takes a whole SM (168 registers).
     // H200, synthetic Q4_K_M, ms a step, G = 1 / 2 / 4 (docs/perf/cuda.md "Session 25"): TinyLlama 16 sequences
     // after 64 / 300 / 1000 / 4000 tokens 1.70-1.69 / 1.83-1.93 / - / - vs 1.68-1.73 / 1.70-1.70 / 1.97-2.00 / 2.58-2.61
@@ -452,6 +458,7 @@ int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m
     int G = 0;
     if (const int hmax = env_int("RZ_CUDA_ROWS_GQA_HEADS", 0); hmax > 0) G = fixed_heads(hmax, grp);
     else if (grp % 2 == 0) G = pairs_per_sm(n_head, m, pos_max, n_swa) >= std::max(1, env_int("RZ_CUDA_ROWS_GQA_AT2", 180)) ? 2 : 1;
+    else if (grp > 1) G = 1;
     return G > 0 && m * (n_head / G) <= 1024 ? G : 0;
 }
 
