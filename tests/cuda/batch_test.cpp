@@ -466,6 +466,8 @@ void decode_rows_cases() {
     AttnCase mha = c;
     mha.n_head = mha.n_head_kv = 4;
     check_attention(mha, true, false, true);
+    mha.seq = {0, 1, 2}, mha.pos = {95, 10, 3};  // distinct sequences: the RoPE / store path, by kv head with G = 1 too
+    check_attention(mha, true, false, true);
     for (int swa : {5, 40, 200}) {
         AttnCase w = c;
         w.swa = swa;

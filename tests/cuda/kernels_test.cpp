@@ -766,11 +766,12 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
         int hd = 64;
     };
     // Heads: 4 (two kv heads, up to ~66 splits a head), TinyLlama's 32 (four kv heads, up to 8 splits), 16 / 4, and
-    // qwen2.5-0.5b's 14 / 2 (odd groups: a block per query head by default, the split kernel with "2").
+    // qwen2.5-0.5b's 14 / 2 (odd groups: a block per query head by default, the split kernel with "2"), and 8 / 8 (no
+    // grouped-query attention).
     struct Heads {
         int nh, nkv;
     };
-    for (const Heads hs : {Heads{4, 2}, Heads{32, 4}, Heads{16, 4}, Heads{14, 2}}) {
+    for (const Heads hs : {Heads{4, 2}, Heads{32, 4}, Heads{16, 4}, Heads{14, 2}, Heads{8, 8}}) {
     const int nh = hs.nh, nkv = hs.nkv;
     // f16 caches with head_dim 64 / 128 take the kernel by kv head (attention_gqa.cu) with 2 query heads a block
     // (default), 4 (the groups of 8) or 1 (RZ_CUDA_GQA_HEADS), unless RZ_CUDA_ATTN_GQA=0; its fewest positions per

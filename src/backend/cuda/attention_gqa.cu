@@ -409,8 +409,10 @@ int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, i
     // (TinyLlama after 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970
     // (TinyLlama after 2000 / 4000). pos < 0 (no position known): 2. Odd groups of 3 or more take G = 1 (qwen2.5-0.5b's
     // 14 / 2 heads, H200 tg128 after 0 / 1000 / 4000 tokens: 1753-1765 / 1618-1620 / 1478-1496 vs 1674-1676 /
-    // 1492-1498 / 1329-1330 tok/s with the split kernel, session 25); groups of 1 (no GQA; not measured) keep the
-    // split kernel.
+    // 1492-1498 / 1329-1330 tok/s with the split kernel, session 25). Groups of 1 (no GQA) keep the split kernel,
+    // though G = 1 measured faster there too (llama-2-7b's 32 / 32 heads, tg128 after 0 / 1000 / 4000 tokens 488 /
+    // 450-454 / 389-390 vs 481-482 / 440 / 345-346 tok/s, session 25): the model-level GPU tests of such shapes (gpt2)
+    // were not run with it.
     if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
         G = fixed_heads(hmax, grp);
     } else if (grp % 2 == 0) {
@@ -449,7 +451,8 @@ int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m
     // RZ_CUDA_ROWS_GQA_HEADS=1|2|4 fixes G as RZ_CUDA_GQA_HEADS does for one token. Otherwise G = 2 where the group
     // is even and the step's (query head, key) pairs over its m rows (at the longest row's keys) reach
     // RZ_CUDA_ROWS_GQA_AT2 (default 180) per SM, else 1; odd groups of 3 or more take 1 as for one token (qwen2.5-0.5b
-    // steps of 4 / 16 sequences after 64 and 1000 tokens within 1% of the other kernels), groups of 1 those. G = 4
+    // steps of 4 / 16 sequences after 64 and 1000 tokens within 1% of the other kernels), groups of 1 those (G = 1
+    // measured faster: llama-2-7b's steps of 16 after 1000 tokens 6.67 vs 8.23 ms; not switched, as for one token). G = 4
     // won nowhere in a step: the rows already fill the GPU, and a block of 4 heads takes a whole SM (168 registers).
     // H200, synthetic Q4_K_M, ms a step, G = 1 / 2 / 4 (docs/perf/cuda.md "Session 25"): TinyLlama 16 sequences
     // after 64 / 300 / 1000 / 4000 tokens 1.70-1.69 / 1.83-1.93 / - / - vs 1.68-1.73 / 1.70-1.70 / 1.97-2.00 / 2.58-2.61
