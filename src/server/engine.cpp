@@ -245,7 +245,7 @@ void Engine::admit_locked() {
         }
         if (!lru) break;
         Slot* best = match ? match : lru;
-        const size_t best_n = reuse ? runtime::reusable_prefix(best->cached, next.prompt) : 0;
+        const size_t best_n = match ? match_n : reuse ? runtime::reusable_prefix(lru->cached, next.prompt) : 0;
         Pending p = std::move(queue_.front());
         queue_.pop_front();
         Slot& s = *best;
