@@ -64,6 +64,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     const int n = static_cast<int>(b.size()), TB = cb::tile_rows(p.n_head, p.n_head_kv, p.head_dim);
     bool rows_tc = true;  // per chunk: a decode step's attention on tensor cores (cuda::rows_tc_from)
     int rows_gqa = 0;     // per chunk: query heads a block of a decode step's attention by kv head (0: the other kernels)
+    // Decode steps' attention may apply RoPE and store k, v itself (RowsRope): it has the cos/sin table it needs.
+    const bool rows_rope = rows_rope_ && (rope_cs_ || p.rope_type == model::RopeType::kNone);
     // GEMM inputs: the producer writes the f32 and/or f16 copy its consumers read.
     auto ins = [&](std::initializer_list<const DevWeight*> ws) {
         std::pair<float*, void*> o{nullptr, nullptr};
@@ -128,7 +130,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
                                                rope, rope ? rows_gqa : 0);
         };
         bool dec = false;
-        if (rows_rope_ && (rows_gqa > 0 || !rows_tc) && (rope_cs_ || p.rope_type == model::RopeType::kNone)) {
+        if (rows_rope && (rows_gqa > 0 || !rows_tc)) {
             const cuda::RowsRope r{p.rope_type != model::RopeType::kNone ? rope_cs_ : nullptr, p.n_rot, p.rope_type == model::RopeType::kNeox,
                                    f32(L.q_norm), f32(L.k_norm), p.norm_eps};
             dec = decode_rows(false, &r);
@@ -299,10 +301,9 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         // The attention by kv head takes every position where it takes the shape: it beat the tensor-core kernel
         // after 1000-2000 tokens (TinyLlama steps of 4 / 16 sequences 1.04-1.10 / 1.97-2.16 vs 1.31-1.35 / 2.12-2.24 ms,
         // H200) and was within 2% after 4000 (16 sequences 2.58-2.61 vs 2.51-2.56).
-        rows_gqa = rows_rope_ && (rope_cs_ || p.rope_type == model::RopeType::kNone)
-                       ? cuda::attention_decode_rows_heads(kv_f16_, p.n_head, p.n_head_kv, hd,
-                                                           p.rope_type != model::RopeType::kNone ? p.n_rot : 0, m, pos_max, p.n_swa)
-                       : 0;
+        rows_gqa = rows_rope ? cuda::attention_decode_rows_heads(kv_f16_, p.n_head, p.n_head_kv, hd,
+                                                                 p.rope_type != model::RopeType::kNone ? p.n_rot : 0, m, pos_max, p.n_swa)
+                             : 0;
         // Small batches (batched decode steps) are launch-bound: replay a graph per batch shape. The key holds
         // everything a launch depends on besides the fixed buffers. A shape is captured the second time it comes
         // (RZ_CUDA_GRAPH_SIGHTINGS, default 2): decode steps repeat theirs every step, while a short prompt, alone or
