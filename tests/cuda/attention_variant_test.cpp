@@ -46,8 +46,8 @@ TEST(CudaAttentionVariant, HeadsFollowTheContext) {
     EXPECT_EQ(heads(32, 4, 100000, 128), 4);    // head_dim 128
     EXPECT_EQ(heads(32, 4, -1), 2);             // no position known
     EXPECT_EQ(heads(32, 4, 100000, 64, true, 16), 1);  // a sliding window of 16 keys: as short a context as 16
-    EXPECT_EQ(heads(32, 32, 100000), 0);        // groups of 1: the split kernel
-    EXPECT_EQ(heads(24, 8, 100000), 1);         // odd groups of 3 or more: a block per query head
+    EXPECT_EQ(heads(32, 32, 100000), 1);        // groups of 1 (no GQA): a block per query head
+    EXPECT_EQ(heads(24, 8, 100000), 1);         // odd groups of 3 or more: the same
     EXPECT_EQ(heads(14, 2, 0), 1);              // (qwen2.5-0.5b's groups of 7)
     EXPECT_EQ(heads(32, 32, 100000, 80), 0);    // phi-2's head_dim 80
     EXPECT_EQ(heads(32, 4, 100000, 64, false), 0);  // f32 cache

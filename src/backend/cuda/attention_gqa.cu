@@ -407,19 +407,17 @@ int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, i
     // x n_head query heads per SM from RZ_CUDA_GQA_AT2 (default 180) on take G = 2, from RZ_CUDA_GQA_AT4 (default
     // 720) G = 4 where it divides the group, below 1. The header's table puts the steps between 121 and 242
     // (TinyLlama after 300 / 1000 tokens: 73 / 242; qwen3-0.6b after 1000 / 2000: 121 / 242) and between 485 and 970
-    // (TinyLlama after 2000 / 4000). pos < 0 (no position known): 2. Odd groups of 3 or more take G = 1 (qwen2.5-0.5b's
-    // 14 / 2 heads, H200 tg128 after 0 / 1000 / 4000 tokens: 1753-1765 / 1618-1620 / 1478-1496 vs 1674-1676 /
-    // 1492-1498 / 1329-1330 tok/s with the split kernel, session 25). Groups of 1 (no GQA) keep the split kernel,
-    // though G = 1 measured faster there too (llama-2-7b's 32 / 32 heads, tg128 after 0 / 1000 / 4000 tokens 488 /
-    // 450-454 / 389-390 vs 481-482 / 440 / 345-346 tok/s, session 25): the model-level GPU tests of such shapes (gpt2)
-    // were not run with it.
+    // (TinyLlama after 2000 / 4000). pos < 0 (no position known): 2. Odd groups take G = 1: of 3 or more
+    // (qwen2.5-0.5b's 14 / 2 heads, H200 tg128 after 0 / 1000 / 4000 tokens: 1753-1765 / 1618-1620 / 1478-1496 vs
+    // 1674-1676 / 1492-1498 / 1329-1330 tok/s with the split kernel, session 25) and of 1, no GQA (llama-2-7b's 32 / 32
+    // heads: 488 / 450-454 / 389-390 vs 481-482 / 440 / 345-346 tok/s).
     if (const int hmax = env_int("RZ_CUDA_GQA_HEADS", 0); hmax > 0) {
         G = fixed_heads(hmax, grp);
     } else if (grp % 2 == 0) {
         const int64_t pairs = pairs_per_sm(n_head, 1, pos, n_swa);
         const bool at4 = pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT4", 720));
         G = pos < 0 ? 2 : grp % 4 == 0 && at4 ? 4 : pairs >= std::max(1, env_int("RZ_CUDA_GQA_AT2", 180)) ? 2 : 1;
-    } else if (grp > 1) {
+    } else {
         G = 1;
     }
     return G > 0 && n_head / G <= 1024 ? G : 0;
@@ -450,9 +448,9 @@ int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m
     const int grp = n_head / n_head_kv;
     // RZ_CUDA_ROWS_GQA_HEADS=1|2|4 fixes G as RZ_CUDA_GQA_HEADS does for one token. Otherwise G = 2 where the group
     // is even and the step's (query head, key) pairs over its m rows (at the longest row's keys) reach
-    // RZ_CUDA_ROWS_GQA_AT2 (default 180) per SM, else 1; odd groups of 3 or more take 1 as for one token (qwen2.5-0.5b
-    // steps of 4 / 16 sequences after 64 and 1000 tokens within 1% of the other kernels), groups of 1 those (G = 1
-    // measured faster: llama-2-7b's steps of 16 after 1000 tokens 6.67 vs 8.23 ms; not switched, as for one token). G = 4
+    // RZ_CUDA_ROWS_GQA_AT2 (default 180) per SM, else 1; odd groups take 1 as for one token: of 3 or more (qwen2.5-0.5b
+    // steps of 4 / 16 sequences after 64 and 1000 tokens within 1% of the other kernels) and of 1 (llama-2-7b's steps
+    // of 16 after 1000 tokens 6.67 vs 8.23 ms with the other kernels, of 4 3.35 vs 3.87). G = 4
     // won nowhere in a step: the rows already fill the GPU, and a block of 4 heads takes a whole SM (168 registers).
     // H200, synthetic Q4_K_M, ms a step, G = 1 / 2 / 4 (docs/perf/cuda.md "Session 25"): TinyLlama 16 sequences
     // after 64 / 300 / 1000 / 4000 tokens 1.70-1.69 / 1.83-1.93 / - / - vs 1.68-1.73 / 1.70-1.70 / 1.97-2.00 / 2.58-2.61
@@ -461,7 +459,7 @@ int gqa_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m
     int G = 0;
     if (const int hmax = env_int("RZ_CUDA_ROWS_GQA_HEADS", 0); hmax > 0) G = fixed_heads(hmax, grp);
     else if (grp % 2 == 0) G = pairs_per_sm(n_head, m, pos_max, n_swa) >= std::max(1, env_int("RZ_CUDA_ROWS_GQA_AT2", 180)) ? 2 : 1;
-    else if (grp > 1) G = 1;
+    else G = 1;
     return G > 0 && m * (n_head / G) <= 1024 ? G : 0;
 }
 
