@@ -21,6 +21,7 @@
 #include "realizar/core/fp16.h"
 #include "cuda/cuda_test_util.h"
 #include "realizar/runtime/context.h"
+#include "runtime/gpu/gpu_context_impl.h"
 #include "runtime/model_impl.h"
 #ifdef RZ_HAVE_CUDA
 #include "realizar/backend/cuda/batch.h"
@@ -722,7 +723,7 @@ TEST(CudaBatch, GoldenQuantModelsMatchExactMath) {
     }
 }
 
-// Decode steps of 2-16 sequences through the fused rows kernels (cuda::matvec_rows: the default for such steps)
+// Decode steps of 2-32 sequences through the fused rows kernels (cuda::matvec_rows: the default for such steps)
 // against the same steps token by token through the one-token fused layer. Both take the same int8 activations
 // and dot products, so their logits differ only by float rounding (RoPE tables, attention kernel, summation
 // order) and the odd activation code it moves across a rounding edge; the multi-vector float mat-vec
@@ -736,20 +737,20 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
     if (types.empty()) types = {"Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q3_K_M", "Q2_K", "IQ4_XS", "IQ4_NL", "Q4_1", "Q5_0", "Q5_1"};
     for (const auto& t : types) paths.push_back(kShared + "/golden/quant/q-" + t + ".gguf");
     for (const auto& p : env_list("RZ_CUDA_QUANT_MODELS")) paths.push_back(p);
-    constexpr int kSeqs = 16;
+    constexpr int kSeqs = 32;
     for (const char* mma : {"1", "0"})  // the tensor-core rows kernels (Q4_K / Q5_K / Q6_K launches of 3-8 tokens), then dp4a
     for (const auto& path : paths) {
         SCOPED_TRACE(path + " RZ_CUDA_ROWS_MMA=" + mma);
         auto m = load(path);
         ASSERT_TRUE(m);
         const int V = m->info().n_vocab;
-        // Steps of 9-16 sequences take the rows kernels only where every matrix is Q4_K, Q5_K, Q6_K or Q8_0 (tensor cores).
-        bool sixteen = true;
+        // Steps of 9-32 sequences take the rows kernels only where every matrix is Q4_K, Q5_K, Q6_K or Q8_0 (tensor cores).
+        bool wide = true;
         if (const auto* mi = dynamic_cast<const ModelImpl*>(m.get())) {
             for (const auto& L : mi->weights().layers)
                 for (const auto& w : L.w)
                     if (w && w.n_rows > 1)
-                        sixteen = sixteen && (w.dtype == DType::Q4_K || w.dtype == DType::Q5_K || w.dtype == DType::Q6_K || w.dtype == DType::Q8_0);
+                        wide = wide && (w.dtype == DType::Q4_K || w.dtype == DType::Q5_K || w.dtype == DType::Q6_K || w.dtype == DType::Q8_0);
         }
         // Read at each launch (the graphs of these contexts capture them). The decode-rows attention runs by kv head
         // where it takes the shape (the defaults: the second pass); the first pass turns that off and takes the
@@ -770,9 +771,15 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
             att32 = make_ctx(m, true, DType::F16, 160, kSeqs);
         }
         ASSERT_TRUE(rows && one && mmv && att32);
+        const auto* gr = dynamic_cast<const gpu::GpuContext*>(rows.get());
+        ASSERT_TRUE(gr);
+        // Rows up to 2048 wide: steps of all 32 sequences on the rows kernels too (wider ones stop at 16).
+        if (wide && m->info().n_embd <= 2048) {
+            EXPECT_EQ(gr->fused_rows_max(), kSeqs);
+        }
         std::vector<int32_t> len(kSeqs), next(kSeqs);
-        for (int s = 0; s < kSeqs; ++s) {  // prompts of 3..48 tokens, one token per batch everywhere
-            const auto t = tokens(3 + 3 * s, V, 40u + static_cast<uint32_t>(s));
+        for (int s = 0; s < kSeqs; ++s) {  // prompts of 3..49 tokens, one token per batch everywhere
+            const auto t = tokens(3 + 3 * (s % 16) + s / 16, V, 40u + static_cast<uint32_t>(s));
             for (size_t i = 0; i < t.size(); ++i) {
                 Batch b;
                 b.add(t[i], static_cast<int32_t>(i), s, i + 1 == t.size());
@@ -781,15 +788,15 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
             len[static_cast<size_t>(s)] = static_cast<int32_t>(t.size());
             next[static_cast<size_t>(s)] = argmax(one->logits(0));
         }
-        // Steps of m sequences (S = 2, 4, 8, 16 kernels, with padding rows for 3, 5, 7 and 12), not in sequence order.
+        // Steps of m sequences (S = 2, 4, 8, 16, 32 kernels, with padding rows for 3, 5, 7, 12 and 21), not in sequence order.
         double e_rows = 0.0, e_mmv = 0.0;
         int n_steps = 0, off = 0;  // steps, and steps whose rows error is past float rounding
         std::string steps;
-        for (int m_step : {2, 3, 5, 8, 8, 4, 7, 12, 16, 16}) {
-            if (m_step > 8 && !sixteen) continue;
+        for (int m_step : {2, 3, 5, 8, 8, 4, 7, 12, 16, 16, 21, 32, 32}) {
+            if (m_step > 8 && !wide) continue;
             Batch b;
             for (int i = 0; i < m_step; ++i) {
-                const int s = (5 * i + m_step) % kSeqs;  // distinct for i < 16 (5 is odd)
+                const int s = (5 * i + m_step) % kSeqs;  // distinct for i < 32 (5 is odd)
                 b.add(next[static_cast<size_t>(s)], len[static_cast<size_t>(s)]++, s, true);
             }
             for (Context* c : {rows.get(), one.get(), mmv.get(), att32.get()}) ASSERT_TRUE(c->decode(b).ok());
@@ -804,7 +811,7 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
             steps += buf;
             for (int i = 0; i < m_step; ++i) next[static_cast<size_t>(b.seq_id[static_cast<size_t>(i)])] = argmax(one->logits(static_cast<size_t>(i)));
         }
-        std::printf("[fused-rows] %s (RZ_CUDA_ROWS_MMA=%s): decode steps of 2-16 sequences, rows kernels vs one token at a time %.3g of std; "
+        std::printf("[fused-rows] %s (RZ_CUDA_ROWS_MMA=%s): decode steps of 2-32 sequences, rows kernels vs one token at a time %.3g of std; "
                     "multi-vector float mat-vec vs one token at a time %.3g (per step:%s)\n",
                     path.c_str(), mma, e_rows, e_mmv, steps.c_str());
         if (path.find("/golden/quant/") != std::string::npos) {

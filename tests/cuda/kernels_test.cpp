@@ -366,10 +366,10 @@ TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
 
 // Which decode steps of several sequences the rows kernels take (host rules, no device needed), and which widths
 // the one-token kernels take (32-element block types: multiples of 32; the rows kernels: of 256): every fused type up
-// to 8 tokens, above 8 (tensor cores) all but Q4_1 and Q5_1, none past 16 tokens; which types share a
-// launch (Q8_0 only with Q4_K / Q6_K, the low-bit set not with the legacy one); the shared memory of 16
-// normed 2048-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 16 rows of phi-2's
-// 10240-wide FFN overflow the fused activation buffer (its steps of 9-16 take the GEMM path: fused_prologue.cuh).
+// to 8 tokens, above 8 (tensor cores) all but Q4_1 and Q5_1, none past 32 tokens; which types share a
+// launch (Q8_0 only with Q4_K / Q6_K, the low-bit set not with the legacy one); the shared memory of a block's 16
+// normed 4096-wide rows fits, of 16 8192-wide rows not (the 4- and 8-token kernels still do); 32 rows of a 16384-wide
+// FFN fit the fused activation buffer, of 28672 not.
 TEST(CudaKernels, FusedRowsSelection) {
     for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q5_K, DType::Q4_0, DType::Q3_K, DType::Q2_K, DType::IQ4_XS, DType::IQ4_NL,
                     DType::Q4_1, DType::Q5_0, DType::Q5_1}) {
@@ -397,26 +397,31 @@ TEST(CudaKernels, FusedRowsSelection) {
     for (DType t : {DType::Q4_K, DType::Q6_K, DType::Q3_K, DType::IQ4_XS}) EXPECT_FALSE(fused_supported(t, 896)) << dtype_name(t);
     EXPECT_FALSE(fused_supported(DType::Q8_0, 880));  // not a multiple of 32
     EXPECT_TRUE(fused_rows_fit(2, 2048, 5632));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 5632));
+    static_assert(kFusedRowsMax == 32);
+    EXPECT_TRUE(fused_rows_fit(32, 2048, 5632));  // TinyLlama
+    EXPECT_TRUE(fused_rows_fit(17, 2048, 5632));
     EXPECT_FALSE(fused_rows_fit(1, 2048, 5632));
-    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax + 1, 2048, 5632));
-    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 8192, 5632));
+    EXPECT_FALSE(fused_rows_fit(33, 2048, 5632));
+    EXPECT_TRUE(fused_rows_fit(32, 2560, 10240));  // phi-2 (a block holds 16 tokens)
+    EXPECT_TRUE(fused_rows_fit(32, 4096, 12288));  // qwen3-8b
+    EXPECT_FALSE(fused_rows_fit(16, 8192, 5632));  // 16 8192-wide rows overflow a block's shared memory
+    EXPECT_FALSE(fused_rows_fit(32, 8192, 5632));
     EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 8192, 5632));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2560, 10240));  // phi-2
-    EXPECT_FALSE(fused_rows_fit(kFusedRowsMax, 4096, 28672));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsDp4a, 4096, 28672));
-    EXPECT_TRUE(fused_rows_fit(kFusedRowsMax, 2048, 8192));
+    EXPECT_TRUE(fused_rows_fit(16, 4096, 28672));
+    EXPECT_FALSE(fused_rows_fit(32, 4096, 28672));  // the fused activation buffer
+    EXPECT_TRUE(fused_rows_fit(32, 2048, 8192));  // Llama-3.2-1B
 }
 
-// The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12 and 16 tokens (the
-// S = 2, 4, 8, 16 kernels, padded for 3, 5 and 12; above 8 tokens tensor cores, not for Q4_1 and Q5_1), each type set the rows kernels
+// The rows mat-vec (matvec_rows: m tokens at once) against float64 for each token: 2, 3, 5, 8, 12, 16, 21 and 32 tokens
+// (the S = 2, 4, 8, 16 kernels, padded for 3, 5, 12 and 21, 16 in two token groups from 17; above 8 tokens tensor
+// cores, not for Q4_1 and Q5_1; there also in token groups of 8 (RZ_CUDA_ROWS_TB=8), bit for bit equal), each type set the rows kernels
 // read (Q4_K|Q6_K, Q5_K|Q4_0 with Q6_K, Q8_0 with Q4_K, Q5_K|Q6_K, the low-bit set Q3_K|Q2_K|IQ4_XS|IQ4_NL with Q5_K
 // and Q4_K, the legacy set Q4_1|Q5_0|Q5_1, and Q5_0 with Q4_K: the legacy set's tensor-core kernel, which Q4_1
 // and Q5_1 do not take), a tall segment (blocks take several row groups), 2816 columns (two prologue chunks),
 // with the norm and without it (the attention output's plain quantization), plain and accumulating; at 3-8 tokens
 // with the tensor-core kernels where they apply (launches of Q4_K, Q5_K, Q6_K, Q3_K, Q2_K; IQ4_* from 5 tokens) and
 // with the dp4a kernels only (RZ_CUDA_ROWS_MMA=0); each with x quantized once before the launch and in every block
-// (RZ_CUDA_ROWS_PREQ=1 / 0, bit for bit equal). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
+// (RZ_CUDA_ROWS_PREQ=1 / 0, bit for bit equal; token groups only once). RZ_CUDA_ROWS_SETS=i:j:... runs only those triples (indices into kTriples: a
 // sanitizer run of all of them takes over 200 s).
 TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
     if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
@@ -457,7 +462,8 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
             setenv("RZ_CUDA_ROWS_MMA", mma, 1);
             auto takes = [&](int m) { return fused_rows_supported(tt[0], cols, m) && fused_rows_supported(tt[1], cols, m) && fused_rows_supported(tt[2], cols, m); };
             ASSERT_TRUE(takes(kFusedRowsDp4a));
-            for (int m : {2, 3, 5, 8, 12, 16})
+            ASSERT_TRUE(fused_rows_fit(kFusedRowsMax, cols, cols));
+            for (int m : {2, 3, 5, 8, 12, 16, 21, 32})
                 for (bool norm : {true, false})
                     for (bool acc : {false, true}) {
                         if (!takes(m)) continue;
@@ -474,18 +480,21 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
                         // x quantized once before the launch (RZ_CUDA_ROWS_PREQ=1) and by each block (0) must give the
                         // same bits; the first is checked against float64. Each run starts from the initial y rows.
                         std::vector<float> y_once[3];
-                        for (const char* preq : {"1", "0"}) {
-                            setenv("RZ_CUDA_ROWS_PREQ", preq, 1);
+                        for (const char* preq : {"1", "0", "tb8"}) {
+                            if (*preq == 't' && m <= kFusedRowsDp4a) continue;  // blocks of 8 tokens: token groups from 9
+                            if (*preq == 't') setenv("RZ_CUDA_ROWS_TB", "8", 1);
+                            else setenv("RZ_CUDA_ROWS_PREQ", preq, 1);
                             for (int i = 0; i < 3; ++i) ASSERT_TRUE(upload(ys[i].p, init[static_cast<size_t>(i)].data(), sizeof(float) * kMaxM * ldy).ok());
                             matvec_rows(segs, 3, cols, dx.f(), cols, norm ? dw.f() : nullptr, 1e-5f, m, ldy, acc);
                             ASSERT_TRUE(sync("rows matvec").ok());
                             for (int i = 0; i < 3; ++i) {
                                 auto y = download_floats(ys[i], static_cast<size_t>(kMaxM) * ldy);
                                 if (*preq == '1') y_once[i] = std::move(y);
-                                else ASSERT_EQ(0, std::memcmp(y.data(), y_once[i].data(), y.size() * sizeof(float))) << "segment " << i << ": RZ_CUDA_ROWS_PREQ=0 vs 1";
+                                else ASSERT_EQ(0, std::memcmp(y.data(), y_once[i].data(), y.size() * sizeof(float))) << "segment " << i << ": " << preq << " vs RZ_CUDA_ROWS_PREQ=1";
                             }
+                            unsetenv("RZ_CUDA_ROWS_PREQ");
+                            unsetenv("RZ_CUDA_ROWS_TB");
                         }
-                        unsetenv("RZ_CUDA_ROWS_PREQ");
                         for (int i = 0; i < 3; ++i) {
                             const auto& y = y_once[i];
                             for (int t = 0; t < kMaxM; ++t) {
@@ -509,8 +518,8 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
 }
 
 // gate|up of m tokens with the GLU (matvec_glu_rows: every fused type, 2, 3, 8 tokens: the S = 2, 4, 8 kernels, padded
-// for 3, with the tensor cores where they apply and without (RZ_CUDA_ROWS_MMA=0); 12 and 16 tokens (S = 16, tensor
-// cores) for the types that take them; x quantized once and in every block, bit for bit equal) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
+// for 3, with the tensor cores where they apply and without (RZ_CUDA_ROWS_MMA=0); 12, 16, 27 and 32 tokens (S = 16,
+// tensor cores, two token groups from 17) for the types that take them; x quantized once and in every block, bit for bit equal) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
 // 1/64: exact) read by matvec_rows returns as the dequantized codes. Each code is within half a quantization step
 // of the float64 product plus the dot products' rounding bound. Gate matrices of the low-bit types are random bytes.
 TEST(CudaKernels, FusedGluRowsMatchReference) {
@@ -535,7 +544,8 @@ TEST(CudaKernels, FusedGluRowsMatchReference) {
         const bool low_bit = t == DType::Q3_K || t == DType::Q2_K || t == DType::IQ4_XS || t == DType::IQ4_NL || t == DType::Q4_1 ||
                              t == DType::Q5_0 || t == DType::Q5_1;
         const QMat g(t, F2, E, 91u, !low_bit), u(t, F2, E, 92u);
-        for (const auto& [m, mma] : {std::pair{2, 1}, std::pair{3, 1}, std::pair{8, 1}, std::pair{12, 1}, std::pair{16, 1}, std::pair{3, 0}, std::pair{8, 0}}) {
+        for (const auto& [m, mma] : {std::pair{2, 1}, std::pair{3, 1}, std::pair{8, 1}, std::pair{12, 1}, std::pair{16, 1}, std::pair{27, 1},
+                                     std::pair{32, 1}, std::pair{3, 0}, std::pair{8, 0}}) {
             if (!fused_rows_supported(t, E, m)) continue;  // Q4_1, Q5_1 above 8 tokens
             SCOPED_TRACE(std::string(dtype_name(t)) + " tokens " + std::to_string(m) + " RZ_CUDA_ROWS_MMA=" + std::to_string(mma));
             setenv("RZ_CUDA_ROWS_MMA", mma ? "1" : "0", 1);

@@ -325,11 +325,11 @@ int device_attr(cudaDeviceAttr a, int def);  // an attribute of the current devi
 
 // Launch on the backend stream; with PDL the kernel may start while the previous one finishes (all kernels
 // launched here wait on griddepcontrol before touching anything the previous kernel writes). cluster > 1 (sm_90):
-// thread-block clusters of that many consecutive blocks (grid a multiple of it).
+// thread-block clusters of that many consecutive blocks (grid a multiple of it); launch_grid: a 2- or 3-D grid.
 template <typename... KArgs, typename... Args>
-inline void launch_clustered(int cluster, void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+inline void launch_grid(int cluster, void (*k)(KArgs...), dim3 grid, int block, size_t smem, Args&&... args) {
     cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(static_cast<unsigned>(grid));
+    cfg.gridDim = grid;
     cfg.blockDim = dim3(static_cast<unsigned>(block));
     cfg.dynamicSmemBytes = smem;
     cfg.stream = stream();
@@ -346,6 +346,10 @@ inline void launch_clustered(int cluster, void (*k)(KArgs...), int grid, int blo
     cfg.attrs = at;
     cfg.numAttrs = n;
     (void)cudaLaunchKernelEx(&cfg, k, std::forward<Args>(args)...);
+}
+template <typename... KArgs, typename... Args>
+inline void launch_clustered(int cluster, void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {
+    launch_grid(cluster, k, dim3(static_cast<unsigned>(grid)), block, smem, std::forward<Args>(args)...);
 }
 template <typename... KArgs, typename... Args>
 inline void launch(void (*k)(KArgs...), int grid, int block, size_t smem, Args&&... args) {

@@ -1,11 +1,12 @@
-// Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-16 clients; cuda.h,
+// Fused mat-vecs of a decode step of several sequences (the server's continuous batching at 2-32 clients; cuda.h,
 // matvec_rows): the one-token kernels of decode_fused.cu with S activation rows, so a step of S tokens reads each
 // weight byte from memory once, like one token. Up to 8 tokens the dp4a kernels apply each step's decoded weights
 // to every token (fused_dot_rows.cuh); launches of only Q4_K / Q5_K / Q6_K / Q3_K / Q2_K matrices from 3 tokens (IQ4_*
 // too from 5), and of every fused type but Q4_1 and Q5_1 from 9, take int8 tensor cores (fused_mma_rows.cuh,
 // fused_mma_rows_ext.cuh; mma_type). The norm prologue quantizes the S rows of x into shared memory in one
 // pass, with the RMS scale of each row applied after the dot products (the late scale of the one-token prologue),
-// so the block waits at one barrier, not 3 per token.
+// so the block waits at one barrier, not 3 per token. A tensor-core block takes at most 16 tokens: the 32 of a larger
+// step are two token groups (blockIdx.y), each block a chain half as long (token_groups).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -41,7 +42,9 @@ __host__ __device__ inline size_t token_smem_bytes(int n) { return norm_smem_byt
 // t's codes and scales at t token_smem_bytes(n)), and each row's RMS scale. Before, every block of a rows launch
 // quantized all S rows of x itself (S n floats a block through L2): at 16 tokens that prologue was a quarter of a
 // tinyllama step (2.32-2.42 vs 1.70-1.79 ms with it skipped, H200), 80 of the output head's 118 us.
-constexpr size_t kRowsXBytes = 96 * 1024;  // fused_rows_fit's bound on S token_smem_bytes(n)
+constexpr size_t kRowsXBytes = 384 * 1024;  // fused_rows_fit's bound on S token_smem_bytes(n) over all token groups
+constexpr size_t kRowsSmemBytes = 96 * 1024;  // and on a block's: two blocks an SM still fit (sm_80: 164 KB, sm_90: 228 KB)
+constexpr int kBlockTokensMax = 16;          // tokens of one tensor-core block (more: token groups)
 __device__ __align__(16) unsigned char g_rows_x[kRowsXBytes];
 __device__ float g_rows_rs[kFusedRowsMax];
 
@@ -84,7 +87,7 @@ __device__ void rows_prologue(const float* __restrict__ x, int ldx, int m, const
             }
         }
     }
-    __shared__ double red[kFusedRowsMax][32];
+    __shared__ double red[S][32];
 #pragma unroll
     for (int t = 0; t < S; ++t) {
         const double v = warp_sum(acc[t]);
@@ -118,24 +121,24 @@ __global__ void __launch_bounds__(kWarps * 32) rows_quant_kernel(const RowsQuant
     if (threadIdx.x == 0) g_rows_rs[t] = s_rscale[0];
 }
 
-// A rows kernel's activations after its wait: the S quantized rows of g_rows_x into shared memory at sm (16-byte
-// loads, one round trip), their RMS scales into s_rscale.
+// A rows kernel's activations after its wait: the S quantized rows from t0 of g_rows_x into shared memory at sm
+// (16-byte loads, one round trip), their RMS scales into s_rscale.
 template <int S>
-__device__ void rows_stage(int n, unsigned char* sm) {
+__device__ void rows_stage(int n, unsigned char* sm, int t0 = 0) {
     const int tid = threadIdx.x;
     const int words = static_cast<int>(S * token_smem_bytes(n) / 16);
-    const uint4* src = reinterpret_cast<const uint4*>(g_rows_x);
+    const uint4* src = reinterpret_cast<const uint4*>(g_rows_x + t0 * token_smem_bytes(n));
     uint4* dst = reinterpret_cast<uint4*>(sm);
     for (int i = tid; i < words; i += kWarps * 32) dst[i] = src[i];
-    if (tid < S) s_rscale[tid] = g_rows_rs[tid];
+    if (tid < S) s_rscale[tid] = g_rows_rs[t0 + tid];
     __syncthreads();
 }
 
 // The tokens' int8 activations (token t at t times the strides): shared memory after rows_stage (token t's region
-// at t token_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n]. Rows m .. S - 1 hold row
-// m - 1 again (rows_quant_kernel) or the gate|up kernel's padding rows, whose results are dropped.
-__device__ __forceinline__ XQT rows_x(const unsigned char* sm, bool smem, const ActBuffer& a, int n) {
-    if (!smem) return XQT{a.q, a.d, a.s, n, n / 32};
+// at t token_smem_bytes(n), a multiple of 16 bytes), else the fused buffer's rows [S, n] from row t0. Rows m .. S - 1
+// hold row m - 1 again (rows_quant_kernel) or the gate|up kernel's padding rows, whose results are dropped.
+__device__ __forceinline__ XQT rows_x(const unsigned char* sm, bool smem, const ActBuffer& a, int n, int t0 = 0) {
+    if (!smem) return XQT{a.q + static_cast<size_t>(t0) * n, a.d + static_cast<size_t>(t0) * (n / 32), a.s + static_cast<size_t>(t0) * (n / 32), n, n / 32};
     const int stride = static_cast<int>(token_smem_bytes(n));
     const float* d = reinterpret_cast<const float*>(sm + n);
     return XQT{reinterpret_cast<const int8_t*>(sm), d, d + n / 32, stride, stride / 4};
@@ -193,7 +196,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
 }
 
 // ---- tensor-core versions for 4-16 tokens (fused_mma_rows.cuh; types Q4_K, Q5_K, Q6_K, and Q8_0 above 8): a block computes one tile of
-// 16 consecutive rows of a segment, its 8 warps each a share of the row's blocks, reduced in shared memory.
+// 16 consecutive rows of a segment, its 8 warps each a share of the row's blocks, reduced in shared memory, for
+// tokens [t0, t0 + S), t0 = S blockIdx.y (token groups of a larger step: the 16-token kernels twice for 32).
 __device__ __forceinline__ void mma_share(int nb, int w, int& k0, int& k1) {
     const int per = (nb + kWarps - 1) / kWarps;
     k0 = min(nb, w * per), k1 = min(nb, k0 + per);
@@ -218,11 +222,11 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     int g = blockIdx.x;
     const SegD s = pick_seg(p, g);  // g: the tile within the segment
-    const int r0 = g * 16;
+    const int r0 = g * 16, t0 = S * static_cast<int>(blockIdx.y);
     prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(min(16, s.rows - r0)) * s.rb);  // immutable: before the wait
     pdl_sync(0);
-    if (p.xq) rows_stage<S>(p.cols, sm);
-    else if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    if (p.xq) rows_stage<S>(p.cols, sm, t0);
+    else if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);  // (one token group: launch_x)
     const MmaLane L{lane & 3, lane >> 2};
     const uint8_t* lo = s.w + static_cast<size_t>(min(r0 + L.g, s.rows - 1)) * s.rb;
     const uint8_t* hi = s.w + static_cast<size_t>(min(r0 + L.g + 8, s.rows - 1)) * s.rb;
@@ -230,18 +234,18 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     int k0, k1;
     mma_share(nb, w, k0, k1);
     float acc[NT][4] = {};
-    mma_tile<S, EXT>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols), L, acc);
+    mma_tile<S, EXT>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols, t0), L, acc);
     tile_to_smem<NT>(red[w], acc, L);
     __syncthreads();
     for (int e = static_cast<int>(threadIdx.x); e < 16 * 8 * NT; e += kWarps * 32) {
         const int r = e / (8 * NT), t = e % (8 * NT), row = r0 + r;
-        if (t < p.m && row < s.rows) {
+        if (t0 + t < p.m && row < s.rows) {
             float v = 0.0f;
 #pragma unroll
             for (int i = 0; i < kWarps; ++i) v += red[i][r][t];
             if (p.x) v *= s_rscale[t];
             if (s.bias) v += s.bias[row];
-            float* y = s.y + static_cast<size_t>(t) * s.ldy + row;
+            float* y = s.y + static_cast<size_t>(t0 + t) * s.ldy + row;
             *y = p.accumulate ? *y + v : v;
         }
     }
@@ -315,8 +319,9 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_rows_kernel(const GluRowsP
 }
 
 // gate|up of the m tokens and the GLU on tensor cores: block b owns outputs [32 b, 32 b + 32) as 4 tiles of 16 rows
-// (gate rows j .. j + 7, then up rows j .. j + 7), warp w tile w % 4 over half w / 4 of the row's blocks; warp t < S
-// then quantizes token t's 32 outputs as glu_rows_kernel does.
+// (gate rows j .. j + 7, then up rows j .. j + 7), warp w tile w % 4 over half w / 4 of the row's blocks, for tokens
+// [t0, t0 + S) (token groups as mv_mma_kernel); warp t < S then quantizes token t0 + t's 32 outputs as
+// glu_rows_kernel does.
 template <int S, int EXT>
 __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsParams p) {
     constexpr int NT = kTokenTiles<S>;
@@ -329,9 +334,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
         const uint8_t* base = (w < 4 ? p.wg : p.wu) + static_cast<size_t>(blockIdx.x * 32 + 8 * (w & 3) + lane) * p.rb;
         for (size_t o = 0; o < p.rb; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
     }
+    const int t0 = S * static_cast<int>(blockIdx.y);
     pdl_sync(0);
-    if (p.xq) rows_stage<S>(p.cols, sm);
-    else rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);
+    if (p.xq) rows_stage<S>(p.cols, sm, t0);
+    else rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);  // (one token group: launch_x)
     const int nb = mma_blocks(p.type, p.cols);
     const int half = (nb + 1) / 2, k0 = w < 4 ? 0 : half, k1 = w < 4 ? half : nb;
     float acc[NT][4] = {};
@@ -342,7 +348,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) glu_mma_kernel(const GluRowsPa
         const int tile = lane >> 3, r = lane & 7;
         const float gate = (red[tile][r][t] + red[tile + 4][r][t]) * s_rscale[t];
         const float up = (red[tile][r + 8][t] + red[tile + 4][r + 8][t]) * s_rscale[t];
-        p.act.put(glu_of(gate, up, p.fn), static_cast<size_t>(t) * p.n_ff, blockIdx.x, lane);
+        p.act.put(glu_of(gate, up, p.fn), static_cast<size_t>(t0 + t) * p.n_ff, blockIdx.x, lane);
     }
 }
 
@@ -371,13 +377,6 @@ __global__ void __launch_bounds__(kWarps * 32) act_q8_rows_kernel(const ActQ8Par
     p.act.put(v, static_cast<size_t>(t) * p.F, sb, lane);
 }
 
-// launch() for the rows kernels, with allow_smem.
-template <typename K, typename P>
-void launch_rows(K k, int grid, size_t smem, const P& p) {
-    allow_smem(k);
-    launch(k, grid, kWarps * 32, smem, p);
-}
-
 // resident_blocks (fused_prologue.cuh) of a rows kernel, after allow_smem.
 template <typename K>
 int resident(K k, size_t smem) {
@@ -393,24 +392,29 @@ void with_s(int m, F&& f) {
     else if (m <= 8) f(std::integral_constant<int, 8>{});
     else f(std::integral_constant<int, 16>{});
 }
-int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : 16; }
+// The token rows of a step (the activation buffers' rows): m rounded up to 2, 4, 8, 16 or 32.
+int s_of(int m) { return m <= 2 ? 2 : m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
 
 // Launches rows kernel k (S tokens, p.x and the norm set) with p.xq chosen: x quantized once by rows_quant_kernel
 // before it, or by each block (rows_prologue). Once pays where the blocks would repeat much of it: 8+ tokens, or more
 // blocks than fit at once. Tinyllama steps (H200, ms, once vs in each block): 16 tokens 1.87-1.91 vs 2.31-2.38, 8
 // tokens 1.27-1.29 vs 1.50-1.53, phi-2 4 tokens (its 10240-row up projection: 640 blocks) 2.52-2.53 vs 2.95-2.98; but
 // 2 tokens 0.90-0.92 vs 0.84-0.87 and Q8_0's 4 tokens (dp4a kernels, one wave) 1.07-1.09 vs 1.04-1.05: there the
-// prologue is cheaper than another launch. RZ_CUDA_ROWS_PREQ=0 / 1 forces each block / once.
+// prologue is cheaper than another launch. RZ_CUDA_ROWS_PREQ=0 / 1 forces each block / once. Token groups (gy > 1:
+// blocks of S tokens each, blockIdx.y the group) always take x quantized once.
 template <int S, typename K, typename P>
-void launch_x(K k, int grid, size_t smem, P p) {
-    const int force = env_int("RZ_CUDA_ROWS_PREQ", -1);
+void launch_x(K k, int grid, size_t smem, P p, int gy = 1) {
+    const int force = gy > 1 ? 1 : env_int("RZ_CUDA_ROWS_PREQ", -1);
     p.xq = p.x && (force >= 0 ? force != 0 : S >= 8 || grid > resident(k, smem)) ? 1 : 0;
     if (p.xq) {
-        RZ_ASSERT(S * token_smem_bytes(p.cols) <= kRowsXBytes, "launch_x: rows too wide (fused_rows_fit)");
-        launch(rows_quant_kernel, S, kWarps * 32, 0, RowsQuantParams{p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps});
+        RZ_ASSERT(S * gy * token_smem_bytes(p.cols) <= kRowsXBytes && S * token_smem_bytes(p.cols) <= kRowsSmemBytes,
+                  "launch_x: rows too wide (fused_rows_fit)");
+        launch(rows_quant_kernel, S * gy, kWarps * 32, 0, RowsQuantParams{p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps});
     }
-    launch_rows(k, grid, smem, p);
+    allow_smem(k);
+    launch_grid(1, k, dim3(static_cast<unsigned>(grid), static_cast<unsigned>(gy)), kWarps * 32, smem, p);
 }
+
 
 // The instantiated type-set mask of a rows launch (dot_rows's masks: 0: Q4_K, Q6_K; 1: also Q5_K, Q4_0; 3: also the
 // low-bit set; 5: also the legacy set; 8: Q8_0 with Q4_K, Q6_K), or -1: no rows kernel takes both the low-bit and
@@ -433,6 +437,13 @@ bool mma_type(DType t, int m) {
 // Whether the tensor-core kernels of S tokens are instantiated for type set E: every set at 16 tokens; at 4 and 8
 // only the sets of the types mma_type sends there (0: Q4_K, Q5_K, Q6_K; 3: with Q3_K, Q2_K, IQ4_*).
 constexpr bool mma_kernel(int S, int E) { return S > kFusedRowsDp4a || E == 0 || E == 3; }
+// The token groups of a tensor-core launch of s_tot token rows (type set e): {tokens a block, groups (gridDim.y)}.
+// Blocks of 16 tokens (RZ_CUDA_ROWS_TB=8 or 4: fewer, where the kernels of that size exist for e).
+std::pair<int, int> token_groups(int s_tot, int e) {
+    int tb = std::min({s_tot, kBlockTokensMax, std::max(4, env_int("RZ_CUDA_ROWS_TB", kBlockTokensMax))});
+    if (!mma_kernel(tb, e)) tb = std::min(s_tot, kBlockTokensMax);
+    return {tb, s_tot / tb};
+}
 // A tensor-core launch's type-set bit of type t (its kernels always hold Q4_K, Q5_K and Q6_K: fused_mma_rows_ext.cuh).
 int mma_mask(DType t) { return mma_base(t) ? 0 : ext_mask(t); }
 
@@ -461,8 +472,8 @@ bool fused_rows_mix(const DType* types, int n) {
 
 bool fused_rows_fit(int m, int norm_cols, int act_cols) {
     if (m < 2 || m > kFusedRowsMax) return false;
-    const size_t S = static_cast<size_t>(s_of(m));  // 96 KB: two blocks an SM still fit (sm_80: 164 KB, sm_90: 228 KB)
-    return S * token_smem_bytes(norm_cols) <= 96 * 1024 && S * static_cast<size_t>(act_cols) <= static_cast<size_t>(kMaxActCols);
+    const size_t S = static_cast<size_t>(s_of(m)), tb = std::min<size_t>(S, kBlockTokensMax), row = token_smem_bytes(norm_cols);
+    return tb * row <= kRowsSmemBytes && S * row <= kRowsXBytes && S * static_cast<size_t>(act_cols) <= static_cast<size_t>(kMaxActCols);
 }
 
 void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
@@ -496,13 +507,15 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
         p.seg[i].ngroups = (p.seg[i].rows + group - 1) / group;
         p.ngroups += p.seg[i].ngroups;
     }
-    if (mma) {  // one block per tile
-        with_s(m, [&](auto s) {
+    if (mma) {  // one block per tile and token group
+        const std::pair<int, int> tg = token_groups(s_of(m), rows_ext(msets));
+        const int gy = tg.second;
+        with_s(tg.first, [&](auto s) {
             constexpr int S = decltype(s)::value;
             if constexpr (S >= 4)
                 with_rows_ext(rows_ext(msets), [&](auto e) {
                     constexpr int E = decltype(e)::value;
-                    if constexpr (mma_kernel(S, E)) launch_x<S>(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p);
+                    if constexpr (mma_kernel(S, E)) launch_x<S>(&mv_mma_kernel<S, E>, p.ngroups, x ? S * token_smem_bytes(cols) : 0, p, gy);
                     else RZ_ASSERT(false, "matvec_rows: no tensor-core kernel for these types at 3-8 tokens (mma_type)");
                 });
         });
@@ -536,14 +549,16 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
                           x, ldx, norm_w, eps, 0, m, act_buffer(), static_cast<int>(act)};
     const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
-    with_s(m, [&](auto s) {
+    const std::pair<int, int> tg = mma ? token_groups(s_of(m), rows_ext(mma_mask(t))) : std::pair<int, int>{s_of(m), 1};
+    const int gy = tg.second;
+    with_s(tg.first, [&](auto s) {
         constexpr int S = decltype(s)::value;
         const size_t smem = static_cast<size_t>(S) * token_smem_bytes(cols);
         if constexpr (S >= 4) {
             if (mma)
                 return with_rows_ext(rows_ext(mma_mask(t)), [&](auto e) {
                     constexpr int E = decltype(e)::value;
-                    if constexpr (mma_kernel(S, E)) launch_x<S>(&glu_mma_kernel<S, E>, n_ff / 32, smem, p);
+                    if constexpr (mma_kernel(S, E)) launch_x<S>(&glu_mma_kernel<S, E>, n_ff / 32, smem, p, gy);
                     else RZ_ASSERT(false, "matvec_glu_rows: no tensor-core kernel for this type at 3-8 tokens (mma_type)");
                 });
         }

@@ -21,12 +21,13 @@ namespace rz::cuda::detail::fused {
 namespace {
 
 // Elements of the fused activation buffer (decode_fused.cu's g_aq): the longest activation of one token (n_ff,
-// n_head * head_dim), or the rows of a decode step of several sequences (decode_rows.cu): 16 rows of an n_ff up to
-// 16384 (phi-2's 10240 included). With each rows block quantizing x itself, phi-2's steps of 16 sequences ran 6.9 ms
+// n_head * head_dim), or the rows of a decode step of several sequences (decode_rows.cu): at first 16 rows of an
+// n_ff up to 16384 (phi-2's 10240 included). With each rows block quantizing x itself, phi-2's steps of 16 sequences ran 6.9 ms
 // on the rows kernels against 5.7 on the GEMM path, so the buffer held 16 rows of 8192 only; with x quantized once
 // (decode_rows.cu, launch_x) they run 4.20-4.32 ms against 6.04-6.22 (12 sequences 3.85-3.86 vs 5.70-5.95; Q8_0 16:
-// 4.30-4.47 vs 5.76-5.83), and serving at 16 clients 4157-4187 tok/s against 2735-2758 (H200).
-constexpr int kMaxActCols = 1 << 18;
+// 4.30-4.47 vs 5.76-5.83), and serving at 16 clients 4157-4187 tok/s against 2735-2758 (H200). Now 32 rows of
+// n_ff up to 16384 (steps of 17-32 sequences).
+constexpr int kMaxActCols = 1 << 19;
 
 // ---- prologue: x' = rms_norm(x) * w quantized per 32 into shared memory (sq [n], sd/ss [n / 32]). Each thread
 // takes 8 consecutive elements, so 4 lanes share a 32-element sub-block (2 shuffles per reduction). The sum

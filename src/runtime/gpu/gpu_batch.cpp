@@ -1,5 +1,5 @@
 // The CUDA Context's batched path (any batch of >= 2 tokens: prompts, and the server's decode steps of several
-// sequences): GEMMs over all tokens, the multi-vector mat-vec up to 8 tokens, and decode steps of 2-16 sequences
+// sequences): GEMMs over all tokens, the multi-vector mat-vec up to 8 tokens, and decode steps of 2-32 sequences
 // through the fused int8 kernels (docs/cuda.md "Batched path").
 #ifdef RZ_HAVE_CUDA
 #include "runtime/gpu/gpu_context_impl.h"

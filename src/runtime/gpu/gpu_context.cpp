@@ -217,8 +217,14 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
     const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);
     if (rows_on && c->rows_capable(cuda::kFusedRowsDp4a)) {
-        c->rows_max_ = c->rows_capable(cuda::kFusedRowsMax) ? cuda::kFusedRowsMax : cuda::kFusedRowsDp4a;
-        for (int rows : {cuda::kFusedRowsDp4a, cuda::kFusedRowsMax})
+        // The most sequences of a decode step the rows kernels take (rows_capable: the activation buffers and a
+        // block's shared memory). RZ_CUDA_ROWS_MAX caps it (8 / 16: larger steps take the GEMM path).
+        const char* ec = std::getenv("RZ_CUDA_ROWS_MAX");
+        const int cap = ec ? std::atoi(ec) : cuda::kFusedRowsMax;
+        c->rows_max_ = cuda::kFusedRowsDp4a;
+        for (int rows : {16, cuda::kFusedRowsMax})
+            if (rows <= cap && c->rows_capable(rows)) c->rows_max_ = rows;
+        for (int rows : {cuda::kFusedRowsDp4a, 16, cuda::kFusedRowsMax})
             if (rows <= c->rows_max_ && c->output_ && cuda::fused_rows_supported(c->output_.dtype, hp.n_embd, rows)) c->head_rows_max_ = rows;
     }
     if (const char* e = std::getenv("RZ_CUDA_GEMM"))

@@ -254,8 +254,8 @@ private:
     float* bpe_ = nullptr;  // [chunk, E] learned position rows (models with a position table only)
     void* bin16_ = nullptr;
     bool decode_rows_ = true;  // RZ_CUDA_DECODE_ROWS (default 1): decode steps take attention_decode_rows
-    // Decode steps of 2..rows_max_ sequences take the fused int8 mat-vecs (cuda::matvec_rows: 0, 8 or 16, by the
-    // types; RZ_CUDA_FUSED_ROWS=0: 0, the multi-vector mat-vec of the batched path), the output head too up to
+    // Decode steps of 2..rows_max_ sequences take the fused int8 mat-vecs (cuda::matvec_rows: 0, 8, 16 or 32, by the
+    // types and widths; RZ_CUDA_FUSED_ROWS=0: 0, the multi-vector mat-vec of the batched path), the output head too up to
     // head_rows_max_ rows.
     int rows_max_ = 0;
     int head_rows_max_ = 0;

@@ -130,14 +130,14 @@ void matvec_prologue(const MatvecSeg* segs, int nseg, int cols, const float* x, 
 void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const float* up_b, int n_ff, int cols, const float* x,
                      const NormSpec& norm, Act act, float* h);
 // ---- The same mat-vecs for m <= kFusedRowsMax tokens at once (src/backend/cuda/decode_rows.cu): a decode step
-// of several sequences reads each weight once. Up to kFusedRowsDp4a tokens: every type of fused_supported; more: Q4_K,
-// Q5_K, Q6_K and Q8_0 (tensor cores). fused_rows_supported(t, cols, m): type t with rows of `cols` (a multiple of
-// 256) for m tokens;
+// of several sequences reads each weight once. Up to kFusedRowsDp4a tokens: every type of fused_supported; more (up to
+// kFusedRowsMax): every such type but Q4_1 and Q5_1 (tensor cores; a block takes 16 tokens, a step of 17-32 two
+// token groups). fused_rows_supported(t, cols, m): type t with rows of `cols` (a multiple of 256) for m tokens;
 // fused_rows_mix: whether one launch (q, k, v segments) may hold these n types (not Q8_0 with Q5_K, Q4_0 or a
 // low-bit or legacy type, nor a low-bit type (Q3_K, Q2_K, IQ4_XS, IQ4_NL) with a legacy one (Q4_1, Q5_0, Q5_1));
 // fused_rows_fit: m tokens of norm_cols-long normed rows and act_cols-long fused-buffer rows fit the kernels' shared
 // memory and the fused activation buffer.
-constexpr int kFusedRowsMax = 16;
+constexpr int kFusedRowsMax = 32;
 constexpr int kFusedRowsDp4a = 8;
 bool fused_rows_supported(DType t, int cols, int m);
 bool fused_rows_mix(const DType* types, int n);
