@@ -519,7 +519,7 @@ TEST(CudaKernels, FusedRowsMatvecMatchesReference) {
 
 // gate|up of m tokens with the GLU (matvec_glu_rows: every fused type, 2, 3, 8 tokens: the S = 2, 4, 8 kernels, padded
 // for 3, with the tensor cores where they apply and without (RZ_CUDA_ROWS_MMA=0); 12, 16, 27 and 32 tokens (S = 16,
-// tensor cores, two token groups from 17) for the types that take them; x quantized once and in every block, bit for bit equal) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
+// tensor cores, two token groups from 17, of 8 at 9-16 on this small grid, bit for bit equal to blocks of 16) for the types that take them; x quantized once and in every block, bit for bit equal) against float64: q8(silu(g) * u) lands in the fused activation buffer, which a Q8_0 identity (code 64, d
 // 1/64: exact) read by matvec_rows returns as the dequantized codes. Each code is within half a quantization step
 // of the float64 product plus the dot products' rounding bound. Gate matrices of the low-bit types are random bytes.
 TEST(CudaKernels, FusedGluRowsMatchReference) {
@@ -549,18 +549,23 @@ TEST(CudaKernels, FusedGluRowsMatchReference) {
             if (!fused_rows_supported(t, E, m)) continue;  // Q4_1, Q5_1 above 8 tokens
             SCOPED_TRACE(std::string(dtype_name(t)) + " tokens " + std::to_string(m) + " RZ_CUDA_ROWS_MMA=" + std::to_string(mma));
             setenv("RZ_CUDA_ROWS_MMA", mma ? "1" : "0", 1);
-            std::vector<float> y;  // x quantized once before the launch (RZ_CUDA_ROWS_PREQ=1) and by each block (0): the same bits
-            for (const char* preq : {"1", "0"}) {
-                setenv("RZ_CUDA_ROWS_PREQ", preq, 1);
+            // x quantized once before the launch (RZ_CUDA_ROWS_PREQ=1) and by each block (0), and above 8 tokens blocks of 16
+            // tokens (this test's 8 tiles take two groups of 8 by default at 9-16): the same bits.
+            std::vector<float> y;
+            for (const char* preq : {"1", "0", "tb16"}) {
+                if (*preq == 't' && m <= kFusedRowsDp4a) continue;
+                if (*preq == 't') setenv("RZ_CUDA_ROWS_TB", "16", 1);
+                else setenv("RZ_CUDA_ROWS_PREQ", preq, 1);
                 matvec_glu_rows(t, g.dev.p, u.dev.p, F2, E, dx.f(), E, dw.f(), 1e-6f, m, Act::kSilu);
                 const MatvecSeg seg{DType::Q8_0, deye.p, F2, nullptr, dy.f()};
                 matvec_rows(&seg, 1, F2, nullptr, F2, nullptr, 0.0f, m, F2, false);
                 ASSERT_TRUE(sync("glu rows").ok());
                 auto yp = download_floats(dy, static_cast<size_t>(m) * F2);
                 if (*preq == '1') y = std::move(yp);
-                else ASSERT_EQ(0, std::memcmp(y.data(), yp.data(), y.size() * sizeof(float))) << "RZ_CUDA_ROWS_PREQ=0 vs 1";
+                else ASSERT_EQ(0, std::memcmp(y.data(), yp.data(), y.size() * sizeof(float))) << preq << " vs RZ_CUDA_ROWS_PREQ=1";
+                unsetenv("RZ_CUDA_ROWS_PREQ");
+                unsetenv("RZ_CUDA_ROWS_TB");
             }
-            unsetenv("RZ_CUDA_ROWS_PREQ");
             for (int tk = 0; tk < m; ++tk) {
                 const std::vector<float> xt(x.begin() + static_cast<std::ptrdiff_t>(tk) * E, x.begin() + static_cast<std::ptrdiff_t>(tk + 1) * E);
                 const auto xr = quantize_like_gpu(rms_norm_ref(xt, w, 1e-6f));

@@ -437,10 +437,18 @@ bool mma_type(DType t, int m) {
 // Whether the tensor-core kernels of S tokens are instantiated for type set E: every set at 16 tokens; at 4 and 8
 // only the sets of the types mma_type sends there (0: Q4_K, Q5_K, Q6_K; 3: with Q3_K, Q2_K, IQ4_*).
 constexpr bool mma_kernel(int S, int E) { return S > kFusedRowsDp4a || E == 0 || E == 3; }
-// The token groups of a tensor-core launch of s_tot token rows (type set e): {tokens a block, groups (gridDim.y)}.
-// Blocks of 16 tokens (RZ_CUDA_ROWS_TB=8 or 4: fewer, where the kernels of that size exist for e).
-std::pair<int, int> token_groups(int s_tot, int e) {
-    int tb = std::min({s_tot, kBlockTokensMax, std::max(4, env_int("RZ_CUDA_ROWS_TB", kBlockTokensMax))});
+// The token groups of a tensor-core launch of s_tot token rows (type set e) over grid tiles: {tokens a block, groups
+// (gridDim.y)}. A block's tile is a chain of dependent dot products (docs/perf/cuda.md "Session 26"): more, shorter
+// chains pay while the blocks fit the GPU. Blocks of 16 tokens: one group up to 16, two for 17-32; steps of 9-16
+// whose tiles fit one wave of two blocks an SM (a layer's launches; not a large output head) take two groups of 8
+// where the type set has the 8-token kernel. Steps, H200, ms (groups of 8 there / 16): TinyLlama Q4_K_M 16
+// sequences 1.20-1.21 / 1.29-1.30, qwen3-0.6b 1.27 / 1.49, Llama-3.2-1B 1.22 / 1.26; groups of 8 everywhere lost
+// at 32 (TinyLlama 2.04-2.07 / 1.76-1.81) and for Llama-3.2-1B's head; groups of 4 lost everywhere (16: 1.68-1.71).
+// RZ_CUDA_ROWS_TB=4|8|16 fixes the tokens a block.
+std::pair<int, int> token_groups(int s_tot, int e, int grid) {
+    const int fixed = env_int("RZ_CUDA_ROWS_TB", 0);
+    const int want = fixed > 0 ? fixed : s_tot == 16 && grid <= 2 * sm_count() ? 8 : kBlockTokensMax;
+    int tb = std::min({s_tot, kBlockTokensMax, std::max(4, want)});
     if (!mma_kernel(tb, e)) tb = std::min(s_tot, kBlockTokensMax);
     return {tb, s_tot / tb};
 }
@@ -508,7 +516,7 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
         p.ngroups += p.seg[i].ngroups;
     }
     if (mma) {  // one block per tile and token group
-        const std::pair<int, int> tg = token_groups(s_of(m), rows_ext(msets));
+        const std::pair<int, int> tg = token_groups(s_of(m), rows_ext(msets), p.ngroups);
         const int gy = tg.second;
         with_s(tg.first, [&](auto s) {
             constexpr int S = decltype(s)::value;
@@ -549,7 +557,7 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
                           x, ldx, norm_w, eps, 0, m, act_buffer(), static_cast<int>(act)};
     const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
-    const std::pair<int, int> tg = mma ? token_groups(s_of(m), rows_ext(mma_mask(t))) : std::pair<int, int>{s_of(m), 1};
+    const std::pair<int, int> tg = mma ? token_groups(s_of(m), rows_ext(mma_mask(t)), n_ff / 32) : std::pair<int, int>{s_of(m), 1};
     const int gy = tg.second;
     with_s(tg.first, [&](auto s) {
         constexpr int S = decltype(s)::value;
