@@ -1,6 +1,7 @@
 #pragma once
-// Tensor-core dot products of the fused rows kernels (decode_rows.cu) for 3-32 tokens: one warp multiplies a tile of
-// 16 weight rows by the 8 token columns of the int8 activations with mma.sync (m16n8k32, m16n8k16 for Q6_K's
+// Tensor-core dot products of the fused rows kernels (decode_rows.cu) for 3-16 tokens a block (steps of up to 32 as
+// token groups): one warp multiplies a tile of 16 weight rows by the 8 token columns of the int8 activations with
+// mma.sync (m16n8k32, m16n8k16 for Q6_K's
 // 16-element scale groups), one quant block (or scale group) per instruction, and scales the int32 tile into
 // float partial sums. At 8 tokens the dp4a kernels are instruction-bound (each weight word decoded and dotted 8
 // times by one lane); here a weight word is decoded once and the 8 tokens cost one instruction. Types: Q4_K, Q5_K,
