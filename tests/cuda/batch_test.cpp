@@ -773,7 +773,8 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
         ASSERT_TRUE(rows && one && mmv && att32);
         const auto* gr = dynamic_cast<const gpu::GpuContext*>(rows.get());
         ASSERT_TRUE(gr);
-        // Rows up to 2048 wide: steps of all 32 sequences on the rows kernels too (wider ones stop at 16).
+        // Models up to 2048 wide (the goldens, TinyLlama, Llama-3.2-1B): steps of all 32 sequences on the rows kernels too
+        // (much wider ones may stop at 16 or 8: a block's shared memory, the fused activation buffer).
         if (wide && m->info().n_embd <= 2048) {
             EXPECT_EQ(gr->fused_rows_max(), kSeqs);
         }
@@ -788,7 +789,8 @@ TEST(CudaBatch, FusedRowsDecodeMatchesOneTokenLayer) {
             len[static_cast<size_t>(s)] = static_cast<int32_t>(t.size());
             next[static_cast<size_t>(s)] = argmax(one->logits(0));
         }
-        // Steps of m sequences (S = 2, 4, 8, 16, 32 kernels, with padding rows for 3, 5, 7, 12 and 21), not in sequence order.
+        // Steps of m sequences (S = 2, 4, 8, 16 kernels; 12 and 16 as two token groups of 8 where the type set has the
+        // 8-token kernel, 21 and 32 as two of 16; padding rows for 3, 5, 7, 12 and 21), not in sequence order.
         double e_rows = 0.0, e_mmv = 0.0;
         int n_steps = 0, off = 0;  // steps, and steps whose rows error is past float rounding
         std::string steps;
