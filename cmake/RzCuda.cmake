@@ -12,6 +12,13 @@ if(NOT RZ_CUDA STREQUAL "OFF")
         if(CUDAToolkit_FOUND)
             set(RZ_HAVE_CUDA ON)
         endif()
+        # CMake 3.25 does not know nvcc's C++20 flag (the shared headers are C++20): tell it, so that CUDA targets can
+        # ask for CUDA_STANDARD 20. (CUDA_STANDARD 17 with -std=c++20 among a target's options compiled C++17: CMake
+        # puts its standard flag last, and nvcc keeps the last.)
+        if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+            set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+            set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+        endif()
     endif()
     if(RZ_CUDA STREQUAL "ON" AND NOT RZ_HAVE_CUDA)
         message(FATAL_ERROR "RZ_CUDA=ON but no CUDA toolkit was found")
