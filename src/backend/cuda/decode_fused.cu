@@ -98,15 +98,18 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kern
         const uint8_t* rows[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) rows[r] = s.w + static_cast<size_t>(r0 + min(r, nv - 1)) * s.rb;  // past nv: re-read, discarded
+        const int r = scatter_row<R>(lane);
+        const bool out = lane % (32 / R) == 0 && r < nv;
+        // the residual this lane adds to, requested with the weights (its L2 round trip off the end of the chain)
+        const float y0 = p.accumulate && out ? s.y[r0 + r] : 0.0f;
         dot_rows<R, UX, EXT>(s.type, rows, p.cols, x, lane, acc);
         float mine = warp_sum_rows<R>(acc, lane);
-        const int r = scatter_row<R>(lane);
-        if (lane % (32 / R) == 0 && r < nv) {
+        if (out) {
             const int row = r0 + r;
             if (p.x && p.late) mine *= norm_scale(p.cols, p.eps);
             if (s.bias) mine += s.bias[row];
             if (s.act >= 0) mine = act1(mine, s.act);
-            s.y[row] = p.accumulate ? s.y[row] + mine : mine;
+            s.y[row] = p.accumulate ? y0 + mine : mine;
         }
     }
 }

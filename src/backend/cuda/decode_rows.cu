@@ -233,20 +233,37 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     const int nb = mma_blocks(s.type, p.cols);
     int k0, k1;
     mma_share(nb, w, k0, k1);
+    // the thread's output elements (e = tid + i 256 of the tile's 16 rows x 8 NT tokens) and the residuals they add
+    // to, requested before the dot products (their L2 round trip off the end of the chain); at 16 tokens a block
+    // (NT 2) after them: the register kept over the dot products spilled there
+    constexpr int NE = (16 * 8 * NT + kWarps * 32 - 1) / (kWarps * 32);
+    constexpr bool kEarly = NT == 1;
+    float y0[NE];
+    auto residual = [&](int i) {
+        const int e = static_cast<int>(threadIdx.x) + i * kWarps * 32, r = e / (8 * NT), t = e % (8 * NT);
+        const bool in = e < 16 * 8 * NT && t0 + t < p.m && r0 + r < s.rows;
+        return p.accumulate && in ? s.y[static_cast<size_t>(t0 + t) * s.ldy + r0 + r] : 0.0f;
+    };
+    if constexpr (kEarly)
+#pragma unroll
+        for (int i = 0; i < NE; ++i) y0[i] = residual(i);
     float acc[NT][4] = {};
     mma_tile<S, EXT>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols, t0), L, acc);
     tile_to_smem<NT>(red[w], acc, L);
+    if constexpr (!kEarly)
+#pragma unroll
+        for (int i = 0; i < NE; ++i) y0[i] = residual(i);
     __syncthreads();
-    for (int e = static_cast<int>(threadIdx.x); e < 16 * 8 * NT; e += kWarps * 32) {
-        const int r = e / (8 * NT), t = e % (8 * NT), row = r0 + r;
-        if (t0 + t < p.m && row < s.rows) {
+#pragma unroll
+    for (int i = 0; i < NE; ++i) {
+        const int e = static_cast<int>(threadIdx.x) + i * kWarps * 32, r = e / (8 * NT), t = e % (8 * NT), row = r0 + r;
+        if (e < 16 * 8 * NT && t0 + t < p.m && row < s.rows) {
             float v = 0.0f;
 #pragma unroll
-            for (int i = 0; i < kWarps; ++i) v += red[i][r][t];
+            for (int k = 0; k < kWarps; ++k) v += red[k][r][t];
             if (p.x) v *= s_rscale[t];
             if (s.bias) v += s.bias[row];
-            float* y = s.y + static_cast<size_t>(t0 + t) * s.ldy + row;
-            *y = p.accumulate ? *y + v : v;
+            s.y[static_cast<size_t>(t0 + t) * s.ldy + row] = y0[i] + v;
         }
     }
 }
