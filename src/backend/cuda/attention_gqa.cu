@@ -123,12 +123,13 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     load_k(rb + r);
     load_v(rb + r, vr);
     // The current rows before the keys: q (G heads) and the current k and v, normalised (QKN), rotated, k and v rounded
-    // through f16 and stored into the cache. Without the q/k norms a warp prepares each row with warp-level syncs and one
-    // block barrier after all of it (H200 tg128, synthetic Q4_K_M, vs the block-wide steps below: Llama-3.2-1B 2065-2071
-    // vs 2014-2036 tok/s, TinyLlama Q8_0 1745-1758 vs 1738-1744, TinyLlama Q4_K_M equal); with them (qwen3) the
-    // block-wide steps, a barrier after each: the warp-per-row version measured 4.5% slower there (qwen3-0.6b 1699-1707
-    // vs 1776-1789), not explained.
-    if constexpr (!QKN) {
+    // through f16 and stored into the cache. At head_dim 64 without q/k norms a warp prepares each row with warp-level
+    // syncs and one block barrier after all of it; otherwise the block-wide steps below, a barrier after each. H200
+    // tg128 from an empty context, synthetic Q4_K_M, warp rows vs block-wide steps, two calls: Llama-3.2-1B 2056-2071 vs
+    // 2014-2044 tok/s, TinyLlama 1917-1953 vs 1901-1937, its Q8_0 1738-1758 vs 1736-1744, qwen2.5-0.5b 1769-1789 vs
+    // 1757-1785; steps of 16 sequences +1.4-1.5%; but llama-2-7b (head_dim 128) 479-484 vs 483-487 and qwen3-0.6b (q/k
+    // norms, head_dim 128) 1699-1707 vs 1776-1789 (not explained: the same chain of loads, fewer barriers).
+    if constexpr (!QKN && HD == 64) {
         // Warp hh < G: query head h0 + hh; warp G: the current k; warp G + 1: the current v (kWarps >= G + 2). A lane's
         // rotation pairs are i = lane, lane + 32 (n_rot / 2 <= 64: the host takes n_rot <= hd <= 128), their (cos, sin)
         // requested before the wait.
