@@ -182,17 +182,23 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
 #pragma unroll
         for (int c = 0; c < 3; ++c)
             if (tid + c * kThreads < npair) cs[c] = reinterpret_cast<const float2*>(p.rope_cs)[static_cast<size_t>(pos) * half + (tid + c * kThreads) % half];
+        // QKN: warp hh <= G normalises head hh (one head a warp); its lane's norm weights now
+        static_assert(kWarps >= G + 1, "attn_gqa_kernel: a warp per query head and k");
+        const float* nw = warp < G ? p.q_norm : warp == G && cur ? p.k_norm : nullptr;
+        float nwr[HD / 32];
+        if constexpr (QKN) {
+#pragma unroll
+            for (int k = 0; k < HD / 32; ++k)
+                if (nw) nwr[k] = nw[lane + 32 * k];
+        }
         pdl_sync(P.pdl_early);
 
         for (int i = tid; i < GH; i += kThreads) qs[i] = p.q[xr + static_cast<size_t>(h0) * HD + i];
         if (cur)
             for (int i = tid; i < HD; i += kThreads) ks[i] = p.k[xr + static_cast<size_t>(g) * HD + i], vs[i] = p.v[xr + static_cast<size_t>(g) * HD + i];
         __syncthreads();
-        if constexpr (QKN) {  // warp w normalises heads w, w + 8, ...; head G is the current k
-            for (int hh = warp; hh <= G; hh += kWarps) {
-                if (hh < G && p.q_norm) head_norm_warp(qs + hh * HD, p.q_norm, HD, p.qk_eps, lane);
-                if (hh == G && cur && p.k_norm) head_norm_warp(ks, p.k_norm, HD, p.qk_eps, lane);
-            }
+        if constexpr (QKN) {  // warp w <= G normalises head w; head G is the current k
+            if (nw) head_norm_warp_pre<HD>(warp < G ? qs + warp * HD : ks, nwr, p.qk_eps, lane);
             __syncthreads();
         }
         if (npair > 0) {  // same float operations as ops::rope

@@ -149,6 +149,19 @@ __device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd,
     const double scale = 1.0 / sqrt(ss / hd + eps);
     for (int d = lane; d < hd; d += 32) x[d] = static_cast<float>(x[d] * scale * w[d]);
 }
+// The same with the lane's weights w[lane + 32 k] already in registers (wr, loaded before a dependency wait: the norm
+// weights are immutable), so no load follows the reduction.
+template <int HD>
+__device__ __forceinline__ void head_norm_warp_pre(float* x, const float (&wr)[HD / 32], float eps, int lane) {
+    double ss = 0.0;
+#pragma unroll
+    for (int k = 0; k < HD / 32; ++k) ss += static_cast<double>(x[lane + 32 * k]) * x[lane + 32 * k];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+    const double scale = 1.0 / sqrt(ss / HD + eps);
+#pragma unroll
+    for (int k = 0; k < HD / 32; ++k) x[lane + 32 * k] = static_cast<float>(x[lane + 32 * k] * scale * wr[k]);
+}
 
 // Programmatic dependent launch (sm_90): wait for the previous kernel's completion (and its memory), and let
 // the next kernel start launching. No-ops on sm_80 (and when the kernel was launched without the attribute).
