@@ -149,14 +149,8 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
             __syncwarp();
             if (p.rope_cs) {  // same float operations as ops::rope
 #pragma unroll
-                for (int c = 0; c < 2; ++c) {
-                    const int i = lane + 32 * c;
-                    if (i >= half) continue;
-                    const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
-                    const float x0 = x[i0], x1 = x[i1];
-                    x[i0] = x0 * cs[c].x - x1 * cs[c].y;
-                    x[i1] = x0 * cs[c].y + x1 * cs[c].x;
-                }
+                for (int c = 0; c < 2; ++c)
+                    if (lane + 32 * c < half) rope_pair(x, lane + 32 * c, half, p.neox, cs[c].x, cs[c].y);
                 __syncwarp();
             }
             if (warp == G) {  // the current k as the cache holds it
@@ -208,11 +202,7 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
                 if (pr >= npair) continue;
                 const int hh = pr / half, i = pr % half;
                 if (hh == G && !cur) continue;
-                float* x = hh < G ? qs + hh * HD : ks;
-                const int i0 = p.neox ? i : 2 * i, i1 = p.neox ? i + half : 2 * i + 1;
-                const float x0 = x[i0], x1 = x[i1];
-                x[i0] = x0 * cs[c].x - x1 * cs[c].y;
-                x[i1] = x0 * cs[c].y + x1 * cs[c].x;
+                rope_pair(hh < G ? qs + hh * HD : ks, i, half, p.neox, cs[c].x, cs[c].y);
             }
             __syncthreads();
         }

@@ -163,6 +163,15 @@ __device__ __forceinline__ void head_norm_warp_pre(float* x, const float (&wr)[H
     for (int k = 0; k < HD / 32; ++k) x[lane + 32 * k] = static_cast<float>(x[lane + 32 * k] * scale * wr[k]);
 }
 
+// Rotary pair i of a head x [hd] in place, by cos c and sin s: elements (i, i + half) (NEOX) or (2i, 2i + 1) (NORM),
+// the float operations of ops::rope.
+__device__ __forceinline__ void rope_pair(float* x, int i, int half, int neox, float c, float s) {
+    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+    const float x0 = x[i0], x1 = x[i1];
+    x[i0] = x0 * c - x1 * s;
+    x[i1] = x0 * s + x1 * c;
+}
+
 // Programmatic dependent launch (sm_90): wait for the previous kernel's completion (and its memory), and let
 // the next kernel start launching. No-ops on sm_80 (and when the kernel was launched without the attribute).
 __device__ __forceinline__ void pdl_wait() {

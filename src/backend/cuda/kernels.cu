@@ -435,11 +435,7 @@ __global__ void rope_kernel(float* q, int n_head, float* k, int n_head_kv, int h
     const int h = idx / half, i = idx % half;
     float* x = h < n_head ? q + h * hd : k + (h - n_head) * hd;
     const double a = static_cast<double>(pos) * inv_freq[i];
-    const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
-    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-    const float x0 = x[i0], x1 = x[i1];
-    x[i0] = x0 * c - x1 * s;
-    x[i1] = x0 * s + x1 * c;
+    rope_pair(x, i, half, neox, static_cast<float>(cos(a)), static_cast<float>(sin(a)));
 }
 
 
