@@ -82,6 +82,10 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kern
         else
             norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     }
+    // The late RMS scale (a double reduction, sqrt and division): once a warp, after its first row group's dot
+    // products (off the path to the first weights), not once a row group (the output head's 5 groups a warp);
+    // -1: not yet (a warp's first group can lie past its segment's rows).
+    float late_sc = -1.0f;
     for (int gi = g0; gi < g1; ++gi) {
         int g = gi;
         const SegD s = pick_seg(p, g);
@@ -104,9 +108,10 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kern
         const float y0 = p.accumulate && out ? s.y[r0 + r] : 0.0f;
         dot_rows<R, UX, EXT>(s.type, rows, p.cols, x, lane, acc);
         float mine = warp_sum_rows<R>(acc, lane);
+        if (p.x && p.late && late_sc < 0.0f) late_sc = norm_scale(p.cols, p.eps);
         if (out) {
             const int row = r0 + r;
-            if (p.x && p.late) mine *= norm_scale(p.cols, p.eps);
+            if (p.x && p.late) mine *= late_sc;
             if (s.bias) mine += s.bias[row];
             if (s.act >= 0) mine = act1(mine, s.act);
             s.y[row] = p.accumulate ? y0 + mine : mine;
