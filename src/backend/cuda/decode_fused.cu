@@ -54,12 +54,14 @@ struct MvParams {
     int late;  // late RMS scale (norm_quant_smem)
 };
 
-// Register budgets (blocks per SM): set 0 (Q4_K, Q6_K) 3, i.e. <= 80 registers (no spills on sm_90; left to itself
-// ptxas gave its one-row kernel 128, which cost Q4_K_M decode ~1.5%); the others 2, <= 128 (unbounded ~200). Q8_0's
-// 16-byte loads in flight measured 3% faster at 128 registers than at 80 (H200).
+// Register budgets (blocks per SM): sets 0 (Q4_K, Q6_K) and 1 (+ Q5_K, Q4_0) 3, i.e. <= 80 registers (no spills on
+// sm_90 but 4 bytes in the GEN one-row kernel; left to itself ptxas gave set 0's one-row kernel 128, which cost
+// Q4_K_M decode ~1.5%, and set 1's 114-128: at 3 blocks instead of 2, tg128 phi-2 Q4_K_M (its Q5_K q|k|v) +1.9%,
+// TinyLlama Q5_K_M +2%, Q4_0 +1%, phi-2 Q5_K_M +0.7%); the others 2, <= 128 (unbounded ~200). Q8_0's 16-byte loads
+// in flight measured 3% faster at 128 registers than at 80 (H200).
 // GEN: the prologue of any NormKind (the other blocks); the llama block's RMSNorm kernels keep their own code.
 template <int R, int UX, int EXT, bool GEN = false>
-__global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 ? 3 : 2) mv_fused_kernel(const MvParams p) {
+__global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) mv_fused_kernel(const MvParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     int g0, g1;
