@@ -248,7 +248,7 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
             // keeps its own running softmax), and its int8 rows.
             const int grp = c.n_head / c.n_head_kv;
             for (int G : {1, 2, 4}) {
-                if (!f16_cache || (c.hd != 64 && c.hd != 128) || grp % G != 0) continue;
+                if (!f16_cache || (c.hd != 64 && c.hd != 80 && c.hd != 128) || grp % G != 0) continue;
                 SCOPED_TRACE("by kv head, " + std::to_string(G) + " query heads a block");
                 DevBuf dk3(cache_n * esz), dv3(cache_n * esz), dout4(sizeof(float) * n * Q);
                 ASSERT_TRUE(upload(dk3.p, kh.data(), cache_n * esz).ok());

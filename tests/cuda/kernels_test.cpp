@@ -827,6 +827,7 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                               // head sizes whose value rows are not a power-of-two count of 16-byte slices (idle lanes):
                               // phi-2's 80 in f16 (partial NEOX rotation of 32; several splits, one), 96 in f32
                               Case{true, true, 32, 1024, 700, "1", "64", 0, false, 80}, Case{true, true, 32, 300, 12, "1", "64", 0, false, 80},
+                              Case{true, false, 80, 1024, 150, "1", "64", 0, true, 80},  // with q/k norms (80: not whole warps)
                               Case{false, false, 48, 1024, 300, "1", "64", 0, false, 96}}) {
             const int n_ctx = cs.n_ctx, pos = cs.pos, hd = cs.hd;
             const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

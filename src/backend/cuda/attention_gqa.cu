@@ -66,17 +66,18 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
     }
 }
 
-// G query heads a block, L lanes per cached row (head_dim 8 L in f16: a 16-byte slice, 8 elements, a lane),
-// NP rows a thread per round. A block covers RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes
-// rows t0 + r + k RP and elements [8 j, 8 j + 8) of each.
+// G query heads a block, head_dim HD, L lanes per cached row (HD / 8 in f16 16-byte slices of 8 elements, a lane
+// each, rounded up to a power of two: 8 for 64, 16 for 80 and 128), NP rows a thread per round. A block covers
+// RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes rows t0 + r + k RP and elements [8 j, 8 j + 8)
+// of each; at head_dim 80 (phi-2) lanes j >= 10 hold no slice (zeros: they add nothing to the dot products and sums).
 // G <= 2 fits 128 registers, so two blocks share an SM (attention_gqa takes two splits an SM there).
 // ROWS: several rows (a decode step of several sequences; GqaArgs' row fields), block b on row b / (units s_max);
 // a template parameter so that the one-token kernels keep their code and registers.
-template <int G, int L, int NP, bool QKN, bool ROWS = false>
+template <int G, int HD, int NP, bool QKN, bool ROWS = false>
 __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(const GqaParams P) {
-    constexpr int HD = 8 * L, RP = kThreads / L, GH = G * HD;
+    constexpr int NS = HD / 8, L = NS <= 8 ? 8 : 16, RP = kThreads / L, GH = G * HD;
     constexpr int NF = GH / 4, NSL = kThreads / NF;  // the merge: float4s of the outputs; split lanes
-    static_assert(NF <= kThreads && kThreads % NF == 0, "a thread per output float4 and split lane");
+    static_assert(HD % 16 == 0 && NS <= L && L <= 16 && NF <= kThreads, "16-byte slices, a lane each; a thread per output float4");
     const GqaArgs& p = P.a;
     // Unit u = (kv head g, set of G of its query heads): query heads h0 .. h0 + G - 1; s: the split.
     const int hs = P.hs, nu = p.n_head_kv * hs, s_max = P.s_max;
@@ -97,6 +98,7 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     __half* V = p.vc + kv0;
     const size_t xr = ROWS ? static_cast<size_t>(row) * p.ldq : 0;  // this row's q | k | v
     const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, j = tid % L, r = tid / L;
+    const bool jn = NS == L || j < NS;  // this lane holds a slice of each row
 
     __shared__ __align__(16) float qs[GH];  // [G][HD] the block's q heads, normed and rotated
     __shared__ __align__(16) float ks[HD];  // the current k, v (rounded through f16, as the cache holds them)
@@ -113,12 +115,12 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     const auto load_k = [&](int tb) {
 #pragma unroll
         for (int k = 0; k < NP; ++k)
-            if (tb + k * RP < tc) kr[k] = *reinterpret_cast<const uint4*>(K + static_cast<size_t>(tb + k * RP) * HD + 8 * j);
+            if (jn && tb + k * RP < tc) kr[k] = *reinterpret_cast<const uint4*>(K + static_cast<size_t>(tb + k * RP) * HD + 8 * j);
     };
     const auto load_v = [&](int tb, uint4 (&dst)[NP]) {
 #pragma unroll
         for (int k = 0; k < NP; ++k)
-            if (tb + k * RP < tc) dst[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(tb + k * RP) * HD + 8 * j);
+            if (jn && tb + k * RP < tc) dst[k] = *reinterpret_cast<const uint4*>(V + static_cast<size_t>(tb + k * RP) * HD + 8 * j);
     };
     load_k(rb + r);
     load_v(rb + r, vr);
@@ -179,11 +181,11 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
         // QKN: warp hh <= G normalises head hh (one head a warp); its lane's norm weights now
         static_assert(kWarps >= G + 1, "attn_gqa_kernel: a warp per query head and k");
         const float* nw = warp < G ? p.q_norm : warp == G && cur ? p.k_norm : nullptr;
-        float nwr[HD / 32];
+        float nwr[(HD + 31) / 32];
         if constexpr (QKN) {
 #pragma unroll
-            for (int k = 0; k < HD / 32; ++k)
-                if (nw) nwr[k] = nw[lane + 32 * k];
+            for (int k = 0; k < (HD + 31) / 32; ++k)
+                if (nw && (HD % 32 == 0 || lane + 32 * k < HD)) nwr[k] = nw[lane + 32 * k];
         }
         pdl_sync(P.pdl_early);
 
@@ -219,7 +221,8 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
     float qr[G][8];
 #pragma unroll
     for (int i = 0; i < G; ++i) {
-        const float4 a = *reinterpret_cast<const float4*>(qs + i * HD + 8 * j), b = *reinterpret_cast<const float4*>(qs + i * HD + 8 * j + 4);
+        const float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        const float4 a = jn ? *reinterpret_cast<const float4*>(qs + i * HD + 8 * j) : z, b = jn ? *reinterpret_cast<const float4*>(qs + i * HD + 8 * j + 4) : z;
         qr[i][0] = a.x, qr[i][1] = a.y, qr[i][2] = a.z, qr[i][3] = a.w, qr[i][4] = b.x, qr[i][5] = b.y, qr[i][6] = b.z, qr[i][7] = b.w;
     }
     // Per thread: running max m, sum l and unnormalised output acc of each head over its rows so far.
@@ -237,11 +240,11 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
         for (int k = 0; k < NP; ++k) {
             const int tt = t + k * RP;
             float kf[8];
-            if (tt < tc) {
+            if (tt < tc && jn) {
                 unpack8(kr[k], kf);
             } else {
 #pragma unroll
-                for (int e = 0; e < 8; ++e) kf[e] = tt < t1 ? ks[8 * j + e] : 0.0f;  // tt < t1 here: tt == pos
+                for (int e = 0; e < 8; ++e) kf[e] = tt < t1 && jn ? ks[8 * j + e] : 0.0f;  // tt < t1 here: tt == pos
             }
 #pragma unroll
             for (int i = 0; i < G; ++i) {
@@ -274,11 +277,11 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
             const int tt = t + k * RP;
             if (tt >= t1) continue;
             float vf[8];
-            if (tt < tc) {
+            if (tt < tc && jn) {
                 unpack8(vr[k], vf);
             } else {
 #pragma unroll
-                for (int e = 0; e < 8; ++e) vf[e] = vs[8 * j + e];
+                for (int e = 0; e < 8; ++e) vf[e] = jn ? vs[8 * j + e] : 0.0f;
             }
 #pragma unroll
             for (int i = 0; i < G; ++i) {
@@ -324,7 +327,7 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
 #pragma unroll
             for (int e = 0; e < 8; ++e) acc[i][e] += __shfl_xor_sync(0xFFFFFFFFu, acc[i][e], o);
         }
-        if (lane < L) {  // the warp's first row: lane == j
+        if (lane < NS) {  // the warp's first row: lane == j
             float4* d = reinterpret_cast<float4*>(part + (warp * G + i) * HD + 8 * lane);
             d[0] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
             d[1] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
@@ -384,7 +387,7 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
                 if (lane + 32 * u < ns) wts[i * kSplitsMax + lane + 32 * u] = mv[u] / tot;
         }
         __syncthreads();
-        {
+        if (tid < NF * NSL) {  // (NF need not divide the block: head_dim 80)
             const int f = tid % NF, sl = tid / NF, i = f * 4 / HD;
             const float4* src = reinterpret_cast<const float4*>(Po + static_cast<size_t>(h0 + i) * s_max * HD) + f % (HD / 4);
             float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -417,7 +420,7 @@ using Kernel = void (*)(GqaParams);
 
 template <int G, bool QKN, bool ROWS>
 Kernel pick_l(int hd) {
-    return hd == 64 ? attn_gqa_kernel<G, 8, 4, QKN, ROWS> : attn_gqa_kernel<G, 16, 4, QKN, ROWS>;
+    return hd == 64 ? attn_gqa_kernel<G, 64, 4, QKN, ROWS> : hd == 80 ? attn_gqa_kernel<G, 80, 4, QKN, ROWS> : attn_gqa_kernel<G, 128, 4, QKN, ROWS>;
 }
 
 template <bool QKN, bool ROWS = false>
@@ -425,9 +428,9 @@ Kernel pick(int G, int hd) {
     return G == 1 ? pick_l<1, QKN, ROWS>(hd) : G == 2 ? pick_l<2, QKN, ROWS>(hd) : pick_l<4, QKN, ROWS>(hd);
 }
 
-// The shapes the kernels take: an f16 cache, head_dim 64 or 128, whole groups.
+// The shapes the kernels take: an f16 cache, head_dim 64, 80 (phi-2) or 128, whole groups.
 bool gqa_shape(bool f16, int n_head, int n_head_kv, int hd, int n_rot) {
-    return f16 && n_head_kv > 0 && n_head % n_head_kv == 0 && (hd == 64 || hd == 128) && n_rot <= hd;
+    return f16 && n_head_kv > 0 && n_head % n_head_kv == 0 && (hd == 64 || hd == 80 || hd == 128) && n_rot <= hd;
 }
 
 // The splits of each (row, unit) for `units` units and m rows: about bps blocks an SM over all of them, at most

@@ -150,17 +150,20 @@ __device__ __forceinline__ void head_norm_warp(float* x, const float* w, int hd,
     for (int d = lane; d < hd; d += 32) x[d] = static_cast<float>(x[d] * scale * w[d]);
 }
 // The same with the lane's weights w[lane + 32 k] already in registers (wr, loaded before a dependency wait: the norm
-// weights are immutable), so no load follows the reduction.
+// weights are immutable), so no load follows the reduction. HD need not be a multiple of 32 (phi-2's 80).
 template <int HD>
-__device__ __forceinline__ void head_norm_warp_pre(float* x, const float (&wr)[HD / 32], float eps, int lane) {
+__device__ __forceinline__ void head_norm_warp_pre(float* x, const float (&wr)[(HD + 31) / 32], float eps, int lane) {
+    constexpr int K = (HD + 31) / 32;
     double ss = 0.0;
 #pragma unroll
-    for (int k = 0; k < HD / 32; ++k) ss += static_cast<double>(x[lane + 32 * k]) * x[lane + 32 * k];
+    for (int k = 0; k < K; ++k)
+        if (HD % 32 == 0 || lane + 32 * k < HD) ss += static_cast<double>(x[lane + 32 * k]) * x[lane + 32 * k];
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
     const double scale = 1.0 / sqrt(ss / HD + eps);
 #pragma unroll
-    for (int k = 0; k < HD / 32; ++k) x[lane + 32 * k] = static_cast<float>(x[lane + 32 * k] * scale * wr[k]);
+    for (int k = 0; k < K; ++k)
+        if (HD % 32 == 0 || lane + 32 * k < HD) x[lane + 32 * k] = static_cast<float>(x[lane + 32 * k] * scale * wr[k]);
 }
 
 // Rotary pair i of a head x [hd] in place, by cos c and sin s: elements (i, i + half) (NEOX) or (2i, 2i + 1) (NORM),
