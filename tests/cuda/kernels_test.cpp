@@ -364,6 +364,56 @@ TEST(CudaKernels, FusedLayerNormPlainAndGeluFfnMatchReference) {
     }
 }
 
+// A parallel block's o and down in one launch (matvec_pair): y = y0 + A q8(xa) + B q8(xb) + both biases against
+// float64, for the type pairs of phi-2's mixes (Q4_K_M: o Q4_K, down Q4_K / Q6_K; Q8_0; Q8_0 with Q4_K / Q6_K) and a row
+// count that is not a whole row group, with 1 and 2 rows a warp (the one-row kernel unrolled 2 or 1); the pairs it
+// refuses (types of two kernels' sets) are refused.
+TEST(CudaKernels, FusedPairMatvecMatchesReference) {
+    if (device_count() <= 0) GTEST_SKIP() << "no CUDA device";
+    const int rows = 100, ca = 512, cb = 2048;
+    const auto xa = random_floats(static_cast<size_t>(ca), 91u), xb = random_floats(static_cast<size_t>(cb), 92u);
+    const auto ba = random_floats(static_cast<size_t>(rows), 93u), bb = random_floats(static_cast<size_t>(rows), 94u);
+    const auto y0 = random_floats(static_cast<size_t>(rows), 95u);
+    DevBuf dxa(sizeof(float) * ca), dxb(sizeof(float) * cb), dba(sizeof(float) * rows), dbb(sizeof(float) * rows), dy(sizeof(float) * rows);
+    ASSERT_TRUE(upload(dxa.p, xa.data(), sizeof(float) * ca).ok());
+    ASSERT_TRUE(upload(dxb.p, xb.data(), sizeof(float) * cb).ok());
+    ASSERT_TRUE(upload(dba.p, ba.data(), sizeof(float) * rows).ok());
+    ASSERT_TRUE(upload(dbb.p, bb.data(), sizeof(float) * rows).ok());
+    const auto qa = quantize_like_gpu(xa), qb = quantize_like_gpu(xb);
+    const std::pair<DType, DType> pairs[] = {{DType::Q4_K, DType::Q6_K}, {DType::Q4_K, DType::Q4_K}, {DType::Q8_0, DType::Q8_0},
+                                             {DType::Q8_0, DType::Q4_K}, {DType::Q6_K, DType::Q8_0}};
+    for (const auto& [ta, tb] : pairs) {
+        SCOPED_TRACE(std::string(dtype_name(ta)) + " + " + std::string(dtype_name(tb)));
+        ASSERT_TRUE(matvec_pair_supported(ta, ca, tb, cb));
+        const QMat a(ta, rows, ca, 96u), b(tb, rows, cb, 97u);
+        std::vector<double> ra, ma, rb, mb;
+        a.ref(qa, ra, ma);
+        b.ref(qb, rb, mb);
+        for (const Variant v : {Variant{"1", "2"}, Variant{"2"}, Variant{"1", "1"}}) {
+            SCOPED_TRACE(std::string("rows a warp ") + v.rows + " unroll " + v.unroll);
+            set_variant(v);
+            for (const bool biases : {false, true}) {
+                ASSERT_TRUE(upload(dy.p, y0.data(), sizeof(float) * rows).ok());
+                matvec_pair({ta, a.dev.p, rows, biases ? dba.f() : nullptr, dy.f()}, ca, dxa.f(), {tb, b.dev.p, rows, biases ? dbb.f() : nullptr, dy.f()},
+                            cb, dxb.f(), true);
+                ASSERT_TRUE(sync("matvec_pair").ok());
+                const auto y = download_floats(dy, static_cast<size_t>(rows));
+                for (int r = 0; r < rows; ++r) {
+                    const size_t i = static_cast<size_t>(r);
+                    const double want = y0[i] + ra[i] + rb[i] + (biases ? static_cast<double>(ba[i]) + bb[i] : 0.0);
+                    ASSERT_NEAR(y[i], want, 3e-5 * (ma[i] + mb[i] + 2.0)) << "row " << r << (biases ? " with biases" : "");
+                }
+            }
+        }
+        clear_variant();
+    }
+    EXPECT_FALSE(matvec_pair_supported(DType::Q8_0, ca, DType::Q5_K, cb));  // Q8_0 with another set: two kernels
+    EXPECT_FALSE(matvec_pair_supported(DType::Q5_K, ca, DType::Q6_K, cb));  // sets the pair kernels are not built for
+    EXPECT_FALSE(matvec_pair_supported(DType::Q4_0, ca, DType::Q4_0, cb));
+    EXPECT_FALSE(matvec_pair_supported(DType::Q3_K, ca, DType::Q4_K, cb));
+    EXPECT_FALSE(matvec_pair_supported(DType::Q4_K, 100, DType::Q4_K, cb));  // not whole super-blocks
+}
+
 // Which decode steps of several sequences the rows kernels take (host rules, no device needed), and which widths
 // the one-token kernels take (32-element block types: multiples of 32; the rows kernels: of 256): every fused type up
 // to 8 tokens, above 8 (tensor cores) all but Q4_1 and Q5_1, none past 32 tokens; which types share a

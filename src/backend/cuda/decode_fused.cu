@@ -52,7 +52,14 @@ struct MvParams {
     int pdl_early;
     L2Pf pf;  // later launches' weights to request into L2
     int late;  // late RMS scale (norm_quant_smem)
+    // PAIR kernels (one segment; matvec_pair): row r of seg[0] also adds seg2's row r times q8(x2 [cols2]).
+    const float* x2;
+    int cols2;
+    SegD seg2;
 };
+
+// Shared memory of x [cols] quantized (smem_x), 16-byte aligned, so that a second input's can follow it.
+__host__ __device__ inline size_t x_smem_bytes(int cols) { return (norm_smem_bytes(cols) + 15) & ~size_t{15}; }
 
 // Register budgets (blocks per SM): sets 0 (Q4_K, Q6_K) and 1 (+ Q5_K, Q4_0) 3, i.e. <= 80 registers (no spills on
 // sm_90 but 4 bytes in the GEN one-row kernel; left to itself ptxas gave set 0's one-row kernel 128, which cost
@@ -60,8 +67,11 @@ struct MvParams {
 // TinyLlama Q5_K_M +2%, Q4_0 +1%, phi-2 Q5_K_M +0.7%); the others 2, <= 128 (unbounded ~200). Q8_0's 16-byte loads
 // in flight measured 3% faster at 128 registers than at 80 (H200).
 // GEN: the prologue of any NormKind (the other blocks); the llama block's RMSNorm kernels keep their own code.
-template <int R, int UX, int EXT, bool GEN = false>
+// PAIR (with GEN; type sets 0 and 8): a second input and matrix (matvec_pair), its own instances because the
+// second input's pointers cost the one-row kernels registers (set 3's spilled 180 bytes with it in every GEN kernel).
+template <int R, int UX, int EXT, bool GEN = false, bool PAIR = false>
 __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) mv_fused_kernel(const MvParams p) {
+    static_assert(!PAIR || GEN, "mv_fused_kernel: PAIR takes the generic prologue");
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
     int g0, g1;
@@ -72,6 +82,7 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) m
         const SegD s = pick_seg(p, g);
         const int r0 = g * kMvWarps * R, r1 = min(r0 + kMvWarps * R, s.rows);
         prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
+        if (PAIR) prefetch_l2(p.seg2.w + static_cast<size_t>(r0) * p.seg2.rb, static_cast<size_t>(r1 - r0) * p.seg2.rb);
     }
     const NormPre pre = norm_preload(p.x && (!GEN || p.norm_kind == kNormRms) ? p.norm_w : nullptr, p.cols);  // immutable: before the wait
     pdl_sync(p.pdl_early);
@@ -83,6 +94,11 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) m
                           const_cast<float*>(x.s), p.late);
         else
             norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
+    }
+    XQ x2{};
+    if (PAIR) {
+        x2 = smem_x(sm + x_smem_bytes(p.cols), p.cols2);
+        plain_quant_smem(p.x2, p.cols2, const_cast<int8_t*>(x2.q), const_cast<float*>(x2.d), const_cast<float*>(x2.s));
     }
     // The late RMS scale (a double reduction, sqrt and division): once a warp, after its first row group's dot
     // products (off the path to the first weights), not once a row group (the output head's 5 groups a warp);
@@ -96,6 +112,7 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) m
             const SegD sn = pick_seg(p, gn);
             const int n0 = gn * kMvWarps * R, n1 = min(n0 + kMvWarps * R, sn.rows);
             prefetch_l2(sn.w + static_cast<size_t>(n0) * sn.rb, static_cast<size_t>(max(n1 - n0, 0)) * sn.rb);
+            if (PAIR) prefetch_l2(p.seg2.w + static_cast<size_t>(n0) * p.seg2.rb, static_cast<size_t>(max(n1 - n0, 0)) * p.seg2.rb);
         }
         const int r0 = (g * kMvWarps + w) * R;
         if (r0 >= s.rows) continue;  // warp-uniform
@@ -109,12 +126,18 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) m
         // the residual this lane adds to, requested with the weights (its L2 round trip off the end of the chain)
         const float y0 = p.accumulate && out ? s.y[r0 + r] : 0.0f;
         dot_rows<R, UX, EXT>(s.type, rows, p.cols, x, lane, acc);
+        if (PAIR) {  // the second input's rows r0.. into the same lane sums
+#pragma unroll
+            for (int r = 0; r < R; ++r) rows[r] = p.seg2.w + static_cast<size_t>(r0 + min(r, nv - 1)) * p.seg2.rb;
+            dot_rows<R, UX, EXT>(p.seg2.type, rows, p.cols2, x2, lane, acc);
+        }
         float mine = warp_sum_rows<R>(acc, lane);
         if (p.x && p.late && late_sc < 0.0f) late_sc = norm_scale(p.cols, p.eps);
         if (out) {
             const int row = r0 + r;
             if (p.x && p.late) mine *= late_sc;
             if (s.bias) mine += s.bias[row];
+            if (PAIR && p.seg2.bias) mine += p.seg2.bias[row];
             if (s.act >= 0) mine = act1(mine, s.act);
             s.y[row] = p.accumulate ? y0 + mine : mine;
         }
@@ -362,15 +385,15 @@ bool& pdl_flag() {
 int norm_late() { return env_int("RZ_CUDA_NORM_LATE", 1) != 0 ? 1 : 0; }
 
 
-template <int R, int UX, int EXT, bool GEN>
+template <int R, int UX, int EXT, bool GEN, bool PAIR = false>
 void launch_mv_k(MvParams& p, size_t smem) {
     for (int i = 0; i < p.nseg; ++i) {
         p.seg[i].ngroups = (p.seg[i].rows + kMvWarps * R - 1) / (kMvWarps * R);
         p.ngroups += p.seg[i].ngroups;
     }
-    const int grid = spread_groups(p, resident_blocks(mv_fused_kernel<R, UX, EXT, GEN>, kMvWarps * 32, smem));
+    const int grid = spread_groups(p, resident_blocks(mv_fused_kernel<R, UX, EXT, GEN, PAIR>, kMvWarps * 32, smem));
     p.pdl_early = pdl_early();
-    launch(mv_fused_kernel<R, UX, EXT, GEN>, grid, kMvWarps * 32, smem, p);
+    launch(mv_fused_kernel<R, UX, EXT, GEN, PAIR>, grid, kMvWarps * 32, smem, p);
 }
 
 template <int R, int UX = 1, bool GEN = false>
@@ -584,6 +607,42 @@ void matvec_prologue(const MatvecSeg* segs, int nseg, int cols, const float* x, 
 }
 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) { matvec_fused(&seg, 1, cols, nullptr, NormSpec{}, accumulate, take_l2pf()); }
+
+bool matvec_pair_supported(DType ta, int cols_a, DType tb, int cols_b) {
+    // One kernel's type sets (matvec_fused launches the others apart), and the two inputs in shared memory.
+    // The PAIR kernels' type sets: Q4_K / Q6_K, and those with Q8_0. Not set 1 (Q5_K, Q4_0): its one-row PAIR kernel
+    // spills 32 bytes at its 80 registers, and phi-2's Q5_K_M / Q4_0 decode measured 0.2-0.6% slower paired (H200).
+    const int ext = fused_ext(ext_mask(ta) | ext_mask(tb));
+    return fused_supported(ta, cols_a) && fused_supported(tb, cols_b) && (ext == 0 || ext == 8) &&
+           x_smem_bytes(cols_a) + norm_smem_bytes(cols_b) <= static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlock, 48 * 1024));
+}
+
+void matvec_pair(const MatvecSeg& a, int cols_a, const float* xa, const MatvecSeg& b, int cols_b, const float* xb, bool accumulate) {
+    RZ_ASSERT(matvec_pair_supported(a.t, cols_a, b.t, cols_b) && a.rows == b.rows && a.y == b.y && a.act < 0 && b.act < 0 && xa && xb,
+              "matvec_pair: shapes");
+    MvParams p{};
+    p.pf = take_l2pf();
+    p.seg[0] = seg_of(a, cols_a);
+    p.nseg = 1;
+    p.cols = cols_a;
+    p.x = xa;
+    p.norm_kind = static_cast<int>(NormKind::kNone);
+    p.accumulate = accumulate ? 1 : 0;
+    p.x2 = xb;
+    p.cols2 = cols_b;
+    p.seg2 = seg_of(b, cols_b);
+    const size_t smem = x_smem_bytes(cols_a) + norm_smem_bytes(cols_b);
+    const int ext = fused_ext(ext_mask(a.t) | ext_mask(b.t));
+    const auto go = [&](auto e) {
+        constexpr int E = decltype(e)::value;
+        // Rows per warp as matvec_fused's generic prologue picks them for the first matrix.
+        const int resident1 = resident_blocks(mv_fused_kernel<1, 2, E, true, true>, kMvWarps * 32, smem);
+        if (mv_rows_per_warp(a.rows, (a.rows + kMvWarps - 1) / kMvWarps, resident1) == 1) launch_mv_k<1, 2, E, true, true>(p, smem);
+        else launch_mv_k<2, 1, E, true, true>(p, smem);
+    };
+    if (ext == 8) go(std::integral_constant<int, 8>{});
+    else go(std::integral_constant<int, 0>{});
+}
 
 void matvec_glu_norm(DType tg, const void* Wg, DType tu, const void* Wu, int n_ff, int cols, const float* x, const float* norm_w,
                      float eps, float* h) {

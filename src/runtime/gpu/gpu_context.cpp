@@ -213,6 +213,7 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
     if (const char* e = std::getenv("RZ_CUDA_DECODE_ROWS")) c->decode_rows_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_ATT_ROWS_Q8")) c->att_rows_q8_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_PAR_MERGE")) c->par_merge_ = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("RZ_CUDA_PAR_PAIR")) c->par_pair_ = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("RZ_CUDA_ROWS_ROPE")) c->rows_rope_ = std::strcmp(e, "0") != 0;
     const char* er = std::getenv("RZ_CUDA_FUSED_ROWS");
     const bool rows_on = c->fused_mv_ && c->decode_rows_ && !(er && std::strcmp(er, "0") == 0);
@@ -308,6 +309,11 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint,
     // prologue, as o does the attention's floats. One launch and one LayerNorm prologue a layer fewer than the
     // gate|up kernel's (session 21). Stacked q|k|v only (at most 3 segments a launch); RZ_CUDA_PAR_MERGE=0: off.
     const bool merged_up = up_merged();
+    // With the up projection merged, o and down both read floats (the attention's, act(up)'s) and add to x: one
+    // launch of both (cuda::matvec_pair, session 30), unless RZ_CUDA_PAR_PAIR=0 or the layer's types do not fit one kernel.
+    const auto paired = [&](const Layer& L) {
+        return merged_up && par_pair_ && !att_q8 && cuda::matvec_pair_supported(L.o.dtype, Q, L.down.dtype, F);
+    };
     const auto f32 = [](const DevWeight& w) { return static_cast<const float*>(w.data); };
     const auto nspec = [&](const DevWeight& w, const DevWeight& b) {
         return cuda::NormSpec{p.norm == model::NormType::kLayer ? cuda::NormKind::kLayer : cuda::NormKind::kRms, f32(w), f32(b), p.norm_eps};
@@ -325,6 +331,10 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint,
             if (merged_up) {
                 launches.push_back({br(L.qkv), br(L.up)});
                 launches.emplace_back();  // attention: no weights
+                if (paired(L)) {
+                    launches.push_back({br(L.o), br(L.down)});
+                    continue;
+                }
                 launches.push_back({br(L.o)});
                 launches.push_back({br(L.down)});
                 continue;
@@ -346,7 +356,7 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint,
         ++li;
     };
     embed(tp);
-    for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer"; 4 with merged_up)
+    for (int il = 0; il < layer_end_; ++il) {  // 5 launches per layer (cuda.h, "Fused decode layer"; 4 with merged_up, 3 paired)
         const Layer& L = layers_[static_cast<size_t>(il)];
         prefetch_next();
         if (merged_up) {  // q|k|v and act(up + b) [F] floats into a_
@@ -385,6 +395,11 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint,
                 cuda::matvec_ffn_norm(g.tg, g.g, g.tu, g.u, nullptr, F, E, x_, n, act(p.act), nullptr);
             }
         };
+        if (paired(L)) {  // x += o(q8(att_)) + down(q8(a_))
+            prefetch_next();
+            cuda::matvec_pair({L.o.dtype, L.o.data, E, f32(L.ob), x_}, Q, att_, {L.down.dtype, L.down.data, E, f32(L.down_b), x_}, F, a_, true);
+            continue;
+        }
         if (merged_up) {
             o_proj();
             prefetch_next();

@@ -124,6 +124,11 @@ struct NormSpec {
 };
 // matvec_norm with any prologue: y_s = W_s q8(norm(x[0:cols])).
 void matvec_prologue(const MatvecSeg* segs, int nseg, int cols, const float* x, const NormSpec& norm, bool accumulate);
+// y = (accumulate ? y : 0) + A q8(xa [cols_a]) + B q8(xb [cols_b]) + both biases in one launch (a.y == b.y, the same
+// rows): a parallel block's o and down projections, both adding to the residual (phi-2: one launch a layer fewer).
+// matvec_pair_supported: the types and widths it takes (fused_supported, one kernel's type sets, shared memory).
+bool matvec_pair_supported(DType ta, int cols_a, DType tb, int cols_b);
+void matvec_pair(const MatvecSeg& a, int cols_a, const float* xa, const MatvecSeg& b, int cols_b, const float* xb, bool accumulate);
 // The FFN's first half with any prologue and activation (n_ff % 32 == 0): gated (Wg non-null): q8(act(g) * u) into the
 // fused activation buffer, as matvec_glu_norm; plain (Wg null: phi2, gpt2): q8(act(Wu x' + up_b)).
 // h (may be null) receives the same values in float.
