@@ -140,7 +140,7 @@ Runner add_convert_command(CLI::App& app) {
     cmd->add_flag("--pure", c->pure, "One type for every 2-D tensor (no llama.cpp mix)");
     cmd->add_option("--threads,-t", c->threads, "Quantization threads (default: physical cores)");
     cmd->add_option("--tokenizer", c->tokenizer, "Tokenizer file or folder (default: found with the model)");
-    cmd->add_option("--synthetic", c->synthetic, "Write a random-weight model of a known shape: tinyllama-1.1b, qwen2.5-0.5b, llama-3.2-1b, phi-2, qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b");
+    cmd->add_option("--synthetic", c->synthetic, "Write a random-weight model of a known shape: tinyllama-1.1b, qwen2.5-0.5b, llama-3.2-1b, phi-2, qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, phi-3-mini, gemma-2b");
     cmd->add_option("--vocab", c->vocab, "Tokenizer whose vocabulary a --synthetic model gets");
     cmd->add_option("--seed", c->seed, "Random seed for --synthetic");
     cmd->add_flag("-q,--quiet", c->quiet, "No progress output");

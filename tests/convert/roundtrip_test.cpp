@@ -181,7 +181,7 @@ TEST(Synthetic, RejectsUnknownShapesAndOversizedVocabulariesBeforeWriting) {
     o.type = "q7_x";
     EXPECT_EQ(convert::write_synthetic(o).code(), StatusCode::kInvalidArgument);
     EXPECT_TRUE(fs::is_empty(dir.path()));
-    EXPECT_EQ(convert::synthetic_shapes().size(), 9u);
+    EXPECT_EQ(convert::synthetic_shapes().size(), 11u);
 }
 
 // Which types the synthetic writer mixes itself and which go through the recipe from F16: the writer has no

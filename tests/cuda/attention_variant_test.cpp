@@ -50,7 +50,9 @@ TEST(CudaAttentionVariant, HeadsFollowTheContext) {
     EXPECT_EQ(heads(24, 8, 100000), 1);         // odd groups of 3 or more: the same
     EXPECT_EQ(heads(14, 2, 0), 1);              // (qwen2.5-0.5b's groups of 7)
     EXPECT_EQ(heads(32, 32, 100000, 80), 1);    // phi-2: head_dim 80, groups of 1
-    EXPECT_EQ(heads(32, 32, 100000, 96), 0);    // head_dim 96: the split kernel
+    EXPECT_EQ(heads(32, 32, 100000, 96), 1);    // phi-3: head_dim 96
+    EXPECT_EQ(heads(8, 1, 100000, 256), 4);     // gemma-2b: head_dim 256, one kv head
+    EXPECT_EQ(heads(32, 32, 100000, 112), 0);   // head_dim 112: the split kernel
     EXPECT_EQ(heads(32, 4, 100000, 64, false), 0);  // f32 cache
     {
         ScopedEnv env{{"RZ_CUDA_GQA_HEADS", "2"}};  // fixed

@@ -248,7 +248,8 @@ void check_attention(const AttnCase& c, bool f16_cache, bool f16_out, bool rows 
             // keeps its own running softmax), and its int8 rows.
             const int grp = c.n_head / c.n_head_kv;
             for (int G : {1, 2, 4}) {
-                if (!f16_cache || (c.hd != 64 && c.hd != 80 && c.hd != 128) || grp % G != 0) continue;
+                const bool gqa_hd = c.hd == 64 || c.hd == 80 || c.hd == 96 || c.hd == 128 || c.hd == 256;
+                if (!f16_cache || !gqa_hd || grp % G != 0) continue;
                 SCOPED_TRACE("by kv head, " + std::to_string(G) + " query heads a block");
                 DevBuf dk3(cache_n * esz), dv3(cache_n * esz), dout4(sizeof(float) * n * Q);
                 ASSERT_TRUE(upload(dk3.p, kh.data(), cache_n * esz).ok());
@@ -458,7 +459,7 @@ void decode_rows_cases() {
     c.seq.insert(c.seq.end(), {2, 0, 2, 0}), c.pos.insert(c.pos.end(), {95, 10, 3, 0});
     for (bool f16 : {false, true}) check_attention(c, f16, false, true);
     check_attention(c, true, true, true);
-    for (int hd : {8, 80, 128, 256}) {
+    for (int hd : {8, 80, 96, 128, 256}) {
         AttnCase d = c;
         d.hd = hd;
         check_attention(d, false, false, true);

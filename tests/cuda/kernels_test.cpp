@@ -878,6 +878,9 @@ TEST(CudaKernels, FusedAttentionMatchesReference) {
                               // phi-2's 80 in f16 (partial NEOX rotation of 32; several splits, one), 96 in f32
                               Case{true, true, 32, 1024, 700, "1", "64", 0, false, 80}, Case{true, true, 32, 300, 12, "1", "64", 0, false, 80},
                               Case{true, false, 80, 1024, 150, "1", "64", 0, true, 80},  // with q/k norms (80: not whole warps)
+                              // phi-3's 96 in f16 (lanes 12-15 idle), gemma's 256 (a warp a row; q/k norms, several splits)
+                              Case{true, true, 96, 1024, 700, "1", "64", 0, false, 96}, Case{true, false, 96, 300, 12, "1", "64", 0, true, 96},
+                              Case{true, true, 256, 2048, 900, "1", "64", 0, true, 256}, Case{true, false, 128, 300, 40, "1", "64", 0, false, 256},
                               Case{false, false, 48, 1024, 300, "1", "64", 0, false, 96}}) {
             const int n_ctx = cs.n_ctx, pos = cs.pos, hd = cs.hd;
             const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

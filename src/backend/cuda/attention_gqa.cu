@@ -67,17 +67,18 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
 }
 
 // G query heads a block, head_dim HD, L lanes per cached row (HD / 8 in f16 16-byte slices of 8 elements, a lane
-// each, rounded up to a power of two: 8 for 64, 16 for 80 and 128), NP rows a thread per round. A block covers
-// RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes rows t0 + r + k RP and elements [8 j, 8 j + 8)
-// of each; at head_dim 80 (phi-2) lanes j >= 10 hold no slice (zeros: they add nothing to the dot products and sums).
+// each, rounded up to a power of two: 8 for 64, 16 for 80, 96 and 128, 32 for 256), NP rows a thread per round. A
+// block covers RP = 256 / L rows a pass; thread (r, j) = (tid / L, tid % L) takes rows t0 + r + k RP and elements
+// [8 j, 8 j + 8) of each; at head_dim 80 (phi-2) lanes j >= 10 hold no slice, at 96 (phi-3) lanes j >= 12 (zeros:
+// they add nothing to the dot products and sums).
 // G <= 2 fits 128 registers, so two blocks share an SM (attention_gqa takes two splits an SM there).
 // ROWS: several rows (a decode step of several sequences; GqaArgs' row fields), block b on row b / (units s_max);
 // a template parameter so that the one-token kernels keep their code and registers.
 template <int G, int HD, int NP, bool QKN, bool ROWS = false>
 __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(const GqaParams P) {
-    constexpr int NS = HD / 8, L = NS <= 8 ? 8 : 16, RP = kThreads / L, GH = G * HD;
+    constexpr int NS = HD / 8, L = NS <= 8 ? 8 : NS <= 16 ? 16 : 32, RP = kThreads / L, GH = G * HD;
     constexpr int NF = GH / 4, NSL = kThreads / NF;  // the merge: float4s of the outputs; split lanes
-    static_assert(HD % 16 == 0 && NS <= L && L <= 16 && NF <= kThreads, "16-byte slices, a lane each; a thread per output float4");
+    static_assert(HD % 16 == 0 && NS <= L && L <= 32 && NF <= kThreads, "16-byte slices, a lane each; a thread per output float4");
     const GqaArgs& p = P.a;
     // Unit u = (kv head g, set of G of its query heads): query heads h0 .. h0 + G - 1; s: the split.
     const int hs = P.hs, nu = p.n_head_kv * hs, s_max = P.s_max;
@@ -171,8 +172,8 @@ __global__ void __launch_bounds__(kThreads, G <= 2 ? 2 : 1) attn_gqa_kernel(cons
         }
         __syncthreads();
     } else {
-        // Rotation pairs: (G + 1) heads (the last the current k) x n_rot / 2 <= 5 x 64, at most 3 a thread
-        // (the host takes n_rot <= hd <= 128).
+        // Rotation pairs: (G + 1) heads (the last the current k) x n_rot / 2 <= 5 x 128, at most 3 a thread
+        // (the host takes n_rot <= hd <= 256).
         const int half = p.n_rot / 2, npair = p.rope_cs ? (G + 1) * half : 0;
         float2 cs[3];
 #pragma unroll
@@ -420,7 +421,13 @@ using Kernel = void (*)(GqaParams);
 
 template <int G, bool QKN, bool ROWS>
 Kernel pick_l(int hd) {
-    return hd == 64 ? attn_gqa_kernel<G, 64, 4, QKN, ROWS> : hd == 80 ? attn_gqa_kernel<G, 80, 4, QKN, ROWS> : attn_gqa_kernel<G, 128, 4, QKN, ROWS>;
+    switch (hd) {
+        case 64: return attn_gqa_kernel<G, 64, 4, QKN, ROWS>;
+        case 80: return attn_gqa_kernel<G, 80, 4, QKN, ROWS>;
+        case 96: return attn_gqa_kernel<G, 96, 4, QKN, ROWS>;
+        case 256: return attn_gqa_kernel<G, 256, 4, QKN, ROWS>;
+        default: return attn_gqa_kernel<G, 128, 4, QKN, ROWS>;
+    }
 }
 
 template <bool QKN, bool ROWS = false>
@@ -428,9 +435,9 @@ Kernel pick(int G, int hd) {
     return G == 1 ? pick_l<1, QKN, ROWS>(hd) : G == 2 ? pick_l<2, QKN, ROWS>(hd) : pick_l<4, QKN, ROWS>(hd);
 }
 
-// The shapes the kernels take: an f16 cache, head_dim 64, 80 (phi-2) or 128, whole groups.
+// The shapes the kernels take: an f16 cache, head_dim 64, 80 (phi-2), 96 (phi-3), 128 or 256 (gemma), whole groups.
 bool gqa_shape(bool f16, int n_head, int n_head_kv, int hd, int n_rot) {
-    return f16 && n_head_kv > 0 && n_head % n_head_kv == 0 && (hd == 64 || hd == 80 || hd == 128) && n_rot <= hd;
+    return f16 && n_head_kv > 0 && n_head % n_head_kv == 0 && (hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256) && n_rot <= hd;
 }
 
 // The splits of each (row, unit) for `units` units and m rows: about bps blocks an SM over all of them, at most
