@@ -223,14 +223,12 @@ __global__ void __launch_bounds__(256) attn_split_kernel(const AttnParams p) {
     }
     if (p.rope_cs) {  // same float operations as ops::rope and the rope kernel
         if (tid < half) {
-            const int i0 = p.neox ? tid : 2 * tid, i1 = p.neox ? tid + half : 2 * tid + 1;
-            float x0 = qs[i0], x1 = qs[i1];
-            qs[i0] = x0 * cs.x - x1 * cs.y;
-            qs[i1] = x0 * cs.y + x1 * cs.x;
+            const int2 ix = rope_idx(tid, half, p.neox);  // the same pair of q and of the current k
+            float2 y = rope_rot(qs[ix.x], qs[ix.y], cs.x, cs.y);
+            qs[ix.x] = y.x, qs[ix.y] = y.y;
             if (cur) {
-                x0 = ks[i0], x1 = ks[i1];
-                ks[i0] = x0 * cs.x - x1 * cs.y;
-                ks[i1] = x0 * cs.y + x1 * cs.x;
+                y = rope_rot(ks[ix.x], ks[ix.y], cs.x, cs.y);
+                ks[ix.x] = y.x, ks[ix.y] = y.y;
             }
         }
         __syncthreads();

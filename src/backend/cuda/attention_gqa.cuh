@@ -38,7 +38,7 @@ struct GqaArgs {
 };
 
 // The query heads a block (1, 2 or 4) the kernel takes for a token at position pos (cuda.h, attention_fused_heads),
-// or 0: the shape is not its (head_dim other than 64 / 128, no GQA (groups of 1), a float cache; RZ_CUDA_ATTN_GQA=0).
+// or 0: the shape is not its (head_dim other than 64 / 80 / 96 / 128 / 256, a float cache; RZ_CUDA_ATTN_GQA=0).
 int gqa_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int pos, int n_swa);
 // Launches the kernel with G = gqa_heads(...) > 0 query heads a block.
 void attention_gqa(const GqaArgs& a, int G);

@@ -158,10 +158,9 @@ struct RotPair {
 };
 __device__ __forceinline__ RotPair rotate_pair(const float* x, int i, int half, int p, const double* inv_freq, int neox) {
     const double a = static_cast<double>(p) * inv_freq[i];
-    const float c = static_cast<float>(cos(a)), s = static_cast<float>(sin(a));
-    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-    const float x0 = x[i0], x1 = x[i1];
-    return RotPair{i0, i1, x0 * c - x1 * s, x0 * s + x1 * c};
+    const int2 ix = rz::cuda::detail::rope_idx(i, half, neox);
+    const float2 y = rz::cuda::detail::rope_rot(x[ix.x], x[ix.y], static_cast<float>(cos(a)), static_cast<float>(sin(a)));
+    return RotPair{ix.x, ix.y, y.x, y.y};
 }
 
 // One thread per (row, head of q then k, rotary pair).

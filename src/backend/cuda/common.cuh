@@ -166,13 +166,15 @@ __device__ __forceinline__ void head_norm_warp_pre(float* x, const float (&wr)[(
         if (HD % 32 == 0 || lane + 32 * k < HD) x[lane + 32 * k] = static_cast<float>(x[lane + 32 * k] * scale * wr[k]);
 }
 
-// Rotary pair i of a head x [hd] in place, by cos c and sin s: elements (i, i + half) (NEOX) or (2i, 2i + 1) (NORM),
-// the float operations of ops::rope.
+// Rotary pair i of a head: its elements (i, i + half) (NEOX) or (2i, 2i + 1) (NORM), and (x0, x1) rotated by cos c
+// and sin s with the float operations of ops::rope. Every RoPE kernel goes through these two.
+__device__ __forceinline__ int2 rope_idx(int i, int half, int neox) { return neox ? make_int2(i, i + half) : make_int2(2 * i, 2 * i + 1); }
+__device__ __forceinline__ float2 rope_rot(float x0, float x1, float c, float s) { return make_float2(x0 * c - x1 * s, x0 * s + x1 * c); }
+// Rotary pair i of a head x [hd] in place.
 __device__ __forceinline__ void rope_pair(float* x, int i, int half, int neox, float c, float s) {
-    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-    const float x0 = x[i0], x1 = x[i1];
-    x[i0] = x0 * c - x1 * s;
-    x[i1] = x0 * s + x1 * c;
+    const int2 ix = rope_idx(i, half, neox);
+    const float2 y = rope_rot(x[ix.x], x[ix.y], c, s);
+    x[ix.x] = y.x, x[ix.y] = y.y;
 }
 
 // Programmatic dependent launch (sm_90): wait for the previous kernel's completion (and its memory), and let

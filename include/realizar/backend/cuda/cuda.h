@@ -161,8 +161,7 @@ void act_rows_q8(const float* a, int ld, int m, int F, const float* bias, Act ac
 // RoPE of q [n_head, hd] and k [n_head_kv, hd] at *pos with rope_cs [n_ctx][n_rot / 2] (cos, sin) pairs (the
 // CPU's ops::rope_cos_sin values; null: no rotation), store of k and v into the
 // caches at *pos (by the first query head of each group) and decode attention over positions [0, *pos], split-KV
-// blocks per query head, or, over an f16 cache with head_dim 64 / 128 and groups of 2+ query heads (or
-// RZ_CUDA_GQA_HEADS=1), per G query heads of a kv head (attention_gqa.cu; RZ_CUDA_ATTN_GQA=0: never), G =
+// blocks per query head, or, over an f16 cache with head_dim 64 / 80 / 96 / 128 / 256 (groups of 1 too, with G = 1), per G query heads of a kv head (attention_gqa.cu; RZ_CUDA_ATTN_GQA=0: never), G =
 // attention_fused_heads(..., pos_hint): pos_hint is the position the host expects *pos to hold (a graph captured at
 // one position replays at others: key graphs by that G); -1: G = 2 (even groups). q, k, v are not modified. *pos is read before the wait on the previous
 // kernel: it must come from the host (an upload), never from a kernel of the same pass. out [n_head, hd]; with
@@ -213,8 +212,8 @@ bool attention_decode_rows(const float* q, int ldq, const void* kc, const void* 
                            float* out32, void* out16, int ldo, bool tensor_cores = true, bool quant_rows = false,
                            const RowsRope* rope = nullptr, int gqa = 0);
 // The query heads a block (1, 2 or 4) attention_decode_rows takes by kv head for m rows at positions up to pos_max
-// (rope path; more heads a block as the step's keys grow), or 0: the shape is not its (head_dim other than 64 / 128,
-// a float cache, no GQA; RZ_CUDA_ROWS_GQA=0). A graph fixes the launch: key it by this.
+// (rope path; more heads a block as the step's keys grow), or 0: the shape is not its (head_dim other than 64 / 80 /
+// 96 / 128 / 256, a float cache; RZ_CUDA_ROWS_GQA=0). A graph fixes the launch: key it by this.
 int attention_decode_rows_heads(bool f16, int n_head, int n_head_kv, int hd, int n_rot, int m, int pos_max, int n_swa = 0);
 // The position from which a decode step's attention takes the tensor-core kernel (RZ_CUDA_ROWS_TC_FROM, default 400:
 // below it the CUDA-core kernel by query head is faster, H200 tinyllama steps of 4 sequences after 300-token prompts
