@@ -126,7 +126,7 @@ __global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) m
         // the residual this lane adds to, requested with the weights (its L2 round trip off the end of the chain)
         const float y0 = p.accumulate && out ? s.y[r0 + r] : 0.0f;
         dot_rows<R, UX, EXT>(s.type, rows, p.cols, x, lane, acc);
-        if (PAIR) {  // the second input's rows r0.. into the same lane sums
+        if constexpr (PAIR) {  // the second input's rows r0.. into the same lane sums
 #pragma unroll
             for (int r = 0; r < R; ++r) rows[r] = p.seg2.w + static_cast<size_t>(r0 + min(r, nv - 1)) * p.seg2.rb;
             dot_rows<R, UX, EXT>(p.seg2.type, rows, p.cols2, x2, lane, acc);
@@ -609,12 +609,13 @@ void matvec_prologue(const MatvecSeg* segs, int nseg, int cols, const float* x, 
 void matvec_act(const MatvecSeg& seg, int cols, bool accumulate) { matvec_fused(&seg, 1, cols, nullptr, NormSpec{}, accumulate, take_l2pf()); }
 
 bool matvec_pair_supported(DType ta, int cols_a, DType tb, int cols_b) {
-    // One kernel's type sets (matvec_fused launches the others apart), and the two inputs in shared memory.
-    // The PAIR kernels' type sets: Q4_K / Q6_K, and those with Q8_0. Not set 1 (Q5_K, Q4_0): its one-row PAIR kernel
-    // spills 32 bytes at its 80 registers, and phi-2's Q5_K_M / Q4_0 decode measured 0.2-0.6% slower paired (H200).
+    // The PAIR kernels' type sets: Q4_K / Q6_K, and those with Q8_0 (one kernel's sets, as matvec_fused launches
+    // them). Not set 1 (Q5_K, Q4_0): its one-row PAIR kernel spills 32 bytes at its 80 registers, and phi-2's Q5_K_M /
+    // Q4_0 decode measured 0.2-0.6% slower paired (H200). Both inputs' int8 copies fit a block's shared memory.
+    static const size_t smem_max = static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlock, 48 * 1024));
     const int ext = fused_ext(ext_mask(ta) | ext_mask(tb));
     return fused_supported(ta, cols_a) && fused_supported(tb, cols_b) && (ext == 0 || ext == 8) &&
-           x_smem_bytes(cols_a) + norm_smem_bytes(cols_b) <= static_cast<size_t>(device_attr(cudaDevAttrMaxSharedMemoryPerBlock, 48 * 1024));
+           x_smem_bytes(cols_a) + norm_smem_bytes(cols_b) <= smem_max;
 }
 
 void matvec_pair(const MatvecSeg& a, int cols_a, const float* xa, const MatvecSeg& b, int cols_b, const float* xb, bool accumulate) {
