@@ -58,7 +58,8 @@ struct MvParams {
     SegD seg2;
 };
 
-// Shared memory of x [cols] quantized (smem_x), 16-byte aligned, so that a second input's can follow it.
+// Shared memory of x [cols] quantized (smem_x), 16-byte aligned, so that more can follow it (the staged gate|up rows,
+// a PAIR kernel's second input).
 __host__ __device__ inline size_t x_smem_bytes(int cols) { return (norm_smem_bytes(cols) + 15) & ~size_t{15}; }
 
 // Register budgets (blocks per SM): sets 0 (Q4_K, Q6_K) and 1 (+ Q5_K, Q4_0) 3, i.e. <= 80 registers (no spills on
@@ -183,7 +184,6 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) { return static_cas
 // host stages the Q4_K / Q6_K and Q8_0 sets only: the others were not measured staged.
 constexpr int kGluLlama = 0, kGluGated = 1, kGluPlain = 2;
 constexpr int kGluSplitPerSm = 3;  // blocks an SM of the SPLIT kernel (its register budget, and glu_split_on's rule)
-__host__ __device__ inline size_t glu_x_bytes(int cols) { return (norm_smem_bytes(cols) + 15) & ~size_t{15}; }
 
 // Thread-block cluster primitives (sm_90; the SPLIT kernel below is launched with clusters there only).
 __device__ __forceinline__ unsigned cluster_rank() {
@@ -239,7 +239,7 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32 / (SPLI
     const int row0 = ob * 32 + (PLAIN && up ? kHalf : 0);  // this half's first row
     const size_t rb = up ? p.rbu : p.rbg;
     const uint8_t* wm = up ? p.wu : p.wg;
-    unsigned char* ws = sm + glu_x_bytes(p.cols);  // STAGE: the 32 gate rows, then the 32 up rows (SPLIT: this half's)
+    unsigned char* ws = sm + x_smem_bytes(p.cols);  // STAGE: the 32 gate rows, then the 32 up rows (SPLIT: this half's)
     l2pf_issue(p.pf);
     if constexpr (kStage) {
         if (threadIdx.x == 0) {
@@ -680,9 +680,9 @@ void matvec_ffn_norm(DType tg, const void* Wg, DType tu, const void* Wu, const f
         return;
     }
     const int grid = n_ff / 32;
-    const size_t staged = glu_x_bytes(cols) + 32 * (p.rbg + p.rbu);  // the STAGE kernel's shared memory
+    const size_t staged = x_smem_bytes(cols) + 32 * (p.rbg + p.rbu);  // the STAGE kernel's shared memory
     if (llama && glu_split_on(n_ff)) {
-        const size_t half = glu_x_bytes(cols) + 32 * p.rbg;
+        const size_t half = x_smem_bytes(cols) + 32 * p.rbg;
         if (env_int("RZ_CUDA_GLU_R", ext == 8 ? 8 : 4) == 4) launch_glu_split<4>(p, n_ff, smem, half, ext);
         else launch_glu_split<8>(p, n_ff, smem, half, ext);
         return;

@@ -331,12 +331,8 @@ void GpuContext::forward_fused(const int32_t* tp, int32_t seq, int32_t pos_hint,
             if (merged_up) {
                 launches.push_back({br(L.qkv), br(L.up)});
                 launches.emplace_back();  // attention: no weights
-                if (paired(L)) {
-                    launches.push_back({br(L.o), br(L.down)});
-                    continue;
-                }
-                launches.push_back({br(L.o)});
-                launches.push_back({br(L.down)});
+                if (paired(L)) launches.push_back({br(L.o), br(L.down)});
+                else launches.push_back({br(L.o)}), launches.push_back({br(L.down)});
                 continue;
             }
             launches.push_back(L.qkv ? std::vector{br(L.qkv)} : std::vector{br(L.q), br(L.k), br(L.v)});
