@@ -54,6 +54,13 @@ __device__ __forceinline__ Q6Block q6_block(const uint8_t* row, int nb, int b) {
     return Q6Block{row + 128 * b, row + 128 * nb + 64 * b, reinterpret_cast<const int8_t*>(row + 192 * nb + 16 * b),
                    h2f(ld16(row + 208 * nb + 2 * b))};
 }
+// The 6-bit codes q (0..63, value q - 32) of 4 consecutive elements of quarter rr (0..3) of a Q6_K half, one byte
+// each: the low 4 bits from ql word w (the low nibbles for rr < 2, the high ones for rr >= 2; the caller passes the
+// word at ql byte 32 (rr & 1) + l), the high 2 bits at bits 2 rr of qh word h. One definition for every Q6_K reader
+// (the int8 mat-vecs, the rows and tensor-core kernels); those that need q - 32 subtract it after.
+__device__ __forceinline__ unsigned q6_codes(unsigned w, unsigned h, int rr) {
+    return ((w >> (4 * (rr >> 1))) & 0x0F0F0F0Fu) | (((h >> (2 * rr)) & 0x03030303u) << 4);
+}
 // Block b of a row of K-byte 32-element blocks {half d; [qh[4]]; qs[K - 2 - 4 (K == 22)]} in the device layout
 // (Q8_0 K = 34: 32 int8 codes; Q4_0 and IQ4_NL K = 18: 16 bytes of nibbles; Q5_0 K = 22: qh, then 16 bytes of
 // nibbles; the row starts 16-byte aligned): groups of 8 blocks (the last one m = nb - 8 (nb / 8) < 8 when

@@ -157,10 +157,8 @@ __device__ __forceinline__ void dot_q6_k(const uint8_t* const (&rows)[R], int nb
                 int s = -x32[rr];
 #pragma unroll
                 for (int i = 0; i < 2; ++i) {
-                    const int src = (rr & 1) ? lb[r][i] : la[r][i];
-                    const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
-                    const int hi = ((hq[r][i] >> (2 * rr)) & 0x03030303) << 4;
-                    s = __dp4a(lo | hi, i == 0 ? xv[rr].x : xv[rr].y, s);
+                    const int q = static_cast<int>(q6_codes(static_cast<unsigned>((rr & 1) ? lb[r][i] : la[r][i]), static_cast<unsigned>(hq[r][i]), rr));
+                    s = __dp4a(q, i == 0 ? xv[rr].x : xv[rr].y, s);
                 }
                 sum4 += static_cast<float>(sc[r][rr]) * xd[rr] * static_cast<float>(s);
             }

@@ -145,6 +145,8 @@ __device__ __forceinline__ void q6map_tokens(int b, int hh, int l0, const XQT& x
 }
 
 // Q6_K: as dot_q6_k (8 lanes per block, lane k: half hh = k/4, elements l0 = 8 (k%4) .. +7 of its 4 sub-blocks).
+// Here the codes become q - 32 with __vsub4, once per weight word: dot_q6_k's exact identity (the offset taken off
+// the sum as 32 sum x) would cost a sum of activation codes per token and sub-block, more than it saves from 2 tokens.
 template <int R, int T>
 __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int nb, const XQT& x, int lane, float (&acc)[R][T]) {
     const int k = lane & 7, hh = k >> 2, l0 = 8 * (k & 3);
@@ -163,10 +165,8 @@ __device__ __forceinline__ void dott_q6_k(const uint8_t* const (&rows)[R], int n
                 ds[r][rr] = q.d * static_cast<float>(sc);
 #pragma unroll
                 for (int i = 0; i < 2; ++i) {
-                    const int src = (rr & 1) ? lb[i] : la[i];
-                    const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
-                    const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
-                    v[r][rr][i] = static_cast<int>(__vsub4(static_cast<unsigned>(lo | hi), 0x20202020u));
+                    const unsigned q = q6_codes(static_cast<unsigned>((rr & 1) ? lb[i] : la[i]), static_cast<unsigned>(hq[i]), rr);
+                    v[r][rr][i] = static_cast<int>(__vsub4(q, 0x20202020u));
                 }
             }
         }

@@ -146,7 +146,8 @@ __device__ __forceinline__ void mma_qk(const uint8_t* lo, const uint8_t* hi, int
 
 // Q6_K (device layout, q6_block): element 128 hh + 32 rr + l has its low 4 bits in ql byte 64 hh + 32 (rr & 1) + l
 // (high nibble for rr >= 2), its high 2 bits at bits 2 rr of qh byte 32 hh + l, and scale 8 hh + 2 rr + l / 16; one
-// m16n8k16 per 16-element scale group.
+// m16n8k16 per 16-element scale group. The codes enter the mma as q - 32 (__vsub4): taking 32 sum x off the product
+// instead would need each token's activation code sum per 16-element group, which the activation layout lacks.
 template <int S>
 __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, int nb, int b0, int b1, const XQT& x, const MmaLane& L,
                                          float (&acc)[kTokenTiles<S>][4]) {
@@ -162,9 +163,8 @@ __device__ __forceinline__ void mma_q6_k(const uint8_t* lo, const uint8_t* hi, i
                 const unsigned ha0 = ld_u32(qh.ql + 64 * hh + l0), ha1 = ld_u32(qh.ql + 64 * hh + 32 + l0), hhb = ld_u32(qh.qh + 32 * hh + l0);
 #pragma unroll
                 for (int rr = 0; rr < 4; ++rr) {
-                    constexpr unsigned m4 = 0x0F0F0F0Fu, m2 = 0x03030303u, k32 = 0x20202020u;
-                    const unsigned wl = (((rr & 1) ? la1 : la0) >> (4 * (rr >> 1))) & m4, wh = (((rr & 1) ? ha1 : ha0) >> (4 * (rr >> 1))) & m4;
-                    const unsigned vl = __vsub4(wl | (((lhb >> (2 * rr)) & m2) << 4), k32), vh = __vsub4(wh | (((hhb >> (2 * rr)) & m2) << 4), k32);
+                    constexpr unsigned k32 = 0x20202020u;
+                    const unsigned vl = __vsub4(q6_codes((rr & 1) ? la1 : la0, lhb, rr), k32), vh = __vsub4(q6_codes((rr & 1) ? ha1 : ha0, hhb, rr), k32);
                     const int sb = 8 * b + 4 * hh + rr, si = 8 * hh + 2 * rr + l16;  // activation sub-block, scale index
                     const float fl = ql.d * static_cast<float>(static_cast<int8_t>(byte_of(sl, si)));
                     const float fh = qh.d * static_cast<float>(static_cast<int8_t>(byte_of(sh, si)));

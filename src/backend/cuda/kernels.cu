@@ -358,10 +358,8 @@ __global__ void matvec_q6_k_dp4a(const uint8_t* __restrict__ W, size_t rb, int r
             int s = -32 * __dp4a(xv.y, 0x01010101, __dp4a(xv.x, 0x01010101, 0));
 #pragma unroll
             for (int i = 0; i < 2; ++i) {
-                const int src = (rr & 1) ? lb[i] : la[i];
-                const int lo = (rr >> 1) ? ((src >> 4) & 0x0F0F0F0F) : (src & 0x0F0F0F0F);
-                const int hi = ((hq[i] >> (2 * rr)) & 0x03030303) << 4;
-                s = __dp4a(lo | hi, i == 0 ? xv.x : xv.y, s);
+                const int q = static_cast<int>(q6_codes(static_cast<unsigned>((rr & 1) ? lb[i] : la[i]), static_cast<unsigned>(hq[i]), rr));
+                s = __dp4a(q, i == 0 ? xv.x : xv.y, s);
             }
             sum4 += static_cast<float>(scl[2 * rr]) * g_xd[sbi] * static_cast<float>(s);
         }
