@@ -37,7 +37,7 @@ constexpr Shape kShapes[] = {
     {"qwen3-1.7b", 151936, 2048, 28, 16, 8, 6144, 40960, 1000000.0, "qwen3", 128, true},
     {"qwen3-4b", 151936, 2560, 36, 32, 8, 9728, 40960, 1000000.0, "qwen3", 128, true},
     {"qwen3-8b", 151936, 4096, 36, 32, 8, 12288, 40960, 1000000.0, "qwen3", 128, false},
-    {"phi-3-mini", 32064, 3072, 32, 32, 32, 8192, 4096, 10000.0},  // llama blocks of its shape: head_dim 96, groups of 1
+    {"phi-3-mini", 32064, 3072, 32, 32, 32, 8192, 4096, 10000.0, "phi3"},  // fused q|k|v and gate|up; head_dim 96, groups of 1
     {"gemma-2b", 256000, 2048, 18, 8, 1, 16384, 8192, 10000.0, "gemma", 256, true},  // head_dim 256, one kv head
 };
 

@@ -51,9 +51,9 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
     if (sp.n_embd <= 0 || sp.n_head <= 0 || sp.n_head_kv <= 0 || sp.head_dim < 0 || (sp.head_dim == 0 && sp.n_embd % sp.n_head != 0) ||
         sp.n_head % sp.n_head_kv != 0 || sp.n_layer <= 0 || sp.n_ff <= 0 || sp.n_vocab <= 0 || sp.pool_rows <= 0)
         return invalid_argument("synthetic model: inconsistent shape");
-    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2" && sp.arch != "gemma" && sp.arch != "gpt2")
+    if (sp.arch != "llama" && sp.arch != "qwen3" && sp.arch != "phi2" && sp.arch != "phi3" && sp.arch != "gemma" && sp.arch != "gpt2")
         return invalid_argument(fmt::format("synthetic model: unknown architecture '{}'", sp.arch));
-    const bool qwen3 = sp.arch == "qwen3", phi2 = sp.arch == "phi2", gpt2 = sp.arch == "gpt2";
+    const bool qwen3 = sp.arch == "qwen3", phi2 = sp.arch == "phi2", phi3 = sp.arch == "phi3", gpt2 = sp.arch == "gpt2";
     const bool ln = phi2 || gpt2;  // LayerNorm with bias, fused q|k|v, biased projections, plain GELU MLP
     const int64_t hd = sp.head_dim > 0 ? sp.head_dim : sp.n_embd / sp.n_head;
     const int64_t q = hd * sp.n_head, kv = hd * sp.n_head_kv;
@@ -100,6 +100,14 @@ Status write_synthetic_gguf(const std::string& path, const SyntheticSpec& sp) {
             continue;
         }
         add_vec(b + "attn_norm.weight", sp.n_embd, 1.0f);
+        if (phi3) {  // llama's block with llama.cpp's fused tensors: attn_qkv rows q | k | v, ffn_up rows gate | up
+            RZ_RETURN_IF_ERROR(add(b + "attn_qkv.weight", il, q + 2 * kv, sp.n_embd));
+            RZ_RETURN_IF_ERROR(add(b + "attn_output.weight", il, sp.n_embd, q));
+            add_vec(b + "ffn_norm.weight", sp.n_embd, 1.0f);
+            RZ_RETURN_IF_ERROR(add(b + "ffn_up.weight", il, 2 * sp.n_ff, sp.n_embd));
+            RZ_RETURN_IF_ERROR(add(b + "ffn_down.weight", il, sp.n_embd, sp.n_ff));
+            continue;
+        }
         RZ_RETURN_IF_ERROR(add(b + "attn_q.weight", il, q, sp.n_embd));
         RZ_RETURN_IF_ERROR(add(b + "attn_k.weight", il, kv, sp.n_embd));
         RZ_RETURN_IF_ERROR(add(b + "attn_v.weight", il, kv, sp.n_embd));

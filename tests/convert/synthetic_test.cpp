@@ -1,4 +1,4 @@
-// The synthetic writer's qwen3, phi2, gemma and gpt2 blocks (model::write_synthetic_gguf; the `convert --synthetic
+// The synthetic writer's qwen3, phi2, phi3, gemma and gpt2 blocks (model::write_synthetic_gguf; the `convert --synthetic
 // qwen3-*` / `phi-2` shapes): they must load as their architectures (qwen3: q/k norms, explicit head_dim wider than
 // n_embd / n_head, tied head with llama.cpp's output type; the others below) and run, since the GPU benchmarks and
 // tests of those architectures rest on them.
@@ -117,6 +117,36 @@ TEST(Synthetic, Phi2BlocksLoadAsPhi2) {
     expect_runs_on_cpu(m);
     sp.n_rot = 65;  // beyond head_dim
     EXPECT_EQ(model::write_synthetic_gguf(dir / "bad.gguf", sp).code(), StatusCode::kInvalidArgument);
+}
+
+// phi3 blocks (the `convert --synthetic phi-3-mini` shape): the llama block with llama.cpp's fused tensors, q|k|v
+// (Q5_K in Q4_K_M, llama.cpp's rule for attn_qkv) and gate|up in one ffn_up of 2 n_ff rows, NEOX RoPE; n_ff comes
+// from the metadata and matches half the fused rows.
+TEST(Synthetic, Phi3BlocksLoadAsPhi3WithFusedTensors) {
+    ScratchDir dir;
+    model::SyntheticSpec sp;
+    sp.arch    = "phi3";
+    sp.n_vocab = 512, sp.n_embd = 256, sp.n_layer = 2, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 512, sp.n_ctx = 128;
+    sp.ftype     = "Q4_K_M";
+    sp.pool_rows = 8;
+    auto m = write_and_load(dir / "phi3.gguf", sp);
+    ASSERT_TRUE(m);
+    const auto* mi = dynamic_cast<const runtime::ModelImpl*>(m.get());
+    const model::HParams& hp = mi->hp();
+    EXPECT_FALSE(hp.parallel_block);
+    EXPECT_EQ(hp.norm, model::NormType::kRms);
+    EXPECT_EQ(hp.ffn, model::FfnType::kGated);
+    EXPECT_EQ(hp.rope_type, model::RopeType::kNeox);
+    EXPECT_EQ(hp.n_ff, 512);
+    const auto& L1 = mi->weights().layers[1];
+    ASSERT_TRUE(L1[model::Role::kAttnQkv] && L1[model::Role::kFfnGateUp]);
+    EXPECT_FALSE(L1[model::Role::kAttnQ] || L1[model::Role::kFfnGate] || L1[model::Role::kFfnUp]);
+    EXPECT_EQ(L1[model::Role::kAttnQkv].n_rows, 3 * 256);
+    EXPECT_EQ(L1[model::Role::kFfnGateUp].n_rows, 2 * 512);
+    EXPECT_EQ(L1[model::Role::kAttnQkv].dtype, DType::Q5_K);
+    EXPECT_EQ(L1[model::Role::kFfnGateUp].dtype, DType::Q4_K);
+    EXPECT_EQ(mi->weights().output().dtype, DType::Q6_K);
+    expect_runs_on_cpu(m);
 }
 
 // gemma blocks: llama's tensors, which the loader turns into gemma's block (embedding scale, GELU-gated FFN, NEOX).

@@ -45,6 +45,7 @@ inline bool cuda_device_present() {
 // change n_ctx):
 // - qwen3: head_dim 64 with q twice the residual width (8 heads, 2 kv heads), tied head;
 // - gemma: GELU-gated FFN, embeddings scaled by sqrt(n_embd), tied head, head_dim > n_embd / n_head, one kv head;
+// - phi3: the llama block stored as llama.cpp's fused q|k|v and gate|up tensors, head_dim 96, no grouped-query attention;
 // - gpt2: learned positions, sequential LayerNorms, plain GELU MLP, no RoPE, tied head;
 // - anything else, phi2: phi-2's head_dim 80 and rotary 32, the fused kernels' smallest multiple of 256 for the
 //   width.
@@ -59,6 +60,8 @@ inline model::SyntheticSpec synthetic_spec(const std::string& arch) {
         sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 1, sp.head_dim = 128, sp.n_ff = 1024,
         sp.n_ctx = 256;
         sp.tied = true;
+    } else if (arch == "phi3") {  // head_dim 96 (Phi-3-mini's), groups of 1, fused q|k|v and gate|up tensors
+        sp.n_vocab = 1024, sp.n_embd = 768, sp.n_layer = 3, sp.n_head = 8, sp.n_head_kv = 8, sp.n_ff = 1024, sp.n_ctx = 256;
     } else if (arch == "gpt2") {
         sp.n_vocab = 1024, sp.n_embd = 256, sp.n_layer = 3, sp.n_head = 4, sp.n_head_kv = 4, sp.n_ff = 1024, sp.n_ctx = 256;
         sp.tied = true;

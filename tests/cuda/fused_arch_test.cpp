@@ -10,6 +10,8 @@
 //   LayerNorm rows and the up projection in float, its activation quantized by act_rows_q8 (gpu_batch.cpp rows_layer).
 // - gemma: the fused one-token layer with the GELU-gated FFN kernel, head_dim 128 (twice n_embd / n_head), one KV
 //   head, tied head, scaled embeddings; decode steps through the rows kernels with the GELU GLU.
+// - phi3: the llama block from llama.cpp's fused tensors as stored (attn_qkv rows q | k | v, ffn_up rows gate | up),
+//   head_dim 96 without grouped-query attention.
 // - gpt2: phi2's parts in sequence (a LayerNorm before the FFN too, the attention quantizing its own output for o),
 //   learned positions, no RoPE, tied head.
 // References: the unfused kernel sequence, the same steps one token at a time, and the CPU. CudaGoldenArch covers
@@ -172,7 +174,7 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
 #endif
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, CudaFusedArch, testing::Values("qwen3", "phi2", "gemma", "gpt2"), [](const auto& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(Archs, CudaFusedArch, testing::Values("qwen3", "phi2", "phi3", "gemma", "gpt2"), [](const auto& i) { return i.param; });
 
 }  // namespace
 }  // namespace rz::runtime

@@ -1,5 +1,5 @@
 #pragma once
-// Synthetic llama-, qwen3-, gemma-, phi2- or gpt2-architecture GGUF files with random weights, for benchmarks and tests of quantized paths
+// Synthetic llama-, qwen3-, gemma-, phi2-, phi3- or gpt2-architecture GGUF files with random weights, for benchmarks and tests of quantized paths
 // (the speed of a model does not depend on its weight values, only on shapes and storage types).
 // Rows are drawn at random from a pool of independently generated and quantized random rows, which keeps
 // writing a 1B-parameter file to seconds instead of minutes of reference quantization.
@@ -23,7 +23,8 @@ struct SyntheticSpec {
     // "llama", "qwen3" (adds the per-head q/k RMSNorm weights [head_dim]; NEOX RoPE, as its GGUF files say), "phi2"
     // (LayerNorm with bias feeding attention and a plain GELU MLP in parallel, fused q|k|v, biases on every
     // projection and the output head), "gpt2" (the same parts as phi2 in sequence, a LayerNorm each, learned
-    // positions [n_ctx, n_embd] in F32, no RoPE; use tied as its models do), or "gemma" (llama's tensors; the loader
+    // positions [n_ctx, n_embd] in F32, no RoPE; use tied as its models do), "phi3" (llama's block with llama.cpp's
+    // fused attn_qkv [q + 2 kv rows] and ffn_up [2 n_ff rows: gate | up]; NEOX RoPE), or "gemma" (llama's tensors; the loader
     // applies gemma's embedding scale, GELU-gated FFN and NEOX RoPE; use tied and head_dim as its models do).
     std::string arch = "llama";
     int head_dim = 0;    // 0: n_embd / n_head; else written as key_length / value_length (q is n_head * head_dim wide)
