@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "realizar/classical/apr_io.h"
 #include "realizar/convert/convert.h"
 #include "realizar/runtime/context.h"
+#include "realizar/runtime/gpu_info.h"
 
 namespace rz::bench {
 
@@ -105,7 +107,7 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     const auto& info = model->info();
     rep.model_info = {{"arch", info.arch}, {"name", info.name}, {"n_vocab", info.n_vocab}, {"n_embd", info.n_embd},
                       {"n_layer", info.n_layer}, {"n_params", info.n_params}, {"weight_bytes", info.weight_bytes},
-                      {"load_seconds", load_seconds}};
+                      {"decode_weight_bytes", info.decode_weight_bytes}, {"load_seconds", load_seconds}};
     if (!o.synthetic.empty()) rep.model_info["synthetic_write_seconds"] = synth_seconds;
     if (info.n_vocab < 1) return invalid_argument("bench: " + rep.model + ": model has no vocabulary");
 
@@ -116,6 +118,20 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
     co.n_threads = o.threads;
     co.n_gpu_layers = o.n_gpu_layers;
     RZ_ASSIGN_OR_RETURN(auto ctx, runtime::Context::create(model, co));
+    // On the GPU: the device, and with every layer there the decode roofline of the tg test (the weights' bytes a
+    // token over the measured copy bandwidth; measured after the upload, in the memory the model left free). No
+    // bandwidth (buffers that do not fit even at 128 MiB): no roofline, the benchmark still runs.
+    std::optional<double> gbps;
+    if (o.n_gpu_layers != 0) {
+        Result<runtime::GpuInfo> g = runtime::probe_gpu();
+        if (!g.ok()) g = runtime::probe_gpu(uint64_t{128} << 20);
+        if (g.ok()) {
+            rep.device = {{"name", g->name}, {"copy_bandwidth_gbps", g->copy_gbps}, {"copy_buffer_bytes", g->copy_bytes}};
+            if (o.n_gpu_layers < 0 || o.n_gpu_layers >= info.n_layer) gbps = g->copy_gbps;
+        } else if (o.log) {
+            o.log("no device bandwidth, no roofline: " + g.status().message());
+        }
+    }
 
     rep.options = {{"n_prompt", o.n_prompt}, {"n_gen", o.n_gen}, {"threads", o.threads}, {"batch", o.batch},
                    {"n_gpu_layers", o.n_gpu_layers}, {"warmup", o.repeat.warmup}, {"min_runs", o.repeat.min_runs}, {"max_runs", o.repeat.max_runs},
@@ -221,6 +237,13 @@ Result<Report> run_llm_bench(const LlmBenchOptions& o) {
         RZ_ASSIGN_OR_RETURN(auto r, repeat_until_stable(labelled(o.repeat, o.log, tg_name, "tok/s"), measure));
         Record tg{.test = tg_name, .runtime = "realizar", .kind = "internal", .params = tg_params};
         tg.metrics["tokens_per_second"] = metric_from(r);
+        if (gbps && info.decode_weight_bytes > 0) {
+            Roofline rl;
+            rl.weight_bytes_per_token = info.decode_weight_bytes;
+            rl.tokens_per_second = o.n_seq * *gbps * 1e9 / static_cast<double>(info.decode_weight_bytes);
+            rl.fraction = r.summary.median / rl.tokens_per_second;
+            tg.roofline = rl;
+        }
         tg.peak_rss_bytes = peak_rss_bytes();
         rep.results.push_back(tg);
     }

@@ -136,6 +136,7 @@ json to_json(const Report& r) {
     j["model"] = r.model;
     j["model_info"] = r.model_info;
     j["options"] = r.options;
+    if (!r.device.empty()) j["device"] = r.device;
     json results = json::array();
     for (const Record& rec : r.results) {
         json o = {{"test", rec.test}, {"runtime", rec.runtime}, {"kind", rec.kind}, {"params", rec.params}};
@@ -143,6 +144,10 @@ json to_json(const Report& r) {
         if (rec.peak_rss_bytes) o["peak_rss_bytes"] = *rec.peak_rss_bytes;
         if (rec.aggregate_tokens_per_second) o["aggregate_tokens_per_second"] = *rec.aggregate_tokens_per_second;
         o["errors"] = rec.errors;
+        if (rec.roofline)
+            o["roofline"] = {{"weight_bytes_per_token", rec.roofline->weight_bytes_per_token},
+                             {"tokens_per_second", rec.roofline->tokens_per_second},
+                             {"fraction", rec.roofline->fraction}};
         results.push_back(std::move(o));
     }
     j["results"] = std::move(results);
@@ -199,12 +204,34 @@ static std::string metric_cell(const json& m) {
     return s;
 }
 
+// The report's device object (an internal --gpu run), or null.
+static const json* device_of(const json& report) {
+    const auto it = report.find("device");
+    return it != report.end() && it->is_object() && it->contains("name") ? &*it : nullptr;
+}
+
+static std::string device_line(const json& dev) {
+    std::string s = "device: " + dev.value("name", std::string("?"));
+    if (dev.contains("copy_bandwidth_gbps")) s += fmt::format(", copy bandwidth {:.0f} GB/s", dev["copy_bandwidth_gbps"].get<double>());
+    return s;
+}
+
+// "6273 tok/s (662.1 MB of weights a token at 4153 GB/s), median at 31.4%"
+static std::string roofline_cell(const json& r, const json& report) {
+    const double tps = r.value("tokens_per_second", 0.0), mb = r.value("weight_bytes_per_token", 0.0) / 1e6;
+    std::string s = fmt::format("{} tok/s ({:.1f} MB of weights a token", fmt_num(tps), mb);
+    if (const json* dev = device_of(report); dev && dev->contains("copy_bandwidth_gbps"))
+        s += fmt::format(" at {:.0f} GB/s", (*dev)["copy_bandwidth_gbps"].get<double>());
+    return s + fmt::format("), median at {:.1f}%", 100.0 * r.value("fraction", 0.0));
+}
+
 std::string to_markdown(const json& report) {
     std::string out;
     const json& mach = report.value("machine", json::object());
     out += fmt::format("**{}** on {} ({} logical cores), realizar {} ({})\n\n", report.value("model", ""),
                        mach.value("cpu_model", "?"), mach.value("logical_cores", 0),
                        mach.value("realizar_version", "?"), mach.value("commit", "?"));
+    if (const json* dev = device_of(report)) out += device_line(*dev) + "\n\n";
     out += "| runtime | test | metric | median (mean ± 95% CI half-width), cv, samples |\n";
     out += "|---|---|---|---|\n";
     bool warned = false;
@@ -219,6 +246,9 @@ std::string to_markdown(const json& report) {
             out += fmt::format("| {} | {} | aggregate (tok/s) | {} ({} errors) |\n", rec.value("runtime", ""),
                                rec.value("test", ""), fmt_num(rec["aggregate_tokens_per_second"].get<double>()),
                                rec.value("errors", 0));
+        if (rec.contains("roofline"))
+            out += fmt::format("| {} | {} | roofline (tok/s) | {} |\n", rec.value("runtime", ""), rec.value("test", ""),
+                               roofline_cell(rec["roofline"], report));
         if (rec.contains("peak_rss_bytes"))
             out += fmt::format("| {} | {} | peak RSS (MiB) | {:.1f} |\n", rec.value("runtime", ""),
                                rec.value("test", ""), rec["peak_rss_bytes"].get<double>() / (1 << 20));
@@ -234,6 +264,7 @@ std::string to_text(const json& report) {
                        mach.value("cpu_model", "?"), mach.value("logical_cores", 0), mach.value("physical_cores", 0));
     if (mach.contains("loadavg")) out += fmt::format(", load {}", mach["loadavg"][0].get<double>());
     out += "\n";
+    if (const json* dev = device_of(report)) out += device_line(*dev) + "\n";
     for (const auto& rec : report.value("results", json::array())) {
         for (const auto& name : metric_names(rec))
             out += fmt::format("{:<10} {:<10} {:<24} {}\n", rec.value("runtime", ""), rec.value("test", ""),
@@ -242,6 +273,9 @@ std::string to_text(const json& report) {
             out += fmt::format("{:<10} {:<10} {:<24} {} tok/s, {} errors\n", rec.value("runtime", ""),
                                rec.value("test", ""), "aggregate", fmt_num(rec["aggregate_tokens_per_second"].get<double>()),
                                rec.value("errors", 0));
+        if (rec.contains("roofline"))
+            out += fmt::format("{:<10} {:<10} {:<24} {}\n", rec.value("runtime", ""), rec.value("test", ""), "roofline",
+                               roofline_cell(rec["roofline"], report));
         if (rec.contains("peak_rss_bytes"))
             out += fmt::format("{:<10} {:<10} {:<24} {:.1f} MiB\n", rec.value("runtime", ""), rec.value("test", ""),
                                "peak_rss", rec["peak_rss_bytes"].get<double>() / (1 << 20));

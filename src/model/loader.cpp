@@ -235,4 +235,21 @@ Result<LoadedModel> load_model(const formats::ModelFile& f) {
     return m;
 }
 
+uint64_t decode_weight_bytes(const ModelWeights& w) {
+    const auto bytes = [](const Weight& t, int64_t rows) -> uint64_t {  // `rows` rows of t as held
+        if (!t) return 0;
+        const Result<uint64_t> row = dtype_bytes(t.dtype, static_cast<uint64_t>(t.n_cols));
+        RZ_ASSERT(row.ok(), "a loaded weight has a valid type and row length");
+        return *row * static_cast<uint64_t>(rows);
+    };
+    uint64_t total = 0;
+    for (const LayerWeights& l : w.layers)
+        for (const Weight& t : l.w) total += bytes(t, t.n_rows);
+    for (Role r : {Role::kOutputNorm, Role::kOutputNormB, Role::kOutput, Role::kOutputB, Role::kRopeFreqs}) total += bytes(w[r], w[r].n_rows);
+    const Weight& emb = w[Role::kTokenEmbd];
+    total += w[Role::kOutput] ? bytes(emb, 1) : bytes(emb, emb.n_rows);  // tied: the table is the output head
+    total += bytes(w[Role::kPosEmbd], 1);
+    return total;
+}
+
 }  // namespace rz::model

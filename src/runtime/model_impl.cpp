@@ -31,6 +31,7 @@ Result<std::shared_ptr<Model>> ModelImpl::create(std::unique_ptr<formats::ModelF
     in.n_head_kv = hp.n_head_kv;
     in.n_params = m->lm_.w.n_params;
     in.weight_bytes = m->lm_.w.weight_bytes;
+    in.decode_weight_bytes = model::decode_weight_bytes(m->lm_.w);
     spdlog::debug("model {}: {}", m->file_->path, hp.describe());
     return std::shared_ptr<Model>(std::move(m));
 }

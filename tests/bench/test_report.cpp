@@ -57,6 +57,34 @@ TEST(BenchReport, JsonValidatesAgainstTheDocumentedSchema) {
     EXPECT_FALSE(j["machine"]["cpu_model"].get<std::string>().empty());
 }
 
+// A GPU run's report: the device line and the tg row's roofline in JSON (schema-valid), text and Markdown.
+TEST(BenchReport, DeviceAndRooflineRender) {
+    Report r;
+    r.model = "synthetic:tinyllama-1.1b:q4_k_m";
+    r.device = {{"name", "NVIDIA H200"}, {"copy_bandwidth_gbps", 4000.0}, {"copy_buffer_bytes", 536870912}};
+    Record b{.test = "tg128", .runtime = "realizar", .kind = "internal"};
+    b.metrics["tokens_per_second"] = metric_of({2000, 2000, 2000});
+    b.roofline = Roofline{.weight_bytes_per_token = 640000000, .tokens_per_second = 6250.0, .fraction = 0.32};
+    r.results = {b};
+    const json j = to_json(r);
+    const auto st = validate_against_schema(j, schema());
+    EXPECT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(j["device"]["name"], "NVIDIA H200");
+    EXPECT_EQ(j["results"][0]["roofline"]["weight_bytes_per_token"], 640000000u);
+    const std::string text = to_text(j), md = to_markdown(j);
+    EXPECT_NE(text.find("device: NVIDIA H200, copy bandwidth 4000 GB/s"), std::string::npos) << text;
+    EXPECT_NE(text.find("roofline"), std::string::npos) << text;
+    EXPECT_NE(text.find("6250.0 tok/s (640.0 MB of weights a token at 4000 GB/s), median at 32.0%"), std::string::npos) << text;
+    EXPECT_NE(md.find("| realizar | tg128 | roofline (tok/s) | 6250.0 tok/s (640.0 MB"), std::string::npos) << md;
+    // A CPU report has neither.
+    const json cpu = sample_report(100, 20, 300);
+    EXPECT_FALSE(cpu.contains("device"));
+    EXPECT_EQ(to_text(cpu).find("roofline"), std::string::npos);
+    json bad = j;
+    bad["results"][0]["roofline"].erase("fraction");
+    EXPECT_FALSE(validate_against_schema(bad, schema()).ok());
+}
+
 TEST(BenchReport, SchemaValidatorRejectsBrokenReports) {
     const json s = schema();
     json j = sample_report(100, 20, 300);

@@ -193,6 +193,41 @@ TEST(Synthetic, Gpt2BlocksLoadAsGpt2) {
     expect_runs_on_cpu(m);
 }
 
+// ModelInfo::decode_weight_bytes (the decode roofline's numerator, `bench --gpu`) against the file's own tensor
+// list: every tensor as stored (the synthetic writer stores vectors as f32, as the loader holds them) but the
+// token-embedding table, of which one row unless the head is tied to it, and one row of learned positions.
+TEST(Synthetic, DecodeWeightBytesCountWhatAStepReads) {
+    ScratchDir dir;
+    auto qwen3 = small_qwen3("Q4_K_M");  // tied head
+    model::SyntheticSpec phi2;            // separate head with a bias, fused q|k|v, biases everywhere
+    phi2.arch = "phi2", phi2.n_vocab = 512, phi2.n_embd = 256, phi2.n_layer = 2, phi2.n_head = 4, phi2.n_head_kv = 4,
+    phi2.n_ff = 1024, phi2.n_ctx = 128, phi2.ftype = "Q8_0", phi2.pool_rows = 8;
+    model::SyntheticSpec gpt2 = phi2;  // learned positions, tied head
+    gpt2.arch = "gpt2", gpt2.tied = true, gpt2.ftype = "Q4_K_M";
+    for (const auto& sp : {qwen3, phi2, gpt2}) {
+        SCOPED_TRACE(sp.arch);
+        const std::string path = dir / (sp.arch + ".gguf");
+        auto m = write_and_load(path, sp);
+        ASSERT_TRUE(m);
+        auto f = formats::open_model_file(path);
+        ASSERT_TRUE(f.ok()) << f.status().message();
+        uint64_t want = 0, embd = 0;
+        for (const auto& t : f->tensors) {
+            if (t.name == "token_embd.weight") {
+                embd = t.n_bytes;
+                want += sp.tied ? t.n_bytes : t.n_bytes / static_cast<uint64_t>(sp.n_vocab);
+            } else if (t.name == "position_embd.weight") {
+                want += t.n_bytes / static_cast<uint64_t>(sp.n_ctx);
+            } else {
+                want += t.n_bytes;
+            }
+        }
+        ASSERT_GT(embd, 0u);
+        EXPECT_EQ(m->info().decode_weight_bytes, want);
+        EXPECT_LE(m->info().decode_weight_bytes, m->info().weight_bytes);
+    }
+}
+
 TEST(Synthetic, RejectsUnknownArchitecturesAndInconsistentHeadDims) {
     ScratchDir dir;
     auto sp = small_qwen3("Q8_0");

@@ -34,6 +34,15 @@ double percentile(std::vector<double> v, double q);     // linear interpolation 
 // "itl_ms" (lower is better).
 bool higher_is_better(const std::string& metric);
 
+// A decode test's roofline (tg on the GPU with every layer there): the weight bytes a step reads per token
+// (ModelInfo::decode_weight_bytes; a step of S sequences reads them once for S tokens) over the device's measured
+// copy bandwidth, and the measured median as a fraction of it.
+struct Roofline {
+    uint64_t weight_bytes_per_token = 0;
+    double tokens_per_second = 0.0;  // n_seq x copy bandwidth / weight bytes
+    double fraction = 0.0;           // tokens_per_second median / the roofline's
+};
+
 struct Record {
     std::string test;     // "pp512", "tg128", "ttft512", "c4", "predict1", "predict64"
     std::string runtime;  // "realizar", "llama-cpp", "ollama", "openai" (a server behind the OpenAI API)
@@ -43,12 +52,14 @@ struct Record {
     std::optional<uint64_t> peak_rss_bytes;              // process peak RSS after the test (internal)
     std::optional<double> aggregate_tokens_per_second;   // HTTP: all tokens of a level / its wall time
     int errors = 0;                                      // HTTP: failed requests
+    std::optional<Roofline> roofline;                    // internal tg on the GPU
 };
 
 struct Report {
     std::string model;  // model path, "synthetic:SHAPE:TYPE", or server URL
     nlohmann::json model_info = nlohmann::json::object();
     nlohmann::json options = nlohmann::json::object();
+    nlohmann::json device = nlohmann::json::object();  // the GPU of an internal --gpu run: name, copy_bandwidth_gbps
     std::vector<Record> results;
 };
 
@@ -56,7 +67,7 @@ struct Report {
 nlohmann::json machine_info();
 uint64_t peak_rss_bytes();  // getrusage(RUSAGE_SELF).ru_maxrss
 
-nlohmann::json to_json(const Report& r);  // adds schema_version, machine, created (UTC ISO 8601)
+nlohmann::json to_json(const Report& r);  // adds schema_version, machine, created (UTC ISO 8601); device if any
 std::string to_markdown(const nlohmann::json& report);
 std::string to_text(const nlohmann::json& report);
 std::string to_svg(const nlohmann::json& report);

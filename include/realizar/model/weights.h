@@ -63,6 +63,12 @@ struct LoadedModel {
 // tensor, a tensor whose shape disagrees with the hyper-parameters, unsupported dtype.
 Result<LoadedModel> load_model(const formats::ModelFile& file);
 
+// Bytes of weights one decode step of one token reads, as they are held (the file's storage type; norm weights
+// and biases as f32): every layer tensor, the output norm and head (a tied head: the whole token-embedding table),
+// one row of the token embeddings and of learned positions. The numerator of a decode roofline (bench), which
+// ignores the KV cache and activations.
+uint64_t decode_weight_bytes(const ModelWeights& w);
+
 // Hyper-parameters only (used by load_model; exposed for inspect/tests).
 Result<HParams> read_hparams(const formats::ModelFile& file, const ArchSpec*& spec_out, Naming& naming_out);
 

@@ -38,6 +38,7 @@ struct ModelInfo {
     int n_head_kv = 0;
     uint64_t n_params = 0;
     uint64_t weight_bytes = 0;
+    uint64_t decode_weight_bytes = 0;  // weights one decode step of one token reads (model::decode_weight_bytes)
 };
 
 class Model {
