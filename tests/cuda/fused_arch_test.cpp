@@ -145,8 +145,13 @@ TEST_P(CudaFusedArch, FusedLayerAndStepsMatchReferences) {
         // 3e-5), so the bounds are loose, but a missing or misplaced norm, bias or activation moves the logits by more
         // than their std. The CPU quantizes activations otherwise (Q8_K per 256 for the K types).
         EXPECT_GT(e_unfused, 0.0) << "identical logits: the fused layer did not run";
-        EXPECT_LE(e_unfused, 0.15);
-        EXPECT_LE(e_apart_unfused, 0.15);
+        // phi3's Q4_K_M q|k|v is one Q5_K tensor (llama.cpp's mix): the fused layer multiplies it by int8 activations,
+        // the unfused reference by floats (its int8 kernels are Q8_0 / Q4_K / Q6_K only), so the two differ by more:
+        // 0.129-0.179 of std over seeds 77-82 (H200), against 0.034-0.040 for llama blocks of the same shape with
+        // separate Q4_K matrices; against the CPU both stay at 0.165-0.226.
+        const double unfused_bound = arch == "phi3" && std::string(ftype) == "Q4_K_M" ? 0.25 : 0.15;
+        EXPECT_LE(e_unfused, unfused_bound);
+        EXPECT_LE(e_apart_unfused, unfused_bound);
         // Only phi2 (a parallel block with a plain FFN) has the merged q|k|v + up launch. Its Q4_K_M file gives the same
         // bits both ways (the Q4_K dot products sum in the same order in both kernels, and down quantizes act(up + b)
         // with the formula of the FFN kernel's epilogue; H200), its Q8_0 file does not (the one-row mat-vec reads a
