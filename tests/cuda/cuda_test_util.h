@@ -246,6 +246,44 @@ inline Matrix make_matrix(DType t, int rows, int cols, uint32_t seed, bool quant
     return m;
 }
 
+// Host copy of the GPU's activation quantization (per 32: d = amax / 127, q = round-to-even(x / d)), same
+// float operations, so the int8 path is checked against the exact dot product it is meant to compute.
+inline std::vector<float> quantize_like_gpu(const std::vector<float>& x) {
+    std::vector<float> out(x.size());
+    for (size_t b = 0; b + 32 <= x.size(); b += 32) {
+        float amax = 0.0f;
+        for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+        const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        for (size_t i = b; i < b + 32; ++i) out[i] = d * std::nearbyint(x[i] * id);
+    }
+    return out;
+}
+
+// A rows x cols matrix of type t (make_matrix) on the device in its layout, with its dequantised rows for references.
+struct QMat {
+    DType t;
+    int rows, cols;
+    std::vector<float> deq;  // [rows, cols]
+    DevBuf dev;
+    QMat(DType t_, int rows_, int cols_, uint32_t seed, bool quantized = true)
+        : t(t_), rows(rows_), cols(cols_), dev(cuda::row_bytes(t_, cols_) * rows_) {
+        Matrix m = make_matrix(t, rows, cols, seed, quantized);
+        deq = std::move(m.deq);
+        EXPECT_TRUE(cuda::upload(dev.p, m.dev.data(), m.dev.size()).ok());
+    }
+    // float64 W x over the dequantised rows, and sum |w x| (the scale of its rounding error).
+    void ref(const std::vector<float>& x, std::vector<double>& y, std::vector<double>& mag) const {
+        y.assign(static_cast<size_t>(rows), 0.0);
+        mag.assign(static_cast<size_t>(rows), 0.0);
+        for (int r = 0; r < rows; ++r)
+            for (int c = 0; c < cols; ++c) {
+                const double p = static_cast<double>(deq[static_cast<size_t>(r) * cols + c]) * x[static_cast<size_t>(c)];
+                y[static_cast<size_t>(r)] += p;
+                mag[static_cast<size_t>(r)] += std::fabs(p);
+            }
+    }
+};
+
 // batch::linear over m (rows x cols, test::make_matrix) for 13 tokens into output rows of rows + 3 (the 3 beyond the
 // matrix must stay untouched): the multi-row mat-vec (mmv: a pass of 8 tokens and one of 5) or the GEMM through a
 // 7-row scratch (W converted in chunks), f16 or f32 inputs, against float64 over the same (rounded) operands.

@@ -25,20 +25,9 @@ namespace rz::cuda {
 namespace {
 
 using test::DevBuf;
+using test::QMat;
+using test::quantize_like_gpu;
 using test::random_floats;
-
-// Host copy of the GPU's activation quantization (per 32: d = amax / 127, q = round-to-even(x / d)), same
-// float operations, so the int8 path is checked against the exact dot product it is meant to compute.
-std::vector<float> quantize_like_gpu(const std::vector<float>& x) {
-    std::vector<float> out(x.size());
-    for (size_t b = 0; b + 32 <= x.size(); b += 32) {
-        float amax = 0.0f;
-        for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
-        const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-        for (size_t i = b; i < b + 32; ++i) out[i] = d * std::nearbyint(x[i] * id);
-    }
-    return out;
-}
 
 void check_type(DType t, int rows, int cols, bool int8x = false) {
     SCOPED_TRACE(std::string(dtype_name(t)) + " cols " + std::to_string(cols) + (int8x ? " int8 x" : ""));
@@ -120,29 +109,6 @@ TEST(CudaKernels, ArgmaxAndSwiglu) {
 
 // A random matrix of a quantized type: its device copy and the rows rz::quant dequantises it to. quantized: random
 // floats through the reference quantizer; else random bytes (every scale, high-bit and mask pattern, test::make_matrix).
-struct QMat {
-    DType t;
-    int rows, cols;
-    std::vector<float> deq;  // [rows, cols]
-    DevBuf dev;
-    QMat(DType t_, int rows_, int cols_, uint32_t seed, bool quantized = true) : t(t_), rows(rows_), cols(cols_), dev(row_bytes(t_, cols_) * rows_) {
-        test::Matrix m = test::make_matrix(t, rows, cols, seed, quantized);
-        deq = std::move(m.deq);
-        EXPECT_TRUE(upload(dev.p, m.dev.data(), m.dev.size()).ok());
-    }
-    // float64 W x over the dequantised rows, and sum |w x| (the scale of its rounding error).
-    void ref(const std::vector<float>& x, std::vector<double>& y, std::vector<double>& mag) const {
-        y.assign(static_cast<size_t>(rows), 0.0);
-        mag.assign(static_cast<size_t>(rows), 0.0);
-        for (int r = 0; r < rows; ++r)
-            for (int c = 0; c < cols; ++c) {
-                const double p = static_cast<double>(deq[static_cast<size_t>(r) * cols + c]) * x[static_cast<size_t>(c)];
-                y[static_cast<size_t>(r)] += p;
-                mag[static_cast<size_t>(r)] += std::fabs(p);
-            }
-    }
-};
-
 // rms_norm(x) * w the way the fused prologue computes it (sum of squares in double, product rounded once).
 std::vector<float> rms_norm_ref(const std::vector<float>& x, const std::vector<float>& w, float eps) {
     double ss = 0.0;

@@ -157,11 +157,17 @@ struct RowsParams {
     int m;    // tokens (<= S)
     int accumulate;
     ActBuffer act;
+    // PAIR kernels (matvec_rows_pair; one segment of the same rows): row r of seg[0] also adds seg2's row r times the
+    // fused activation buffer's rows [m, cols2] (a parallel block's down beside its o).
+    SegD seg2;
+    int cols2;
 };
 
 // y_t = (accumulate ? y_t : 0) + bias + W x_t for the m tokens, one row per warp. (Two rows per warp, sharing each
 // token's activation loads, measured 3-7% slower at 8 tokens.)
-template <int S, int EXT>
+// PAIR (matvec_rows_pair): the one segment's rows also sum seg2's rows against the fused activation buffer, in the
+// same lane sums, and both biases go into the one store.
+template <int S, int EXT, bool PAIR = false>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -172,6 +178,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
         const SegD s = pick_seg(p, g);
         const int r0 = g * kWarps, r1 = min(r0 + kWarps, s.rows);
         prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(r1 - r0) * s.rb);
+        if constexpr (PAIR) prefetch_l2(p.seg2.w + static_cast<size_t>(r0) * p.seg2.rb, static_cast<size_t>(r1 - r0) * p.seg2.rb);
     }
     pdl_sync(0);
     if (p.xq) rows_stage<S>(p.cols, sm);
@@ -184,11 +191,16 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_rows_kernel(const RowsParam
         const uint8_t* rows[1] = {s.w + static_cast<size_t>(r0) * s.rb};
         float acc[1][S] = {};
         dot_rows_t<1, S, EXT>(s.type, rows, p.cols, rows_x(sm, p.x != nullptr, p.act, p.cols), lane, acc);
+        if constexpr (PAIR) {
+            const uint8_t* rows2[1] = {p.seg2.w + static_cast<size_t>(r0) * p.seg2.rb};
+            dot_rows_t<1, S, EXT>(p.seg2.type, rows2, p.cols2, rows_x(sm, false, p.act, p.cols2), lane, acc);
+        }
         float mine = warp_sum_rows<S>(acc[0], lane);
         const int t = scatter_row<S>(lane);
         if (lane % (32 / S) == 0 && t < p.m) {
-            if (p.x) mine *= s_rscale[t];
+            if (p.x) mine *= s_rscale[t];  // 1 for a PAIR launch (no norm: matvec_rows_pair)
             if (s.bias) mine += s.bias[r0];
+            if (PAIR && p.seg2.bias) mine += p.seg2.bias[r0];
             float* y = s.y + static_cast<size_t>(t) * s.ldy + r0;
             *y = p.accumulate ? *y + mine : mine;
         }
@@ -214,7 +226,7 @@ __device__ __forceinline__ void tile_to_smem(float (&red)[16][8 * NT], const flo
     }
 }
 
-template <int S, int EXT>
+template <int S, int EXT, bool PAIR = false>
 __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams p) {
     constexpr int NT = kTokenTiles<S>;
     extern __shared__ __align__(16) unsigned char sm[];
@@ -224,6 +236,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
     const SegD s = pick_seg(p, g);  // g: the tile within the segment
     const int r0 = g * 16, t0 = S * static_cast<int>(blockIdx.y);
     prefetch_l2(s.w + static_cast<size_t>(r0) * s.rb, static_cast<size_t>(min(16, s.rows - r0)) * s.rb);  // immutable: before the wait
+    if constexpr (PAIR) prefetch_l2(p.seg2.w + static_cast<size_t>(r0) * p.seg2.rb, static_cast<size_t>(min(16, s.rows - r0)) * p.seg2.rb);
     pdl_sync(0);
     if (p.xq) rows_stage<S>(p.cols, sm, t0);
     else if (p.x) rows_prologue<S>(p.x, p.ldx, p.m, p.norm_w, p.cols, p.eps, sm);  // (one token group: launch_x)
@@ -249,6 +262,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
         for (int i = 0; i < NE; ++i) y0[i] = residual(i);
     float acc[NT][4] = {};
     mma_tile<S, EXT>(s.type, lo, hi, nb, k0, k1, rows_x(sm, p.x != nullptr, p.act, p.cols, t0), L, acc);
+    if constexpr (PAIR) {  // seg2's tile of the same rows over the fused activation buffer, into the same fragments
+        const uint8_t* lo2 = p.seg2.w + static_cast<size_t>(min(r0 + L.g, s.rows - 1)) * p.seg2.rb;
+        const uint8_t* hi2 = p.seg2.w + static_cast<size_t>(min(r0 + L.g + 8, s.rows - 1)) * p.seg2.rb;
+        const int nb2 = mma_blocks(p.seg2.type, p.cols2);
+        int j0, j1;
+        mma_share(nb2, w, j0, j1);
+        mma_tile<S, EXT>(p.seg2.type, lo2, hi2, nb2, j0, j1, rows_x(sm, false, p.act, p.cols2, t0), L, acc);
+    }
     tile_to_smem<NT>(red[w], acc, L);
     if constexpr (!kEarly)
 #pragma unroll
@@ -263,6 +284,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) mv_mma_kernel(const RowsParams
             for (int k = 0; k < kWarps; ++k) v += red[k][r][t];
             if (p.x) v *= s_rscale[t];
             if (s.bias) v += s.bias[row];
+            if (PAIR && p.seg2.bias) v += p.seg2.bias[row];
             s.y[static_cast<size_t>(t0 + t) * s.ldy + row] = y0[i] + v;
         }
     }
@@ -555,6 +577,93 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
                 launch_x<S>(k, spread_groups(p, resident(k, smem)), smem, p);
             });
         }
+    });
+}
+
+namespace {
+
+// matvec_rows_pair's kernel for types ta (x quantized from floats) and tb (the fused activation buffer) over `rows`
+// rows at m tokens: the tensor cores or not, the tokens a block and token groups, the type set. The PAIR instances
+// are the sets of phi-2's mixes only (0: Q4_K / Q5_K / Q6_K, 8: with Q8_0), as the one-token matvec_pair: dp4a at 2
+// tokens for set 0 (the tensor cores from 3) and 2-8 for set 8; tensor cores at 4 and 8 tokens a block for set 0
+// (steps of 9-16 run as groups of 8 where the tiles fit a wave). Not blocks of 16 tokens: those PAIR kernels spilled
+// (76 / 80 bytes, sets 0 / 8) and were slower than two launches (H200, phi-2 tok/s, pair vs two: Q4_K_M 32
+// sequences 6688-6703 vs 6751, Q8_0 16 / 32 sequences 5127-5156 / 5847-5860 vs 5215 / 6052-6064). ok false: no
+// instance (two launches instead).
+struct PairPlan {
+    bool ok = false, mma = false;
+    int s = 0, gy = 1, ext = 0;
+};
+constexpr bool pair_dp4a(int S, int E) { return (E == 0 && S == 2) || (E == 8 && S <= kFusedRowsDp4a); }
+constexpr bool pair_mma(int S, int E) { return E == 0 && (S == 4 || S == 8); }
+PairPlan pair_plan(DType ta, int cols_a, DType tb, int cols_b, int rows, int m) {
+    PairPlan pl;
+    if (m < 2 || m > kFusedRowsMax || !fused_rows_supported(ta, cols_a, m) || !fused_rows_supported(tb, cols_b, m)) return pl;
+    if (static_cast<size_t>(std::min(s_of(m), kBlockTokensMax)) * token_smem_bytes(cols_a) > kRowsSmemBytes ||
+        static_cast<size_t>(s_of(m)) * token_smem_bytes(cols_a) > kRowsXBytes)
+        return pl;
+    pl.mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(ta, m) && mma_type(tb, m);
+    if (pl.mma) {
+        pl.ext = rows_ext(mma_mask(ta) | mma_mask(tb));
+        const std::pair<int, int> tg = token_groups(s_of(m), pl.ext, (rows + 15) / 16);
+        pl.s = tg.first, pl.gy = tg.second;
+        pl.ok = (pl.ext == 0 || pl.ext == 8) && pair_mma(pl.s, pl.ext);
+    } else {
+        pl.ext = rows_ext(ext_mask(ta) | ext_mask(tb));
+        pl.s = s_of(m);
+        pl.ok = m <= kFusedRowsDp4a && (pl.ext == 0 || pl.ext == 8) && pair_dp4a(pl.s, pl.ext);
+    }
+    return pl;
+}
+
+template <typename F>
+void with_pair_ext(int ext, F&& f) {
+    if (ext == 8) f(std::integral_constant<int, 8>{});
+    else f(std::integral_constant<int, 0>{});
+}
+
+}  // namespace
+
+bool matvec_rows_pair_supported(DType ta, int cols_a, DType tb, int cols_b, int rows, int m) {
+    return pair_plan(ta, cols_a, tb, cols_b, rows, m).ok;
+}
+
+void matvec_rows_pair(const MatvecSeg& a, int cols_a, const float* xa, int ldx, const MatvecSeg& b, int cols_b, int m) {
+    const PairPlan pl = pair_plan(a.t, cols_a, b.t, cols_b, a.rows, m);
+    RZ_ASSERT(pl.ok && a.rows == b.rows && a.y == b.y && (b.ld == 0 || b.ld == a.ld) && xa && a.act < 0 && b.act < 0,
+              "matvec_rows_pair: unsupported (matvec_rows_pair_supported) or not one output");
+    RowsParams p{};
+    p.seg[0] = seg_of(a, cols_a);
+    p.seg2 = seg_of(b, cols_b);
+    p.nseg = 1;
+    p.cols = cols_a;
+    p.cols2 = cols_b;
+    p.x = xa;
+    p.ldx = ldx;
+    p.norm_w = nullptr;  // s_rscale = 1: the scale would apply to both matrices' sums
+    p.m = m;
+    p.accumulate = 1;
+    p.act = act_buffer();
+    const int group = pl.mma ? 16 : kWarps;
+    p.seg[0].ngroups = p.ngroups = (a.rows + group - 1) / group;
+    if (p.seg[0].ldy == 0) p.seg[0].ldy = a.rows;
+    with_pair_ext(pl.ext, [&](auto e) {
+        constexpr int E = decltype(e)::value;
+        if (pl.mma) {
+            with_s(pl.s, [&](auto s) {
+                constexpr int S = decltype(s)::value;
+                if constexpr (pair_mma(S, E)) launch_x<S>(&mv_mma_kernel<S, E, true>, p.ngroups, S * token_smem_bytes(cols_a), p, pl.gy);
+            });
+            return;
+        }
+        with_s(pl.s, [&](auto s) {
+            constexpr int S = decltype(s)::value;
+            if constexpr (pair_dp4a(S, E)) {
+                const size_t smem = static_cast<size_t>(S) * token_smem_bytes(cols_a);
+                const auto k = &mv_rows_kernel<S, E, true>;
+                launch_x<S>(k, spread_groups(p, resident(k, smem)), smem, p);
+            }
+        });
     });
 }
 

@@ -112,7 +112,8 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
     // From q|k|v rows to x += o(att): qwen3's q/k norm (its own launch on this path), RoPE and the KV store in one
     // launch, the split-KV decode attention (the prefill kernel for shapes it does not take) into att = bgu_ ([m, Q]
     // floats, free until the FFN, which writes the fused buffer or bgu_ beyond m Q), and o.
-    auto rows_attention = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles) {
+    auto rows_attention = [&](const Layer& L, int il, int m, const int32_t* dpos, const int32_t* dseq, int n_tiles, const int32_t* dtiles,
+                              bool with_o) {
         uint8_t* kc = kc_ + kv_offset(il, 0) * esz;
         uint8_t* vc = vc_ + kv_offset(il, 0) * esz;
         float* att = bgu_;
@@ -146,6 +147,7 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
         if (!dec)
             cb::attention_prefill(bqkv_, QKV, kc, vc, kv_f16_, p.n_head, p.n_head_kv, hd, n_ctx_, dseq, dpos, dtiles, n_tiles, p.softmax_scale(), att,
                                   nullptr, p.n_swa);
+        if (!with_o) return;  // (a parallel block's o goes with down: rows_layer)
         const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
         cuda::matvec_rows(&o, 1, Q, dec && q8 ? nullptr : att, Q, nullptr, 0.0f, m, E, true);  // x += o(att)
     };
@@ -193,9 +195,17 @@ Status GpuContext::forward_batch(const Batch& b, float* x_host) {
             cuda::matvec_rows(s, 3, E, xa.first, E, xa.second, p.norm_eps, m, QKV, false);
         }
         if (par && !merged) ffn(xa);  // the FFN of a parallel block reads the attention's normed input
-        rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles);
+        // A parallel block's o (over the attention's float rows, att = bgu_) and down (over the FFN's activation rows,
+        // already in the fused buffer) both add to x: one launch (matvec_rows_pair; RZ_CUDA_PAR_PAIR=0: two).
+        const bool pair = par && par_pair_ && cuda::matvec_rows_pair_supported(L.o.dtype, Q, L.down.dtype, F, E, m);
+        rows_attention(L, il, m, dpos, dseq, n_tiles, dtiles, !pair);
         if (!par) ffn(normed(m, L.ffn_norm, L.ffn_norm_b));
         const cuda::MatvecSeg d{L.down.dtype, L.down.data, E, f32(L.down_b), bx_};
+        if (pair) {
+            const cuda::MatvecSeg o{L.o.dtype, L.o.data, E, f32(L.ob), bx_};
+            cuda::matvec_rows_pair(o, Q, bgu_, Q, d, F, m);  // x += o(att) + down(act(...))
+            return;
+        }
         cuda::matvec_rows(&d, 1, F, nullptr, 0, nullptr, 0.0f, m, E, true);  // x += down(act(...))
     };
     // The launches of one chunk of m tokens (bints_ holds its token | pos | seq | logits rows | tiles); only these

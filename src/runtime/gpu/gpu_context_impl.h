@@ -221,7 +221,7 @@ private:
     bool fused_mv_ = false;
     bool fused_attn_ = true;
     bool par_merge_ = true;  // RZ_CUDA_PAR_MERGE (default 1): forward_fused's merged q|k|v + up launch (parallel plain FFN)
-    bool par_pair_ = true;   // RZ_CUDA_PAR_PAIR (default 1): with it, o and down in one launch (cuda::matvec_pair)
+    bool par_pair_ = true;   // RZ_CUDA_PAR_PAIR (default 1): o and down in one launch (cuda::matvec_pair; steps: matvec_rows_pair)
     // Graph path: fixed buffers the captured graphs point at.
     bool use_graphs_ = true;
     // One-token graphs, [seq][attn_variant], captured on first use.

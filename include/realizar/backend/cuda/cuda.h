@@ -151,6 +151,13 @@ bool fused_rows_fit(int m, int norm_cols, int act_cols);
 // (x_t = x + t ldx), q8(x_t) when norm_w is null, and row t of the fused activation buffer ([m, cols]) when x is null.
 void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int ldx, const float* norm_w, float eps, int m, int ldy,
                  bool accumulate);
+// A parallel block's o and down of m tokens in one launch (matvec_pair's rows version): y_t += A q8(xa_t) + B a_t +
+// both biases, xa [m, cols_a] floats at ldx (the attention output), a_t the fused activation buffer's row t
+// ([m, cols_b], act_rows_q8's), A and B of the same rows and output (a.y at row stride a.ld, 0: a.rows).
+// matvec_rows_pair_supported: the types, widths and token counts it has kernels for (Q4_K / Q6_K mixes at 2-16
+// tokens, Q5_K from 3, as token groups of 8 above 8 where the tiles fit a wave; Q8_0 with Q4_K / Q6_K at 2-8).
+bool matvec_rows_pair_supported(DType ta, int cols_a, DType tb, int cols_b, int rows, int m);
+void matvec_rows_pair(const MatvecSeg& a, int cols_a, const float* xa, int ldx, const MatvecSeg& b, int cols_b, int m);
 // matvec_glu_norm for m tokens (Wg, Wu of type t): row t of the fused activation buffer ([m, n_ff]) receives
 // q8(act(g_t) * u_t).
 void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols, const float* x, int ldx, const float* norm_w, float eps, int m,
