@@ -107,6 +107,33 @@ TEST(CudaContext, RefusesContextBeyondLearnedPositions) {
     EXPECT_NE(g.status().message().find("learned positions"), std::string::npos) << g.status().message();
 }
 
+// A KV cache larger than the device: a clear error at creation (which cache, the bytes, the device's free memory),
+// before the n_ctx-long host RoPE table is built, and the device usable afterwards (the failed context's
+// allocations freed).
+TEST(CudaContext, KvCacheBeyondTheDeviceIsAClearError) {
+    REQUIRE_DEVICE();
+    auto m = Model::load(kShared + "/data/tinystories-260K/stories260K-f32.gguf");
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    ContextOptions o;
+    o.n_ctx = 1 << 24;
+    o.n_seq_max = 4096;  // 5 layers x 4096 x 32 x 2^24 positions x 4 bytes: 44 TB a cache
+    o.n_gpu_layers = -1;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto g = Context::create(*m, o);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_FALSE(g.ok());
+    EXPECT_EQ(g.status().code(), StatusCode::kResourceExhausted) << g.status().message();
+    EXPECT_NE(g.status().message().find("K cache"), std::string::npos) << g.status().message();
+    EXPECT_NE(g.status().message().find("MiB free"), std::string::npos) << g.status().message();
+    EXPECT_LT(s, 30.0) << "the refusal should not wait on host work proportional to n_ctx";
+    o.n_ctx = 64, o.n_seq_max = 1;
+    auto ok = Context::create(*m, o);
+    ASSERT_TRUE(ok.ok()) << ok.status().message();
+    Batch b;
+    b.add(1, 0, 0, true);
+    EXPECT_TRUE((*ok)->decode(b).ok());
+}
+
 TEST(CudaContext, Stories260KMatchesCpu) {
     REQUIRE_DEVICE();
     const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 54, 280, 324, 306, 267, 291, 350, 268, 287, 422, 46};

@@ -168,6 +168,13 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
 
     const size_t E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_embd_q()), KV = static_cast<size_t>(hp.n_embd_kv());
     const size_t F = static_cast<size_t>(hp.n_ff);
+    // The KV caches first: a context larger than the device holds fails here, with the sizes in the error, before
+    // the host builds its n_ctx-long RoPE table (8.6 GB of floats for head_dim 128 at the largest n_ctx).
+    const size_t kv_bytes = static_cast<size_t>(layer_end) * c->n_seq_ * KV * static_cast<size_t>(n_ctx) * (c->kv_f16_ ? 2 : 4);
+    RZ_ASSIGN_OR_RETURN(void* kp, c->dev_alloc(kv_bytes, "K cache"));
+    RZ_ASSIGN_OR_RETURN(void* vp, c->dev_alloc(kv_bytes, "V cache"));
+    c->kc_ = static_cast<uint8_t*>(kp);
+    c->vc_ = static_cast<uint8_t*>(vp);
     if (hp.rope_type != model::RopeType::kNone) {
         const auto& fr = m->rope_inv_freq();
         RZ_ASSIGN_OR_RETURN(void* p, c->dev_alloc(fr.size() * sizeof(double), "RoPE frequencies"));
@@ -179,11 +186,6 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create(std::shared_ptr<const Mod
         RZ_ASSIGN_OR_RETURN(c->rope_cs_, c->dev_floats(cs.size(), "RoPE cos/sin table"));
         RZ_RETURN_IF_ERROR(cuda::upload(c->rope_cs_, cs.data(), cs.size() * sizeof(float)));
     }
-    const size_t kv_bytes = static_cast<size_t>(layer_end) * c->n_seq_ * KV * static_cast<size_t>(n_ctx) * (c->kv_f16_ ? 2 : 4);
-    RZ_ASSIGN_OR_RETURN(void* kp, c->dev_alloc(kv_bytes, "K cache"));
-    RZ_ASSIGN_OR_RETURN(void* vp, c->dev_alloc(kv_bytes, "V cache"));
-    c->kc_ = static_cast<uint8_t*>(kp);
-    c->vc_ = static_cast<uint8_t*>(vp);
     RZ_ASSIGN_OR_RETURN(c->x_, c->dev_floats(E, "activations"));
     RZ_ASSIGN_OR_RETURN(c->h_, c->dev_floats(E, "activations"));
     RZ_ASSIGN_OR_RETURN(c->q_, c->dev_floats(Q + 2 * KV, "activations"));  // q | k | v, as a stacked projection writes them
