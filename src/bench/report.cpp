@@ -216,7 +216,7 @@ static std::string device_line(const json& dev) {
     return s;
 }
 
-// "6273 tok/s (662.1 MB of weights a token at 4153 GB/s), median at 31.4%"
+// e.g. "6224.1 tok/s (630.2 MB of weights a token at 3922 GB/s), median at 32.0%" (TinyLlama Q4_K_M, H200)
 static std::string roofline_cell(const json& r, const json& report) {
     const double tps = r.value("tokens_per_second", 0.0), mb = r.value("weight_bytes_per_token", 0.0) / 1e6;
     std::string s = fmt::format("{} tok/s ({:.1f} MB of weights a token", fmt_num(tps), mb);
