@@ -587,7 +587,7 @@ namespace {
 // are the sets of phi-2's mixes only (0: Q4_K / Q5_K / Q6_K, 8: with Q8_0), as the one-token matvec_pair: dp4a at 2
 // tokens for set 0 (the tensor cores from 3) and 2-8 for set 8; tensor cores at 4 and 8 tokens a block for set 0
 // (steps of 9-16 run as groups of 8 where the tiles fit a wave). Not blocks of 16 tokens: those PAIR kernels spilled
-// (76 / 80 bytes, sets 0 / 8) and were slower than two launches (H200, phi-2 tok/s, pair vs two: Q4_K_M 32
+// (76 / 12 bytes of stores, sets 0 / 8) and were slower than two launches (H200, phi-2 tok/s, pair vs two: Q4_K_M 32
 // sequences 6688-6703 vs 6751, Q8_0 16 / 32 sequences 5127-5156 / 5847-5860 vs 5215 / 6052-6064). ok false: no
 // instance (two launches instead).
 struct PairPlan {
