@@ -83,8 +83,8 @@ Result<std::vector<std::pair<std::string, formats::MetaValue>>> apr_metadata_fro
 namespace rz::convert {
 
 // `realizar convert --synthetic SHAPE`: a GGUF with the exact tensor shapes of a known model (tinyllama-1.1b,
-// qwen2.5-0.5b, llama-3.2-1b, phi-3-mini as llama blocks (qwen2.5's q/k/v biases left out); phi-2 as phi2 blocks;
-// gemma-2b as gemma blocks (head_dim 256); qwen3-0.6b,
+// qwen2.5-0.5b, llama-3.2-1b as llama blocks (qwen2.5's q/k/v biases left out); phi-2 as phi2 blocks; phi-3-mini
+// as phi3 blocks (fused q|k|v and gate|up); gemma-2b as gemma blocks (head_dim 256); qwen3-0.6b,
 // qwen3-1.7b, qwen3-4b, qwen3-8b as qwen3 blocks with their q/k norms and head_dim 128: their n_vocab, n_embd,
 // n_layer, heads, n_ff, n_ctx, rope theta and tied output heads),
 // deterministic random weights (model::write_synthetic_gguf) and the real vocabulary of

@@ -473,6 +473,9 @@ bool mma_type(DType t, int m) {
     if ((t == DType::IQ4_XS || t == DType::IQ4_NL) && m > 4) return true;  // the 8-token kernel, not the 4-token one
     return m > kFusedRowsDp4a && t != DType::Q4_1 && t != DType::Q5_1;  // fused_rows_supported also requires fused_supported
 }
+// Whether a rows launch of m tokens over a matrix of type t takes the tensor cores (a launch of several matrices:
+// only if every one does).
+bool mma_takes(DType t, int m) { return m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m); }
 // Whether the tensor-core kernels of S tokens are instantiated for type set E: every set at 16 tokens; at 4 and 8
 // only the sets of the types mma_type sends there (0: Q4_K, Q5_K, Q6_K; 3: with Q3_K, Q2_K, IQ4_*).
 constexpr bool mma_kernel(int S, int E) { return S > kFusedRowsDp4a || E == 0 || E == 3; }
@@ -545,9 +548,9 @@ void matvec_rows(const MatvecSeg* segs, int nseg, int cols, const float* x, int 
     p.m = m;
     p.accumulate = accumulate ? 1 : 0;
     p.act = act_buffer();
-    bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a);
+    bool mma = true;
     int msets = 0;
-    for (int i = 0; i < nseg; ++i) mma = mma && mma_type(segs[i].t, m), msets |= mma_mask(segs[i].t);
+    for (int i = 0; i < nseg; ++i) mma = mma && mma_takes(segs[i].t, m), msets |= mma_mask(segs[i].t);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
     const int group = mma ? 16 : kWarps;  // rows of a group: a 16-row tensor-core tile, or a row per warp
     for (int i = 0; i < nseg; ++i) {
@@ -598,11 +601,9 @@ constexpr bool pair_dp4a(int S, int E) { return (E == 0 && S == 2) || (E == 8 &&
 constexpr bool pair_mma(int S, int E) { return E == 0 && (S == 4 || S == 8); }
 PairPlan pair_plan(DType ta, int cols_a, DType tb, int cols_b, int rows, int m) {
     PairPlan pl;
-    if (m < 2 || m > kFusedRowsMax || !fused_rows_supported(ta, cols_a, m) || !fused_rows_supported(tb, cols_b, m)) return pl;
-    if (static_cast<size_t>(std::min(s_of(m), kBlockTokensMax)) * token_smem_bytes(cols_a) > kRowsSmemBytes ||
-        static_cast<size_t>(s_of(m)) * token_smem_bytes(cols_a) > kRowsXBytes)
-        return pl;
-    pl.mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(ta, m) && mma_type(tb, m);
+    // a's rows quantized into shared memory (and g_rows_x), b's in the fused activation buffer
+    if (!fused_rows_fit(m, cols_a, cols_b) || !fused_rows_supported(ta, cols_a, m) || !fused_rows_supported(tb, cols_b, m)) return pl;
+    pl.mma = mma_takes(ta, m) && mma_takes(tb, m);
     if (pl.mma) {
         pl.ext = rows_ext(mma_mask(ta) | mma_mask(tb));
         const std::pair<int, int> tg = token_groups(s_of(m), pl.ext, (rows + 15) / 16);
@@ -614,12 +615,6 @@ PairPlan pair_plan(DType ta, int cols_a, DType tb, int cols_b, int rows, int m) 
         pl.ok = m <= kFusedRowsDp4a && (pl.ext == 0 || pl.ext == 8) && pair_dp4a(pl.s, pl.ext);
     }
     return pl;
-}
-
-template <typename F>
-void with_pair_ext(int ext, F&& f) {
-    if (ext == 8) f(std::integral_constant<int, 8>{});
-    else f(std::integral_constant<int, 0>{});
 }
 
 }  // namespace
@@ -647,7 +642,7 @@ void matvec_rows_pair(const MatvecSeg& a, int cols_a, const float* xa, int ldx, 
     const int group = pl.mma ? 16 : kWarps;
     p.seg[0].ngroups = p.ngroups = (a.rows + group - 1) / group;
     if (p.seg[0].ldy == 0) p.seg[0].ldy = a.rows;
-    with_pair_ext(pl.ext, [&](auto e) {
+    with_rows_ext(pl.ext, [&](auto e) {  // (pl.ext is 0 or 8: the other sets have no PAIR instance)
         constexpr int E = decltype(e)::value;
         if (pl.mma) {
             with_s(pl.s, [&](auto s) {
@@ -681,7 +676,7 @@ void matvec_glu_rows(DType t, const void* Wg, const void* Wu, int n_ff, int cols
     RZ_ASSERT(ext >= 0, "matvec_glu_rows: type without rows kernels (fused_rows_supported)");
     const GluRowsParams p{static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes(t, cols), static_cast<int>(t), cols, n_ff,
                           x, ldx, norm_w, eps, 0, m, act_buffer(), static_cast<int>(act)};
-    const bool mma = m > 2 && (mma_rows() || m > kFusedRowsDp4a) && mma_type(t, m);
+    const bool mma = mma_takes(t, m);
     RZ_ASSERT(mma || m <= kFusedRowsDp4a, "matvec_glu_rows: more than 8 tokens need the tensor-core kernels (fused_rows_supported)");
     const std::pair<int, int> tg = mma ? token_groups(s_of(m), rows_ext(mma_mask(t)), n_ff / 32) : std::pair<int, int>{s_of(m), 1};
     const int gy = tg.second;
