@@ -135,17 +135,21 @@ std::vector<float> download_floats(const DevBuf& b, size_t n) {
     return v;
 }
 
-// Kernel variants of the fused mat-vecs: 1, 2, 4 rows per warp, and the one-row kernel's loop unrolled 1, 2, 4.
+// Kernel variants of the fused mat-vecs: 1, 2, 4 rows per warp, the one-row kernel's loop unrolled 1, 2, 4, and the
+// two-row kernel's unrolled loop (type set 0: Q4_K / Q6_K; by default on rows of 4096+ columns) forced on and off.
 struct Variant {
     const char* rows;          // RZ_CUDA_MV_R
     const char* unroll = "2";  // RZ_CUDA_MV_U (one-row-per-warp kernel)
+    const char* unroll2 = "1";  // RZ_CUDA_MV_U2 (two-row kernel)
 };
-constexpr Variant kVariants[] = {{"1"}, {"2"}, {"4"}, {"1", "1"}, {"1", "4"}};
+constexpr Variant kVariants[] = {{"1"}, {"2"}, {"4"}, {"1", "1"}, {"1", "4"}, {"2", "2", "2"}};
 void set_variant(const Variant& v) {
     setenv("RZ_CUDA_MV_R", v.rows, 1);
     setenv("RZ_CUDA_MV_U", v.unroll, 1);
+    setenv("RZ_CUDA_MV_U2", v.unroll2, 1);
 }
 void clear_variant() {
+    unsetenv("RZ_CUDA_MV_U2");
     unsetenv("RZ_CUDA_MV_U");
     unsetenv("RZ_CUDA_MV_R");
 }
@@ -184,7 +188,7 @@ TEST(CudaKernels, FusedNormMatvecMatchesReference) {
             set_variant(var);
             for (bool acc : {false, true}) {
                 SCOPED_TRACE(std::string(dtype_name(tt[0])) + (ts[0].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[1])) +
-                             (ts[1].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[2])) + (ts[2].quantized ? "" : " (bytes)") + " cols " + std::to_string(cols) + " rows " + var.rows + " unroll " + var.unroll + (acc ? " accumulate" : ""));
+                             (ts[1].quantized ? "" : " (bytes)") + "|" + std::string(dtype_name(tt[2])) + (ts[2].quantized ? "" : " (bytes)") + " cols " + std::to_string(cols) + " rows " + var.rows + " unroll " + var.unroll + "/" + var.unroll2 + (acc ? " accumulate" : ""));
                 std::vector<std::vector<float>> init, bias;
                 MatvecSeg segs[3];
                 const QMat* m[3] = {&a, &b, &c};

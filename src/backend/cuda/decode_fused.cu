@@ -70,8 +70,9 @@ __host__ __device__ inline size_t x_smem_bytes(int cols) { return (norm_smem_byt
 // GEN: the prologue of any NormKind (the other blocks); the llama block's RMSNorm kernels keep their own code.
 // PAIR (with GEN; type sets 0 and 8): a second input and matrix (matvec_pair), its own instances because the
 // second input's pointers cost the one-row kernels registers (set 3's spilled 180 bytes with it in every GEN kernel).
+// The two-row kernel with its loop unrolled (R 2, UX 2: mv_unroll_rows) takes 2 blocks an SM, 128 registers.
 template <int R, int UX, int EXT, bool GEN = false, bool PAIR = false>
-__global__ void __launch_bounds__(kMvWarps * 32, EXT == 0 || EXT == 1 ? 3 : 2) mv_fused_kernel(const MvParams p) {
+__global__ void __launch_bounds__(kMvWarps * 32, (EXT == 0 || EXT == 1) && (R == 1 || UX == 1) ? 3 : 2) mv_fused_kernel(const MvParams p) {
     static_assert(!PAIR || GEN, "mv_fused_kernel: PAIR takes the generic prologue");
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -411,6 +412,17 @@ int mv_rows_per_warp(int rows, int groups, int resident1) {
     return rows >= 16384 || groups > resident1 ? 2 : 1;
 }
 
+// The two-row kernel of type set 0 (Q4_K / Q6_K) with its loop unrolled twice (two block steps' loads of both rows
+// in flight, at 2 blocks an SM instead of 3): RZ_CUDA_MV_U2 1 never, 2 always, unset on rows of 4096+ columns. Why:
+// a 7-8B model's two-row launches walk 16-48 super-blocks a row, 4 a step, each step a dependent round trip; tg128
+// llama-2-7b Q4_K_M 542-547 vs 508-512 tok/s, qwen3-8b Q4_K_M 474-476 vs 449-455 (H200). TinyLlama's head (2048
+// columns) measured the same either way (1982-1995 vs 1992-1996), and Q8_0 (set 8) gained nothing (qwen3-8b 344-347
+// either way), so they keep the plain kernel.
+bool mv_unroll_rows(int ext, int cols) {
+    const int u = env_int("RZ_CUDA_MV_U2", 0);
+    return ext == 0 && (u == 2 || (u != 1 && cols >= 4096));
+}
+
 void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const NormSpec& norm, bool accumulate, const L2Pf& pf) {
     // Segments of both extra type sets 2 and 4, or Q8_0 with another set (fused_dot_ext.cuh; no llama.cpp mix has
     // them in one q|k|v) go out as two launches, each with its own norm prologue, instead of one kernel reading
@@ -454,7 +466,10 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     }
     switch (mv_rows_per_warp(rows, groups1, resident1)) {
         case 4: launch_mv<4>(p, smem, ext); break;
-        case 2: launch_mv<2>(p, smem, ext); break;
+        case 2:
+            if (mv_unroll_rows(ext, cols)) launch_mv_k<2, 2, 0, false>(p, smem);
+            else launch_mv<2>(p, smem, ext);
+            break;
         default: {
             // Unroll factor of the one-row-per-warp kernel: 2 (default) measured +14% (Q8_0) / +5% (Q4_K_M) decode
             // over 1, and 4 below 2 (register pressure; docs/perf/cuda.md "round 2").
