@@ -136,7 +136,8 @@ std::vector<float> download_floats(const DevBuf& b, size_t n) {
 }
 
 // Kernel variants of the fused mat-vecs: 1, 2, 4 rows per warp, the one-row kernel's loop unrolled 1, 2, 4, and the
-// two-row kernel's unrolled loop (type set 0: Q4_K / Q6_K; by default on rows of 4096+ columns) forced on and off.
+// two-row kernel's unrolled loop (type sets 0 and 1: Q4_K / Q6_K, Q5_K / Q4_0; by default on rows of 4096+ columns)
+// forced on and off.
 struct Variant {
     const char* rows;          // RZ_CUDA_MV_R
     const char* unroll = "2";  // RZ_CUDA_MV_U (one-row-per-warp kernel)

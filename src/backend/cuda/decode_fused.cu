@@ -412,15 +412,16 @@ int mv_rows_per_warp(int rows, int groups, int resident1) {
     return rows >= 16384 || groups > resident1 ? 2 : 1;
 }
 
-// The two-row kernel of type set 0 (Q4_K / Q6_K) with its loop unrolled twice (two block steps' loads of both rows
-// in flight, at 2 blocks an SM instead of 3): RZ_CUDA_MV_U2 1 never, 2 always, unset on rows of 4096+ columns. Why:
-// a 7-8B model's two-row launches walk 16-48 super-blocks a row, 4 a step, each step a dependent round trip; tg128
-// llama-2-7b Q4_K_M 542-547 vs 508-512 tok/s, qwen3-8b Q4_K_M 474-476 vs 449-455 (H200). TinyLlama's head (2048
+// The two-row kernel of type sets 0 (Q4_K / Q6_K) and 1 (+ Q5_K, Q4_0) with its loop unrolled twice (two block steps'
+// loads of both rows in flight, at 2 blocks an SM instead of 3): RZ_CUDA_MV_U2 1 never, 2 always, unset on rows of
+// 4096+ columns. Why: a 7-8B model's two-row launches walk 16-48 super-blocks a row, 4 a step, each step a dependent
+// round trip; tg128 llama-2-7b Q4_K_M 541-546 vs 510-511 tok/s, qwen3-8b Q4_K_M 474-476 vs 454-455, llama-2-7b
+// Q5_K_M 470-473 vs 443, qwen3-8b Q5_K_M 412-413 vs 394-397 (H200; the same greedy tokens). TinyLlama's head (2048
 // columns) measured the same either way (1982-1995 vs 1992-1996), and Q8_0 (set 8) gained nothing (qwen3-8b 344-347
 // either way), so they keep the plain kernel.
 bool mv_unroll_rows(int ext, int cols) {
     const int u = env_int("RZ_CUDA_MV_U2", 0);
-    return ext == 0 && (u == 2 || (u != 1 && cols >= 4096));
+    return (ext == 0 || ext == 1) && (u == 2 || (u != 1 && cols >= 4096));
 }
 
 void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const NormSpec& norm, bool accumulate, const L2Pf& pf) {
@@ -467,7 +468,8 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     switch (mv_rows_per_warp(rows, groups1, resident1)) {
         case 4: launch_mv<4>(p, smem, ext); break;
         case 2:
-            if (mv_unroll_rows(ext, cols)) launch_mv_k<2, 2, 0, false>(p, smem);
+            if (mv_unroll_rows(ext, cols) && ext == 1) launch_mv_k<2, 2, 1, false>(p, smem);
+            else if (mv_unroll_rows(ext, cols)) launch_mv_k<2, 2, 0, false>(p, smem);
             else launch_mv<2>(p, smem, ext);
             break;
         default: {
