@@ -468,9 +468,9 @@ void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, con
     switch (mv_rows_per_warp(rows, groups1, resident1)) {
         case 4: launch_mv<4>(p, smem, ext); break;
         case 2:
-            if (mv_unroll_rows(ext, cols) && ext == 1) launch_mv_k<2, 2, 1, false>(p, smem);
-            else if (mv_unroll_rows(ext, cols)) launch_mv_k<2, 2, 0, false>(p, smem);
-            else launch_mv<2>(p, smem, ext);
+            if (!mv_unroll_rows(ext, cols)) launch_mv<2>(p, smem, ext);
+            else if (ext == 1) launch_mv_k<2, 2, 1, false>(p, smem);
+            else launch_mv_k<2, 2, 0, false>(p, smem);
             break;
         default: {
             // Unroll factor of the one-row-per-warp kernel: 2 (default) measured +14% (Q8_0) / +5% (Q4_K_M) decode
