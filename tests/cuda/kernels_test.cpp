@@ -702,6 +702,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
             const char* blocks = "0";  // RZ_CUDA_GLU_BLOCKS: grid cap of the resident-block pairs kernels
             const char* split = "1";   // RZ_CUDA_GLU_SPLIT
             const char* defer = "0";   // RZ_CUDA_GLU_DEFER (the pairs kernels)
+            const char* wide = "1";    // RZ_CUDA_GLU_WIDE (the pairs kernels: 2 = Q4_K with 4 lanes a super-block)
         };
         for (const GluVariant& var : {GluVariant{"RZ_CUDA_GLU_R", "4"}, GluVariant{"RZ_CUDA_GLU_R", "8"}, GluVariant{"RZ_CUDA_GLU_STAGE", "0"},
                                       GluVariant{"RZ_CUDA_GLU_R", "4", "0", "0"}, GluVariant{"RZ_CUDA_GLU_R", "8", "0", "0"},
@@ -709,14 +710,17 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "2"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3"},
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "4"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "4", "3"},
                                       GluVariant{"RZ_CUDA_GLU_PAIRS", "1", "0", "1", "1"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3", "0", "1", "1"},
-                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "4", "3", "1", "1"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3", "3", "1", "1"}}) {
+                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "4", "3", "1", "1"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3", "3", "1", "1"},
+                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "3", "0", "1", "1", "2"}, GluVariant{"RZ_CUDA_GLU_PAIRS", "3", "3", "1", "1", "2"},
+                                      GluVariant{"RZ_CUDA_GLU_PAIRS", "3", "3", "1", "0", "2"}}) {
             SCOPED_TRACE(std::string(dtype_name(tg)) + " " + var.name + "=" + var.value + " blocks " + var.blocks + " split " + var.split +
-                         " defer " + var.defer);
+                         " defer " + var.defer + " wide " + var.wide);
             for (const char* v : {"RZ_CUDA_GLU_R", "RZ_CUDA_GLU_PAIRS", "RZ_CUDA_GLU_STAGE"}) unsetenv(v);
             setenv(var.name, var.value, 1);
             setenv("RZ_CUDA_GLU_BLOCKS", var.blocks, 1);
             setenv("RZ_CUDA_GLU_SPLIT", var.split, 1);
             setenv("RZ_CUDA_GLU_DEFER", var.defer, 1);
+            setenv("RZ_CUDA_GLU_WIDE", var.wide, 1);
             matvec_glu_norm(tg, g.dev.p, tg, u.dev.p, F2, E, dx.f(), dw.f(), 1e-6f, dh.f());
             ASSERT_TRUE(sync("fused glu").ok());
             const auto h = download_floats(dh, static_cast<size_t>(F2));
@@ -747,6 +751,7 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         unsetenv("RZ_CUDA_GLU_STAGE");
         unsetenv("RZ_CUDA_GLU_SPLIT");
         unsetenv("RZ_CUDA_GLU_DEFER");
+        unsetenv("RZ_CUDA_GLU_WIDE");
         clear_variant();
     }
 }

@@ -319,7 +319,7 @@ __global__ void __launch_bounds__((MODE == kGluPlain ? 32 : 64) / R * 32 / (SPLI
 // 32-output blocks (qwen3-8b: 384 of them over 264 resident blocks; the default there, matvec_ffn_norm).
 __device__ unsigned g_cnt[kMaxActCols / 32];  // outputs of each 32-output GLU sub-block done (reset by the last)
 
-template <int P, int EXT>
+template <int P, int EXT, bool W = false>
 __global__ void __launch_bounds__(kMvWarps * 32, 2) glu_pairs_kernel(const GluParams p) {
     extern __shared__ __align__(16) unsigned char sm[];
     const int w = static_cast<int>(threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -350,7 +350,7 @@ __global__ void __launch_bounds__(kMvWarps * 32, 2) glu_pairs_kernel(const GluPa
         const uint8_t* rows[2 * P];
         rows_of(u, rows);
         float acc[2 * P] = {};
-        dot_rows<2 * P, 1, EXT>(p.tg, rows, p.cols, x, lane, acc);
+        dot_rows<2 * P, 1, EXT, W>(p.tg, rows, p.cols, x, lane, acc);
         float h[P];
 #pragma unroll
         for (int q = 0; q < P; ++q) h[q] = silu_mul(sc * warp_sum(acc[2 * q]), sc * warp_sum(acc[2 * q + 1]));
@@ -567,8 +567,11 @@ void launch_glu_split(GluParams& p, int n_ff, size_t smem, size_t staged, int ex
     launch_clustered(2, glu_fused_for<R, kGluLlama, true>(ext), grid, threads, smem, p);
 }
 
+// wide: Q4_K with 4 lanes a super-block (dot_rows' W; P = 2 only).
 template <int P>
-auto glu_pairs_for(int ext) {
+auto glu_pairs_for(int ext, bool wide) {
+    if constexpr (P == 2)
+        if (wide) return with_ext(ext, [](auto e) { return &glu_pairs_kernel<P, decltype(e)::value, true>; });
     return with_ext(ext, [](auto e) { return &glu_pairs_kernel<P, decltype(e)::value>; });
 }
 
@@ -577,7 +580,9 @@ auto glu_pairs_for(int ext) {
 // several units a warp).
 template <int P>
 void launch_glu_pairs(GluParams& p, int n_ff, size_t smem, int ext, bool persist) {
-    const auto k = glu_pairs_for<P>(ext);
+    // Q4_K with 4 lanes a super-block on rows of 4096+ columns (RZ_CUDA_GLU_WIDE 1 never, 2 always; fused_dot.cuh).
+    const int wv = env_int("RZ_CUDA_GLU_WIDE", 0);
+    const auto k = glu_pairs_for<P>(ext, wv == 2 || (wv != 1 && p.cols >= 4096));
     p.ngroups = n_ff / P;
     int grid = p.ngroups / kMvWarps;
     if (persist) {

@@ -112,6 +112,46 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb
     }
 }
 
+// Q4_K, 4 lanes per super-block: lane k takes pair j = k of sub-blocks 2j, 2j + 1 whole (its 32 qs bytes: low
+// nibbles sub-block 2j, high nibbles 2j + 1), so one scale / minimum decode and one header load serve 64 weights
+// instead of 32, and a warp step covers 8 super-blocks; the loop unroll is halved against dot_q4_k (the same bytes
+// in flight). The pairs gate|up kernel takes it on rows of 4096+ columns (dot_rows' W; 4 rows a warp, so a step
+// now has 128 bytes of weights a lane in flight instead of 64): tg128 llama-2-7b Q4_K_M 575-578 vs 552-555 tok/s,
+// qwen3-8b 494 vs 477-479 (H200). Not elsewhere: in the two-row unrolled kernel (4096+ columns, already 2 steps in
+// flight) it measured the same; at qwen3-4b's 2560 columns the same; in every kernel of up to 4 rows a warp
+// TinyLlama lost 5%, Llama-3.2-1B 3%, phi-2 2% (short rows: fewer lanes busy; spills at 80 registers).
+template <int R, int UX = 1>
+__device__ __forceinline__ void dot_q4_k_wide(const uint8_t* const (&rows)[R], int nb, const XQ& x, int lane, float (&acc)[R]) {
+    const int j = lane & 3;
+    constexpr int U0 = (R >= 2 ? 1 : 2) * UX / 2;
+    constexpr int U = U0 < 1 ? 1 : U0;
+#pragma unroll U
+    for (int b = lane >> 2; b < nb; b += 8) {
+        const int sb0 = 8 * b + 2 * j;
+        const int4* xp = reinterpret_cast<const int4*>(x.q + sb0 * 32);
+        const int4 x0a = xp[0], x0b = xp[1], x1a = xp[2], x1b = xp[3];
+        const float xd0 = x.d[sb0], xd1 = x.d[sb0 + 1], xs0 = x.s[sb0], xs1 = x.s[sb0 + 1];
+        uint4 h[R], qa[R], qb[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = rows[r] + static_cast<size_t>(b) * 144;
+            h[r] = *reinterpret_cast<const uint4*>(blk);
+            qa[r] = *reinterpret_cast<const uint4*>(blk + 16 + 32 * j);
+            qb[r] = *reinterpret_cast<const uint4*>(blk + 32 + 32 * j);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int2 na = nibble_dots(qa[r], x0a, x1a), nb2 = nibble_dots(qb[r], x0b, x1b);
+            const int s0 = na.x + nb2.x, s1 = na.y + nb2.y;
+            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
+            int sc0, sc1, m0, m1;
+            k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);
+            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
+                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
+        }
+    }
+}
+
 // Q6_K (device layout, q6_block): 8 lanes per block; lane k takes half hh = k/4 and elements l0 = 8 (k%4) .. +7
 // of each of the half's 4 sub-blocks (ql bytes 64hh + l0 and 64hh + 32 + l0, qh bytes 32hh + l0, scales 8hh ..
 // 8hh + 7): 32 weights from four 8-byte loads. The codes q in 0..63 go into __dp4a as they are (non-negative

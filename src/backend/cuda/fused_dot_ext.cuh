@@ -304,7 +304,8 @@ __device__ __forceinline__ void dot_q5_1(const uint8_t* const (&rows)[R], int nb
 // with 28 bytes of spill (sm_90) and Q8_0 / Q4_K_M decode lost ~7%. Mask 0 compiles to the same code whatever the
 // other sets add (checked on the PTX of its instantiations), and so does mask 1. Llama.cpp's mixes need 3 (Q2_K,
 // Q3_K_*: q|k|v mixes Q3_K and Q5_K; IQ4_*) or 5 (Q4_1, Q5_0, Q5_1 with a Q6_K head).
-template <int R, int UX = 1, int EXT = 0>
+// W: Q4_K with 4 lanes a super-block (dot_q4_k_wide; the pairs gate|up kernel on rows of 4096+ columns).
+template <int R, int UX = 1, int EXT = 0, bool W = false>
 __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R], int cols, const XQ& x, int lane, float (&acc)[R]) {
     if constexpr ((EXT & 4) != 0) {
         if (t == kQ4_1) {
@@ -355,7 +356,10 @@ __device__ __forceinline__ void dot_rows(int t, const uint8_t* const (&rows)[R],
             return;
         }
     }
-    if (t == kQ4_K) dot_q4_k<R, UX>(rows, nb, x, lane, acc);
+    if (t == kQ4_K) {
+        if constexpr (W) dot_q4_k_wide<R, UX>(rows, nb, x, lane, acc);
+        else dot_q4_k<R, UX>(rows, nb, x, lane, acc);
+    }
     else dot_q6_k<R, UX>(rows, nb, x, lane, acc);
 }
 
