@@ -78,6 +78,16 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* const (&rows)[R], int nb
     }
 }
 
+// The float sum of a Q4_K / Q5_K lane's sub-block pair j (2j, 2j + 1) of one row: d (xd0 s0 sc0 + xd1 s1 sc1) -
+// dmin (xs0 m0 + xs1 m1), with d, dmin and the 6-bit scales / minimums from the row's 16-byte header h; s0, s1 the
+// lane's integer dots of the two sub-blocks, xs0 / xs1 0 where another lane adds the minimum terms.
+__device__ __forceinline__ float k_pair_sum(const uint4& h, int j, int s0, int s1, float xd0, float xd1, float xs0, float xs1) {
+    const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h.x));  // d, dmin
+    int sc0, sc1, m0, m1;
+    k_scale_min_pair(h, j, sc0, sc1, m0, m1);
+    return dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) - dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
+}
+
 // Q4_K: 8 lanes per 144-byte super-block; lane k takes 16 qs bytes of pair j = k/2 (half k%2): low nibbles
 // are elements of sub-block 2j, high nibbles of 2j + 1. The minimum term (d * sum(q) of x per sub-block) is
 // added by the half-0 lanes only.
@@ -102,12 +112,7 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* const (&rows)[R], int nb
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const int2 nd = nibble_dots(q[r], x0, x1);
-            const int s0 = nd.x, s1 = nd.y;
-            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
-            int sc0, sc1, m0, m1;
-            k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);
-            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
-                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
+            acc[r] += k_pair_sum(h[r], j, nd.x, nd.y, xd0, xd1, xs0, xs1);
         }
     }
 }
@@ -142,12 +147,7 @@ __device__ __forceinline__ void dot_q4_k_wide(const uint8_t* const (&rows)[R], i
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const int2 na = nibble_dots(qa[r], x0a, x1a), nb2 = nibble_dots(qb[r], x0b, x1b);
-            const int s0 = na.x + nb2.x, s1 = na.y + nb2.y;
-            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
-            int sc0, sc1, m0, m1;
-            k_scale_min_pair(h[r], j, sc0, sc1, m0, m1);
-            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
-                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(m1));
+            acc[r] += k_pair_sum(h[r], j, na.x + nb2.x, na.y + nb2.y, xd0, xd1, xs0, xs1);
         }
     }
 }
@@ -240,11 +240,7 @@ __device__ __forceinline__ void dot_q5_k(const uint8_t* const (&rows)[R], int nb
                 s0 = __dp4a(static_cast<int>((ql[i] & m4) | (((hb[i] >> (2 * j)) & m1) << 4)), xa[i], s0);
                 s1 = __dp4a(static_cast<int>(((ql[i] >> 4) & m4) | (((hb[i] >> (2 * j + 1)) & m1) << 4)), xb[i], s1);
             }
-            const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&h[r].x));  // d, dmin
-            int sc0, sc1, m0, mm1;
-            k_scale_min_pair(h[r], j, sc0, sc1, m0, mm1);
-            acc[r] += dm.x * (xd0 * static_cast<float>(s0 * sc0) + xd1 * static_cast<float>(s1 * sc1)) -
-                      dm.y * (xs0 * static_cast<float>(m0) + xs1 * static_cast<float>(mm1));
+            acc[r] += k_pair_sum(h[r], j, s0, s1, xd0, xd1, xs0, xs1);
         }
     }
 }
