@@ -695,7 +695,9 @@ TEST(CudaKernels, FusedGluAndActMatvecMatchReference) {
         // Q4_0 / Q5_K set staged in shared memory; the default rows and read directly with RZ_CUDA_GLU_STAGE=0), or one
         // block for both (RZ_CUDA_GLU_SPLIT=0; the Q4_K / Q6_K and Q8_0 sets staged at 8 rows); pairs kernel with 1 or 2
         // outputs per warp, or 2 or 4 per unit on the resident blocks (F2 / 4 = 64 units: on 3 blocks, 21-22 a block,
-        // 2-3 a warp).
+        // 2-3 a warp); the pairs kernels with each unit counted as it is done and with a warp's units counted after its
+        // last (RZ_CUDA_GLU_DEFER, the default), and with Q4_K read 4 lanes a super-block (RZ_CUDA_GLU_WIDE=2: at 512
+        // columns, a partial warp step).
         struct GluVariant {
             const char* name;  // RZ_CUDA_GLU_R, RZ_CUDA_GLU_STAGE or RZ_CUDA_GLU_PAIRS
             const char* value;
