@@ -345,6 +345,14 @@ __global__ void __launch_bounds__(kMvWarps * 32, 2) glu_pairs_kernel(const GluPa
     const XQ x = smem_x(sm, p.cols);
     norm_quant_smem(p.x, p.norm_w, p.cols, p.eps, pre, const_cast<int8_t*>(x.q), const_cast<float*>(x.d), const_cast<float*>(x.s), p.late);
     const float sc = p.late ? norm_scale(p.cols, p.eps) : 1.0f;
+    // The warp whose count completed the 32-output sub-block of output j (all of its outputs stored and fenced)
+    // quantizes it from p.h and resets its counter.
+    const auto quantize_sub = [&](int j) {
+        __threadfence();
+        const float v = __ldcg(p.h + (j & ~31) + lane);
+        quantize32_to(v, j >> 5, lane, g_aq, g_ad, g_as);
+        if (lane == 0) g_cnt[j >> 5] = 0u;
+    };
     for (int u = u0 + w; u < u1; u += kMvWarps) {
         const int j0 = u * P;
         const uint8_t* rows[2 * P];
@@ -368,12 +376,7 @@ __global__ void __launch_bounds__(kMvWarps * 32, 2) glu_pairs_kernel(const GluPa
             __threadfence();
             last = atomicAdd(&g_cnt[j0 >> 5], static_cast<unsigned>(P)) == 32u - P;
         }
-        if (__shfl_sync(0xFFFFFFFFu, last, 0)) {  // this warp completed sub-block j0 / 32: quantize it
-            __threadfence();
-            const float v = __ldcg(p.h + (j0 & ~31) + lane);
-            quantize32_to(v, j0 >> 5, lane, g_aq, g_ad, g_as);
-            if (lane == 0) g_cnt[j0 >> 5] = 0u;
-        }
+        if (__shfl_sync(0xFFFFFFFFu, last, 0)) quantize_sub(j0);  // this warp completed sub-block j0 / 32
     }
     if (!p.defer) return;
     // Deferred completion (RZ_CUDA_GLU_DEFER, default 1; 0 counts each unit as it is done, above): the warp's units
@@ -393,13 +396,8 @@ __global__ void __launch_bounds__(kMvWarps * 32, 2) glu_pairs_kernel(const GluPa
             __threadfence();
             last = atomicAdd(&g_cnt[j0 >> 5], static_cast<unsigned>(P)) == 32u - P;
         }
-        for (unsigned m = __ballot_sync(0xFFFFFFFFu, last); m != 0u; m &= m - 1u) {
-            const int jj = __shfl_sync(0xFFFFFFFFu, j0, __ffs(static_cast<int>(m)) - 1);
-            __threadfence();
-            const float v = __ldcg(p.h + (jj & ~31) + lane);
-            quantize32_to(v, jj >> 5, lane, g_aq, g_ad, g_as);
-            if (lane == 0) g_cnt[jj >> 5] = 0u;
-        }
+        for (unsigned m = __ballot_sync(0xFFFFFFFFu, last); m != 0u; m &= m - 1u)
+            quantize_sub(__shfl_sync(0xFFFFFFFFu, j0, __ffs(static_cast<int>(m)) - 1));
     }
 }
 
@@ -436,6 +434,13 @@ void launch_mv(MvParams& p, size_t smem, int ext) {
     with_ext(ext, [&](auto e) { launch_mv_k<R, UX, decltype(e)::value, GEN>(p, smem); });
 }
 
+// A kernel variant for the long rows of 7-8B models: the environment knob `name` 1 never, 2 always, unset on rows of
+// 4096+ columns.
+bool long_rows_rule(const char* name, int cols) {
+    const int v = env_int(name, 0);
+    return v == 2 || (v != 1 && cols >= 4096);
+}
+
 // Rows per warp of the plain fused mat-vec: RZ_CUDA_MV_R (1, 2, 4), else 2 for the output head (>= 16384 rows) and
 // where the one-row groups (`groups`) outnumber the resident blocks of the one-row kernel (`resident1`): Q8_0's
 // q|k|v, 320 groups at 2 blocks per SM, then has each warp's two rows in flight at once instead of each block
@@ -453,10 +458,7 @@ int mv_rows_per_warp(int rows, int groups, int resident1) {
 // Q5_K_M 470-473 vs 443, qwen3-8b Q5_K_M 412-413 vs 394-397 (H200; the same greedy tokens). TinyLlama's head (2048
 // columns) measured the same either way (1982-1995 vs 1992-1996), and Q8_0 (set 8) gained nothing (qwen3-8b 344-347
 // either way), so they keep the plain kernel.
-bool mv_unroll_rows(int ext, int cols) {
-    const int u = env_int("RZ_CUDA_MV_U2", 0);
-    return (ext == 0 || ext == 1) && (u == 2 || (u != 1 && cols >= 4096));
-}
+bool mv_unroll_rows(int ext, int cols) { return (ext == 0 || ext == 1) && long_rows_rule("RZ_CUDA_MV_U2", cols); }
 
 void matvec_fused(const MatvecSeg* segs, int nseg, int cols, const float* x, const NormSpec& norm, bool accumulate, const L2Pf& pf) {
     // Segments of both extra type sets 2 and 4, or Q8_0 with another set (fused_dot_ext.cuh; no llama.cpp mix has
@@ -581,8 +583,7 @@ auto glu_pairs_for(int ext, bool wide) {
 template <int P>
 void launch_glu_pairs(GluParams& p, int n_ff, size_t smem, int ext, bool persist) {
     // Q4_K with 4 lanes a super-block on rows of 4096+ columns (RZ_CUDA_GLU_WIDE 1 never, 2 always; fused_dot.cuh).
-    const int wv = env_int("RZ_CUDA_GLU_WIDE", 0);
-    const auto k = glu_pairs_for<P>(ext, wv == 2 || (wv != 1 && p.cols >= 4096));
+    const auto k = glu_pairs_for<P>(ext, long_rows_rule("RZ_CUDA_GLU_WIDE", p.cols));
     p.ngroups = n_ff / P;
     int grid = p.ngroups / kMvWarps;
     if (persist) {
