@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -64,8 +65,30 @@ Result<std::vector<float>> compute_logits(const std::string& model_path, const s
     return out;
 }
 
+Status check_logits_out(const std::string& model_path, const std::string& logits_out) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(logits_out, ec)) return Status::Ok();
+    if (fs::equivalent(logits_out, model_path, ec))
+        return invalid_argument(fmt::format("--logits-out {} is the MODEL: refusing to overwrite it", logits_out));
+    // A file inside a model folder (its weights, config or tokenizer) is the model too.
+    if (fs::is_directory(model_path, ec)) {
+        const fs::path dir = fs::weakly_canonical(model_path, ec), out = fs::weakly_canonical(logits_out, ec);
+        for (fs::path p = out.parent_path(); !p.empty(); p = p.parent_path()) {
+            if (p == dir)
+                return invalid_argument(fmt::format("--logits-out {} is a file of the MODEL folder {}: refusing to overwrite it", logits_out, model_path));
+            if (p == p.root_path()) break;
+        }
+    }
+    return Status::Ok();
+}
+
 int run_logits(const std::string& model_path, const std::vector<int32_t>& tokens, const std::string& logits_out,
                const RunLogitsOptions& opts) {
+    if (Status st = check_logits_out(model_path, logits_out); !st.ok()) {
+        std::fprintf(stderr, "realizar run: error: %s\n", st.message().c_str());
+        return 1;
+    }
     auto r = compute_logits(model_path, tokens, opts);
     if (!r.ok()) {
         std::fprintf(stderr, "realizar run: %s\n", r.status().to_string().c_str());

@@ -19,6 +19,10 @@ struct RunLogitsOptions {
 // "5,17,42" -> {5, 17, 42}; spaces allowed around ids; errors name the offending entry.
 Result<std::vector<int32_t>> parse_token_list(const std::string& csv);
 
+// Refuses a logits_out that is the model itself or an existing file inside the model's folder (the dump would
+// replace it): the user's model is never overwritten by a typo.
+Status check_logits_out(const std::string& model_path, const std::string& logits_out);
+
 // Loads model_path (file or Hugging Face folder), runs the tokens, writes logits_out atomically.
 // Returns the process exit code: 0 on success, 1 on any error (printed to stderr, naming the problem).
 int run_logits(const std::string& model_path, const std::vector<int32_t>& tokens, const std::string& logits_out,

@@ -64,5 +64,37 @@ TEST(CliLogits, BadInputFailsWithAMessage) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+std::string file_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// --logits-out naming the model (a file, or a file of a model folder) is refused and leaves the model intact.
+TEST(CliLogits, NeverOverwritesTheModel) {
+    const fs::path d = fs::temp_directory_path() / ("rz_cli_keep_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d / "hf");
+    const fs::path bin = d / "stories260K.bin";
+    fs::copy_file(shared_dir() + "/data/tinystories-260K/stories260K.bin", bin);
+    const std::string before = file_bytes(bin);
+    std::string err;
+    EXPECT_EQ(run(bin.string() + " --tokens 1,403 --logits-out " + bin.string(), &err), 1);
+    EXPECT_NE(err.find("is the MODEL"), std::string::npos) << err;
+    const fs::path dot = fs::relative(bin, fs::current_path());  // the same file through another spelling
+    EXPECT_EQ(run(bin.string() + " --tokens 1,403 --logits-out " + dot.string(), &err), 1) << err;
+    EXPECT_EQ(file_bytes(bin), before);
+    // a Hugging Face folder: an existing file inside it is refused, a new one is written
+    for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(golden_dir("llama_gqa") + "/" + f, d / "hf" / f);
+    const std::string cfg = file_bytes(d / "hf" / "config.json");
+    EXPECT_EQ(run((d / "hf").string() + " --tokens 1,2 --logits-out " + (d / "hf" / "config.json").string(), &err), 1);
+    EXPECT_NE(err.find("MODEL folder"), std::string::npos) << err;
+    EXPECT_EQ(file_bytes(d / "hf" / "config.json"), cfg);
+    EXPECT_EQ(run((d / "hf").string() + " --tokens 1,2 --logits-out " + (d / "hf" / "new.f32").string(), &err), 0) << err;
+    EXPECT_TRUE(fs::exists(d / "hf" / "new.f32"));
+    fs::remove_all(d);
+}
+
 }  // namespace
 }  // namespace rz::test
