@@ -78,6 +78,8 @@ int run_convert(const ConvertCli& c) {
         std::fprintf(stderr, "realizar convert: error: %s\n", msg.c_str());
         return code;
     };
+    // A thread each up to the cores of a large machine; beyond that a typo (the OS refuses the threads mid-run).
+    if (c.threads < 0 || c.threads > 1024) return fail("--threads " + std::to_string(c.threads) + " is out of range (0 = physical cores, at most 1024)", 2);
     // Ctrl-C / SIGTERM stop the conversion at the next chunk; the writers then remove their temporary files.
     g_cancel = false;
     std::signal(SIGINT, on_convert_signal);

@@ -182,7 +182,9 @@ OutFormat default_format(const std::string& output) {
 
 Status write_gguf_out(const ConvertOptions& o, const ModelFile& mf, const std::vector<PlannedTensor>& plan) {
     formats::GgufWriter w(o.output);
-    if (mf.alignment != formats::kGgufDefaultAlignment) w.set_alignment(static_cast<uint32_t>(mf.alignment));
+    // A GGUF source's alignment is kept; the GGUF spec wants a multiple of 8, so smaller ones (a llama2.c file's 4,
+    // SafeTensors' 1) take the default 32 instead.
+    if (mf.alignment != formats::kGgufDefaultAlignment && mf.alignment % 8 == 0) w.set_alignment(static_cast<uint32_t>(mf.alignment));
     const bool quantized = std::any_of(plan.begin(), plan.end(), [](const PlannedTensor& p) { return dtype_info(p.dst_type)->is_quantized; });
     const auto ftype = o.type.empty() ? std::nullopt : llama_ftype_id(o.type);
     for (const auto& [k, v] : mf.metadata) {
@@ -219,6 +221,7 @@ Status convert_model(const ConvertOptions& o) {
     std::error_code ec;
     if (fs::equivalent(o.input, o.output, ec)) return invalid_argument("convert: OUTPUT is the INPUT (" + o.output + ")");
     const OutFormat to = o.to.value_or(default_format(o.output));
+    if (to == OutFormat::kSafeTensors) RZ_RETURN_IF_ERROR(detail::check_folder_output(o.input, o.output));  // before the long pass
     RZ_ASSIGN_OR_RETURN(ModelFile mf, open_as_gguf_layout(o.input, o.tokenizer));
     RZ_ASSIGN_OR_RETURN(std::vector<PlannedTensor> plan, plan_types(mf, o.type, o.pure));
     if (o.note)

@@ -91,6 +91,33 @@ Status write_text(const fs::path& p, const std::string& text) {
 
 }  // namespace
 
+Status check_folder_output(const std::string& input, const std::string& output) {
+    std::error_code ec;
+    const fs::path dir(output);
+    if (!fs::exists(dir, ec)) return Status::Ok();
+    if (!fs::is_directory(dir, ec))
+        return invalid_argument(output + " exists and is not a folder (SafeTensors output is a Hugging Face folder)");
+    if (!input.empty()) {
+        const fs::path d = fs::weakly_canonical(dir, ec), in = fs::weakly_canonical(input, ec);
+        for (fs::path p = in; !p.empty(); p = p.parent_path()) {
+            if (p == d) return invalid_argument(fmt::format("{} holds the INPUT ({}): write the folder somewhere else", output, input));
+            if (p == p.root_path()) break;
+        }
+    }
+    // What write_hf_folder writes (model.safetensors, config.json, tokenizer_out.cpp's files).
+    static const std::set<std::string> ours = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model"};
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!it->is_regular_file(ec) || ours.count(name) == 0)
+            return invalid_argument(fmt::format(
+                "{} exists and holds '{}', which this conversion would not write; the folder is replaced whole, so give a new or "
+                "empty folder (or remove it first)",
+                output, name));
+    }
+    if (ec) return io_error(output + ": " + ec.message());
+    return Status::Ok();
+}
+
 Status write_hf_folder(const ConvertOptions& o, const ModelFile& mf, const std::vector<PlannedTensor>& plan_in) {
     const model::ArchSpec* spec = nullptr;
     model::Naming naming{};
@@ -105,8 +132,7 @@ Status write_hf_folder(const ConvertOptions& o, const ModelFile& mf, const std::
     // The folder is built under a temporary name and renamed at the end: a failed run leaves nothing.
     const fs::path final_dir(o.output);
     std::error_code ec;
-    if (fs::exists(final_dir, ec) && !fs::is_directory(final_dir, ec))
-        return invalid_argument(o.output + " exists and is not a folder (SafeTensors output is a Hugging Face folder)");
+    RZ_RETURN_IF_ERROR(check_folder_output(o.input, o.output));
     const fs::path tmp_dir = final_dir.string() + fmt::format(".rz-tmp-{}", ::getpid());
     fs::remove_all(tmp_dir, ec);
     if (!fs::create_directories(tmp_dir, ec) && ec) return io_error(tmp_dir.string() + ": " + ec.message());

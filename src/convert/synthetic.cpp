@@ -77,6 +77,10 @@ Status write_synthetic(const SyntheticOptions& o) {
         return invalid_argument(fmt::format("--synthetic '{}' is not a known shape ({})", o.shape, names));
     }
     if (o.output.empty()) return invalid_argument("convert --synthetic: no OUTPUT given (-o)");
+    // A quantized model of a known shape: a GGUF or APR file (a Hugging Face folder holds f32/f16/bf16 only).
+    const std::string ext = lower(std::filesystem::path(o.output).extension().string());
+    if (ext != ".gguf" && ext != ".apr")
+        return invalid_argument(fmt::format("convert --synthetic writes a .gguf or .apr file, not '{}'", o.output));
     // Validate the type before the (long) synthetic pass.
     RZ_ASSIGN_OR_RETURN(DType probe, mix_tensor_type(o.type, "blk.0.attn_q.weight", 0, 1, 1, false, false));
     (void)probe;
@@ -118,7 +122,7 @@ Status write_synthetic(const SyntheticOptions& o) {
     ConvertOptions c = o.convert;
     c.input = tmp;
     c.output = o.output;
-    c.to = OutFormat::kGguf;
+    c.to = ext == ".apr" ? OutFormat::kApr : OutFormat::kGguf;
     c.type = final_type;
     c.pure = false;
     c.tokenizer = o.vocab;

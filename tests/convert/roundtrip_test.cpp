@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -165,6 +166,20 @@ TEST(Atomic, CliInterruptedBySignalLeavesNothing) {
     EXPECT_TRUE(fs::is_empty(dir.path() / "out")) << "partial output left behind";
 }
 
+// --threads beyond 1024 (or negative) is a usage error before any work; it used to abort the process (100000
+// threads) or be accepted silently (-1).
+TEST(Atomic, CliThreadsOutOfRangeIsAUsageError) {
+    ScratchDir dir;
+    for (const char* n : {"100000", "1025", "-1"}) {
+        const std::string cmd = std::string(RZ_REALIZAR_BIN) + " convert " + stories_dir() + "/stories260K.bin -o " + (dir / "x.gguf") +
+                                " -q --threads " + n + " 2>/dev/null";
+        const int st = std::system(cmd.c_str());
+        ASSERT_TRUE(WIFEXITED(st)) << n;
+        EXPECT_EQ(WEXITSTATUS(st), 2) << n;
+    }
+    EXPECT_TRUE(fs::is_empty(dir.path()));
+}
+
 TEST(Synthetic, RejectsUnknownShapesAndOversizedVocabulariesBeforeWriting) {
     ScratchDir dir;
     convert::SyntheticOptions o;
@@ -180,6 +195,13 @@ TEST(Synthetic, RejectsUnknownShapesAndOversizedVocabulariesBeforeWriting) {
     o.vocab = "";
     o.type = "q7_x";
     EXPECT_EQ(convert::write_synthetic(o).code(), StatusCode::kInvalidArgument);
+    o.type = "q4_k_m";
+    for (const char* out : {"s.safetensors", "s", "s.bin"}) {  // a .gguf or .apr file only (it wrote GGUF to any name)
+        o.output = dir / out;
+        st = convert::write_synthetic(o);
+        EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << out;
+        EXPECT_NE(st.message().find(".gguf or .apr"), std::string::npos) << st.message();
+    }
     EXPECT_TRUE(fs::is_empty(dir.path()));
     EXPECT_EQ(convert::synthetic_shapes().size(), 11u);
 }

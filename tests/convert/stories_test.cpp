@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "convert/convert_util.h"
+#include "realizar/formats/gguf.h"
 #include "realizar/tokenizer/tokenizer.h"
 
 namespace rz::test {
@@ -83,6 +84,11 @@ TEST(Stories260K, BinToGgufToAprRunsLikeLlama2c) {
     Status st = convert(stories_dir() + "/stories260K.bin", dir / "s.gguf");
     ASSERT_TRUE(st.ok()) << st.to_string();
     expect_runs_like_llama2c(dir / "s.gguf");
+    // llama2.c's 4-byte layout is not carried into the GGUF (the spec asks for a multiple of 8): the default 32
+    auto mf = formats::open_gguf(dir / "s.gguf");
+    ASSERT_TRUE(mf.ok()) << mf.status().to_string();
+    EXPECT_EQ(mf->alignment, 32u);
+    EXPECT_EQ(mf->find_meta("general.alignment"), nullptr);
     st = convert(dir / "s.gguf", dir / "s.apr");
     ASSERT_TRUE(st.ok()) << st.to_string();
     expect_runs_like_llama2c(dir / "s.apr");
@@ -96,6 +102,40 @@ TEST(Stories260K, HfFolderToAprAndBackRunLikeLlama2c) {
     st = convert(dir / "s.apr", dir / "hf");
     ASSERT_TRUE(st.ok()) << st.to_string();
     expect_runs_like_llama2c(dir / "hf");
+}
+
+std::string read_text(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A folder OUTPUT is replaced whole: an existing one is taken only when it holds nothing but what the conversion
+// writes (a previous conversion's), never a user's files, another model's or the INPUT itself.
+TEST(Stories260K, FolderOutputNeverDeletesOtherFiles) {
+    namespace fs = std::filesystem;
+    ScratchDir scratch;
+    const fs::path dir = scratch.path();
+    fs::create_directories(dir / "mine" / "inner");
+    std::ofstream(dir / "mine" / "keep.txt") << "keep";
+    Status st = convert(stories_dir() + "/stories260K.bin", (dir / "mine").string());
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+    EXPECT_NE(st.message().find("would not write"), std::string::npos) << st.to_string();
+    EXPECT_EQ(read_text(dir / "mine" / "keep.txt"), "keep");
+    EXPECT_TRUE(fs::is_directory(dir / "mine" / "inner"));
+    EXPECT_FALSE(fs::exists(dir / "mine" / "config.json"));
+    // an empty folder, then the same conversion again over its own output
+    fs::create_directories(dir / "hf");
+    st = convert(stories_dir() + "/stories260K.bin", (dir / "hf").string());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    st = convert(stories_dir() + "/stories260K.bin", (dir / "hf").string());
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    expect_runs_like_llama2c((dir / "hf").string());
+    // the INPUT inside the OUTPUT folder
+    st = convert((dir / "hf" / "model.safetensors").string(), (dir / "hf").string());
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+    EXPECT_NE(st.message().find("holds the INPUT"), std::string::npos) << st.to_string();
+    EXPECT_TRUE(fs::exists(dir / "hf" / "model.safetensors"));
+    expect_runs_like_llama2c((dir / "hf").string());
 }
 
 }  // namespace
