@@ -76,6 +76,10 @@ Result<Comparison> compare_reports(const json& base, const json& now, double thr
     }
     for (const auto& [key, rn] : n)
         if (!b.count(key)) c.only_in_new.push_back(key);
+    // Nothing compared is not "no regression": a CI gate comparing the wrong files must fail, not pass.
+    if (c.rows.empty())
+        return invalid_argument(fmt::format("BASE and NEW have no result (runtime/test) with a metric in common ({} only in BASE, {} only in NEW)",
+                                            c.only_in_base.size(), c.only_in_new.size()));
     return c;
 }
 

@@ -130,6 +130,11 @@ TEST(BenchReport, CompareFindsRegressionsInTheRightDirection) {
     EXPECT_NE(comparison_markdown(*c, 0.05).find("REGRESSION"), std::string::npos);
     // Not a report.
     EXPECT_FALSE(compare_reports(json::object(), base, 0.05).ok());
+    // No result in common: nothing compared is an error, not "no regression".
+    json other = base;
+    for (auto& rec : other["results"]) rec["test"] = rec["test"].get<std::string>() + "-other";
+    auto none = compare_reports(base, other, 0.05);
+    EXPECT_EQ(none.status().code(), rz::StatusCode::kInvalidArgument);
 }
 
 TEST(BenchReport, Thresholds) {
