@@ -2,10 +2,12 @@
 // Also: --chat (interactive REPL), --tokens/--logits-out (runtime's logits dump), classical APR models
 // (--features/--features-file). See docs/run.md.
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -61,7 +63,7 @@ struct RunOptions {
     int repeat_last_n       = 64;
     float presence_penalty  = 0.0f;
     float frequency_penalty = 0.0f;
-    int64_t seed            = -1;
+    std::string seed        = "-1";  // -1 or 0 .. 2^64 - 2 (every seed a random run prints), parsed by parse_seed
     int ctx_size            = 0;
     int threads             = 0;
     int n_gpu_layers        = 0;  // CUDA backend: the first N layers on the device (-1: all)
@@ -146,6 +148,8 @@ Result<std::string> read_prompt_file(const std::string& path) {
         ss << std::cin.rdbuf();
         return ss.str();
     }
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return invalid_argument(fmt::format("prompt file '{}' is a folder", path));
     std::ifstream f(path, std::ios::binary);
     if (!f) return not_found(fmt::format("cannot open prompt file '{}'", path));
     std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -153,10 +157,21 @@ Result<std::string> read_prompt_file(const std::string& path) {
     return s;
 }
 
-runtime::GenerateOptions generate_options(const RunOptions& o) {
+// --seed: -1 (random) or a seed a run printed, 0 .. 2^64 - 2 (the sampler never picks kRandomSeed = 2^64 - 1).
+Result<uint64_t> parse_seed(const std::string& text) {
+    if (text == "-1") return runtime::kRandomSeed;
+    uint64_t v = 0;
+    const char* end = text.data() + text.size();
+    const auto [p, ec] = std::from_chars(text.data(), end, v);
+    if (text.empty() || ec != std::errc() || p != end || v == runtime::kRandomSeed)
+        return invalid_argument(fmt::format("--seed '{}': expected -1 (random) or 0 to {}", text, runtime::kRandomSeed - 1));
+    return v;
+}
+
+runtime::GenerateOptions generate_options(const RunOptions& o, uint64_t seed) {
     runtime::GenerateOptions g;
     runtime::SamplingParams& s = g.sampling;
-    s.seed                     = o.seed < 0 ? runtime::kRandomSeed : static_cast<uint64_t>(o.seed);
+    s.seed                     = seed;
     s.temperature              = o.temperature;
     s.top_k                    = o.top_k;
     s.top_p                    = o.top_p;
@@ -191,6 +206,8 @@ nlohmann::json timings_json(const runtime::Timings& t, double load_ms, double wa
 int run_llm(const RunOptions& o, bool prompt_given) {
     // Inputs first: a bad option should not wait for a model load.
     std::string prompt_text = o.prompt;
+    if (!o.prompt_file.empty() && prompt_given) return fail("give the prompt once: PROMPT / -p or --prompt-file");
+    if (!o.tokens.empty() && (prompt_given || !o.prompt_file.empty())) return fail("--tokens replaces the prompt: give one of them");
     if (!o.prompt_file.empty()) {
         auto pf = read_prompt_file(o.prompt_file);
         if (!pf.ok()) return fail(pf.status().message());
@@ -216,7 +233,9 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     if (!cache || (*cache != DType::F16 && *cache != DType::F32)) {
         return fail(fmt::format("--cache-type must be f16 or f32, got '{}'", o.cache_type));
     }
-    runtime::GenerateOptions gopts = generate_options(o);
+    const Result<uint64_t> seed = parse_seed(o.seed);
+    if (!seed.ok()) return fail(seed.status().message());
+    runtime::GenerateOptions gopts = generate_options(o, *seed);
     if (Status st = gopts.sampling.validate(1 << 30); !st.ok()) return fail(st.message());
 
     const auto t_load = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 // realizar tokenize SOURCE "text" | --file F  [--no-bos] [--parse-special] [--ids-only | --json]
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -31,6 +32,8 @@ int run_tokenize(const TokenizeOptions& o) {
     };
     std::string text = o.text;
     if (!o.file.empty()) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(o.file, ec)) return fail(o.file + ": is a folder, not a text file");
         std::ifstream in(o.file, std::ios::binary);
         if (!in) return fail(o.file + ": cannot open");
         std::ostringstream ss;

@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("realizar ") + RZ_VERSION_STRING);
     app.require_subcommand(1);
     std::string log_level = "info";
-    app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+    app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+        ->capture_default_str();
 
     std::vector<std::pair<CLI::App*, rz::cli::Runner>> commands;
     auto add = [&](rz::cli::Runner (*fn)(CLI::App&)) {
@@ -35,7 +37,9 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // app.exit prints the help, the version or the error; CLI11's own codes (104-114) become the usage-error
+        // code 2 that scripts can test (docs/run.md, docs/bench.md).
+        return app.exit(e) == 0 ? 0 : 2;
     }
     rz::init_logging(log_level);
     for (auto& [sub, runner] : commands) {

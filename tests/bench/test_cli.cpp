@@ -258,6 +258,31 @@ TEST(BenchCli, CompareExitCodes) {
     EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "same.json") + " --threshold x").code, 2);
     ASSERT_TRUE(write_text_file(d / "junk.json", "{\"results\": []}").ok());
     EXPECT_EQ(run_cli("bench compare " + (d / "base.json") + " " + (d / "junk.json")).code, 2);
+    // Reports with no result in common compare nothing: an error (2), not "no regression" (0), so a CI gate fed
+    // the wrong files fails.
+    Report other;
+    other.model = "m";
+    Record rec{.test = "pp512", .runtime = "realizar", .kind = "internal"};
+    rec.metrics["tokens_per_second"] = metric_per_request({50, 50, 50});
+    other.results = {rec};
+    ASSERT_TRUE(write_text_file(d / "other.json", to_json(other).dump()).ok());
+    r = run_cli("bench compare " + (d / "base.json") + " " + (d / "other.json"));
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_EQ(r.out.find("no regression"), std::string::npos) << r.out;
+}
+
+// Options the parser rejects (unknown, malformed, a value out of a fixed set) exit 2 like every other usage
+// error, whatever CLI11's own code for them (104-114); --help and --version exit 0.
+TEST(BenchCli, ParserErrorsExitTwo) {
+    EXPECT_EQ(run_cli("bench " + kStories + " -n 99999999999").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " --format xml").code, 2);
+    EXPECT_EQ(run_cli("bench " + kStories + " --no-such-option").code, 2);
+    EXPECT_EQ(run_cli("--log-level bogus bench " + kStories).code, 2);
+    EXPECT_EQ(run_cli("run").code, 1);  // the runner's own error (no MODEL): 1, as docs/run.md says
+    EXPECT_EQ(run_cli("run --threads x").code, 2);
+    EXPECT_EQ(run_cli("nosuchcommand").code, 2);
+    EXPECT_EQ(run_cli("bench --help").code, 0);
+    EXPECT_EQ(run_cli("--version").code, 0);
 }
 
 TEST(BenchCli, UsageErrors) {

@@ -165,6 +165,16 @@ TEST(RunCli, SeedReproducesTheSameText) {
     EXPECT_EQ(a["text"], b["text"]);
     EXPECT_EQ(a["seed"], 1234);
     EXPECT_NE(a["token_ids"], c["token_ids"]);
+    // Any seed a random run prints (0 .. 2^64 - 2) reproduces it: above 2^63 too (it was clamped to 2^63 - 1).
+    const nlohmann::json h = sample("15772926675742225128"), h2 = sample("15772926675742225128");
+    EXPECT_EQ(h["seed"].get<uint64_t>(), 15772926675742225128ull);
+    EXPECT_EQ(h["token_ids"], h2["token_ids"]);
+    EXPECT_NE(h["token_ids"], a["token_ids"]);
+    const nlohmann::json rnd = run_json({"run", kBin, "Once upon a time", "-n", "40", "--temperature", "1.5", "--top-k", "0"});
+    EXPECT_EQ(rnd["token_ids"], run_json({"run", kBin, "Once upon a time", "-n", "40", "--temperature", "1.5", "--top-k", "0", "--seed",
+                                          std::to_string(rnd["seed"].get<uint64_t>())})["token_ids"]);
+    for (const char* bad : {"18446744073709551615", "18446744073709551616", "-2", "12x"})
+        EXPECT_EQ(realizar({"run", kBin, "hi", "--seed", bad}).exit_code, 1) << bad;
     // Sampling at 1.5 really leaves the greedy path (else this test would prove nothing).
     const nlohmann::json g = run_json({"run", kBin, "Once upon a time", "-n", "80", "--temperature", "0"});
     EXPECT_NE(a["token_ids"], g["token_ids"]);
@@ -221,6 +231,9 @@ TEST(RunCli, ErrorsAreOneLineWithNonZeroExit) {
     expect_error({"run", kBin, "hi", "--cache-type", "q9"}, "--cache-type");
     expect_error({"run", kBin}, "no prompt");
     expect_error({"run", kBin, "hi", "-p", "there"}, "once");
+    expect_error({"run", kBin, "hi", "-f", kData + "/tok512.vocab"}, "once");  // PROMPT and --prompt-file
+    expect_error({"run", kBin, "hi", "--tokens", "1,403"}, "--tokens");        // PROMPT and --tokens
+    expect_error({"run", kBin, "-f", kData}, "is a folder");
     expect_error({"run", kBin, "--tokens", "1,x,3"}, "x");
     expect_error({"run", kBin, "--tokens", "1,99999"}, "99999");
     expect_error({"run", kBin, "hi", "--chat-template", "nonsense"}, "nonsense");

@@ -87,6 +87,9 @@ TEST(TokenizeCli, ErrorsExitNonZeroWithAMessage) {
     EXPECT_NE(r.out.find("UTF-8"), std::string::npos) << r.out;
     r = run(kShared + "/data/tokenizers/gpt2");
     EXPECT_NE(r.rc, 0);
+    r = run(kShared + "/data/tokenizers/gpt2 --file " + ::testing::TempDir());  // a folder is not an empty text
+    EXPECT_NE(r.rc, 0);
+    EXPECT_NE(r.out.find("is a folder"), std::string::npos) << r.out;
 }
 
 }  // namespace
