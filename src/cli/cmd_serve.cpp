@@ -30,6 +30,8 @@ Runner add_serve_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--http-threads", o->http_threads, "Connection threads (0 = from --parallel and --queue-size)")
         ->capture_default_str();
+    cmd->add_option("--cors-origin", o->cors_origin,
+                    "Let web pages from this origin call the API ('*' for any; default: no CORS headers)");
     cmd->add_flag_callback("--no-cache-prompt", [o] { o->cache_prompt = false; },
                            "Evaluate every prompt whole (by default a request reuses the longest prefix of its prompt "
                            "a free slot still holds in its KV cache)");

@@ -175,6 +175,11 @@ Result<std::vector<std::shared_ptr<RequestStream>>> Engine::submit_all(std::vect
     {
         std::lock_guard lk(mu_);
         if (!accepting_) return unavailable("the server is shutting down");
+        // More prompts than the slots and the whole queue can ever hold: not "busy, retry" (a client honouring
+        // Retry-After would loop forever) but a request this server cannot take.
+        if (static_cast<int64_t>(prepared.size()) > static_cast<int64_t>(n_slots_) + opts_.queue_size)
+            return invalid_argument(fmt::format("{} prompts can never be taken together here: at most {} (--parallel {} + --queue-size {})",
+                                                prepared.size(), n_slots_ + opts_.queue_size, n_slots_, opts_.queue_size));
         // Free slots absorb requests right away; only the rest must fit the queue.
         int free_slots = n_slots_ - active_.load();
         const int64_t need = static_cast<int64_t>(queue_.size() + prepared.size()) - std::max(free_slots, 0);

@@ -10,6 +10,8 @@
 //   built), which is what `curl -d` sends, and parses such bodies as a query string.
 #include "realizar/server/http.h"
 
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -17,6 +19,8 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string_view>
@@ -26,6 +30,44 @@
 #include <spdlog/spdlog.h>
 
 namespace rz::server {
+
+namespace {
+
+uint16_t port_of(const sockaddr_storage& a) {
+    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+    return 0;
+}
+
+// The descriptor of this process's TCP connection local_port <-> remote_port, or -1. httplib 0.11 does not hand
+// handlers their socket; the ports name the connection, and it stays open (its thread is in the handler) while
+// the handler looks.
+int connection_fd(int local_port, int remote_port) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+        const int fd = std::atoi(name.c_str());
+        sockaddr_storage local{}, peer{};
+        socklen_t ll = sizeof local, pl = sizeof peer;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || port_of(local) != local_port) continue;
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 || port_of(peer) != remote_port) continue;
+        return fd;
+    }
+    return -1;
+}
+
+// The peer closed (or reset) the connection: a hang-up, or end of stream with nothing left to read. Pipelined
+// bytes of a next request read as alive.
+bool peer_closed(int fd) {
+    pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return true;
+    char c = 0;
+    return (p.revents & POLLIN) && ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+}  // namespace
 
 std::string HttpRequest::header(std::string_view name) const {
     for (const auto& [k, v] : headers) {
@@ -90,6 +132,11 @@ struct HttpServer::Impl {
         r.request_id = t_in_flight.request_id;
         r.headers.reserve(req.headers.size());
         for (const auto& [k, v] : req.headers) r.headers.emplace_back(k, v);
+        // Found on first use (a handler polls only after waiting a while), then polled.
+        r.client_gone = [lp = req.local_port, rp = req.remote_port, fd = std::make_shared<int>(-2)] {
+            if (*fd == -2) *fd = lp > 0 && rp > 0 ? connection_fd(lp, rp) : -1;
+            return *fd >= 0 && peer_closed(*fd);
+        };
         return r;
     }
 
@@ -97,6 +144,7 @@ struct HttpServer::Impl {
         res.status = resp->status;
         for (const auto& [k, v] : resp->headers) res.set_header(k, v);
         res.set_header("X-Request-Id", t_in_flight.request_id);
+        cors(res);
         if (resp->stream) {
             res.set_chunked_content_provider(resp->content_type, [resp](size_t, httplib::DataSink& sink) {
                 SinkWriter w(sink);
@@ -168,13 +216,37 @@ struct HttpServer::Impl {
         };
     }
 
+    void cors(httplib::Response& res) const {
+        if (!opts.cors_origin.empty()) res.set_header("Access-Control-Allow-Origin", opts.cors_origin);
+    }
+
+    // OPTIONS on a known path: 204 with Allow, and the CORS preflight answer (no API key: browsers send none).
+    void options_handler(const std::string& path) {
+        svr.Options(path, [this, path](const httplib::Request&, httplib::Response& res) {
+            t_in_flight.route = path;
+            std::string allowed;
+            for (const auto& m : methods_by_path[path]) allowed += m + ", ";
+            allowed += "OPTIONS";
+            res.status = 204;
+            res.set_header("Allow", allowed);
+            res.set_header("X-Request-Id", t_in_flight.request_id);
+            if (!opts.cors_origin.empty()) {
+                cors(res);
+                res.set_header("Access-Control-Allow-Methods", allowed);
+                res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+                res.set_header("Access-Control-Max-Age", "86400");
+            }
+        });
+    }
+
     BodyHandler method_not_allowed(const std::string& path) {
         return [this, path](const httplib::Request& req, std::string, httplib::Response& res) {
             t_in_flight.route = path;
             std::string allowed;
             for (const auto& m : methods_by_path[path]) allowed += (allowed.empty() ? "" : ", ") + m;
             res.status = 405;
-            res.set_header("Allow", allowed);
+            res.set_header("Allow", allowed + ", OPTIONS");
+            cors(res);
             res.set_content(error_body ? error_body(405, fmt::format("method {} is not allowed on {}; use {}",
                                                                      req.method, path, allowed))
                                        : std::string("method not allowed"),
@@ -204,10 +276,25 @@ HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>())
         if (impl_->capturing) impl_->listen_fd = sock;
     });
 
-    svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         t_in_flight = InFlight{};
         t_in_flight.start = Clock::now();
         t_in_flight.request_id = fmt::format("req-{}", g_request_counter.fetch_add(1) + 1);
+        // Known paths are labelled as such also when httplib answers before the handler (413 on an oversized body).
+        if (impl_->methods_by_path.contains(req.path)) t_in_flight.route = req.path;
+        // A POST / PUT / PATCH with neither Content-Length nor Transfer-Encoding (`curl -X POST url`): httplib 0.11
+        // would read its body until the client closes or the read timeout passes, holding a connection thread all
+        // that time (a hundred such requests stalled every other client for 30 s). There is no body to leave
+        // unread, so it is answered here at once: 411, the length is required.
+        if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") && !req.has_header("Content-Length") &&
+            !req.has_header("Transfer-Encoding")) {
+            res.status = 411;
+            res.set_header("X-Request-Id", t_in_flight.request_id);
+            impl_->cors(res);
+            const std::string msg = "the request has no Content-Length (nor chunked Transfer-Encoding): send the JSON body with its length";
+            res.set_content(impl_->error_body ? impl_->error_body(411, msg) : msg, "application/json");
+            return httplib::Server::HandlerResponse::Handled;
+        }
         return httplib::Server::HandlerResponse::Unhandled;
     });
     svr.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
@@ -221,6 +308,8 @@ HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>())
             default: msg = fmt::format("HTTP error {}", res.status); break;
         }
         res.set_content(impl_->error_body(res.status, msg), "application/json");
+        res.set_header("X-Request-Id", t_in_flight.request_id);
+        impl_->cors(res);
         return httplib::Server::HandlerResponse::Handled;
     }));
     svr.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -267,9 +356,11 @@ void HttpServer::set_observer(std::function<void(const RequestRecord&)> fn) { im
 Result<int> HttpServer::bind() {
     auto& svr = impl_->svr;
     // 405 for the other methods of known paths; registered last so the real handlers match first.
-    for (const auto& [path, methods] : impl_->methods_by_path)
+    for (const auto& [path, methods] : impl_->methods_by_path) {
+        impl_->options_handler(path);
         for (const std::string_view m : Impl::kMethods)
             if (!methods.contains(std::string(m))) impl_->on(m, path, impl_->method_not_allowed(path));
+    }
     // Bodies sent to any other path are read through the content reader too, so that they get the 404 (its JSON
     // body from the error handler): httplib's own read refuses form-encoded bodies over 8 KB (`curl -d`) with 413.
     // (GET reads no body: httplib's own 404.)

@@ -162,7 +162,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
         const std::string echo = r.echo ? prompt_text : std::string();
 
         if (!r.stream) {
-            const Collected c = collect(*rs);
+            const Collected c = collect(*rs, req.client_gone);
             res.generated_tokens = static_cast<int>(c.tokens.size());
             if (auto e = final_error(c.fin, st.opts.timeout_s)) return send_error(res, *e);
             json choice = {{"text", echo + c.text()}, {"index", 0}, {"finish_reason", finish_json(c.fin.reason)}};
@@ -229,7 +229,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
         const int64_t created = now_unix();
 
         if (!r.stream) {
-            const Collected c = collect(*rs);
+            const Collected c = collect(*rs, req.client_gone);
             res.generated_tokens = static_cast<int>(c.tokens.size());
             if (auto e = final_error(c.fin, st.opts.timeout_s)) return send_error(res, *e);
             json choice = {{"index", 0},

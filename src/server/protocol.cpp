@@ -259,7 +259,8 @@ Err read_generation(const json& obj, const ParseLimits& limits, std::initializer
     if (pp) s.presence_penalty = static_cast<float>(*pp);
     if (fp) s.frequency_penalty = static_cast<float>(*fp);
     if (top_k) s.top_k = static_cast<int>(*top_k);
-    if (seed) s.seed = static_cast<uint64_t>(*seed);
+    // -1 asks for a random seed, as in llama.cpp (it used to be a fixed seed: 2^64 - 1 taken as a number).
+    if (seed && *seed != -1) s.seed = static_cast<uint64_t>(*seed);
     // Temperature 0 is greedy everywhere; otherwise the route decides the default strategy.
     s.strategy = s.temperature <= 0.0f ? Strategy::kGreedy : Strategy::kTopP;
     if (auto e = read_stop(obj, limits, gen.stop)) return e;

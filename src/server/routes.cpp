@@ -37,11 +37,24 @@ std::string Collected::text() const {
     return out;
 }
 
-Collected collect(RequestStream& rs) {
+Collected collect(RequestStream& rs, const std::function<bool()>& client_gone) {
     Collected c;
     std::optional<RequestStream::Final> fin;
-    while (!fin) rs.next(c.tokens, fin, std::chrono::milliseconds(500));
+    bool gone = false;
+    auto polled = std::chrono::steady_clock::now();
+    for (;;) {
+        rs.next(c.tokens, fin, std::chrono::milliseconds(500));  // returns early with news (tokens)
+        if (fin) break;
+        const auto now = std::chrono::steady_clock::now();
+        if (gone || !client_gone || now - polled < std::chrono::milliseconds(100)) continue;  // a poll(2) every 0.1 s at most
+        polled = now;
+        if (client_gone()) {
+            rs.cancel();  // the engine frees the slot and finishes the stream as cancelled
+            gone = true;
+        }
+    }
     c.fin = std::move(*fin);
+    c.fin.client_gone = gone;
     return c;
 }
 
@@ -58,6 +71,14 @@ std::optional<ApiError> final_error(const RequestStream::Final& fin, int timeout
         e.type = "server_error";
         e.code = "timeout";
         e.message = fmt::format("generation did not finish within {} s (--timeout)", timeout_s);
+        return e;
+    }
+    if (fin.client_gone) {  // nobody reads this answer; the status is for the log and /metrics (nginx's 499)
+        ApiError e;
+        e.status = 499;
+        e.type = "invalid_request_error";
+        e.code = "client_closed";
+        e.message = "the client closed the connection; the generation was cancelled";
         return e;
     }
     if (fin.reason == runtime::FinishReason::kCancelled) {
@@ -210,7 +231,7 @@ void register_realizar_routes(HttpServer& http, ServerState& st) {
         int n_prompt = 0;
         auto rs = start(st, r.prompt, r.gen, res, &n_prompt);
         if (!rs) return;
-        const Collected c = collect(*rs);
+        const Collected c = collect(*rs, req.client_gone);
         res.prompt_tokens = c.fin.prompt_tokens;
         res.generated_tokens = static_cast<int>(c.tokens.size());
         if (auto e = final_error(c.fin, st.opts.timeout_s)) return send_error(res, *e);
@@ -235,7 +256,7 @@ void register_realizar_routes(HttpServer& http, ServerState& st) {
         int prompt_total = 0, gen_total = 0, cached_total = 0;
         std::optional<ApiError> first_error;
         for (auto& rs : *streams) {
-            const Collected c = collect(*rs);
+            const Collected c = collect(*rs, req.client_gone);
             prompt_total += c.fin.prompt_tokens;
             cached_total += c.fin.cached_tokens;
             gen_total += static_cast<int>(c.tokens.size());

@@ -139,24 +139,33 @@ int run_server(const ServerOptions& opts) {
     ho.host = opts.host;
     ho.port = opts.port;
     ho.body_limit = opts.body_limit;
-    ho.n_threads = opts.http_threads > 0 ? opts.http_threads : std::max(16, opts.parallel + opts.queue_size + 8);
+    ho.cors_origin = opts.cors_origin;
+    // A connection holds its thread while open: the slots and the queue, plus room for idle keep-alive connections
+    // (fewer spare threads let 80 idle clients delay /health by seconds).
+    ho.n_threads = opts.http_threads > 0 ? opts.http_threads : std::max(64, opts.parallel + opts.queue_size + 64);
     HttpServer http(ho);
     http.set_error_body([](int status, const std::string& msg) {
         ApiError e;
         e.status = status;
         e.message = msg;
         e.type = status >= 500 ? "server_error" : status == 404 ? "not_found_error" : "invalid_request_error";
-        e.code = status == 404 ? "not_found" : status == 405 ? "method_not_allowed" : status == 413 ? "body_too_large"
-                                                                                                    : "";
+        e.code = status == 404   ? "not_found"
+                 : status == 405 ? "method_not_allowed"
+                 : status == 411 ? "length_required"
+                 : status == 413 ? "body_too_large"
+                                 : "";
         return e.to_json();
     });
     http.set_gate([&st](const HttpRequest& req, HttpResponse& res) {
         const bool open_route = req.path == "/health" || (req.path == "/" && req.method == "GET");
         if (!st.opts.api_key.empty() && !open_route) {
             const std::string auth = req.header("Authorization");
-            const std::string prefix = "Bearer ";
-            const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-                            secure_equals(auth.substr(prefix.size()), st.opts.api_key);
+            // The scheme is case-insensitive (RFC 9110 11.1): "bearer KEY" is as good as "Bearer KEY".
+            const std::string prefix = "bearer ";
+            bool scheme = auth.size() > prefix.size();
+            for (size_t i = 0; scheme && i < prefix.size(); ++i)
+                scheme = std::tolower(static_cast<unsigned char>(auth[i])) == prefix[i];
+            const bool ok = scheme && secure_equals(auth.substr(prefix.size()), st.opts.api_key);
             if (!ok) {
                 ApiError e;
                 e.status = 401;

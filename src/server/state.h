@@ -57,7 +57,9 @@ struct Collected {
     RequestStream::Final fin;
     std::string text() const;
 };
-Collected collect(RequestStream& rs);
+// Waits for the whole result; cancels the generation once client_gone() says the client closed its connection
+// (polled every half second), and marks the Final so (final_error: 499).
+Collected collect(RequestStream& rs, const std::function<bool()>& client_gone = {});
 
 // Maps an unsuccessful Final (error, timeout, shutdown) to an API error; nullopt when it finished normally.
 std::optional<ApiError> final_error(const RequestStream::Final& fin, int timeout_s);

@@ -81,7 +81,7 @@ TEST(Http, RoutesErrorsGateStream) {
     res = c.Get("/echo");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 405);
-    EXPECT_EQ(res->get_header_value("Allow"), "POST");
+    EXPECT_EQ(res->get_header_value("Allow"), "POST, OPTIONS");
 
     res = c.Post("/echo", std::string(5000, 'x'), "text/plain");
     ASSERT_TRUE(res);
@@ -144,7 +144,7 @@ TEST(Http, BodiesOfAnyContentTypeAndTheLimit) {
     res = c.Patch("/echo", form, "application/json");  // a known path: 405 naming the methods it takes
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 405);
-    EXPECT_EQ(res->get_header_value("Allow"), "POST");
+    EXPECT_EQ(res->get_header_value("Allow"), "POST, OPTIONS");
 
     // Chunked (no Content-Length): under the limit it arrives whole; past it 413, and the connection stays usable.
     const auto chunked = [](size_t total) {

@@ -320,6 +320,61 @@ TEST_F(ServerE2E, MidStreamDisconnectFreesTheSlot) {
     EXPECT_EQ(j["num_generated"], 8);
 }
 
+// seed -1 asks for a random seed (llama.cpp's meaning); any other seed is fixed.
+TEST_F(ServerE2E, SeedMinusOneIsRandom) {
+    auto gen = [&](int64_t seed) {
+        return post_json("/generate", {{"prompt", "Once upon a time"}, {"max_tokens", 40}, {"temperature", 1.5}, {"seed", seed}})["text"];
+    };
+    EXPECT_EQ(gen(7), gen(7));
+    EXPECT_NE(gen(-1), gen(-1));  // two random 40-token samples at temperature 1.5 agree with negligible probability
+}
+
+// A POST with no Content-Length (curl -X POST url): an immediate 411, not a 30 s wait for a body that never comes
+// while holding a connection thread (a hundred such requests stalled every other client).
+TEST_F(ServerE2E, PostWithoutLengthIsAnsweredAtOnce) {
+    for (const char* path : {"/generate", "/v1/chat/completions", "/health"}) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::string got = raw(std::string("POST ") + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        EXPECT_EQ(status_of(got), 411) << got;
+        EXPECT_NE(got.find("length_required"), std::string::npos) << got;
+        EXPECT_NE(got.find("X-Request-Id"), std::string::npos) << got;
+        EXPECT_LT(secs, 3.0) << path;
+    }
+    // With a length (or chunked) the body is read as before.
+    EXPECT_EQ(status_of(raw(http_post("/generate", "{\"prompt\":\"Once\",\"max_tokens\":2}"))), 200);
+}
+
+// A non-streaming request whose client disconnects is cancelled within about half a second (the handler polls the
+// connection while it waits) instead of generating to max_tokens for nobody while holding its slot.
+TEST(ServerDisconnect, NonStreamingRequestStopsWhenTheClientLeaves) {
+    auto srv = ServerProcess::start({"--model", stories_gguf(), "--parallel", "1", "-c", "8192", "--max-tokens", "100000"});
+    ASSERT_NE(srv, nullptr);
+    auto metric = [&](const std::string& name) {
+        auto m = srv->client().Get("/metrics");
+        if (!m) return -1.0;
+        const size_t at = m->body.find("\n" + name + " ");
+        return at == std::string::npos ? -1.0 : std::atof(m->body.c_str() + at + name.size() + 2);
+    };
+    const double cancelled0 = metric("realizar_requests_cancelled_total");
+    ASSERT_GE(cancelled0, 0.0);
+    {
+        RawConn c(srv->port());
+        ASSERT_TRUE(c.ok());
+        c.send_all(http_post("/generate", json{{"prompt", "Once upon a time"}, {"max_tokens", 8000}, {"ignore_eos", true}}.dump()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    }  // closed long before 8000 tokens are generated
+    bool freed = false;
+    for (int i = 0; i < 100 && !freed; ++i) {  // at most 5 s
+        freed = metric("realizar_requests_cancelled_total") > cancelled0 && metric("realizar_slots_active") == 0.0;
+        if (!freed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(freed) << "the generation of a client that left was not cancelled";
+    auto res = srv->client().Post("/generate", R"({"prompt":"Once upon a time","max_tokens":4})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << res->body;
+}
+
 TEST_F(ServerE2E, MetricsPassPromtool) {
     post_json("/generate", {{"prompt", "Once"}, {"max_tokens", 4}});
     post_json("/generate", {{"prompt", 1}}, 400);
@@ -383,6 +438,52 @@ TEST(ServerAuth, BearerKeyOnEveryRouteButHealth) {
     res = c.Get("/v1/models", h);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
+    // The scheme is case-insensitive (RFC 9110); the key is not.
+    res = c.Get("/v1/models", {{"Authorization", "bearer s3cret-key"}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    res = c.Get("/v1/models", {{"Authorization", "BEARER S3CRET-KEY"}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401);
+    // A CORS preflight carries no key: OPTIONS is answered without one (204, Allow).
+    res = c.Options("/v1/chat/completions");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 204);
+    EXPECT_EQ(res->get_header_value("Allow"), "POST, OPTIONS");
+}
+
+// OPTIONS on a known path: 204 with Allow (and 405s list OPTIONS too); with --cors-origin every answer carries
+// Access-Control-Allow-Origin and the preflight the methods and headers a browser may use. Unknown paths: 404.
+TEST(ServerCors, OptionsAndOriginHeaders) {
+    auto plain = ServerProcess::start({"--model", stories_gguf()});
+    ASSERT_NE(plain, nullptr);
+    auto res = plain->client().Options("/generate");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 204);
+    EXPECT_EQ(res->get_header_value("Allow"), "POST, OPTIONS");
+    EXPECT_FALSE(res->has_header("Access-Control-Allow-Origin"));
+    EXPECT_EQ(plain->client().Options("/nowhere")->status, 404);
+    res = plain->client().Get("/generate");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 405);
+    EXPECT_EQ(res->get_header_value("Allow"), "POST, OPTIONS");
+
+    auto srv = ServerProcess::start({"--model", stories_gguf(), "--cors-origin", "*", "--api-key", "k"});
+    ASSERT_NE(srv, nullptr);
+    res = srv->client().Options("/v1/chat/completions", {{"Origin", "http://example.com"}, {"Access-Control-Request-Method", "POST"}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 204);
+    EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "*");
+    EXPECT_NE(res->get_header_value("Access-Control-Allow-Headers").find("Authorization"), std::string::npos);
+    EXPECT_NE(res->get_header_value("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+    res = srv->client().Post("/generate", {{"Authorization", "Bearer k"}}, R"({"prompt":"a","max_tokens":2})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "*");
+    res = srv->client().Get("/v1/models");  // errors carry it too, so that a page can read them
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401);
+    EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "*");
 }
 
 TEST(ServerLifecycle, GracefulShutdownFinishesRunningStreams) {
@@ -481,6 +582,15 @@ TEST(ServerQueue, FullQueueAnswers503WithRetryAfter) {
     EXPECT_GE(n200.load(), 1);
     EXPECT_GE(n503.load(), 1) << "12 concurrent requests on 1 slot + 1 queue place";
     EXPECT_TRUE(retry_after.load());
+    // A batch larger than the slots and the whole queue can never run: a 400, not "busy, retry later".
+    auto res = srv->client().Post("/batch/generate", R"({"prompts":["a","b","c"],"max_tokens":3})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+    EXPECT_TRUE(res->get_header_value("Retry-After").empty());
+    EXPECT_NE(res->body.find("--queue-size"), std::string::npos) << res->body;
+    res = srv->client().Post("/batch/generate", R"({"prompts":["a","b"],"max_tokens":3})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << res->body;
 }
 
 }  // namespace

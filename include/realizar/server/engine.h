@@ -46,6 +46,7 @@ public:
         int cached_tokens = 0;   // prompt tokens taken from the slot's KV cache instead of evaluated
         int n_generated = 0;
         bool timed_out = false;
+        bool client_gone = false;  // cancelled because the client closed its connection (collect)
         Status error;            // set when reason == kError
         double ttft_s = 0.0;     // submission -> first token
         double total_s = 0.0;    // submission -> end

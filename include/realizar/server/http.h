@@ -22,6 +22,10 @@ struct HttpRequest {
     std::string remote_addr;
     std::string request_id;   // "req-<n>", unique per process, echoed as X-Request-Id
     std::vector<std::pair<std::string, std::string>> headers;
+    // True once the client has closed its connection (a non-blocking poll of the socket; false when that cannot be
+    // told). A handler that waits for a whole result polls it, so that a generation for a client that went away
+    // stops and frees its slot instead of running to max_tokens.
+    std::function<bool()> client_gone;
 
     // Case-insensitive header lookup; "" when absent.
     std::string header(std::string_view name) const;
@@ -56,9 +60,12 @@ struct HttpServerOptions {
     int port = 8080;                   // 0 = any free port
     size_t body_limit = 1 << 20;       // bytes; larger bodies get 413
     int n_threads = 16;                // connection threads (each open connection holds one)
-    int read_timeout_s = 30;
+    int read_timeout_s = 10;  // a client silent this long in the middle of a request is dropped (it holds a thread)
     int write_timeout_s = 30;
     int keep_alive_timeout_s = 5;
+    // "" = no CORS headers; else Access-Control-Allow-Origin on every answer ("*" or one origin), so that a web page
+    // from that origin may call the API (preflight OPTIONS requests are answered either way).
+    std::string cors_origin;
 };
 
 // Called after every request (also streamed ones, once the stream ended) for logs and metrics.

@@ -26,6 +26,7 @@ struct ServerOptions {
     bool cache_prompt = true;      // reuse a slot's cached prompt prefix (EngineOptions::cache_prompt)
     int shutdown_timeout_s = 10;   // on SIGINT/SIGTERM: let running requests finish this long, then cancel
     int http_threads = 0;          // 0 = enough for every slot and queued request plus idle connections
+    std::string cors_origin;       // --cors-origin: "" = none, "*" or an origin (HttpServerOptions::cors_origin)
     bool warmup = true;            // run Context::warm_up() after loading (--no-warmup: the first request pays the setup)
 };
 
