@@ -129,11 +129,7 @@ size_t utf8_complete_prefix(std::string_view s) {
 
 // ---------------------------------------------------------------------------------------------- fields
 
-namespace {
-
-using Err = std::optional<ApiError>;
-
-const char* type_name(const json& v) {
+const char* json_type_name(const json& v) {
     switch (v.type()) {
         case json::value_t::null: return "null";
         case json::value_t::boolean: return "a boolean";
@@ -146,6 +142,11 @@ const char* type_name(const json& v) {
         default: return "an unsupported value";
     }
 }
+
+namespace {
+
+using Err = std::optional<ApiError>;
+const char* type_name(const json& v) { return json_type_name(v); }
 
 ApiError type_error(const std::string& key, const char* want, const json& got) {
     return ApiError::bad_request(fmt::format("'{}' must be {}, got {}", key, want, type_name(got)), key, "invalid_type");
@@ -230,7 +231,8 @@ Err read_generation(const json& obj, const ParseLimits& limits, std::initializer
     gen.max_tokens = default_max;
     for (const char* key : max_keys) {
         std::optional<int64_t> mt;
-        if (auto e = read_int(obj, key, 0, std::numeric_limits<int32_t>::max(), mt)) return e;
+        // Any non-negative integer reads; above the cap the message names the server's limit (--max-tokens), not int32's.
+        if (auto e = read_int(obj, key, 0, std::numeric_limits<int64_t>::max(), mt)) return e;
         if (!mt) continue;
         if (*mt > limits.max_tokens_cap)
             return ApiError::bad_request(fmt::format("'{}' is {}, above this server's limit of {} (--max-tokens)", key,

@@ -51,6 +51,8 @@ TEST(Protocol, GenerateErrorsNameTheField) {
     EXPECT_EQ(e.param, "max_tokens");
     e = err(parse_generate(R"({"prompt":"x","max_tokens":1000})", limits()));
     EXPECT_NE(e.message.find("limit of 100"), std::string::npos) << e.message;
+    e = err(parse_generate(R"({"prompt":"x","max_tokens":1000000000000})", limits()));  // beyond int32: the same message
+    EXPECT_NE(e.message.find("limit of 100"), std::string::npos) << e.message;
     e = err(parse_generate(R"({"prompt":"x","max_tokens":-1})", limits()));
     EXPECT_EQ(e.param, "max_tokens");
     e = err(parse_generate(R"({"prompt":"x","temperature":9})", limits()));

@@ -30,6 +30,9 @@ struct ApiError {
     std::string to_json() const;
 };
 
+// "an integer", "a string", ... for error messages about a JSON value of the wrong type.
+const char* json_type_name(const nlohmann::json& v);
+
 // Dumps JSON for a response; invalid UTF-8 (never expected: text is cut at character boundaries) is
 // replaced rather than throwing.
 std::string dump_json(const json& j);
