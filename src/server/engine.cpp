@@ -76,6 +76,7 @@ struct Engine::Slot {
     Clock::time_point last_token;
     bool got_first = false;
     double ttft = 0.0;
+    std::vector<runtime::LogprobsEntry> prompt_lps;  // GenerationSpec::prompt_logprobs, so far
 };
 
 Engine::Engine(std::unique_ptr<runtime::Context> ctx, const tokenizer::Tokenizer& tok, EngineOptions opts,
@@ -234,7 +235,7 @@ void Engine::admit_locked() {
     static uint64_t admission_counter = 0;
     while (!queue_.empty()) {
         const GenTask& next = queue_.front().task;
-        const bool reuse = opts_.cache_prompt && next.gen.cache_prompt;
+        const bool reuse = opts_.cache_prompt && next.gen.cache_prompt && !next.gen.prompt_logprobs;
         // The free slot with the longest reusable prefix among those where it covers at least half of the prompt
         // (llama.cpp's default slot similarity) and half of what the slot holds (a chat turn resending its
         // conversation, a repeated prompt); otherwise the least recently used free slot, so that a prompt sharing
@@ -266,6 +267,7 @@ void Engine::admit_locked() {
         s.got_first = false;
         s.ttft = 0.0;
         s.acc = Utf8Accumulator{};
+        s.prompt_lps.clear();
         runtime::StopConfig sc;
         sc.stop = p.task.gen.stop;
         sc.max_tokens = p.task.gen.max_tokens;
@@ -275,7 +277,8 @@ void Engine::admit_locked() {
         for (int32_t t : p.task.prompt) p.sampler->accept(t);
         s.p = std::move(p);
         active_.fetch_add(1);
-        if (s.p.task.gen.max_tokens == 0) finish_slot(s, runtime::FinishReason::kMaxTokens);
+        // Nothing to generate: done, unless the prompt's own log-probabilities are asked for (then after its prefill).
+        if (s.p.task.gen.max_tokens == 0 && !s.p.task.gen.prompt_logprobs) finish_slot(s, runtime::FinishReason::kMaxTokens);
     }
 }
 
@@ -296,6 +299,7 @@ void Engine::finish_slot(Slot& s, runtime::FinishReason reason, Status error, bo
     f.timed_out = timed_out;
     f.error = std::move(error);
     f.ttft_s = s.ttft;
+    f.prompt_logprobs = std::move(s.prompt_lps);
     f.total_s = std::chrono::duration<double>(Clock::now() - s.p.submitted).count();
     if (metrics_) {
         // prompt tokens evaluated (not those taken from the cache)
@@ -360,6 +364,7 @@ void Engine::loop() {
     runtime::Batch batch;
     std::vector<Slot*> logit_slot;  // batch entry -> slot wanting its logits (nullptr: none)
     std::vector<std::pair<Slot*, int>> fed;  // slot, tokens added this step
+    std::vector<std::pair<Slot*, size_t>> prompt_lp;  // batch entry i -> (slot, its prompt token i's position)
     for (;;) {
         {
             std::unique_lock lk(mu_);
@@ -394,6 +399,7 @@ void Engine::loop() {
         batch.clear();
         logit_slot.clear();
         fed.clear();
+        prompt_lp.clear();
         int budget = opts_.n_batch;
         for (auto& sp : slots_) {
             Slot& s = *sp;
@@ -404,6 +410,7 @@ void Engine::loop() {
             }
             batch.add(s.next_token, s.n_past, s.id, true);
             logit_slot.push_back(&s);
+            prompt_lp.emplace_back(nullptr, 0);
             fed.emplace_back(&s, 1);
             --budget;
         }
@@ -415,11 +422,13 @@ void Engine::loop() {
             if (budget <= 0) break;
             const auto& prompt = s->p.task.prompt;
             const size_t n = std::min(prompt.size() - s->n_prompt_fed, static_cast<size_t>(budget));
+            const bool all = s->p.task.gen.prompt_logprobs;  // every position's logits: the next prompt token's log-probability
             for (size_t k = 0; k < n; ++k) {
                 const size_t i = s->n_prompt_fed + k;
                 const bool last = i + 1 == prompt.size();
-                batch.add(prompt[i], s->n_past + static_cast<int32_t>(k), s->id, last);
+                batch.add(prompt[i], s->n_past + static_cast<int32_t>(k), s->id, last || all);
                 logit_slot.push_back(last ? s : nullptr);
+                prompt_lp.emplace_back(all && !last ? s : nullptr, i);
             }
             fed.emplace_back(s, static_cast<int>(n));
             budget -= static_cast<int>(n);
@@ -446,9 +455,19 @@ void Engine::loop() {
             if (s->next_token < 0) s->n_prompt_fed += static_cast<size_t>(n);
             s->next_token = -1;
         }
+        for (size_t i = 0; i < prompt_lp.size(); ++i) {  // before the sampling below, which may finish the slot
+            auto [s, pi] = prompt_lp[i];
+            if (s == nullptr || !s->busy) continue;
+            const auto& g = s->p.task.gen;
+            s->prompt_lps.push_back(runtime::compute_logprobs(ctx_->logits(i), s->p.task.prompt[pi + 1], g.top_logprobs));
+        }
         for (size_t i = 0; i < logit_slot.size(); ++i) {
             Slot* s = logit_slot[i];
             if (s == nullptr || !s->busy) continue;
+            if (s->p.task.gen.max_tokens == 0) {  // only the prompt's log-probabilities were asked for
+                finish_slot(*s, runtime::FinishReason::kMaxTokens);
+                continue;
+            }
             after_logits(*s, i);
         }
         kv_used_ = ctx_->kv_cells_used();

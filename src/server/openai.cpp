@@ -76,6 +76,36 @@ json completion_logprobs(const ServerState& st, const std::vector<RequestStream:
     return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
 }
 
+// The prompt's entries in front of the generated ones: every prompt token (its piece, as for generated tokens),
+// the first with a null log-probability and null alternatives (nothing predicts it), the others from lps (entry
+// i for token i + 1); text offsets count the prompt pieces from 0.
+void prepend_prompt_logprobs(const ServerState& st, const std::vector<int32_t>& prompt, const std::vector<runtime::LogprobsEntry>& lps,
+                             json& out) {
+    json toks = json::array(), vals = json::array(), tops = json::array(), offs = json::array();
+    size_t offset = 0;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+        const std::string piece = st.tok->token_to_piece(prompt[i], true);
+        toks.push_back(piece);
+        offs.push_back(offset);
+        offset += piece.size();
+        if (i == 0 || i - 1 >= lps.size()) {
+            vals.push_back(nullptr);
+            tops.push_back(nullptr);
+            continue;
+        }
+        const runtime::LogprobsEntry& e = lps[i - 1];
+        vals.push_back(e.chosen.logprob);
+        json top = json::object();
+        for (const auto& alt : e.top) top[st.tok->token_to_piece(alt.id, true)] = alt.logprob;
+        tops.push_back(top);
+    }
+    for (const char* k : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+        json& dst = k == std::string("tokens") ? toks : k == std::string("token_logprobs") ? vals : k == std::string("top_logprobs") ? tops : offs;
+        for (auto& v : out[k]) dst.push_back(std::move(v));
+        out[k] = std::move(dst);
+    }
+}
+
 template <typename T>
 bool parsed_or_error(std::variant<T, ApiError>& v, HttpResponse& res) {
     if (auto* e = std::get_if<ApiError>(&v)) {
@@ -155,6 +185,10 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
                                                                  "prompt"));
             prompt_text = st.tok->decode(ids, false);
         }
+        // echo + logprobs (non-streaming): the prompt tokens' log-probabilities too, as OpenAI's legacy completions
+        // and vLLM return them (lm-eval-harness scores texts this way: max_tokens 0, echo, logprobs).
+        r.gen.prompt_logprobs = r.echo && r.gen.logprobs && !r.stream;
+        const std::vector<int32_t> prompt_ids = r.gen.prompt_logprobs ? ids : std::vector<int32_t>{};
         auto rs = submit(st, std::move(ids), r.gen, res);
         if (!rs) return;
         const std::string id = new_id("cmpl");
@@ -167,6 +201,7 @@ void register_openai_routes(HttpServer& http, ServerState& st) {
             if (auto e = final_error(c.fin, st.opts.timeout_s)) return send_error(res, *e);
             json choice = {{"text", echo + c.text()}, {"index", 0}, {"finish_reason", finish_json(c.fin.reason)}};
             choice["logprobs"] = r.gen.logprobs ? completion_logprobs(st, c.tokens, echo.size()) : json(nullptr);
+            if (r.gen.prompt_logprobs) prepend_prompt_logprobs(st, prompt_ids, c.fin.prompt_logprobs, choice["logprobs"]);
             send_json(res, 200, {{"id", id}, {"object", "text_completion"}, {"created", created},
                                  {"model", st.model_name}, {"choices", json::array({choice})},
                                  {"usage", usage_json(c.fin, static_cast<int>(c.tokens.size()))}});

@@ -2,6 +2,7 @@
 // error answers, disconnects, concurrency, auth, shutdown. Each test starts its own server process on a free
 // loopback port and always kills it.
 #include <atomic>
+#include <cmath>
 #include <set>
 #include <thread>
 
@@ -318,6 +319,44 @@ TEST_F(ServerE2E, MidStreamDisconnectFreesTheSlot) {
     EXPECT_TRUE(idle) << "slots still busy after the clients left";
     json j = post_json("/generate", {{"prompt", "Once upon a time"}, {"max_tokens", 8}});
     EXPECT_EQ(j["num_generated"], 8);
+}
+
+// /v1/completions with echo and logprobs returns the prompt tokens' log-probabilities too (lm-eval-harness scores
+// a text with max_tokens 0, echo, logprobs): checked against llama2.c run.c's own logits for the same tokens.
+TEST_F(ServerE2E, EchoLogprobsScoreThePromptLikeLlama2c) {
+    const json ref = json::parse(read_file(std::string(RZ_SHARED_DIR) +
+                                           "/data/tinystories-260K/reference/ref_prompt_once_upon_a_time_greedy64_logits.json"));
+    std::vector<int32_t> ids = {1};  // BOS, then what run.c fed: the prompt teacher-forced, then its greedy tokens
+    for (int t : ref["tokens_fed_then_greedy"]) ids.push_back(t);
+    ids.resize(ref["logits"].size());  // run.c's logits cover positions 0..7
+    const json j = post_json("/v1/completions", {{"prompt", ids}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 1}, {"temperature", 0}});
+    const json& lp = j["choices"][0]["logprobs"];
+    ASSERT_EQ(lp["token_logprobs"].size(), ids.size()) << lp.dump();
+    EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+    EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+    EXPECT_EQ(lp["tokens"].size(), ids.size());
+    EXPECT_EQ(lp["text_offset"].size(), ids.size());
+    for (size_t k = 1; k < ids.size(); ++k) {
+        const auto& row = ref["logits"][k - 1];  // logits after position k - 1 predict token k
+        double mx = -1e300, sum = 0;
+        for (const auto& v : row) mx = std::max(mx, v.get<double>());
+        for (const auto& v : row) sum += std::exp(v.get<double>() - mx);
+        const double want = row[static_cast<size_t>(ids[k])].get<double>() - mx - std::log(sum);
+        EXPECT_NEAR(lp["token_logprobs"][k].get<double>(), want, 1e-4) << "position " << k;
+        EXPECT_EQ(lp["top_logprobs"][k].size(), 1u);
+    }
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(j["usage"]["completion_tokens"], 0);
+    // With tokens to generate: the prompt's entries, then the generated ones; a text prompt gets its BOS too.
+    const json g = post_json("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"echo", true}, {"logprobs", 0}, {"temperature", 0}});
+    const json& gl = g["choices"][0]["logprobs"];
+    ASSERT_EQ(gl["token_logprobs"].size(), 5u + 3u) << gl.dump();
+    EXPECT_TRUE(gl["token_logprobs"][0].is_null());
+    for (size_t k = 1; k < 8; ++k) EXPECT_TRUE(gl["token_logprobs"][k].is_number()) << k;
+    EXPECT_EQ(g["choices"][0]["text"].get<std::string>().rfind("Once upon a time", 0), 0u);
+    // Without echo nothing changes: the generated tokens only.
+    const json n = post_json("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"logprobs", 0}, {"temperature", 0}});
+    EXPECT_EQ(n["choices"][0]["logprobs"]["token_logprobs"].size(), 3u);
 }
 
 // seed -1 asks for a random seed (llama.cpp's meaning); any other seed is fixed.

@@ -58,6 +58,9 @@ struct GenerationSpec {
     std::vector<std::string> stop;  // stop strings (never part of the output)
     bool logprobs = false;          // return the sampled token's log-probability
     int top_logprobs = 0;           // and this many alternatives per position
+    // Also the log-probability of every prompt token after the first (completions with echo and logprobs: how
+    // lm-eval-harness scores a text). The prompt is then evaluated whole (no cached prefix has logits).
+    bool prompt_logprobs = false;
     bool ignore_eos = false;
     // Start from the longest prefix of this prompt a slot still holds in its KV cache (llama.cpp's
     // `cache_prompt`, default on there too). false: evaluate the whole prompt.
