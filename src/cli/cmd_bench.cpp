@@ -36,12 +36,12 @@ struct BenchCli {
 };
 
 int usage_error(const std::string& msg) {
-    std::fprintf(stderr, "realizar bench: %s\n", msg.c_str());
+    std::fprintf(stderr, "realizar bench: error: %s\n", msg.c_str());
     return 2;
 }
 
 int failure(const Status& st) {
-    std::fprintf(stderr, "realizar bench: %s\n", st.to_string().c_str());
+    std::fprintf(stderr, "realizar bench: error: %s\n", st.to_string().c_str());
     return 1;
 }
 
@@ -138,7 +138,7 @@ int run_bench(const BenchCli& c) {
     }
     if (!report.ok()) {
         const bool usage = report.status().code() == StatusCode::kInvalidArgument;
-        std::fprintf(stderr, "realizar bench: %s\n", report.status().to_string().c_str());
+        std::fprintf(stderr, "realizar bench: error: %s\n", report.status().to_string().c_str());
         return usage ? 2 : 1;
     }
     return emit(c, bench::to_json(*report));

@@ -25,7 +25,7 @@ Runner add_inspect_command(CLI::App& app) {
     return [o] {
         auto mf = formats::open_model_file(o->path);
         if (!mf.ok()) {
-            std::fprintf(stderr, "realizar inspect: %s\n", mf.status().to_string().c_str());
+            std::fprintf(stderr, "realizar inspect: error: %s\n", mf.status().to_string().c_str());
             return 1;
         }
         std::string out;

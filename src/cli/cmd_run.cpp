@@ -320,7 +320,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         if (!p.ok()) return fail(p.status().message());
         if (!p->templated && !o.raw) spdlog::info("run: the model ships no chat template: the prompt goes in raw");
         prompt_tokens = std::move(p->tokens);
-        echo_text     = p->templated ? p->text : prompt_text;
+        echo_text     = p->text;  // what the model was fed: the rendered template, or the raw text (with --system's)
     }
 
     const bool text_mode = o.format == "text";

@@ -91,14 +91,14 @@ int run_logits(const std::string& model_path, const std::vector<int32_t>& tokens
     }
     auto r = compute_logits(model_path, tokens, opts);
     if (!r.ok()) {
-        std::fprintf(stderr, "realizar run: %s\n", r.status().to_string().c_str());
+        std::fprintf(stderr, "realizar run: error: %s\n", r.status().to_string().c_str());
         return 1;
     }
     static_assert(std::endian::native == std::endian::little, "logits are written as little-endian float32");
     const auto& v = *r;
     Status st = write_file_atomic(logits_out, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)});
     if (!st.ok()) {
-        std::fprintf(stderr, "realizar run: %s\n", st.to_string().c_str());
+        std::fprintf(stderr, "realizar run: error: %s\n", st.to_string().c_str());
         return 1;
     }
     return 0;

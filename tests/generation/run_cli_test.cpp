@@ -180,6 +180,15 @@ TEST(RunCli, SeedReproducesTheSameText) {
     EXPECT_NE(a["token_ids"], g["token_ids"]);
 }
 
+// --echo shows what the model was fed: without a chat template, the --system text, a blank line, then the prompt.
+TEST(RunCli, EchoShowsTheSystemTextOfARawPrompt) {
+    const nlohmann::json j = run_json({"run", kBin, "Once", "--system", "You are", "--echo", "-n", "4", "--temperature", "0"});
+    EXPECT_EQ(j["prompt"], "You are\n\nOnce");
+    ProcessResult r = realizar({"run", kBin, "Once", "--system", "You are", "--echo", "-n", "4", "--temperature", "0", "--no-timings"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("You are\n\nOnce", 0), 0u) << r.out;
+}
+
 TEST(RunCli, TokensInsteadOfText) {
     // The ids llama2.c's tokenizer gives "Once upon a time" (with BOS): same continuation as the text prompt.
     nlohmann::json t = run_json({"run", kBin, "--tokens", "1,403,407,261,378", "-n", "20", "--temperature", "0"});
