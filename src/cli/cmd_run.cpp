@@ -448,7 +448,11 @@ Runner add_run_command(CLI::App& app) {
             return fail("give a MODEL (or --demo for the model embedded in the binary)");
         }
         // Classical models (APR mlp / linear / logistic) take features, not prompts.
-        if (!o->features.empty() || !o->features_file.empty() || is_classical_model(o->model)) {
+        const bool classical = is_classical_model(o->model);
+        // --features on a language model (or a file that is none of them): say so, not "corrupt model".
+        if ((!o->features.empty() || !o->features_file.empty()) && !classical && std::filesystem::exists(o->model))
+            return fail(o->model + " is not a classical APR model (mlp, linear, logistic): --features / --features-file are for those");
+        if (!o->features.empty() || !o->features_file.empty() || classical) {
             ClassicalRunOptions c;
             c.model_path    = o->model;
             c.features      = o->features;

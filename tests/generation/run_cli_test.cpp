@@ -243,6 +243,7 @@ TEST(RunCli, ErrorsAreOneLineWithNonZeroExit) {
     expect_error({"run", kBin, "hi", "-f", kData + "/tok512.vocab"}, "once");  // PROMPT and --prompt-file
     expect_error({"run", kBin, "hi", "--tokens", "1,403"}, "--tokens");        // PROMPT and --tokens
     expect_error({"run", kBin, "-f", kData}, "is a folder");
+    expect_error({"run", kGguf, "--features", "1,2,3"}, "not a classical APR model");  // it said "corrupt"
     expect_error({"run", kBin, "--tokens", "1,x,3"}, "x");
     expect_error({"run", kBin, "--tokens", "1,99999"}, "99999");
     expect_error({"run", kBin, "hi", "--chat-template", "nonsense"}, "nonsense");
