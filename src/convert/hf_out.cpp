@@ -94,7 +94,12 @@ Status write_text(const fs::path& p, const std::string& text) {
 Status check_folder_output(const std::string& input, const std::string& output) {
     std::error_code ec;
     const fs::path dir(output);
-    if (!fs::exists(dir, ec)) return Status::Ok();
+    if (!fs::exists(dir, ec)) {  // a new folder in an existing one, as a file OUTPUT must be (no parents made up)
+        const fs::path parent = dir.parent_path();
+        if (!parent.empty() && !fs::is_directory(parent, ec))
+            return not_found(fmt::format("{}: the folder {} does not exist", output, parent.string()));
+        return Status::Ok();
+    }
     if (!fs::is_directory(dir, ec))
         return invalid_argument(output + " exists and is not a folder (SafeTensors output is a Hugging Face folder)");
     if (!input.empty()) {

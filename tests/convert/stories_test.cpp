@@ -123,6 +123,10 @@ TEST(Stories260K, FolderOutputNeverDeletesOtherFiles) {
     EXPECT_EQ(read_text(dir / "mine" / "keep.txt"), "keep");
     EXPECT_TRUE(fs::is_directory(dir / "mine" / "inner"));
     EXPECT_FALSE(fs::exists(dir / "mine" / "config.json"));
+    // a new folder needs an existing parent, as a file does
+    st = convert(stories_dir() + "/stories260K.bin", (dir / "no" / "such" / "hf").string());
+    EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.to_string();
+    EXPECT_FALSE(fs::exists(dir / "no"));
     // an empty folder, then the same conversion again over its own output
     fs::create_directories(dir / "hf");
     st = convert(stories_dir() + "/stories260K.bin", (dir / "hf").string());
