@@ -222,11 +222,11 @@ struct HttpServer::Impl {
 
     // OPTIONS on a known path: 204 with Allow, and the CORS preflight answer (no API key: browsers send none).
     void options_handler(const std::string& path) {
-        svr.Options(path, [this, path](const httplib::Request&, httplib::Response& res) {
+        std::string allowed;  // fixed once the routes are (bind)
+        for (const auto& m : methods_by_path.at(path)) allowed += m + ", ";
+        allowed += "OPTIONS";
+        svr.Options(path, [this, path, allowed](const httplib::Request&, httplib::Response& res) {
             t_in_flight.route = path;
-            std::string allowed;
-            for (const auto& m : methods_by_path[path]) allowed += m + ", ";
-            allowed += "OPTIONS";
             res.status = 204;
             res.set_header("Allow", allowed);
             res.set_header("X-Request-Id", t_in_flight.request_id);

@@ -99,10 +99,10 @@ void prepend_prompt_logprobs(const ServerState& st, const std::vector<int32_t>& 
         for (const auto& alt : e.top) top[st.tok->token_to_piece(alt.id, true)] = alt.logprob;
         tops.push_back(top);
     }
-    for (const char* k : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
-        json& dst = k == std::string("tokens") ? toks : k == std::string("token_logprobs") ? vals : k == std::string("top_logprobs") ? tops : offs;
-        for (auto& v : out[k]) dst.push_back(std::move(v));
-        out[k] = std::move(dst);
+    const std::pair<const char*, json*> fields[] = {{"tokens", &toks}, {"token_logprobs", &vals}, {"top_logprobs", &tops}, {"text_offset", &offs}};
+    for (const auto& [key, dst] : fields) {  // the generated tokens' entries after the prompt's
+        for (auto& v : out[key]) dst->push_back(std::move(v));
+        out[key] = std::move(*dst);
     }
 }
 

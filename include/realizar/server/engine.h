@@ -47,11 +47,11 @@ public:
         int n_generated = 0;
         bool timed_out = false;
         bool client_gone = false;  // cancelled because the client closed its connection (collect)
-        // GenerationSpec::prompt_logprobs: entry i for prompt token i + 1 (the first has none)
-        std::vector<runtime::LogprobsEntry> prompt_logprobs;
         Status error;            // set when reason == kError
         double ttft_s = 0.0;     // submission -> first token
         double total_s = 0.0;    // submission -> end
+        // GenerationSpec::prompt_logprobs: entry i for prompt token i + 1 (the first has none)
+        std::vector<runtime::LogprobsEntry> prompt_logprobs;
     };
 
     // Consumer: waits up to `wait` for news; moves out new tokens and, once finished, the Final (returned
