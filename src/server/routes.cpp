@@ -59,36 +59,26 @@ Collected collect(RequestStream& rs, const std::function<bool()>& client_gone) {
 }
 
 std::optional<ApiError> final_error(const RequestStream::Final& fin, int timeout_s) {
+    const auto error = [](int status, const char* type, const char* code, std::string message) {
+        ApiError e;
+        e.status = status;
+        e.type = type;
+        e.code = code;
+        e.message = std::move(message);
+        return e;
+    };
     if (fin.reason == runtime::FinishReason::kError) {
         ApiError e = ApiError::from_status(fin.error);
         if (e.status < 500) e.status = 500, e.type = "server_error", e.code = "internal_error";
         e.message = "generation failed: " + fin.error.message();
         return e;
     }
-    if (fin.timed_out) {
-        ApiError e;
-        e.status = 504;
-        e.type = "server_error";
-        e.code = "timeout";
-        e.message = fmt::format("generation did not finish within {} s (--timeout)", timeout_s);
-        return e;
-    }
-    if (fin.client_gone) {  // nobody reads this answer; the status is for the log and /metrics (nginx's 499)
-        ApiError e;
-        e.status = 499;
-        e.type = "invalid_request_error";
-        e.code = "client_closed";
-        e.message = "the client closed the connection; the generation was cancelled";
-        return e;
-    }
-    if (fin.reason == runtime::FinishReason::kCancelled) {
-        ApiError e;
-        e.status = 503;
-        e.type = "server_error";
-        e.code = "cancelled";
-        e.message = "the request was cancelled (server shutting down)";
-        return e;
-    }
+    if (fin.timed_out)
+        return error(504, "server_error", "timeout", fmt::format("generation did not finish within {} s (--timeout)", timeout_s));
+    if (fin.client_gone)  // nobody reads this answer; the status is for the log and /metrics (nginx's 499)
+        return error(499, "invalid_request_error", "client_closed", "the client closed the connection; the generation was cancelled");
+    if (fin.reason == runtime::FinishReason::kCancelled)
+        return error(503, "server_error", "cancelled", "the request was cancelled (server shutting down)");
     return std::nullopt;
 }
 
