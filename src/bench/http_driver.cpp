@@ -18,6 +18,30 @@ static double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// What went wrong, in words (httplib names its errors "Connection", "Read", ...).
+static std::string transport_error(httplib::Error e, int timeout_s) {
+    switch (e) {
+        case httplib::Error::Connection: return "cannot connect (nothing listening there, or unreachable)";
+        case httplib::Error::ConnectionTimeout: return "the connection timed out";
+        case httplib::Error::Read: return fmt::format("no answer for {} s (--timeout), or the connection dropped", timeout_s);
+        case httplib::Error::Write: return "the request could not be sent (connection dropped)";
+        case httplib::Error::SSLConnection:
+        case httplib::Error::SSLLoadingCerts:
+        case httplib::Error::SSLServerVerification: return "TLS failed (bench --url speaks plain http)";
+        default: return httplib::to_string(e);
+    }
+}
+
+// A server's answer in an error message: one line, at most 200 characters (an HTML error page is not a message).
+static std::string one_line(const std::string& body) {
+    std::string out;
+    for (char c : body) {
+        if (out.size() >= 200) return out + "...";
+        out += c == '\n' || c == '\r' || c == '\t' ? ' ' : c;
+    }
+    return out;
+}
+
 RequestSample run_request(const HttpBenchOptions& o, const std::string& prompt) {
     RequestSample s;
     httplib::Client cli(o.url);
@@ -78,12 +102,12 @@ RequestSample run_request(const HttpBenchOptions& o, const std::string& prompt) 
     const auto t_end = Clock::now();
     s.latency_ms = ms_between(t0, t_end);
     if (!sent) {
-        s.error = fmt::format("{} {}: {}", o.url, spec.path, httplib::to_string(herr));
+        s.error = fmt::format("{} {}: {}", o.url, spec.path, transport_error(herr, o.timeout_s));
         return s;
     }
     if (status == 0) status = res.status;
     if (status != 200) {
-        s.error = fmt::format("{} {}: HTTP {}: {}", o.url, spec.path, status, error_body.empty() ? res.body : error_body);
+        s.error = fmt::format("{} {}: HTTP {}: {}", o.url, spec.path, status, one_line(error_body.empty() ? res.body : error_body));
         return s;
     }
     if (!done) handle(parser.finish());
@@ -107,9 +131,13 @@ Status wait_until_ready(const HttpBenchOptions& o, double seconds) {
     for (;;) {
         if (auto res = cli.Get(path)) {
             if (res->status == 200) return {};
-            last = fmt::format("HTTP {}: {}", res->status, res->body.substr(0, 200));
+            // No such route (or method): waiting will not change that; another kind of server, or the wrong --api.
+            if (res->status == 404 || res->status == 405 || res->status == 501)
+                return unavailable(fmt::format("bench --url: {} answers HTTP {} on {}: not a {} server (--api?): {}", o.url, res->status, path,
+                                               api_name(o.api), one_line(res->body)));
+            last = fmt::format("HTTP {}: {}", res->status, one_line(res->body));
         } else {
-            last = httplib::to_string(res.error());
+            last = transport_error(res.error(), 5);
         }
         if (Clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -117,8 +145,25 @@ Status wait_until_ready(const HttpBenchOptions& o, double seconds) {
     return unavailable(fmt::format("bench --url: {}{} not ready after {:.0f} s (last answer: {})", o.url, path, seconds, last));
 }
 
-Result<Report> run_http_bench(const HttpBenchOptions& o) {
-    if (o.url.empty()) return invalid_argument("bench: --url is empty");
+// The server's base URL: scheme://host[:port], a trailing '/' dropped, and for the openai API the usual "/v1" of a
+// client's base URL too (the routes add it). Any other path is refused: the routes are fixed.
+Result<std::string> base_url(const std::string& url, Api api) {
+    std::string u = url;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    const size_t scheme = u.find("://");
+    if (scheme == std::string::npos || scheme == 0) return invalid_argument(fmt::format("--url '{}': expected http://HOST:PORT", url));
+    const size_t slash = u.find('/', scheme + 3);
+    if (slash == std::string::npos) return u;
+    const std::string path = u.substr(slash);
+    if (api == Api::kOpenAI && path == "/v1") return u.substr(0, slash);
+    return invalid_argument(fmt::format("--url '{}': give the server's base URL (http://HOST:PORT), without the path '{}'", url, path));
+}
+
+Result<Report> run_http_bench(const HttpBenchOptions& opts) {
+    if (opts.url.empty()) return invalid_argument("bench: --url is empty");
+    HttpBenchOptions o = opts;
+    RZ_ASSIGN_OR_RETURN(o.url, base_url(opts.url, opts.api));
+    if (o.timeout_s < 1) return invalid_argument("bench: --timeout must be >= 1 second");
     if (o.prompts.empty()) return invalid_argument("bench: no prompts");
     if (o.max_tokens < 1) return invalid_argument("bench: -n must be >= 1 for --url");
     if (o.requests < 0) return invalid_argument("bench: --requests must be >= 0");

@@ -23,6 +23,7 @@ struct BenchCli {
     std::string cv = "5%";
     double max_time = 120.0;
     std::string url, api = "realizar", concurrency = "1", prompts, model_name, runtime_label;
+    int timeout_s = 60;  // --timeout (HttpBenchOptions::timeout_s)
     int requests = 0;
     double wait_ready = 60;
     bool n_given = false;
@@ -109,6 +110,7 @@ int run_bench(const BenchCli& c) {
         h.model = c.model_name;
         h.runtime = c.runtime_label;
         h.wait_ready_s = c.wait_ready;
+        h.timeout_s = c.timeout_s;
         report = bench::run_http_bench(h);
     } else if (c.model.empty() && c.synthetic.empty()) {
         return usage_error("give MODEL, --synthetic SHAPE:TYPE or --url URL (see realizar bench --help)");
@@ -218,6 +220,8 @@ Runner add_bench_command(CLI::App& app) {
     cmd->add_option("--runtime", c->runtime_label, "Runtime label in the report (default: the API name)");
     cmd->add_flag("-q,--quiet", c->quiet, "No progress lines on stderr");
     cmd->add_option("--wait-ready", c->wait_ready, "Seconds to wait for the server to report ready (0 = none)")
+        ->capture_default_str();
+    cmd->add_option("--timeout", c->timeout_s, "With --url: a request that receives nothing for this many seconds fails")
         ->capture_default_str();
     add_output_options(cmd, *c);
 

@@ -229,6 +229,17 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     if (o.format != "text" && o.format != "json")
         return fail(fmt::format("--format must be text or json, got '{}'", o.format));
     if (o.chat && o.format == "json") return fail("--chat has no json format");
+    if (o.chat && (o.raw || o.echo)) return fail("--chat renders every turn through the chat template: --raw and --echo are for one prompt");
+    // --chat-template FILE (a path: it has a '/' or ends in .jinja), as `realizar template` takes it; else a builtin
+    // name or Jinja text.
+    std::string chat_template = o.chat_template;
+    if (const std::string& t = o.chat_template; !t.empty() && (t.find('/') != std::string::npos || t.ends_with(".jinja")) &&
+                                                 t.find("{%") == std::string::npos && t.find("{{") == std::string::npos) {
+        std::ifstream f(t, std::ios::binary);
+        std::error_code ec;
+        if (!f || std::filesystem::is_directory(t, ec)) return fail(fmt::format("--chat-template: cannot read the file '{}'", t));
+        chat_template.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
     const std::optional<DType> cache = dtype_from_name(o.cache_type);
     if (!cache || (*cache != DType::F16 && *cache != DType::F32)) {
         return fail(fmt::format("--cache-type must be f16 or f32, got '{}'", o.cache_type));
@@ -289,7 +300,7 @@ int run_llm(const RunOptions& o, bool prompt_given) {
     runtime::Generator gen(*ctx, *tok);
     runtime::PromptOptions popts;
     popts.raw           = o.raw;
-    popts.chat_template = o.chat_template;
+    popts.chat_template = chat_template;
 
     if (o.chat) {
         ChatReplOptions ropts;

@@ -4,8 +4,11 @@
 // rendered by headless Chromium.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -355,6 +358,75 @@ TEST(BenchCli, HttpDriverAgainstOurServer) {
     r = run_cli("bench --url " + server.url() + " --api realizar --requests 1 -n 100000 --format json");
     EXPECT_EQ(r.code, 1) << r.out;
     EXPECT_NE(r.out.find("HTTP 400"), std::string::npos) << r.out;
+    // Base URLs as users write them: a trailing '/', an OpenAI client's ".../v1"; any other path is a usage error.
+    EXPECT_EQ(run_cli("bench -q --url " + server.url() + "/ --requests 1 -n 4").code, 0);
+    EXPECT_EQ(run_cli("bench -q --url " + server.url() + "/v1 --api openai --requests 1 -n 4").code, 0);
+    r = run_cli("bench -q --url " + server.url() + "/api --requests 1 -n 4");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("base URL"), std::string::npos) << r.out;
+}
+
+// A loopback listener for the driver's failure paths: answers every request with `reply` (or, empty, reads and
+// never answers), one connection at a time, until destroyed.
+class FakeServer {
+public:
+    explicit FakeServer(std::string reply) : reply_(std::move(reply)) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int yes = 1;
+        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0) return;
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        th_ = std::thread([this] {
+            for (;;) {
+                const int c = ::accept(fd_, nullptr, nullptr);
+                if (c < 0) return;  // closed by the destructor
+                char buf[4096];
+                if (::recv(c, buf, sizeof buf, 0) > 0 && !reply_.empty()) ::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+                open_.push_back(c);  // kept open: a stalled server never closes either
+            }
+        });
+    }
+    ~FakeServer() {
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        if (th_.joinable()) th_.join();
+        for (int c : open_) ::close(c);
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    std::string reply_;
+    int fd_ = -1, port_ = 0;
+    std::thread th_;
+    std::vector<int> open_;
+};
+
+// A server that takes the request and never answers fails the request after --timeout (it waited 300 s, with the
+// error "Read"); one without the API's readiness route fails at once instead of after --wait-ready.
+TEST(BenchCli, HttpDriverStalledOrForeignServer) {
+    FakeServer stalled("");
+    const auto t0 = std::chrono::steady_clock::now();
+    CliRun r = run_cli("bench -q --url " + stalled.url() + " --wait-ready 0 --timeout 1 --requests 1 -n 4");
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("no answer for 1 s"), std::string::npos) << r.out;
+    EXPECT_LT(secs, 20.0);
+    FakeServer html("HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 31\r\nConnection: close\r\n\r\n<html>\n<body>nope</body>\n</html>");
+    const auto t1 = std::chrono::steady_clock::now();
+    r = run_cli("bench -q --url " + html.url() + " --requests 1 -n 4");  // the default --wait-ready 60
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("not a realizar server"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("<body>nope</body>\n"), std::string::npos) << r.out;  // one line, not the page
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 10.0);
+    r = run_cli("bench -q --url http://127.0.0.1:1 --wait-ready 0 --requests 1 -n 4");
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("cannot connect"), std::string::npos) << r.out;
+    EXPECT_EQ(run_cli("bench -q --url " + stalled.url() + " --timeout 0").code, 2);
 }
 
 TEST(BenchCli, HttpDriverServerDown) {

@@ -180,6 +180,21 @@ TEST(RunCli, SeedReproducesTheSameText) {
     EXPECT_NE(a["token_ids"], g["token_ids"]);
 }
 
+// --chat-template takes a file too (as `realizar template` does): the same text as the template given inline.
+TEST(RunCli, ChatTemplateFromAFile) {
+    const std::string tpl = "{% for m in messages %}<<{{ m['content'] }}>>{% endfor %}";
+    const std::string path = ::testing::TempDir() + "/rz_tpl.jinja";
+    {
+        std::ofstream f(path);
+        f << tpl;
+    }
+    const nlohmann::json a = run_json({"run", kBin, "Once", "--chat-template", path, "--echo", "-n", "2", "--temperature", "0"});
+    const nlohmann::json b = run_json({"run", kBin, "Once", "--chat-template", tpl, "--echo", "-n", "2", "--temperature", "0"});
+    EXPECT_EQ(a["prompt"], "<<Once>>");
+    EXPECT_EQ(a["token_ids"], b["token_ids"]);
+    std::filesystem::remove(path);
+}
+
 // --echo shows what the model was fed: without a chat template, the --system text, a blank line, then the prompt.
 TEST(RunCli, EchoShowsTheSystemTextOfARawPrompt) {
     const nlohmann::json j = run_json({"run", kBin, "Once", "--system", "You are", "--echo", "-n", "4", "--temperature", "0"});
@@ -244,6 +259,9 @@ TEST(RunCli, ErrorsAreOneLineWithNonZeroExit) {
     expect_error({"run", kBin, "hi", "--tokens", "1,403"}, "--tokens");        // PROMPT and --tokens
     expect_error({"run", kBin, "-f", kData}, "is a folder");
     expect_error({"run", kGguf, "--features", "1,2,3"}, "not a classical APR model");  // it said "corrupt"
+    expect_error({"run", kBin, "--chat", "--raw"}, "--chat");
+    expect_error({"run", kBin, "--chat", "--echo"}, "--chat");
+    expect_error({"run", kBin, "hi", "--chat-template", "/nonexistent/t.jinja"}, "cannot read");
     expect_error({"run", kBin, "--tokens", "1,x,3"}, "x");
     expect_error({"run", kBin, "--tokens", "1,99999"}, "99999");
     expect_error({"run", kBin, "hi", "--chat-template", "nonsense"}, "nonsense");

@@ -79,7 +79,7 @@ struct HttpBenchOptions {
     int max_tokens = 64;
     bool ignore_eos = false;               // every request generates max_tokens (throughput runs)
     int requests = 0;                      // per level; 0 = max(8, 2 * concurrency)
-    int timeout_s = 300;                   // per request
+    int timeout_s = 60;                    // per request: no byte for this long (or a connect this slow) fails it (--timeout)
     // Before the first level, poll the API's readiness route (realizar and llama-cpp GET /health, openai
     // GET /v1/models, ollama GET /api/version) until it answers 200: servers bind their port before the
     // model is loaded and answer 503 meanwhile. 0 = no wait.
