@@ -315,6 +315,13 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         if (auto t = runtime::resolve_chat_template(*tok, ropts.prompt.chat_template); !t.ok()) {
             return fail(t.status().message());
         }
+        // A template that refuses the conversation's shape (gemma's has no system role) would fail every turn: try
+        // one turn now and stop with its error instead.
+        std::vector<runtime::ChatMessage> probe;
+        if (!o.system.empty()) probe.push_back({"system", o.system});
+        probe.push_back({"user", "hello"});
+        if (auto p = runtime::prepare_prompt(*tok, probe, ropts.prompt); !p.ok())
+            return fail("--chat: the chat template fails on a first turn: " + p.status().message());
         return run_chat_repl(gen, *tok, ropts, g_interrupt, stdin, stdout, stderr);
     }
 

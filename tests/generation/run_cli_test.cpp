@@ -262,6 +262,10 @@ TEST(RunCli, ErrorsAreOneLineWithNonZeroExit) {
     expect_error({"run", kBin, "--chat", "--raw"}, "--chat");
     expect_error({"run", kBin, "--chat", "--echo"}, "--chat");
     expect_error({"run", kBin, "hi", "--chat-template", "/nonexistent/t.jinja"}, "cannot read");
+    // a template that fails on every turn (here: it raises on a system message) stops before the first one
+    expect_error({"run", kBin, "--chat", "--system", "be brief", "--chat-template",
+                  "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{% endfor %}"},
+                 "no system role");
     expect_error({"run", kBin, "--tokens", "1,x,3"}, "x");
     expect_error({"run", kBin, "--tokens", "1,99999"}, "99999");
     expect_error({"run", kBin, "hi", "--chat-template", "nonsense"}, "nonsense");
