@@ -72,14 +72,8 @@ Status check_logits_out(const std::string& model_path, const std::string& logits
     if (fs::equivalent(logits_out, model_path, ec))
         return invalid_argument(fmt::format("--logits-out {} is the MODEL: refusing to overwrite it", logits_out));
     // A file inside a model folder (its weights, config or tokenizer) is the model too.
-    if (fs::is_directory(model_path, ec)) {
-        const fs::path dir = fs::weakly_canonical(model_path, ec), out = fs::weakly_canonical(logits_out, ec);
-        for (fs::path p = out.parent_path(); !p.empty(); p = p.parent_path()) {
-            if (p == dir)
-                return invalid_argument(fmt::format("--logits-out {} is a file of the MODEL folder {}: refusing to overwrite it", logits_out, model_path));
-            if (p == p.root_path()) break;
-        }
-    }
+    if (fs::is_directory(model_path, ec) && path_within(logits_out, model_path))
+        return invalid_argument(fmt::format("--logits-out {} is a file of the MODEL folder {}: refusing to overwrite it", logits_out, model_path));
     return Status::Ok();
 }
 

@@ -15,6 +15,7 @@
 
 #include "convert/stream.h"
 #include "convert/tokenizer_out.h"
+#include "realizar/core/mapped_file.h"
 #include "realizar/formats/safetensors.h"
 #include "realizar/model/hparams.h"
 #include "realizar/model/weights.h"
@@ -102,13 +103,8 @@ Status check_folder_output(const std::string& input, const std::string& output) 
     }
     if (!fs::is_directory(dir, ec))
         return invalid_argument(output + " exists and is not a folder (SafeTensors output is a Hugging Face folder)");
-    if (!input.empty()) {
-        const fs::path d = fs::weakly_canonical(dir, ec), in = fs::weakly_canonical(input, ec);
-        for (fs::path p = in; !p.empty(); p = p.parent_path()) {
-            if (p == d) return invalid_argument(fmt::format("{} holds the INPUT ({}): write the folder somewhere else", output, input));
-            if (p == p.root_path()) break;
-        }
-    }
+    if (!input.empty() && path_within(input, output))
+        return invalid_argument(fmt::format("{} holds the INPUT ({}): write the folder somewhere else", output, input));
     // What write_hf_folder writes (model.safetensors, config.json, tokenizer_out.cpp's files).
     static const std::set<std::string> ours = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model"};
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -72,6 +74,13 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
         return resource_exhausted(fmt::format("{}: file is {} bytes, more than the {} allowed", path, mf.size(), max_bytes));
     }
     return std::string(reinterpret_cast<const char*>(mf.data()), mf.size());
+}
+
+bool path_within(const std::string& path, const std::string& dir) {
+    std::error_code ec;
+    const std::filesystem::path d = std::filesystem::weakly_canonical(dir, ec), p = std::filesystem::weakly_canonical(path, ec);
+    const auto [di, pi] = std::mismatch(d.begin(), d.end(), p.begin(), p.end());
+    return di == d.end() || (std::next(di) == d.end() && di->empty());  // a trailing "/" of dir adds an empty element
 }
 
 Status write_file_atomic(const std::string& path, std::span<const uint8_t> data) {

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -70,6 +72,25 @@ TEST(MappedFile, MapsAndReportsMissingFiles) {
     ASSERT_EQ(mf->size(), 5u);
     EXPECT_EQ(std::memcmp(mf->data(), data.data(), 5), 0);
     std::filesystem::remove(path);
+}
+
+// The guard of the writers that must not overwrite their input: below or equal, through symlinks and "..", and
+// not fooled by a sibling whose name starts the same.
+TEST(MappedFile, PathWithin) {
+    namespace fs = std::filesystem;
+    const fs::path d = fs::temp_directory_path() / ("rz_within_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d / "model" / "sub");
+    fs::create_directories(d / "model2");
+    fs::create_symlink(d / "model", d / "link");
+    EXPECT_TRUE(path_within((d / "model" / "sub" / "x.bin").string(), (d / "model").string()));
+    EXPECT_TRUE(path_within((d / "model").string(), (d / "model").string()));
+    EXPECT_TRUE(path_within((d / "model").string(), (d / "model").string() + "/"));
+    EXPECT_TRUE(path_within((d / "link" / "new.f32").string(), (d / "model").string()));
+    EXPECT_TRUE(path_within((d / "model2" / ".." / "model" / "a").string(), (d / "model").string()));
+    EXPECT_FALSE(path_within((d / "model2" / "a").string(), (d / "model").string()));
+    EXPECT_FALSE(path_within(d.string(), (d / "model").string()));
+    fs::remove_all(d);
 }
 
 TEST(ThreadPool, RunsEveryThreadAndSplitsRanges) {

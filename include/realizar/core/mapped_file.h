@@ -35,6 +35,10 @@ private:
 // Reads a whole (small) file into a string, refusing files larger than max_bytes.
 Result<std::string> read_file(const std::string& path, size_t max_bytes = size_t{1} << 30);
 
+// True when `path` is `dir` or lies below it, both resolved (symlinks, "..") as far as they exist: the guard of the
+// writers that must not overwrite their input (run --logits-out, convert's folder output).
+bool path_within(const std::string& path, const std::string& dir);
+
 // Writes data to path atomically: a temporary file beside it, fsync, rename. On failure nothing is left
 // behind and an existing file at path is untouched.
 Status write_file_atomic(const std::string& path, std::span<const uint8_t> data);
