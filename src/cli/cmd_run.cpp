@@ -34,6 +34,7 @@
 #include "realizar/runtime/context.h"
 #include "realizar/runtime/generate.h"
 #include "realizar/server/demo.h"
+#include "realizar/tokenizer/chat_template.h"
 #include "realizar/tokenizer/tokenizer.h"
 
 namespace rz::cli {
@@ -230,15 +231,15 @@ int run_llm(const RunOptions& o, bool prompt_given) {
         return fail(fmt::format("--format must be text or json, got '{}'", o.format));
     if (o.chat && o.format == "json") return fail("--chat has no json format");
     if (o.chat && (o.raw || o.echo)) return fail("--chat renders every turn through the chat template: --raw and --echo are for one prompt");
-    // --chat-template FILE (a path: it has a '/' or ends in .jinja), as `realizar template` takes it; else a builtin
-    // name or Jinja text.
+    // --chat-template FILE (a path: it has a '/' or ends in .jinja), loaded as `realizar template` loads it (a
+    // template file, or a model / folder / tokenizer_config.json that holds one); else a builtin name or Jinja text.
     std::string chat_template = o.chat_template;
     if (const std::string& t = o.chat_template; !t.empty() && (t.find('/') != std::string::npos || t.ends_with(".jinja")) &&
                                                  t.find("{%") == std::string::npos && t.find("{{") == std::string::npos) {
-        std::ifstream f(t, std::ios::binary);
-        std::error_code ec;
-        if (!f || std::filesystem::is_directory(t, ec)) return fail(fmt::format("--chat-template: cannot read the file '{}'", t));
-        chat_template.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        auto f = tokenizer::load_chat_template(t);
+        if (!f.ok()) return fail(fmt::format("--chat-template: cannot read the file '{}': {}", t, f.status().message()));
+        if (f->source.empty()) return fail(fmt::format("--chat-template: '{}' holds no chat template", t));
+        chat_template = f->source;
     }
     const std::optional<DType> cache = dtype_from_name(o.cache_type);
     if (!cache || (*cache != DType::F16 && *cache != DType::F32)) {
