@@ -18,12 +18,14 @@ static double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// What went wrong, in words (httplib names its errors "Connection", "Read", ...).
-static std::string transport_error(httplib::Error e, int timeout_s) {
+// What went wrong, in words (httplib names its errors "Connection", "Read", ...); timeout_s: the read timeout, and
+// the option that sets it when there is one.
+static std::string transport_error(httplib::Error e, int timeout_s, const char* option = nullptr) {
     switch (e) {
         case httplib::Error::Connection: return "cannot connect (nothing listening there, or unreachable)";
         case httplib::Error::ConnectionTimeout: return "the connection timed out";
-        case httplib::Error::Read: return fmt::format("no answer for {} s (--timeout), or the connection dropped", timeout_s);
+        case httplib::Error::Read:
+            return fmt::format("no answer for {} s{}, or the connection dropped", timeout_s, option ? fmt::format(" ({})", option) : "");
         case httplib::Error::Write: return "the request could not be sent (connection dropped)";
         case httplib::Error::SSLConnection:
         case httplib::Error::SSLLoadingCerts:
@@ -102,7 +104,7 @@ RequestSample run_request(const HttpBenchOptions& o, const std::string& prompt) 
     const auto t_end = Clock::now();
     s.latency_ms = ms_between(t0, t_end);
     if (!sent) {
-        s.error = fmt::format("{} {}: {}", o.url, spec.path, transport_error(herr, o.timeout_s));
+        s.error = fmt::format("{} {}: {}", o.url, spec.path, transport_error(herr, o.timeout_s, "--timeout"));
         return s;
     }
     if (status == 0) status = res.status;

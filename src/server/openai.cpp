@@ -59,6 +59,13 @@ json chat_logprob_entries(const ServerState& st, const std::vector<RequestStream
     return content;
 }
 
+// A legacy completions position's alternatives: {token: logprob}.
+json completion_top(const ServerState& st, const runtime::LogprobsEntry& e) {
+    json top = json::object();
+    for (const auto& alt : e.top) top[st.tok->token_to_piece(alt.id, true)] = alt.logprob;
+    return top;
+}
+
 // Legacy completions logprobs: {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}.
 json completion_logprobs(const ServerState& st, const std::vector<RequestStream::Token>& tokens, size_t offset0) {
     json toks = json::array(), lps = json::array(), tops = json::array(), offs = json::array();
@@ -67,9 +74,7 @@ json completion_logprobs(const ServerState& st, const std::vector<RequestStream:
         if (!t.logprobs) continue;
         toks.push_back(st.tok->token_to_piece(t.id, true));
         lps.push_back(t.logprobs->chosen.logprob);
-        json top = json::object();
-        for (const auto& alt : t.logprobs->top) top[st.tok->token_to_piece(alt.id, true)] = alt.logprob;
-        tops.push_back(top);
+        tops.push_back(completion_top(st, *t.logprobs));
         offs.push_back(offset);
         offset += t.text.size();
     }
@@ -93,11 +98,8 @@ void prepend_prompt_logprobs(const ServerState& st, const std::vector<int32_t>& 
             tops.push_back(nullptr);
             continue;
         }
-        const runtime::LogprobsEntry& e = lps[i - 1];
-        vals.push_back(e.chosen.logprob);
-        json top = json::object();
-        for (const auto& alt : e.top) top[st.tok->token_to_piece(alt.id, true)] = alt.logprob;
-        tops.push_back(top);
+        vals.push_back(lps[i - 1].chosen.logprob);
+        tops.push_back(completion_top(st, lps[i - 1]));
     }
     const std::pair<const char*, json*> fields[] = {{"tokens", &toks}, {"token_logprobs", &vals}, {"top_logprobs", &tops}, {"text_offset", &offs}};
     for (const auto& [key, dst] : fields) {  // the generated tokens' entries after the prompt's
